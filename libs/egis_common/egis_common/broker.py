@@ -1,0 +1,132 @@
+"""The Kafka broker, with every reliability option set explicitly.
+
+- Producer: `acks="all"` with idempotence, so a published message survives a
+  broker failover and a retried send is not duplicated.
+- Consumer: offsets are committed only after the handler returned, that is
+  after its database transaction committed (`AckPolicy.NACK_ON_ERROR`, never
+  FastStream's auto-commit default). A handler that raises makes the consumer
+  seek back, so the same message comes again.
+- Dead letters: a message whose handler failed `max_attempts` times, or that
+  does not parse at all, is copied to the dead-letter topic with its origin
+  and error in headers, and then committed, so one bad message never stops a
+  partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import AckPolicy, BaseMiddleware
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+from structlog.contextvars import bound_contextvars
+
+from egis_common.logs import correlation_from_headers, get_logger
+from egis_common.metrics import DEAD_LETTERED, kafka_middleware
+from egis_common.settings import EgisSettings
+from egis_common.topics import DEAD_LETTER_TOPIC
+
+log = get_logger(__name__)
+
+
+class PoisonMessage(Exception):
+    """A handler's verdict that retrying this message can never succeed."""
+
+
+class DeadLetters:
+    """Counts failures per record and dead-letters a record after too many.
+
+    The count lives in memory: after a restart a record gets `max_attempts`
+    fresh tries, which bounds retries without a database round trip per failure.
+    """
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self.broker: KafkaBroker | None = None
+        self._failures: dict[tuple[str, int, int], int] = {}
+
+    def __call__(self, msg: Any, /, *, context: Any) -> _DeadLetterScope:
+        return _DeadLetterScope(msg, context=context, dead_letters=self)
+
+    def record_failure(self, record_id: tuple[str, int, int], error: Exception) -> int | None:
+        """The attempts so far when the record must now be dead-lettered, else None."""
+        attempts = self._failures.get(record_id, 0) + 1
+        self._failures[record_id] = attempts
+        if isinstance(error, (ValidationError, PoisonMessage)) or attempts >= self.max_attempts:
+            return attempts
+        return None
+
+    def forget(self, record_id: tuple[str, int, int]) -> None:
+        self._failures.pop(record_id, None)
+
+    async def send(self, msg: StreamMessage[Any], error: Exception, attempts: int) -> None:
+        assert self.broker is not None, "DeadLetters.broker is set by make_broker"
+        record = msg.raw_message
+        await self.broker.publish(
+            record.value or b"",
+            DEAD_LETTER_TOPIC,
+            key=record.key,
+            headers={
+                **{k: v.decode(errors="replace") for k, v in (record.headers or ())},
+                "x-dlq-topic": record.topic,
+                "x-dlq-partition": str(record.partition),
+                "x-dlq-offset": str(record.offset),
+                "x-dlq-attempts": str(attempts),
+                "x-dlq-error": f"{type(error).__name__}: {error}"[:1000],
+            },
+        )
+
+
+class _DeadLetterScope(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: Any, dead_letters: DeadLetters) -> None:
+        super().__init__(msg, context=context)
+        self.dead_letters = dead_letters
+
+    async def consume_scope(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        record = msg.raw_message
+        record_id = (record.topic, record.partition, record.offset)
+        with bound_contextvars(**correlation_from_headers(msg.headers)):
+            try:
+                result = await call_next(msg)
+            except Exception as error:
+                attempts = self.dead_letters.record_failure(record_id, error)
+                if attempts is None:
+                    log.warning("handler_failed_will_retry", topic=record.topic, offset=record.offset, error=repr(error))
+                    raise
+                await self.dead_letters.send(msg, error, attempts)
+                DEAD_LETTERED.labels(record.topic).inc()
+                self.dead_letters.forget(record_id)
+                log.error("message_dead_lettered", topic=record.topic, offset=record.offset, error=repr(error))
+                return None
+            self.dead_letters.forget(record_id)
+            return result
+
+
+def make_broker(settings: EgisSettings, **options: Any) -> KafkaBroker:
+    dead_letters = DeadLetters(settings.consumer_max_attempts)
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=True,
+        middlewares=(kafka_middleware(settings.service_name), dead_letters),
+        **options,
+    )
+    dead_letters.broker = broker
+    return broker
+
+
+def subscriber_options(group_id: str) -> dict[str, Any]:
+    """Options every Egis subscriber passes: commit after the handler, never before."""
+    # Records are handled one at a time per subscriber (no batch, one worker):
+    # a commit commits every position read so far, so nothing unprocessed may
+    # sit in front of it.
+    return {
+        "group_id": group_id,
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "auto_offset_reset": "earliest",
+    }

@@ -1,0 +1,385 @@
+"""The v1 message contracts of every Egis topic.
+
+Every message is frozen, forbids unknown fields, carries a unique
+`message_id`, an aware `occurred_at`, a `schema_version` and a `type`
+discriminator; `bot_id` wherever a bot is known. Money fields use the
+decimal-string types of `egis_common.money`. The topic each message travels
+on lives in `egis_common.topics`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
+
+SCHEMA_VERSION = 1
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: UUID = Field(default_factory=uuid4)
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+# --- vocabularies -----------------------------------------------------------
+
+
+class Side(str, Enum):
+    LONG = "long"
+    SHORT = "short"
+
+
+class IntentKind(str, Enum):
+    OPEN = "open"
+    CLOSE = "close"
+
+
+class SignalAction(str, Enum):
+    OPEN_LONG = "open_long"
+    OPEN_SHORT = "open_short"
+    CLOSE = "close"
+
+
+class ExchangeName(str, Enum):
+    PAPER = "paper"
+    BINANCE_USDM = "binance_usdm"
+
+
+class SignalSkipReason(str, Enum):
+    UNKNOWN_SIGNAL_KEY = "unknown_signal_key"
+    BOT_DELETED = "bot_deleted"
+    BOT_PAUSED = "bot_paused"
+    DUPLICATE_SIGNAL = "duplicate_signal"
+    STALE_SIGNAL = "stale_signal"
+
+
+class PreflightRejectReason(str, Enum):
+    EXISTING_OPEN_POSITION = "existing_open_position"
+    NO_OPEN_POSITION_TO_CLOSE = "no_open_position_to_close"
+    INSUFFICIENT_BUDGET = "insufficient_budget"
+    ACCOUNT_SYMBOL_IN_USE = "account_symbol_in_use"
+    BOT_DELETED = "bot_deleted"
+    BOT_PAUSED = "bot_paused"
+    UNKNOWN_BOT = "unknown_bot"
+    BELOW_MIN_SIZE = "below_min_size"
+
+
+# --- egis.signals.* ---------------------------------------------------------
+
+
+class SignalReceived(Message):
+    type: Literal["SignalReceived"] = "SignalReceived"
+    signal_id: UUID
+    dedup_key: str = Field(max_length=200)
+    signal_key: str = Field(min_length=1, max_length=128)
+    bot_id: UUID
+    action: SignalAction
+    symbol: str = Field(min_length=1, max_length=32)
+    size_override_usd: PositiveUsd | None = None
+    take_profit_price: Price | None = None
+    stop_loss_price: Price | None = None
+    signal_timestamp: AwareDatetime | None = None
+    client_signal_id: str | None = Field(default=None, max_length=100)
+
+
+class SignalSkipped(Message):
+    type: Literal["SignalSkipped"] = "SignalSkipped"
+    signal_id: UUID
+    signal_key: str
+    bot_id: UUID | None = None
+    reason: SignalSkipReason
+    detail: str = ""
+
+
+# --- egis.router.intents.v1 -------------------------------------------------
+
+
+class OrderIntent(Message):
+    type: Literal["OrderIntent"] = "OrderIntent"
+    intent_id: UUID
+    signal_id: UUID
+    bot_id: UUID
+    intent: IntentKind
+    side: Side
+    symbol: str
+    # For a close the position's own executed size is closed; no size is requested.
+    requested_size_usd: PositiveUsd | None = None
+    take_profit_price: Price | None = None
+    stop_loss_price: Price | None = None
+    exchange: ExchangeName
+    exchange_account: str
+
+
+# --- egis.ledger.commands.v1 ------------------------------------------------
+
+
+class ReserveBudget(Message):
+    type: Literal["ReserveBudget"] = "ReserveBudget"
+    intent_id: UUID
+    bot_id: UUID
+    intent: IntentKind
+    side: Side
+    symbol: str
+    requested_size_usd: PositiveUsd | None = None
+    exchange_account: str
+    # A close names the position it closes when the executor knows it.
+    position_id: UUID | None = None
+
+
+class BackfillClosure(Message):
+    type: Literal["BackfillClosure"] = "BackfillClosure"
+    bot_id: UUID
+    position_id: UUID
+    close_exchange_order_id: str
+    close_price: Price
+    closed_at: AwareDatetime
+    realised_pnl_usd: SignedUsd
+    fee_usd: Usd
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReleaseReservation(Message):
+    """The reconciler found that a pending order never reached the exchange."""
+
+    type: Literal["ReleaseReservation"] = "ReleaseReservation"
+    bot_id: UUID
+    intent_id: UUID
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- egis.ledger.events.v1 --------------------------------------------------
+
+
+class BudgetReserved(Message):
+    type: Literal["BudgetReserved"] = "BudgetReserved"
+    intent_id: UUID
+    bot_id: UUID
+    position_id: UUID
+    intent: IntentKind
+    side: Side
+    symbol: str
+    reserved_usd: Usd
+    # For a close: the quantity the exchange must sell or buy back.
+    close_qty: Quantity | None = None
+
+
+class PreflightRejected(Message):
+    type: Literal["PreflightRejected"] = "PreflightRejected"
+    intent_id: UUID
+    bot_id: UUID
+    reason: PreflightRejectReason
+    detail: str = ""
+
+
+class PositionOpened(Message):
+    type: Literal["PositionOpened"] = "PositionOpened"
+    bot_id: UUID
+    position_id: UUID
+    symbol: str
+    side: Side
+    requested_size_usd: Usd
+    size_usd: Usd
+    executed_qty: Quantity
+    avg_entry_price: Price
+    opened_at: AwareDatetime
+
+
+class PositionClosed(Message):
+    type: Literal["PositionClosed"] = "PositionClosed"
+    bot_id: UUID
+    position_id: UUID
+    symbol: str
+    close_exchange_order_id: str
+    close_price: Price
+    closed_at: AwareDatetime
+    realised_pnl_usd: SignedUsd
+    fee_usd: Usd
+
+
+class PositionFailed(Message):
+    type: Literal["PositionFailed"] = "PositionFailed"
+    bot_id: UUID
+    position_id: UUID
+    reason: str
+
+
+class CloseRejected(Message):
+    type: Literal["CloseRejected"] = "CloseRejected"
+    bot_id: UUID
+    position_id: UUID
+    reason: str
+
+
+class BudgetChanged(Message):
+    type: Literal["BudgetChanged"] = "BudgetChanged"
+    bot_id: UUID
+    initial_usd: Usd
+    reserved_open_usd: Usd
+    reserved_opening_usd: Usd
+    available_usd: SignedUsd
+
+
+# --- egis.ledger.bots.v1 (compacted) ----------------------------------------
+
+
+class BotSnapshot(Message):
+    type: Literal["BotSnapshot"] = "BotSnapshot"
+    bot_id: UUID
+    version: int = Field(ge=1)
+    owner_id: UUID
+    name: str
+    strategy: Literal["signal_hook"] = "signal_hook"
+    signal_key: str
+    # A salted hash; the secret itself never leaves the ledger's create call.
+    webhook_secret_hash: str
+    exchange: ExchangeName
+    exchange_account: str
+    initial_budget_usd: Usd
+    default_order_size_usd: PositiveUsd
+    paused: bool
+    deleted: bool
+
+
+# --- egis.executor.executions.v1 --------------------------------------------
+
+
+class OrderFilled(Message):
+    type: Literal["OrderFilled"] = "OrderFilled"
+    intent_id: UUID
+    bot_id: UUID
+    position_id: UUID
+    intent: IntentKind
+    symbol: str
+    side: Side
+    client_order_id: str
+    exchange_order_id: str
+    executed_qty: Quantity
+    avg_price: Price
+    fee_usd: Usd
+    realised_pnl_usd: SignedUsd | None = None
+    partial: bool = False
+    filled_at: AwareDatetime
+
+
+class OrderRejected(Message):
+    type: Literal["OrderRejected"] = "OrderRejected"
+    intent_id: UUID
+    bot_id: UUID
+    position_id: UUID
+    intent: IntentKind
+    client_order_id: str
+    exchange_code: str
+    reason: str
+
+
+class OrderPendingReconciliation(Message):
+    type: Literal["OrderPendingReconciliation"] = "OrderPendingReconciliation"
+    intent_id: UUID
+    bot_id: UUID
+    position_id: UUID
+    intent: IntentKind
+    symbol: str
+    client_order_id: str
+    exchange: ExchangeName
+    exchange_account: str
+    cause: str
+    exchange_response: dict[str, Any] | None = None
+
+
+# --- egis.exchange.facts.v1 and mark prices ---------------------------------
+
+
+class _ExchangeFact(Message):
+    exchange: ExchangeName
+    exchange_account: str
+    symbol: str
+    bot_id: UUID | None = None
+    event_time: AwareDatetime
+    # The venue's payload as received, kept as evidence; never read for money.
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExchangeOrderFact(_ExchangeFact):
+    type: Literal["ExchangeOrderFact"] = "ExchangeOrderFact"
+    exchange_order_id: str
+    client_order_id: str
+    status: str
+    side: Literal["BUY", "SELL"]
+    order_type: str
+    reduce_only: bool
+    orig_qty: Quantity
+    executed_qty: Quantity
+    avg_price: Quantity
+
+
+class ExchangeAlgoOrderFact(_ExchangeFact):
+    type: Literal["ExchangeAlgoOrderFact"] = "ExchangeAlgoOrderFact"
+    algo_id: str
+    client_algo_id: str
+    status: str
+    order_type: str
+    side: Literal["BUY", "SELL"]
+    trigger_price: Price
+    # The regular order a triggered algo order spawned, once known.
+    spawned_order_id: str | None = None
+
+
+class ExchangeTradeFact(_ExchangeFact):
+    type: Literal["ExchangeTradeFact"] = "ExchangeTradeFact"
+    trade_id: str
+    exchange_order_id: str
+    side: Literal["BUY", "SELL"]
+    price: Price
+    qty: Quantity
+    realised_pnl_usd: SignedUsd
+    commission: Usd
+    commission_asset: str
+
+
+class MarkPrice(Message):
+    type: Literal["MarkPrice"] = "MarkPrice"
+    symbol: str
+    price: Price
+
+
+# --- egis.reconciler.admin.v1 and replies -----------------------------------
+
+
+class AdminCommandName(str, Enum):
+    SYNC_WRONG_CLOSED_POSITIONS = "sync-wrong-closed-positions"
+    RECONCILE_PAPER_POSITIONS = "reconcile-paper-positions"
+    RESOLVE_PENDING = "resolve-pending"
+    DRIFT_REPORT = "drift-report"
+
+
+class AdminCommand(Message):
+    type: Literal["AdminCommand"] = "AdminCommand"
+    request_id: UUID
+    command: AdminCommandName
+    confirm: bool = False
+    bot_id: UUID | None = None
+    operator_id: str
+    # HMAC of the canonical command by the operator's key, checked by the reconciler.
+    signature: str
+
+
+class AdminReply(Message):
+    type: Literal["AdminReply"] = "AdminReply"
+    request_id: UUID
+    command: AdminCommandName
+    status: Literal["ok", "refused", "failed"]
+    dry_run: bool
+    report: dict[str, Any] = Field(default_factory=dict)

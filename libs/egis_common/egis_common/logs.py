@@ -1,0 +1,95 @@
+"""Structured JSON logs with correlation ids carried through message headers.
+
+A consumer binds `signal_id`, `intent_id` and `bot_id` from the incoming
+headers (or the message itself); every log line in that scope carries them,
+and every message written to the outbox in that scope carries them onward.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
+
+CORRELATION_HEADERS: dict[str, str] = {
+    "signal_id": "x-egis-signal-id",
+    "intent_id": "x-egis-intent-id",
+    "bot_id": "x-egis-bot-id",
+}
+_SECRET_WORDS = ("secret", "password", "token", "api_key", "signature", "credential")
+_REDACTED = "***"
+
+
+def _redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Last line of defence: a field whose name says secret is never written out."""
+    for key in event:
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            event[key] = _REDACTED
+    return event
+
+
+def configure_logging(service_name: str, level: str = "INFO", *, json: bool = True) -> None:
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            _redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    bind_contextvars(service=service_name)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)
+
+
+def correlation_from_headers(headers: Mapping[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for field, header in CORRELATION_HEADERS.items():
+        value = headers.get(header)
+        if isinstance(value, bytes):
+            value = value.decode()
+        if value:
+            found[field] = str(value)
+    return found
+
+
+def correlation_of(message: Any) -> dict[str, str]:
+    """The correlation ids a message itself names."""
+    return {
+        field: str(value)
+        for field in CORRELATION_HEADERS
+        if (value := getattr(message, field, None)) is not None
+    }
+
+
+def bind_correlation(**ids: Any) -> None:
+    bind_contextvars(**{key: str(value) for key, value in ids.items() if value is not None})
+
+
+def current_correlation() -> dict[str, str]:
+    context = get_contextvars()
+    return {field: context[field] for field in CORRELATION_HEADERS if field in context}
+
+
+def correlation_headers(message: Any = None) -> dict[str, str]:
+    """Headers for an outgoing message: the current scope's ids, then the message's own."""
+    ids = {**current_correlation(), **(correlation_of(message) if message is not None else {})}
+    return {CORRELATION_HEADERS[field]: value for field, value in ids.items()}
+
+
+def reset_correlation(service_name: str | None = None) -> None:
+    clear_contextvars()
+    if service_name:
+        bind_contextvars(service=service_name)

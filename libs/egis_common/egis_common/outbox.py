@@ -1,0 +1,215 @@
+"""Transactional outbox and inbox.
+
+Outbox: a handler writes the messages it produces into its schema's `outbox`
+table in the same transaction as its state change. After the commit it wakes
+the relay, which publishes unpublished rows in id order (acks=all) and marks
+them published. A crash between commit and publish leaves rows unpublished;
+the relay's periodic sweep publishes them after restart. Delivery is
+therefore at least once, and the inbox makes it effectively once.
+
+Inbox: every consumer claims each `message_id` in its schema's `inbox` table
+in the same transaction as the effect; a claim that already exists means the
+message was processed before, and the handler does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import BYTEA, JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from egis_common.contracts import Message
+from egis_common.logs import correlation_headers, get_logger
+from egis_common.metrics import OUTBOX_PUBLISHED
+from egis_common.topics import encode, key_for, topic_for
+
+if TYPE_CHECKING:
+    from alembic.operations import Operations
+    from faststream.kafka import KafkaBroker
+
+log = get_logger(__name__)
+
+
+def _outbox_columns() -> list[sa.Column]:
+    return [
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("message_id", sa.Uuid, nullable=False, unique=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("key", BYTEA, nullable=True),
+        sa.Column("payload", BYTEA, nullable=False),
+        sa.Column("headers", JSONB, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    ]
+
+
+def _inbox_columns() -> list[sa.Column]:
+    return [
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("message_id", sa.Uuid, primary_key=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    ]
+
+
+def create_messaging_tables(op: Operations, schema: str) -> None:
+    """For a service's Alembic migration: its outbox and inbox tables."""
+    op.create_table("outbox", *_outbox_columns(), schema=schema)
+    op.create_index(
+        "outbox_unpublished", "outbox", ["id"], schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.create_table("inbox", *_inbox_columns(), schema=schema)
+
+
+def drop_messaging_tables(op: Operations, schema: str) -> None:
+    op.drop_table("inbox", schema=schema)
+    op.drop_table("outbox", schema=schema)
+
+
+class Outbox:
+    """Writes outgoing messages in the caller's transaction."""
+
+    def __init__(self, schema: str) -> None:
+        self.table = sa.Table("outbox", sa.MetaData(), *_outbox_columns(), schema=schema)
+
+    async def add(self, conn: AsyncConnection, *messages: Message) -> None:
+        if not messages:
+            return
+        await conn.execute(self.table.insert(), [self._row(message) for message in messages])
+
+    @staticmethod
+    def _row(message: Message) -> dict[str, Any]:
+        return {
+            "message_id": message.message_id,
+            "topic": topic_for(message).name,
+            "key": key_for(message),
+            "payload": encode(message),
+            "headers": correlation_headers(message),
+        }
+
+
+class Inbox:
+    """Claims incoming message ids for one consumer, in the caller's transaction."""
+
+    def __init__(self, schema: str, consumer: str) -> None:
+        self.consumer = consumer
+        self.table = sa.Table("inbox", sa.MetaData(), *_inbox_columns(), schema=schema)
+
+    async def claim(self, conn: AsyncConnection, message_id: UUID) -> bool:
+        """True the first time; False when this consumer already processed the message."""
+        statement = (
+            insert(self.table)
+            .values(consumer=self.consumer, message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.message_id)
+        )
+        return (await conn.execute(statement)).first() is not None
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows, in order, one relay per schema at a time."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        broker: KafkaBroker,
+        outbox: Outbox,
+        *,
+        poll_interval_seconds: float = 1.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.engine = engine
+        self.broker = broker
+        self.table = outbox.table
+        self.poll_interval_seconds = poll_interval_seconds
+        self.batch_size = batch_size
+        self._wake = asyncio.Event()
+        # Relays of the same schema in other processes take turns on this lock.
+        self._lock_id = zlib.crc32(f"{outbox.table.schema}.outbox".encode())
+
+    def notify(self) -> None:
+        """Called right after a commit that wrote outbox rows."""
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish every unpublished row; returns how many were published."""
+        total = 0
+        while (published := await self._publish_batch()) > 0:
+            total += published
+        return total
+
+    async def _publish_batch(self) -> int:
+        async with self.engine.begin() as conn:
+            locked = await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self._lock_id)))
+            if not locked:
+                return 0
+            rows = (await conn.execute(self._pending())).all()
+            if rows:
+                await self._send(rows)
+                await conn.execute(
+                    self.table.update()
+                    .where(self.table.c.id.in_([row.id for row in rows]))
+                    .values(published_at=sa.func.now())
+                )
+                OUTBOX_PUBLISHED.labels(self.table.schema).inc(len(rows))
+            return len(rows)
+
+    def _pending(self) -> sa.Select:
+        c = self.table.c
+        return (
+            sa.select(c.id, c.topic, c.key, c.payload, c.headers)
+            .where(c.published_at.is_(None))
+            .order_by(c.id)
+            .limit(self.batch_size)
+        )
+
+    async def _send(self, rows: Sequence[sa.Row]) -> None:
+        # Enqueue in id order, then wait for every acknowledgement: the
+        # idempotent producer keeps that order within each partition.
+        futures = [
+            await self.broker.publish(
+                bytes(row.payload),
+                row.topic,
+                key=bytes(row.key) if row.key is not None else None,
+                headers={"content-type": "application/json", **row.headers},
+                no_confirm=True,
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*futures)
+
+    async def run(self) -> None:
+        """Publish on every wake-up and on every poll interval, until cancelled."""
+        while True:
+            try:
+                await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next sweep retries; rows stay unpublished meanwhile
+                log.exception("outbox_relay_failed", schema=self.table.schema)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+
+class UnitOfWork:
+    """One database transaction of a handler; the relay wakes right after it commits."""
+
+    def __init__(self, engine: AsyncEngine, relay: OutboxRelay) -> None:
+        self.engine = engine
+        self.relay = relay
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+        self.relay.notify()

@@ -1,0 +1,80 @@
+"""What every service is made of: broker, engine, outbox relay, metrics; and its app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from egis_common.broker import make_broker
+from egis_common.db import make_engine
+from egis_common.logs import configure_logging, get_logger
+from egis_common.metrics import serve_metrics
+from egis_common.migrations import upgrade_async
+from egis_common.outbox import Inbox, Outbox, OutboxRelay, UnitOfWork
+from egis_common.settings import EgisSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: EgisSettings
+    broker: KafkaBroker
+    engine: AsyncEngine
+    outbox: Outbox
+    relay: OutboxRelay
+    uow: UnitOfWork
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def inbox(self, consumer: str) -> Inbox:
+        return Inbox(self.settings.db_schema, consumer)
+
+    async def start_relay(self) -> None:
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: EgisSettings) -> Runtime:
+    broker = make_broker(settings)
+    engine = make_engine(settings)
+    outbox = Outbox(settings.db_schema)
+    relay = OutboxRelay(
+        engine, broker, outbox, poll_interval_seconds=settings.outbox_poll_interval_seconds
+    )
+    return Runtime(settings, broker, engine, outbox, relay, UnitOfWork(engine, relay))
+
+
+def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastStream:
+    """The FastStream app of one service: migrate, serve metrics, relay the outbox."""
+    settings = runtime.settings
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    app = FastStream(runtime.broker)
+
+    @app.on_startup
+    async def prepare() -> None:
+        if migrate:
+            await upgrade_async(service, settings.database_url.get_secret_value())
+        serve_metrics(settings.metrics_host, settings.metrics_port)
+
+    @app.after_startup
+    async def started() -> None:
+        await runtime.start_relay()
+        log.info("service_started", kafka=settings.kafka_bootstrap_servers, schema=settings.db_schema)
+
+    @app.on_shutdown
+    async def stopping() -> None:
+        await runtime.stop()
+
+    return app

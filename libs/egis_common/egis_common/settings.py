@@ -1,0 +1,32 @@
+"""Settings: pydantic-settings with the `EGIS_` prefix, one class per service.
+
+Secrets are `SecretStr`, so printing or logging a settings object shows
+`**********` instead of a password, a token or an exchange key.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EgisSettings(BaseSettings):
+    """What every service needs: Kafka, its Postgres schema, logging, metrics."""
+
+    model_config = SettingsConfigDict(env_prefix="EGIS_", extra="ignore", frozen=True)
+
+    service_name: str
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # postgresql+asyncpg://user:password@host:port/database
+    database_url: SecretStr = SecretStr("postgresql+asyncpg://egis:egis@127.0.0.1:5432/egis")
+    db_schema: str
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Loopback by default; a container sets 0.0.0.0 so Prometheus can scrape it.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(ge=0, le=65535)
+    # A message whose handler fails this many times goes to the dead-letter topic.
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    # The relay also wakes on every commit; this is only the crash-recovery sweep.
+    outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)

@@ -1,0 +1,94 @@
+import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from egis_common import contracts as c
+from egis_common.topics import (
+    ALL_TOPICS,
+    EXECUTIONS,
+    LEDGER_EVENTS,
+    encode,
+    key_for,
+    topic_for,
+    topic_named,
+)
+
+
+def a_fill(**overrides):
+    fields = dict(
+        intent_id=uuid.uuid4(), bot_id=uuid.uuid4(), position_id=uuid.uuid4(), intent="open",
+        symbol="ETHUSDT", side="long", client_order_id="ego-" + "0" * 32, exchange_order_id="42",
+        executed_qty="0.003", avg_price="2942.67", fee_usd="0.0035", filled_at=datetime.now(UTC),
+    )
+    return c.OrderFilled(**{**fields, **overrides})
+
+
+def test_round_trip_through_the_topic_keeps_decimals_exact():
+    fill = a_fill()
+    decoded = EXECUTIONS.decode(encode(fill))
+    assert decoded == fill
+    assert decoded.executed_qty * decoded.avg_price == Decimal("8.82801")
+    assert json.loads(encode(fill))["avg_price"] == "2942.67"
+
+
+def test_messages_are_frozen_and_forbid_unknown_fields():
+    fill = a_fill()
+    with pytest.raises(ValidationError):
+        fill.symbol = "BTCUSDT"
+    payload = json.loads(encode(fill)) | {"surprise": 1}
+    with pytest.raises(ValidationError, match="surprise"):
+        EXECUTIONS.decode(json.dumps(payload))
+
+
+def test_every_message_has_id_time_and_version():
+    fill = a_fill()
+    assert fill.schema_version == 1
+    assert isinstance(fill.message_id, uuid.UUID)
+    assert fill.occurred_at.tzinfo is not None
+    with pytest.raises(ValidationError):
+        a_fill(filled_at=datetime(2026, 1, 1))  # naive times are refused
+
+
+def test_discriminator_picks_the_right_class_and_refuses_foreign_types():
+    rejected = c.PreflightRejected(intent_id=uuid.uuid4(), bot_id=uuid.uuid4(), reason="insufficient_budget")
+    assert isinstance(LEDGER_EVENTS.decode(encode(rejected)), c.PreflightRejected)
+    with pytest.raises(ValidationError):
+        LEDGER_EVENTS.decode(encode(a_fill()))
+
+
+def test_float_money_on_the_wire_is_refused():
+    payload = json.loads(encode(a_fill())) | {"executed_qty": 0.003}
+    with pytest.raises(ValidationError, match="executed_qty"):
+        EXECUTIONS.decode(json.dumps(payload))
+
+
+def test_registry_names_every_topic_once_with_keys_that_exist():
+    names = [t.name for t in ALL_TOPICS]
+    assert len(names) == len(set(names))
+    for topic in ALL_TOPICS:
+        assert topic.name.startswith("egis.") and topic.name.endswith(".v1")
+        assert topic.partitions >= 1
+        assert topic_named(topic.name) is topic
+        for message in topic.messages:
+            assert topic.key in message.model_fields, (topic.name, message.__name__)
+            assert topic_for.__name__  # registry lookups below cover the mapping
+
+
+def test_every_message_class_travels_on_exactly_one_topic():
+    classes = [m for t in ALL_TOPICS for m in t.messages]
+    assert len(classes) == len(set(classes))
+    message_classes = {
+        obj for obj in vars(c).values()
+        if isinstance(obj, type) and issubclass(obj, c.Message) and "type" in obj.model_fields
+    }
+    assert message_classes == set(classes)
+
+
+def test_bot_messages_are_keyed_by_bot_id():
+    fill = a_fill()
+    assert topic_for(fill) is EXECUTIONS
+    assert key_for(fill) == str(fill.bot_id).encode()

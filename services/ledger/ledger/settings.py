@@ -1,0 +1,13 @@
+from pydantic import Field
+
+from egis_common.settings import EgisSettings
+
+
+class LedgerSettings(EgisSettings):
+    service_name: str = "ledger"
+    db_schema: str = "ledger"
+    metrics_port: int = 9102
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8081, ge=0, le=65535)
+    # Structured debug log of every budget computation.
+    budget_debug: bool = False

@@ -1,0 +1,10 @@
+"""Composition root of the reconciler service: `faststream run reconciler.main:app`."""
+
+from egis_common.runtime import build_app, build_runtime
+
+from reconciler.flow import register
+from reconciler.settings import ReconcilerSettings
+
+runtime = build_runtime(ReconcilerSettings())
+register(runtime)
+app = build_app(runtime, service="reconciler")

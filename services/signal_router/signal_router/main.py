@@ -1,0 +1,10 @@
+"""Composition root of the signal_router service: `faststream run signal_router.main:app`."""
+
+from egis_common.runtime import build_app, build_runtime
+
+from signal_router.flow import register
+from signal_router.settings import RouterSettings
+
+runtime = build_runtime(RouterSettings())
+register(runtime)
+app = build_app(runtime, service="signal_router")
