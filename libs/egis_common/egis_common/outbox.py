@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-def _outbox_columns() -> list[sa.Column]:
+def outbox_columns() -> list[sa.Column]:
     return [
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
         sa.Column("message_id", sa.Uuid, nullable=False, unique=True),
@@ -50,7 +50,7 @@ def _outbox_columns() -> list[sa.Column]:
     ]
 
 
-def _inbox_columns() -> list[sa.Column]:
+def inbox_columns() -> list[sa.Column]:
     return [
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("message_id", sa.Uuid, primary_key=True),
@@ -60,12 +60,12 @@ def _inbox_columns() -> list[sa.Column]:
 
 def create_messaging_tables(op: Operations, schema: str) -> None:
     """For a service's Alembic migration: its outbox and inbox tables."""
-    op.create_table("outbox", *_outbox_columns(), schema=schema)
+    op.create_table("outbox", *outbox_columns(), schema=schema)
     op.create_index(
         "outbox_unpublished", "outbox", ["id"], schema=schema,
         postgresql_where=sa.text("published_at IS NULL"),
     )
-    op.create_table("inbox", *_inbox_columns(), schema=schema)
+    op.create_table("inbox", *inbox_columns(), schema=schema)
 
 
 def drop_messaging_tables(op: Operations, schema: str) -> None:
@@ -77,7 +77,7 @@ class Outbox:
     """Writes outgoing messages in the caller's transaction."""
 
     def __init__(self, schema: str) -> None:
-        self.table = sa.Table("outbox", sa.MetaData(), *_outbox_columns(), schema=schema)
+        self.table = sa.Table("outbox", sa.MetaData(), *outbox_columns(), schema=schema)
 
     async def add(self, conn: AsyncConnection, *messages: Message) -> None:
         if not messages:
@@ -100,7 +100,7 @@ class Inbox:
 
     def __init__(self, schema: str, consumer: str) -> None:
         self.consumer = consumer
-        self.table = sa.Table("inbox", sa.MetaData(), *_inbox_columns(), schema=schema)
+        self.table = sa.Table("inbox", sa.MetaData(), *inbox_columns(), schema=schema)
 
     async def claim(self, conn: AsyncConnection, message_id: UUID) -> bool:
         """True the first time; False when this consumer already processed the message."""

@@ -1,0 +1,168 @@
+"""Pytest plugin: real Kafka and Postgres for the tests, and the guards.
+
+Where the services come from, in this order:
+1. environment: `EGIS_TEST_KAFKA_BOOTSTRAP` and `EGIS_TEST_POSTGRES_ADMIN_DSN`
+   (a superuser DSN on a loopback server; the tests create their own database);
+2. testcontainers, when a Docker engine answers;
+3. otherwise Kafka and PostgreSQL started as local processes by this package.
+
+Each session creates an ephemeral database `egis_test_<random>`, migrates
+every service's schema into it, creates every registry topic, and drops the
+database at the end. From then on the database guard lets tests open that
+database only, and the network guard refuses any non-loopback connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from egis_localinfra import guards
+
+REFUSED_ENV = ("EGIS_DATABASE_URL", "EGIS_KAFKA_BOOTSTRAP_SERVERS")
+
+
+@dataclass(frozen=True)
+class Infra:
+    source: str  # "environment", "testcontainers" or "local"
+    kafka_bootstrap: str
+    postgres_admin_dsn: str  # postgresql://user:password@host:port/postgres
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    name: str
+    url: str  # postgresql+asyncpg://.../egis_test_xxx, for SQLAlchemy and the services
+    dsn: str  # postgresql://.../egis_test_xxx, for asyncpg
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "infra: needs real Kafka and Postgres")
+    for name in REFUSED_ENV:
+        if os.environ.get(name):
+            raise pytest.UsageError(
+                f"{name} is set ({name}={_redact(os.environ[name])}). The test suite only runs "
+                "against the ephemeral services and database its fixture creates: unset it "
+                "(use EGIS_TEST_KAFKA_BOOTSTRAP / EGIS_TEST_POSTGRES_ADMIN_DSN to supply servers)."
+            )
+    guards.install_network_guard()
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(parts.password, "***"))
+    return urlunsplit(parts)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_guard_violations() -> Iterator[None]:
+    """A guard violation fails the test even if the code under test swallowed the error."""
+    before = len(guards.violations)
+    yield
+    new = guards.violations[before:]
+    del guards.violations[before:]
+    if new:
+        pytest.fail("test guard violations:\n" + "\n".join(new), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    with ExitStack() as stack:
+        yield _infra_from_environment() or _infra_from_testcontainers(stack) or _local_infra(stack)
+
+
+def _infra_from_environment() -> Infra | None:
+    bootstrap = os.environ.get("EGIS_TEST_KAFKA_BOOTSTRAP")
+    admin_dsn = os.environ.get("EGIS_TEST_POSTGRES_ADMIN_DSN")
+    if not (bootstrap and admin_dsn):
+        return None
+    return Infra("environment", bootstrap, admin_dsn)
+
+
+def _docker_answers() -> bool:
+    if not shutil.which("docker") and not os.environ.get("DOCKER_HOST"):
+        return False
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def _infra_from_testcontainers(stack: ExitStack) -> Infra | None:
+    if os.environ.get("EGIS_TEST_NO_DOCKER") or not _docker_answers():
+        return None
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
+
+    # testcontainers drives Confluent's image of Apache Kafka (7.9 = Kafka 3.9) in KRaft mode.
+    kafka = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft())
+    postgres = stack.enter_context(PostgresContainer("postgres:16", driver=None))
+    admin_dsn = postgres.get_connection_url().replace(f"/{postgres.dbname}", "/postgres")
+    return Infra("testcontainers", kafka.get_bootstrap_server(), admin_dsn)
+
+
+def _local_infra(stack: ExitStack) -> Infra:
+    from egis_localinfra.kafka import start_kafka, stop_kafka
+    from egis_localinfra.postgres import start_postgres, stop_postgres
+
+    state_dir = Path(tempfile.mkdtemp(prefix="egis-test-infra-"))
+    state_dir.chmod(0o755)
+    stack.callback(shutil.rmtree, state_dir, ignore_errors=True)
+    kafka = start_kafka(state_dir / "kafka")
+    stack.callback(stop_kafka, state_dir / "kafka")
+    postgres = start_postgres(state_dir / "postgres")
+    stack.callback(stop_postgres, state_dir / "postgres")
+    return Infra("local", kafka.bootstrap, postgres.admin_dsn)
+
+
+@pytest.fixture(scope="session")
+def test_database(infra: Infra) -> Iterator[TestDatabase]:
+    from egis_common.kafka_admin import ensure_topics
+    from egis_common.migrations import SERVICE_SCHEMAS, upgrade
+
+    name = f"egis_test_{secrets.token_hex(6)}"
+    with guards.admin_access():
+        asyncio.run(_admin_execute(infra.postgres_admin_dsn, f'CREATE DATABASE "{name}"'))
+    guards.allow_only_database(name)
+    guards.install_database_guard()
+    dsn = _with_database(infra.postgres_admin_dsn, name)
+    database = TestDatabase(name, dsn.replace("postgresql://", "postgresql+asyncpg://", 1), dsn)
+    for service in SERVICE_SCHEMAS:
+        upgrade(service, database.url)
+    asyncio.run(ensure_topics(infra.kafka_bootstrap))
+    os.environ["EGIS_DATABASE_URL"] = database.url
+    os.environ["EGIS_KAFKA_BOOTSTRAP_SERVERS"] = infra.kafka_bootstrap
+    try:
+        yield database
+    finally:
+        for variable in REFUSED_ENV:
+            os.environ.pop(variable, None)
+        with guards.admin_access():
+            asyncio.run(_admin_execute(infra.postgres_admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _with_database(dsn: str, database: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
+
+
+async def _admin_execute(admin_dsn: str, sql: str) -> None:
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()

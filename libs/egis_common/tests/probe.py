@@ -1,0 +1,48 @@
+"""A tiny service used by the messaging tests: a schema with outbox, inbox and effects."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from egis_common.outbox import inbox_columns, outbox_columns
+from egis_common.settings import EgisSettings
+
+SCHEMA = "probe"
+
+
+class ProbeSettings(EgisSettings):
+    service_name: str = "probe"
+    db_schema: str = SCHEMA
+    metrics_port: int = 0
+    consumer_max_attempts: int = 3
+    outbox_poll_interval_seconds: float = 0.2
+
+
+metadata = sa.MetaData(schema=SCHEMA)
+sa.Table("outbox", metadata, *outbox_columns())
+sa.Table("inbox", metadata, *inbox_columns())
+effects = sa.Table(
+    "effects",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("message_id", sa.Uuid, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        await conn.run_sync(metadata.create_all)
+
+
+async def record_effect(conn: AsyncConnection, message_id, note: str) -> None:
+    await conn.execute(effects.insert().values(message_id=message_id, note=note))
+
+
+async def count_effects(engine: AsyncEngine, message_id) -> int:
+    async with engine.connect() as conn:
+        return await conn.scalar(
+            sa.select(sa.func.count()).select_from(effects).where(effects.c.message_id == message_id)
+        )

@@ -1,0 +1,238 @@
+"""Outbox, inbox, redelivery and dead letters against real Kafka and Postgres."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.kafka.annotations import KafkaMessage
+
+from egis_common.broker import subscriber_options
+from egis_common.contracts import MarkPrice
+from egis_common.runtime import build_runtime
+from egis_common.topics import DEAD_LETTER_TOPIC, MARK_PRICES, encode
+from egis_localinfra.testing import eventually
+
+sys.path.insert(0, str(Path(__file__).parent))
+from probe import ProbeSettings, count_effects, create_schema, record_effect  # noqa: E402
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture
+async def runtime(test_database):
+    runtime = build_runtime(ProbeSettings())
+    await create_schema(runtime.engine)
+    yield runtime
+    await runtime.broker.stop()
+    await runtime.stop()
+
+
+def unique_symbol() -> str:
+    return f"T{uuid.uuid4().hex[:10].upper()}USDT"
+
+
+def consume_mark_prices_into_effects(runtime, group: str, symbol: str) -> None:
+    """A consumer in the house style: parse, claim in the inbox, effect, commit."""
+    inbox = runtime.inbox("probe-consumer")
+
+    @runtime.broker.subscriber(MARK_PRICES.name, **subscriber_options(group))
+    async def on_mark_price(msg: KafkaMessage) -> None:
+        message = MARK_PRICES.decode(msg.body)
+        if message.symbol != symbol:
+            return
+        async with runtime.uow.begin() as conn:
+            if not await inbox.claim(conn, message.message_id):
+                return
+            await record_effect(conn, message.message_id, "consumed")
+
+
+async def test_outbox_message_is_consumed_once_and_a_redelivery_has_no_effect(runtime):
+    symbol = unique_symbol()
+    consume_mark_prices_into_effects(runtime, f"g-{uuid.uuid4()}", symbol)
+    await runtime.broker.start()
+    await runtime.start_relay()
+
+    message = MarkPrice(symbol=symbol, price=Decimal("101.5"))
+    async with runtime.uow.begin() as conn:
+        await runtime.outbox.add(conn, message)
+
+    await eventually(lambda: count_effects(runtime.engine, message.message_id), what="consumed once")
+    # Deliver the very same record again, as Kafka may after a rebalance.
+    await runtime.broker.publish(encode(message), MARK_PRICES.name, key=symbol.encode())
+    marker = MarkPrice(symbol=symbol, price=Decimal("1"))
+    await runtime.broker.publish(encode(marker), MARK_PRICES.name, key=symbol.encode())
+    # The marker is on the same partition, after the duplicate: once it is in, the duplicate was seen.
+    await eventually(lambda: count_effects(runtime.engine, marker.message_id), what="marker consumed")
+    assert await count_effects(runtime.engine, message.message_id) == 1
+    async with runtime.engine.connect() as conn:
+        published = await conn.scalar(
+            sa.select(runtime.outbox.table.c.published_at).where(
+                runtime.outbox.table.c.message_id == message.message_id
+            )
+        )
+    assert published is not None
+
+
+async def test_a_process_killed_after_commit_loses_nothing(runtime, infra):
+    symbol = unique_symbol()
+    script = Path(__file__).parent / "probe_process.py"
+    died = subprocess.run(
+        [sys.executable, str(script), "write-and-die", symbol], capture_output=True, text=True, timeout=60
+    )
+    assert died.returncode == -9, died.stderr
+    message_id = uuid.UUID(died.stdout.strip())
+    table = runtime.outbox.table
+    async with runtime.engine.connect() as conn:
+        row = (await conn.execute(sa.select(table.c.published_at).where(table.c.message_id == message_id))).one()
+    assert row.published_at is None, "the killed process must not have published"
+
+    consumer = AIOKafkaConsumer(
+        MARK_PRICES.name, bootstrap_servers=infra.kafka_bootstrap, group_id=f"g-{uuid.uuid4()}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        restarted = subprocess.run(
+            [sys.executable, str(script), "relay"], capture_output=True, text=True, timeout=60
+        )
+        assert restarted.returncode == 0, restarted.stderr
+        assert int(restarted.stdout.strip().splitlines()[-1]) >= 1
+        received = await _read_until(consumer, lambda record: MARK_PRICES.decode(record.value).message_id == message_id)
+        assert MARK_PRICES.decode(received.value).symbol == symbol
+    finally:
+        await consumer.stop()
+    async with runtime.engine.connect() as conn:
+        published = await conn.scalar(sa.select(table.c.published_at).where(table.c.message_id == message_id))
+    assert published is not None
+
+
+async def _read_until(consumer: AIOKafkaConsumer, match, timeout: float = 20.0):
+    async def next_match():
+        batches = await consumer.getmany(timeout_ms=500)
+        for records in batches.values():
+            for record in records:
+                if match(record):
+                    return record
+        return None
+
+    return await eventually(next_match, timeout=timeout, interval=0, what="record on topic")
+
+
+@pytest.fixture
+async def scratch_topic(infra):
+    """A one-partition topic of the test's own, so offsets are predictable."""
+    name = f"egis.test.{uuid.uuid4().hex[:12]}.v1"
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, 1, 1)])
+    yield name, admin
+    await admin.delete_topics([name])
+    await admin.close()
+
+
+async def _committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    offsets = await admin.list_consumer_group_offsets(group)
+    committed = offsets.get(TopicPartition(topic, 0))
+    return committed.offset if committed else -1
+
+
+async def test_a_failing_handler_leaves_the_offset_uncommitted_and_gets_the_message_again(runtime, scratch_topic):
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    seen: list[tuple[int, int]] = []  # (offset, committed offset when the handler started)
+
+    @runtime.broker.subscriber(topic, **subscriber_options(group))
+    async def flaky(msg: KafkaMessage) -> None:
+        seen.append((msg.raw_message.offset, await _committed(admin, group, topic)))
+        if len(seen) == 1:
+            raise RuntimeError("database unavailable")
+
+    await runtime.broker.start()
+    await runtime.broker.publish(b'{"n": 1}', topic)
+
+    async def processed_and_committed():
+        return len(seen) == 2 and await _committed(admin, group, topic) == 1
+
+    await eventually(processed_and_committed, what="retried then committed")
+    (first_offset, committed_before), (second_offset, committed_after_failure) = seen
+    assert first_offset == second_offset == 0, "the same record came again"
+    assert committed_before == -1 and committed_after_failure == -1, "nothing was committed after the failure"
+
+
+async def test_after_n_failures_the_message_lands_in_the_dead_letter_topic_and_the_partition_moves_on(
+    runtime, scratch_topic, infra
+):
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    attempts: dict[bytes, int] = {}
+
+    @runtime.broker.subscriber(topic, **subscriber_options(group))
+    async def always_fails_on_poison(msg: KafkaMessage) -> None:
+        attempts[msg.body] = attempts.get(msg.body, 0) + 1
+        if msg.body == b'{"poison": true}':
+            raise RuntimeError("cannot handle this one")
+
+    dead_letters = AIOKafkaConsumer(
+        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, group_id=f"dlq-{uuid.uuid4()}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await dead_letters.start()
+    try:
+        await runtime.broker.start()
+        await runtime.broker.publish(b'{"poison": true}', topic, key=b"k1")
+        await runtime.broker.publish(b'{"fine": true}', topic, key=b"k1")
+
+        async def both_done():
+            return attempts.get(b'{"fine": true}') == 1 and await _committed(admin, group, topic) == 2
+
+        await eventually(both_done, what="poison dead-lettered and the next message processed")
+        assert attempts[b'{"poison": true}'] == ProbeSettings().consumer_max_attempts == 3
+        record = await _read_until(dead_letters, lambda r: dict(r.headers).get("x-dlq-topic") == topic.encode())
+        headers = dict(record.headers)
+        assert record.value == b'{"poison": true}' and record.key == b"k1"
+        assert headers["x-dlq-offset"] == b"0" and headers["x-dlq-attempts"] == b"3"
+        assert b"cannot handle this one" in headers["x-dlq-error"]
+    finally:
+        await dead_letters.stop()
+
+
+async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_topic, infra):
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    calls = 0
+
+    @runtime.broker.subscriber(topic, **subscriber_options(group))
+    async def strict(msg: KafkaMessage) -> None:
+        nonlocal calls
+        calls += 1
+        MARK_PRICES.decode(msg.body)
+
+    dead_letters = AIOKafkaConsumer(
+        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, group_id=f"dlq-{uuid.uuid4()}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await dead_letters.start()
+    try:
+        await runtime.broker.start()
+        float_price = b'{"type": "MarkPrice", "symbol": "X", "price": 0.1}'
+        await runtime.broker.publish(float_price, topic)
+
+        async def committed_past_it():
+            return await _committed(admin, group, topic) == 1
+
+        await eventually(committed_past_it, what="committed past the unparseable message")
+        record = await _read_until(dead_letters, lambda r: dict(r.headers).get("x-dlq-topic") == topic.encode())
+        assert calls == 1, "a message that cannot parse is not retried"
+        assert record.value == float_price
+        assert dict(record.headers)["x-dlq-attempts"] == b"1"
+        assert b"ValidationError" in dict(record.headers)["x-dlq-error"]
+    finally:
+        await dead_letters.stop()
