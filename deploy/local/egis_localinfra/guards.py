@@ -38,6 +38,14 @@ def _refuse(reason: str) -> GuardError:
 # --- network ---------------------------------------------------------------
 
 
+def _is_ip_literal(host: Any) -> bool:
+    try:
+        ipaddress.ip_address(str(host).split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 def is_loopback_host(host: Any) -> bool:
     if host in (None, "") or (isinstance(host, str) and host.lower() in _LOOPBACK_NAMES):
         return True
@@ -73,8 +81,9 @@ def install_network_guard() -> None:
         return original_connect_ex(self, address)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        # Resolving a remote name already sends a packet to a DNS server.
-        if not is_loopback_host(host):
+        # Resolving a remote name already sends a packet to a DNS server; an IP
+        # literal needs no lookup and meets the connect guard instead.
+        if not (is_loopback_host(host) or _is_ip_literal(host)):
             raise _refuse(f"name lookup of {host!r} refused by the test network guard")
         return original_getaddrinfo(host, *args, **kwargs)
 

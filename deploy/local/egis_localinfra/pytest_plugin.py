@@ -132,8 +132,7 @@ def _local_infra(stack: ExitStack) -> Infra:
 
 @pytest.fixture(scope="session")
 def test_database(infra: Infra) -> Iterator[TestDatabase]:
-    from egis_common.kafka_admin import ensure_topics
-    from egis_common.migrations import SERVICE_SCHEMAS, upgrade
+    from egis_common.setup import prepare_system
 
     name = f"egis_test_{secrets.token_hex(6)}"
     with guards.admin_access():
@@ -142,9 +141,7 @@ def test_database(infra: Infra) -> Iterator[TestDatabase]:
     guards.install_database_guard()
     dsn = _with_database(infra.postgres_admin_dsn, name)
     database = TestDatabase(name, dsn.replace("postgresql://", "postgresql+asyncpg://", 1), dsn)
-    for service in SERVICE_SCHEMAS:
-        upgrade(service, database.url)
-    asyncio.run(ensure_topics(infra.kafka_bootstrap))
+    prepare_system(database.url, infra.kafka_bootstrap)
     os.environ["EGIS_DATABASE_URL"] = database.url
     os.environ["EGIS_KAFKA_BOOTSTRAP_SERVERS"] = infra.kafka_bootstrap
     try:

@@ -114,6 +114,7 @@ def make_broker(settings: EgisSettings, **options: Any) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         middlewares=(kafka_middleware(settings.service_name), dead_letters),
+        logger=get_logger("faststream"),
         **options,
     )
     dead_letters.broker = broker

@@ -60,7 +60,7 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     """The FastStream app of one service: migrate, serve metrics, relay the outbox."""
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    app = FastStream(runtime.broker)
+    app = FastStream(runtime.broker, logger=get_logger("faststream"))
 
     @app.on_startup
     async def prepare() -> None:
@@ -78,3 +78,8 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
         await runtime.stop()
 
     return app
+
+
+def serve(app: FastStream) -> None:
+    """Run a service's app until SIGINT/SIGTERM."""
+    asyncio.run(app.run())

@@ -1,0 +1,54 @@
+"""`egis-local up` brings the whole system up as local processes; `down` stops all of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")}
+    env["EGIS_LOCAL_STATE_DIR"] = str(state_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "egis_localinfra.cli", *args],
+        env=env, capture_output=True, text=True, timeout=240,
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.timeout(300)
+def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_path):
+    state_dir = tmp_path / "local"
+    try:
+        up = run_cli(state_dir, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "kafka 4." in up.stdout and "Egis is up" in up.stdout
+        services = json.loads((state_dir / "services.json").read_text())
+        assert set(services) == {"ledger", "signal_router", "executor", "reconciler"}
+        for name, info in services.items():
+            with urllib.request.urlopen(f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/metrics", timeout=5) as page:
+                assert b"egis_outbox_published_total" in page.read(), name
+            assert '"event": "service_started"' in Path(info["log"]).read_text(), name
+        env = run_cli(state_dir, "env").stdout
+        assert "EGIS_KAFKA_BOOTSTRAP_SERVERS='127.0.0.1:" in env and "EGIS_DATABASE_URL=" in env
+        status = run_cli(state_dir, "status").stdout
+        assert status.count("running") == 4
+    finally:
+        down = run_cli(state_dir, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not any(alive(int(info["pid"])) for info in services.values())
+    status = run_cli(state_dir, "status").stdout
+    assert "kafka:    stopped" in status and "postgres: stopped" in status
