@@ -22,6 +22,7 @@ Parents' permissions are never changed. Relocated homes whose state_dir has been
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import os
@@ -330,9 +331,10 @@ async def _query_version(port: int, password: str) -> str:
 
 def _run_coroutine(coro):
     # start_postgres is synchronous but may be called from inside a running event loop
-    # (async tests), where asyncio.run() is refused: use a fresh loop in a worker thread.
+    # (async tests), where asyncio.run() is refused: use a fresh loop in a worker thread,
+    # carrying the caller's context variables along as asyncio.to_thread would.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(contextvars.copy_context().run, asyncio.run, coro).result()
 
 
 def _write_state(state_dir: Path, info: PostgresInfo, durable: bool) -> None:

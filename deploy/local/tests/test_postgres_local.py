@@ -8,6 +8,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from egis_localinfra import guards
 from egis_localinfra.postgres import postgres_status, start_postgres, stop_postgres
 
 
@@ -19,8 +20,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@pytest.fixture
+def own_throwaway_server():
+    """This test starts, uses and stops a server of its own, outside the suite's test database."""
+    with guards.admin_access():
+        yield
+
+
 @pytest.mark.timeout(180)
-async def test_postgres_starts_serves_and_stops(tmp_path):
+async def test_postgres_starts_serves_and_stops(tmp_path, own_throwaway_server):
     # tmp_path is under /tmp/pytest-of-root, which is 0700 and reset to 0700 by every pytest
     # session start: the server's files must live elsewhere or it PANICs at a checkpoint.
     state_dir = tmp_path / "egis"
