@@ -15,7 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka.annotations import KafkaMessage
 
 from egis_common.broker import subscriber_options
-from egis_common.contracts import MarkPrice
+from egis_common.contracts import MarkPrice, SignalSkipped
+from egis_common.logs import current_correlation
 from egis_common.runtime import build_runtime
 from egis_common.topics import DEAD_LETTER_TOPIC, MARK_PRICES, encode
 from egis_localinfra.testing import eventually
@@ -79,6 +80,29 @@ async def test_outbox_message_is_consumed_once_and_a_redelivery_has_no_effect(ru
             )
         )
     assert published is not None
+
+
+async def test_correlation_ids_reach_the_consumer_through_headers(runtime):
+    signal_id, bot_id = uuid.uuid4(), uuid.uuid4()
+    seen: list[dict[str, str]] = []
+    from egis_common.topics import SIGNALS_SKIPPED
+
+    @runtime.broker.subscriber(SIGNALS_SKIPPED.name, **subscriber_options(f"g-{uuid.uuid4()}"))
+    async def on_skip(msg: KafkaMessage) -> None:
+        if SIGNALS_SKIPPED.decode(msg.body).signal_id == signal_id:
+            seen.append(current_correlation())
+
+    await runtime.broker.start()
+    await runtime.start_relay()
+    skipped = SignalSkipped(signal_id=signal_id, signal_key="k", bot_id=bot_id, reason="bot_paused")
+    async with runtime.uow.begin() as conn:
+        await runtime.outbox.add(conn, skipped)
+
+    async def arrived():
+        return seen
+
+    await eventually(arrived, what="skip consumed")
+    assert seen == [{"signal_id": str(signal_id), "bot_id": str(bot_id)}]
 
 
 async def test_a_process_killed_after_commit_loses_nothing(runtime, infra):
