@@ -207,6 +207,21 @@ class PositionClosed(Message):
     closed_at: AwareDatetime
     realised_pnl_usd: SignedUsd
     fee_usd: Usd
+    # True when the close facts came from the reconciler's evidence, not a fill we placed.
+    backfilled: bool = False
+
+
+class PositionReduced(Message):
+    """A close order filled partially: the executed part is realised, the rest stays open."""
+
+    type: Literal["PositionReduced"] = "PositionReduced"
+    bot_id: UUID
+    position_id: UUID
+    symbol: str
+    closed_qty: Quantity
+    remaining_qty: Quantity
+    size_usd: Usd
+    realised_pnl_usd: SignedUsd
 
 
 class PositionFailed(Message):

@@ -56,6 +56,7 @@ LEDGER_EVENTS = Topic(
         c.PreflightRejected,
         c.PositionOpened,
         c.PositionClosed,
+        c.PositionReduced,
         c.PositionFailed,
         c.CloseRejected,
         c.BudgetChanged,

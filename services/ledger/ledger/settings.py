@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from pydantic import Field
 
 from egis_common.settings import EgisSettings
@@ -11,3 +13,5 @@ class LedgerSettings(EgisSettings):
     http_port: int = Field(default=8081, ge=0, le=65535)
     # Structured debug log of every budget computation.
     budget_debug: bool = False
+    # Smallest open the ledger reserves; exchanges enforce their own minimum notional too.
+    min_order_size_usd: Decimal = Decimal("1")

@@ -1,6 +1,14 @@
+from decimal import Decimal
+
 from pydantic import Field
 
 from egis_common.settings import EgisSettings
+
+# USDⓈ-M perpetuals a signal may name; extend with EGIS_SYMBOLS='["BTCUSDT", ...]'.
+DEFAULT_SYMBOLS = (
+    "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT",
+    "DOGEUSDT", "ADAUSDT", "AVAXUSDT", "LINKUSDT", "LTCUSDT",
+)
 
 
 class RouterSettings(EgisSettings):
@@ -11,3 +19,16 @@ class RouterSettings(EgisSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     # Signals whose own timestamp is older than this are skipped as stale.
     max_signal_lag_seconds: int = Field(default=60, ge=1)
+    # A signal timestamp further in the future than this is refused: it would never go stale.
+    max_clock_skew_seconds: int = Field(default=30, ge=0)
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    min_order_size_usd: Decimal = Field(default=Decimal("1"), gt=0)
+    max_order_size_usd: Decimal = Field(default=Decimal("1000000"), gt=0)
+    max_body_bytes: int = Field(default=4096, ge=256)
+    # The gateway producer gives up on a record after this long (aiokafka request timeout),
+    # so a 503 never leaves a record behind to be written later.
+    gateway_kafka_timeout_seconds: float = Field(default=0.8, gt=0, le=1.0)
+    # Upper bound on the whole publish wait; TradingView cancels at 3 s.
+    gateway_publish_deadline_seconds: float = Field(default=1.9, gt=0, le=2.5)
+    # Startup waits this long for the bots topic to be read to its end.
+    bots_ready_timeout_seconds: float = Field(default=60, gt=0)

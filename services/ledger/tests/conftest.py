@@ -1,0 +1,76 @@
+"""Fixtures: the ledger's flow running in-process on real Kafka and Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from egis_common.contracts import ExchangeName
+from egis_common.runtime import build_runtime
+from egis_common.topics import LEDGER_EVENTS
+from ledger import bots
+from ledger.flow import build_ledger, register
+from ledger.settings import LedgerSettings
+
+
+@pytest.fixture
+async def ledger_runtime(test_database):
+    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
+    register(runtime)
+    await runtime.broker.start()
+    await runtime.start_relay()
+    yield runtime
+    await runtime.broker.stop()
+    await runtime.stop()
+
+
+@pytest.fixture
+async def ledger(ledger_runtime):
+    return build_ledger(ledger_runtime)
+
+
+@pytest.fixture
+def make_bot(ledger_runtime):
+    async def make(budget: str = "100", *, owner_id: uuid.UUID | None = None, account: str | None = None,
+                   signal_key: str | None = None, exchange: ExchangeName = ExchangeName.PAPER):
+        spec = bots.NewBot(
+            name="test bot", signal_key=signal_key or f"key-{uuid.uuid4().hex}", exchange=exchange,
+            exchange_account=account or f"acct-{uuid.uuid4().hex[:8]}",
+            initial_budget_usd=Decimal(budget), default_order_size_usd=Decimal("10"),
+        )
+        async with ledger_runtime.uow.begin() as conn:
+            row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, owner_id or uuid.uuid4(), spec)
+        return row
+
+    return make
+
+
+@pytest.fixture
+async def ledger_events(infra, test_database):
+    """Every message on the ledger events topic, read from the beginning."""
+    consumer = AIOKafkaConsumer(
+        LEDGER_EVENTS.name, bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    yield EventReader(consumer)
+    await consumer.stop()
+
+
+class EventReader:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.seen: list = []
+
+    async def drain(self) -> list:
+        batches = await self.consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            self.seen.extend(LEDGER_EVENTS.decode(r.value) for r in records)
+        return self.seen
+
+    async def matching(self, predicate) -> list:
+        await self.drain()
+        return [m for m in self.seen if predicate(m)]
