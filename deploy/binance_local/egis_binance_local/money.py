@@ -7,11 +7,13 @@ amounts keep 8 decimals ("0.14626840"), like the real venue.
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 ZERO = Decimal(0)
 # USDT is booked to 8 decimals on Binance (wallet, fees, realised PnL).
 QUOTE_STEP = Decimal("0.00000001")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
 
 
 def places(grid: Decimal) -> int:
@@ -53,7 +55,25 @@ def render_usdt(value: Decimal) -> str:
     return to_places(value, 8)
 
 
+def render_as_written(value: Decimal) -> str:
+    """Configured grids keep their written form: a tick of "0.10" stays "0.10", as the venue shows it."""
+    return format(value, "f")
+
+
 def render_plain(value: Decimal) -> str:
     """Shortest exact form ("100", "0.05"): used for configured limits and rates."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text
+
+
+def to_decimal(value: Decimal | str) -> Decimal:
+    """Control-plane input: a Decimal or a plain decimal string; a float is refused, never rounded."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value):
+        result = Decimal(value)
+    else:
+        raise ValueError(f"expected a Decimal or a plain decimal string such as \"10.5\", got {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite decimal")
+    return result

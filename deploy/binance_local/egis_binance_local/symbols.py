@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from egis_binance_local.money import places, render_plain
+from egis_binance_local.money import places, render_as_written
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,16 @@ def _symbol_info(spec: SymbolSpec) -> dict[str, Any]:
 
 
 def _filters(spec: SymbolSpec) -> list[dict[str, Any]]:
-    step, min_qty = render_plain(spec.step_size), render_plain(spec.min_qty)
+    step, min_qty = render_as_written(spec.step_size), render_as_written(spec.min_qty)
     return [
-        {"filterType": "PRICE_FILTER", "minPrice": render_plain(spec.min_price),
-         "maxPrice": render_plain(spec.max_price), "tickSize": render_plain(spec.tick_size)},
-        {"filterType": "LOT_SIZE", "stepSize": step, "minQty": min_qty, "maxQty": render_plain(spec.max_qty)},
+        {"filterType": "PRICE_FILTER", "minPrice": render_as_written(spec.min_price),
+         "maxPrice": render_as_written(spec.max_price), "tickSize": render_as_written(spec.tick_size)},
+        {"filterType": "LOT_SIZE", "stepSize": step, "minQty": min_qty, "maxQty": render_as_written(spec.max_qty)},
         {"filterType": "MARKET_LOT_SIZE", "stepSize": step, "minQty": min_qty,
-         "maxQty": render_plain(spec.market_max_qty)},
+         "maxQty": render_as_written(spec.market_max_qty)},
         {"filterType": "MAX_NUM_ORDERS", "limit": 200},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
-        {"filterType": "MIN_NOTIONAL", "notional": render_plain(spec.min_notional)},
+        {"filterType": "MIN_NOTIONAL", "notional": render_as_written(spec.min_notional)},
         {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
          "multiplierDecimal": "4"},
     ]

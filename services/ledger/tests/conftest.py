@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -15,9 +17,12 @@ from ledger import bots
 from ledger.flow import build_ledger, register
 from ledger.settings import LedgerSettings
 
+sys.path.insert(0, str(Path(__file__).parent))  # ledger_helpers, shared by the test modules
 
-@pytest.fixture
+
+@pytest.fixture(scope="session")
 async def ledger_runtime(test_database):
+    """One ledger for the session: joining its consumer group costs a rebalance per start."""
     runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
     register(runtime)
     await runtime.broker.start()
@@ -48,7 +53,7 @@ def make_bot(ledger_runtime):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def ledger_events(infra, test_database):
     """Every message on the ledger events topic, read from the beginning."""
     consumer = AIOKafkaConsumer(

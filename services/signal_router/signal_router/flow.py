@@ -1,11 +1,98 @@
-"""Every message the signal_router service consumes and produces.
+"""Every message the signal_router consumes and produces.
 
-Its subscribers arrive with the signal_router issue; the foundation only wires the
-service's runtime (broker, schema, outbox relay, metrics).
+In:  POST /v1/signals              a webhook signal (adapters/http.py -> Gateway)
+     egis.ledger.bots.v1           BotSnapshot or tombstone, keyed by bot_id: read whole from
+                                   the beginning at every start (no consumer group), then followed
+     egis.signals.received.v1      SignalReceived (group `signal_router`): the router
+Out: egis.signals.received.v1      SignalReceived, published by the gateway itself, acks=all and
+                                   awaited before it answers 202: the one exception to the outbox rule
+     egis.router.intents.v1        OrderIntent    } through the outbox, in the transaction that
+     egis.signals.skipped.v1       SignalSkipped  } claims the inbox and the signal's dedup key
 """
 
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from egis_common.broker import subscriber_options
+from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
+from egis_common.logs import get_logger
+from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
+from egis_common.topics import BOTS, SIGNALS_RECEIVED
+from signal_router import domain, repository
+from signal_router.adapters.bots_feed import BotsFeed
+from signal_router.adapters.gateway_producer import BoundedPublish
+from signal_router.bots import BotView
+from signal_router.gateway import Gateway
+from signal_router.metrics import BOTS_KNOWN, SIGNALS_ROUTED, SIGNALS_SKIPPED
+from signal_router.settings import RouterSettings
+
+log = get_logger(__name__)
+GROUP = "signal_router"
 
 
-def register(runtime: Runtime) -> None:
-    """Attach this service's subscribers and publishers to the runtime's broker."""
+@dataclass(frozen=True)
+class Wiring:
+    gateway: Gateway
+    bots_feed: BotsFeed
+
+
+def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wiring:
+    settings: RouterSettings = runtime.settings  # type: ignore[assignment]
+    inbox = runtime.inbox("signal_router.signals")
+    max_lag = timedelta(seconds=settings.max_signal_lag_seconds)
+
+    def on_bot_record(key: bytes | None, value: bytes | None) -> None:
+        if value is None:  # a tombstone: the bot is gone
+            view.remove(UUID(key.decode()))
+        else:
+            view.apply(BOTS.decode(value))
+        BOTS_KNOWN.set(len(view))
+
+    signals_out = gateway_broker.publisher(SIGNALS_RECEIVED.name, title="gateway:SignalReceived")
+    gateway = Gateway(view, limits_of(settings), BoundedPublish(signals_out, settings))
+
+    @runtime.broker.subscriber(SIGNALS_RECEIVED.name, **subscriber_options(GROUP))
+    async def on_signal_received(msg: KafkaMessage) -> None:
+        signal = SIGNALS_RECEIVED.decode(msg.body)
+        started = time.perf_counter()
+        async with runtime.uow.begin() as conn:
+            if not await inbox.claim(conn, signal.message_id):
+                return
+            decision = domain.route(signal, view.get(signal.bot_id), utc_now(), max_lag)
+            if not await repository.claim_signal(conn, signal, decision):
+                decision = domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before")
+            await runtime.outbox.add(conn, decision)
+        HANDLER_SECONDS.labels(GROUP, "on_signal_received").observe(time.perf_counter() - started)
+        report(signal, decision)
+
+    feed = BotsFeed(settings.kafka_bootstrap_servers, BOTS.name, on_bot_record, client_id=f"{GROUP}-bots")
+    return Wiring(gateway, feed)
+
+
+def report(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> None:
+    if isinstance(decision, OrderIntent):
+        SIGNALS_ROUTED.labels(decision.intent.value).inc()
+        log.info("signal_routed", intent=decision.intent.value, symbol=decision.symbol,
+                 intent_id=str(decision.intent_id), dedup_key=signal.dedup_key)
+    else:
+        SIGNALS_SKIPPED.labels(decision.reason.value).inc()
+        log.info("signal_skipped", reason=decision.reason.value, detail=decision.detail,
+                 signal_key=signal.signal_key, dedup_key=signal.dedup_key)
+
+
+def limits_of(settings: RouterSettings) -> domain.Limits:
+    return domain.Limits(
+        symbols=frozenset(settings.symbols),
+        min_size_usd=settings.min_order_size_usd,
+        max_size_usd=settings.max_order_size_usd,
+        max_lag=timedelta(seconds=settings.max_signal_lag_seconds),
+        max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+    )

@@ -1,17 +1,66 @@
-"""Composition root of the signal_router service: `faststream run signal_router.main:app`."""
+"""Composition root of the signal_router service: `python -m signal_router.main`.
 
-from egis_common.runtime import build_app, build_runtime, serve
+One process, one event loop: the FastStream app (router, outbox relay,
+metrics), the bots feed both halves share, and the webhook's HTTP server.
+Start order: migrations and metrics; the bots feed, read to its end; the
+brokers (router subscriber, gateway producer); the outbox relay; HTTP last,
+so no request meets a half-loaded view or a producer not yet connected.
+"""
 
-from signal_router.flow import register
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from faststream import FastStream
+
+from egis_common.runtime import Runtime, build_app, build_runtime, serve
+from signal_router.adapters.gateway_producer import make_gateway_broker
+from signal_router.adapters.http import create_http_app
+from signal_router.adapters.http_server import HttpServer
+from signal_router.asyncapi import asyncapi_document
+from signal_router.bots import BotView
+from signal_router.flow import Wiring, register
 from signal_router.settings import RouterSettings
 
-runtime = build_runtime(RouterSettings())
-register(runtime)
-app = build_app(runtime, service="signal_router")
+
+@dataclass(frozen=True)
+class Service:
+    app: FastStream
+    runtime: Runtime
+    wiring: Wiring
+    view: BotView
+    http: HttpServer
+
+
+def create_service(settings: RouterSettings | None = None, *, migrate: bool = True) -> Service:
+    settings = settings or RouterSettings()
+    runtime = build_runtime(settings)
+    view = BotView()
+    gateway_broker = make_gateway_broker(settings)
+    wiring = register(runtime, view, gateway_broker)
+    http_app = create_http_app(wiring.gateway, max_body_bytes=settings.max_body_bytes, asyncapi=asyncapi_document())
+    http = HttpServer(http_app, settings.http_host, settings.http_port)
+    app = build_app(runtime, service="signal_router", migrate=migrate)
+    app.add_broker(gateway_broker)
+
+    @app.on_startup
+    async def load_bots() -> None:
+        await wiring.bots_feed.start(settings.bots_ready_timeout_seconds)
+        view.ready = True
+
+    app.after_startup(http.start)
+    app.on_shutdown(http.stop)
+    app.on_shutdown(wiring.bots_feed.stop)
+    return Service(app, runtime, wiring, view, http)
+
+
+def create_app() -> FastStream:
+    """For `faststream run --factory signal_router.main:create_app`."""
+    return create_service().app
 
 
 def main() -> None:
-    serve(app)
+    serve(create_app())
 
 
 if __name__ == "__main__":

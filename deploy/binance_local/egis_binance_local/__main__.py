@@ -1,0 +1,3 @@
+from egis_binance_local.cli import main
+
+main()

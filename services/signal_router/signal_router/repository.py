@@ -1,0 +1,50 @@
+"""Queries on the signal_router schema (the engine's search_path): the durable dedup."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped
+
+SIGNALS = sa.Table(
+    "signals",
+    sa.MetaData(),
+    sa.Column("dedup_key", sa.Text, primary_key=True),
+    sa.Column("signal_id", sa.Uuid),
+    sa.Column("signal_key", sa.Text),
+    sa.Column("bot_id", sa.Uuid),
+    sa.Column("outcome", sa.Text),
+    sa.Column("intent_id", sa.Uuid),
+    sa.Column("skip_reason", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+)
+
+
+async def claim_signal(conn: AsyncConnection, signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> bool:
+    """Record the decision under the signal's dedup key; False if the key was already taken."""
+    routed = isinstance(decision, OrderIntent)
+    statement = (
+        insert(SIGNALS)
+        .values(
+            dedup_key=signal.dedup_key,
+            signal_id=signal.signal_id,
+            signal_key=signal.signal_key,
+            bot_id=signal.bot_id,
+            outcome="routed" if routed else "skipped",
+            intent_id=decision.intent_id if routed else None,
+            skip_reason=None if routed else decision.reason.value,
+            received_at=signal.occurred_at,
+        )
+        .on_conflict_do_nothing()
+        .returning(SIGNALS.c.dedup_key)
+    )
+    return (await conn.execute(statement)).first() is not None
+
+
+async def decisions_for(conn: AsyncConnection, signal_key: str) -> list[sa.Row]:
+    """What was decided for a key's signals, oldest first (for ops and tests)."""
+    statement = sa.select(SIGNALS).where(SIGNALS.c.signal_key == signal_key).order_by(SIGNALS.c.decided_at)
+    return list((await conn.execute(statement)).all())
