@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faststream import FastStream
+from faststream.kafka import KafkaBroker
 
 from egis_common.runtime import Runtime, build_app, build_runtime, serve
 from signal_router.adapters.gateway_producer import make_gateway_broker
@@ -30,6 +31,7 @@ class Service:
     wiring: Wiring
     view: BotView
     http: HttpServer
+    gateway_broker: KafkaBroker
 
 
 def create_service(settings: RouterSettings | None = None, *, migrate: bool = True) -> Service:
@@ -51,7 +53,7 @@ def create_service(settings: RouterSettings | None = None, *, migrate: bool = Tr
     app.after_startup(http.start)
     app.on_shutdown(http.stop)
     app.on_shutdown(wiring.bots_feed.stop)
-    return Service(app, runtime, wiring, view, http)
+    return Service(app, runtime, wiring, view, http, gateway_broker)
 
 
 def create_app() -> FastStream:

@@ -64,9 +64,7 @@ class Tail:
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
         await self.consumer.start()
-        await self.consumer.topics()
-        partitions = [TopicPartition(t.name, p) for t in self.topics
-                      for p in self.consumer.partitions_for_topic(t.name)]
+        partitions = [TopicPartition(t.name, p) for t in self.topics for p in range(t.partitions)]
         self.consumer.assign(partitions)
         await self.consumer.seek_to_end(*partitions)
         for tp in partitions:

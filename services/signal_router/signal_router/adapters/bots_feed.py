@@ -35,15 +35,18 @@ class BotsFeed:
             auto_offset_reset="earliest", fetch_max_wait_ms=100,
         )
         await self.consumer.start()
-        await self.consumer.topics()  # fetches the cluster metadata, partitions included
-        partitions = [TopicPartition(self.topic, p) for p in sorted(self.consumer.partitions_for_topic(self.topic) or ())]
-        if not partitions:
-            raise RuntimeError(f"topic {self.topic} does not exist")
-        self.consumer.assign(partitions)
+        # Without a group, a subscription is assigned every partition of the topic.
+        self.consumer.subscribe([self.topic])
+        await asyncio.wait_for(self._catch_up(), ready_timeout_seconds)
+
+    async def _catch_up(self) -> None:
+        while not self.consumer.assignment():
+            await asyncio.sleep(0.01)
+        partitions = sorted(self.consumer.assignment())
         await self.consumer.seek_to_beginning(*partitions)
         end_offsets = await self.consumer.end_offsets(partitions)
         self._task = asyncio.create_task(self._follow(end_offsets), name="bots-feed")
-        await asyncio.wait_for(self.caught_up.wait(), ready_timeout_seconds)
+        await self.caught_up.wait()
         log.info("bots_feed_caught_up", partitions=len(partitions), records=sum(end_offsets.values()))
 
     async def stop(self) -> None:

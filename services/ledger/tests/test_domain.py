@@ -1,0 +1,114 @@
+"""The ledger's pure rules, by example."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from egis_common import contracts as c
+from ledger import domain
+from ledger.domain import Bot, IllegalTransition, Position, PositionStatus
+
+BOT = Bot(uuid.uuid4(), Decimal("100"), "paper", "acct")
+
+
+def position(status: PositionStatus, **fields) -> Position:
+    values = dict(
+        position_id=uuid.uuid4(), bot_id=BOT.bot_id, symbol="ETHUSDT", side=c.Side.LONG, status=status,
+        exchange="paper", exchange_account="acct", requested_size_usd=Decimal("10"), open_intent_id=uuid.uuid4(),
+    )
+    if status in (PositionStatus.OPEN, PositionStatus.CLOSING, PositionStatus.CLOSED):
+        values.update(size_usd=Decimal("8.82801"), executed_qty=Decimal("0.003"), avg_entry_price=Decimal("2942.67"),
+                      opened_at=datetime.now(UTC))
+    return Position(**{**values, **fields})
+
+
+def test_budget_without_positions_is_the_initial_budget():
+    assert domain.compute_budget(Decimal("75"), []).available_usd == Decimal("75")
+
+
+def test_closed_and_failed_positions_reserve_nothing():
+    closed = position(PositionStatus.CLOSED, close_exchange_order_id="1", close_price=Decimal("3000"),
+                      closed_at=datetime.now(UTC), realised_pnl_usd=Decimal("0"))
+    budget = domain.compute_budget(Decimal("75"), [closed, position(PositionStatus.FAILED)])
+    assert budget == domain.Budget(Decimal("75"), Decimal("0"), Decimal("0"), Decimal("75"))
+
+
+def test_open_reserves_executed_size_and_opening_reserves_requested_size():
+    budget = domain.compute_budget(Decimal("100"), [position(PositionStatus.OPEN), position(PositionStatus.OPENING, symbol="BTCUSDT")])
+    assert budget.reserved_open_usd == Decimal("8.82801")
+    assert budget.reserved_opening_usd == Decimal("10")
+    assert budget.available_usd == Decimal("81.17199")
+
+
+def test_the_debug_log_states_every_input_and_step():
+    lines = []
+    domain.compute_budget(Decimal("100"), [position(PositionStatus.OPEN)], debug=lambda event, **kw: lines.append((event, kw)))
+    ((event, fields),) = lines
+    assert event == "budget_computed"
+    assert fields["initial_usd"] == "100" and fields["available_usd"] == "91.17199"
+    assert fields["reserved_open_usd"] == "8.82801" and len(fields["open_positions"]) == 1
+    assert "exact" in fields["rounding"]
+
+
+def test_inexact_arithmetic_raises_instead_of_rounding():
+    huge = position(PositionStatus.OPEN, size_usd=Decimal("1e-70"))
+    with pytest.raises(Exception):
+        domain.compute_budget(Decimal("1" + "0" * 20), [huge])
+
+
+def test_illegal_transitions_raise():
+    with pytest.raises(IllegalTransition):
+        position(PositionStatus.FAILED).moved_to(PositionStatus.OPEN)
+    with pytest.raises(IllegalTransition):
+        position(PositionStatus.OPENING).moved_to(PositionStatus.CLOSING)
+
+
+@pytest.mark.parametrize(
+    "bot, reason",
+    [(None, c.PreflightRejectReason.UNKNOWN_BOT),
+     (Bot(BOT.bot_id, Decimal("100"), "paper", "acct", deleted=True), c.PreflightRejectReason.BOT_DELETED),
+     (Bot(BOT.bot_id, Decimal("100"), "paper", "acct", paused=True), c.PreflightRejectReason.BOT_PAUSED)],
+)
+def test_opens_for_missing_deleted_or_paused_bots_are_rejected(bot, reason):
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.OPEN, side=c.Side.LONG,
+                              symbol="ETHUSDT", requested_size_usd=Decimal("10"), exchange_account="acct")
+    assert domain.decide_reservation(command, bot, [], None, uuid.uuid4(), Decimal("1")).rejection is reason
+
+
+def test_a_paused_bot_may_still_close():
+    open_position = position(PositionStatus.OPEN)
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.CLOSE, side=c.Side.LONG,
+                              symbol="ETHUSDT", exchange_account="acct")
+    paused = Bot(BOT.bot_id, Decimal("100"), "paper", "acct", paused=True)
+    outcome = domain.decide_reservation(command, paused, [open_position], None, uuid.uuid4(), Decimal("1"))
+    assert outcome.rejection is None and outcome.positions[0].status is PositionStatus.CLOSING
+
+
+def test_account_symbol_in_use_and_below_min_size():
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.OPEN, side=c.Side.LONG,
+                              symbol="ETHUSDT", requested_size_usd=Decimal("0.5"), exchange_account="acct")
+    assert domain.decide_reservation(command, BOT, [], uuid.uuid4(), uuid.uuid4(), Decimal("1")).rejection is \
+        c.PreflightRejectReason.ACCOUNT_SYMBOL_IN_USE
+    assert domain.decide_reservation(command, BOT, [], None, uuid.uuid4(), Decimal("1")).rejection is \
+        c.PreflightRejectReason.BELOW_MIN_SIZE
+
+
+def test_a_close_of_the_wrong_side_is_rejected():
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.CLOSE, side=c.Side.SHORT,
+                              symbol="ETHUSDT", exchange_account="acct")
+    outcome = domain.decide_reservation(command, BOT, [position(PositionStatus.OPEN)], None, uuid.uuid4(), Decimal("1"))
+    assert outcome.rejection is c.PreflightRejectReason.NO_OPEN_POSITION_TO_CLOSE
+
+
+def test_short_pnl_is_positive_when_price_falls():
+    assert domain.realised_pnl(c.Side.SHORT, Decimal("100"), Decimal("90"), Decimal("2")) == Decimal("20")
+    assert domain.realised_pnl(c.Side.LONG, Decimal("100"), Decimal("90"), Decimal("2")) == Decimal("-20")
+
+
+def test_deletion_refused_while_positions_are_active():
+    assert domain.deletion_refusal([]) is None
+    assert "ETHUSDT (open)" in domain.deletion_refusal([position(PositionStatus.OPEN)])
