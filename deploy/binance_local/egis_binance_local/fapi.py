@@ -1,4 +1,4 @@
-"""The USDⓈ-M Futures REST endpoints: one short function each, and the route table.
+"""The USDⓈ-M Futures REST endpoints for orders, algo orders and trades: one short function each.
 
 Each handler takes a `Call` (the venue, the authenticated account, the
 parameters) and returns the JSON body; errors are raised as `BinanceError`.

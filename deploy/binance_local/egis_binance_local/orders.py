@@ -53,7 +53,8 @@ def _validate(exchange: Exchange, account: Account, request: OrderRequest) -> No
     amount = account.position(spec.symbol).amount
     if request.reduce_only and closing_qty(amount, request.side, request.quantity) != request.quantity:
         raise errors.reduce_only_rejected()
-    if not market and request.time_in_force == "GTX" and _crosses(request.side, request.price, exchange.marks[spec.symbol]):
+    post_only = not market and request.time_in_force == "GTX"
+    if post_only and _crosses(request.side, request.price, exchange.marks[spec.symbol]):
         raise errors.post_only_rejected()
     exchange.check_margin(account, spec.symbol, request.side, request.quantity, reference)
 

@@ -82,6 +82,8 @@ class BinanceLocal:
         for route in ROUTES:
             app.router.add_route(route.method, route.path, partial(self.venue.handle, route))
         control.register(app, self)
+        # Registered last, so it only catches what no route above serves.
+        app.router.add_route("*", "/fapi/{tail:.*}", self.venue.not_served)
         return app
 
     @property
@@ -152,4 +154,4 @@ class BinanceLocal:
         return [t for t in self.account(api_key).trades if symbol in (None, t.symbol)]
 
     def position(self, api_key: str, symbol: str) -> Position:
-        return self.account(api_key).position(symbol)
+        return self.account(api_key).position(self.venue.exchange.spec(symbol).symbol)

@@ -27,6 +27,14 @@ from egis_binance_local.limits import WEIGHT_HEADER, WeightMeter
 
 Outcome = tuple[int, Any, dict[str, str]]
 
+_FAULT_DEFAULTS = {
+    # "occured" is the venue's spelling.
+    FaultKind.HTTP_500: errors.BinanceError(-1000, "An unknown error occured while processing the request.", 500),
+    FaultKind.HTTP_503: errors.BinanceError(
+        -1001, "Internal error; unable to process your request. Please try again.", 503),
+    FaultKind.REJECT: errors.BinanceError(-1000, "Rejected by an injected fault.", 400),
+}
+
 
 @dataclass
 class Venue:
@@ -49,6 +57,14 @@ class Venue:
         if fault is not None and fault.kind.after_processing:
             await self._withhold(request, fault)
         return response
+
+    async def not_served(self, request: web.Request) -> web.StreamResponse:
+        """A /fapi path or method this server lacks: logged like any request, answered 404 in JSON."""
+        raw = await _raw_request(request)
+        record = RequestRecord(request.method, request.path, _params(raw), 1, raw.api_key, self.exchange.clock(), 404)
+        self.log.append(record)
+        error = errors.BinanceError(-1000, f"binance-local does not serve {request.method} {request.path}", 404)
+        return web.json_response(error.body(), status=404)
 
     def _outcome(
         self, route: Route, raw: RawRequest, params: dict[str, str], record: RequestRecord
@@ -74,12 +90,10 @@ class Venue:
             return _error(errors.too_many_requests(self.meter.limit), fault.retry_after_s)
         if kind is FaultKind.HTTP_418:
             return _error(errors.ip_banned(self.exchange.clock() + fault.retry_after_s * 1000), fault.retry_after_s)
-        default = {
-            FaultKind.HTTP_500: errors.BinanceError(-1000, "An unknown error occured while processing the request.", 500),
-            FaultKind.HTTP_503: errors.BinanceError(-1001, "Internal error; unable to process your request. Please try again.", 503),
-            FaultKind.REJECT: errors.BinanceError(-1000, "Rejected by an injected fault.", 400),
-        }[kind]
-        answer = errors.BinanceError(fault.code or default.code, fault.msg or default.msg, fault.status or default.status)
+        default = _FAULT_DEFAULTS[kind]
+        answer = errors.BinanceError(
+            fault.code or default.code, fault.msg or default.msg, fault.status or default.status
+        )
         return answer.status, answer.body(), {}
 
     async def _withhold(self, request: web.Request, fault: Fault) -> None:
@@ -90,7 +104,7 @@ class Venue:
         # Hold the answer past the client's timeout; wake early when the server stops.
         try:
             await asyncio.wait_for(self.stopping.wait(), timeout=fault.delay_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

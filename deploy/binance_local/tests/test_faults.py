@@ -60,7 +60,8 @@ async def test_server_errors_place_nothing(server, client, api_key, kind, status
 
 
 async def test_reject_answers_the_given_code_and_places_nothing(server, client, api_key):
-    server.inject_fault("reject", path=ORDER, code=-4131, msg="The counterparty's best price does not meet the PERCENT_PRICE filter limit.")
+    server.inject_fault("reject", path=ORDER, code=-4131,
+                        msg="The counterparty's best price does not meet the PERCENT_PRICE filter limit.")
     with pytest.raises(BinanceAPIException) as error:
         await market_buy(client, "intent-12-open")
     assert (error.value.status_code, error.value.code) == (400, -4131)
@@ -95,3 +96,10 @@ async def test_the_request_log_shows_that_no_call_was_made(server, client):
     assert record.params["symbol"] == "BTCUSDT" and "signature" not in record.params
     server.clear_requests()
     assert server.requests() == []
+
+
+async def test_an_endpoint_this_server_lacks_is_logged_and_answered_404(server, client):
+    with pytest.raises(BinanceAPIException) as missing:
+        await client.futures_income_history(symbol="BTCUSDT")
+    assert (missing.value.status_code, missing.value.code) == (404, -1000)
+    assert [(r.method, r.path, r.status) for r in server.requests()] == [("GET", "/fapi/v1/income", 404)]

@@ -50,8 +50,9 @@ def json_type(value: Any, key: str | None = None) -> str:
 
 def differences(real: Any, ours: Any, where: str = "$") -> list[str]:
     if isinstance(real, dict) and isinstance(ours, dict):
-        found = [f"{where}: keys only in the real answer {sorted(set(real) - set(ours))}"] if set(real) - set(ours) else []
-        found += [f"{where}: keys only in ours {sorted(set(ours) - set(real))}"] if set(ours) - set(real) else []
+        missing, extra = sorted(set(real) - set(ours)), sorted(set(ours) - set(real))
+        found = [f"{where}: keys only in the real answer {missing}"] if missing else []
+        found += [f"{where}: keys only in ours {extra}"] if extra else []
         for key in set(real) & set(ours):
             if json_type(real[key], key) != json_type(ours[key]):
                 found.append(f"{where}.{key}: real {json_type(real[key], key)}, ours {json_type(ours[key])}")
@@ -62,7 +63,9 @@ def differences(real: Any, ours: Any, where: str = "$") -> list[str]:
     return []
 
 
-@pytest.mark.skipif(SAMPLES_FILE is None, reason="../shared/binance-samples/usdm_responses.json is not next to this repository")
+@pytest.mark.skipif(
+    SAMPLES_FILE is None, reason="../shared/binance-samples/usdm_responses.json is not next to this repository"
+)
 async def test_answers_match_the_real_shapes(server, client):
     placed = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.009",
                                                newOrderRespType="RESULT")

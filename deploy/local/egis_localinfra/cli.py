@@ -87,15 +87,16 @@ def start_service(service: str, env: dict[str, str]) -> dict[str, int | str]:
         start_new_session=True,
         cwd=REPO_ROOT,
     )
-    _wait_for_metrics(service, ports["EGIS_METRICS_PORT"], process)
+    wait_for_metrics(service, ports["EGIS_METRICS_PORT"], process)
     return {"pid": process.pid, **ports, "log": str(logs / f"{service}.log")}
 
 
-def _wait_for_metrics(service: str, port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_for_metrics(service: str, port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the service serves /metrics; exits with its return code if it died first (see its log)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{service} exited with {process.returncode}; see .egis/local/logs/{service}.log")
+            raise SystemExit(f"{service} exited with {process.returncode}; see its log")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
                 return

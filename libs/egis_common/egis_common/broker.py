@@ -61,9 +61,9 @@ class DeadLetters:
     def forget(self, record_id: tuple[str, int, int]) -> None:
         self._failures.pop(record_id, None)
 
-    async def send(self, msg: StreamMessage[Any], error: Exception, attempts: int) -> None:
+    async def send(self, record: Any, error: Exception, attempts: int) -> None:
+        """Copy one consumer record to the dead-letter topic, with its origin and the error."""
         assert self.broker is not None, "DeadLetters.broker is set by make_broker"
-        record = msg.raw_message
         await self.broker.publish(
             record.value or b"",
             DEAD_LETTER_TOPIC,
@@ -77,6 +77,8 @@ class DeadLetters:
                 "x-dlq-error": f"{type(error).__name__}: {error}"[:1000],
             },
         )
+        DEAD_LETTERED.labels(record.topic).inc()
+        log.error("message_dead_lettered", topic=record.topic, offset=record.offset, error=repr(error))
 
 
 class _DeadLetterScope(BaseMiddleware):
@@ -88,6 +90,8 @@ class _DeadLetterScope(BaseMiddleware):
         self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
     ) -> Any:
         record = msg.raw_message
+        if isinstance(record, tuple):  # a batch isolates and dead-letters its own records
+            return await call_next(msg)
         record_id = (record.topic, record.partition, record.offset)
         with bound_contextvars(**correlation_from_headers(msg.headers)):
             try:
@@ -97,17 +101,15 @@ class _DeadLetterScope(BaseMiddleware):
                 if attempts is None:
                     log.warning("handler_failed_will_retry", topic=record.topic, offset=record.offset, error=repr(error))
                     raise
-                await self.dead_letters.send(msg, error, attempts)
-                DEAD_LETTERED.labels(record.topic).inc()
+                await self.dead_letters.send(record, error, attempts)
                 self.dead_letters.forget(record_id)
-                log.error("message_dead_lettered", topic=record.topic, offset=record.offset, error=repr(error))
                 return None
             self.dead_letters.forget(record_id)
             return result
 
 
-def make_broker(settings: EgisSettings, **options: Any) -> KafkaBroker:
-    dead_letters = DeadLetters(settings.consumer_max_attempts)
+def make_broker(settings: EgisSettings, dead_letters: DeadLetters | None = None, **options: Any) -> KafkaBroker:
+    dead_letters = dead_letters or DeadLetters(settings.consumer_max_attempts)
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
@@ -131,3 +133,11 @@ def subscriber_options(group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
     }
+
+
+def batch_subscriber_options(group_id: str, max_records: int = 500) -> dict[str, Any]:
+    """Like `subscriber_options`, for a handler that takes up to `max_records` records at once.
+
+    The whole batch is committed after the handler returns; see `egis_common.batches`.
+    """
+    return {**subscriber_options(group_id), "batch": True, "max_records": max_records, "batch_timeout_ms": 20}

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,7 +33,6 @@ from egis_common.topics import encode, key_for, topic_for
 
 if TYPE_CHECKING:
     from alembic.operations import Operations
-    from faststream.kafka import KafkaBroker
 
 log = get_logger(__name__)
 
@@ -112,21 +112,42 @@ class Inbox:
         )
         return (await conn.execute(statement)).first() is not None
 
+    async def claim_many(self, conn: AsyncConnection, message_ids: Sequence[UUID]) -> set[UUID]:
+        """The ids claimed now; ids this consumer processed before are left out."""
+        if not message_ids:
+            return set()
+        statement = (
+            insert(self.table)
+            .values([{"consumer": self.consumer, "message_id": m} for m in message_ids])
+            .on_conflict_do_nothing()
+            .returning(self.table.c.message_id)
+        )
+        return set((await conn.execute(statement)).scalars())
+
 
 class OutboxRelay:
-    """Publishes committed outbox rows, in order, one relay per schema at a time."""
+    """Publishes committed outbox rows, in order, one relay per schema at a time.
+
+    It has a producer of its own (acks=all, idempotent): the rows are already
+    encoded, so FastStream's per-message publish machinery would only cost CPU.
+    """
 
     def __init__(
         self,
         engine: AsyncEngine,
-        broker: KafkaBroker,
+        bootstrap_servers: str,
         outbox: Outbox,
         *,
+        client_id: str = "egis-outbox-relay",
         poll_interval_seconds: float = 1.0,
         batch_size: int = 500,
     ) -> None:
         self.engine = engine
-        self.broker = broker
+        self._producer_options = {
+            "bootstrap_servers": bootstrap_servers, "client_id": client_id,
+            "acks": "all", "enable_idempotence": True, "linger_ms": 2,
+        }
+        self.producer: AIOKafkaProducer | None = None  # aiokafka wants a running loop to build one
         self.table = outbox.table
         self.poll_interval_seconds = poll_interval_seconds
         self.batch_size = batch_size
@@ -173,17 +194,25 @@ class OutboxRelay:
     async def _send(self, rows: Sequence[sa.Row]) -> None:
         # Enqueue in id order, then wait for every acknowledgement: the
         # idempotent producer keeps that order within each partition.
+        if self.producer is None:
+            producer = AIOKafkaProducer(**self._producer_options)
+            await producer.start()
+            self.producer = producer
         futures = [
-            await self.broker.publish(
-                bytes(row.payload),
+            await self.producer.send(
                 row.topic,
+                bytes(row.payload),
                 key=bytes(row.key) if row.key is not None else None,
-                headers={"content-type": "application/json", **row.headers},
-                no_confirm=True,
+                headers=[("content-type", b"application/json"), *((k, v.encode()) for k, v in row.headers.items())],
             )
             for row in rows
         ]
         await asyncio.gather(*futures)
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
 
     async def run(self) -> None:
         """Publish on every wake-up and on every poll interval, until cancelled."""

@@ -10,7 +10,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from egis_common.broker import make_broker
+from egis_common.broker import DeadLetters, make_broker
 from egis_common.db import make_engine
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
@@ -29,6 +29,7 @@ class Runtime:
     outbox: Outbox
     relay: OutboxRelay
     uow: UnitOfWork
+    dead_letters: DeadLetters
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     def inbox(self, consumer: str) -> Inbox:
@@ -43,17 +44,20 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.relay.close()
         await self.engine.dispose()
 
 
 def build_runtime(settings: EgisSettings) -> Runtime:
-    broker = make_broker(settings)
+    dead_letters = DeadLetters(settings.consumer_max_attempts)
+    broker = make_broker(settings, dead_letters)
     engine = make_engine(settings)
     outbox = Outbox(settings.db_schema)
     relay = OutboxRelay(
-        engine, broker, outbox, poll_interval_seconds=settings.outbox_poll_interval_seconds
+        engine, settings.kafka_bootstrap_servers, outbox, client_id=f"{settings.service_name}-outbox",
+        poll_interval_seconds=settings.outbox_poll_interval_seconds,
     )
-    return Runtime(settings, broker, engine, outbox, relay, UnitOfWork(engine, relay))
+    return Runtime(settings, broker, engine, outbox, relay, UnitOfWork(engine, relay), dead_letters)
 
 
 def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastStream:

@@ -105,11 +105,14 @@ def topic_named(name: str) -> Topic:
     raise KeyError(f"unknown topic {name!r}")
 
 
+_TOPIC_OF_CLASS: dict[type, Topic] = {cls: topic for topic in ALL_TOPICS for cls in topic.messages}
+
+
 def topic_for(message: c.Message) -> Topic:
-    for topic in ALL_TOPICS:
-        if topic.accepts(message):
-            return topic
-    raise KeyError(f"no topic carries {type(message).__name__}")
+    try:
+        return _TOPIC_OF_CLASS[type(message)]
+    except KeyError:
+        raise KeyError(f"no topic carries {type(message).__name__}") from None
 
 
 def key_for(message: c.Message) -> bytes:

@@ -393,3 +393,10 @@ def deletion_refusal(active_positions: list[Position]) -> str | None:
         held = ", ".join(f"{p.symbol} ({p.status.value})" for p in active_positions)
         return f"the bot has active positions: {held}"
     return None
+
+
+def latest_budget_per_bot(messages: Iterable[c.Message]) -> list[c.Message]:
+    """Within one transaction only the last budget of each bot is ever observable: drop the others."""
+    messages = list(messages)
+    last = {m.bot_id: i for i, m in enumerate(messages) if isinstance(m, c.BudgetChanged)}
+    return [m for i, m in enumerate(messages) if not isinstance(m, c.BudgetChanged) or last[m.bot_id] == i]

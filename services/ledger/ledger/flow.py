@@ -16,7 +16,8 @@ import time
 from faststream.kafka.annotations import KafkaMessage
 
 from egis_common import contracts as c
-from egis_common.broker import subscriber_options
+from egis_common.batches import process_batch
+from egis_common.broker import batch_subscriber_options
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -39,32 +40,25 @@ def register(runtime: Runtime) -> None:
     commands_inbox = runtime.inbox("ledger.commands")
     executions_inbox = runtime.inbox("ledger.executions")
 
-    @runtime.broker.subscriber(LEDGER_COMMANDS.name, **subscriber_options(GROUP))
-    async def on_ledger_command(msg: KafkaMessage) -> None:
-        command = LEDGER_COMMANDS.decode(msg.body)
+    @runtime.broker.subscriber(LEDGER_COMMANDS.name, **batch_subscriber_options(GROUP))
+    async def on_ledger_commands(msg: KafkaMessage) -> None:
         started = time.perf_counter()
-        async with runtime.uow.begin() as conn:
-            if not await commands_inbox.claim(conn, command.message_id):
-                return
+        outcomes = await process_batch(
+            msg.raw_message, LEDGER_COMMANDS, runtime.uow, commands_inbox, runtime.dead_letters, ledger.handle_commands
+        )
+        for command, outcome in outcomes:
             if isinstance(command, c.ReserveBudget):
-                outcome = await ledger.reserve(conn, command)
-            elif isinstance(command, c.BackfillClosure):
-                outcome = await ledger.backfill(conn, command)
-            else:
-                outcome = await ledger.release(conn, command)
-        if isinstance(command, c.ReserveBudget):
-            count_preflight(outcome)
-        HANDLER_SECONDS.labels("ledger", command.type).observe(time.perf_counter() - started)
-        log.info("ledger_command_handled", command=command.type, note=outcome.note,
-                 rejection=outcome.rejection.value if outcome.rejection else None)
+                count_preflight(outcome)
+            log.info("ledger_command_handled", command=command.type, bot_id=str(command.bot_id), note=outcome.note,
+                     rejection=outcome.rejection.value if outcome.rejection else None)
+        HANDLER_SECONDS.labels("ledger", "ledger_commands_batch").observe(time.perf_counter() - started)
 
-    @runtime.broker.subscriber(EXECUTIONS.name, **subscriber_options(GROUP))
-    async def on_execution(msg: KafkaMessage) -> None:
-        execution = EXECUTIONS.decode(msg.body)
+    @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
+    async def on_executions(msg: KafkaMessage) -> None:
         started = time.perf_counter()
-        async with runtime.uow.begin() as conn:
-            if not await executions_inbox.claim(conn, execution.message_id):
-                return
-            outcome = await ledger.apply_execution(conn, execution)
-        HANDLER_SECONDS.labels("ledger", execution.type).observe(time.perf_counter() - started)
-        log.info("execution_applied", execution=execution.type, note=outcome.note)
+        outcomes = await process_batch(
+            msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters, ledger.handle_executions
+        )
+        for execution, outcome in outcomes:
+            log.info("execution_applied", execution=execution.type, bot_id=str(execution.bot_id), note=outcome.note)
+        HANDLER_SECONDS.labels("ledger", "executions_batch").observe(time.perf_counter() - started)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 from uuid import UUID
 
@@ -93,7 +93,7 @@ def _to_position(row: sa.Row) -> Position:
 
 
 def _position_row(position: Position) -> dict[str, Any]:
-    row = asdict(position)
+    row = {name: getattr(position, name) for name in _POSITION_FIELDS}  # shallow: asdict deep-copies
     row["side"] = position.side.value
     row["status"] = position.status.value
     return row
@@ -151,6 +151,27 @@ async def update_positions(conn: AsyncConnection, changed: Sequence[Position]) -
         )
 
 
+async def active_positions_of(conn: AsyncConnection, bot_ids: Sequence[UUID]) -> dict[UUID, list[Position]]:
+    query = sa.select(positions).where(
+        positions.c.bot_id.in_(bot_ids), positions.c.status.in_([s.value for s in ACTIVE])
+    )
+    found: dict[UUID, list[Position]] = {bot_id: [] for bot_id in bot_ids}
+    for row in (await conn.execute(query)).all():
+        found[row.bot_id].append(_to_position(row))
+    return found
+
+
+async def active_holders(conn: AsyncConnection, accounts: set[tuple[str, str]]) -> dict[tuple[str, str, str], UUID]:
+    """(exchange, account, symbol) -> the bot holding an active position there."""
+    if not accounts:
+        return {}
+    query = sa.select(positions.c.exchange, positions.c.exchange_account, positions.c.symbol, positions.c.bot_id).where(
+        sa.tuple_(positions.c.exchange, positions.c.exchange_account).in_(list(accounts)),
+        positions.c.status.in_([s.value for s in ACTIVE]),
+    )
+    return {(r.exchange, r.exchange_account, r.symbol): r.bot_id for r in (await conn.execute(query)).all()}
+
+
 # --- bots -------------------------------------------------------------------------
 
 
@@ -167,6 +188,12 @@ async def lock_bot(conn: AsyncConnection, bot_id: UUID) -> Bot | None:
     return _to_bot(row) if row else None
 
 
+async def lock_bots(conn: AsyncConnection, bot_ids: Sequence[UUID]) -> dict[UUID, Bot]:
+    """Several bots, locked in id order so two batches never deadlock on each other."""
+    query = sa.select(bots).where(bots.c.bot_id.in_(sorted(bot_ids))).order_by(bots.c.bot_id).with_for_update()
+    return {row.bot_id: _to_bot(row) for row in (await conn.execute(query)).all()}
+
+
 async def bot_row(conn: AsyncConnection, bot_id: UUID, *, for_update: bool = False) -> sa.Row | None:
     query = sa.select(bots).where(bots.c.bot_id == bot_id)
     return (await conn.execute(query.with_for_update() if for_update else query)).first()
@@ -179,11 +206,14 @@ async def initial_budget(conn: AsyncConnection, bot_id: UUID) -> Any:
 # --- preflight answers ----------------------------------------------------------
 
 
-async def stored_answer(conn: AsyncConnection, intent_id: UUID) -> bytes | None:
-    return await conn.scalar(sa.select(preflight_answers.c.answer).where(preflight_answers.c.intent_id == intent_id))
-
-
-async def store_answer(conn: AsyncConnection, intent_id: UUID, bot_id: UUID, outcome: str, reason: str | None, answer: bytes) -> None:
-    await conn.execute(
-        insert(preflight_answers).values(intent_id=intent_id, bot_id=bot_id, outcome=outcome, reason=reason, answer=answer)
+async def stored_answers(conn: AsyncConnection, intent_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    query = sa.select(preflight_answers.c.intent_id, preflight_answers.c.answer).where(
+        preflight_answers.c.intent_id.in_(intent_ids)
     )
+    return {row.intent_id: row.answer for row in (await conn.execute(query)).all()}
+
+
+async def store_answers(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: intent_id, bot_id, outcome ('reserved' | 'rejected'), reason, answer (the encoded message)."""
+    if rows:
+        await conn.execute(insert(preflight_answers), list(rows))

@@ -39,6 +39,26 @@ class Ledger:
         await self.outbox.add(conn, *outcome.messages)
         return outcome
 
+    async def handle_commands(self, conn: AsyncConnection, commands: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
+        """Ledger commands in their order; runs of reservations go through `reserve_batch` together."""
+        results: list[tuple[c.Message, Outcome]] = []
+        run: list[c.ReserveBudget] = []
+        for command in [*commands, None]:
+            if isinstance(command, c.ReserveBudget):
+                run.append(command)
+                continue
+            if run:
+                results.extend(zip(run, await self.reserve_batch(conn, run), strict=True))
+                run = []
+            if isinstance(command, c.BackfillClosure):
+                results.append((command, await self.backfill(conn, command)))
+            elif isinstance(command, c.ReleaseReservation):
+                results.append((command, await self.release(conn, command)))
+        return results
+
+    async def handle_executions(self, conn: AsyncConnection, executions: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
+        return [(execution, await self.apply_execution(conn, execution)) for execution in executions]
+
     async def budget(self, conn: AsyncConnection, bot_id) -> domain.Budget | None:
         """The bot's budget breakdown, by the one formula."""
         initial = await repo.initial_budget(conn, bot_id)
@@ -47,25 +67,34 @@ class Ledger:
         return domain.compute_budget(initial, await repo.active_positions(conn, bot_id), self._debug())
 
     async def reserve(self, conn: AsyncConnection, command: c.ReserveBudget) -> Outcome:
-        """Preflight. The same intent always gets the same answer, and changes nothing twice."""
-        previous = await repo.stored_answer(conn, command.intent_id)
-        if previous is not None:
-            answer = LEDGER_EVENTS.decode(previous).model_copy(update={"message_id": uuid4()})
-            await self.outbox.add(conn, answer)
-            return Outcome(messages=(answer,), note="repeated intent: the stored answer again")
-        bot = await repo.lock_bot(conn, command.bot_id)
-        bot_positions = await repo.active_positions(conn, command.bot_id) if bot else []
-        holder = None
-        if bot is not None and command.intent is c.IntentKind.OPEN:
-            holder = await repo.account_symbol_holder(conn, bot.exchange, bot.exchange_account, command.symbol, bot.bot_id)
-        outcome = domain.decide_reservation(
-            command, bot, bot_positions, holder, uuid4(), self.min_order_size_usd, self._debug()
-        )
-        answer = outcome.messages[0]
-        verdict = "rejected" if outcome.rejection else "reserved"
-        reason = outcome.rejection.value if outcome.rejection else None
-        await repo.store_answer(conn, command.intent_id, command.bot_id, verdict, reason, encode(answer))
-        return await self._persist(conn, outcome)
+        return (await self.reserve_batch(conn, [command]))[0]
+
+    async def reserve_batch(self, conn: AsyncConnection, commands: list[c.ReserveBudget]) -> list[Outcome]:
+        """Preflight for many commands with a handful of queries; decisions stay one at a time, in order.
+
+        The same intent always gets the same answer and changes nothing twice,
+        whether it comes again in a later batch or in the same one.
+        """
+        answers = await repo.stored_answers(conn, [command.intent_id for command in commands])
+        state = await _PreflightState.load(conn, commands)
+        outcomes, new_answers = [], []
+        for command in commands:
+            if command.intent_id in answers:
+                outcomes.append(_repeat(answers[command.intent_id]))
+                continue
+            outcome = domain.decide_reservation(
+                command, state.bots.get(command.bot_id), state.positions.get(command.bot_id, []),
+                state.holder(command), uuid4(), self.min_order_size_usd, self._debug(),
+            )
+            state.apply(outcome)
+            answers[command.intent_id] = encode(outcome.messages[0])
+            new_answers.append(_answer_row(command, outcome, answers[command.intent_id]))
+            outcomes.append(outcome)
+        await repo.store_answers(conn, new_answers)
+        await repo.insert_positions(conn, [p for o in outcomes for p in o.created])
+        await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
+        await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
+        return outcomes
 
     async def _locked(self, conn: AsyncConnection, bot_id, position_id):
         bot = await repo.lock_bot(conn, bot_id)
@@ -103,3 +132,48 @@ class Ledger:
         others = [p for p in await repo.active_positions(conn, command.bot_id) if p.position_id != position.position_id]
         outcome = domain.apply_rejection(position, f"released:{command.reason}", bot.initial_budget_usd, others)
         return await self._persist(conn, outcome)
+
+
+def _repeat(stored: bytes) -> Outcome:
+    answer = LEDGER_EVENTS.decode(stored).model_copy(update={"message_id": uuid4()})
+    return Outcome(messages=(answer,), note="repeated intent: the stored answer again")
+
+
+def _answer_row(command: c.ReserveBudget, outcome: Outcome, answer: bytes) -> dict:
+    return {
+        "intent_id": command.intent_id, "bot_id": command.bot_id, "answer": answer,
+        "outcome": "rejected" if outcome.rejection else "reserved",
+        "reason": outcome.rejection.value if outcome.rejection else None,
+    }
+
+
+@dataclass
+class _PreflightState:
+    """What a batch of reservations decides on, kept current as each decision lands."""
+
+    bots: dict
+    positions: dict
+    holders: dict
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, commands: list[c.ReserveBudget]) -> _PreflightState:
+        bots = await repo.lock_bots(conn, {command.bot_id for command in commands})
+        positions = await repo.active_positions_of(conn, list(bots))
+        holders = await repo.active_holders(conn, {(b.exchange, b.exchange_account) for b in bots.values()})
+        return cls(bots, positions, holders)
+
+    def holder(self, command: c.ReserveBudget):
+        bot = self.bots.get(command.bot_id)
+        if bot is None:
+            return None
+        holder = self.holders.get((bot.exchange, bot.exchange_account, command.symbol))
+        return holder if holder != bot.bot_id else None
+
+    def apply(self, outcome: Outcome) -> None:
+        for created in outcome.created:
+            self.positions[created.bot_id].append(created)
+            self.holders[(created.exchange, created.exchange_account, created.symbol)] = created.bot_id
+        for changed in outcome.positions:
+            self.positions[changed.bot_id] = [
+                changed if p.position_id == changed.position_id else p for p in self.positions[changed.bot_id]
+            ]

@@ -112,3 +112,12 @@ def test_short_pnl_is_positive_when_price_falls():
 def test_deletion_refused_while_positions_are_active():
     assert domain.deletion_refusal([]) is None
     assert "ETHUSDT (open)" in domain.deletion_refusal([position(PositionStatus.OPEN)])
+
+
+def test_only_the_last_budget_of_each_bot_in_a_transaction_is_published():
+    a, b = uuid.uuid4(), uuid.uuid4()
+    budget = lambda bot, available: c.BudgetChanged(bot_id=bot, initial_usd=Decimal("10"), reserved_open_usd=Decimal("0"),
+                                                    reserved_opening_usd=Decimal("0"), available_usd=Decimal(available))
+    answer = c.PreflightRejected(intent_id=uuid.uuid4(), bot_id=a, reason="insufficient_budget")
+    messages = [budget(a, "9"), answer, budget(b, "5"), budget(a, "8")]
+    assert domain.latest_budget_per_bot(messages) == [answer, messages[2], messages[3]]

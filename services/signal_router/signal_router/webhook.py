@@ -19,7 +19,7 @@ from pydantic import (
 from egis_common.money import MoneyFormatError, PositiveUsd, Price, parse_decimal
 from signal_router.reasons import Rejected, RejectReason
 
-_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]+$"  # no C0 or C1 control characters
 _ID_CHARS = r"^[A-Za-z0-9._:/@#+=-]+$"
 
 

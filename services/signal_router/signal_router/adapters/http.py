@@ -66,6 +66,11 @@ def create_http_app(gateway: Gateway, *, max_body_bytes: int, asyncapi: dict[str
     return app
 
 
+def openapi_document() -> dict[str, Any]:
+    """The endpoint's OpenAPI document, without a running gateway (for docs and schemathesis)."""
+    return create_http_app(None, max_body_bytes=0, asyncapi={}).openapi()  # type: ignore[arg-type]
+
+
 def _check_media_type(content_type: str) -> None:
     media_type, _, parameters = content_type.partition(";")
     charset = parameters.strip().lower().removeprefix("charset=").strip('"')

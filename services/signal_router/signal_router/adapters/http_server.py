@@ -23,6 +23,7 @@ class HttpServer:
             app, host=host, port=port, lifespan="off", log_config=None, access_log=False,
             timeout_graceful_shutdown=5, timeout_keep_alive=75,
         )
+        self.app = app
         self.server = _Server(config)
         self._task: asyncio.Task | None = None
 

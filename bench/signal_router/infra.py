@@ -1,0 +1,127 @@
+"""What the gateway benchmark runs against: Kafka, Postgres, the service process, one bot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from egis_common.contracts import BotSnapshot, ExchangeName
+from egis_common.secrets import hash_token, new_token
+from egis_common.setup import prepare_system
+from egis_common.topics import BOTS, encode
+from egis_localinfra.cli import wait_for_metrics
+from egis_localinfra.kafka import start_kafka, stop_kafka
+from egis_localinfra.postgres import start_postgres, stop_postgres
+
+REPO = Path(__file__).resolve().parents[2]
+DATABASE = "egis_bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def infrastructure() -> Iterator[tuple[str, str]]:
+    """(Kafka bootstrap, database URL): from the environment, or started here and stopped after."""
+    bootstrap, url = os.environ.get("EGIS_KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("EGIS_DATABASE_URL")
+    if bootstrap and url:
+        prepare_system(url, bootstrap)
+        yield bootstrap, url
+        return
+    state = Path(tempfile.mkdtemp(prefix="egis-bench-router-"))
+    state.chmod(0o755)
+    try:
+        kafka = start_kafka(state / "kafka")
+        postgres = start_postgres(state / "postgres", durable=True)
+        asyncio.run(_create_database(postgres.admin_dsn))
+        url = postgres.dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
+        prepare_system(url, kafka.bootstrap)
+        print(f"kafka {kafka.version} at {kafka.bootstrap}; durable postgres at {postgres.port}", flush=True)
+        yield kafka.bootstrap, url
+    finally:
+        stop_kafka(state / "kafka")
+        stop_postgres(state / "postgres")
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def _create_database(admin_dsn: str) -> None:
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def running_service(bootstrap: str, database_url: str) -> Iterator[int]:
+    """The signal_router as its own process; yields its HTTP port."""
+    port, log = free_port(), Path(tempfile.mkstemp(prefix="signal_router-", suffix=".log")[1])
+    env = {**os.environ, "EGIS_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "EGIS_DATABASE_URL": database_url,
+           "EGIS_HTTP_PORT": str(port), "EGIS_METRICS_PORT": str(free_port()), "EGIS_LOG_JSON": "true"}
+    process = subprocess.Popen([sys.executable, "-m", "signal_router.main"], env=env, cwd=REPO,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_metrics("signal_router", int(env["EGIS_METRICS_PORT"]), process)
+        print(f"signal_router pid {process.pid}, http {port}, log {log}", flush=True)
+        yield port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def bench_bot(bootstrap: str, port: int) -> tuple[BotSnapshot, str]:
+    """Publish one bot, as the ledger would, and wait until the gateway accepts its signals."""
+    secret = new_token("whs_")
+    bot = BotSnapshot(bot_id=uuid.uuid4(), version=1, owner_id=uuid.uuid4(), name="bench", signal_key="bench-key",
+                      webhook_secret_hash=hash_token(secret), exchange=ExchangeName.PAPER, exchange_account="paper",
+                      initial_budget_usd=Decimal("1000000"), default_order_size_usd=Decimal("10"),
+                      paused=False, deleted=False)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    await producer.send_and_wait(BOTS.name, encode(bot), key=str(bot.bot_id).encode())
+    await producer.stop()
+    body = signal_bodies(bot, secret)
+    async with aiohttp.ClientSession() as session:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:  # metrics are served before HTTP starts, and the bot takes a moment to arrive
+                async with session.post(f"http://127.0.0.1:{port}/v1/signals", data=body(),
+                                        headers={"content-type": "application/json"}) as response:
+                    if response.status == 202:
+                        return bot, secret
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise SystemExit("the gateway never accepted the bench bot's signal")
+
+
+def signal_bodies(bot: BotSnapshot, secret: str) -> Callable[[], bytes]:
+    """A fresh, valid, distinct signal per call (its own signal_id and the current time)."""
+    def body() -> bytes:
+        return json.dumps({"signal_key": bot.signal_key, "secret": secret, "action": "buy", "symbol": "BTCUSDT",
+                           "timestamp": datetime.now(UTC).isoformat(), "signal_id": uuid.uuid4().hex}).encode()
+    return body

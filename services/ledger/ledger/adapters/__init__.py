@@ -1,0 +1,1 @@
+"""What the ledger exposes outward: its management HTTP API."""

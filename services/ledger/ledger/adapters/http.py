@@ -1,0 +1,252 @@
+"""The ledger's management API: bots, their budgets and positions, behind bearer tokens.
+
+Every change goes through `ledger.bots` inside one `uow` transaction, so the
+`BotSnapshot` reaches the outbox with it. Refusals are `{"reason", "detail"}`:
+401 (no valid token, with `WWW-Authenticate: Bearer`), 404 (no such bot, or
+another owner's: the two look the same so bot ids do not leak), 403, 409.
+Money is a decimal string both ways; a JSON number is a 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from egis_common.contracts import ExchangeName, Side
+from egis_common.logs import get_logger
+from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
+from egis_common.runtime import Runtime
+from ledger import auth, bots
+from ledger import repository as repo
+from ledger.auth import Principal
+from ledger.domain import PositionStatus
+from ledger.flow import build_ledger
+
+log = get_logger(__name__)
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+SignalKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]  # as the database checks
+
+
+class Problem(BaseModel):
+    reason: str
+    detail: str = ""
+
+
+class BotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    strategy: Literal["signal_hook"] = "signal_hook"
+    signal_key: SignalKey
+    exchange: ExchangeName
+    exchange_account: Text
+    initial_budget_usd: Usd
+    default_order_size_usd: PositiveUsd
+    paused: StrictBool = False
+    owner_id: UUID | None = Field(default=None, description="admin only; defaults to the token's owner")
+
+    def spec(self) -> bots.NewBot:
+        return bots.NewBot(**{f.name: getattr(self, f.name) for f in fields(bots.NewBot)})
+
+
+class BotEdit(BaseModel):
+    """Only the fields sent change. The defaults are never validated, so an explicit null is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Text = None  # type: ignore[assignment]
+    signal_key: SignalKey = None  # type: ignore[assignment]
+    exchange: ExchangeName = None  # type: ignore[assignment]
+    exchange_account: Text = None  # type: ignore[assignment]
+    initial_budget_usd: Usd = None  # type: ignore[assignment]
+    default_order_size_usd: PositiveUsd = None  # type: ignore[assignment]
+    paused: StrictBool = None  # type: ignore[assignment]
+
+
+class BotOut(BaseModel):
+    bot_id: UUID
+    owner_id: UUID
+    name: str
+    strategy: str
+    signal_key: str
+    exchange: ExchangeName
+    exchange_account: str
+    initial_budget_usd: Usd
+    default_order_size_usd: PositiveUsd
+    paused: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class BotCreated(BotOut):
+    webhook_secret: str = Field(description="for the webhook; shown in this response only, stored hashed")
+
+
+class BudgetOut(BaseModel):
+    bot_id: UUID
+    initial_usd: Usd
+    reserved_open_usd: Usd
+    reserved_opening_usd: Usd
+    available_usd: SignedUsd  # negative when the budget was edited below what is reserved
+
+
+class PositionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    position_id: UUID
+    symbol: str
+    side: Side
+    status: PositionStatus
+    exchange: ExchangeName
+    exchange_account: str
+    requested_size_usd: Usd
+    size_usd: Usd
+    executed_qty: Quantity
+    avg_entry_price: Price | None
+    opened_at: datetime | None
+    close_price: Price | None
+    closed_at: datetime | None
+    realised_pnl_usd: SignedUsd | None
+    fee_usd: Usd
+    failure_reason: str | None
+
+
+class Refused(Exception):
+    code = "refused"
+
+
+class Unauthorized(Refused):
+    code = "unauthorized"
+
+
+class OwnerNotAllowed(Refused):
+    code = "owner_not_allowed"
+
+
+STATUS: dict[type[Exception], int] = {
+    Unauthorized: 401, OwnerNotAllowed: 403, bots.BotNotFound: 404,
+    bots.DuplicateSignalKey: 409, bots.BotHasActivePositions: 409,
+}  # any other BotError: 422
+_bearer = HTTPBearer(auto_error=False, description="an `egt_` token from `egis-ledger-admin create-token`")
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+) -> Principal:
+    """Every refusal looks the same: no token, a malformed, unknown or revoked one."""
+    principal = None
+    if credentials is not None:
+        async with _runtime(request).engine.connect() as conn:
+            principal = await auth.authenticate(conn, credentials.credentials)
+    if principal is None:
+        raise Unauthorized("a valid bearer token is required")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+_PROBLEM = {"model": Problem}
+router = APIRouter(prefix="/v1/bots", tags=["bots"], responses={401: {**_PROBLEM, "description": "no valid token"}})
+_NOT_FOUND = {404: {**_PROBLEM, "description": "no such live bot of yours"}}
+
+
+async def _owned(conn: AsyncConnection, caller: Principal, bot_id: UUID, *, for_update: bool = False) -> sa.Row:
+    row = await bots.get_live_bot(conn, bot_id, for_update=for_update)
+    if not caller.may_manage(row.owner_id):
+        raise bots.BotNotFound(f"no bot {bot_id}")  # the same answer as a missing bot
+    return row
+
+
+def _bot(row: sa.Row) -> BotOut:
+    return BotOut.model_validate(dict(row._mapping))
+
+
+@router.post("", status_code=201, response_model=BotCreated,
+             responses={403: _PROBLEM, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
+async def create_bot(body: BotCreate, caller: Caller, request: Request) -> BotCreated:
+    if body.owner_id not in (None, caller.owner_id) and caller.role is not auth.Role.ADMIN:
+        raise OwnerNotAllowed("a user token creates bots for its own owner only")
+    runtime = _runtime(request)
+    async with runtime.uow.begin() as conn:
+        row, secret = await bots.create_bot(conn, runtime.outbox, body.owner_id or caller.owner_id, body.spec())
+    log.info("bot_created", bot_id=str(row.bot_id), caller=str(caller.token_id))
+    return BotCreated.model_validate({**row._mapping, "webhook_secret": secret})
+
+
+@router.get("", response_model=list[BotOut])
+async def list_bots(caller: Caller, request: Request) -> list[BotOut]:
+    async with _runtime(request).engine.connect() as conn:
+        return [_bot(row) for row in await bots.list_bots(conn, caller.owner_scope)]
+
+
+@router.get("/{bot_id}", response_model=BotOut, responses=_NOT_FOUND)
+async def get_bot(bot_id: UUID, caller: Caller, request: Request) -> BotOut:
+    async with _runtime(request).engine.connect() as conn:
+        return _bot(await _owned(conn, caller, bot_id))
+
+
+@router.patch("/{bot_id}", response_model=BotOut,
+              responses={**_NOT_FOUND, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
+async def edit_bot(bot_id: UUID, body: BotEdit, caller: Caller, request: Request) -> BotOut:
+    runtime = _runtime(request)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    async with runtime.uow.begin() as conn:
+        await _owned(conn, caller, bot_id, for_update=True)
+        row = await bots.edit_bot(conn, runtime.outbox, bot_id, changes)
+    log.info("bot_edited", bot_id=str(bot_id), fields=sorted(changes), caller=str(caller.token_id))
+    return _bot(row)
+
+
+@router.delete("/{bot_id}", status_code=204, response_class=Response,
+               responses={**_NOT_FOUND, 409: {**_PROBLEM, "description": "bot_has_active_positions"}})
+async def delete_bot(bot_id: UUID, caller: Caller, request: Request) -> Response:
+    runtime = _runtime(request)
+    async with runtime.uow.begin() as conn:
+        await _owned(conn, caller, bot_id, for_update=True)
+        await bots.delete_bot(conn, runtime.outbox, bot_id)
+    log.info("bot_deleted", bot_id=str(bot_id), caller=str(caller.token_id))
+    return Response(status_code=204)
+
+
+@router.get("/{bot_id}/budget", response_model=BudgetOut, responses=_NOT_FOUND)
+async def get_budget(bot_id: UUID, caller: Caller, request: Request) -> BudgetOut:
+    async with _runtime(request).engine.connect() as conn:
+        await _owned(conn, caller, bot_id)
+        budget = await request.app.state.ledger.budget(conn, bot_id)
+    return BudgetOut(bot_id=bot_id, **asdict(budget))
+
+
+@router.get("/{bot_id}/positions", response_model=list[PositionOut], responses=_NOT_FOUND)
+async def list_positions(bot_id: UUID, caller: Caller, request: Request) -> list[PositionOut]:
+    async with _runtime(request).engine.connect() as conn:
+        await _owned(conn, caller, bot_id)
+        return [PositionOut.model_validate(p) for p in await repo.positions_of_bot(conn, bot_id)]
+
+
+async def _refuse(request: Request, error: Exception) -> JSONResponse:
+    status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 422)
+    log.info("api_refused", method=request.method, path=request.url.path, status=status, reason=error.code)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = Problem(reason=error.code, detail=str(error)).model_dump()
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_http_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="Egis ledger", version="1", docs_url=None, redoc_url=None,
+                  description="Manage bots; read their budgets and positions. Bearer token on every call.")
+    app.state.runtime = runtime
+    app.state.ledger = build_ledger(runtime)
+    app.add_exception_handler(Refused, _refuse)
+    app.add_exception_handler(bots.BotError, _refuse)
+    app.include_router(router)
+    return app

@@ -1,0 +1,99 @@
+"""`egis-ledger-admin` as a person runs it: subprocesses against the test database and a real
+HTTP server on loopback, asserting the printed output and the rows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import uuid
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from egis_common.secrets import verify_token
+from ledger import repository as repo
+from ledger.adapters.http import create_http_app
+from ledger.main import HttpServer
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture
+async def ledger_url(ledger_runtime):
+    server = HttpServer(create_http_app(ledger_runtime), "127.0.0.1", 0)  # port 0: a free one
+    await server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    await server.stop()
+
+
+async def cli(*args: str, **env: str) -> tuple[int, str, str]:
+    """Run the CLI without blocking the loop: the HTTP server it talks to runs in this loop."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ledger.cli", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode, out.decode(), err.decode()
+
+
+def printed(name: str, text: str) -> str:
+    return re.search(rf"^{name}:?\s+(\S+)$", text, re.MULTILINE).group(1)
+
+
+async def create_token(ledger_runtime, *args: str) -> dict[str, str]:
+    code, out, _ = await cli("create-token", *args)
+    assert code == 0, out
+    issued = {name: printed(name, out) for name in ("token_id", "role", "owner_id", "token")}
+    async with ledger_runtime.engine.connect() as conn:
+        row = (await conn.execute(sa.select(repo.api_tokens).where(
+            repo.api_tokens.c.token_id == uuid.UUID(issued["token_id"])))).one()
+    assert (row.role, str(row.owner_id), row.revoked_at) == (issued["role"], issued["owner_id"], None)
+    assert verify_token(issued["token"], row.token_hash) and issued["token"] not in (row.token_hash, row.lookup_key)
+    return issued
+
+
+async def test_tokens_from_the_database_and_bots_through_the_api(ledger_runtime, ledger_url):
+    owner = str(uuid.uuid4())
+    token = await create_token(ledger_runtime, "--role", "user", "--owner-id", owner, "--name", "cli test")
+    assert token["token"].startswith("egt_") and token["owner_id"] == owner
+    env = {"EGIS_LEDGER_URL": ledger_url, "EGIS_LEDGER_TOKEN": token["token"]}
+    key = f"cli-{uuid.uuid4().hex}"
+
+    code, out, err = await cli("bots", "create", "--name", "cli bot", "--signal-key", key, "--exchange", "paper",
+                               "--exchange-account", "acct-cli", "--initial-budget-usd", "250.75",
+                               "--default-order-size-usd", "12.5", **env)
+    assert code == 0, err
+    bot_id, secret = printed("bot_id", out), printed("webhook_secret", out)
+    assert secret.startswith("whk_") and printed("initial_budget_usd", out) == "250.75"
+    async with ledger_runtime.engine.connect() as conn:
+        row = await repo.bot_row(conn, uuid.UUID(bot_id))
+    assert (row.signal_key, str(row.owner_id), row.initial_budget_usd) == (key, owner, Decimal("250.75"))
+    assert verify_token(secret, row.webhook_secret_hash)
+
+    code, out, _ = await cli("bots", "list", "--json", **env)
+    assert code == 0 and [b["bot_id"] for b in json.loads(out)] == [bot_id]
+    assert secret not in out and "webhook_secret" not in out
+    code, out, _ = await cli("bots", "budget", bot_id, **env)
+    assert code == 0
+    assert {name: printed(name, out) for name in ("initial_usd", "reserved_opening_usd", "available_usd")} == {
+        "initial_usd": "250.75", "reserved_opening_usd": "0", "available_usd": "250.75"}
+
+
+async def test_a_refusal_is_printed_and_a_revoked_token_stops_working(ledger_runtime, ledger_url):
+    token = await create_token(ledger_runtime, "--role", "admin", "--name", "cli admin")
+    env = {"EGIS_LEDGER_URL": ledger_url, "EGIS_LEDGER_TOKEN": token["token"]}
+    code, _, err = await cli("bots", "budget", str(uuid.uuid4()), **env)
+    assert code == 1 and "404" in err and "bot_not_found" in err
+    code, out, _ = await cli("revoke-token", token["token_id"])
+    assert code == 0 and f"revoked {token['token_id']}" in out
+    async with ledger_runtime.engine.connect() as conn:
+        revoked_at = await conn.scalar(sa.select(repo.api_tokens.c.revoked_at).where(
+            repo.api_tokens.c.token_id == uuid.UUID(token["token_id"])))
+    assert revoked_at is not None
+    code, _, err = await cli("bots", "list", **env)
+    assert code == 1 and "401" in err and "unauthorized" in err
+    assert token["token"] not in err
