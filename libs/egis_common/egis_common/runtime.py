@@ -36,7 +36,22 @@ class Runtime:
         return Inbox(self.settings.db_schema, consumer)
 
     async def start_relay(self) -> None:
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self.start_task(self.relay.run(), "outbox-relay")
+
+    def start_task(self, coroutine, name: str) -> None:
+        """A background task that lives as long as the service; cancelled on stop."""
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def every(self, seconds: float, job, name: str) -> None:
+        """Run `job()` every `seconds` until cancelled; a failure is logged and the next run retries."""
+        while True:
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic_job_failed", job=name)
+            await asyncio.sleep(seconds)
 
     async def stop(self) -> None:
         for task in self._tasks:

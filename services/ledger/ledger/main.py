@@ -19,6 +19,7 @@ from faststream import FastStream
 from egis_common.runtime import build_app, build_runtime, serve
 from ledger.adapters.http import create_http_app
 from ledger.flow import register
+from ledger.metrics import refresh_bot_gauges
 from ledger.settings import LedgerSettings
 
 
@@ -67,6 +68,12 @@ def create_app(settings: LedgerSettings | None = None) -> FastStream:
     http = HttpServer(create_http_app(runtime), settings.http_host, settings.http_port)
     app.after_startup(http.start)
     app.on_shutdown(http.stop)
+
+    @app.after_startup
+    async def gauges() -> None:
+        runtime.start_task(runtime.every(settings.gauge_refresh_seconds, lambda: refresh_bot_gauges(runtime.engine),
+                                         "bot-gauges"), "bot-gauges")
+
     return app
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ledger.domain import Outcome
+from ledger import domain
+from ledger import repository as repo
+from ledger.domain import Outcome, PositionStatus
 
 PREFLIGHT_DECISIONS = Counter(
     "egis_ledger_preflight_decisions_total", "Preflight answers by outcome and reason", ["outcome", "reason"]
@@ -20,6 +23,22 @@ def count_preflight(outcome: Outcome) -> None:
         PREFLIGHT_DECISIONS.labels("reserved", "").inc()
 
 
-def set_bot_gauges(bot_id: str, open_positions: int, available_usd) -> None:
-    OPEN_POSITIONS.labels(bot_id).set(open_positions)
-    AVAILABLE_BUDGET.labels(bot_id).set(float(available_usd))  # a gauge, read by people, never by the ledger
+_shown: set[str] = set()
+
+
+async def refresh_bot_gauges(engine: AsyncEngine) -> None:
+    """Per-bot gauges from the database, through the one budget function; deleted bots drop out."""
+    async with engine.connect() as conn:
+        bots = await repo.live_bots_with_active_positions(conn)
+    current = set()
+    for bot, positions in bots:
+        label = str(bot.bot_id)
+        current.add(label)
+        budget = domain.compute_budget(bot.initial_budget_usd, positions)
+        OPEN_POSITIONS.labels(label).set(sum(p.status is not PositionStatus.OPENING for p in positions))
+        AVAILABLE_BUDGET.labels(label).set(float(budget.available_usd))  # a gauge for people; the ledger never reads it
+    for gone in _shown - current:
+        OPEN_POSITIONS.remove(gone)
+        AVAILABLE_BUDGET.remove(gone)
+    _shown.clear()
+    _shown.update(current)

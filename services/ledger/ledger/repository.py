@@ -203,6 +203,15 @@ async def initial_budget(conn: AsyncConnection, bot_id: UUID) -> Any:
     return await conn.scalar(sa.select(bots.c.initial_budget_usd).where(bots.c.bot_id == bot_id))
 
 
+async def live_bots_with_active_positions(conn: AsyncConnection) -> list[tuple[Bot, list[Position]]]:
+    live = {row.bot_id: (_to_bot(row), []) for row in (await conn.execute(
+        sa.select(bots).where(bots.c.deleted_at.is_(None)))).all()}
+    for row in (await conn.execute(sa.select(positions).where(
+            positions.c.status.in_([s.value for s in ACTIVE]), positions.c.bot_id.in_(list(live))))).all():
+        live[row.bot_id][1].append(_to_position(row))
+    return list(live.values())
+
+
 # --- preflight answers ----------------------------------------------------------
 
 

@@ -15,3 +15,5 @@ class LedgerSettings(EgisSettings):
     budget_debug: bool = False
     # Smallest open the ledger reserves; exchanges enforce their own minimum notional too.
     min_order_size_usd: Decimal = Decimal("1")
+    # How often the per-bot gauges (open positions, available budget) are read from the database.
+    gauge_refresh_seconds: float = Field(default=5.0, gt=0)

@@ -1,0 +1,42 @@
+"""The ledger's Prometheus metrics show what the ledger holds."""
+
+from __future__ import annotations
+
+
+import pytest
+from ledger_helpers import reserve
+from prometheus_client import REGISTRY
+
+from ledger import bots
+from ledger.metrics import count_preflight, refresh_bot_gauges
+
+pytestmark = pytest.mark.infra
+
+
+def sample(name: str, **labels) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def test_gauges_show_positions_and_available_budget_per_bot_and_drop_deleted_bots(ledger_runtime, ledger, make_bot):
+    bot = await make_bot("75")
+    async with ledger_runtime.uow.begin() as conn:
+        outcome = await ledger.reserve(conn, reserve(bot.bot_id, "ETHUSDT", "10", account=bot.exchange_account))
+    await refresh_bot_gauges(ledger_runtime.engine)
+    assert sample("egis_ledger_available_budget_usd", bot_id=str(bot.bot_id)) == 65.0
+    assert sample("egis_ledger_open_positions", bot_id=str(bot.bot_id)) == 0.0  # opening is not open yet
+    other = await make_bot("5")
+    async with ledger_runtime.uow.begin() as conn:
+        await bots.delete_bot(conn, ledger_runtime.outbox, other.bot_id)
+    await refresh_bot_gauges(ledger_runtime.engine)
+    assert sample("egis_ledger_available_budget_usd", bot_id=str(other.bot_id)) is None
+    assert outcome.rejection is None
+
+
+async def test_preflight_decisions_are_counted_by_outcome_and_reason(ledger_runtime, ledger, make_bot):
+    bot = await make_bot("5")
+    before = sample("egis_ledger_preflight_decisions_total", outcome="rejected", reason="insufficient_budget") or 0
+    async with ledger_runtime.uow.begin() as conn:
+        outcome = await ledger.reserve(conn, reserve(bot.bot_id, "ETHUSDT", "10", account=bot.exchange_account))
+    count_preflight(outcome)
+    after = sample("egis_ledger_preflight_decisions_total", outcome="rejected", reason="insufficient_budget")
+    assert after == before + 1
