@@ -168,7 +168,7 @@ def main() -> None:
     state.chmod(0o755)
     ledger = None
     try:
-        kafka = start_kafka(state / "kafka")
+        kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT: the broker is under load
         pg = start_postgres(state / "postgres", durable=True)
         asyncio.run(_create_database(pg.admin_dsn, "egis_bench"))
         url = pg.dsn("egis_bench").replace("postgresql://", "postgresql+asyncpg://", 1)
