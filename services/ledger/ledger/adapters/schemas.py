@@ -1,0 +1,103 @@
+"""Request and response bodies of the ledger's management API.
+
+Money is a decimal string both ways (egis_common.money types); a JSON number is a 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from egis_common.contracts import ExchangeName, Side
+from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from ledger import bots
+from ledger.domain import PositionStatus
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+SignalKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]  # as the database checks
+
+
+class Problem(BaseModel):
+    reason: str
+    detail: str = ""
+
+
+class BotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text
+    strategy: Literal["signal_hook"] = "signal_hook"
+    signal_key: SignalKey
+    exchange: ExchangeName
+    exchange_account: Text
+    initial_budget_usd: Usd
+    default_order_size_usd: PositiveUsd
+    paused: StrictBool = False
+    owner_id: UUID | None = Field(default=None, description="admin only; defaults to the token's owner")
+
+    def spec(self) -> bots.NewBot:
+        return bots.NewBot(**{f.name: getattr(self, f.name) for f in fields(bots.NewBot)})
+
+
+class BotEdit(BaseModel):
+    """Only the fields sent change. The defaults are never validated, so an explicit null is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Text = None  # type: ignore[assignment]
+    signal_key: SignalKey = None  # type: ignore[assignment]
+    exchange: ExchangeName = None  # type: ignore[assignment]
+    exchange_account: Text = None  # type: ignore[assignment]
+    initial_budget_usd: Usd = None  # type: ignore[assignment]
+    default_order_size_usd: PositiveUsd = None  # type: ignore[assignment]
+    paused: StrictBool = None  # type: ignore[assignment]
+
+
+class BotOut(BaseModel):
+    bot_id: UUID
+    owner_id: UUID
+    name: str
+    strategy: str
+    signal_key: str
+    exchange: ExchangeName
+    exchange_account: str
+    initial_budget_usd: Usd
+    default_order_size_usd: PositiveUsd
+    paused: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class BotCreated(BotOut):
+    webhook_secret: str = Field(description="for the webhook; shown in this response only, stored hashed")
+
+
+class BudgetOut(BaseModel):
+    bot_id: UUID
+    initial_usd: Usd
+    reserved_open_usd: Usd
+    reserved_opening_usd: Usd
+    available_usd: SignedUsd  # negative when the budget was edited below what is reserved
+
+
+class PositionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    position_id: UUID
+    symbol: str
+    side: Side
+    status: PositionStatus
+    exchange: ExchangeName
+    exchange_account: str
+    requested_size_usd: Usd
+    size_usd: Usd
+    executed_qty: Quantity
+    avg_entry_price: Price | None
+    opened_at: datetime | None
+    close_price: Price | None
+    closed_at: datetime | None
+    realised_pnl_usd: SignedUsd | None
+    fee_usd: Usd
+    failure_reason: str | None
