@@ -215,7 +215,7 @@ def _format_storage(state_dir: Path, lib: Path) -> None:
         return  # already formatted by an earlier start: keep its topics
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     # No log4j2 config here: log4j's default (errors to stderr) keeps server.log for the broker.
-    cmd = _java_cmd(lib, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+    cmd = _java_cmd(lib, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",  # "=": an id may start with "-"
                     "-c", str(_props_path(state_dir)), "--standalone")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:

@@ -1,11 +1,121 @@
-"""Every message the reconciler service consumes and produces.
+"""Every message the reconciler consumes and produces.
 
-Its subscribers arrive with the reconciler issue; the foundation only wires the
-service's runtime (broker, schema, outbox relay, metrics).
+In:  egis.exchange.facts.v1       ExchangeOrderFact, ExchangeAlgoOrderFact, ExchangeTradeFact
+                                  -> immutable fact rows (a replayed fact changes nothing), and when they
+                                     prove a triggered TP/SL filled: BackfillClosure to the ledger, once
+     egis.ledger.events.v1        BudgetReserved, PositionOpened/Reduced/Closed/Failed, CloseRejected
+                                  -> the read model of positions (reconciler.positions); a position opened
+                                     after the exchange closed it gets its BackfillClosure then
+     egis.executor.executions.v1  OrderPendingReconciliation -> pending_orders; OrderFilled/OrderRejected settle them
+     egis.reconciler.admin.v1     AdminCommand (signed by an operator)
+Out (through the outbox, same transaction as the state change):
+     egis.reconciler.admin-replies.v1  AdminReply with the full report
+     egis.ledger.commands.v1           BackfillClosure, from TP/SL facts or a confirmed sync-wrong-closed-positions;
+                                       ReleaseReservation, from a confirmed resolve-pending
 """
 
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from egis_common import contracts as c
+from egis_common.batches import process_batch
+from egis_common.broker import batch_subscriber_options, subscriber_options
+from egis_common.logs import get_logger
+from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
+from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
+from executor.adapters.binance import BinanceExchange
+from faststream.kafka.annotations import KafkaMessage
+
+from reconciler import closures, pending, read_model, repository
+from reconciler.admin import Admin, OrderLookup
+from reconciler.metrics import CLOSURES_BACKFILLED, count_facts
+from reconciler.settings import ReconcilerSettings
+
+log = get_logger(__name__)
+GROUP = "reconciler"
 
 
-def register(runtime: Runtime) -> None:
-    """Attach this service's subscribers and publishers to the runtime's broker."""
+def build_venues(settings: ReconcilerSettings) -> dict[str, OrderLookup]:
+    """Read-only look-ups by exchange; the paper venue lives in the executor's tables, so it has none here."""
+    if not settings.binance_accounts:
+        return {}
+    exchange = BinanceExchange(settings.binance_accounts, live=settings.binance_live,
+                               base_url=settings.binance_base_url)
+    return {c.ExchangeName.BINANCE_USDM.value: exchange}
+
+
+def build_admin(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> Admin:
+    settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
+    return Admin(runtime.outbox, settings.operator_keys, timedelta(seconds=settings.admin_command_max_age_seconds),
+                 build_venues(settings) if venues is None else venues,
+                 timedelta(seconds=settings.pending_not_found_window_seconds))
+
+
+def fact_ingestion(outbox: Outbox):
+    async def ingest_facts(conn, facts: list[c.Message]) -> list[c.BackfillClosure]:
+        inserted = await repository.insert_facts(conn, facts)
+        count_facts(Counter(repository.FACT_TABLES[type(fact)].name for fact in facts), inserted)
+        backfills = await closures.exchange_closures(conn, facts)
+        await outbox.add(conn, *backfills)
+        return backfills
+
+    return ingest_facts
+
+
+def ledger_events_application(outbox: Outbox):
+    async def apply_ledger_events(conn, events: list[c.Message]) -> list[c.BackfillClosure]:
+        await read_model.apply_events(conn, events)
+        backfills = await closures.after_ledger_events(conn, events)
+        await outbox.add(conn, *backfills)
+        return backfills
+
+    return apply_ledger_events
+
+
+def log_backfills(backfills: list[c.BackfillClosure]) -> None:
+    for backfill in backfills:
+        CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
+        log.info("closure_backfilled", bot_id=str(backfill.bot_id), position_id=str(backfill.position_id),
+                 evidence=backfill.evidence)
+
+
+async def record_executions(conn, executions: list[c.Message]) -> list[int]:
+    return [await pending.record_executions(conn, executions)]
+
+
+def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> None:
+    admin = build_admin(runtime, venues)
+    ingest_facts = fact_ingestion(runtime.outbox)
+    apply_ledger_events = ledger_events_application(runtime.outbox)
+    executions_inbox = runtime.inbox("reconciler.executions")
+    facts_inbox = runtime.inbox("reconciler.facts")
+    events_inbox = runtime.inbox("reconciler.ledger-events")
+    admin_inbox = runtime.inbox("reconciler.admin")
+
+    @runtime.broker.subscriber(EXCHANGE_FACTS.name, **batch_subscriber_options(GROUP))
+    async def on_exchange_facts(msg: KafkaMessage) -> None:
+        backfills = await process_batch(msg.raw_message, EXCHANGE_FACTS, runtime.uow, facts_inbox,
+                                        runtime.dead_letters, ingest_facts)
+        log_backfills(backfills)
+
+    @runtime.broker.subscriber(LEDGER_EVENTS.name, **batch_subscriber_options(GROUP))
+    async def on_ledger_events(msg: KafkaMessage) -> None:
+        log_backfills(await process_batch(msg.raw_message, LEDGER_EVENTS, runtime.uow, events_inbox,
+                                          runtime.dead_letters, apply_ledger_events))
+
+    @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
+    async def on_executions(msg: KafkaMessage) -> None:
+        await process_batch(msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters,
+                            record_executions)
+
+    @runtime.broker.subscriber(ADMIN_COMMANDS.name, **subscriber_options(GROUP))
+    async def on_admin_command(msg: KafkaMessage) -> None:
+        command = ADMIN_COMMANDS.decode(msg.body)
+        async with runtime.uow.begin() as conn:
+            if not await admin_inbox.claim(conn, command.message_id):
+                return
+            reply = await admin.handle(conn, command)
+        log.info("admin_command_answered", request_id=str(command.request_id), status=reply.status)

@@ -1,7 +1,6 @@
 """The reconciler schema's outbox and inbox."""
 
 from alembic import op
-
 from egis_common.outbox import create_messaging_tables, drop_messaging_tables
 
 revision = "reconciler_0001"

@@ -1,0 +1,91 @@
+"""Pending orders: what the exchange's answer to a look-up by client order id means. Pure.
+
+An order whose outcome was unknown is never guessed at. Only a definitive
+answer settles it: a rejection, or "not found" once the exchange's window for
+an order to show up has passed. Missing reports do not mean the order is absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from egis_common import contracts as c
+from executor.exchange import Filled, LookupOutcome, NotFound, Rejected, Unknown
+
+
+class Resolution(str, Enum):
+    FOUND_FILLED = "found_filled"
+    REJECTED_BY_EXCHANGE = "rejected_by_exchange"
+    NOT_FOUND_AFTER_WINDOW = "not_found_after_window"
+    NOT_FOUND_WITHIN_WINDOW = "not_found_within_window"
+    STILL_UNKNOWN = "still_unknown"
+
+
+@dataclass(frozen=True)
+class PendingOrder:
+    intent_id: UUID
+    bot_id: UUID
+    position_id: UUID
+    intent: str
+    symbol: str
+    client_order_id: str
+    exchange: str
+    exchange_account: str
+    cause: str
+    pending_since: datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    resolution: Resolution
+    evidence: dict[str, Any]
+    # The ledger command that settles it; None while it stays pending.
+    release: c.ReleaseReservation | None = None
+
+
+def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window: timedelta) -> Decision:
+    evidence = {"client_order_id": pending.client_order_id, "looked_up_at": now.isoformat(),
+                "pending_for_s": str((now - pending.pending_since).total_seconds()), "cause": pending.cause}
+    if isinstance(outcome, Filled):
+        return Decision(Resolution.FOUND_FILLED, {**evidence, **_fill_evidence(outcome)})
+    if isinstance(outcome, Rejected):
+        evidence |= {"exchange_code": outcome.code, "exchange_message": outcome.message}
+        return Decision(Resolution.REJECTED_BY_EXCHANGE, evidence, _release(pending, "rejected_by_exchange", evidence))
+    if isinstance(outcome, NotFound) and now - pending.pending_since >= window:
+        evidence["window_s"] = str(window.total_seconds())
+        return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence,
+                        _release(pending, "not_found_after_window", evidence))
+    if isinstance(outcome, NotFound):
+        return Decision(Resolution.NOT_FOUND_WITHIN_WINDOW, {**evidence, "window_s": str(window.total_seconds())})
+    assert isinstance(outcome, Unknown), outcome
+    return Decision(Resolution.STILL_UNKNOWN, {**evidence, "lookup_cause": outcome.cause})
+
+
+def _fill_evidence(fill: Filled) -> dict[str, Any]:
+    return {"exchange_order_id": fill.exchange_order_id, "executed_qty": str(fill.executed_qty),
+            "avg_price": str(fill.avg_price), "fee_usd": str(fill.fee_usd), "filled_at": fill.filled_at.isoformat()}
+
+
+def _release(pending: PendingOrder, reason: str, evidence: dict[str, Any]) -> c.ReleaseReservation:
+    return c.ReleaseReservation(bot_id=pending.bot_id, intent_id=pending.intent_id, reason=reason, evidence=evidence)
+
+
+AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
+    ("under_1m", timedelta(minutes=1)), ("1m_to_10m", timedelta(minutes=10)), ("10m_to_1h", timedelta(hours=1)),
+)
+
+
+def age_bucket(pending_since: datetime, now: datetime) -> str:
+    age = now - pending_since
+    return next((name for name, limit in AGE_BUCKETS if age < limit), "over_1h")
+
+
+def pending_by_age(orders: list[PendingOrder], now: datetime) -> dict[str, int]:
+    counts = {name: 0 for name, _ in AGE_BUCKETS} | {"over_1h": 0}
+    for order in orders:
+        counts[age_bucket(order.pending_since, now)] += 1
+    return counts

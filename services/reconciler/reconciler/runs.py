@@ -1,0 +1,33 @@
+"""Repair runs: every accepted admin command and the report it answered with."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from egis_common import contracts as c
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from reconciler.repository import metadata
+
+repair_runs = sa.Table(
+    "repair_runs", metadata,
+    sa.Column("request_id", sa.Uuid, primary_key=True), sa.Column("command", sa.Text),
+    sa.Column("operator_id", sa.Text), sa.Column("confirm", sa.Boolean), sa.Column("bot_id", sa.Uuid),
+    sa.Column("status", sa.Text), sa.Column("report", JSONB), sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+
+
+async def stored(conn: AsyncConnection, request_id: UUID) -> sa.Row | None:
+    return (await conn.execute(sa.select(repair_runs).where(repair_runs.c.request_id == request_id))).first()
+
+
+async def record(conn: AsyncConnection, command: c.AdminCommand, status: str, report: dict[str, Any]) -> bool:
+    """False when this request was already run (a concurrent duplicate): the caller must not act twice."""
+    statement = insert(repair_runs).values(
+        request_id=command.request_id, command=command.command.value, operator_id=command.operator_id,
+        confirm=command.confirm, bot_id=command.bot_id, status=status, report=report,
+    ).on_conflict_do_nothing().returning(repair_runs.c.request_id)
+    return (await conn.execute(statement)).first() is not None

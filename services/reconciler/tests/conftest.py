@@ -1,0 +1,99 @@
+"""Fixtures: the reconciler's flow (and the ledger's, for end-to-end repairs) in-process on real Kafka and Postgres."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from egis_binance_local import BinanceLocal
+from egis_common.contracts import ExchangeName
+from egis_common.runtime import build_runtime
+from egis_common.topics import ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS
+from executor.adapters.binance import BinanceCredentials, BinanceExchange
+from ledger.flow import register as register_ledger
+from ledger.settings import LedgerSettings
+from pydantic import SecretStr
+from reconciler.flow import register
+from reconciler.settings import ReconcilerSettings
+
+sys.path.insert(0, str(Path(__file__).parent))  # reconciler_helpers, shared by the test modules
+
+from reconciler_helpers import (
+    BINANCE_ACCOUNT,
+    BINANCE_KEY,
+    BINANCE_SECRET,
+    OPERATOR_ID,
+    OPERATOR_KEY,
+)
+
+PENDING_WINDOW_S = 60
+
+
+@pytest.fixture(scope="session")
+async def binance_server():
+    """A local Binance USDⓈ-M server: the reconciler looks pending orders up there, read-only."""
+    async with BinanceLocal() as server:
+        server.add_account(BINANCE_KEY, BINANCE_SECRET, usdt="10000")
+        server.set_mark_price("ETHUSDT", "3000")
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def reconciler_runtime(test_database, binance_server):
+    """One reconciler for the session: joining its consumer group costs a rebalance per start."""
+    settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
+                                  operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
+                                  pending_not_found_window_seconds=PENDING_WINDOW_S)
+    runtime = build_runtime(settings)
+    credentials = BinanceCredentials(api_key=SecretStr(BINANCE_KEY), api_secret=SecretStr(BINANCE_SECRET))
+    binance = BinanceExchange({BINANCE_ACCOUNT: credentials}, base_url=binance_server.base_url)
+    register(runtime, venues={ExchangeName.BINANCE_USDM.value: binance})
+    await runtime.broker.start()
+    await runtime.start_relay()
+    yield runtime
+    await runtime.broker.stop()
+    await runtime.stop()
+    await binance.close()
+
+
+@pytest.fixture(scope="session")
+async def ledger_runtime(test_database):
+    """The real ledger, so a backfill is asserted on the ledger's own rows."""
+    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
+    register_ledger(runtime)
+    await runtime.broker.start()
+    await runtime.start_relay()
+    yield runtime
+    await runtime.broker.stop()
+    await runtime.stop()
+
+
+class TopicReader:
+    """Every message of some topics from the beginning, decoded, for filtering by test ids."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, topics) -> None:
+        self.consumer = consumer
+        self.decoders = {topic.name: topic for topic in topics}
+        self.seen: list = []
+
+    async def matching(self, predicate) -> list:
+        batches = await self.consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            self.seen.extend(self.decoders[r.topic].decode(r.value) for r in records)
+        return [m for m in self.seen if predicate(m)]
+
+
+@pytest.fixture(scope="session")
+async def messages(infra, test_database):
+    """Admin replies, ledger commands and ledger events, read with a fresh consumer group."""
+    topics = (ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS)
+    consumer = AIOKafkaConsumer(
+        *(t.name for t in topics), bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await consumer.start()
+    yield TopicReader(consumer, topics)
+    await consumer.stop()
