@@ -160,6 +160,24 @@ class ReleaseReservation(Message):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+class ApplyFoundFill(Message):
+    """The reconciler found on the exchange the fill of an order whose outcome was unknown."""
+
+    type: Literal["ApplyFoundFill"] = "ApplyFoundFill"
+    bot_id: UUID
+    intent_id: UUID
+    position_id: UUID
+    intent: IntentKind
+    client_order_id: str
+    exchange_order_id: str
+    executed_qty: Quantity
+    avg_price: Price
+    fee_usd: Usd
+    realised_pnl_usd: SignedUsd | None = None
+    filled_at: AwareDatetime
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
 # --- egis.ledger.events.v1 --------------------------------------------------
 
 

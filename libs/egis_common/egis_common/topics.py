@@ -45,7 +45,7 @@ LEDGER_COMMANDS = Topic(
     "egis.ledger.commands.v1",
     "bot_id",
     6,
-    (c.ReserveBudget, c.BackfillClosure, c.ReleaseReservation),
+    (c.ReserveBudget, c.BackfillClosure, c.ReleaseReservation, c.ApplyFoundFill),
 )
 LEDGER_EVENTS = Topic(
     "egis.ledger.events.v1",

@@ -54,6 +54,8 @@ class Ledger:
                 results.append((command, await self.backfill(conn, command)))
             elif isinstance(command, c.ReleaseReservation):
                 results.append((command, await self.release(conn, command)))
+            elif isinstance(command, c.ApplyFoundFill):
+                results.append((command, await self.apply_found_fill(conn, command)))
         return results
 
     async def handle_executions(self, conn: AsyncConnection, executions: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
@@ -117,6 +119,19 @@ class Ledger:
         else:  # OrderPendingReconciliation: the reservation stays held until the reconciler resolves it
             outcome = Outcome(note="pending reconciliation: reservation held")
         return await self._persist(conn, outcome)
+
+    async def apply_found_fill(self, conn: AsyncConnection, found: c.ApplyFoundFill) -> Outcome:
+        """A fill the reconciler found for a pending order: applied like the executor's, so at most once."""
+        bot, position, others = await self._locked(conn, found.bot_id, found.position_id)
+        if position is None:
+            return Outcome(note=f"no position {found.position_id} of bot {found.bot_id}")
+        fill = c.OrderFilled(
+            intent_id=found.intent_id, bot_id=found.bot_id, position_id=found.position_id, intent=found.intent,
+            symbol=position.symbol, side=position.side, client_order_id=found.client_order_id,
+            exchange_order_id=found.exchange_order_id, executed_qty=found.executed_qty, avg_price=found.avg_price,
+            fee_usd=found.fee_usd, realised_pnl_usd=found.realised_pnl_usd, filled_at=found.filled_at,
+        )
+        return await self._persist(conn, domain.apply_fill(position, fill, bot.initial_budget_usd, others))
 
     async def backfill(self, conn: AsyncConnection, command: c.BackfillClosure) -> Outcome:
         bot, position, others = await self._locked(conn, command.bot_id, command.position_id)

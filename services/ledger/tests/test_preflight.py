@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -159,3 +160,23 @@ async def test_a_partial_fill_records_the_executed_part_only(ledger_runtime, led
     row, _ = await open_position(ledger_runtime, ledger_events, bot, size="10", qty="0.002", price="3000")
     assert row.size_usd == Decimal("6.000") and row.requested_size_usd == Decimal("10")
     assert (await budget(ledger, ledger_runtime, bot.bot_id)).available_usd == Decimal("94")
+
+
+async def test_a_fill_found_by_the_reconciler_opens_the_position_exactly_once(ledger_runtime, ledger, make_bot, ledger_events):
+    bot = await make_bot("100")
+    command = reserve(bot.bot_id, account=bot.exchange_account)
+    async with ledger_runtime.uow.begin() as conn:
+        reserved = (await ledger.reserve(conn, command)).created[0]
+    found = c.ApplyFoundFill(
+        bot_id=bot.bot_id, intent_id=command.intent_id, position_id=reserved.position_id, intent=c.IntentKind.OPEN,
+        client_order_id="ego-x", exchange_order_id="777", executed_qty=Decimal("0.003"), avg_price=Decimal("2942.67"),
+        fee_usd=Decimal("0.0035"), filled_at=datetime.now(UTC), evidence={"looked_up": "by client order id"},
+    )
+    await send(ledger_runtime, found, found.model_copy(update={"message_id": uuid.uuid4()}))
+
+    async def opened():
+        return [r for r in await position_rows(ledger_runtime, bot.bot_id) if r.status == "open"]
+
+    (row,) = await eventually(opened, what="found fill applied")
+    assert (row.size_usd, row.open_exchange_order_id) == (Decimal("8.82801"), "777")
+    assert (await budget(ledger, ledger_runtime, bot.bot_id)).available_usd == Decimal("91.17199")

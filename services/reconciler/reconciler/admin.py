@@ -85,17 +85,17 @@ class Admin:
 
     async def resolve_pending(self, conn: AsyncConnection, command: c.AdminCommand) -> tuple[str, dict, list]:
         """Every unsettled pending order, looked up by client order id; settled only on a definitive answer."""
-        lines, releases = [], []
+        lines, commands = [], []
         for order in await pending.unresolved(conn, command.bot_id):
             decision = decide(order, await self._look_up(order), utc_now(), self.not_found_window)
-            changed = decision.release is not None and command.confirm
+            changed = decision.command is not None and command.confirm
             if changed:
                 await pending.settle(conn, order.intent_id, decision.resolution.value, decision.evidence, utc_now())
-                releases.append(decision.release)
+                commands.append(decision.command)
             log.info("pending_order_looked_up", intent_id=str(order.intent_id), resolution=decision.resolution.value,
                      changed=changed, evidence=decision.evidence)
             lines.append(_pending_line(order, decision, changed))
-        return "ok", {**_summary(lines), "pending": lines}, releases
+        return "ok", {**_summary(lines), "pending": lines}, commands
 
     async def _look_up(self, order: PendingOrder) -> LookupOutcome:
         venue = self.venues.get(order.exchange)
@@ -107,7 +107,7 @@ class Admin:
 def _pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dict[str, Any]:
     found = decision.resolution in (Resolution.FOUND_FILLED, Resolution.REJECTED_BY_EXCHANGE)
     return {"intent_id": str(order.intent_id), "bot_id": str(order.bot_id), "resolution": decision.resolution.value,
-            "found": found, "would_change": decision.release is not None, "changed": changed,
+            "found": found, "would_change": decision.command is not None, "changed": changed,
             "evidence": decision.evidence}
 
 

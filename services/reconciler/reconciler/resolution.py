@@ -43,15 +43,16 @@ class PendingOrder:
 class Decision:
     resolution: Resolution
     evidence: dict[str, Any]
-    # The ledger command that settles it; None while it stays pending.
-    release: c.ReleaseReservation | None = None
+    # The ledger command that settles it (ApplyFoundFill or ReleaseReservation); None while it stays pending.
+    command: c.ApplyFoundFill | c.ReleaseReservation | None = None
 
 
 def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window: timedelta) -> Decision:
     evidence = {"client_order_id": pending.client_order_id, "looked_up_at": now.isoformat(),
                 "pending_for_s": str((now - pending.pending_since).total_seconds()), "cause": pending.cause}
     if isinstance(outcome, Filled):
-        return Decision(Resolution.FOUND_FILLED, {**evidence, **_fill_evidence(outcome)})
+        evidence |= _fill_evidence(outcome)
+        return Decision(Resolution.FOUND_FILLED, evidence, _apply_fill(pending, outcome, evidence))
     if isinstance(outcome, Rejected):
         evidence |= {"exchange_code": outcome.code, "exchange_message": outcome.message}
         return Decision(Resolution.REJECTED_BY_EXCHANGE, evidence, _release(pending, "rejected_by_exchange", evidence))
@@ -68,6 +69,15 @@ def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window:
 def _fill_evidence(fill: Filled) -> dict[str, Any]:
     return {"exchange_order_id": fill.exchange_order_id, "executed_qty": str(fill.executed_qty),
             "avg_price": str(fill.avg_price), "fee_usd": str(fill.fee_usd), "filled_at": fill.filled_at.isoformat()}
+
+
+def _apply_fill(pending: PendingOrder, fill: Filled, evidence: dict[str, Any]) -> c.ApplyFoundFill:
+    return c.ApplyFoundFill(
+        bot_id=pending.bot_id, intent_id=pending.intent_id, position_id=pending.position_id,
+        intent=c.IntentKind(pending.intent), client_order_id=pending.client_order_id,
+        exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at, evidence=evidence,
+    )
 
 
 def _release(pending: PendingOrder, reason: str, evidence: dict[str, Any]) -> c.ReleaseReservation:

@@ -64,22 +64,25 @@ async def test_pending_orders_are_resolved_by_exchange_evidence_and_released_onc
     assert Decimal(by_intent[str(placed.intent_id)]["evidence"]["executed_qty"]) == Decimal("0.01")
     assert by_intent[str(absent.intent_id)]["resolution"] == "not_found_after_window"
     assert by_intent[str(recent.intent_id)]["resolution"] == "not_found_within_window"
-    assert (dry.report["would_change"], dry.report["changed"]) == (1, 0)
+    assert (dry.report["would_change"], dry.report["changed"]) == (2, 0)
     assert len(await unresolved_of(reconciler_runtime, bot_id)) == 3
 
     confirmed = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.RESOLVE_PENDING, bot_id=bot_id,
                                                                       confirm=True))
-    assert confirmed.report["changed"] == 1
-    assert {p.intent_id for p in await unresolved_of(reconciler_runtime, bot_id)} == {placed.intent_id, recent.intent_id}
+    assert confirmed.report["changed"] == 2
+    assert {p.intent_id for p in await unresolved_of(reconciler_runtime, bot_id)} == {recent.intent_id}
     again = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.RESOLVE_PENDING, bot_id=bot_id,
                                                                   confirm=True))
-    assert (again.report["examined"], again.report["changed"]) == (2, 0)
+    assert (again.report["examined"], again.report["changed"]) == (1, 0)
+    fills = await eventually(lambda: messages.matching(
+        lambda m: isinstance(m, c.ApplyFoundFill) and m.bot_id == bot_id), what="found fill sent")
+    assert [(f.intent_id, f.executed_qty) for f in fills] == [(placed.intent_id, Decimal("0.01"))]  # exactly once
     releases = await eventually(lambda: messages.matching(
         lambda m: isinstance(m, c.ReleaseReservation) and m.bot_id == bot_id), what="release sent")
     assert [(r.intent_id, r.reason) for r in releases] == [(absent.intent_id, "not_found_after_window")]
     assert releases[0].evidence["client_order_id"] == absent.client_order_id
     drift = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.DRIFT_REPORT, bot_id=bot_id))
-    assert drift.report["pending_by_age"] == {"under_1m": 1, "1m_to_10m": 0, "10m_to_1h": 1, "over_1h": 0}
+    assert drift.report["pending_by_age"] == {"under_1m": 1, "1m_to_10m": 0, "10m_to_1h": 0, "over_1h": 0}
 
 
 async def test_a_pending_order_the_executor_settles_itself_is_not_looked_up(reconciler_runtime):
