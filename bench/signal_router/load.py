@@ -25,6 +25,7 @@ class Run:
     service_ms: list[float] = field(default_factory=list)  # from the actual send
     outcomes: Counter = field(default_factory=Counter)  # HTTP status or exception name
     wall_seconds: float = 0.0
+    cpu: dict = field(default_factory=dict)  # filled by the caller: whose CPU the run used
 
     @property
     def errors(self) -> int:
@@ -42,7 +43,7 @@ class Run:
             "p50_ms": round(self.percentile(50), 2), "p99_ms": round(self.percentile(99), 2),
             "max_ms": round(max(self.latencies_ms, default=float("nan")), 2),
             "service_p99_ms": round(self.percentile(99, self.service_ms), 2),
-            "errors": self.errors, "outcomes": {str(k): v for k, v in self.outcomes.items()},
+            "errors": self.errors, "outcomes": {str(k): v for k, v in self.outcomes.items()}, "cpu": self.cpu,
         }
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -41,7 +42,11 @@ def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_pa
         for name, info in services.items():
             with urllib.request.urlopen(f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/metrics", timeout=5) as page:
                 assert b"egis_outbox_published_total" in page.read(), name
-            assert '"event": "service_started"' in Path(info["log"]).read_text(), name
+            # /metrics answers first; the startup line follows once the relay runs.
+            deadline = time.monotonic() + 30
+            while '"event": "service_started"' not in Path(info["log"]).read_text():
+                assert time.monotonic() < deadline, f"{name} never logged service_started"
+                time.sleep(0.1)
         env = run_cli(state_dir, "env").stdout
         assert "EGIS_KAFKA_BOOTSTRAP_SERVERS='127.0.0.1:" in env and "EGIS_DATABASE_URL=" in env
         status = run_cli(state_dir, "status").stdout

@@ -1,11 +1,116 @@
-"""Every message the executor service consumes and produces.
+"""Every message the executor consumes and produces.
 
-Its subscribers arrive with the executor issue; the foundation only wires the
-service's runtime (broker, schema, outbox relay, metrics).
+In:  egis.router.intents.v1        OrderIntent: recorded, then a reservation is asked for
+     egis.ledger.events.v1         BudgetReserved -> the exchange is called (executor.submission);
+                                   PreflightRejected -> skipped with the ledger's reason;
+                                   every other ledger event is ignored
+     egis.exchange.mark-prices.v1  MarkPrice -> the paper venue (its stop orders trigger)
+Out (through the outbox, in the transaction of the state change):
+     egis.ledger.commands.v1       ReserveBudget
+     egis.executor.executions.v1   OrderFilled | OrderRejected | OrderPendingReconciliation
+     egis.exchange.facts.v1        ExchangeOrderFact, ExchangeTradeFact, ExchangeAlgoOrderFact:
+                                   the paper venue's user data stream, in the venue's own transactions
+Exchange calls never run inside a database transaction. Periodic (main.py): the pending gauge,
+and the sweep of intents stuck `submitting` into reconciliation.
 """
 
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from faststream.kafka.annotations import KafkaMessage
+
+from egis_common import contracts as c
+from egis_common.batches import process_batch
+from egis_common.broker import batch_subscriber_options
+from egis_common.logs import get_logger
+from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
+from egis_common.topics import INTENTS, LEDGER_EVENTS, MARK_PRICES
+from executor.adapters.paper import PaperExchange
+from executor.consume import consume_batch
+from executor.domain import Decision
+from executor.exchange import ExchangePort
+from executor.exchanges import build_exchanges
+from executor.metrics import count
+from executor.settings import ExecutorSettings
+from executor.submission import Submission
+from executor.use_cases import Executor
+
+log = get_logger(__name__)
+GROUP = "executor"
+# One consumer group per subscriber: a consumer alone in its group is assigned its partitions at
+# once, instead of every subscriber's join rebalancing the others (seconds each at start-up).
+INTENTS_GROUP, ANSWERS_GROUP, MARKS_GROUP = f"{GROUP}.intents", f"{GROUP}.ledger-events", f"{GROUP}.mark-prices"
 
 
-def register(runtime: Runtime) -> None:
-    """Attach this service's subscribers and publishers to the runtime's broker."""
+@dataclass(frozen=True)
+class Wiring:
+    executor: Executor
+    exchanges: dict[c.ExchangeName, ExchangePort]
+
+
+def build_executor(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort]) -> Executor:
+    settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
+    answers_inbox = runtime.inbox("executor.ledger_answers")
+    submission = Submission(
+        runtime.uow, runtime.outbox, answers_inbox, exchanges, settings.exchange_timeout_seconds,
+        settings.exchange_concurrency, crash_after_exchange_call=settings.test_crash_after_exchange_call,
+    )
+    return Executor(runtime.uow, runtime.outbox, answers_inbox, exchanges, submission)
+
+
+def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | None = None) -> Wiring:
+    settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
+    exchanges = build_exchanges(runtime) if exchanges is None else exchanges
+    executor = build_executor(runtime, exchanges)
+    intents_inbox = runtime.inbox("executor.intents")
+    batch = settings.batch_max_records
+
+    @runtime.broker.subscriber(INTENTS.name, **batch_subscriber_options(INTENTS_GROUP, batch))
+    async def on_intents(msg: KafkaMessage) -> None:
+        started = time.perf_counter()
+        made = await process_batch(msg.raw_message, INTENTS, runtime.uow, intents_inbox, runtime.dead_letters,
+                                   executor.receive_intents)
+        report(made)
+        HANDLER_SECONDS.labels(GROUP, "intents_batch").observe(time.perf_counter() - started)
+
+    @runtime.broker.subscriber(LEDGER_EVENTS.name, **batch_subscriber_options(ANSWERS_GROUP, batch))
+    async def on_ledger_events(msg: KafkaMessage) -> None:
+        started = time.perf_counter()
+        report(await consume_batch(msg.raw_message, LEDGER_EVENTS, runtime.dead_letters, executor.handle_answers))
+        HANDLER_SECONDS.labels(GROUP, "ledger_events_batch").observe(time.perf_counter() - started)
+
+    paper = exchanges.get(c.ExchangeName.PAPER)
+    if isinstance(paper, PaperExchange):
+
+        @runtime.broker.subscriber(MARK_PRICES.name, **batch_subscriber_options(MARKS_GROUP, batch))
+        async def on_mark_prices(msg: KafkaMessage) -> None:
+            async def apply(prices: list[c.Message]) -> list:
+                for price in prices:
+                    await paper.set_mark_price(price.symbol, price.price, price.occurred_at)
+                return []
+
+            await consume_batch(msg.raw_message, MARK_PRICES, runtime.dead_letters, apply)
+
+    return Wiring(executor, exchanges)
+
+
+async def sweep(executor: Executor, older_than_seconds: float) -> None:
+    """Periodic: intents stuck `submitting` go to reconciliation (see Executor.sweep_stale_submissions)."""
+    made = await executor.sweep_stale_submissions(older_than_seconds)
+    count(made)
+    for decision in made:
+        log.warning("stale_submission_to_reconciliation", intent_id=str(decision.intent.intent_id))
+
+
+def report(made: Iterable[tuple[c.Message, Decision]]) -> None:
+    made = list(made)
+    count(decision for _, decision in made)
+    for message, decision in made:
+        intent = decision.intent
+        log.info("executor_handled", message=message.type, intent_id=str(message.intent_id), note=decision.note,
+                 status=intent.status.value if intent else None, reason=intent.skip_reason if intent else None,
+                 code=intent.exchange_code if intent else None)

@@ -1,17 +1,44 @@
-"""Composition root of the executor service: `faststream run executor.main:app`."""
+"""Composition root of the executor service: `python -m executor.main`
+(or `faststream run --factory executor.main:create_app`).
+
+One process, one event loop: the FastStream app (executor flow, outbox relay,
+metrics), the exchange adapters (paper always; Binance when accounts are
+configured), and the pending-reconciliation gauge refreshed periodically.
+"""
+
+from __future__ import annotations
+
+from faststream import FastStream
 
 from egis_common.runtime import build_app, build_runtime, serve
-
-from executor.flow import register
+from executor.exchanges import close_exchanges
+from executor.flow import register, sweep
+from executor.metrics import refresh_pending
 from executor.settings import ExecutorSettings
 
-runtime = build_runtime(ExecutorSettings())
-register(runtime)
-app = build_app(runtime, service="executor")
+
+def create_app(settings: ExecutorSettings | None = None) -> FastStream:
+    settings = settings or ExecutorSettings()
+    runtime = build_runtime(settings)
+    wiring = register(runtime)
+    app = build_app(runtime, service="executor")
+
+    @app.after_startup
+    async def periodic() -> None:
+        gauge = runtime.every(settings.gauge_refresh_seconds, lambda: refresh_pending(runtime.engine), "pending-gauge")
+        runtime.start_task(gauge, "pending-gauge")
+        stale = runtime.every(60, lambda: sweep(wiring.executor, settings.stale_submission_seconds), "stale-sweep")
+        runtime.start_task(stale, "stale-sweep")
+
+    @app.on_shutdown
+    async def close() -> None:
+        await close_exchanges(wiring.exchanges)
+
+    return app
 
 
 def main() -> None:
-    serve(app)
+    serve(create_app())
 
 
 if __name__ == "__main__":

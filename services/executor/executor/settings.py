@@ -1,13 +1,91 @@
-from pydantic import SecretStr
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from pydantic_settings import SettingsConfigDict
 
 from egis_common.settings import EgisSettings
 
 
+class PaperSymbol(BaseModel):
+    """The exchange filters of one paper symbol, as Binance's exchangeInfo states them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step_size: Decimal = Field(gt=0)
+    tick_size: Decimal = Field(gt=0)
+    min_qty: Decimal = Field(default=Decimal("0"), ge=0)
+    min_notional_usd: Decimal = Field(ge=0)
+
+
+DEFAULT_PAPER_SYMBOLS = {
+    "BTCUSDT": PaperSymbol(step_size=Decimal("0.001"), tick_size=Decimal("0.1"), min_notional_usd=Decimal("5")),
+    "ETHUSDT": PaperSymbol(step_size=Decimal("0.001"), tick_size=Decimal("0.01"), min_notional_usd=Decimal("5")),
+    "SOLUSDT": PaperSymbol(step_size=Decimal("0.01"), tick_size=Decimal("0.01"), min_notional_usd=Decimal("5")),
+    "BNBUSDT": PaperSymbol(step_size=Decimal("0.01"), tick_size=Decimal("0.01"), min_notional_usd=Decimal("5")),
+    "XRPUSDT": PaperSymbol(step_size=Decimal("0.1"), tick_size=Decimal("0.0001"), min_notional_usd=Decimal("5")),
+    "DOGEUSDT": PaperSymbol(step_size=Decimal("1"), tick_size=Decimal("0.00001"), min_notional_usd=Decimal("5")),
+}
+
+
+class PaperSettings(BaseModel):
+    """The paper venue: its symbols, fees, slippage, fills and accounts (EGIS_PAPER__<FIELD>)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbols: dict[str, PaperSymbol] = Field(default_factory=lambda: dict(DEFAULT_PAPER_SYMBOLS))
+    # Rules for any other symbol; None makes an unlisted symbol unknown to the venue (-1121).
+    other_symbols: PaperSymbol | None = PaperSymbol(
+        step_size=Decimal("0.001"), tick_size=Decimal("0.01"), min_notional_usd=Decimal("5")
+    )
+    taker_fee_rate: Decimal = Field(default=Decimal("0.0004"), ge=0, lt=1)
+    slippage_bps: Decimal = Field(default=Decimal("0"), ge=0, lt=10000)
+    # Share of a market order's quantity the book can fill; below 1 gives partial fills.
+    fill_ratio: Decimal = Field(default=Decimal("1"), ge=0, le=1)
+    leverage: Decimal = Field(default=Decimal("1"), gt=0)
+    default_balance_usd: Decimal = Field(default=Decimal("1000000000"), ge=0)
+    balances_usd: dict[str, Decimal] = Field(default_factory=dict)
+
+
+class BinanceCredentials(BaseModel):
+    """One Binance API key pair; SecretStr so neither is ever printed or logged."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_key: SecretStr
+    api_secret: SecretStr
+
+
 class ExecutorSettings(EgisSettings):
+    model_config = SettingsConfigDict(env_nested_delimiter="__")
+
     service_name: str = "executor"
     db_schema: str = "executor"
     metrics_port: int = 9103
+    db_pool_size: int = Field(default=20, ge=1)
     binance_api_key: SecretStr | None = None
     binance_api_secret: SecretStr | None = None
     # Testnet unless live trading is switched on explicitly.
     binance_live: bool = False
+    paper: PaperSettings = Field(default_factory=PaperSettings)
+    # An exchange call that takes longer has an unknown outcome: it goes to reconciliation.
+    exchange_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Records per consumed batch; exchange calls of one batch run concurrently, up to this many.
+    batch_max_records: int = Field(default=200, ge=1)
+    exchange_concurrency: int = Field(default=64, ge=1)
+    gauge_refresh_seconds: float = Field(default=5.0, gt=0)
+    # An intent still `submitting` after this long lost its answer for good (dead-lettered): it goes to
+    # reconciliation. Far above exchange_timeout_seconds, so no submission in flight is ever swept.
+    stale_submission_seconds: float = Field(default=600.0, gt=0)
+    # TEST ONLY: SIGKILL the process right after an exchange call returns, before its outcome
+    # is committed (EGIS_TEST_CRASH_AFTER_EXCHANGE_CALL=1). Never set it in production.
+    test_crash_after_exchange_call: bool = False
+    # Exchange account name -> API credentials, from EGIS_BINANCE_ACCOUNTS as JSON:
+    # '{"main": {"api_key": "...", "api_secret": "..."}}'. Orders name the account to use.
+    binance_accounts: dict[str, BinanceCredentials] = Field(default_factory=dict)
+    # Tests and demos point the adapter at a local Binance-compatible server ("http://127.0.0.1:8765").
+    binance_base_url: str | None = None
+    # One HTTP request to Binance unanswered after this long is Unknown (looked up later, never resent).
+    binance_request_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Step, tick and notional rules change rarely; refetched after this long.
+    binance_symbol_rules_ttl_seconds: float = Field(default=3600.0, gt=0)

@@ -1,13 +1,12 @@
 """The AsyncAPI 3.0 document of the topics this service reads and writes, built from the registry.
 
-Served at `GET /asyncapi.json`; `python -m signal_router.asyncapi` prints it.
+Served at `GET /asyncapi.json` and kept in `docs/asyncapi.json` (`python -m signal_router.documents`).
 Payload schemas come from the pydantic contracts, so the document cannot
 drift from the code.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
@@ -69,7 +68,3 @@ def _message(name: str, topic: Topic) -> dict[str, Any]:
         "payload": {"$ref": f"#/components/schemas/{name}"},
         "bindings": {"kafka": {"key": {"type": "string", "description": f"the message's {topic.key}"}}},
     }
-
-
-if __name__ == "__main__":
-    print(json.dumps(asyncapi_document(), indent=2))

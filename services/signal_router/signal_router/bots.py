@@ -27,6 +27,9 @@ class BotView:
     def __len__(self) -> int:
         return len(self._by_id)
 
+    def bots(self) -> list[BotSnapshot]:
+        return list(self._by_id.values())
+
     def get(self, bot_id: UUID) -> BotSnapshot | None:
         return self._by_id.get(bot_id)
 

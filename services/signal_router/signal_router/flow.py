@@ -3,7 +3,8 @@
 In:  POST /v1/signals              a webhook signal (adapters/http.py -> Gateway)
      egis.ledger.bots.v1           BotSnapshot or tombstone, keyed by bot_id: read whole from
                                    the beginning at every start (no consumer group), then followed
-     egis.signals.received.v1      SignalReceived (group `signal_router`): the router
+     egis.signals.received.v1      SignalReceived (group `signal_router`, `router_workers` consumers
+                                   sharing its partitions): the router
 Out: egis.signals.received.v1      SignalReceived, published by the gateway itself, acks=all and
                                    awaited before it answers 202: the one exception to the outbox rule
      egis.router.intents.v1        OrderIntent    } through the outbox, in the transaction that
@@ -13,6 +14,7 @@ Out: egis.signals.received.v1      SignalReceived, published by the gateway itse
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -46,9 +48,15 @@ class Wiring:
 
 def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wiring:
     settings: RouterSettings = runtime.settings  # type: ignore[assignment]
-    inbox = runtime.inbox("signal_router.signals")
-    max_lag = timedelta(seconds=settings.max_signal_lag_seconds)
+    signals_out = gateway_broker.publisher(SIGNALS_RECEIVED.name, title="gateway:SignalReceived")
+    gateway = Gateway(view, limits_of(settings), BoundedPublish(signals_out, settings))
+    if settings.router_enabled:
+        route_signals(runtime, view, settings)
+    feed = BotsFeed(settings.kafka_bootstrap_servers, BOTS.name, bot_records_into(view), client_id=f"{GROUP}-bots")
+    return Wiring(gateway, feed)
 
+
+def bot_records_into(view: BotView) -> Callable[[bytes | None, bytes | None], None]:
     def on_bot_record(key: bytes | None, value: bytes | None) -> None:
         if value is None:  # a tombstone: the bot is gone
             view.remove(UUID(key.decode()))
@@ -56,10 +64,16 @@ def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wi
             view.apply(BOTS.decode(value))
         BOTS_KNOWN.set(len(view))
 
-    signals_out = gateway_broker.publisher(SIGNALS_RECEIVED.name, title="gateway:SignalReceived")
-    gateway = Gateway(view, limits_of(settings), BoundedPublish(signals_out, settings))
+    return on_bot_record
 
-    @runtime.broker.subscriber(SIGNALS_RECEIVED.name, **subscriber_options(GROUP))
+
+def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> None:
+    inbox = runtime.inbox("signal_router.signals")
+    max_lag = timedelta(seconds=settings.max_signal_lag_seconds)
+
+    @runtime.broker.subscriber(
+        SIGNALS_RECEIVED.name, max_workers=settings.router_workers, **subscriber_options(GROUP)
+    )
     async def on_signal_received(msg: KafkaMessage) -> None:
         signal = SIGNALS_RECEIVED.decode(msg.body)
         started = time.perf_counter()
@@ -72,9 +86,6 @@ def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wi
             await runtime.outbox.add(conn, decision)
         HANDLER_SECONDS.labels(GROUP, "on_signal_received").observe(time.perf_counter() - started)
         report(signal, decision)
-
-    feed = BotsFeed(settings.kafka_bootstrap_servers, BOTS.name, on_bot_record, client_id=f"{GROUP}-bots")
-    return Wiring(gateway, feed)
 
 
 def report(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> None:

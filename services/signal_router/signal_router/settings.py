@@ -30,5 +30,12 @@ class RouterSettings(EgisSettings):
     gateway_kafka_timeout_seconds: float = Field(default=0.8, gt=0, le=1.0)
     # Upper bound on the whole publish wait; TradingView cancels at 3 s.
     gateway_publish_deadline_seconds: float = Field(default=1.9, gt=0, le=2.5)
+    # Both halves run in one process by default. Either can be switched off to run them as two
+    # processes of this service, so webhook answers do not queue behind routing work.
+    gateway_enabled: bool = True
+    router_enabled: bool = True
+    # Consumers of the received-signals topic in this process, each with its own partitions
+    # (one record in flight per partition): a transaction's commit wait overlaps the others'.
+    router_workers: int = Field(default=3, ge=1, le=6)
     # Startup waits this long for the bots topic to be read to its end.
     bots_ready_timeout_seconds: float = Field(default=60, gt=0)

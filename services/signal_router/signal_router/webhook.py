@@ -98,7 +98,7 @@ _MONEY_FIELDS = {"size_usd", "take_profit_price", "stop_loss_price"}
 
 
 def _rejection(error: dict[str, Any]) -> Rejected:
-    field = str(error["loc"][0]) if error["loc"] else None
+    field = str(error["loc"][0])[:64] if error["loc"] else None  # a client-chosen name, echoed back
     kind = error["type"]
     if kind == "extra_forbidden":
         return Rejected(RejectReason.UNKNOWN_FIELD, f"unknown field {field[:40]!r}", field)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from prometheus_client import REGISTRY
 
 from egis_common.contracts import IntentKind, OrderIntent, Side, SignalReceived, SignalSkipped
 from egis_localinfra.testing import eventually
@@ -107,12 +108,14 @@ async def test_a_signal_for_a_deleted_or_paused_bot_is_skipped_with_its_reason(
     changed = next_version(bot, **change)
     await producer.send(changed)
     await eventually(lambda: _known(service, changed), what="bot change in the view")
+    counted = REGISTRY.get_sample_value("egis_router_signals_skipped_total", {"reason": reason}) or 0
 
     response = await client.post("/v1/signals", json=signal_body(bot, secret))
     assert response.status_code == 202, "the secret matches: the skip, not the gateway, says why"
     (skip,) = await eventually(lambda: _skips(tail, bot.signal_key), what="skip")
     assert (skip.reason.value, skip.bot_id, str(skip.signal_id)) == (reason, bot.bot_id, response.json()["signal_id"])
     assert _intents_now(tail, bot) == []
+    assert REGISTRY.get_sample_value("egis_router_signals_skipped_total", {"reason": reason}) == counted + 1
 
 
 async def test_a_tombstoned_bot_is_gone_and_its_secret_gets_401(service, producer, client):
@@ -141,6 +144,22 @@ async def test_a_bot_created_after_the_router_started_is_routable_within_one_sec
     assert time.monotonic() - published < 1.0
     (intent,) = await eventually(lambda: _intents(tail, bot), what="intent")
     assert intent.bot_id == bot.bot_id
+
+
+async def test_a_restarted_service_rebuilds_the_whole_view_from_the_topic(service, producer, router_settings):
+    from signal_router.main import create_service
+
+    bot, _ = await live_bot(service, producer)
+    deleted = next_version(bot, deleted=True)
+    await producer.send(deleted)
+    await eventually(lambda: _known(service, deleted), what="deletion in the view")
+    restarted = create_service(router_settings, migrate=False)
+    await restarted.wiring.bots_feed.start(30)
+    try:
+        assert restarted.view.get(bot.bot_id) == deleted
+        assert sorted(restarted.view.bots(), key=str) == sorted(service.view.bots(), key=str)
+    finally:
+        await restarted.wiring.bots_feed.stop()
 
 
 async def test_a_signal_already_stale_at_the_gateway_is_refused(service, producer, client):

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from egis_common.logs import get_logger
 from signal_router.gateway import Gateway
@@ -83,10 +84,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise Rejected(R.BODY_TOO_LARGE, f"at most {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Rejected(R.BODY_TOO_LARGE, f"at most {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise Rejected(R.BODY_TOO_LARGE, f"at most {limit} bytes")
+    except ClientDisconnect:
+        raise Rejected(R.MALFORMED_JSON, "the body ended early: the client went away") from None
     return bytes(body)
 
 

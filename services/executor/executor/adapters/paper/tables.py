@@ -1,0 +1,151 @@
+"""SQL on the paper venue's tables (executor schema, migrations/versions/0003_paper_venue.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+metadata = sa.MetaData(schema="executor")
+N = sa.Numeric(asdecimal=True)
+
+
+def _table(name: str, *columns: sa.Column) -> sa.Table:
+    return sa.Table(name, metadata, *columns)
+
+
+accounts = _table("paper_accounts", sa.Column("account", sa.Text, primary_key=True),
+                  sa.Column("wallet_balance_usd", N), sa.Column("updated_at", sa.DateTime(timezone=True)))
+positions = _table("paper_positions", sa.Column("account", sa.Text, primary_key=True),
+                   sa.Column("symbol", sa.Text, primary_key=True), sa.Column("qty", N), sa.Column("entry_price", N),
+                   sa.Column("updated_at", sa.DateTime(timezone=True)))
+marks = _table("paper_mark_prices", sa.Column("symbol", sa.Text, primary_key=True), sa.Column("price", N),
+               sa.Column("as_of", sa.DateTime(timezone=True)))
+orders = _table(
+    "paper_orders", sa.Column("order_id", sa.BigInteger, primary_key=True),
+    *(sa.Column(name, sa.Text) for name in ("account", "symbol", "client_order_id", "side", "order_type", "status")),
+    sa.Column("reduce_only", sa.Boolean),
+    *(sa.Column(name, N) for name in ("orig_qty", "executed_qty", "avg_price", "fee_usd", "realised_pnl_usd")),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+trades = _table(
+    "paper_trades", sa.Column("trade_id", sa.BigInteger, primary_key=True), sa.Column("order_id", sa.BigInteger),
+    *(sa.Column(name, sa.Text) for name in ("account", "symbol", "side", "commission_asset")),
+    *(sa.Column(name, N) for name in ("price", "qty", "realised_pnl_usd", "commission")),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+stops = _table(
+    "paper_stop_orders", sa.Column("algo_id", sa.BigInteger, primary_key=True),
+    *(sa.Column(name, sa.Text) for name in ("account", "symbol", "client_algo_id", "side", "kind", "status")),
+    sa.Column("trigger_price", N), sa.Column("spawned_order_id", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
+
+async def lock_accounts(conn: AsyncConnection, opening_usd: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Wallet balances, locked in account order; an account is funded with its opening balance on first use."""
+    await conn.execute(insert(accounts).on_conflict_do_nothing(),
+                       [{"account": a, "wallet_balance_usd": usd} for a, usd in sorted(opening_usd.items())])
+    query = (sa.select(accounts.c.account, accounts.c.wallet_balance_usd)
+             .where(accounts.c.account.in_(sorted(opening_usd))).order_by(accounts.c.account).with_for_update())
+    return {row.account: row.wallet_balance_usd for row in (await conn.execute(query)).all()}
+
+
+async def set_wallets(conn: AsyncConnection, balances_usd: dict[str, Decimal]) -> None:
+    if balances_usd:
+        statement = accounts.update().where(accounts.c.account == sa.bindparam("b_account"))
+        await conn.execute(statement.values(updated_at=sa.func.now()),
+                           [{"b_account": a, "wallet_balance_usd": usd} for a, usd in balances_usd.items()])
+
+
+async def fund(conn: AsyncConnection, account: str, balance_usd: Decimal) -> None:
+    statement = insert(accounts).values(account=account, wallet_balance_usd=balance_usd)
+    await conn.execute(statement.on_conflict_do_update(
+        index_elements=[accounts.c.account], set_={"wallet_balance_usd": balance_usd, "updated_at": sa.func.now()}))
+
+
+async def used_margins(conn: AsyncConnection, names: Iterable[str], leverage: Decimal) -> dict[str, Decimal]:
+    """Margin every position of each account holds (notional at entry over leverage)."""
+    notional = sa.func.sum(sa.func.abs(positions.c.qty) * positions.c.entry_price)
+    query = (sa.select(positions.c.account, notional.label("notional"))
+             .where(positions.c.account.in_(sorted(set(names)))).group_by(positions.c.account))
+    return {row.account: Decimal(row.notional) / leverage for row in (await conn.execute(query)).all()}
+
+
+async def positions_of(conn: AsyncConnection, pairs: Iterable[tuple[str, str]], *,
+                       lock: bool = True) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """(account, symbol) -> (signed qty, entry price) for the pairs the venue has seen; the others are flat."""
+    query = sa.select(positions.c.account, positions.c.symbol, positions.c.qty, positions.c.entry_price).where(
+        sa.tuple_(positions.c.account, positions.c.symbol).in_(sorted(set(pairs))))
+    found = (await conn.execute(query.with_for_update() if lock else query)).all()
+    return {(row.account, row.symbol): (row.qty, row.entry_price) for row in found}
+
+
+async def save_positions(conn: AsyncConnection, changed: dict[tuple[str, str], tuple[Decimal, Decimal]]) -> None:
+    if not changed:
+        return
+    statement = insert(positions)
+    statement = statement.on_conflict_do_update(
+        index_elements=[positions.c.account, positions.c.symbol],
+        set_={"qty": statement.excluded.qty, "entry_price": statement.excluded.entry_price,
+              "updated_at": sa.func.now()})
+    await conn.execute(statement, [{"account": a, "symbol": s, "qty": q, "entry_price": e}
+                                   for (a, s), (q, e) in changed.items()])
+
+
+async def marks_of(conn: AsyncConnection, symbols: Iterable[str]) -> dict[str, Decimal]:
+    query = sa.select(marks.c.symbol, marks.c.price).where(marks.c.symbol.in_(sorted(set(symbols))))
+    return {row.symbol: row.price for row in (await conn.execute(query)).all()}
+
+
+async def mark(conn: AsyncConnection, symbol: str) -> Decimal | None:
+    return await conn.scalar(sa.select(marks.c.price).where(marks.c.symbol == symbol))
+
+
+async def set_mark(conn: AsyncConnection, symbol: str, price: Decimal, as_of: datetime) -> bool:
+    """Keeps the newest price; an older one arriving late changes nothing. True when it was stored."""
+    statement = insert(marks).values(symbol=symbol, price=price, as_of=as_of)
+    statement = statement.on_conflict_do_update(
+        index_elements=[marks.c.symbol], set_={"price": price, "as_of": as_of}, where=marks.c.as_of <= as_of)
+    return (await conn.execute(statement.returning(marks.c.symbol))).first() is not None
+
+
+async def insert_orders(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
+    """The inserted rows, in the order given."""
+    if not rows:
+        return []
+    return list((await conn.execute(orders.insert().returning(orders, sort_by_parameter_order=True), list(rows))).all())
+
+
+async def insert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
+    if not rows:
+        return []
+    return list((await conn.execute(trades.insert().returning(trades, sort_by_parameter_order=True), list(rows))).all())
+
+
+async def latest_order(conn: AsyncConnection, account: str, client_order_id: str) -> sa.Row | None:
+    query = sa.select(orders).where(orders.c.account == account, orders.c.client_order_id == client_order_id)
+    return (await conn.execute(query.order_by(orders.c.order_id.desc()).limit(1))).first()
+
+
+async def insert_stop(conn: AsyncConnection, row: dict[str, Any]) -> sa.Row | None:
+    """None when an open stop already has this client algo id (unique among open ones, like Binance)."""
+    statement = insert(stops).values(**row, status="NEW").on_conflict_do_nothing()
+    return (await conn.execute(statement.returning(stops))).first()
+
+
+async def open_stops(conn: AsyncConnection, symbol: str, account: str | None = None) -> Sequence[sa.Row]:
+    query = sa.select(stops).where(stops.c.symbol == symbol, stops.c.status == "NEW")
+    if account is not None:
+        query = query.where(stops.c.account == account)
+    return (await conn.execute(query.order_by(stops.c.algo_id).with_for_update(skip_locked=True))).all()
+
+
+async def close_stop(conn: AsyncConnection, algo_id: int, status: str, spawned_order_id: int | None = None) -> None:
+    await conn.execute(stops.update().where(stops.c.algo_id == algo_id).values(
+        status=status, spawned_order_id=spawned_order_id, updated_at=sa.func.now()))

@@ -1,0 +1,126 @@
+"""The paper exchange: the exchange port on the venue's own tables.
+
+The venue commits in transactions of its own, separate from the executor's
+bookkeeping, as a remote venue commits an order whatever happens to the
+caller afterwards. Orders that arrive together are booked in one transaction
+(`Coalescer`). Nothing escapes the port: a failure inside the venue comes back
+as `Unknown` when the order may exist, exactly as with a real venue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from decimal import Decimal
+
+from egis_common.contracts import utc_now
+from egis_common.logs import get_logger
+from egis_common.outbox import Outbox, UnitOfWork
+from executor.adapters.paper import booking, stops, tables
+from executor.adapters.paper.coalesce import Coalescer
+from executor.adapters.paper.matching import VenueConfig
+from executor.exchange import (
+    LookupOutcome, MarketOrder, NotFound, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
+)
+from executor.settings import PaperSettings
+
+log = get_logger(__name__)
+
+
+class UnknownSymbol(LookupError):
+    pass
+
+
+class NoMarkPrice(LookupError):
+    pass
+
+
+class _NotCommitted(Exception):
+    """The venue's transaction rolled back: none of its orders exists."""
+
+
+class PaperExchange:
+    def __init__(self, uow: UnitOfWork, outbox: Outbox, settings: PaperSettings) -> None:
+        self.uow, self.outbox, self.settings = uow, outbox, settings
+        self.config = VenueConfig(
+            settings.taker_fee_rate, settings.slippage_bps, settings.fill_ratio, settings.leverage)
+        self._orders: Coalescer[MarketOrder, OrderOutcome] = Coalescer(self._place_all)
+
+    # --- the port -----------------------------------------------------------------
+
+    async def symbol_rules(self, symbol: str) -> SymbolRules:
+        spec = self.settings.symbols.get(symbol, self.settings.other_symbols)
+        if spec is None:
+            raise UnknownSymbol(symbol)
+        return SymbolRules(symbol, spec.step_size, spec.tick_size, spec.min_qty, spec.min_notional_usd)
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        async with self.uow.engine.connect() as conn:
+            price = await tables.mark(conn, symbol)
+        if price is None:
+            raise NoMarkPrice(f"no mark price for {symbol} yet")
+        return price
+
+    async def place_market_order(self, order: MarketOrder) -> OrderOutcome:
+        return await self._orders.submit(order)
+
+    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome:
+        async with self.uow.engine.connect() as conn:
+            row = await tables.latest_order(conn, account, client_order_id)
+        return booking.filled(row) if row is not None and row.symbol == symbol else NotFound()
+
+    async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
+        try:
+            async with self.uow.begin() as conn:
+                return await stops.place(self, conn, order)
+        except Exception as error:
+            log.exception("paper_stop_failed", client_algo_id=order.client_algo_id)
+            return Unknown(f"paper venue error: {type(error).__name__}", {"error": str(error)[:500]})
+
+    # --- commands and queries of the paper venue itself -----------------------------
+
+    async def set_mark_price(self, symbol: str, price: Decimal, as_of: datetime | None = None) -> None:
+        """Record a mark price and fire the stop orders it crosses (the mark price topic calls this)."""
+        async with self.uow.begin() as conn:
+            if await tables.set_mark(conn, symbol, price, as_of or utc_now()):
+                await stops.trigger(self, conn, symbol, price)
+
+    async def fund(self, account: str, balance_usd: Decimal) -> None:
+        """Set an account's wallet balance (paper accounts start with the configured one)."""
+        async with self.uow.begin() as conn:
+            await tables.fund(conn, account, balance_usd)
+
+    async def position(self, account: str, symbol: str) -> tuple[Decimal, Decimal]:
+        """The venue's position (signed quantity, entry price), as its position-risk endpoint would say."""
+        async with self.uow.engine.connect() as conn:
+            found = await tables.positions_of(conn, [(account, symbol)], lock=False)
+        return found.get((account, symbol), (Decimal("0"), Decimal("0")))
+
+    # --- booking ----------------------------------------------------------------------
+
+    async def _place_all(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
+        try:
+            return await self._in_one_transaction(orders)
+        except _NotCommitted:
+            if len(orders) == 1:
+                return [Unknown("paper venue error", {"client_order_id": orders[0].client_order_id})]
+        return [outcome for order in orders for outcome in await self._place_all([order])]
+
+    async def _in_one_transaction(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
+        async with self.uow.engine.connect() as conn:
+            transaction = await conn.begin()
+            try:
+                outcomes = await booking.book(self, conn, orders)
+            except Exception as error:
+                log.exception("paper_orders_failed", orders=len(orders))
+                with contextlib.suppress(Exception):
+                    await transaction.rollback()
+                raise _NotCommitted from error
+            try:
+                await transaction.commit()
+            except Exception as error:  # committed or not, nobody can tell: unknown
+                log.exception("paper_commit_failed", orders=len(orders))
+                return [Unknown(f"paper venue commit failed: {type(error).__name__}", {"error": str(error)[:500]})
+                        for _ in orders]
+        self.uow.relay.notify()
+        return outcomes

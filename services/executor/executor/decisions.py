@@ -1,0 +1,159 @@
+"""What each arriving message or exchange outcome does to an intent. Pure, like `domain`.
+
+Every function is safe to call again with the same input: an intent already
+past the step it decides returns `NOTHING`, which is how a redelivered
+message, or the ledger's repeated answer, changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from egis_common import contracts as c
+from egis_common.contracts import IntentKind
+from egis_common.ids import OrderPurpose, client_order_id
+from executor.domain import INTERRUPTED, NOTHING, RECORDING_FAILED, Decision, Intent, PendingRecord, SkipReason
+from executor.domain import IntentStatus as S
+from executor.exchange import Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
+
+
+def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Decision:
+    """A new intent: ask the ledger to reserve, unless it can never be executed here."""
+    intent = Intent(
+        intent_id=message.intent_id, signal_id=message.signal_id, bot_id=message.bot_id, kind=message.intent,
+        side=message.side, symbol=message.symbol, exchange=message.exchange, exchange_account=message.exchange_account,
+        status=S.RECEIVED, requested_size_usd=message.requested_size_usd,
+        take_profit_price=message.take_profit_price, stop_loss_price=message.stop_loss_price,
+    )
+    if message.exchange not in exchanges:
+        detail = f"no {message.exchange.value} adapter is configured"
+        return Decision(intent.moved_to(S.SKIPPED, skip_reason=SkipReason.EXCHANGE_UNAVAILABLE.value, detail=detail))
+    if message.intent is IntentKind.OPEN and message.requested_size_usd is None:
+        detail = "an open intent needs requested_size_usd"
+        return Decision(intent.moved_to(S.SKIPPED, skip_reason=SkipReason.INVALID_INTENT.value, detail=detail))
+    command = c.ReserveBudget(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, intent=intent.kind, side=intent.side, symbol=intent.symbol,
+        requested_size_usd=intent.requested_size_usd, exchange_account=intent.exchange_account,
+    )
+    return Decision(intent.moved_to(S.PREFLIGHT_REQUESTED), (command,))
+
+
+def preflight_rejected(intent: Intent, answer: c.PreflightRejected) -> Decision:
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    return Decision(intent.moved_to(S.SKIPPED, skip_reason=answer.reason.value, detail=answer.detail))
+
+
+def order_quantity(intent: Intent, answer: c.BudgetReserved, rules: SymbolRules | None,
+                   mark: Decimal | None) -> Decimal:
+    """An open buys what the requested size is worth at the mark, rounded down; a close, what the ledger holds."""
+    if intent.kind is IntentKind.CLOSE:
+        return answer.close_qty or Decimal("0")
+    assert rules is not None and mark is not None and intent.requested_size_usd is not None
+    return rules.quantity_for(intent.requested_size_usd, mark)
+
+
+def market_order(intent: Intent, quantity: Decimal) -> MarketOrder:
+    return MarketOrder(
+        account=intent.exchange_account, symbol=intent.symbol, side=intent.order_side, quantity=quantity,
+        client_order_id=client_order_id(intent.intent_id, OrderPurpose.ENTRY),
+        reduce_only=intent.kind is IntentKind.CLOSE,  # a close can never open the opposite side
+    )
+
+
+def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder) -> Decision:
+    """The attempt, durably recorded before the exchange is called."""
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id)
+    return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity))
+
+
+def not_placed(intent: Intent, answer: c.BudgetReserved, refusal: Rejected) -> Decision:
+    """Nothing was sent (no mark price, unknown symbol): a definitive refusal that releases the reservation."""
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    return _rejected(intent.moved_to(S.RESERVED, position_id=answer.position_id), refusal)
+
+
+def settle(intent: Intent, outcome: OrderOutcome) -> Decision:
+    """The exchange's answer to the order recorded as `submitting`."""
+    if intent.status is not S.SUBMITTING:
+        return NOTHING
+    if isinstance(outcome, Unknown):
+        return pending(intent, outcome.cause, describe(outcome))
+    if isinstance(outcome, Rejected):
+        return _rejected(intent, outcome)
+    if outcome.executed_qty == 0:  # expired without a fill: nothing exists to hold
+        return _rejected(intent, Rejected("expired_unfilled", "the market order expired without a fill", outcome.raw))
+    return _filled(intent, outcome)
+
+
+def _filled(intent: Intent, fill: Filled) -> Decision:
+    filled = intent.moved_to(
+        S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
+    )
+    message = c.OrderFilled(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
+        symbol=intent.symbol, side=intent.side, client_order_id=intent.client_order_id,
+        exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, partial=fill.executed_qty < intent.order_qty,
+        filled_at=fill.filled_at,
+    )
+    return Decision(filled, (message,))
+
+
+def _rejected(intent: Intent, refusal: Rejected) -> Decision:
+    rejected = intent.moved_to(S.REJECTED, exchange_code=refusal.code, detail=refusal.message)
+    message = c.OrderRejected(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
+        client_order_id=intent.client_order_id or client_order_id(intent.intent_id), exchange_code=refusal.code,
+        reason=refusal.message,
+    )
+    return Decision(rejected, (message,))
+
+
+def pending(intent: Intent, cause: str, response: dict[str, Any] | None) -> Decision:
+    """Unknown outcome: kept for the reconciler, never retried blindly, never taken for a rejection."""
+    if intent.status is not S.SUBMITTING:
+        return NOTHING
+    record = PendingRecord(intent.intent_id, intent.client_order_id, cause, response)
+    message = c.OrderPendingReconciliation(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
+        symbol=intent.symbol, client_order_id=intent.client_order_id, exchange=intent.exchange,
+        exchange_account=intent.exchange_account, cause=cause, exchange_response=response,
+    )
+    return Decision(intent.moved_to(S.PENDING_RECONCILIATION, detail=cause), (message,), record)
+
+
+def interrupted(intent: Intent) -> Decision:
+    """The ledger's answer again for an intent left `submitting`: the call may have happened. Never call again."""
+    return pending(intent, INTERRUPTED, None)
+
+
+def recording_failed(intent: Intent, outcome: OrderOutcome, error: str) -> Decision:
+    """The exchange answered but its answer could not be committed: keep what it returned."""
+    return pending(intent, RECORDING_FAILED, {**describe(outcome), "error": error[:1000]})
+
+
+def describe(outcome: Any) -> dict[str, Any]:
+    """An exchange outcome as JSON-safe evidence (decimals and times as strings)."""
+    fields = {"outcome": type(outcome).__name__, **vars(outcome)}
+    return json.loads(json.dumps(fields, default=str))
+
+
+def stop_orders(intent: Intent, rules: SymbolRules) -> list[tuple[OrderPurpose, StopOrder]]:
+    """The take-profit and stop-loss of a filled open, closing the whole position from the other side."""
+    if intent.kind is not IntentKind.OPEN or intent.status is not S.FILLED:
+        return []
+    closing = OrderSide.SELL if intent.order_side is OrderSide.BUY else OrderSide.BUY
+    wanted = [(OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", intent.take_profit_price),
+              (OrderPurpose.STOP_LOSS, "STOP_MARKET", intent.stop_loss_price)]
+    return [
+        (purpose, StopOrder(intent.exchange_account, intent.symbol, closing, kind, rules.price_on_tick(price),
+                            client_order_id(intent.intent_id, purpose)))
+        for purpose, kind, price in wanted if price is not None
+    ]

@@ -1,0 +1,130 @@
+"""The executor's rules: the intent state machine and what each answer or outcome turns it into.
+
+Pure: no I/O, no async. Each function takes an intent (and what arrived) and
+returns a `Decision`: the intent's new state, the messages that announce it
+and, for an unknown outcome, the pending-reconciliation record. The flow
+persists all three in one transaction. Each invariant here is also a database
+constraint (migrations/versions/0002_executor.py).
+
+    received -> preflight_requested -> reserved -> submitting -> filled | rejected | pending_reconciliation
+    received | preflight_requested -> skipped (the ledger's reason, or the executor's own)
+    reserved -> rejected (nothing could be sent: no mark price, unknown symbol)
+
+`reserved` is the instant the ledger's BudgetReserved arrives; it is never a
+resting state: the same transaction records the attempt and moves on to `submitting`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from egis_common import contracts as c
+from egis_common.contracts import ExchangeName, IntentKind, Side
+from executor.exchange import OrderSide
+
+
+class IntentStatus(str, Enum):
+    RECEIVED = "received"
+    PREFLIGHT_REQUESTED = "preflight_requested"
+    RESERVED = "reserved"
+    SUBMITTING = "submitting"
+    FILLED = "filled"
+    REJECTED = "rejected"
+    PENDING_RECONCILIATION = "pending_reconciliation"
+    SKIPPED = "skipped"
+
+
+S = IntentStatus
+TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
+    S.RECEIVED: frozenset({S.PREFLIGHT_REQUESTED, S.SKIPPED}),
+    S.PREFLIGHT_REQUESTED: frozenset({S.RESERVED, S.SKIPPED}),
+    S.RESERVED: frozenset({S.SUBMITTING, S.REJECTED}),
+    S.SUBMITTING: frozenset({S.FILLED, S.REJECTED, S.PENDING_RECONCILIATION}),
+    S.FILLED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.PENDING_RECONCILIATION: frozenset(),
+    S.SKIPPED: frozenset(),
+}
+INTERRUPTED = "interrupted_during_submission"
+RECORDING_FAILED = "recording_failed"
+STALE_SUBMISSION = "stale_submission"
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Intent:
+    intent_id: UUID
+    signal_id: UUID
+    bot_id: UUID
+    kind: IntentKind
+    side: Side
+    symbol: str
+    exchange: ExchangeName
+    exchange_account: str
+    status: IntentStatus
+    requested_size_usd: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+    position_id: UUID | None = None
+    client_order_id: str | None = None
+    order_qty: Decimal | None = None
+    skip_reason: str | None = None
+    exchange_code: str | None = None
+    detail: str = ""
+    exchange_order_id: str | None = None
+    executed_qty: Decimal | None = None
+    avg_price: Decimal | None = None
+    fee_usd: Decimal | None = None
+    realised_pnl_usd: Decimal | None = None
+    filled_at: datetime | None = None
+
+    def moved_to(self, status: IntentStatus, **changes: Any) -> Intent:
+        if status not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"intent {self.intent_id}: {self.status.value} -> {status.value}")
+        return replace(self, status=status, **changes)
+
+    @property
+    def order_side(self) -> OrderSide:
+        """Opening a long buys; closing it sells. A short is the mirror image."""
+        buys = (self.side is Side.LONG) == (self.kind is IntentKind.OPEN)
+        return OrderSide.BUY if buys else OrderSide.SELL
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """An order whose outcome is unknown: what the reconciler needs to look it up."""
+
+    intent_id: UUID
+    client_order_id: str
+    cause: str
+    exchange_response: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    intent: Intent | None = None  # the new state; None when nothing changes
+    messages: tuple[c.Message, ...] = ()
+    pending: PendingRecord | None = None
+    note: str = ""
+
+
+NOTHING = Decision()
+
+
+class SkipReason(str, Enum):
+    """Why an intent never reached an exchange: the ledger's preflight reasons, and the executor's own."""
+
+    EXCHANGE_UNAVAILABLE = "exchange_unavailable"
+    INVALID_INTENT = "invalid_intent"
+
+
+def skip_reasons() -> frozenset[str]:
+    return frozenset(r.value for r in SkipReason) | frozenset(r.value for r in c.PreflightRejectReason)

@@ -1,0 +1,44 @@
+"""The executor's Prometheus metrics: orders by outcome, exchange latency, pending, skips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from executor import repository as repo
+from executor.domain import Decision
+from executor.domain import IntentStatus as S
+
+ORDERS = Counter(
+    "egis_executor_orders_total", "Entry orders by outcome (filled, rejected, unknown) and exchange code",
+    ["exchange", "outcome", "code"],
+)
+EXCHANGE_SECONDS = Histogram(
+    "egis_executor_exchange_seconds", "Time an exchange call took, by exchange and operation",
+    ["exchange", "operation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PENDING = Gauge("egis_executor_pending_reconciliation", "Orders whose outcome is unknown, awaiting reconciliation")
+SKIPPED = Counter(
+    "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"])
+
+_OUTCOMES = {S.FILLED: "filled", S.REJECTED: "rejected", S.PENDING_RECONCILIATION: "unknown"}
+
+
+def count(made: Iterable[Decision]) -> None:
+    """Count what a batch of decisions concluded; decisions that changed nothing count nothing."""
+    for decision in made:
+        intent = decision.intent
+        if intent is None:
+            continue
+        if intent.status is S.SKIPPED:
+            SKIPPED.labels(intent.skip_reason).inc()
+        elif intent.status in _OUTCOMES:
+            ORDERS.labels(intent.exchange.value, _OUTCOMES[intent.status], intent.exchange_code or "").inc()
+
+
+async def refresh_pending(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        PENDING.set(await repo.unresolved_pending(conn))

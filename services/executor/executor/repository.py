@@ -1,0 +1,129 @@
+"""SQL on the executor's own bookkeeping: intents, pending reconciliations, stop orders.
+
+Rows in, domain objects out; no decisions here. (The paper venue's tables
+live in `executor.adapters.paper.tables`: they are the venue's, not ours.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from egis_common.contracts import ExchangeName, IntentKind, Side
+from egis_common.outbox import Outbox
+from executor.domain import Decision, Intent, IntentStatus, PendingRecord
+
+metadata = sa.MetaData(schema="executor")
+_FIELDS = [f.name for f in fields(Intent)]
+_ENUMS = {"kind": IntentKind, "side": Side, "exchange": ExchangeName, "status": IntentStatus}
+_DECIMALS = {"requested_size_usd", "take_profit_price", "stop_loss_price", "order_qty", "executed_qty", "avg_price",
+             "fee_usd", "realised_pnl_usd"}
+
+
+def _column(name: str) -> sa.Column:
+    if name in _DECIMALS:
+        return sa.Column(name, sa.Numeric(asdecimal=True))
+    if name in ("intent_id", "signal_id", "bot_id", "position_id"):
+        return sa.Column(name, sa.Uuid, primary_key=name == "intent_id")
+    if name == "filled_at":
+        return sa.Column(name, sa.DateTime(timezone=True))
+    return sa.Column(name, sa.Text)
+
+
+intents = sa.Table(
+    "intents", metadata, *(_column(name) for name in _FIELDS),
+    sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+pending = sa.Table(
+    "pending_reconciliations", metadata, sa.Column("intent_id", sa.Uuid, primary_key=True),
+    sa.Column("client_order_id", sa.Text), sa.Column("cause", sa.Text), sa.Column("intent", JSONB),
+    sa.Column("exchange_response", JSONB), sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)), sa.Column("resolution", sa.Text),
+)
+stop_orders = sa.Table(
+    "stop_orders", metadata, sa.Column("client_algo_id", sa.Text, primary_key=True), sa.Column("intent_id", sa.Uuid),
+    *(sa.Column(name, sa.Text) for name in ("purpose", "kind", "side", "status", "algo_id", "exchange_code", "detail")),
+    sa.Column("trigger_price", sa.Numeric(asdecimal=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
+
+def _row(intent: Intent) -> dict[str, Any]:
+    row = {name: getattr(intent, name) for name in _FIELDS}
+    row.update({name: getattr(intent, name).value for name in _ENUMS})
+    return row
+
+
+def _intent(row: sa.Row) -> Intent:
+    values = {name: getattr(row, name) for name in _FIELDS}
+    values.update({name: enum(values[name]) for name, enum in _ENUMS.items()})
+    return Intent(**values)
+
+
+async def insert_new(conn: AsyncConnection, new: Sequence[Intent]) -> set[UUID]:
+    """Insert intents not seen before; returns the ids inserted now (one row per intent, ever)."""
+    if not new:
+        return set()
+    statement = insert(intents).on_conflict_do_nothing().returning(intents.c.intent_id)
+    return set((await conn.execute(statement, [_row(i) for i in new])).scalars())
+
+
+async def load(conn: AsyncConnection, intent_ids: Iterable[UUID], *, lock: bool = False) -> dict[UUID, Intent]:
+    query = sa.select(intents).where(intents.c.intent_id.in_(sorted(set(intent_ids)))).order_by(intents.c.intent_id)
+    rows = (await conn.execute(query.with_for_update() if lock else query)).all()
+    return {row.intent_id: _intent(row) for row in rows}
+
+
+async def save(conn: AsyncConnection, changed: Iterable[Intent]) -> None:
+    rows = [{**_row(intent), "b_intent_id": intent.intent_id} for intent in changed]
+    for row in rows:
+        del row["intent_id"]
+    if rows:
+        statement = intents.update().where(intents.c.intent_id == sa.bindparam("b_intent_id"))
+        await conn.execute(statement.values(updated_at=sa.func.now()), rows)
+
+
+async def stale_submissions(conn: AsyncConnection, older_than_seconds: float) -> list[Intent]:
+    """Intents `submitting` for longer than any exchange call may take, locked (skipping any in use)."""
+    query = sa.select(intents).where(
+        intents.c.status == IntentStatus.SUBMITTING.value,
+        intents.c.updated_at < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+    ).order_by(intents.c.intent_id).limit(500).with_for_update(skip_locked=True)
+    return [_intent(row) for row in (await conn.execute(query)).all()]
+
+
+async def persist(conn: AsyncConnection, outbox: Outbox, made: Sequence[Decision]) -> None:
+    """The new intent states, pending records and outgoing messages of some decisions, in the caller's transaction."""
+    await save(conn, [d.intent for d in made if d.intent is not None])
+    await insert_pending(conn, [(d.pending, d.intent) for d in made if d.pending is not None])
+    await outbox.add(conn, *(m for d in made for m in d.messages))
+
+
+async def insert_pending(conn: AsyncConnection, records: Iterable[tuple[PendingRecord, Intent]]) -> None:
+    rows = [{
+        "intent_id": record.intent_id, "client_order_id": record.client_order_id, "cause": record.cause,
+        "intent": json.loads(json.dumps(_row(intent), default=str)), "exchange_response": record.exchange_response,
+    } for record, intent in records]
+    if rows:
+        await conn.execute(insert(pending).on_conflict_do_nothing(), rows)
+
+
+async def unresolved_pending(conn: AsyncConnection) -> int:
+    return await conn.scalar(sa.select(sa.func.count()).select_from(pending).where(pending.c.resolved_at.is_(None)))
+
+
+async def insert_stops(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(stop_orders).on_conflict_do_nothing(), list(rows))
+
+
+async def stop_placed(conn: AsyncConnection, client_algo_id: str, **values: Any) -> None:
+    """values: status ('placed' | 'rejected' | 'unknown'), algo_id, exchange_code, detail."""
+    await conn.execute(stop_orders.update().where(stop_orders.c.client_algo_id == client_algo_id)
+                       .values(**values, updated_at=sa.func.now()))

@@ -1,0 +1,134 @@
+"""From a reservation to the exchange and back, never inside a database transaction.
+
+    plan      market data from the venue (outside any transaction): the order, or why none can be sent
+              (executor.planning)
+    tx1       the attempt, durably: `submitting` with its client order id and quantity; commit
+    call      the exchange (concurrently for a batch), bounded by a timeout: Filled | Rejected | Unknown
+    tx2       the outcome, the execution message, the inbox claim; commit
+    rescue    tx2 failed: `pending_reconciliation` holding what the exchange returned, in a fresh
+              transaction; if even that fails, raise: the answer is redelivered and, finding the
+              intent `submitting`, marks it pending without calling the exchange again
+    stops     take-profit and stop-loss of a filled open
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from egis_common import contracts as c
+from egis_common.logs import get_logger
+from egis_common.outbox import Inbox, Outbox, UnitOfWork
+from executor import decisions
+from executor import repository as repo
+from executor.domain import Decision, Intent
+from executor.exchange import ExchangePort, OrderOutcome, Rejected, Unknown
+from executor.planning import Attempt, Planner, timed
+from executor.stops import place_stops
+
+log = get_logger(__name__)
+Hook = Callable[[list[Decision]], Awaitable[None]]
+Made = tuple[c.Message, Decision]
+
+
+@dataclass
+class Submission:
+    uow: UnitOfWork
+    outbox: Outbox
+    inbox: Inbox
+    exchanges: Mapping[c.ExchangeName, ExchangePort]
+    timeout_seconds: float
+    concurrency: int
+    # TEST ONLY (EGIS_TEST_CRASH_AFTER_EXCHANGE_CALL): SIGKILL between the exchange call and tx2.
+    crash_after_exchange_call: bool = False
+    # TEST ONLY: awaited inside tx2 just before it commits; raising there injects a failed commit.
+    before_outcome_commit: Hook | None = None
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    async def submit(self, batch: list[tuple[Intent, c.BudgetReserved]]) -> list[Made]:
+        if not batch:
+            return []
+        attempts = await Planner(self.exchanges, self.timeout_seconds).plan(batch)
+        started, refused = await self._record_attempts(attempts)
+        outcomes = await asyncio.gather(*(self._call(attempt) for attempt in started))
+        if started and self.crash_after_exchange_call:
+            os.kill(os.getpid(), signal.SIGKILL)
+        settled = await self._settle(list(zip(started, outcomes, strict=True)))
+        rules = {a.intent.intent_id: a.rules for a in started}
+        await place_stops(self.uow, self.exchanges, [(d.intent, rules[d.intent.intent_id]) for _, d in settled
+                                                     if d.intent is not None])
+        return [*refused, *settled]
+
+    async def _record_attempts(self, attempts: list[Attempt]) -> tuple[list[Attempt], list[Made]]:
+        """tx1: every order about to be sent is `submitting`; every order that cannot be sent is rejected."""
+        started, refused, made = [], [], []
+        async with self.uow.begin() as conn:
+            current = await repo.load(conn, [a.intent.intent_id for a in attempts], lock=True)
+            not_sent = [a for a in attempts if isinstance(a.order, Rejected)]
+            claimed = await self.inbox.claim_many(conn, [a.answer.message_id for a in not_sent])
+            for attempt in attempts:
+                intent = current[attempt.intent.intent_id]
+                if isinstance(attempt.order, Rejected):
+                    if attempt.answer.message_id in claimed:
+                        refused.append((attempt.answer, decisions.not_placed(intent, attempt.answer, attempt.order)))
+                    continue
+                decision = decisions.submitting(intent, attempt.answer, attempt.order)
+                if decision.intent is not None:  # still ours to submit: nobody got there first
+                    started.append(replace(attempt, intent=decision.intent))
+                    made.append(decision)
+            await repo.persist(conn, self.outbox, [*made, *(d for _, d in refused)])
+        return started, refused
+
+    async def _call(self, attempt: Attempt) -> OrderOutcome:
+        port = self.exchanges[attempt.intent.exchange]
+        async with self._slots:
+            try:
+                return await timed(port.place_market_order(attempt.order), attempt.intent.exchange,
+                                   "place_market_order", self.timeout_seconds)
+            except TimeoutError:
+                return Unknown("timeout", {"timeout_seconds": self.timeout_seconds})
+            except Exception as error:  # an adapter must not raise; if one does, the outcome is unknown
+                log.exception("exchange_adapter_raised", intent_id=str(attempt.intent.intent_id))
+                return Unknown(f"adapter_error: {type(error).__name__}", {"error": str(error)[:500]})
+
+    async def _settle(self, results: list[tuple[Attempt, OrderOutcome]]) -> list[Made]:
+        """tx2 for the whole batch; if it fails, one transaction per order, and a rescue for any that fails again."""
+        if not results:
+            return []
+        try:
+            return await self._settle_together(results)
+        except Exception as error:
+            log.warning("recording_outcomes_failed_retrying_one_by_one", orders=len(results), error=repr(error))
+        made: list[Made] = []
+        for result in results:
+            try:
+                made.extend(await self._settle_together([result]))
+            except Exception as error:
+                log.exception("recording_outcome_failed", intent_id=str(result[0].intent.intent_id))
+                made.append(await self._rescue(*result, error))
+        return made
+
+    async def _settle_together(self, results: list[tuple[Attempt, OrderOutcome]]) -> list[Made]:
+        async with self.uow.begin() as conn:
+            await self.inbox.claim_many(conn, [attempt.answer.message_id for attempt, _ in results])
+            current = await repo.load(conn, [attempt.intent.intent_id for attempt, _ in results], lock=True)
+            made = [(a.answer, decisions.settle(current[a.intent.intent_id], outcome)) for a, outcome in results]
+            await repo.persist(conn, self.outbox, [d for _, d in made])
+            if self.before_outcome_commit is not None:
+                await self.before_outcome_commit([d for _, d in made])
+        return made
+
+    async def _rescue(self, attempt: Attempt, outcome: OrderOutcome, error: Exception) -> Made:
+        """What the exchange returned survives as a pending record; raising here means redelivery."""
+        async with self.uow.begin() as conn:
+            await self.inbox.claim_many(conn, [attempt.answer.message_id])
+            intent = (await repo.load(conn, [attempt.intent.intent_id], lock=True))[attempt.intent.intent_id]
+            decision = decisions.recording_failed(intent, outcome, repr(error))
+            await repo.persist(conn, self.outbox, [decision])
+        return attempt.answer, decision

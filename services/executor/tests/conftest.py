@@ -1,0 +1,104 @@
+"""Fixtures: the ledger for the session and the executor per module, in-process on real Kafka and Postgres.
+
+The executor runs per module so that a module can run it as its own process
+instead (test_crash_recovery.py) without a second in-process member of the
+executor's consumer groups taking its partitions.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from egis_common.contracts import ExchangeName
+from egis_common.runtime import Runtime, build_runtime
+from egis_common.topics import EXCHANGE_FACTS, EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS
+from ledger import bots
+from ledger.flow import register as register_ledger
+from ledger.settings import LedgerSettings
+
+sys.path.insert(0, str(Path(__file__).parent))  # executor_helpers, shared by the test modules
+from executor_helpers import Tail  # noqa: E402
+
+from executor.adapters.paper import PaperExchange  # noqa: E402
+from executor.flow import Wiring, register  # noqa: E402
+from executor.settings import ExecutorSettings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+async def ledger_runtime(test_database):
+    """One ledger for the session (the pattern of services/ledger/tests/conftest.py)."""
+    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
+    register_ledger(runtime)
+    await runtime.broker.start()
+    await runtime.start_relay()
+    yield runtime
+    await runtime.broker.stop()
+    await runtime.stop()
+
+
+@pytest.fixture
+def make_bot(ledger_runtime):
+    async def make(budget: str = "100", *, exchange: ExchangeName = ExchangeName.PAPER, account: str | None = None):
+        spec = bots.NewBot(
+            name="executor test bot", signal_key=f"key-{uuid.uuid4().hex}", exchange=exchange,
+            exchange_account=account or f"acct-{uuid.uuid4().hex[:10]}",
+            initial_budget_usd=Decimal(budget), default_order_size_usd=Decimal("10"),
+        )
+        async with ledger_runtime.uow.begin() as conn:
+            row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, uuid.uuid4(), spec)
+        return row
+
+    return make
+
+
+@dataclass
+class ExecutorService:
+    runtime: Runtime
+    wiring: Wiring
+
+    @property
+    def engine(self):
+        return self.runtime.engine
+
+    @property
+    def paper(self) -> PaperExchange:
+        return self.wiring.exchanges[ExchangeName.PAPER]
+
+
+def executor_settings(**overrides) -> ExecutorSettings:
+    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING", **overrides)
+
+
+@pytest.fixture(scope="module")
+async def executor(ledger_runtime):
+    runtime = build_runtime(executor_settings())
+    wiring = register(runtime)
+    await runtime.broker.start()
+    await runtime.start_relay()
+    yield ExecutorService(runtime, wiring)
+    await runtime.broker.stop()
+    await runtime.stop()
+
+
+@pytest.fixture(scope="session")
+async def producer(infra, test_database):
+    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await sender.start()
+    yield sender
+    await sender.stop()
+
+
+@pytest.fixture
+async def tail(infra, test_database):
+    """Executions, exchange facts and the ledger's commands and events, from the start of the test."""
+    reader = Tail(infra.kafka_bootstrap, EXECUTIONS, EXCHANGE_FACTS, LEDGER_COMMANDS, LEDGER_EVENTS)
+    await reader.start()
+    yield reader
+    await reader.stop()

@@ -1,0 +1,132 @@
+"""Helpers shared by the executor's tests: intents, publishing, reading topics and rows, waiting."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from egis_common import contracts as c
+from egis_common.topics import Topic, encode, key_for, topic_for
+from egis_localinfra.testing import eventually
+from executor import repository as repo
+from executor.adapters.paper import tables as paper
+from ledger import repository as ledger_repo
+
+
+def open_intent(bot, symbol="ETHUSDT", size="10", side=c.Side.LONG, **extra) -> c.OrderIntent:
+    return c.OrderIntent(
+        intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.OPEN, side=side,
+        symbol=symbol, requested_size_usd=Decimal(size), exchange=c.ExchangeName(bot.exchange),
+        exchange_account=bot.exchange_account, **extra,
+    )
+
+
+def close_intent(bot, symbol="ETHUSDT", side=c.Side.LONG) -> c.OrderIntent:
+    return c.OrderIntent(
+        intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.CLOSE, side=side,
+        symbol=symbol, exchange=c.ExchangeName(bot.exchange), exchange_account=bot.exchange_account,
+    )
+
+
+def unique_symbol() -> str:
+    return f"T{uuid.uuid4().hex[:8].upper()}USDT"
+
+
+async def publish(producer: AIOKafkaProducer, *messages: c.Message) -> list:
+    """Publish and wait for each record's acknowledgement; returns the record metadata (topic, partition, offset)."""
+    return [await producer.send_and_wait(topic_for(m).name, encode(m), key=key_for(m)) for m in messages]
+
+
+async def rows(engine, query) -> list:
+    async with engine.connect() as conn:
+        return list((await conn.execute(query)).all())
+
+
+async def intent_row(engine, intent_id):
+    found = await rows(engine, sa.select(repo.intents).where(repo.intents.c.intent_id == intent_id))
+    return found[0] if found else None
+
+
+async def intent_in(engine, intent_id, *statuses: str, timeout: float = 15):
+    async def probe():
+        row = await intent_row(engine, intent_id)
+        return row if row is not None and row.status in statuses else None
+
+    return await eventually(probe, timeout=timeout, what=f"intent {intent_id} in {statuses}")
+
+
+async def paper_orders(engine, account: str) -> list:
+    return await rows(engine, sa.select(paper.orders).where(paper.orders.c.account == account)
+                      .order_by(paper.orders.c.order_id))
+
+
+async def positions(engine, bot_id) -> list:
+    return await rows(engine, sa.select(ledger_repo.positions).where(ledger_repo.positions.c.bot_id == bot_id))
+
+
+async def position_in(engine, bot_id, status: str):
+    async def probe():
+        return [p for p in await positions(engine, bot_id) if p.status == status]
+
+    return (await eventually(probe, what=f"a {status} position of bot {bot_id}"))[0]
+
+
+async def pending_record(engine, intent_id):
+    found = await rows(engine, sa.select(repo.pending).where(repo.pending.c.intent_id == intent_id))
+    return found[0] if found else None
+
+
+class Tail:
+    """Every message on some topics from the moment it starts: assigned partitions, no consumer group."""
+
+    def __init__(self, bootstrap: str, *topics: Topic) -> None:
+        self.topics = {t.name: t for t in topics}
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        self.seen: list[c.Message] = []
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        partitions = [TopicPartition(t.name, p) for t in self.topics.values() for p in range(t.partitions)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        for partition in partitions:  # resolve the end offsets now, before the test publishes anything
+            await self.consumer.position(partition)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def matching(self, predicate) -> list[c.Message]:
+        for records in (await self.consumer.getmany(timeout_ms=100)).values():
+            self.seen.extend(self.topics[r.topic].decode(r.value) for r in records)
+        return [m for m in self.seen if predicate(m)]
+
+    async def wait_for(self, predicate, count: int = 1, what: str = "messages") -> list[c.Message]:
+        async def probe():
+            found = await self.matching(predicate)
+            return found if len(found) >= count else None
+
+        return await eventually(probe, what=what)
+
+
+def of(kind: type, **fields):
+    """A predicate: messages of `kind` whose fields have these values."""
+    return lambda m: isinstance(m, kind) and all(getattr(m, k, None) == v for k, v in fields.items())
+
+
+async def consumed(bootstrap: str, group: str, records: list) -> None:
+    """Until `group` has committed past every one of `records` (RecordMetadata): they were processed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        async def probe():
+            offsets = await admin.list_consumer_group_offsets(group)
+            return all(TopicPartition(r.topic, r.partition) in offsets
+                       and offsets[TopicPartition(r.topic, r.partition)].offset > r.offset for r in records)
+
+        await eventually(probe, timeout=30, what=f"group {group} past {len(records)} records")
+    finally:
+        await admin.close()

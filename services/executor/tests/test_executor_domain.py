@@ -1,0 +1,150 @@
+"""The intent state machine and its decisions, pure: no Kafka, no database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from egis_common import contracts as c
+from egis_common.ids import OrderPurpose, client_order_id
+from executor import decisions
+from executor.domain import INTERRUPTED, RECORDING_FAILED, IllegalTransition, Intent, SkipReason
+from executor.domain import IntentStatus as S
+from executor.exchange import Filled, OrderSide, Rejected, SymbolRules, Unknown
+
+ETH = SymbolRules("ETHUSDT", Decimal("0.001"), Decimal("0.01"), Decimal("0"), Decimal("5"))
+PAPER = frozenset({c.ExchangeName.PAPER})
+
+
+def intent_message(kind=c.IntentKind.OPEN, side=c.Side.LONG, size="10", **extra) -> c.OrderIntent:
+    return c.OrderIntent(
+        intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), intent=kind, side=side, symbol="ETHUSDT",
+        requested_size_usd=Decimal(size) if size else None, exchange=c.ExchangeName.PAPER, exchange_account="a1",
+        **extra,
+    )
+
+
+def reserved_for(intent: Intent, close_qty: str | None = None) -> c.BudgetReserved:
+    return c.BudgetReserved(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(), intent=intent.kind,
+        side=intent.side, symbol=intent.symbol, reserved_usd=intent.requested_size_usd or Decimal("0"),
+        close_qty=Decimal(close_qty) if close_qty else None,
+    )
+
+
+def submitted(message: c.OrderIntent | None = None, mark: str = "2942.67") -> Intent:
+    intent = decisions.receive(message or intent_message(), PAPER).intent
+    answer = reserved_for(intent, "0.003" if intent.kind is c.IntentKind.CLOSE else None)
+    quantity = decisions.order_quantity(intent, answer, ETH, Decimal(mark))
+    return decisions.submitting(intent, answer, decisions.market_order(intent, quantity)).intent
+
+
+def fill(qty="0.003", price="2942.67") -> Filled:
+    return Filled("8000000001", Decimal(qty), Decimal(price), Decimal("0.0035312"), datetime.now(UTC))
+
+
+def test_a_new_intent_asks_the_ledger_to_reserve_its_requested_size():
+    message = intent_message()
+    decision = decisions.receive(message, PAPER)
+    assert decision.intent.status is S.PREFLIGHT_REQUESTED
+    (command,) = decision.messages
+    assert isinstance(command, c.ReserveBudget)
+    assert (command.intent_id, command.requested_size_usd, command.exchange_account) == (
+        message.intent_id, Decimal("10"), "a1")
+
+
+@pytest.mark.parametrize("message, reason", [
+    (intent_message().model_copy(update={"exchange": c.ExchangeName.BINANCE_USDM}), SkipReason.EXCHANGE_UNAVAILABLE),
+    (intent_message(size=None), SkipReason.INVALID_INTENT),
+])
+def test_an_intent_that_can_never_execute_is_skipped_before_any_reservation(message, reason):
+    decision = decisions.receive(message, PAPER)
+    assert decision.intent.status is S.SKIPPED and decision.intent.skip_reason == reason.value
+    assert decision.messages == ()
+
+
+def test_a_preflight_rejection_skips_with_the_ledgers_reason_once():
+    intent = decisions.receive(intent_message(), PAPER).intent
+    answer = c.PreflightRejected(intent_id=intent.intent_id, bot_id=intent.bot_id,
+                                 reason=c.PreflightRejectReason.INSUFFICIENT_BUDGET)
+    skipped = decisions.preflight_rejected(intent, answer).intent
+    assert skipped.status is S.SKIPPED and skipped.skip_reason == "insufficient_budget"
+    assert decisions.preflight_rejected(skipped, answer).intent is None
+
+
+def test_ten_dollars_of_eth_at_the_mark_rounds_down_to_the_step():
+    intent = submitted()
+    assert intent.status is S.SUBMITTING and intent.order_qty == Decimal("0.003")
+    assert intent.client_order_id == client_order_id(intent.intent_id, OrderPurpose.ENTRY)
+    assert ":" not in intent.client_order_id and "/" not in intent.client_order_id
+
+
+def test_a_reservation_for_an_intent_already_submitting_changes_nothing_but_an_interruption_goes_pending():
+    intent = submitted()
+    again = decisions.submitting(intent, reserved_for(intent), decisions.market_order(intent, Decimal("1")))
+    assert again.intent is None
+    decision = decisions.interrupted(intent)
+    assert decision.intent.status is S.PENDING_RECONCILIATION and decision.pending.cause == INTERRUPTED
+    (message,) = decision.messages
+    assert isinstance(message, c.OrderPendingReconciliation) and message.client_order_id == intent.client_order_id
+
+
+def test_a_fill_is_published_with_the_executed_quantity_and_price():
+    intent = submitted()
+    decision = decisions.settle(intent, fill())
+    (message,) = decision.messages
+    assert decision.intent.status is S.FILLED
+    assert (message.executed_qty, message.avg_price, message.partial) == (Decimal("0.003"), Decimal("2942.67"), False)
+    assert message.executed_qty * message.avg_price == Decimal("8.82801")
+    assert decisions.settle(decision.intent, fill()).intent is None  # settled once
+
+
+def test_a_partial_fill_says_so_and_an_unfilled_expiry_is_a_rejection():
+    intent = submitted(mark="1000")  # 10 USD -> 0.010
+    assert decisions.settle(intent, fill("0.004", "1000")).messages[0].partial is True
+    rejected = decisions.settle(intent, fill("0", "0"))
+    assert rejected.intent.status is S.REJECTED and rejected.messages[0].exchange_code == "expired_unfilled"
+
+
+def test_a_rejection_carries_the_exchange_code_and_an_unknown_outcome_is_never_a_rejection():
+    intent = submitted()
+    rejected = decisions.settle(intent, Rejected("-2019", "Margin is insufficient."))
+    assert rejected.intent.status is S.REJECTED and rejected.messages[0].exchange_code == "-2019"
+    unknown = decisions.settle(intent, Unknown("timeout", {"after": "10s"}))
+    assert unknown.intent.status is S.PENDING_RECONCILIATION
+    assert isinstance(unknown.messages[0], c.OrderPendingReconciliation)
+    assert unknown.pending.exchange_response["cause"] == "timeout"
+
+
+def test_a_failed_recording_keeps_what_the_exchange_returned():
+    decision = decisions.recording_failed(submitted(), fill(), "ConnectionError()")
+    assert decision.pending.cause == RECORDING_FAILED
+    assert decision.pending.exchange_response["executed_qty"] == "0.003"
+    assert decision.pending.exchange_response["exchange_order_id"] == "8000000001"
+
+
+def test_closing_a_long_sells_reduce_only_the_quantity_the_ledger_holds():
+    intent = submitted(intent_message(kind=c.IntentKind.CLOSE, size=None))
+    order = decisions.market_order(intent, intent.order_qty)
+    assert (order.side, order.reduce_only, order.quantity) == (OrderSide.SELL, True, Decimal("0.003"))
+    short_close = decisions.receive(intent_message(kind=c.IntentKind.CLOSE, side=c.Side.SHORT, size=None), PAPER).intent
+    assert short_close.order_side is OrderSide.BUY
+
+
+def test_take_profit_and_stop_loss_close_from_the_other_side_on_the_tick():
+    message = intent_message(take_profit_price=Decimal("3100.005"), stop_loss_price=Decimal("2800"))
+    filled = decisions.settle(submitted(message), fill()).intent
+    (tp_purpose, tp), (sl_purpose, sl) = decisions.stop_orders(filled, ETH)
+    assert (tp_purpose, tp.kind, tp.side, tp.trigger_price) == (
+        OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", OrderSide.SELL, Decimal("3100.00"))
+    assert (sl_purpose, sl.kind, sl.trigger_price) == (OrderPurpose.STOP_LOSS, "STOP_MARKET", Decimal("2800.00"))
+    assert tp.client_algo_id != sl.client_algo_id
+
+
+def test_illegal_transitions_raise():
+    intent = submitted()
+    with pytest.raises(IllegalTransition):
+        intent.moved_to(S.SKIPPED)

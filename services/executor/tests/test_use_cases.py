@@ -1,0 +1,121 @@
+"""The executor's use cases called directly, on the real database, with a counting stub around the paper venue."""
+
+from __future__ import annotations
+
+import uuid
+from types import SimpleNamespace
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from executor_helpers import intent_row, open_intent, rows, unique_symbol
+
+from egis_common import contracts as c
+from egis_common.contracts import ExchangeName
+from executor import decisions
+from executor import repository as repo
+from executor.flow import build_executor
+
+pytestmark = pytest.mark.infra
+D = Decimal
+
+
+class CountingVenue:
+    """Counts the orders that reach the venue; everything else is the paper venue's."""
+
+    def __init__(self, venue) -> None:
+        self.venue, self.orders = venue, []
+
+    def __getattr__(self, name):
+        return getattr(self.venue, name)
+
+    async def place_market_order(self, order):
+        self.orders.append(order)
+        return await self.venue.place_market_order(order)
+
+
+@pytest.fixture
+def counted(executor):
+    """An executor wired like the service's, whose paper orders are counted; it consumes nothing."""
+    venue = CountingVenue(executor.paper)
+    return build_executor(executor.runtime, {ExchangeName.PAPER: venue}), venue
+
+
+def bot_of() -> SimpleNamespace:
+    """A bot as the intents name it; these tests never reach the ledger."""
+    return SimpleNamespace(bot_id=uuid.uuid4(), exchange="paper", exchange_account=f"acct-{uuid.uuid4().hex[:8]}")
+
+
+def reserved(intent: c.OrderIntent) -> c.BudgetReserved:
+    return c.BudgetReserved(intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(),
+                            intent=intent.intent, side=intent.side, symbol=intent.symbol, reserved_usd=D("10"))
+
+
+async def test_a_batch_of_new_intents_asks_for_each_reservation_once(executor, counted):
+    built, _ = counted
+    intents = [open_intent(bot_of()) for _ in range(3)]
+    async with executor.runtime.uow.begin() as conn:
+        first = await built.receive_intents(conn, [*intents, intents[0]])
+    async with executor.runtime.uow.begin() as conn:
+        again = await built.receive_intents(conn, intents)
+    assert [d.intent.status.value for _, d in first] == ["preflight_requested"] * 3
+    assert [d.intent for _, d in again] == [None] * 3
+    outbox = executor.runtime.outbox.table
+    query = sa.select(outbox.c.payload).where(outbox.c.topic == "egis.ledger.commands.v1")
+    commands = await rows(executor.engine, query)
+    asked = [c.ReserveBudget.model_validate_json(bytes(r.payload)).intent_id for r in commands]
+    assert sorted(i for i in asked if i in {x.intent_id for x in intents}) == sorted(x.intent_id for x in intents)
+
+
+async def test_the_same_reservation_twice_in_one_batch_or_again_later_places_one_order(executor, counted):
+    built, venue = counted
+    symbol = unique_symbol()
+    await executor.paper.set_mark_price(symbol, D("100"))
+    intent = open_intent(bot_of(), symbol)
+    async with executor.runtime.uow.begin() as conn:
+        await built.receive_intents(conn, [intent])
+    answer = reserved(intent)
+    repeat = answer.model_copy(update={"message_id": uuid.uuid4()})  # the ledger's stored answer, sent again
+    await built.handle_answers([answer, repeat, answer])
+    assert await built.handle_answers([repeat]) == []
+    assert len(venue.orders) == 1
+    assert (await intent_row(executor.engine, intent.intent_id)).status == "filled"
+
+
+async def test_answers_for_intents_this_executor_never_saw_are_ignored(counted):
+    built, venue = counted
+    stranger = open_intent(bot_of())
+    assert await built.handle_answers([reserved(stranger), c.PreflightRejected(
+        intent_id=stranger.intent_id, bot_id=stranger.bot_id, reason=c.PreflightRejectReason.UNKNOWN_BOT)]) == []
+    assert venue.orders == []
+
+
+async def test_a_batch_of_reservations_is_one_venue_transaction_with_every_outcome_in_place(executor, counted):
+    built, venue = counted
+    symbol = unique_symbol()
+    await executor.paper.set_mark_price(symbol, D("100"))
+    poor = bot_of()
+    await executor.paper.fund(poor.exchange_account, D("1"))
+    intents = [open_intent(bot_of(), symbol), open_intent(poor, symbol), open_intent(bot_of(), symbol, "4")]
+    async with executor.runtime.uow.begin() as conn:
+        await built.receive_intents(conn, intents)
+    made = dict((m.intent_id, d) for m, d in await built.handle_answers([reserved(i) for i in intents]))
+    assert [made[i.intent_id].intent.status.value for i in intents] == ["filled", "rejected", "rejected"]
+    assert [made[i.intent_id].intent.exchange_code for i in intents] == [None, "-2019", "-4164"]
+    assert len(venue.orders) == 3
+
+
+async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_reconciliation(executor, counted):
+    built, venue = counted
+    intent = open_intent(bot_of())
+    async with executor.runtime.uow.begin() as conn:
+        (_, received), = await built.receive_intents(conn, [intent])
+        order = decisions.market_order(received.intent, D("0.1"))
+        await repo.save(conn, [decisions.submitting(received.intent, reserved(intent), order).intent])
+    assert await built.sweep_stale_submissions(600) == []  # just now: maybe in flight, left alone
+    async with executor.runtime.uow.begin() as conn:
+        await conn.execute(sa.update(repo.intents).where(repo.intents.c.intent_id == intent.intent_id)
+                           .values(updated_at=sa.func.now() - sa.text("interval '11 minutes'")))
+    (swept,) = [d for d in await built.sweep_stale_submissions(600) if d.intent.intent_id == intent.intent_id]
+    assert swept.pending.cause == "stale_submission" and venue.orders == []
+    assert (await intent_row(executor.engine, intent.intent_id)).status == "pending_reconciliation"
