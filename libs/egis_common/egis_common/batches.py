@@ -1,12 +1,14 @@
-"""Consume a batch of records in one transaction, isolating any record that fails.
+"""Consume a batch of records, isolating any record that fails.
 
-Fast path: decode every record, claim all message ids in the inbox and handle
-the claimed messages in ONE transaction (one commit, one offset commit).
-If that transaction fails, each record gets its own transaction, so one bad
-record cannot hold back the others: a record that does not parse, or that
-fails `max_attempts` times, goes to the dead-letter topic and the batch moves
-on; any other failure is raised, the batch is fetched again, and records
-already processed are no-ops thanks to the inbox.
+`consume_batch` is the one rule for failures: the handler gets the whole batch
+first; if that fails, each record is tried alone, so one bad record cannot
+hold back the others. A record that does not parse, or that fails
+`max_attempts` times, goes to the dead-letter topic and the batch moves on;
+any other failure is raised, the batch is fetched again, and whatever was
+already done is a no-op (inbox, idempotent handlers).
+
+`process_batch` is the common case on top of it: the claimed messages handled
+in ONE transaction (one commit, one offset commit for the whole batch).
 """
 
 from __future__ import annotations
@@ -24,22 +26,34 @@ from egis_common.outbox import Inbox, UnitOfWork
 from egis_common.topics import Topic
 
 R = TypeVar("R")
-Handler = Callable[[AsyncConnection, list[Message]], Awaitable[list[R]]]
+BatchHandler = Callable[[list[Message]], Awaitable[list[R]]]
 log = get_logger(__name__)
 
 
-async def process_batch(
-    records: Sequence[Any], topic: Topic, uow: UnitOfWork, inbox: Inbox, dead_letters: DeadLetters, handle: Handler
-) -> list[R]:
+async def consume_batch(records: Sequence[Any], topic: Topic, dead_letters: DeadLetters, handle: BatchHandler) -> list[R]:
     decoded = [(record, message) for record in records if (message := await _decode(record, topic, dead_letters))]
-    try:
-        return await _in_one_transaction(decoded, uow, inbox, handle)
-    except Exception as error:
-        log.warning("batch_failed_isolating_records", topic=topic.name, records=len(decoded), error=repr(error))
+    if len(decoded) > 1:
+        try:
+            return await handle([message for _, message in decoded])
+        except Exception as error:
+            log.warning("batch_failed_isolating_records", topic=topic.name, records=len(decoded), error=repr(error))
     results: list[R] = []
     for record, message in decoded:
-        results.extend(await _one_record(record, message, uow, inbox, dead_letters, handle))
+        results.extend(await _one(record, message, dead_letters, handle))
     return results
+
+
+async def process_batch(
+    records: Sequence[Any], topic: Topic, uow: UnitOfWork, inbox: Inbox, dead_letters: DeadLetters,
+    handle: Callable[[AsyncConnection, list[Message]], Awaitable[list[R]]],
+) -> list[R]:
+    async def in_one_transaction(messages: list[Message]) -> list[R]:
+        unique = list({message.message_id: message for message in messages}.values())
+        async with uow.begin() as conn:
+            claimed = await inbox.claim_many(conn, [m.message_id for m in unique])
+            return await handle(conn, [m for m in unique if m.message_id in claimed])
+
+    return await consume_batch(records, topic, dead_letters, in_one_transaction)
 
 
 async def _decode(record: Any, topic: Topic, dead_letters: DeadLetters) -> Message | None:
@@ -50,19 +64,10 @@ async def _decode(record: Any, topic: Topic, dead_letters: DeadLetters) -> Messa
         return None
 
 
-async def _in_one_transaction(decoded: list[tuple[Any, Message]], uow: UnitOfWork, inbox: Inbox, handle: Handler) -> list[R]:
-    unique = list({message.message_id: message for _, message in decoded}.values())
-    async with uow.begin() as conn:
-        claimed = await inbox.claim_many(conn, [m.message_id for m in unique])
-        return await handle(conn, [m for m in unique if m.message_id in claimed])
-
-
-async def _one_record(
-    record: Any, message: Message, uow: UnitOfWork, inbox: Inbox, dead_letters: DeadLetters, handle: Handler
-) -> list[R]:
+async def _one(record: Any, message: Message, dead_letters: DeadLetters, handle: BatchHandler) -> list[R]:
     record_id = (record.topic, record.partition, record.offset)
     try:
-        result = await _in_one_transaction([(record, message)], uow, inbox, handle)
+        result = await handle([message])
     except Exception as error:
         attempts = dead_letters.record_failure(record_id, error)
         if attempts is None:

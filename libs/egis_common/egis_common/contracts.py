@@ -112,7 +112,8 @@ class OrderIntent(Message):
     signal_id: UUID
     bot_id: UUID
     intent: IntentKind
-    side: Side
+    # None only for a close: "whatever position this bot holds on the symbol" (the ledger knows its side).
+    side: Side | None
     symbol: str
     # For a close the position's own executed size is closed; no size is requested.
     requested_size_usd: PositiveUsd | None = None
@@ -130,7 +131,7 @@ class ReserveBudget(Message):
     intent_id: UUID
     bot_id: UUID
     intent: IntentKind
-    side: Side
+    side: Side | None  # None only for a close of whatever position the bot holds on the symbol
     symbol: str
     requested_size_usd: PositiveUsd | None = None
     exchange_account: str

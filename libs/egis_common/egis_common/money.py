@@ -74,7 +74,8 @@ def _positive(value: Any) -> Decimal:
 
 
 _AS_STRING = PlainSerializer(format_decimal, return_type=str, when_used="always")
-_SCHEMA = WithJsonSchema({"type": "string", "pattern": _DECIMAL_PATTERN.pattern})
+# JSON Schema patterns match anywhere in the string: anchor it.
+_SCHEMA = WithJsonSchema({"type": "string", "pattern": f"^{_DECIMAL_PATTERN.pattern}$"})
 
 # Signed amounts: realised PnL, budget deltas.
 SignedUsd = Annotated[Decimal, BeforeValidator(parse_decimal), _AS_STRING, _SCHEMA]

@@ -67,7 +67,7 @@ def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder) -> 
     """The attempt, durably recorded before the exchange is called."""
     if intent.status is not S.PREFLIGHT_REQUESTED:
         return NOTHING
-    reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id)
+    reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side)
     return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity))
 
 
@@ -75,7 +75,7 @@ def not_placed(intent: Intent, answer: c.BudgetReserved, refusal: Rejected) -> D
     """Nothing was sent (no mark price, unknown symbol): a definitive refusal that releases the reservation."""
     if intent.status is not S.PREFLIGHT_REQUESTED:
         return NOTHING
-    return _rejected(intent.moved_to(S.RESERVED, position_id=answer.position_id), refusal)
+    return _rejected(intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side), refusal)
 
 
 def settle(intent: Intent, outcome: OrderOutcome) -> Decision:

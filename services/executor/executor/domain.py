@@ -65,7 +65,7 @@ class Intent:
     signal_id: UUID
     bot_id: UUID
     kind: IntentKind
-    side: Side
+    side: Side | None  # None for a close until the ledger's answer names the position's side
     symbol: str
     exchange: ExchangeName
     exchange_account: str

@@ -30,7 +30,7 @@ from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import INTENTS, LEDGER_EVENTS, MARK_PRICES
 from executor.adapters.paper import PaperExchange
-from executor.consume import consume_batch
+from egis_common.batches import consume_batch
 from executor.domain import Decision
 from executor.exchange import ExchangePort
 from executor.exchanges import build_exchanges

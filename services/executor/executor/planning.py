@@ -9,6 +9,7 @@ refusal, and the reservation is released.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Planner:
         if intent.exchange not in self.exchanges:
             return Attempt(intent, answer, Rejected("exchange_unavailable", f"no {intent.exchange.value} adapter"))
         if intent.kind is c.IntentKind.CLOSE:
+            intent = dataclasses.replace(intent, side=answer.side)  # the ledger names the position's side
             quantity = decisions.order_quantity(intent, answer, None, None)
             return Attempt(intent, answer, decisions.market_order(intent, quantity))
         key = (intent.exchange, intent.symbol)

@@ -56,13 +56,13 @@ stop_orders = sa.Table(
 
 def _row(intent: Intent) -> dict[str, Any]:
     row = {name: getattr(intent, name) for name in _FIELDS}
-    row.update({name: getattr(intent, name).value for name in _ENUMS})
+    row.update({name: getattr(intent, name).value if getattr(intent, name) is not None else None for name in _ENUMS})
     return row
 
 
 def _intent(row: sa.Row) -> Intent:
     values = {name: getattr(row, name) for name in _FIELDS}
-    values.update({name: enum(values[name]) for name, enum in _ENUMS.items()})
+    values.update({name: enum(values[name]) if values[name] is not None else None for name, enum in _ENUMS.items()})
     return Intent(**values)
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from egis_common.secrets import verify_token
 from ledger import repository as repo
 from ledger.adapters.http import create_http_app
-from ledger.main import HttpServer
+from egis_common.http_server import HttpServer
 
 pytestmark = pytest.mark.infra
 

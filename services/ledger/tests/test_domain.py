@@ -121,3 +121,12 @@ def test_only_the_last_budget_of_each_bot_in_a_transaction_is_published():
     answer = c.PreflightRejected(intent_id=uuid.uuid4(), bot_id=a, reason="insufficient_budget")
     messages = [budget(a, "9"), answer, budget(b, "5"), budget(a, "8")]
     assert domain.latest_budget_per_bot(messages) == [answer, messages[2], messages[3]]
+
+
+def test_a_close_without_a_side_closes_whatever_the_bot_holds_even_a_short():
+    short = position(PositionStatus.OPEN, side=c.Side.SHORT)
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.CLOSE, side=None,
+                              symbol="ETHUSDT", exchange_account="acct")
+    outcome = domain.decide_reservation(command, BOT, [short], None, uuid.uuid4(), Decimal("1"))
+    assert outcome.rejection is None and outcome.positions[0].status is PositionStatus.CLOSING
+    assert outcome.messages[0].side is c.Side.SHORT  # the answer names the position's side for the executor

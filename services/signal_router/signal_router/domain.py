@@ -42,12 +42,9 @@ ACTION_WORDS: dict[str, SignalAction] = {
     **dict.fromkeys(_OPEN_SHORT, SignalAction.OPEN_SHORT),
     **dict.fromkeys(_CLOSE, SignalAction.CLOSE),
 }
-# OrderIntent.side is required by the v1 contract even for a close, whose side is the
-# open position's, which only the ledger knows. Until the contract allows None there,
-# a close carries this placeholder.
-CLOSE_SIDE_PLACEHOLDER = Side.LONG
-_SIDES = {SignalAction.OPEN_LONG: Side.LONG, SignalAction.OPEN_SHORT: Side.SHORT,
-          SignalAction.CLOSE: CLOSE_SIDE_PLACEHOLDER}
+# A close names no side: it closes whatever position the bot holds on the symbol,
+# and only the ledger knows that position's side.
+_SIDES = {SignalAction.OPEN_LONG: Side.LONG, SignalAction.OPEN_SHORT: Side.SHORT, SignalAction.CLOSE: None}
 
 
 @dataclass(frozen=True)

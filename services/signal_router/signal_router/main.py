@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from egis_common.runtime import Runtime, build_app, build_runtime, serve
 from signal_router.adapters.gateway_producer import make_gateway_broker
 from signal_router.adapters.http import create_http_app
-from signal_router.adapters.http_server import HttpServer
+from egis_common.http_server import HttpServer
 from signal_router.asyncapi import asyncapi_document
 from signal_router.bots import BotView
 from signal_router.flow import Wiring, register

@@ -32,7 +32,7 @@ def _create_intents() -> None:
         sa.Column("signal_id", sa.Uuid, nullable=False),
         sa.Column("bot_id", sa.Uuid, nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("side", sa.Text, nullable=False),
+        sa.Column("side", sa.Text, nullable=True),  # a close learns its side from the ledger's answer
         sa.Column("symbol", sa.Text, nullable=False),
         sa.Column("exchange", sa.Text, nullable=False),
         sa.Column("exchange_account", sa.Text, nullable=False),
@@ -94,7 +94,7 @@ def _create_pending_and_stops() -> None:
         sa.Column("intent_id", sa.Uuid, sa.ForeignKey(f"{SCHEMA}.intents.intent_id"), nullable=False),
         sa.Column("purpose", sa.Text, nullable=False),
         sa.Column("kind", sa.Text, nullable=False),
-        sa.Column("side", sa.Text, nullable=False),
+        sa.Column("side", sa.Text, nullable=True),  # a close learns its side from the ledger's answer
         sa.Column("trigger_price", sa.Numeric, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("algo_id", sa.Text, nullable=True),

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
+from typing import Any
+
 import uvicorn
-from fastapi import FastAPI
 
 
 class _Server(uvicorn.Server):
@@ -18,7 +19,9 @@ class _Server(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    """No access log: quiet, and nothing of a request's headers (tokens) is written out."""
+
+    def __init__(self, app: Any, host: str, port: int) -> None:
         config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", log_config=None, access_log=False,
             timeout_graceful_shutdown=5, timeout_keep_alive=75,
