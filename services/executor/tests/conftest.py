@@ -20,8 +20,6 @@ from egis_common.contracts import ExchangeName
 from egis_common.runtime import Runtime, build_runtime
 from egis_common.topics import EXCHANGE_FACTS, EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS
 from ledger import bots
-from ledger.flow import register as register_ledger
-from ledger.settings import LedgerSettings
 
 sys.path.insert(0, str(Path(__file__).parent))  # executor_helpers, shared by the test modules
 from executor_helpers import Tail  # noqa: E402
@@ -29,18 +27,6 @@ from executor_helpers import Tail  # noqa: E402
 from executor.adapters.paper import PaperExchange  # noqa: E402
 from executor.flow import Wiring, register  # noqa: E402
 from executor.settings import ExecutorSettings  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-async def ledger_runtime(test_database):
-    """One ledger for the session (the pattern of services/ledger/tests/conftest.py)."""
-    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
-    register_ledger(runtime)
-    await runtime.broker.start()
-    await runtime.start_relay()
-    yield runtime
-    await runtime.broker.stop()
-    await runtime.stop()
 
 
 @pytest.fixture

@@ -11,25 +11,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from egis_common.contracts import ExchangeName
-from egis_common.runtime import build_runtime
 from egis_common.topics import LEDGER_EVENTS
 from ledger import bots
-from ledger.flow import build_ledger, register
-from ledger.settings import LedgerSettings
+from ledger.flow import build_ledger
 
 sys.path.insert(0, str(Path(__file__).parent))  # ledger_helpers, shared by the test modules
-
-
-@pytest.fixture(scope="session")
-async def ledger_runtime(test_database):
-    """One ledger for the session: joining its consumer group costs a rebalance per start."""
-    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
-    register(runtime)
-    await runtime.broker.start()
-    await runtime.start_relay()
-    yield runtime
-    await runtime.broker.stop()
-    await runtime.stop()
 
 
 @pytest.fixture

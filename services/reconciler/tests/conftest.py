@@ -13,8 +13,6 @@ from egis_common.contracts import ExchangeName
 from egis_common.runtime import build_runtime
 from egis_common.topics import ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS
 from executor.adapters.binance import BinanceCredentials, BinanceExchange
-from ledger.flow import register as register_ledger
-from ledger.settings import LedgerSettings
 from pydantic import SecretStr
 from reconciler.flow import register
 from reconciler.settings import ReconcilerSettings
@@ -57,18 +55,6 @@ async def reconciler_runtime(test_database, binance_server):
     await runtime.broker.stop()
     await runtime.stop()
     await binance.close()
-
-
-@pytest.fixture(scope="session")
-async def ledger_runtime(test_database):
-    """The real ledger, so a backfill is asserted on the ledger's own rows."""
-    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
-    register_ledger(runtime)
-    await runtime.broker.start()
-    await runtime.start_relay()
-    yield runtime
-    await runtime.broker.stop()
-    await runtime.stop()
 
 
 class TopicReader:
