@@ -7,7 +7,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from egis_common.setup import prepare_system
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
 from egis_localinfra.postgres import start_postgres, stop_postgres
+from egis_localinfra.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "egis_bench"
@@ -41,11 +41,6 @@ class System:
     dsn: str  # postgresql://..., for asyncpg
     state: Path
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,15 +35,11 @@ from egis_common.topics import LEDGER_COMMANDS, LEDGER_EVENTS, encode
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
 from egis_localinfra.postgres import ensure_postgres_installed, start_postgres, stop_postgres
+from egis_localinfra.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWERS = {"BudgetReserved", "PreflightRejected"}
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def create_bots(dsn: str, count: int) -> list[uuid.UUID]:

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import asyncpg
 
 from egis_localinfra.kafka import kafka_status, start_kafka, stop_kafka
 from egis_localinfra.postgres import postgres_status, start_postgres, stop_postgres
+from egis_localinfra.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = Path(os.environ.get("EGIS_LOCAL_STATE_DIR") or REPO_ROOT / ".egis" / "local")
@@ -33,11 +33,6 @@ SERVICES = ("ledger", "signal_router", "executor", "reconciler")
 # HTTP APIs of the services that have one; metrics for all of them.
 HTTP_SERVICES = {"signal_router": "EGIS_HTTP_PORT", "ledger": "EGIS_HTTP_PORT"}
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _create_database(admin_dsn: str) -> None:
@@ -76,9 +71,9 @@ def _write_env(env: dict[str, str]) -> None:
 def start_service(service: str, env: dict[str, str]) -> dict[str, int | str]:
     logs = STATE_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    ports = {"EGIS_METRICS_PORT": _free_port()}
+    ports = {"EGIS_METRICS_PORT": free_port()}
     if service in HTTP_SERVICES:
-        ports[HTTP_SERVICES[service]] = _free_port()
+        ports[HTTP_SERVICES[service]] = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", f"{service}.main"],
         env={**os.environ, **env, **{k: str(v) for k, v in ports.items()}, "EGIS_LOG_JSON": "true"},

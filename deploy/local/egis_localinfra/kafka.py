@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from egis_localinfra.ports import free_ports
 
 KAFKA_DIR = Path(__file__).resolve().parent.parent.parent / "kafka"
 LIB_DIR = KAFKA_DIR / "lib"
@@ -155,7 +156,7 @@ def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: b
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
     lib = ensure_jars()
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     _write_properties(state_dir, port, controller_port)
     _format_storage(state_dir, lib)
     proc = _launch(state_dir, lib, heap, fast_start)
@@ -165,17 +166,6 @@ def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: b
     _wait_ready(info, state_dir)
     return info
 
-
-def _free_ports(count: int) -> list[int]:
-    # Hold all sockets open until every port is picked so the ports are distinct.
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _props_path(state_dir: Path) -> Path:

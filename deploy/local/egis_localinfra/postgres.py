@@ -28,7 +28,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+from egis_localinfra.ports import free_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 SUPERUSER = "egis"
@@ -124,7 +124,7 @@ def start_postgres(state_dir: Path, *, durable: bool = False) -> PostgresInfo:
     home = _prepare_home(state_dir)
     if not (home / "pgdata" / "PG_VERSION").exists():
         _initdb(bin_dir, home, durable)
-    port = _free_port()
+    port = free_port()
     _write_server_conf(home, port, durable)
     _pg_ctl(bin_dir, home / "pgdata", "start", "-l", str(home / "postgres.log"), "-t", "30")
     info = _wait_ready(home, port)
@@ -261,12 +261,6 @@ def _write_server_conf(home: Path, port: int, durable: bool) -> None:
     conf.write_text("\n".join(lines) + "\n")
     _give_to_postgres(conf)
 
-
-def _free_port() -> int:
-    # Small race: another process could take the port before postgres binds it.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def _pg_ctl(bin_dir: Path, pgdata: Path, action: str, *extra: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,15 +24,11 @@ from egis_common import contracts as c
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.testing import eventually
 from executor.adapters.paper import tables as paper
+from egis_localinfra.ports import free_port
 
 pytestmark = pytest.mark.infra
 D = Decimal
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -39,7 +39,7 @@ class PrivateKafka:
     async def restart_on_the_same_ports(self, monkeypatch: pytest.MonkeyPatch) -> None:
         listeners = re.findall(r"127\.0\.0\.1:(\d+)", (self.state_dir / "server.properties").read_text())
         ports = [int(listeners[0]), int(listeners[1])]  # PLAINTEXT, CONTROLLER
-        monkeypatch.setattr(local_kafka, "_free_ports", lambda count: ports)
+        monkeypatch.setattr(local_kafka, "free_ports", lambda count: ports)
         await self.start()
 
 
