@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -22,3 +23,21 @@ async def eventually(
         await asyncio.sleep(interval)
         value = await probe()
     return value
+
+
+async def stop_service(runtime, *, timeout: float = 60.0) -> None:
+    """Stop a service's broker, then its runtime; a stop that hangs fails with every task's stack."""
+    try:
+        async with asyncio.timeout(timeout):
+            await runtime.broker.stop()
+            await runtime.stop()
+    except TimeoutError:
+        raise AssertionError(f"the service did not stop within {timeout}s; tasks:\n{_task_stacks()}") from None
+
+
+def _task_stacks() -> str:
+    buffer = io.StringIO()
+    for task in asyncio.all_tasks():
+        buffer.write(f"--- {task!r}\n")
+        task.print_stack(file=buffer)
+    return buffer.getvalue()

@@ -15,6 +15,7 @@ message was processed before, and the handler does nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -223,10 +224,11 @@ class OutboxRelay:
                 raise
             except Exception:  # the next sweep retries; rows stay unpublished meanwhile
                 log.exception("outbox_relay_failed", schema=self.table.schema)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_seconds)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that lands as the wake-up fires, and the relay never stops.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 from dataclasses import dataclass, field
 
 from faststream import FastStream
@@ -53,14 +53,28 @@ class Runtime:
                 log.exception("periodic_job_failed", job=name)
             await asyncio.sleep(seconds)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Cancel the background tasks, then close the relay's producer and the engine.
+
+        Bounded: a task that does not finish within `grace_seconds` of its
+        cancellation is logged with its stack and left behind, so a shutdown
+        never hangs on it.
+        """
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            _done, stuck = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            for task in stuck:
+                log.error("task_did_not_stop", task=task.get_name(), stack=_stack_of(task))
         self._tasks.clear()
         await self.relay.close()
         await self.engine.dispose()
+
+
+def _stack_of(task: asyncio.Task) -> str:
+    buffer = io.StringIO()
+    task.print_stack(file=buffer)
+    return buffer.getvalue()
 
 
 def build_runtime(settings: EgisSettings) -> Runtime:

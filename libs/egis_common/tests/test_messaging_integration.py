@@ -19,7 +19,7 @@ from egis_common.contracts import MarkPrice, SignalSkipped
 from egis_common.logs import current_correlation
 from egis_common.runtime import build_runtime
 from egis_common.topics import DEAD_LETTER_TOPIC, MARK_PRICES, encode
-from egis_localinfra.testing import eventually
+from egis_localinfra.testing import eventually, stop_service
 
 sys.path.insert(0, str(Path(__file__).parent))
 from probe import ProbeSettings, count_effects, create_schema, record_effect  # noqa: E402
@@ -32,8 +32,7 @@ async def runtime(test_database):
     runtime = build_runtime(ProbeSettings())
     await create_schema(runtime.engine)
     yield runtime
-    await runtime.broker.stop()
-    await runtime.stop()
+    await stop_service(runtime)
 
 
 def unique_symbol() -> str:

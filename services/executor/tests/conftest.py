@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from egis_common.contracts import ExchangeName
 from egis_common.runtime import Runtime, build_runtime
 from egis_common.topics import EXCHANGE_FACTS, EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS
+from egis_localinfra.testing import stop_service
 from ledger import bots
 
 sys.path.insert(0, str(Path(__file__).parent))  # executor_helpers, shared by the test modules
@@ -69,8 +70,7 @@ async def executor(ledger_runtime):
     await runtime.broker.start()
     await runtime.start_relay()
     yield ExecutorService(runtime, wiring)
-    await runtime.broker.stop()
-    await runtime.stop()
+    await stop_service(runtime)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from egis_common.runtime import build_runtime
+from egis_localinfra.testing import stop_service
 from ledger.flow import register
 from ledger.settings import LedgerSettings
 
@@ -19,5 +20,4 @@ async def ledger_runtime(test_database):
     await runtime.broker.start()
     await runtime.start_relay()
     yield runtime
-    await runtime.broker.stop()
-    await runtime.stop()
+    await stop_service(runtime)

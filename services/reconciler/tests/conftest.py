@@ -12,6 +12,7 @@ from egis_binance_local import BinanceLocal
 from egis_common.contracts import ExchangeName
 from egis_common.runtime import build_runtime
 from egis_common.topics import ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS
+from egis_localinfra.testing import stop_service
 from executor.adapters.binance import BinanceCredentials, BinanceExchange
 from pydantic import SecretStr
 from reconciler.flow import register
@@ -52,8 +53,7 @@ async def reconciler_runtime(test_database, binance_server):
     await runtime.broker.start()
     await runtime.start_relay()
     yield runtime
-    await runtime.broker.stop()
-    await runtime.stop()
+    await stop_service(runtime)
     await binance.close()
 
 
