@@ -3,8 +3,8 @@
 In:  POST /v1/signals              a webhook signal (adapters/http.py -> Gateway)
      egis.ledger.bots.v1           BotSnapshot or tombstone, keyed by bot_id: read whole from
                                    the beginning at every start (no consumer group), then followed
-     egis.signals.received.v1      SignalReceived (group `signal_router`, `router_workers` consumers
-                                   sharing its partitions): the router
+     egis.signals.received.v1      SignalReceived (group `signal_router`), in batches of up to
+                                   500: one transaction per batch (inbox, dedup keys, outbox)
 Out: egis.signals.received.v1      SignalReceived, published by the gateway itself, acks=all and
                                    awaited before it answers 202: the one exception to the outbox rule
      egis.router.intents.v1        OrderIntent    } through the outbox, in the transaction that
@@ -22,7 +22,8 @@ from uuid import UUID
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from egis_common.broker import subscriber_options
+from egis_common.batches import process_batch
+from egis_common.broker import batch_subscriber_options
 from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
@@ -71,21 +72,24 @@ def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> 
     inbox = runtime.inbox("signal_router.signals")
     max_lag = timedelta(seconds=settings.max_signal_lag_seconds)
 
-    @runtime.broker.subscriber(
-        SIGNALS_RECEIVED.name, max_workers=settings.router_workers, **subscriber_options(GROUP)
-    )
-    async def on_signal_received(msg: KafkaMessage) -> None:
-        signal = SIGNALS_RECEIVED.decode(msg.body)
+    async def route(conn, signals: list[SignalReceived]) -> list[tuple[SignalReceived, OrderIntent | SignalSkipped]]:
+        now = utc_now()
+        decided = [(signal, domain.route(signal, view.get(signal.bot_id), now, max_lag)) for signal in signals]
+        taken = await repository.claim_signals(conn, decided)
+        decided = [(signal, decision if free else domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before"))
+                   for (signal, decision), free in zip(decided, taken, strict=True)]
+        await runtime.outbox.add(conn, *(decision for _, decision in decided))
+        return decided
+
+    @runtime.broker.subscriber(SIGNALS_RECEIVED.name, **batch_subscriber_options(GROUP))
+    async def on_signals_received(msg: KafkaMessage) -> None:
         started = time.perf_counter()
-        async with runtime.uow.begin() as conn:
-            if not await inbox.claim(conn, signal.message_id):
-                return
-            decision = domain.route(signal, view.get(signal.bot_id), utc_now(), max_lag)
-            if not await repository.claim_signal(conn, signal, decision):
-                decision = domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before")
-            await runtime.outbox.add(conn, decision)
-        HANDLER_SECONDS.labels(GROUP, "on_signal_received").observe(time.perf_counter() - started)
-        report(signal, decision)
+        decided = await process_batch(
+            msg.raw_message, SIGNALS_RECEIVED, runtime.uow, inbox, runtime.dead_letters, route
+        )
+        HANDLER_SECONDS.labels(GROUP, "signals_received_batch").observe(time.perf_counter() - started)
+        for signal, decision in decided:
+            report(signal, decision)
 
 
 def report(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> None:

@@ -23,25 +23,33 @@ SIGNALS = sa.Table(
 )
 
 
-async def claim_signal(conn: AsyncConnection, signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> bool:
-    """Record the decision under the signal's dedup key; False if the key was already taken."""
+async def claim_signals(
+    conn: AsyncConnection, decided: list[tuple[SignalReceived, OrderIntent | SignalSkipped]]
+) -> list[bool]:
+    """Record each decision under its signal's dedup key, in one statement.
+
+    True where the key was free; False where an earlier batch, or an earlier
+    signal of this batch, already took it.
+    """
+    first = {}
+    for index, (signal, _) in enumerate(decided):
+        first.setdefault(signal.dedup_key, index)
+    rows = [_row(signal, decision) for index, (signal, decision) in enumerate(decided)
+            if first[signal.dedup_key] == index]
+    statement = insert(SIGNALS).on_conflict_do_nothing().returning(SIGNALS.c.dedup_key)
+    taken = set((await conn.execute(statement, rows)).scalars()) if rows else set()
+    return [first[signal.dedup_key] == index and signal.dedup_key in taken
+            for index, (signal, _) in enumerate(decided)]
+
+
+def _row(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> dict:
     routed = isinstance(decision, OrderIntent)
-    statement = (
-        insert(SIGNALS)
-        .values(
-            dedup_key=signal.dedup_key,
-            signal_id=signal.signal_id,
-            signal_key=signal.signal_key,
-            bot_id=signal.bot_id,
-            outcome="routed" if routed else "skipped",
-            intent_id=decision.intent_id if routed else None,
-            skip_reason=None if routed else decision.reason.value,
-            received_at=signal.occurred_at,
-        )
-        .on_conflict_do_nothing()
-        .returning(SIGNALS.c.dedup_key)
-    )
-    return (await conn.execute(statement)).first() is not None
+    return {
+        "dedup_key": signal.dedup_key, "signal_id": signal.signal_id, "signal_key": signal.signal_key,
+        "bot_id": signal.bot_id, "outcome": "routed" if routed else "skipped",
+        "intent_id": decision.intent_id if routed else None,
+        "skip_reason": None if routed else decision.reason.value, "received_at": signal.occurred_at,
+    }
 
 
 async def decisions_for(conn: AsyncConnection, signal_key: str) -> list[sa.Row]:

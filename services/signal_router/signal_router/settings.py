@@ -34,8 +34,5 @@ class RouterSettings(EgisSettings):
     # processes of this service, so webhook answers do not queue behind routing work.
     gateway_enabled: bool = True
     router_enabled: bool = True
-    # Consumers of the received-signals topic in this process, each with its own partitions
-    # (one record in flight per partition): a transaction's commit wait overlaps the others'.
-    router_workers: int = Field(default=3, ge=1, le=6)
     # Startup waits this long for the bots topic to be read to its end.
     bots_ready_timeout_seconds: float = Field(default=60, gt=0)
