@@ -1,10 +1,12 @@
-"""`egis-local up | down | status | env`: the whole system as local processes, no Docker.
+"""`egis-local up | down | status | env | mark-price`: the whole system as local processes, no Docker.
 
 `up` starts Apache Kafka (KRaft) and PostgreSQL on free loopback ports,
 creates the `egis` database, migrates every service's schema, creates every
 registry topic, then starts the four services. State, logs and the
 connection settings live under `.egis/local/` in the repository, or under
-`$EGIS_LOCAL_STATE_DIR` when that is set.
+`$EGIS_LOCAL_STATE_DIR` when that is set. `mark-price SYMBOL PRICE` publishes
+a mark price for the paper venue, which fills market orders at it: nothing in
+the local setup streams real prices.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from pathlib import Path
 import asyncpg
 
 from egis_localinfra.kafka import kafka_status, start_kafka, stop_kafka
-from egis_localinfra.postgres import postgres_status, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
+from egis_localinfra.postgres import postgres_status, start_postgres, stop_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = Path(os.environ.get("EGIS_LOCAL_STATE_DIR") or REPO_ROOT / ".egis" / "local")
@@ -32,6 +34,8 @@ DATABASE = "egis"
 SERVICES = ("ledger", "signal_router", "executor", "reconciler")
 # HTTP APIs of the services that have one; metrics for all of them.
 HTTP_SERVICES = {"signal_router": "EGIS_HTTP_PORT", "ledger": "EGIS_HTTP_PORT"}
+# Written to the env file: egis-ledger-admin reads EGIS_LEDGER_URL; the README's curl uses EGIS_GATEWAY_URL.
+URL_VARIABLES = {"ledger": "EGIS_LEDGER_URL", "signal_router": "EGIS_GATEWAY_URL"}
 
 
 
@@ -128,6 +132,9 @@ def up(_: argparse.Namespace) -> None:
             running[service] = start_service(service, env)
         print(f"{service}: pid {running[service]['pid']}, ports { {k: v for k, v in running[service].items() if k.endswith('PORT')} }")
     _services_file().write_text(json.dumps(running, indent=2))
+    # The HTTP ports are free ones picked at start: the env file names them for the CLI and curl.
+    _write_env({**env, **{variable: f"http://127.0.0.1:{running[service]['EGIS_HTTP_PORT']}"
+                          for service, variable in URL_VARIABLES.items()}})
     print(f"\nEgis is up. Settings for other shells: source {STATE_DIR / 'env'}")
 
 
@@ -166,11 +173,43 @@ def env(_: argparse.Namespace) -> None:
     print((STATE_DIR / "env").read_text(), end="")
 
 
+def mark_price(arguments: argparse.Namespace) -> None:
+    """Publish a MarkPrice to egis.exchange.mark-prices.v1 on the running Kafka."""
+    from egis_common.contracts import MarkPrice
+    from pydantic import ValidationError
+
+    try:
+        message = MarkPrice(symbol=arguments.symbol.upper(), price=arguments.price)  # a decimal string, validated
+    except ValidationError as error:
+        raise SystemExit(f"invalid price {arguments.price!r}: {error.errors()[0]['msg']}") from None
+    kafka = kafka_status(STATE_DIR / "kafka")
+    if kafka is None:
+        raise SystemExit("kafka is not running: ./egis up first")
+    asyncio.run(_publish(kafka.bootstrap, message))
+    print(f"{message.symbol} mark price {message.price} published")
+
+
+async def _publish(bootstrap: str, message) -> None:
+    from aiokafka import AIOKafkaProducer
+    from egis_common.topics import encode, key_for, topic_for
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic_for(message).name, encode(message), key=key_for(message))
+    finally:
+        await producer.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="egis-local", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(required=True)
     for name, handler in (("up", up), ("down", down), ("status", status), ("env", env)):
         commands.add_parser(name, help=handler.__doc__).set_defaults(handler=handler)
+    marks = commands.add_parser("mark-price", help=mark_price.__doc__)
+    marks.add_argument("symbol", help="e.g. ETHUSDT")
+    marks.add_argument("price", help="a decimal string, e.g. 2942.67")
+    marks.set_defaults(handler=mark_price)
     arguments = parser.parse_args()
     arguments.handler(arguments)
 

@@ -17,6 +17,9 @@ DEAD_LETTERED = Counter(
 OUTBOX_PUBLISHED = Counter(
     "egis_outbox_published_total", "Outbox rows published to Kafka", ["schema"]
 )
+MESSAGING_ROWS_PRUNED = Counter(
+    "egis_messaging_rows_pruned_total", "Published outbox rows and old inbox claims deleted", ["schema", "table"]
+)
 
 
 def kafka_middleware(service_name: str) -> KafkaPrometheusMiddleware:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -16,6 +17,7 @@ from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
 from egis_common.migrations import upgrade_async
 from egis_common.outbox import Inbox, Outbox, OutboxRelay, UnitOfWork
+from egis_common.retention import prune_messaging
 from egis_common.settings import EgisSettings
 
 log = get_logger(__name__)
@@ -52,6 +54,14 @@ class Runtime:
             except Exception:
                 log.exception("periodic_job_failed", job=name)
             await asyncio.sleep(seconds)
+
+    async def prune(self) -> dict[str, int]:
+        """Delete long-published outbox rows and expired inbox claims (egis_common.retention)."""
+        return await prune_messaging(
+            self.engine, self.settings.db_schema,
+            outbox_keep=timedelta(hours=self.settings.outbox_retention_hours),
+            inbox_keep=timedelta(days=self.settings.inbox_retention_days),
+        )
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Cancel the background tasks, then close the relay's producer and the engine.
@@ -104,6 +114,7 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     @app.after_startup
     async def started() -> None:
         await runtime.start_relay()
+        runtime.start_task(runtime.every(settings.retention_interval_seconds, runtime.prune, "retention"), "retention")
         log.info("service_started", kafka=settings.kafka_bootstrap_servers, schema=settings.db_schema)
 
     @app.on_shutdown

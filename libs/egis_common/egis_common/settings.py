@@ -30,3 +30,10 @@ class EgisSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=5, ge=1)
     # The relay also wakes on every commit; this is only the crash-recovery sweep.
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # Published outbox rows are kept this long, for debugging (see egis_common.retention).
+    outbox_retention_hours: float = Field(default=72, gt=0)
+    # Inbox claims must outlive every consumed topic's retention (Kafka's default: 7 days),
+    # or a very late redelivery would not be recognised.
+    inbox_retention_days: float = Field(default=30, ge=8)
+    # How often the pruning runs.
+    retention_interval_seconds: float = Field(default=3600, gt=0)

@@ -11,6 +11,7 @@ so no request meets a half-loaded view or a producer not yet connected.
 from __future__ import annotations
 
 import gc
+from datetime import timedelta
 from dataclasses import dataclass
 
 import uvloop
@@ -23,6 +24,7 @@ from signal_router.adapters.gateway_producer import make_gateway_broker
 from signal_router.adapters.http import create_http_app
 from egis_common.http_server import HttpServer
 from signal_router.asyncapi import asyncapi_document
+from signal_router import repository
 from signal_router.bots import BotView
 from signal_router.flow import Wiring, register
 from signal_router.settings import RouterSettings
@@ -58,8 +60,22 @@ def create_service(settings: RouterSettings | None = None, *, migrate: bool = Tr
         app.after_startup(http.start)
         app.on_shutdown(http.stop)
     app.after_startup(settle_heap)
+
+    @app.after_startup
+    async def prune_dedup_rows() -> None:
+        keep = timedelta(days=settings.dedup_retention_days)
+        runtime.start_task(runtime.every(settings.retention_interval_seconds,
+                                         lambda: prune_signals(runtime, keep), "dedup-retention"), "dedup-retention")
+
     app.on_shutdown(wiring.bots_feed.stop)
     return Service(app, runtime, wiring, view, http, gateway_broker)
+
+
+async def prune_signals(runtime: Runtime, keep: timedelta) -> None:
+    while True:
+        async with runtime.engine.begin() as conn:
+            if await repository.prune_signals(conn, keep) == 0:
+                return
 
 
 async def settle_heap() -> None:

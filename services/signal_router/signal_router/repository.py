@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,3 +58,9 @@ async def decisions_for(conn: AsyncConnection, signal_key: str) -> list[sa.Row]:
     """What was decided for a key's signals, oldest first (for ops and tests)."""
     statement = sa.select(SIGNALS).where(SIGNALS.c.signal_key == signal_key).order_by(SIGNALS.c.decided_at)
     return list((await conn.execute(statement)).all())
+
+
+async def prune_signals(conn: AsyncConnection, keep: timedelta, batch_rows: int = 5_000) -> int:
+    """Delete up to `batch_rows` dedup rows decided before `now - keep`; returns how many."""
+    doomed = sa.select(SIGNALS.c.dedup_key).where(SIGNALS.c.decided_at < sa.func.now() - keep).limit(batch_rows)
+    return (await conn.execute(SIGNALS.delete().where(SIGNALS.c.dedup_key.in_(doomed)))).rowcount

@@ -19,6 +19,9 @@ class RouterSettings(EgisSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     # Signals whose own timestamp is older than this are skipped as stale.
     max_signal_lag_seconds: int = Field(default=60, ge=1)
+    # Dedup rows are kept this long. A signal older than max_signal_lag_seconds is skipped as
+    # stale anyway, so a row only has to outlive that (and Kafka's redelivery window, 7 days).
+    dedup_retention_days: float = Field(default=30, ge=8)
     # A signal timestamp further in the future than this is refused: it would never go stale.
     max_clock_skew_seconds: int = Field(default=30, ge=0)
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS

@@ -13,21 +13,9 @@ from router_support import Producer, Tail  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def router_settings(test_database):
-    from signal_router.settings import RouterSettings
-
-    return RouterSettings(metrics_port=0, http_port=0, log_json=True, log_level="WARNING")
-
-
-@pytest.fixture(scope="session")
-async def service(router_settings):
-    """One running signal_router (router, gateway on a loopback port, bots feed) for the session."""
-    from signal_router.main import create_service
-
-    running = create_service(router_settings, migrate=False)
-    await running.app.start()
-    yield running
-    await running.app.stop()
+def service(signal_router_service):
+    """The session's signal_router (signal_router.testing)."""
+    return signal_router_service
 
 
 @pytest.fixture(scope="session")

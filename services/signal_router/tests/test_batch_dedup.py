@@ -1,4 +1,4 @@
-"""The durable dedup across and within batches, against the real signals table."""
+"""The durable dedup table: taken once within and across batches, pruned after its retention."""
 
 from __future__ import annotations
 
@@ -26,3 +26,18 @@ async def test_a_dedup_key_is_taken_once_within_a_batch_and_across_batches(servi
                                    .where(SIGNALS.c.signal_key == bot.signal_key))).all()
     assert sorted(rows) == sorted([(first.dedup_key, "routed", decided[0][1].intent_id),
                                    (other.dedup_key, "routed", decided[2][1].intent_id)])
+
+
+async def test_dedup_rows_older_than_the_retention_are_pruned_and_recent_ones_kept(service):
+    bot, _ = new_bot()
+    old, recent = received(bot), received(bot)
+    decided = [(signal, domain.route(signal, bot, NOW, timedelta(seconds=60))) for signal in (old, recent)]
+    async with service.runtime.engine.begin() as conn:
+        assert await repository.claim_signals(conn, decided) == [True, True]
+        await conn.execute(SIGNALS.update().where(SIGNALS.c.dedup_key == old.dedup_key)
+                           .values(decided_at=sa.func.now() - timedelta(days=31)))
+    async with service.runtime.engine.begin() as conn:
+        assert await repository.prune_signals(conn, timedelta(days=30)) == 1
+        kept = set((await conn.execute(sa.select(SIGNALS.c.dedup_key)
+                                       .where(SIGNALS.c.signal_key == bot.signal_key))).scalars())
+    assert kept == {recent.dedup_key}
