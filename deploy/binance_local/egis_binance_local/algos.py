@@ -38,6 +38,7 @@ def place(exchange: Exchange, account: Account, request: AlgoRequest) -> AlgoOrd
         raise errors.would_immediately_trigger()
     algo = _new_algo(exchange, request)
     account.algo_orders[algo.algo_id] = algo
+    exchange.announce_algo(account, algo)
     return algo
 
 
@@ -69,12 +70,16 @@ def _trigger(exchange: Exchange, account: Account, algo: AlgoOrder) -> None:
     qty = _spawn_qty(account, algo)
     if qty == ZERO or not _margin_ok(exchange, account, algo, qty):
         algo.status = "REJECTED"
+        exchange.announce_algo(account, algo)
         return
     order = _spawned_order(exchange, algo, qty)
     account.orders[order.order_id] = order
     algo.actual_order_id = order.order_id
+    exchange.announce_algo(account, algo)  # TRIGGERED, naming the order it spawned
+    exchange.announce_order(account, order, "NEW")
     exchange.fill(account, order, exchange.taker_price(algo.symbol, algo.side), maker=False)
-    algo.status = "FINISHED"
+    algo.status, algo.update_ms = "FINISHED", exchange.clock()
+    exchange.announce_algo(account, algo)
 
 
 def _spawn_qty(account: Account, algo: AlgoOrder) -> Decimal:
@@ -117,4 +122,5 @@ def cancel(exchange: Exchange, account: Account, algo_id: int | None, client_alg
     if algo is None or not algo.is_open:
         raise errors.unknown_order()
     algo.status, algo.update_ms = "CANCELED", exchange.clock()
+    exchange.announce_algo(account, algo)
     return algo

@@ -15,6 +15,10 @@ fraction is refused rather than read through a float.
     GET    /_control/requests?method=&path=
     DELETE /_control/requests
     POST   /_control/weight_limit          {"limit"}
+    GET    /_control/user_streams          {"connected", "accepting"}
+    POST   /_control/user_streams/drop     {"apiKey"?}           aborts the sockets: a network drop
+    POST   /_control/user_streams/accepting {"accepting"}        false: new sockets are refused
+    POST   /_control/accounts/{key}/listen_key/expire            listenKeyExpired, sockets closed
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ def register(app: web.Application, server: BinanceLocal) -> None:
     route("GET", "/_control/requests", list_requests)
     route("DELETE", "/_control/requests", clear_requests)
     route("POST", "/_control/weight_limit", set_weight_limit)
+    route("GET", "/_control/user_streams", user_streams)
+    route("POST", "/_control/user_streams/drop", drop_user_streams)
+    route("POST", "/_control/user_streams/accepting", set_user_streams_accepting)
+    route("POST", "/_control/accounts/{api_key}/listen_key/expire", expire_listen_key)
 
 
 def _guarded(server: BinanceLocal, handler: Any) -> Any:
@@ -121,6 +129,27 @@ async def clear_requests(server: BinanceLocal, request: web.Request) -> Any:
 async def set_weight_limit(server: BinanceLocal, request: web.Request) -> Any:
     server.weight_limit = int((await _body(request))["limit"])
     return {"limit": server.weight_limit, "used": server.used_weight()}
+
+
+async def user_streams(server: BinanceLocal, request: web.Request) -> Any:
+    return {"connected": server.user_streams(), "accepting": server.user_streams_accepting}
+
+
+async def drop_user_streams(server: BinanceLocal, request: web.Request) -> Any:
+    return {"dropped": server.drop_user_streams((await _body(request)).get("apiKey"))}
+
+
+async def set_user_streams_accepting(server: BinanceLocal, request: web.Request) -> Any:
+    accepting = (await _body(request))["accepting"]
+    if not isinstance(accepting, bool):
+        raise TypeError("accepting is true or false")
+    server.user_streams_accepting = accepting
+    return await user_streams(server, request)
+
+
+async def expire_listen_key(server: BinanceLocal, request: web.Request) -> Any:
+    server.expire_listen_key(request.match_info["api_key"])
+    return {}
 
 
 def _account_summary(server: BinanceLocal, api_key: str) -> dict[str, Any]:

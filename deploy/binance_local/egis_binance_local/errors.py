@@ -138,6 +138,10 @@ def unknown_order() -> BinanceError:
     return BinanceError(-2011, "Unknown order sent.")
 
 
+def listen_key_does_not_exist() -> BinanceError:
+    return BinanceError(-1125, "This listenKey does not exist.")
+
+
 def invalid_leverage() -> BinanceError:
     return BinanceError(-4028, "Leverage is not valid.")
 

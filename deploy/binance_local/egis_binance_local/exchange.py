@@ -12,13 +12,27 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from egis_binance_local import algos, errors, orders
 from egis_binance_local.margin import account_figures
-from egis_binance_local.model import Account, Order, Trade
+from egis_binance_local.model import Account, AlgoOrder, Order, Trade
 from egis_binance_local.money import ZERO, ceil_to, floor_to, usdt
 from egis_binance_local.positions import apply_fill, closing_qty
 from egis_binance_local.symbols import DEFAULT_SYMBOLS, SymbolSpec
+
+# The venue's listen key lives 60 minutes after its creation or its last keepalive.
+LISTEN_KEY_VALIDITY_MS = 60 * 60 * 1000
+
+
+class Listener(Protocol):
+    """Hears every order and algo order change as it happens (the user data stream)."""
+
+    def order_changed(self, account: Account, order: Order, execution: str, trade: Trade | None) -> None: ...
+
+    def algo_changed(self, account: Account, algo: AlgoOrder) -> None: ...
+
+    def listen_key_ended(self, account: Account, listen_key: str, expired: bool) -> None: ...
 
 
 def wall_clock_ms() -> int:
@@ -46,10 +60,13 @@ class Exchange:
         self.slippage_rate = slippage_rate
         self.clock = clock
         self.accounts: dict[str, Account] = {}
-        # Disjoint ranges, so an algo id sent to a regular order endpoint is never found there.
-        self._order_ids = itertools.count(4_000_000_001)
-        self._algo_ids = itertools.count(2_000_000_000_000_001)
-        self._trade_ids = itertools.count(300_000_001)
+        # Disjoint ranges, so an algo id sent to a regular order endpoint is never found there; each
+        # server starts at its own offset, so facts from two servers never share an id in one database.
+        offset = secrets.randbelow(10_000_000) * 100
+        self._order_ids = itertools.count(4_000_000_001 + offset)
+        self._algo_ids = itertools.count(2_000_000_000_000_001 + offset)
+        self._trade_ids = itertools.count(300_000_001 + offset)
+        self.listeners: list[Listener] = []
 
     # --- accounts ------------------------------------------------------------
 
@@ -65,10 +82,41 @@ class Exchange:
         return account
 
     def listen_key(self, account: Account) -> str:
-        # The venue hands out the same key while it is valid.
-        if account.listen_key is None:
+        """POST: the valid key if there is one (extended), else a new one."""
+        if self.valid_listen_key(account) is None:
             account.listen_key = secrets.token_urlsafe(48)[:64]
+        account.listen_key_expires_ms = self.clock() + LISTEN_KEY_VALIDITY_MS
         return account.listen_key
+
+    def keep_listen_key_alive(self, account: Account, given: str | None) -> str:
+        """PUT: extends the valid key; -1125 once it expired or was closed."""
+        key = self.valid_listen_key(account)
+        if key is None or given not in (None, key):
+            raise errors.listen_key_does_not_exist()
+        account.listen_key_expires_ms = self.clock() + LISTEN_KEY_VALIDITY_MS
+        return key
+
+    def valid_listen_key(self, account: Account) -> str | None:
+        if account.listen_key is not None and self.clock() >= account.listen_key_expires_ms:
+            self.end_listen_key(account, expired=True)
+        return account.listen_key
+
+    def end_listen_key(self, account: Account, *, expired: bool) -> None:
+        """DELETE (expired=False) or expiry: the key is gone and its streams end."""
+        key, account.listen_key = account.listen_key, None
+        if key is not None:
+            for listener in self.listeners:
+                listener.listen_key_ended(account, key, expired)
+
+    # --- what the user data stream hears ---------------------------------------
+
+    def announce_order(self, account: Account, order: Order, execution: str, trade: Trade | None = None) -> None:
+        for listener in self.listeners:
+            listener.order_changed(account, order, execution, trade)
+
+    def announce_algo(self, account: Account, algo: AlgoOrder) -> None:
+        for listener in self.listeners:
+            listener.algo_changed(account, algo)
 
     # --- market --------------------------------------------------------------
 
@@ -128,4 +176,5 @@ class Exchange:
         order.cum_quote += qty * price
         order.status, order.update_ms = "FILLED", now
         account.trades.append(trade)
+        self.announce_order(account, order, "TRADE", trade)
         return trade

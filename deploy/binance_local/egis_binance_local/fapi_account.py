@@ -89,8 +89,12 @@ def listen_key(call: Call) -> Any:
     return {"listenKey": call.venue.exchange.listen_key(call.me)}
 
 
+def keep_listen_key_alive(call: Call) -> Any:
+    return {"listenKey": call.venue.exchange.keep_listen_key_alive(call.me, params.text(call.params, "listenKey"))}
+
+
 def close_listen_key(call: Call) -> Any:
-    call.me.listen_key = None
+    call.venue.exchange.end_listen_key(call.me, expired=False)
     return {}
 
 

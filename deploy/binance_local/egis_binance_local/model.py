@@ -105,6 +105,7 @@ class Account:
     algo_orders: dict[int, AlgoOrder] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
     listen_key: str | None = None
+    listen_key_expires_ms: int = 0  # a key not kept alive until then is gone (-1125)
     update_ms: int = 0
 
     def position(self, symbol: str) -> Position:

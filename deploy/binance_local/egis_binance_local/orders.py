@@ -34,6 +34,7 @@ def place(exchange: Exchange, account: Account, request: OrderRequest) -> Placem
     order = _new_order(exchange, account, request)
     account.orders[order.order_id] = order
     accepted = dataclasses.replace(order)
+    exchange.announce_order(account, order, "NEW")
     _match_on_entry(exchange, account, order)
     return Placement(accepted, order)
 
@@ -77,6 +78,7 @@ def _match_on_entry(exchange: Exchange, account: Account, order: Order) -> None:
         exchange.fill(account, order, better, maker=False)
     elif order.time_in_force in ("IOC", "FOK"):
         order.status = "EXPIRED"
+        exchange.announce_order(account, order, "EXPIRED")
 
 
 def _crosses(side: str, limit: Decimal, mark: Decimal) -> bool:
@@ -91,6 +93,7 @@ def on_mark_price(exchange: Exchange, account: Account, symbol: str, mark: Decim
         # A resting reduce-only order must not open or flip a position that changed meanwhile.
         if order.reduce_only and closing_qty(amount, order.side, order.remaining_qty) != order.remaining_qty:
             order.status, order.update_ms = "EXPIRED", exchange.clock()
+            exchange.announce_order(account, order, "EXPIRED")
             continue
         exchange.fill(account, order, order.price, maker=True)
 
@@ -109,6 +112,7 @@ def cancel(exchange: Exchange, account: Account, symbol: str, order_id: int | No
     if order is None or not order.is_open:
         raise errors.unknown_order()
     order.status, order.update_ms = "CANCELED", exchange.clock()
+    exchange.announce_order(account, order, "CANCELED")
     return order
 
 

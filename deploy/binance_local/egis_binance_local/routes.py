@@ -40,6 +40,6 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/fapi/v1/positionSide/dual", SIGNED, acct.position_mode, weight(30)),
     Route("GET", "/fapi/v1/commissionRate", SIGNED, acct.commission_rate, weight(20)),
     Route("POST", "/fapi/v1/listenKey", STREAM, acct.listen_key, weight(1)),
-    Route("PUT", "/fapi/v1/listenKey", STREAM, acct.listen_key, weight(1)),
+    Route("PUT", "/fapi/v1/listenKey", STREAM, acct.keep_listen_key_alive, weight(1)),
     Route("DELETE", "/fapi/v1/listenKey", STREAM, acct.close_listen_key, weight(1)),
 )

@@ -28,6 +28,7 @@ from egis_binance_local.model import Account, AlgoOrder, Order, Position, Trade
 from egis_binance_local.money import ZERO, to_decimal
 from egis_binance_local.routes import ROUTES
 from egis_binance_local.symbols import DEFAULT_SYMBOLS, SymbolSpec
+from egis_binance_local.user_stream import UserStreams
 from egis_binance_local.venue import Venue
 
 Amount = Decimal | str
@@ -49,6 +50,7 @@ class BinanceLocal:
         fees = Fees(to_decimal(taker_fee_rate), to_decimal(maker_fee_rate))
         exchange = Exchange(symbols, fees=fees, slippage_rate=to_decimal(slippage_rate), clock=clock)
         self.venue = Venue(exchange, WeightMeter(clock, weight_limit))
+        self.streams = UserStreams(exchange)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
 
@@ -66,6 +68,7 @@ class BinanceLocal:
 
     async def stop(self) -> None:
         self.venue.stopping.set()  # releases answers held by accept_then_timeout
+        await self.streams.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -81,6 +84,7 @@ class BinanceLocal:
         app = web.Application()
         for route in ROUTES:
             app.router.add_route(route.method, route.path, partial(self.venue.handle, route))
+        self.streams.register(app)
         control.register(app, self)
         # Registered last, so it only catches what no route above serves.
         app.router.add_route("*", "/fapi/{tail:.*}", self.venue.not_served)
@@ -94,6 +98,11 @@ class BinanceLocal:
     def fapi_url(self) -> str:
         """What python-binance's FUTURES_URL / FUTURES_TESTNET_URL should be."""
         return f"{self.base_url}/fapi"
+
+    @property
+    def stream_url(self) -> str:
+        """The user data stream's base: connect to f"{stream_url}/ws/{listen_key}"."""
+        return f"ws://{self._host}:{self._port}"
 
     # --- accounts and market -----------------------------------------------------
 
@@ -138,6 +147,33 @@ class BinanceLocal:
 
     def used_weight(self) -> int:
         return self.venue.meter.used()
+
+    # --- the user data stream ---------------------------------------------------------
+
+    def drop_user_streams(self, api_key: str | None = None) -> int:
+        """Abort the user data stream sockets (of one account, or all); returns how many."""
+        return self.streams.drop(api_key)
+
+    @property
+    def user_streams_accepting(self) -> bool:
+        return self.streams.accepting
+
+    @user_streams_accepting.setter
+    def user_streams_accepting(self, accepting: bool) -> None:
+        """False: new user data stream sockets are refused (503) until set back to True."""
+        self.streams.accepting = accepting
+
+    def user_streams(self, api_key: str | None = None) -> int:
+        """How many user data stream sockets are open (of one account, or all)."""
+        return self.streams.connected(api_key)
+
+    def inject_user_stream_event(self, api_key: str, event: dict[str, Any] | str) -> None:
+        """Push any event (a dict, sent as JSON) or raw text to the account's user data stream sockets."""
+        self.streams.inject(api_key, event)
+
+    def expire_listen_key(self, api_key: str) -> None:
+        """The account's listen key expires now: `listenKeyExpired`, sockets closed, PUT answers -1125."""
+        self.venue.exchange.end_listen_key(self.account(api_key), expired=True)
 
     # --- what the venue holds ------------------------------------------------------------
 

@@ -9,7 +9,9 @@ Out (through the outbox, in the transaction of the state change):
      egis.ledger.commands.v1       ReserveBudget
      egis.executor.executions.v1   OrderFilled | OrderRejected | OrderPendingReconciliation
      egis.exchange.facts.v1        ExchangeOrderFact, ExchangeTradeFact, ExchangeAlgoOrderFact:
-                                   the paper venue's user data stream, in the venue's own transactions
+                                   the paper venue's user data stream, in the venue's own transactions;
+                                   Binance's user data stream, with REST after a disconnect
+                                   (executor.adapters.binance_stream: a task per account, started in main.py)
 Exchange calls never run inside a database transaction. Periodic (main.py): the pending gauge,
 and the sweep of intents stuck `submitting` into reconciliation.
 """

@@ -3,7 +3,8 @@
 
 One process, one event loop: the FastStream app (executor flow, outbox relay,
 metrics), the exchange adapters (paper always; Binance when accounts are
-configured), and the pending-reconciliation gauge refreshed periodically.
+configured, with one user data stream task per Binance account), and the
+pending-reconciliation gauge refreshed periodically.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
         runtime.start_task(gauge, "pending-gauge")
         stale = runtime.every(60, lambda: sweep(wiring.executor, settings.stale_submission_seconds), "stale-sweep")
         runtime.start_task(stale, "stale-sweep")
+
+    @app.after_startup
+    async def user_data_streams() -> None:
+        if settings.binance_accounts and settings.binance_stream_enabled:
+            # Imported here, like the adapter: python-binance is only loaded when Binance is configured.
+            from executor.adapters.binance_stream import start_user_streams
+
+            start_user_streams(runtime)  # one task per account, cancelled with the runtime's tasks
 
     @app.on_shutdown
     async def close() -> None:

@@ -89,3 +89,15 @@ class ExecutorSettings(EgisSettings):
     binance_request_timeout_seconds: float = Field(default=5.0, gt=0)
     # Step, tick and notional rules change rarely; refetched after this long.
     binance_symbol_rules_ttl_seconds: float = Field(default=3600.0, gt=0)
+    # The user data stream of each Binance account: every order, algo order and trade as an exchange fact
+    # (executor.adapters.binance_stream), REST covering the gaps.
+    binance_stream_enabled: bool = True
+    # The websocket base ("wss://...", no /ws/<listenKey>); None: ws:// on binance_base_url, else the venue's.
+    binance_stream_url: str | None = None
+    # The venue drops a listen key 60 minutes after its last keepalive.
+    binance_stream_keepalive_seconds: float = Field(default=1800.0, gt=0, lt=3600)
+    binance_stream_reconnect_min_seconds: float = Field(default=0.5, gt=0)
+    binance_stream_reconnect_max_seconds: float = Field(default=30.0, gt=0)
+    # At start-up the stream knows nothing of the past: trades this far back are fetched over REST
+    # (republished facts are stored once downstream). The venue keeps userTrades for 7 days at most per query.
+    binance_stream_catch_up_seconds: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from egis_common import contracts as c
-from reconciler.adapters.binance_events import from_algo_update, from_order_trade_update
+from executor.adapters.binance_events import from_algo_order, from_algo_update, from_order, from_order_trade_update
 
 TRADE_EVENT = {
     "e": "ORDER_TRADE_UPDATE", "E": 1763726400123, "T": 1763726400120,
@@ -60,3 +62,34 @@ def test_a_triggered_algo_update_names_the_order_it_spawned():
 def test_an_untriggered_algo_update_has_no_spawned_order():
     fact = from_algo_update({**ALGO_EVENT, "o": {**ALGO_EVENT["o"], "X": "NEW", "ai": ""}}, "acct-1")
     assert fact.status == "NEW" and fact.spawned_order_id is None
+
+
+SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "binance-samples" / "usdm_responses.json"
+ALGO_BODY = {
+    "algoId": 2000000000000001, "clientAlgoId": "egt-tp", "algoType": "CONDITIONAL", "orderType": "TAKE_PROFIT_MARKET",
+    "symbol": "BTCUSDT", "side": "SELL", "positionSide": "BOTH", "timeInForce": "GTC", "quantity": "0.000",
+    "algoStatus": "FINISHED", "actualOrderId": "4000000002", "actualPrice": "61000.50000", "triggerPrice": "61000.00",
+    "price": "0.00", "workingType": "MARK_PRICE", "closePosition": True, "priceProtect": False, "reduceOnly": False,
+    "createTime": 1763726400000, "updateTime": 1763726400100, "triggerTime": 1763726400100, "goodTillDate": 0,
+}
+
+
+def test_a_rest_order_with_ids_and_times_as_strings_gives_the_order_fact():
+    samples = json.loads(SAMPLES.read_text())["samples"]
+    body = next(s["http_response"] for s in samples if s["ccxt_method"] == "fetchOpenOrder")
+    fact = from_order(body, "acct-1")
+    assert (fact.exchange_order_id, fact.client_order_id, fact.status, fact.side, fact.order_type) == (
+        "664082074", "x-xcKtGhcu68f8383451844295b3e8b9", "NEW", "BUY", "LIMIT")
+    assert (fact.orig_qty, fact.executed_qty, fact.avg_price, fact.reduce_only) == (
+        Decimal("0.200"), Decimal("0"), Decimal("0"), False)
+    assert fact.event_time == datetime(2024, 2, 14, 10, 42, 3, 991000, tzinfo=UTC) and fact.symbol == "LTCUSDT"
+
+
+def test_a_rest_algo_order_names_the_order_it_spawned_and_an_untriggered_one_none():
+    fact = from_algo_order(ALGO_BODY, "acct-1")
+    assert (fact.algo_id, fact.client_algo_id, fact.status, fact.order_type, fact.side) == (
+        "2000000000000001", "egt-tp", "FINISHED", "TAKE_PROFIT_MARKET", "SELL")
+    assert (fact.trigger_price, fact.spawned_order_id) == (Decimal("61000.00"), "4000000002")
+    assert fact.event_time == datetime(2025, 11, 21, 12, 0, 0, 100000, tzinfo=UTC)
+    waiting = from_algo_order({**ALGO_BODY, "algoStatus": "NEW", "actualOrderId": ""}, "acct-1")
+    assert waiting.spawned_order_id is None

@@ -1,65 +1,9 @@
-"""Binance USDⓈ-M user data events as exchange facts: pure parsers, no I/O.
+"""The Binance user data event parsers live with the executor, which holds the stream; the reconciler reuses them."""
 
-`ORDER_TRADE_UPDATE` gives the order's state as a fact and, when it reports an
-execution (`x` = TRADE), the trade as a second fact. `ALGO_UPDATE` gives the
-algo order's state; once triggered, `ai` names the regular order it spawned.
-Money stays in the venue's decimal strings until the contracts parse them.
-"""
+from executor.adapters.binance_events import (
+    from_account_trade, from_algo_order, from_algo_update, from_order, from_order_trade_update, venue_time,
+)
 
-from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from egis_common import contracts as c
-from egis_common.contracts import ExchangeName
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def venue_time(milliseconds: int) -> datetime:
-    """A venue timestamp in milliseconds, exactly (no float on the way)."""
-    return EPOCH + timedelta(milliseconds=int(milliseconds))
-
-
-def _common(event: dict[str, Any], order: dict[str, Any], account: str) -> dict[str, Any]:
-    return {
-        "exchange": ExchangeName.BINANCE_USDM, "exchange_account": account, "symbol": order["s"],
-        "event_time": venue_time(order.get("T") or event.get("T") or event["E"]), "raw": event,
-    }
-
-
-def from_order_trade_update(event: dict[str, Any], account: str) -> list[c.Message]:
-    """The order fact, plus a trade fact when the event reports an execution."""
-    order = event["o"]
-    facts: list[c.Message] = [c.ExchangeOrderFact(
-        **_common(event, order, account), exchange_order_id=str(order["i"]), client_order_id=order["c"],
-        status=order["X"], side=order["S"], order_type=order.get("ot") or order["o"], reduce_only=bool(order["R"]),
-        orig_qty=order["q"], executed_qty=order["z"], avg_price=order["ap"],
-    )]
-    if order["x"] == "TRADE":
-        facts.append(c.ExchangeTradeFact(
-            **_common(event, order, account), trade_id=str(order["t"]), exchange_order_id=str(order["i"]),
-            side=order["S"], price=order["L"], qty=order["l"], realised_pnl_usd=order["rp"],
-            commission=order.get("n") or "0", commission_asset=order.get("N") or "USDT",
-        ))
-    return facts
-
-
-def from_account_trade(trade: Any, account: str) -> c.ExchangeTradeFact:
-    """A fill from REST (`BinanceExchange.account_trades`, GET /fapi/v1/userTrades): the stream's fallback."""
-    return c.ExchangeTradeFact(
-        exchange=ExchangeName.BINANCE_USDM, exchange_account=account, symbol=trade.symbol, event_time=trade.traded_at,
-        raw=trade.raw, trade_id=trade.trade_id, exchange_order_id=trade.order_id, side=trade.side.value,
-        price=trade.price, qty=trade.qty, realised_pnl_usd=trade.realised_pnl_usd, commission=trade.commission,
-        commission_asset=trade.commission_asset,
-    )
-
-
-def from_algo_update(event: dict[str, Any], account: str) -> c.ExchangeAlgoOrderFact:
-    algo = event["o"]
-    return c.ExchangeAlgoOrderFact(
-        **_common(event, algo, account), algo_id=str(algo["aid"]), client_algo_id=algo["caid"],
-        status=algo["X"], order_type=algo["o"], side=algo["S"], trigger_price=algo["tp"],
-        spawned_order_id=str(algo["ai"]) if algo.get("ai") not in (None, "", 0, "0") else None,
-    )
+__all__ = [
+    "from_account_trade", "from_algo_order", "from_algo_update", "from_order", "from_order_trade_update", "venue_time",
+]
