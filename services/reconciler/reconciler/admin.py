@@ -20,8 +20,8 @@ from executor.exchange import LookupOutcome, Unknown
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reconciler import auth, pending, read_model, runs
-from reconciler.drift import DriftKind, drift_of, repair_plan
+from reconciler import auth, paper_repair, pending, read_model, runs
+from reconciler.drift import DriftKind, FactIndex, drift_of, repair_plan
 from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_BY_AGE, REPAIR_RUNS
 from reconciler.repository import facts_for
 from reconciler.resolution import (
@@ -31,7 +31,7 @@ from reconciler.resolution import (
     decide,
     pending_by_age,
 )
-from reconciler.trade_fetch import with_missing_trades
+from reconciler.trade_fetch import ASK_FOR_S, store_evidence, venue_evidence
 
 log = get_logger(__name__)
 REPAIRABLE_STATUSES = ("open", "closing", "closed")
@@ -81,6 +81,11 @@ class Admin:
             return await sync_wrong_closed_positions(conn, command, self.venues)
         if command.command is AdminCommandName.RESOLVE_PENDING:
             return await self.resolve_pending(conn, command)
+        if command.command is AdminCommandName.RECONCILE_PAPER_POSITIONS and command.bot_id is not None:
+            return "failed", paper_repair.BOT_SCOPE_REFUSED, []
+        if command.command is AdminCommandName.RECONCILE_PAPER_POSITIONS:
+            lines = await paper_repair.reconcile(conn, confirm=command.confirm)
+            return "ok", {**_summary(lines), "positions": lines}, []
         return "failed", {"error": "not_implemented", "detail": f"{command.command.value} is not available yet"}, []
 
     async def resolve_pending(self, conn: AsyncConnection, command: c.AdminCommand) -> tuple[str, dict, list]:
@@ -118,8 +123,8 @@ def _summary(lines: list[dict[str, Any]]) -> dict[str, int]:
 
 async def drift_report(conn: AsyncConnection, command: c.AdminCommand) -> dict[str, Any]:
     positions = await read_model.load(conn, command.bot_id)
-    facts = await facts_for(conn, positions)
-    drifts = [d.as_report() for p in positions for d in drift_of(p, facts)]
+    facts = FactIndex(await facts_for(conn, positions, with_trades=False))  # drift never looks at trades
+    drifts = [d.as_report() for p in positions for d in drift_of(p, facts.of(p))]
     by_kind = Counter(d["kind"] for d in drifts)
     ages = pending_by_age(await pending.unresolved(conn, command.bot_id, lock=False), utc_now())
     if command.bot_id is None:  # the gauges describe the whole system, not one bot
@@ -131,18 +136,27 @@ async def drift_report(conn: AsyncConnection, command: c.AdminCommand) -> dict[s
 
 
 async def sync_wrong_closed_positions(
-    conn: AsyncConnection, command: c.AdminCommand, venues: Mapping[str, Any]
+    conn: AsyncConnection, command: c.AdminCommand, venues: Mapping[str, Any], ask_for_s: float = ASK_FOR_S
 ) -> tuple[str, dict, list]:
-    """Closed positions missing close facts, and open ones the exchange closed: backfill from evidence."""
+    """Closed positions missing close facts, and open ones the exchange closed: backfill from evidence.
+
+    Read, then ask the venue (within its weight budget, no rows written meanwhile), then store what it said.
+    """
     positions = [p for p in await read_model.load(conn, command.bot_id, REPAIRABLE_STATUSES)
                  if p.status != "closed" or p.missing_close_facts]
-    facts = await with_missing_trades(conn, venues, positions, await facts_for(conn, positions))
+    facts = FactIndex(await facts_for(conn, positions))
+    evidence = await venue_evidence(venues, positions, facts.of, ask_for_s)
+    if evidence.facts:
+        await store_evidence(conn, evidence)
+        facts = FactIndex(await facts_for(conn, positions))
     lines, backfills = [], []
-    for plan in (repair_plan(p, facts) for p in positions):
+    for position in positions:
+        plan = repair_plan(position, facts.of(position))
         backfill = plan.pop("backfill")
         if backfill is not None and command.confirm:
             backfills.append(backfill)
             CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
-        lines.append({**plan, "changed": backfill is not None and command.confirm,
+        lines.append({**plan, "venue_not_asked": evidence.not_asked.get(str(position.position_id)),
+                      "changed": backfill is not None and command.confirm,
                       "backfill": backfill.model_dump(mode="json") if backfill else None})
-    return "ok", {**_summary(lines), "positions": lines}, backfills
+    return "ok", {**_summary(lines), "venue": evidence.report(venues), "positions": lines}, backfills

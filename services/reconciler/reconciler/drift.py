@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from enum import Enum
 
 from reconciler.domain import (
+    LIQUIDATION_PREFIX,
     Facts,
     NoClosure,
+    OrderFact,
     PositionView,
+    closing_ids,
     closure,
     entry_client_id,
     filled_closing_order,
@@ -69,3 +73,43 @@ def repair_plan(position: PositionView, facts: Facts) -> dict:
     if isinstance(outcome, NoClosure):
         return {**line, "found": False, "would_change": False, "reason": outcome.value, "backfill": None}
     return {**line, "found": True, "would_change": True, "reason": None, "backfill": outcome}
+
+
+class FactIndex:
+    """The facts of many positions, keyed the way a position finds its own.
+
+    The rules look through every fact they are given, so one position's rules
+    run on that position's facts only (the same ones the rules would pick out
+    of all of them): a report over N positions stays linear instead of N x F.
+    """
+
+    def __init__(self, facts: Facts) -> None:
+        self._algos, self._by_client, self._by_id = defaultdict(list), defaultdict(list), defaultdict(list)
+        self._liquidations, self._trades = defaultdict(list), defaultdict(list)
+        for algo in facts.algos:
+            self._algos[algo.client_algo_id].append(algo)
+        for order in facts.orders:
+            self._by_client[order.client_order_id].append(order)
+            self._by_id[order.exchange_order_id].append(order)
+            if order.client_order_id.startswith(LIQUIDATION_PREFIX):
+                self._liquidations[_venue(order)].append(order)
+        for trade in facts.trades:
+            self._trades[trade.exchange_order_id].append(trade)
+
+    def of(self, position: PositionView) -> Facts:
+        client_ids = [*closing_ids(position).values(), entry_client_id(position)]
+        algos = [a for client_id in client_ids if client_id for a in self._algos.get(client_id, ())]
+        orders = {o.fact_id: o for client_id in client_ids if client_id for o in self._by_client.get(client_id, ())}
+        order_ids = {a.spawned_order_id for a in algos if a.spawned_order_id} | {position.close_exchange_order_id}
+        orders |= {o.fact_id: o for order_id in order_ids if order_id for o in self._by_id.get(order_id, ())}
+        entry = entry_client_id(position)
+        for venue in {_venue(o) for o in orders.values() if o.client_order_id == entry}:
+            orders |= {o.fact_id: o for o in self._liquidations.get(venue, ())}
+        ordered = tuple(sorted(orders.values(), key=lambda o: o.fact_id))
+        trades = tuple(t for order_id in dict.fromkeys(o.exchange_order_id for o in ordered)
+                       for t in self._trades.get(order_id, ()))
+        return Facts(orders=ordered, algos=tuple(sorted(algos, key=lambda a: a.fact_id)), trades=trades)
+
+
+def _venue(order: OrderFact) -> tuple[str, str, str]:
+    return order.exchange, order.exchange_account, order.symbol

@@ -27,7 +27,9 @@ from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
 from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
 from executor.adapters.binance import BinanceExchange
+from executor.adapters.paper.lookup import PaperLookup
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import closures, pending, read_model, repository
 from reconciler.admin import Admin, OrderLookup
@@ -38,19 +40,20 @@ log = get_logger(__name__)
 GROUP = "reconciler"
 
 
-def build_venues(settings: ReconcilerSettings) -> dict[str, OrderLookup]:
-    """Read-only look-ups by exchange; the paper venue lives in the executor's tables, so it has none here."""
-    if not settings.binance_accounts:
-        return {}
-    exchange = BinanceExchange(settings.binance_accounts, live=settings.binance_live,
-                               base_url=settings.binance_base_url)
-    return {c.ExchangeName.BINANCE_USDM.value: exchange}
+def build_venues(settings: ReconcilerSettings, engine: AsyncEngine) -> dict[str, OrderLookup]:
+    """Read-only look-ups by exchange. The paper venue's tables are in this database: read with our engine."""
+    venues: dict[str, OrderLookup] = {c.ExchangeName.PAPER.value: PaperLookup(engine)}
+    if settings.binance_accounts:
+        venues[c.ExchangeName.BINANCE_USDM.value] = BinanceExchange(
+            settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url)
+    return venues
 
 
 def build_admin(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> Admin:
+    """`venues` replace the configured look-ups of the same exchanges (tests bring a local Binance)."""
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
     return Admin(runtime.outbox, settings.operator_keys, timedelta(seconds=settings.admin_command_max_age_seconds),
-                 build_venues(settings) if venues is None else venues,
+                 {**build_venues(settings, runtime.engine), **(venues or {})},
                  timedelta(seconds=settings.pending_not_found_window_seconds))
 
 

@@ -29,6 +29,7 @@ positions = sa.Table(
     sa.Column("realised_pnl_usd", sa.Numeric(asdecimal=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 VIEW_FIELDS = [f for f in PositionView.__dataclass_fields__]
+VIEW_COLUMNS = [positions.c[name] for name in VIEW_FIELDS]  # in the order of PositionView's fields
 # The statuses an event may move a position from: a repeated or late event never moves it back.
 MOVES_FROM: dict[type, tuple[str, ...]] = {
     c.BudgetReserved: ("open",),  # a close reservation; a repeated open answer changes no status
@@ -79,7 +80,7 @@ async def apply_events(conn: AsyncConnection, events: Sequence[c.Message]) -> in
 
 async def load(conn: AsyncConnection, bot_id: UUID | None = None, statuses: Sequence[str] = (),
                open_intents: set[UUID] | None = None, position_ids: set[UUID] | None = None) -> list[PositionView]:
-    query = sa.select(positions).order_by(positions.c.updated_at, positions.c.position_id)
+    query = sa.select(*VIEW_COLUMNS).order_by(positions.c.updated_at, positions.c.position_id)
     if position_ids is not None:
         query = query.where(positions.c.position_id.in_(position_ids))
     if open_intents is not None:
@@ -88,7 +89,7 @@ async def load(conn: AsyncConnection, bot_id: UUID | None = None, statuses: Sequ
         query = query.where(positions.c.bot_id == bot_id)
     if statuses:
         query = query.where(positions.c.status.in_(list(statuses)))
-    return [PositionView(**{name: getattr(row, name) for name in VIEW_FIELDS}) for row in (await conn.execute(query)).all()]
+    return [PositionView(*row) for row in await conn.execute(query)]
 
 
 def _guarded_status(event: c.Message, changes: dict[str, Any]) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from egis_common import contracts as c
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler import domain
@@ -66,32 +66,57 @@ async def insert_facts(conn: AsyncConnection, facts: Sequence[c.Message]) -> dic
     return inserted
 
 
-async def facts_for(conn: AsyncConnection, positions: Sequence[domain.PositionView]) -> domain.Facts:
-    """Every fact about the orders that opened or could have closed these positions."""
-    client_ids = {i for p in positions for i in (*domain.closing_ids(p).values(), domain.entry_client_id(p)) if i}
-    algos = (await conn.execute(sa.select(algo_facts).where(algo_facts.c.client_algo_id.in_(client_ids)))).all()
+# The columns the rules read, in the order of the domain records' fields (JSONB `raw` is evidence, never read here).
+ORDER_FIELDS = [order_facts.c[n] for n in ("id", "exchange_order_id", "client_order_id", "status", "executed_qty",
+                                           "event_time", "exchange", "exchange_account", "symbol")]
+ALGO_FIELDS = [algo_facts.c[n] for n in ("id", "algo_id", "client_algo_id", "status", "spawned_order_id")]
+TRADE_FIELDS = [trade_facts.c[n] for n in ("trade_id", "exchange_order_id", "price", "qty", "realised_pnl_usd",
+                                           "commission", "commission_asset", "event_time")]
+
+
+async def facts_for(conn: AsyncConnection, positions: Sequence[domain.PositionView], *,
+                    with_trades: bool = True) -> domain.Facts:
+    """Every fact about the orders that opened or could have closed these positions (trades unless told not to).
+
+    Keys go to Postgres as one array parameter each (`= ANY(...)`, a join on `unnest` for composite keys):
+    an IN list takes a parameter per key, and the driver allows 32767 of them, far fewer than positions.
+    """
+    client_ids = sorted({i for p in positions for i in (*domain.closing_ids(p).values(), domain.entry_client_id(p))
+                         if i})
+    if not client_ids:
+        return domain.Facts()
+    # An algo order links a position to a close only through the order it spawned: untriggered ones prove nothing.
+    algos = [domain.AlgoFact(*row) for row in await conn.execute(sa.select(*ALGO_FIELDS).where(
+        algo_facts.c.client_algo_id == _any(client_ids), algo_facts.c.spawned_order_id.is_not(None)))]
     order_ids = {a.spawned_order_id for a in algos if a.spawned_order_id}
     order_ids |= {p.close_exchange_order_id for p in positions if p.close_exchange_order_id}
-    orders = (await conn.execute(sa.select(order_facts).where(sa.or_(
-        order_facts.c.client_order_id.in_(client_ids), order_facts.c.exchange_order_id.in_(order_ids))))).all()
-    orders = [*orders, *await _liquidations_after(conn, [o for o in orders if o.client_order_id in client_ids])]
-    venue_orders = list({(o.exchange, o.exchange_account, o.exchange_order_id) for o in orders})
-    venue_key = sa.tuple_(trade_facts.c.exchange, trade_facts.c.exchange_account, trade_facts.c.exchange_order_id)
-    trades = (await conn.execute(sa.select(trade_facts).where(venue_key.in_(venue_orders)))).all() if orders else []
-    return domain.Facts(
-        orders=tuple(domain.OrderFact(o.id, o.exchange_order_id, o.client_order_id, o.status, o.executed_qty,
-                                      o.event_time, o.exchange, o.exchange_account, o.symbol) for o in orders),
-        algos=tuple(domain.AlgoFact(a.id, a.algo_id, a.client_algo_id, a.status, a.spawned_order_id) for a in algos),
-        trades=tuple(domain.TradeFact(t.trade_id, t.exchange_order_id, t.price, t.qty, t.realised_pnl_usd,
-                                      t.commission, t.commission_asset, t.event_time) for t in trades),
-    )
+    by_client = sa.select(*ORDER_FIELDS).where(order_facts.c.client_order_id == _any(client_ids))
+    by_id = sa.select(*ORDER_FIELDS).where(order_facts.c.exchange_order_id == _any(sorted(order_ids)))
+    orders = [domain.OrderFact(*row) for row in await conn.execute(sa.union(by_client, by_id))]
+    in_client_ids = set(client_ids)
+    entries = {(o.exchange, o.exchange_account, o.symbol) for o in orders if o.client_order_id in in_client_ids}
+    orders += [domain.OrderFact(*row) for row in await _rows_matching(
+        conn, ORDER_FIELDS, ("exchange", "exchange_account", "symbol"), sorted(entries),
+        order_facts.c.client_order_id.startswith(domain.LIQUIDATION_PREFIX))]
+    trades = []
+    if with_trades:
+        venue_orders = sorted({(o.exchange, o.exchange_account, o.exchange_order_id) for o in orders})
+        trades = [domain.TradeFact(*row) for row in await _rows_matching(
+            conn, TRADE_FIELDS, ("exchange", "exchange_account", "exchange_order_id"), venue_orders)]
+    return domain.Facts(orders=tuple(orders), algos=tuple(algos), trades=tuple(trades))
 
 
-async def _liquidations_after(conn: AsyncConnection, entries: Sequence[sa.Row]) -> list[sa.Row]:
-    """Liquidation orders on the accounts and symbols of these orders: the venue's own closes."""
-    if not entries:
+def _any(values: Sequence[str]) -> sa.ColumnElement:
+    return sa.any_(sa.bindparam(None, list(values), type_=ARRAY(sa.Text)))
+
+
+async def _rows_matching(conn: AsyncConnection, fields: Sequence[sa.Column], key_columns: Sequence[str],
+                         keys: Sequence[tuple[str, ...]], *where: sa.ColumnElement) -> list[sa.Row]:
+    """`fields` of the rows whose `key_columns` equal one of `keys`: a join on keys unnested from one array each."""
+    if not keys:
         return []
-    venues = list({(o.exchange, o.exchange_account, o.symbol) for o in entries})
-    where = sa.tuple_(order_facts.c.exchange, order_facts.c.exchange_account, order_facts.c.symbol).in_(venues)
-    query = sa.select(order_facts).where(where, order_facts.c.client_order_id.startswith(domain.LIQUIDATION_PREFIX))
-    return list((await conn.execute(query)).all())
+    table = fields[0].table
+    arrays = [sa.bindparam(None, [key[i] for key in keys], type_=ARRAY(sa.Text)) for i in range(len(key_columns))]
+    wanted = sa.func.unnest(*arrays).table_valued(*key_columns).render_derived(name="wanted")
+    on = sa.and_(*(table.c[name] == wanted.c[name] for name in key_columns))
+    return list((await conn.execute(sa.select(*fields).join_from(table, wanted, on).where(*where))).all())

@@ -20,3 +20,6 @@ class ReconcilerSettings(EgisSettings):
     binance_base_url: str | None = None
     # How long an order may take to become visible on the exchange; "not found" means absent only after it.
     pending_not_found_window_seconds: float = Field(default=120, ge=0)
+    # Request weight per minute the reconciler's look-ups may spend on Binance (the venue allows 2400 per IP,
+    # shared with the executor's trading on the same IP); 0 means unlimited. 429 and 418 are honoured either way.
+    binance_weight_budget_per_minute: int = Field(default=1000, ge=0)

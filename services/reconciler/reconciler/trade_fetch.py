@@ -1,47 +1,173 @@
-"""REST as the stream's fallback: the trades of a filled closing order that the facts are missing."""
+"""REST as the stream's fallback: what the venue knows of the orders that could have closed a position.
+
+Two steps, so the venue is never asked while rows are written: `venue_evidence`
+asks the venue (through its request-weight budget) and touches no database;
+`store_evidence` keeps what came back as facts like any other (a fact already
+stored stays as it is). A position the venue could not be asked about keeps its
+reason, and a later run asks again: nothing is lost by stopping early.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from egis_common import contracts as c
 from egis_common.logs import get_logger
+from executor.exchange import NotFound, Unknown
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reconciler.adapters.binance_events import from_account_trade
+from reconciler.adapters.binance_events import from_account_trade, venue_time
 from reconciler.domain import (
     Facts,
     NoClosure,
+    OrderFact,
     PositionView,
+    closing_ids,
     closure,
+    entry_client_id,
     filled_closing_order,
 )
-from reconciler.repository import facts_for, insert_facts
+from reconciler.repository import insert_facts
 
 log = get_logger(__name__)
+ALGO_ROUTES = ("take_profit", "stop_loss")
+BANNED, OUT_OF_TIME = "venue_banned", "run_out_of_time"
+# How long one sync may spend asking the venue: the admin consumer must poll Kafka again within 300 s
+# (max.poll.interval.ms), and one wait for the next weight window may add up to a minute.
+ASK_FOR_S = 200.0
 
 
-async def with_missing_trades(
-    conn: AsyncConnection, venues: Mapping[str, Any], positions: list[PositionView], facts: Facts
-) -> Facts:
-    """The facts, plus every trade a venue reports for a closing order whose trades do not add up yet.
+@dataclass
+class Evidence:
+    """Facts the venue gave, and for each position it could not be asked about, why."""
 
-    Fetched trades are stored as facts like any other (a trade already stored stays as it is).
+    facts: list[c.Message] = field(default_factory=list)
+    not_asked: dict[str, str] = field(default_factory=dict)  # position id -> reason
+    asked: int = 0
+    stopped: str | None = None
+
+    def report(self, venues: Mapping[str, Any]) -> dict[str, Any]:
+        budgets = {name: v.weights.report() for name, v in venues.items() if getattr(v, "weights", None)}
+        return {"positions_asked": self.asked, "facts_fetched": len(self.facts), "stopped": self.stopped,
+                "not_asked": dict(Counter(self.not_asked.values())), "weight": budgets}
+
+
+async def venue_evidence(venues: Mapping[str, Any], positions: list[PositionView], facts_of,
+                         ask_for_s: float = ASK_FOR_S) -> Evidence:
+    """Ask the venue about every position the stored facts cannot close yet; `facts_of(position)` gives its facts.
+
+    After `ask_for_s` the rest are left for the next run, each with its reason.
     """
-    fetched = []
+    evidence, deadline = Evidence(), time.monotonic() + ask_for_s
     for position in positions:
-        if closure(position, facts) is not NoClosure.TRADES_INCOMPLETE:
+        facts = facts_of(position)
+        outcome = closure(position, facts)
+        if outcome not in (NoClosure.TRADES_INCOMPLETE, NoClosure.NO_FILLED_CLOSING_ORDER):
             continue
+        if evidence.stopped is None and time.monotonic() >= deadline:
+            evidence.stopped = OUT_OF_TIME
+        if evidence.stopped is not None:
+            evidence.not_asked[str(position.position_id)] = evidence.stopped
+            continue
+        found, why = await _ask(venues, position, facts, outcome)
+        evidence.facts += found
+        if why is None:
+            evidence.asked += 1
+            continue
+        evidence.not_asked[str(position.position_id)] = why
+        if why == BANNED:  # sending more would lengthen the ban: stop, report, let a later run continue
+            evidence.stopped = BANNED
+    return evidence
+
+
+async def store_evidence(conn: AsyncConnection, evidence: Evidence) -> None:
+    if evidence.facts:
+        await insert_facts(conn, evidence.facts)
+
+
+async def _ask(venues: Mapping[str, Any], position: PositionView, facts: Facts,
+               outcome: NoClosure) -> tuple[list[c.Message], str | None]:
+    if outcome is NoClosure.TRADES_INCOMPLETE:
         order, _route = filled_closing_order(position, facts)
         venue = venues.get(order.exchange)
         if venue is None or not hasattr(venue, "account_trades"):
+            return [], f"no_venue_for_{order.exchange}"
+        return await _trades(venue, order.exchange_account, order.symbol, order.exchange_order_id)
+    entry = next((o for o in facts.orders if o.client_order_id == entry_client_id(position) and o.exchange_account),
+                 None)
+    if entry is None:  # the entry's fact says which account and symbol to ask; without it, nobody knows
+        return [], "no_entry_fact"
+    venue = venues.get(entry.exchange)
+    if venue is None or not hasattr(venue, "order_status"):
+        return [], f"no_venue_for_{entry.exchange}"
+    return await _closing_orders(venue, entry, position)
+
+
+async def _closing_orders(venue: Any, entry: OrderFact, position: PositionView) -> tuple[list[c.Message], str | None]:
+    """The position's closing orders in route order, down to the first filled one and its trades."""
+    found: list[c.Message] = []
+    account, symbol = entry.exchange_account, entry.symbol
+    for route, client_id in closing_ids(position).items():
+        if route in ALGO_ROUTES:
+            algo = await venue.order_status(account, symbol, clientAlgoId=client_id)
+            if isinstance(algo, NotFound):
+                continue
+            if isinstance(algo, Unknown):
+                return found, _why(venue, algo)
+            found.append(_algo_fact(algo, account))
+            if not found[-1].spawned_order_id:
+                continue
+            order = await venue.order_status(account, symbol, orderId=found[-1].spawned_order_id)
+        else:
+            order = await venue.order_status(account, symbol, origClientOrderId=client_id)
+        if isinstance(order, NotFound):
             continue
-        trades = await venue.account_trades(order.exchange_account, order.symbol, order.exchange_order_id)
-        if not isinstance(trades, list):  # Unknown: the report says trades_incomplete, a later run retries
-            log.warning("trades_fetch_failed", order_id=order.exchange_order_id, cause=trades.cause)
-            continue
-        fetched += [from_account_trade(trade, order.exchange_account) for trade in trades]
-    if not fetched:
-        return facts
-    await insert_facts(conn, fetched)
-    return await facts_for(conn, positions)
+        if isinstance(order, Unknown):
+            return found, _why(venue, order)
+        found.append(_order_fact(order, account))
+        if found[-1].status == "FILLED":
+            trades, why = await _trades(venue, account, symbol, found[-1].exchange_order_id)
+            return found + trades, why
+    return found, None
+
+
+async def _trades(venue: Any, account: str, symbol: str, order_id: str) -> tuple[list[c.Message], str | None]:
+    trades = await venue.account_trades(account, symbol, order_id)
+    if not isinstance(trades, list):  # Unknown: the report says so, a later run retries
+        log.warning("trades_fetch_failed", order_id=order_id, cause=trades.cause)
+        return [], _why(venue, trades)
+    return [from_account_trade(trade, account) for trade in trades], None
+
+
+def _why(venue: Any, unknown: Unknown) -> str:
+    weights = getattr(venue, "weights", None)
+    if unknown.cause.startswith("http_418") or (weights is not None and weights.banned_until_s > time.time()):
+        return BANNED
+    return f"venue_unknown: {unknown.cause}"
+
+
+# The venue's REST answers as facts (GET /fapi/v1/order, GET /fapi/v1/algoOrder); the stream's are in binance_events.
+
+def _order_fact(body: dict[str, Any], account: str) -> c.ExchangeOrderFact:
+    return c.ExchangeOrderFact(
+        exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account, symbol=body["symbol"],
+        event_time=venue_time(body.get("updateTime") or body["time"]), raw=body,
+        exchange_order_id=str(body["orderId"]), client_order_id=body["clientOrderId"], status=body["status"],
+        side=body["side"], order_type=body.get("origType") or body["type"], reduce_only=bool(body["reduceOnly"]),
+        orig_qty=body["origQty"], executed_qty=body["executedQty"], avg_price=body["avgPrice"],
+    )
+
+
+def _algo_fact(body: dict[str, Any], account: str) -> c.ExchangeAlgoOrderFact:
+    spawned = body.get("actualOrderId")
+    return c.ExchangeAlgoOrderFact(
+        exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account, symbol=body["symbol"],
+        event_time=venue_time(body.get("updateTime") or body["createTime"]), raw=body,
+        algo_id=str(body["algoId"]), client_algo_id=body["clientAlgoId"], status=body["algoStatus"],
+        order_type=body["orderType"], side=body["side"], trigger_price=body["triggerPrice"],
+        spawned_order_id=str(spawned) if spawned not in (None, "", 0, "0") else None,
+    )

@@ -174,11 +174,6 @@ async def _two(messages, request_id):
     return found if len(found) == 2 else None
 
 
-async def test_unimplemented_commands_fail_loudly(reconciler_runtime, messages):
-    reply = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.RECONCILE_PAPER_POSITIONS))
-    assert reply.status == "failed" and reply.report["error"] == "not_implemented"
-
-
 async def test_the_cli_signs_sends_waits_and_prints_the_report(reconciler_runtime, monkeypatch, capsys):
     monkeypatch.setenv("EGIS_OPERATOR_ID", OPERATOR_ID)
     monkeypatch.setenv("EGIS_OPERATOR_KEY", OPERATOR_KEY)

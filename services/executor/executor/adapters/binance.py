@@ -29,8 +29,9 @@ from executor.adapters.binance_parse import (
 )
 from executor.adapters.binance_requests import invalid_market_order, invalid_stop, market_order_params, stop_params
 from executor.adapters.binance_rules import SymbolRulesCache
+from executor.adapters.binance_weights import WeightBudget, metered
 from executor.exchange import (
-    Filled, LookupOutcome, MarketOrder, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
+    Filled, LookupOutcome, MarketOrder, NotFound, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
 )
 from executor.settings import BinanceCredentials, ExecutorSettings
 
@@ -50,10 +51,13 @@ class BinanceExchange:
     def __init__(
         self, accounts: Mapping[str, BinanceCredentials], *, live: bool = False, base_url: str | None = None,
         request_timeout_s: float = 5.0, rules_ttl_s: float = 3600.0, factory: ClientFactory | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, weights: WeightBudget | None = None,
     ) -> None:
         factory = factory or client_factory(live=live, base_url=base_url, request_timeout_s=request_timeout_s)
+        if weights is not None:  # every request counted against a share of the venue's weight per minute
+            factory = metered(factory, weights)
         self._clients = BinanceClients(accounts, factory)
+        self.weights = weights
         self._rules = SymbolRulesCache(rules_ttl_s, clock)
 
     @classmethod
@@ -103,6 +107,16 @@ class BinanceExchange:
         except Exception as error:
             return lookup_failure(error)
         return await self._settled(client, symbol, body)
+
+    async def order_status(self, account: str, symbol: str, **ref: str) -> dict[str, Any] | NotFound | Unknown:
+        """The venue's own view of one order (orderId, origClientOrderId) or algo order (clientAlgoId), raw."""
+        client = self._clients.for_account(account)
+        if client is None:
+            return Unknown("unknown_account", {"account": account})
+        try:
+            return await client.futures_get_order(symbol=symbol, **ref)
+        except Exception as error:
+            return lookup_failure(error)
 
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
         client = self._clients.for_account(order.account)

@@ -16,11 +16,11 @@ from decimal import Decimal
 from egis_common.contracts import utc_now
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
-from executor.adapters.paper import booking, stops, tables
+from executor.adapters.paper import booking, lookup, stops, tables
 from executor.adapters.paper.coalesce import Coalescer
 from executor.adapters.paper.matching import VenueConfig
 from executor.exchange import (
-    LookupOutcome, MarketOrder, NotFound, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
+    LookupOutcome, MarketOrder, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
 )
 from executor.settings import PaperSettings
 
@@ -65,9 +65,7 @@ class PaperExchange:
         return await self._orders.submit(order)
 
     async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome:
-        async with self.uow.engine.connect() as conn:
-            row = await tables.latest_order(conn, account, client_order_id)
-        return booking.filled(row) if row is not None and row.symbol == symbol else NotFound()
+        return await lookup.find_order(self.uow.engine, account, symbol, client_order_id)
 
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
         try:
