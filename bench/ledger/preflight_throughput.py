@@ -8,6 +8,10 @@ ledger events topic. In the same run, on the same Postgres, pgbench measures
 one-row INSERT transactions per second as the yardstick.
 
     uv run python bench/ledger/preflight_throughput.py [--commands 20000] [--bots 1000]
+
+With `--profile out.svg` the ledger runs under py-spy (`uv pip install py-spy`)
+and its flame graph is written there when the run ends; figures measured so
+are slower than without it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -67,9 +73,14 @@ def commands_for(bot_ids: list[uuid.UUID], total: int) -> list[c.ReserveBudget]:
     ]
 
 
-def start_ledger(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def start_ledger(env: dict[str, str], log_path: Path, profile: Path | None = None) -> subprocess.Popen:
+    command = [sys.executable, "-m", "ledger.main"]
+    if profile is not None:  # py-spy writes the flame graph when the ledger exits
+        graph = "flamegraph" if profile.suffix == ".svg" else "raw"  # raw: collapsed stacks, one a line
+        command = [shutil.which("py-spy") or "py-spy", "record", "--rate", "200", "--format", graph,
+                   "--output", str(profile), "--", *command]
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledger.main"], env=env, cwd=REPO,
+        command, env=env, cwd=REPO,
         stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -78,6 +89,32 @@ def start_ledger(env: dict[str, str], log_path: Path) -> subprocess.Popen:
         process.kill()  # never leave a half-started ledger behind
         raise
     return process
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process and its children (py-spy's ledger), from /proc: where the time went."""
+    pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+    total = 0
+    for one in pids:
+        fields = Path(f"/proc/{one}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def command_batches(metrics_port: int) -> tuple[float, float]:
+    """How many ledger-command batches the ledger handled, and their seconds in all (its histogram)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    pattern = r'^egis_handler_seconds_(count|sum)\{[^}]*handler="ledger_commands_batch"[^}]*\} (\S+)$'
+    values = dict(re.findall(pattern, text, re.MULTILINE))
+    return float(values.get("count", 0)), float(values.get("sum", 0))
+
+
+def stop_ledger(process: subprocess.Popen, *, profiled: bool) -> None:
+    if profiled:  # Ctrl-C to the group: the ledger stops and py-spy writes its graph
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.terminate()
+    process.wait(60)
 
 
 async def answers_consumer(bootstrap: str) -> AIOKafkaConsumer:
@@ -157,6 +194,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=20000)
     parser.add_argument("--bots", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--profile", type=Path, help="record the ledger with py-spy: a flame graph (.svg) or collapsed stacks (any other suffix)")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="egis-bench-ledger-"))
@@ -172,15 +210,22 @@ def main() -> None:
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
                "EGIS_DATABASE_URL": url, "EGIS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
                "EGIS_METRICS_PORT": str(free_port()), "EGIS_HTTP_PORT": str(free_port()), "EGIS_LOG_LEVEL": "WARNING"}
-        ledger = start_ledger(env, state / "ledger.log")
+        ledger = start_ledger(env, state / "ledger.log", args.profile)
         asyncio.run(run_load(kafka.bootstrap, commands_for(bot_ids, 200)))  # warm-up: joins, caches, JIT of nothing
+        metrics_port = int(env["EGIS_METRICS_PORT"])
+        cpu_before, batches_before = cpu_seconds(ledger.pid), command_batches(metrics_port)
         result = asyncio.run(run_load(kafka.bootstrap, commands_for(bot_ids, args.commands)))
+        batches, handler_seconds = (now - before for now, before in zip(command_batches(metrics_port), batches_before))
+        result.update(
+            ledger_cpu_seconds=round(cpu_seconds(ledger.pid) - cpu_before, 2), command_batches=int(batches),
+            batch_handler_ms_mean=round(handler_seconds / batches * 1000, 1) if batches else None,
+            load_average=[round(load, 2) for load in os.getloadavg()],
+        )
         result.update(bots=args.bots, **pgbench(pg, "egis_bench"))
         print(json.dumps(result, indent=2))
     finally:
         if ledger is not None:
-            ledger.terminate()
-            ledger.wait(30)
+            stop_ledger(ledger, profiled=args.profile is not None)
         stop_kafka(state / "kafka")
         stop_postgres(state / "postgres")
         if not args.keep:

@@ -112,12 +112,16 @@ def compute_budget(
     The one place the formula lives. Closed and failed positions reserve nothing.
     """
     positions = list(positions)
-    with decimal.localcontext(_EXACT):
-        open_sizes = [p.size_usd for p in positions if p.status in (PositionStatus.OPEN, PositionStatus.CLOSING)]
-        opening_sizes = [p.requested_size_usd for p in positions if p.status is PositionStatus.OPENING]
-        reserved_open = sum(open_sizes, ZERO)
-        reserved_opening = sum(opening_sizes, ZERO)
-        available = initial_usd - reserved_open - reserved_opening
+    # Every preflight runs this twice over all the bot's active positions: one pass, and the
+    # exact context's own methods instead of entering a local context (which copies it).
+    add, subtract = _EXACT.add, _EXACT.subtract
+    reserved_open = reserved_opening = ZERO
+    for p in positions:
+        if p.status is PositionStatus.OPENING:
+            reserved_opening = add(reserved_opening, p.requested_size_usd)
+        elif p.status is PositionStatus.OPEN or p.status is PositionStatus.CLOSING:
+            reserved_open = add(reserved_open, p.size_usd)
+    available = subtract(subtract(initial_usd, reserved_open), reserved_opening)
     budget = Budget(initial_usd, reserved_open, reserved_opening, available)
     if debug is not None:
         debug(
@@ -341,6 +345,18 @@ def apply_rejection(position: Position, reason: str, initial: Decimal, others: l
         event = c.CloseRejected(bot_id=reopened.bot_id, position_id=reopened.position_id, reason=reason)
         return Outcome(positions=(reopened,), messages=(event,))
     return Outcome(note=f"rejection ignored: position is {position.status.value}")
+
+
+def decide_execution(execution: c.Message, position: Position, initial: Decimal, others: list[Position]) -> Outcome:
+    """What an OrderFilled, OrderRejected or OrderPendingReconciliation does to its position."""
+    if isinstance(execution, c.OrderFilled):
+        return apply_fill(position, execution, initial, others)
+    if isinstance(execution, c.OrderRejected):
+        if not intent_owns(position, execution.intent_id):
+            return Outcome(note="rejection of a settled intent")
+        return apply_rejection(position, f"exchange_rejected:{execution.exchange_code}:{execution.reason}", initial, others)
+    # OrderPendingReconciliation: the reservation stays held until the reconciler resolves it
+    return Outcome(note="pending reconciliation: reservation held")
 
 
 def intent_owns(position: Position, intent_id: UUID) -> bool:

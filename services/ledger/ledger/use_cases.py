@@ -7,9 +7,10 @@ serialise instead of deadlocking.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,7 +60,7 @@ class Ledger:
         return results
 
     async def handle_executions(self, conn: AsyncConnection, executions: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
-        return [(execution, await self.apply_execution(conn, execution)) for execution in executions]
+        return list(zip(executions, await self.apply_executions(conn, executions), strict=True))
 
     async def budget(self, conn: AsyncConnection, bot_id) -> domain.Budget | None:
         """The bot's budget breakdown, by the one formula."""
@@ -80,13 +81,13 @@ class Ledger:
         answers = await repo.stored_answers(conn, [command.intent_id for command in commands])
         state = await _PreflightState.load(conn, commands)
         outcomes, new_answers = [], []
-        for command in commands:
+        for command, new_position_id in zip(commands, _new_ids(len(commands)), strict=True):
             if command.intent_id in answers:
                 outcomes.append(_repeat(answers[command.intent_id]))
                 continue
             outcome = domain.decide_reservation(
                 command, state.bots.get(command.bot_id), state.positions.get(command.bot_id, []),
-                state.holder(command), uuid4(), self.min_order_size_usd, self._debug(),
+                state.holder(command), new_position_id, self.min_order_size_usd, self._debug(),
             )
             state.apply(outcome)
             answers[command.intent_id] = encode(outcome.messages[0])
@@ -106,19 +107,17 @@ class Ledger:
         others = [p for p in await repo.active_positions(conn, bot_id) if p.position_id != position_id]
         return bot, position, others
 
-    async def apply_execution(self, conn: AsyncConnection, execution: c.Message) -> Outcome:
-        bot, position, others = await self._locked(conn, execution.bot_id, execution.position_id)
-        if position is None:
-            return Outcome(note=f"no position {execution.position_id} of bot {execution.bot_id}")
-        if isinstance(execution, c.OrderFilled):
-            outcome = domain.apply_fill(position, execution, bot.initial_budget_usd, others)
-        elif isinstance(execution, c.OrderRejected):
-            reason = f"exchange_rejected:{execution.exchange_code}:{execution.reason}"
-            outcome = (domain.apply_rejection(position, reason, bot.initial_budget_usd, others)
-                       if domain.intent_owns(position, execution.intent_id) else Outcome(note="rejection of a settled intent"))
-        else:  # OrderPendingReconciliation: the reservation stays held until the reconciler resolves it
-            outcome = Outcome(note="pending reconciliation: reservation held")
-        return await self._persist(conn, outcome)
+    async def apply_executions(self, conn: AsyncConnection, executions: list[c.Message]) -> list[Outcome]:
+        """Executions with a handful of queries, like `reserve_batch`; decisions stay one at a time, in order.
+
+        Two executions for one position or one bot in the same batch see each
+        other's effect, exactly as if they had come in two batches.
+        """
+        state = await _ExecutionState.load(conn, executions)
+        outcomes = [state.decide(execution) for execution in executions]
+        await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
+        await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
+        return outcomes
 
     async def apply_found_fill(self, conn: AsyncConnection, found: c.ApplyFoundFill) -> Outcome:
         """A fill the reconciler found for a pending order: applied like the executor's, so at most once."""
@@ -149,6 +148,12 @@ class Ledger:
         return await self._persist(conn, outcome)
 
 
+def _new_ids(count: int) -> list[UUID]:
+    """Random (version 4) ids from one read of the system's random source; uuid4() reads once per id."""
+    pool = os.urandom(16 * count)
+    return [UUID(bytes=pool[at:at + 16], version=4) for at in range(0, len(pool), 16)]
+
+
 def _repeat(stored: bytes) -> Outcome:
     answer = LEDGER_EVENTS.decode(stored).model_copy(update={"message_id": uuid4()})
     return Outcome(messages=(answer,), note="repeated intent: the stored answer again")
@@ -174,7 +179,10 @@ class _PreflightState:
     async def load(cls, conn: AsyncConnection, commands: list[c.ReserveBudget]) -> _PreflightState:
         bots = await repo.lock_bots(conn, {command.bot_id for command in commands})
         positions = await repo.active_positions_of(conn, list(bots))
-        holders = await repo.active_holders(conn, {(b.exchange, b.exchange_account) for b in bots.values()})
+        # The batch's own bots' positions are loaded already: ask the database only for the other bots'.
+        accounts = {(b.exchange, b.exchange_account) for b in bots.values()}
+        holders = await repo.active_holders(conn, accounts, except_bots=list(bots))
+        holders.update({(p.exchange, p.exchange_account, p.symbol): p.bot_id for ps in positions.values() for p in ps})
         return cls(bots, positions, holders)
 
     def holder(self, command: c.ReserveBudget):
@@ -192,3 +200,34 @@ class _PreflightState:
             self.positions[changed.bot_id] = [
                 changed if p.position_id == changed.position_id else p for p in self.positions[changed.bot_id]
             ]
+
+
+@dataclass
+class _ExecutionState:
+    """What a batch of executions decides on: its bots, locked, and their positions, kept current."""
+
+    bots: dict
+    positions: dict  # bot id -> position id -> position: the batch's targets and every active one
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection, executions: list[c.Message]) -> _ExecutionState:
+        bots = await repo.lock_bots(conn, {execution.bot_id for execution in executions})
+        targets = await repo.lock_positions(conn, {e.position_id for e in executions if e.bot_id in bots})
+        positions = {bot_id: {p.position_id: p for p in active}
+                     for bot_id, active in (await repo.active_positions_of(conn, list(bots))).items()}
+        for target in targets:
+            positions.setdefault(target.bot_id, {})[target.position_id] = target
+        return cls(bots, positions)
+
+    def decide(self, execution: c.Message) -> Outcome:
+        """The domain's decision on one execution, given everything decided before it in the batch."""
+        bot = self.bots.get(execution.bot_id)
+        mine = self.positions.get(execution.bot_id, {})
+        position = mine.get(execution.position_id)
+        if bot is None or position is None:
+            return Outcome(note=f"no position {execution.position_id} of bot {execution.bot_id}")
+        others = [p for p in mine.values() if p.status in domain.ACTIVE and p.position_id != position.position_id]
+        outcome = domain.decide_execution(execution, position, bot.initial_budget_usd, others)
+        for changed in outcome.positions:
+            mine[changed.position_id] = changed
+        return outcome
