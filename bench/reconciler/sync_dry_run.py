@@ -9,15 +9,18 @@ per position at Binance's published weights).
 Starts its own PostgreSQL and an in-process local Binance server (limit 2400
 weight per minute, as Binance), seeds the venue once, then for each weight
 budget migrates a fresh database, stores the same read model and facts, and
-runs the sync use case (`reconciler.admin.sync_wrong_closed_positions`)
-directly on Postgres. Kafka is left out: the command and its reply are two
-messages, and the time goes into the venue's look-ups.
+runs the sync use case (`reconciler.commands.sync_wrong_closed_positions`:
+read, ask the venue holding no connection, write) directly on Postgres. Kafka is
+left out: the command and its reply are a few messages, and the time goes into
+the venue's look-ups.
 
     uv run --frozen python bench/reconciler/sync_dry_run.py [--positions 1000] [--budgets 1000,0]
 
 A budget of 0 is unlimited: the venue's own limit then answers 429 and sync
 waits out its Retry-After. At the default budget, 1,000 positions take minutes:
-that is the budget working. `--positions 100` is a quick check.
+that is the budget working. Each run may ask the venue for as long as the
+service's would (ReconcilerSettings.admin_ask_for_s, 780 s by default):
+`stopped` says whether it had to stop early. `--positions 100` is a quick check.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from egis_localinfra.postgres import start_postgres, stop_postgres
 from executor.adapters.binance import BinanceCredentials, BinanceExchange
 from executor.adapters.binance_weights import WeightBudget
 from pydantic import SecretStr
-from reconciler.admin import sync_wrong_closed_positions
+from reconciler.commands import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -79,12 +82,11 @@ async def _run(engine, server: BinanceLocal, bot_id: uuid.UUID, per_minute: int)
                              confirm=False, bot_id=bot_id, operator_id="bench", signature="")
     started = time.perf_counter()
     try:
-        async with engine.begin() as conn:
-            venues = {c.ExchangeName.BINANCE_USDM.value: exchange}
-            # No time limit per run here: the point is how long the whole set takes at each budget.
-            _status, report, _ = await sync_wrong_closed_positions(conn, command, venues, ask_for_s=float("inf"))
+        venues = {c.ExchangeName.BINANCE_USDM.value: exchange}
+        outcome = await sync_wrong_closed_positions(engine, command, venues, ReconcilerSettings().admin_ask_for_s())
     finally:
         await exchange.close()
+    report = outcome.report
     seconds = time.perf_counter() - started
     sent = server.requests()
     by_minute: dict[int, int] = {}

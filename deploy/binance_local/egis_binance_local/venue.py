@@ -3,7 +3,8 @@
 Order of the steps, and why:
 1. the request log records every request that reached the server, whatever
    happens next (tests assert "no second order was placed" on it);
-2. the weight limit answers 429 before anything else, as the venue does;
+2. a banned IP gets 418 until the ban ends, and the weight limit answers 429,
+   before anything else, as the venue does (enough 429s in a minute earn a ban);
 3. a fault "before processing" answers without touching any state;
 4. authentication, then the handler, which may raise `BinanceError`;
 5. a fault "after processing" withholds the answer of a request that took effect.
@@ -69,6 +70,8 @@ class Venue:
     def _outcome(
         self, route: Route, raw: RawRequest, params: dict[str, str], record: RequestRecord
     ) -> tuple[Fault | None, Outcome]:
+        if (until_ms := self.meter.banned_until_ms()) is not None:
+            return None, _error(errors.ip_banned(until_ms), _seconds_until(until_ms, self.exchange.clock()))
         if not self.meter.try_spend(record.weight):
             return None, _error(errors.too_many_requests(self.meter.limit), self.meter.retry_after_s())
         fault = self.faults.take(record.method, record.path)
@@ -110,6 +113,10 @@ class Venue:
 
 def _error(error: errors.BinanceError, retry_after_s: int) -> Outcome:
     return error.status, error.body(), {"Retry-After": str(retry_after_s)}
+
+
+def _seconds_until(until_ms: int, now_ms: int) -> int:
+    return max(1, -(-(until_ms - now_ms) // 1000))  # whole seconds, rounded up: never "retry now" while banned
 
 
 async def _raw_request(request: web.Request) -> RawRequest:

@@ -51,3 +51,30 @@ async def test_the_limit_can_be_changed_while_running(server, client):
         await client.futures_ping()
     assert limited.value.status_code == 429
     assert server.used_weight() == 5
+
+
+async def test_repeated_429s_earn_a_418_ban_with_retry_after_until_it_ends():
+    start_ms = 1_700_000_040_000  # a minute boundary
+    clock = ManualClock(start_ms)
+    async with BinanceLocal(weight_limit=1, clock=clock) as server:
+        meter = server.venue.meter
+        client = local_async_client(server.base_url, None, None)
+        try:
+            await client.futures_ping()
+            for _ in range(meter.refusals_before_ban + 1):  # the last refusal is one too many
+                with pytest.raises(BinanceAPIException) as limited:
+                    await client.futures_ping()
+                assert limited.value.status_code == 429
+            clock.now_ms += 60_000  # the minute turns: the weight is free again, the ban is not over
+            with pytest.raises(BinanceAPIException) as banned:
+                await client.futures_ping()
+            assert (banned.value.status_code, banned.value.code) == (418, -1003)
+            ban_ms = meter.ban_s * 1000
+            assert banned.value.response.headers["Retry-After"] == str((ban_ms - 60_000) // 1000)
+            assert str(start_ms + ban_ms) in banned.value.message
+            assert server.used_weight() == 0  # a banned request counts no weight
+            clock.now_ms = start_ms + ban_ms
+            assert await client.futures_ping() == {}
+            assert [r.status for r in server.requests()] == [200] + [429] * 11 + [418, 200]
+        finally:
+            await client.close_connection()

@@ -417,3 +417,7 @@ class AdminReply(Message):
     status: Literal["ok", "refused", "failed"]
     dry_run: bool
     report: dict[str, Any] = Field(default_factory=dict)
+    # A report too large for one message comes in `parts` replies: each carries the summary and a slice of
+    # every list of lines, in order; joined in part order they are the whole report.
+    part: int = Field(default=1, ge=1)
+    parts: int = Field(default=1, ge=1)

@@ -4,6 +4,12 @@
 
 Dry-run unless --confirm. Needs EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY (the key
 the reconciler knows this operator by) and EGIS_KAFKA_BOOTSTRAP_SERVERS.
+
+How long it waits for the reply (--timeout) follows the command: the commands
+that ask the venue (sync-wrong-closed-positions, resolve-pending) may run for
+the reconciler's EGIS_ADMIN_MAX_COMMAND_SECONDS (read from this environment too;
+900 s by default), so it waits that long and a minute more; the others, a minute. A large report comes in
+parts: all of them are collected before the report is printed.
 """
 
 from __future__ import annotations
@@ -20,15 +26,34 @@ from egis_common import contracts as c
 from egis_common.topics import ADMIN_COMMANDS, ADMIN_REPLIES, encode, key_for
 
 from reconciler import auth
+from reconciler.replies import assembled
+from reconciler.settings import ReconcilerSettings
+
+# The commands that ask the venue may run for the reconciler's longest command time; the rest are quick.
+ASKS_THE_VENUE = frozenset({c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, c.AdminCommandName.RESOLVE_PENDING})
+QUICK_TIMEOUT_S = 60.0
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="reconciler.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="reconciler.cli", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=[name.value for name in c.AdminCommandName])
     parser.add_argument("--confirm", action="store_true", help="apply the repair (default: dry run)")
     parser.add_argument("--bot-id", type=UUID, default=None)
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the reply")
-    return parser.parse_args(argv)
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds to wait for the whole reply (default: by command, see below)")
+    args = parser.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = default_timeout_s(c.AdminCommandName(args.command))
+    return args
+
+
+def default_timeout_s(command: c.AdminCommandName) -> float:
+    if command in ASKS_THE_VENUE:
+        default = ReconcilerSettings.model_fields["admin_max_command_seconds"].default
+        return float(os.environ.get("EGIS_ADMIN_MAX_COMMAND_SECONDS", default)) + QUICK_TIMEOUT_S
+    return QUICK_TIMEOUT_S
 
 
 def build_command(args: argparse.Namespace, operator_id: str, key: str) -> c.AdminCommand:
@@ -57,13 +82,17 @@ async def request(bootstrap: str, command: c.AdminCommand, timeout_s: float) -> 
 
 
 async def _reply_to(consumer: AIOKafkaConsumer, request_id: UUID, timeout_s: float) -> c.AdminReply | None:
+    """Every part of our reply (a part published twice counts once), joined; None if not all came in time."""
     deadline = time.monotonic() + timeout_s
+    parts: dict[int, c.AdminReply] = {}
     while time.monotonic() < deadline:
         for records in (await consumer.getmany(timeout_ms=200)).values():
             for record in records:
                 reply = ADMIN_REPLIES.decode(record.value)
                 if reply.request_id == request_id:
-                    return reply
+                    parts[reply.part] = reply
+        if parts and len(parts) == next(iter(parts.values())).parts:
+            return assembled(list(parts.values()))
     return None
 
 

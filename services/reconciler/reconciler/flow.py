@@ -7,9 +7,10 @@ In:  egis.exchange.facts.v1       ExchangeOrderFact, ExchangeAlgoOrderFact, Exch
                                   -> the read model of positions (reconciler.positions); a position opened
                                      after the exchange closed it gets its BackfillClosure then
      egis.executor.executions.v1  OrderPendingReconciliation -> pending_orders; OrderFilled/OrderRejected settle them
-     egis.reconciler.admin.v1     AdminCommand (signed by an operator)
+     egis.reconciler.admin.v1     AdminCommand (signed by an operator); the venue is asked with no transaction
+                                  open, for up to EGIS_ADMIN_MAX_COMMAND_SECONDS (this subscriber's max poll interval)
 Out (through the outbox, same transaction as the state change):
-     egis.reconciler.admin-replies.v1  AdminReply with the full report
+     egis.reconciler.admin-replies.v1  AdminReply with the full report, in parts when large (reconciler.replies)
      egis.ledger.commands.v1           BackfillClosure, from TP/SL facts or a confirmed sync-wrong-closed-positions;
                                        ReleaseReservation, from a confirmed resolve-pending
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
@@ -27,12 +29,14 @@ from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
 from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
 from executor.adapters.binance import BinanceExchange
+from executor.adapters.binance_weights import WeightBudget
 from executor.adapters.paper.lookup import PaperLookup
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import closures, pending, read_model, repository
-from reconciler.admin import Admin, OrderLookup
+from reconciler.admin import Admin
+from reconciler.commands import OrderLookup
 from reconciler.metrics import CLOSURES_BACKFILLED, count_facts
 from reconciler.settings import ReconcilerSettings
 
@@ -45,16 +49,24 @@ def build_venues(settings: ReconcilerSettings, engine: AsyncEngine) -> dict[str,
     venues: dict[str, OrderLookup] = {c.ExchangeName.PAPER.value: PaperLookup(engine)}
     if settings.binance_accounts:
         venues[c.ExchangeName.BINANCE_USDM.value] = BinanceExchange(
-            settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url)
+            settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url,
+            weights=WeightBudget(settings.binance_weight_budget_per_minute))
     return venues
 
 
 def build_admin(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> Admin:
     """`venues` replace the configured look-ups of the same exchanges (tests bring a local Binance)."""
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
-    return Admin(runtime.outbox, settings.operator_keys, timedelta(seconds=settings.admin_command_max_age_seconds),
+    return Admin(runtime.engine, runtime.outbox, settings.operator_keys,
+                 timedelta(seconds=settings.admin_command_max_age_seconds),
                  {**build_venues(settings, runtime.engine), **(venues or {})},
-                 timedelta(seconds=settings.pending_not_found_window_seconds))
+                 timedelta(seconds=settings.pending_not_found_window_seconds), settings.admin_ask_for_s(),
+                 settings.admin_reply_part_bytes)
+
+
+def admin_subscriber_options(settings: ReconcilerSettings) -> dict[str, Any]:
+    """A command may run for minutes: the consumer must not be taken for dead meanwhile."""
+    return {**subscriber_options(GROUP), "max_poll_interval_ms": settings.admin_max_poll_interval_ms()}
 
 
 def fact_ingestion(outbox: Outbox):
@@ -90,6 +102,7 @@ async def record_executions(conn, executions: list[c.Message]) -> list[int]:
 
 
 def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> None:
+    settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
     admin = build_admin(runtime, venues)
     ingest_facts = fact_ingestion(runtime.outbox)
     apply_ledger_events = ledger_events_application(runtime.outbox)
@@ -114,11 +127,15 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
         await process_batch(msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters,
                             record_executions)
 
-    @runtime.broker.subscriber(ADMIN_COMMANDS.name, **subscriber_options(GROUP))
+    @runtime.broker.subscriber(ADMIN_COMMANDS.name, **admin_subscriber_options(settings))
     async def on_admin_command(msg: KafkaMessage) -> None:
         command = ADMIN_COMMANDS.decode(msg.body)
+        # Authenticate, read, ask the venue: no transaction held meanwhile.
+        prepared = await admin.prepare(command)
+        # One short transaction: the claim, what the venue said, the run, the reply and ledger commands (outbox).
         async with runtime.uow.begin() as conn:
             if not await admin_inbox.claim(conn, command.message_id):
                 return
-            reply = await admin.handle(conn, command)
-        log.info("admin_command_answered", request_id=str(command.request_id), status=reply.status)
+            replies = await admin.commit(conn, command, prepared)
+        log.info("admin_command_answered", request_id=str(command.request_id), status=replies[0].status,
+                 parts=len(replies))

@@ -50,11 +50,10 @@ async def settle(conn: AsyncConnection, intent_id: UUID, resolution: str, eviden
     ).values(resolution=resolution, evidence=evidence, resolved_at=at))
 
 
-async def unresolved(conn: AsyncConnection, bot_id: UUID | None = None, *, lock: bool = True) -> list[PendingOrder]:
-    """Unsettled pending orders, oldest first; locked so two resolve runs never settle one twice."""
+async def unresolved(conn: AsyncConnection, bot_id: UUID | None = None) -> list[PendingOrder]:
+    """Unsettled pending orders, oldest first. Not locked: `settle` settles an order once, whoever comes first."""
     query = sa.select(pending_orders).where(pending_orders.c.resolved_at.is_(None)).order_by(
         pending_orders.c.pending_since)
-    query = query.with_for_update(skip_locked=True) if lock else query
     if bot_id is not None:
         query = query.where(pending_orders.c.bot_id == bot_id)
     return [PendingOrder(**{name: getattr(row, name) for name in FIELDS}) for row in (await conn.execute(query)).all()]

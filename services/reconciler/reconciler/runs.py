@@ -24,10 +24,16 @@ async def stored(conn: AsyncConnection, request_id: UUID) -> sa.Row | None:
     return (await conn.execute(sa.select(repair_runs).where(repair_runs.c.request_id == request_id))).first()
 
 
-async def record(conn: AsyncConnection, command: c.AdminCommand, status: str, report: dict[str, Any]) -> bool:
-    """False when this request was already run (a concurrent duplicate): the caller must not act twice."""
-    statement = insert(repair_runs).values(
+async def held(conn: AsyncConnection, request_id: UUID) -> sa.Row | None:
+    """The stored run of this request, holding the request until the transaction ends: a concurrent duplicate
+    waits here, then finds this run stored."""
+    key = sa.func.hashtextextended(str(request_id), 0)
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    return await stored(conn, request_id)
+
+
+async def record(conn: AsyncConnection, command: c.AdminCommand, status: str, report: dict[str, Any]) -> None:
+    await conn.execute(insert(repair_runs).values(
         request_id=command.request_id, command=command.command.value, operator_id=command.operator_id,
         confirm=command.confirm, bot_id=command.bot_id, status=status, report=report,
-    ).on_conflict_do_nothing().returning(repair_runs.c.request_id)
-    return (await conn.execute(statement)).first() is not None
+    ))

@@ -36,9 +36,6 @@ from reconciler.repository import insert_facts
 log = get_logger(__name__)
 ALGO_ROUTES = ("take_profit", "stop_loss")
 BANNED, OUT_OF_TIME = "venue_banned", "run_out_of_time"
-# How long one sync may spend asking the venue: the admin consumer must poll Kafka again within 300 s
-# (max.poll.interval.ms), and one wait for the next weight window may add up to a minute.
-ASK_FOR_S = 200.0
 
 
 @dataclass
@@ -57,10 +54,11 @@ class Evidence:
 
 
 async def venue_evidence(venues: Mapping[str, Any], positions: list[PositionView], facts_of,
-                         ask_for_s: float = ASK_FOR_S) -> Evidence:
+                         ask_for_s: float) -> Evidence:
     """Ask the venue about every position the stored facts cannot close yet; `facts_of(position)` gives its facts.
 
-    After `ask_for_s` the rest are left for the next run, each with its reason.
+    After `ask_for_s` (the admin command's time, less a margin: ReconcilerSettings.admin_ask_for_s) the rest
+    are left for the next run, each with its reason.
     """
     evidence, deadline = Evidence(), time.monotonic() + ask_for_s
     for position in positions:

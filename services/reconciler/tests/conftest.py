@@ -29,6 +29,8 @@ from reconciler_helpers import (
 )
 
 PENDING_WINDOW_S = 60
+# Small, so that a report of a few dozen lines already comes in parts (the default is 512 KB).
+REPLY_PART_BYTES = 4096
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +47,8 @@ async def reconciler_runtime(test_database, binance_server):
     """One reconciler for the session: joining its consumer group costs a rebalance per start."""
     settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
                                   operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
-                                  pending_not_found_window_seconds=PENDING_WINDOW_S)
+                                  pending_not_found_window_seconds=PENDING_WINDOW_S,
+                                  admin_reply_part_bytes=REPLY_PART_BYTES)
     runtime = build_runtime(settings)
     credentials = BinanceCredentials(api_key=SecretStr(BINANCE_KEY), api_secret=SecretStr(BINANCE_SECRET))
     binance = BinanceExchange({BINANCE_ACCOUNT: credentials}, base_url=binance_server.base_url)

@@ -10,6 +10,7 @@ from egis_common import contracts as c
 from egis_common.topics import encode, key_for, topic_for
 from egis_localinfra.testing import eventually
 from reconciler import auth
+from reconciler.replies import assembled
 
 OPERATOR_ID = "ops-alice"
 OPERATOR_KEY = "test-operator-key-" + uuid.uuid4().hex
@@ -66,7 +67,13 @@ def unique_id() -> str:
 
 
 async def ask(runtime, messages, command: c.AdminCommand) -> c.AdminReply:
-    """Send an admin command; its reply, matched by request id."""
+    """Send an admin command; its reply, matched by request id, its parts joined."""
     await publish(runtime, command)
-    return (await eventually(lambda: messages.matching(
-        lambda m: isinstance(m, c.AdminReply) and m.request_id == command.request_id), what="admin reply"))[0]
+    return assembled(await eventually(lambda: reply_parts(messages, command.request_id), what="admin reply"))
+
+
+async def reply_parts(messages, request_id) -> list[c.AdminReply] | None:
+    """Every part of the (first) reply to this request, once all are in."""
+    found = await messages.matching(lambda m: isinstance(m, c.AdminReply) and m.request_id == request_id)
+    parts = {m.part: m for m in found}
+    return list(parts.values()) if found and len(parts) == found[0].parts else None

@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from egis_common import contracts as c
 from egis_common.contracts import AdminCommandName
 from egis_common.ids import OrderPurpose, client_order_id
+from egis_common.topics import encode
 from egis_localinfra.testing import eventually
 from ledger import bots
 from ledger import repository as ledger_repo
 from reconciler import auth, cli, read_model, runs
+from reconciler.replies import assembled
 from reconciler.repository import trade_facts
 from reconciler_helpers import (
     OPERATOR_ID,
@@ -24,6 +26,7 @@ from reconciler_helpers import (
     ask,
     order_fact,
     publish,
+    reply_parts,
     trade_fact,
 )
 
@@ -311,3 +314,30 @@ async def test_a_liquidation_is_found_by_the_account_and_symbol_of_the_positions
     sent = await eventually(lambda: messages.matching(  # the exchange's own close: sent without being asked, once
         lambda m: isinstance(m, c.BackfillClosure) and m.position_id == position_id), what="automatic backfill")
     assert len(sent) == 1 and sent[0].close_exchange_order_id == liquidation_id
+
+
+async def test_a_report_over_the_size_limit_comes_in_parts_that_the_cli_joins_into_the_whole_report(
+    reconciler_runtime, messages, monkeypatch, capsys
+):
+    bot_id, count = uuid.uuid4(), 40
+    async with reconciler_runtime.engine.begin() as conn:  # open positions without an entry fill fact: all drift
+        await conn.execute(read_model.positions.insert(), [
+            {"position_id": uuid.uuid4(), "bot_id": bot_id, "symbol": "ETHUSDT", "side": "long", "status": "open",
+             "open_intent_id": uuid.uuid4(), "updated_at": datetime.now(UTC)} for _ in range(count)])
+    monkeypatch.setenv("EGIS_OPERATOR_ID", OPERATOR_ID)
+    monkeypatch.setenv("EGIS_OPERATOR_KEY", OPERATOR_KEY)
+
+    assert await cli.run(["drift-report", "--bot-id", str(bot_id)]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    [title] = [line for line in out if line.startswith("drift-report: ok (dry run), request ")]
+    request_id = uuid.UUID(title.rsplit(" ", 1)[1])
+    parts = await reply_parts(messages, request_id)
+    limit = reconciler_runtime.settings.admin_reply_part_bytes
+    assert parts is not None and len(parts) > 1 and all(len(encode(p)) <= limit for p in parts)
+    async with reconciler_runtime.engine.connect() as conn:  # the run keeps the whole report
+        stored = (await runs.stored(conn, request_id)).report
+    assert len(stored["drift"]) == count and stored == assembled(parts).report
+    assert f"drift: {count}" in out and "by_kind: {'position_open_but_no_fill_fact': 40}" in out
+    printed = {line.split("position_id=")[1].split(",")[0] for line in out if line.startswith("  - position_id=")}
+    assert printed == {line["position_id"] for line in stored["drift"]}

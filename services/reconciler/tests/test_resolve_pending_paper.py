@@ -69,7 +69,7 @@ async def ledger_positions(ledger_runtime, bot_id) -> dict[uuid.UUID, sa.Row]:
 
 async def unresolved(reconciler_runtime, bot_id) -> list:
     async with reconciler_runtime.engine.connect() as conn:
-        return await pending.unresolved(conn, bot_id, lock=False)
+        return await pending.unresolved(conn, bot_id)
 
 
 async def settled_in_ledger(ledger_runtime, bot_id, filled, absent):
@@ -87,7 +87,8 @@ async def test_a_filled_paper_order_opens_exactly_one_position_and_an_absent_one
     await paper.set_mark_price(placed_symbol, D("200"))
     booked = await trade(paper, bot.exchange_account, placed_symbol, OrderSide.BUY, "0.05",
                          client_order_id=client_order_id(filled.intent_id))
-    await publish(reconciler_runtime, went_pending(bot, filled, placed_symbol), went_pending(bot, absent, absent_symbol))
+    await publish(reconciler_runtime, went_pending(bot, filled, placed_symbol),
+                  went_pending(bot, absent, absent_symbol))
     await eventually(lambda: _has(unresolved(reconciler_runtime, bot.bot_id), 2), what="pending recorded")
 
     dry = await ask(reconciler_runtime, messages, admin_command(RESOLVE, bot_id=bot.bot_id))

@@ -17,7 +17,8 @@ from egis_localinfra.testing import eventually
 from executor.adapters.binance import BinanceCredentials, BinanceExchange
 from executor.adapters.binance_weights import UNLIMITED, WeightBudget
 from pydantic import SecretStr
-from reconciler.admin import sync_wrong_closed_positions
+from reconciler.commands import sync_wrong_closed_positions
+from reconciler.settings import ReconcilerSettings
 from reconciler_helpers import admin_command
 from venue_closes import close_on_venue, known_to_reconciler, store
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.infra
 
 WINDOW_S = 2
 WEIGHT_PER_TAKE_PROFIT_CLOSE = 1 + 1 + 5  # algo order, its spawned order, the order's trades
+ASK_FOR_S = ReconcilerSettings().admin_ask_for_s()
 
 
 @pytest.fixture
@@ -51,18 +53,18 @@ async def broken_positions(runtime, server, count: int) -> tuple[uuid.UUID, str]
     return bot_id, account
 
 
-async def sync(runtime, server, positions: tuple[uuid.UUID, str], budget: WeightBudget, **options) -> dict:
+async def sync(runtime, server, positions: tuple[uuid.UUID, str], budget: WeightBudget,
+               ask_for_s: float = ASK_FOR_S) -> dict:
     bot_id, account = positions
     credentials = BinanceCredentials(api_key=SecretStr(account), api_secret=SecretStr(_secret(account)))
     exchange = BinanceExchange({account: credentials}, base_url=server.base_url, weights=budget)
+    command = admin_command(AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot_id)
     try:
-        async with runtime.engine.begin() as conn:
-            command = admin_command(AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot_id)
-            venues = {ExchangeName.BINANCE_USDM.value: exchange}
-            _status, report, _ = await sync_wrong_closed_positions(conn, command, venues, **options)
+        venues = {ExchangeName.BINANCE_USDM.value: exchange}
+        outcome = await sync_wrong_closed_positions(runtime.engine, command, venues, ask_for_s)
     finally:
         await exchange.close()
-    return report
+    return outcome.report
 
 
 async def test_a_small_budget_waits_for_the_next_window_instead_of_exceeding_the_limit(reconciler_runtime, venue):

@@ -1,0 +1,204 @@
+"""The admin commands' use cases, each in two steps so that no transaction stays open while the venue is asked.
+
+`prepare_*` reads what it needs in a short read-only transaction, asks the
+venue holding no connection, and returns a `Write`: the step that, inside the
+admin handler's one writing transaction, stores what the venue said and
+returns the outcome (status, report, ledger commands). Nothing is written
+before that step, so a run that fails half way has changed nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+from uuid import UUID
+
+from egis_common import contracts as c
+from egis_common.contracts import utc_now
+from egis_common.logs import get_logger
+from executor.exchange import LookupOutcome, Unknown
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from reconciler import paper_repair, pending, read_model
+from reconciler.domain import PositionView
+from reconciler.drift import DriftKind, FactIndex, drift_of, repair_plan
+from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_BY_AGE
+from reconciler.repository import facts_for
+from reconciler.resolution import Decision, PendingOrder, Resolution, decide, pending_by_age
+from reconciler.trade_fetch import OUT_OF_TIME, Evidence, store_evidence, venue_evidence
+
+log = get_logger(__name__)
+REPAIRABLE_STATUSES = ("open", "closing", "closed")
+
+
+class OrderLookup(Protocol):
+    """The one read-only question the reconciler asks a venue (executor.exchange.ExchangePort.find_order)."""
+
+    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    report: dict[str, Any]
+    commands: list[c.Message] = field(default_factory=list)  # to the ledger, with the reply
+
+
+Write = Callable[[AsyncConnection], Awaitable[Outcome]]
+
+
+def fixed(outcome: Outcome) -> Write:
+    """A step that writes nothing and answers `outcome`."""
+    async def write(_conn: AsyncConnection) -> Outcome:
+        return outcome
+
+    return write
+
+
+async def prepare_drift_report(engine: AsyncEngine, command: c.AdminCommand) -> Write:
+    async with engine.connect() as conn:
+        return fixed(Outcome("ok", await drift_report(conn, command)))
+
+
+async def drift_report(conn: AsyncConnection, command: c.AdminCommand) -> dict[str, Any]:
+    positions = await read_model.load(conn, command.bot_id)
+    facts = FactIndex(await facts_for(conn, positions, with_trades=False))  # drift never looks at trades
+    drifts = [d.as_report() for p in positions for d in drift_of(p, facts.of(p))]
+    by_kind = Counter(d["kind"] for d in drifts)
+    ages = pending_by_age(await pending.unresolved(conn, command.bot_id), utc_now())
+    if command.bot_id is None:  # the gauges describe the whole system, not one bot
+        for kind in DriftKind:
+            DRIFT.labels(kind.value).set(by_kind.get(kind.value, 0))
+        for age, count in ages.items():
+            PENDING_BY_AGE.labels(age).set(count)
+    return {"positions_examined": len(positions), "by_kind": dict(by_kind), "pending_by_age": ages, "drift": drifts}
+
+
+async def sync_wrong_closed_positions(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any],
+                                      ask_for_s: float) -> Outcome:
+    """The whole sync outside the admin handler (tests, bench): the same steps, without inbox, run or reply."""
+    write = await prepare_sync(engine, command, venues, ask_for_s)
+    async with engine.begin() as conn:
+        return await write(conn)
+
+
+async def prepare_sync(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any],
+                       ask_for_s: float) -> Write:
+    """Closed positions missing close facts, and open ones the exchange closed: backfill from evidence.
+
+    The venue is asked (within its weight budget, for at most `ask_for_s`) about what the stored facts cannot
+    close; the write stores what it said, then plans each position from every fact stored by then.
+    """
+    async with engine.connect() as conn:
+        positions = await _repairable(conn, command.bot_id)
+        facts = FactIndex(await facts_for(conn, positions))
+    evidence = await venue_evidence(venues, positions, facts.of, ask_for_s)
+    venue_report = evidence.report(venues)
+    asked_about = {p.position_id for p in positions}
+
+    async def write(conn: AsyncConnection) -> Outcome:
+        await store_evidence(conn, evidence)
+        # As they are now: the ledger may have closed some while the venue was asked.
+        now = [p for p in await _repairable(conn, command.bot_id) if p.position_id in asked_about]
+        return _sync_outcome(command, now, FactIndex(await facts_for(conn, now)), evidence, venue_report)
+
+    return write
+
+
+async def _repairable(conn: AsyncConnection, bot_id: UUID | None) -> list[PositionView]:
+    return [p for p in await read_model.load(conn, bot_id, REPAIRABLE_STATUSES)
+            if p.status != "closed" or p.missing_close_facts]
+
+
+def _sync_outcome(command: c.AdminCommand, positions: list[PositionView], facts: FactIndex, evidence: Evidence,
+                  venue_report: dict[str, Any]) -> Outcome:
+    lines, backfills = [], []
+    for position in positions:
+        plan = repair_plan(position, facts.of(position))
+        backfill = plan.pop("backfill")
+        if backfill is not None and command.confirm:
+            backfills.append(backfill)
+            CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
+        lines.append({**plan, "venue_not_asked": evidence.not_asked.get(str(position.position_id)),
+                      "changed": backfill is not None and command.confirm,
+                      "backfill": backfill.model_dump(mode="json") if backfill else None})
+    return Outcome("ok", {**_summary(lines), "venue": venue_report, "positions": lines}, backfills)
+
+
+async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, OrderLookup],
+                                  window: timedelta, ask_for_s: float) -> Write:
+    """Every unsettled pending order, looked up by client order id; settled only on a definitive answer.
+
+    The write settles an order only if nobody settled it meanwhile (the executor's own report, another run),
+    and only then sends its ledger command: a settlement happens once.
+    """
+    async with engine.connect() as conn:
+        orders = await pending.unresolved(conn, command.bot_id)
+    decisions, stopped = await _look_up_all(venues, orders, window, ask_for_s)
+
+    async def write(conn: AsyncConnection) -> Outcome:
+        lines, commands = [], []
+        for order, decision in decisions:
+            changed = command.confirm and await _settled(conn, order, decision)
+            if changed:
+                commands.append(decision.command)
+            log.info("pending_order_looked_up", intent_id=str(order.intent_id), resolution=decision.resolution.value,
+                     changed=changed, evidence=decision.evidence)
+            lines.append(_pending_line(order, decision, changed))
+        return Outcome("ok", {**_summary(lines), "stopped": stopped, "pending": lines}, commands)
+
+    return write
+
+
+async def _look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrder], window: timedelta,
+                       ask_for_s: float) -> tuple[list[tuple[PendingOrder, Decision]], str | None]:
+    """Each order's decision; after `ask_for_s` the rest are not looked up and stay unknown, saying why."""
+    deadline, decisions, stopped = time.monotonic() + ask_for_s, [], None
+    for order in orders:
+        if stopped is None and time.monotonic() >= deadline:
+            stopped = OUT_OF_TIME
+        outcome = Unknown(stopped) if stopped is not None else await _look_up(venues, order)
+        decisions.append((order, decide(order, outcome, utc_now(), window)))
+    return decisions, stopped
+
+
+async def _look_up(venues: Mapping[str, OrderLookup], order: PendingOrder) -> LookupOutcome:
+    venue = venues.get(order.exchange)
+    if venue is None:
+        return Unknown(f"no_lookup_for_{order.exchange}")
+    return await venue.find_order(order.exchange_account, order.symbol, order.client_order_id)
+
+
+async def _settled(conn: AsyncConnection, order: PendingOrder, decision: Decision) -> bool:
+    if decision.command is None:
+        return False
+    result = await pending.settle(conn, order.intent_id, decision.resolution.value, decision.evidence, utc_now())
+    return result.rowcount == 1
+
+
+def _pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dict[str, Any]:
+    found = decision.resolution in (Resolution.FOUND_FILLED, Resolution.REJECTED_BY_EXCHANGE)
+    return {"intent_id": str(order.intent_id), "bot_id": str(order.bot_id), "resolution": decision.resolution.value,
+            "found": found, "would_change": decision.command is not None, "changed": changed,
+            "evidence": decision.evidence}
+
+
+def reconcile_paper_positions(command: c.AdminCommand) -> Write:
+    """Database only (no venue): the whole command runs in the writing transaction."""
+    if command.bot_id is not None:
+        return fixed(Outcome("failed", paper_repair.BOT_SCOPE_REFUSED))
+
+    async def write(conn: AsyncConnection) -> Outcome:
+        lines = await paper_repair.reconcile(conn, confirm=command.confirm)
+        return Outcome("ok", {**_summary(lines), "positions": lines})
+
+    return write
+
+
+def _summary(lines: list[dict[str, Any]]) -> dict[str, int]:
+    return {"examined": len(lines), "would_change": sum(line["would_change"] for line in lines),
+            "changed": sum(line["changed"] for line in lines)}
