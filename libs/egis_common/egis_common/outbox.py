@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -27,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from egis_common.bulk import insert_many
 from egis_common.contracts import Message
 from egis_common.logs import correlation_headers, get_logger
 from egis_common.metrics import OUTBOX_PUBLISHED
@@ -83,17 +86,18 @@ class Outbox:
     async def add(self, conn: AsyncConnection, *messages: Message) -> None:
         if not messages:
             return
-        await conn.execute(self.table.insert(), [self._row(message) for message in messages])
+        await conn.execute(self._insert, {
+            "message_id": [message.message_id for message in messages],
+            "topic": [topic_for(message).name for message in messages],
+            "key": [key_for(message) for message in messages],
+            "payload": [encode(message) for message in messages],
+            # jsonb[] travels as text: asyncpg's jsonb codec takes a string
+            "headers": [json.dumps(correlation_headers(message)) for message in messages],
+        })
 
-    @staticmethod
-    def _row(message: Message) -> dict[str, Any]:
-        return {
-            "message_id": message.message_id,
-            "topic": topic_for(message).name,
-            "key": key_for(message),
-            "payload": encode(message),
-            "headers": correlation_headers(message),
-        }
+    @functools.cached_property
+    def _insert(self) -> sa.TextClause:
+        return insert_many(self.table, ("message_id", "topic", "key", "payload", "headers"))
 
 
 class Inbox:
@@ -117,13 +121,12 @@ class Inbox:
         """The ids claimed now; ids this consumer processed before are left out."""
         if not message_ids:
             return set()
-        statement = (
-            insert(self.table)
-            .values([{"consumer": self.consumer, "message_id": m} for m in message_ids])
-            .on_conflict_do_nothing()
-            .returning(self.table.c.message_id)
-        )
-        return set((await conn.execute(statement)).scalars())
+        rows = {"consumer": [self.consumer] * len(message_ids), "message_id": list(message_ids)}
+        return set((await conn.execute(self._claim_many, rows)).scalars())
+
+    @functools.cached_property
+    def _claim_many(self) -> sa.TextClause:
+        return insert_many(self.table, ("consumer", "message_id"), "ON CONFLICT DO NOTHING RETURNING message_id")
 
 
 class OutboxRelay:

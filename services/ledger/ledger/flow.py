@@ -22,7 +22,7 @@ from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS
-from ledger.metrics import count_preflight
+from ledger.metrics import count_preflight, show_budgets
 from ledger.settings import LedgerSettings
 from ledger.use_cases import Ledger
 
@@ -51,6 +51,7 @@ def register(runtime: Runtime) -> None:
                 count_preflight(outcome)
             log.info("ledger_command_handled", command=command.type, bot_id=str(command.bot_id), note=outcome.note,
                      rejection=outcome.rejection.value if outcome.rejection else None)
+        show_budgets(outcome for _, outcome in outcomes)
         HANDLER_SECONDS.labels("ledger", "ledger_commands_batch").observe(time.perf_counter() - started)
 
     @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
@@ -61,4 +62,5 @@ def register(runtime: Runtime) -> None:
         )
         for execution, outcome in outcomes:
             log.info("execution_applied", execution=execution.type, bot_id=str(execution.bot_id), note=outcome.note)
+        show_budgets(outcome for _, outcome in outcomes)
         HANDLER_SECONDS.labels("ledger", "executions_batch").observe(time.perf_counter() - started)

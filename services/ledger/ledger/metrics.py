@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from egis_common import contracts as c
 from ledger import domain
 from ledger import repository as repo
 from ledger.domain import Outcome, PositionStatus
@@ -21,6 +22,14 @@ def count_preflight(outcome: Outcome) -> None:
         PREFLIGHT_DECISIONS.labels("rejected", outcome.rejection.value).inc()
     elif outcome.created or outcome.positions:
         PREFLIGHT_DECISIONS.labels("reserved", "").inc()
+
+
+def show_budgets(outcomes) -> None:
+    """Every BudgetChanged a batch produced, onto the available-budget gauge at once (the refresh corrects the rest)."""
+    for outcome in outcomes:
+        for message in outcome.messages:
+            if isinstance(message, c.BudgetChanged):
+                AVAILABLE_BUDGET.labels(str(message.bot_id)).set(float(message.available_usd))  # for people only
 
 
 _shown: set[str] = set()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common.bulk import any_of, array, by_column, insert_many, unnest_columns
 from egis_common.contracts import Side
 from ledger.domain import ACTIVE, Bot, Position, PositionStatus
 
@@ -82,37 +82,6 @@ api_tokens = sa.Table(
 )
 
 
-# --- many rows in one statement ------------------------------------------------------
-# asyncpg runs an executemany as one statement per row. These bind one array per
-# column instead: a batch's rows cost one statement, about half the time.
-
-
-def _arrays(table: sa.Table, names: Sequence[str]) -> str:
-    """unnest(CAST(:a AS type[]), ...): one array parameter per column, typed as the column is."""
-    dialect = postgresql.dialect()
-    return "unnest(" + ", ".join(f"CAST(:{name} AS {table.c[name].type.compile(dialect)}[])" for name in names) + ")"
-
-
-def _insert_many(table: sa.Table, names: Sequence[str]) -> sa.TextClause:
-    return sa.text(f"INSERT INTO {table.schema}.{table.name} ({', '.join(names)}) SELECT * FROM {_arrays(table, names)}")
-
-
-def _array(column: sa.Column, values: Iterable[Any]) -> sa.BindParameter:
-    return sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-
-
-def _any(column: sa.Column, values: Iterable[Any]) -> sa.ColumnElement[bool]:
-    """column = ANY(one array): the same statement whatever the count, so its prepared form is reused.
-
-    (`IN` renders one parameter per value: every new count is a new statement to prepare.)
-    """
-    return column == sa.any_(_array(column, values))
-
-
-def _by_column(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list]:
-    return {name: [row[name] for row in rows] for name in names}
-
-
 # --- positions --------------------------------------------------------------------
 
 
@@ -170,7 +139,7 @@ async def position(conn: AsyncConnection, position_id: UUID, *, for_update: bool
 
 async def lock_positions(conn: AsyncConnection, position_ids: Sequence[UUID]) -> list[Position]:
     """The positions that exist among `position_ids`, locked in id order."""
-    query = sa.select(positions).where(_any(positions.c.position_id, position_ids))
+    query = sa.select(positions).where(any_of(positions.c.position_id, position_ids))
     return [_to_position(row) for row in (await conn.execute(query.order_by(positions.c.position_id).with_for_update())).all()]
 
 
@@ -188,11 +157,11 @@ async def positions_of_bot(conn: AsyncConnection, bot_id: UUID) -> list[Position
     return [_to_position(row) for row in (await conn.execute(query)).all()]
 
 
-_INSERT_POSITIONS = _insert_many(positions, _POSITION_FIELDS)
+_INSERT_POSITIONS = insert_many(positions, _POSITION_FIELDS)
 _UPDATE_POSITIONS = sa.text(
     f"UPDATE {SCHEMA}.positions AS p"
     f" SET {', '.join(f'{name} = u.{name}' for name in _POSITION_FIELDS[1:])}, updated_at = now()"
-    f" FROM {_arrays(positions, _POSITION_FIELDS)} AS u({', '.join(_POSITION_FIELDS)})"
+    f" FROM {unnest_columns(positions, _POSITION_FIELDS)} AS u({', '.join(_POSITION_FIELDS)})"
     " WHERE p.position_id = u.position_id"
 )
 assert _POSITION_FIELDS[0] == "position_id"
@@ -200,19 +169,19 @@ assert _POSITION_FIELDS[0] == "position_id"
 
 async def insert_positions(conn: AsyncConnection, new: Sequence[Position]) -> None:
     if new:
-        await conn.execute(_INSERT_POSITIONS, _by_column([_position_row(p) for p in new], _POSITION_FIELDS))
+        await conn.execute(_INSERT_POSITIONS, by_column([_position_row(p) for p in new], _POSITION_FIELDS))
 
 
 async def update_positions(conn: AsyncConnection, changed: Sequence[Position]) -> None:
     """Every field of each changed position; one changed twice is written once, as it ended."""
     last = {p.position_id: p for p in changed}
     if last:
-        await conn.execute(_UPDATE_POSITIONS, _by_column([_position_row(p) for p in last.values()], _POSITION_FIELDS))
+        await conn.execute(_UPDATE_POSITIONS, by_column([_position_row(p) for p in last.values()], _POSITION_FIELDS))
 
 
 async def active_positions_of(conn: AsyncConnection, bot_ids: Sequence[UUID]) -> dict[UUID, list[Position]]:
     query = sa.select(positions).where(
-        _any(positions.c.bot_id, bot_ids), positions.c.status.in_([s.value for s in ACTIVE])
+        any_of(positions.c.bot_id, bot_ids), positions.c.status.in_([s.value for s in ACTIVE])
     )
     found: dict[UUID, list[Position]] = {bot_id: [] for bot_id in bot_ids}
     for row in (await conn.execute(query)).all():
@@ -229,9 +198,9 @@ async def active_holders(
     # Both lists as arrays in subqueries: Postgres hashes them, where a list of values
     # is compared with every row one by one (a batch brings hundreds of each).
     exchanges, names = zip(*accounts, strict=True)
-    wanted = sa.func.unnest(_array(positions.c.exchange, exchanges), _array(positions.c.exchange_account, names))
+    wanted = sa.func.unnest(array(positions.c.exchange, exchanges), array(positions.c.exchange_account, names))
     wanted = wanted.table_valued("exchange", "exchange_account").render_derived()
-    left_out = sa.select(sa.func.unnest(_array(positions.c.bot_id, except_bots)))
+    left_out = sa.select(sa.func.unnest(array(positions.c.bot_id, except_bots)))
     query = sa.select(positions.c.exchange, positions.c.exchange_account, positions.c.symbol, positions.c.bot_id).where(
         sa.tuple_(positions.c.exchange, positions.c.exchange_account).in_(sa.select(wanted.c.exchange, wanted.c.exchange_account)),
         positions.c.status.in_([s.value for s in ACTIVE]),
@@ -258,7 +227,7 @@ async def lock_bot(conn: AsyncConnection, bot_id: UUID) -> Bot | None:
 
 async def lock_bots(conn: AsyncConnection, bot_ids: Sequence[UUID]) -> dict[UUID, Bot]:
     """Several bots, locked in id order so two batches never deadlock on each other."""
-    query = sa.select(bots).where(_any(bots.c.bot_id, bot_ids)).order_by(bots.c.bot_id).with_for_update()
+    query = sa.select(bots).where(any_of(bots.c.bot_id, bot_ids)).order_by(bots.c.bot_id).with_for_update()
     return {row.bot_id: _to_bot(row) for row in (await conn.execute(query)).all()}
 
 
@@ -275,7 +244,7 @@ async def live_bots_with_active_positions(conn: AsyncConnection) -> list[tuple[B
     live = {row.bot_id: (_to_bot(row), []) for row in (await conn.execute(
         sa.select(bots).where(bots.c.deleted_at.is_(None)))).all()}
     for row in (await conn.execute(sa.select(positions).where(
-            positions.c.status.in_([s.value for s in ACTIVE]), _any(positions.c.bot_id, live)))).all():
+            positions.c.status.in_([s.value for s in ACTIVE]), any_of(positions.c.bot_id, live)))).all():
         live[row.bot_id][1].append(_to_position(row))
     return list(live.values())
 
@@ -285,16 +254,16 @@ async def live_bots_with_active_positions(conn: AsyncConnection) -> list[tuple[B
 
 async def stored_answers(conn: AsyncConnection, intent_ids: Sequence[UUID]) -> dict[UUID, bytes]:
     query = sa.select(preflight_answers.c.intent_id, preflight_answers.c.answer).where(
-        _any(preflight_answers.c.intent_id, intent_ids)
+        any_of(preflight_answers.c.intent_id, intent_ids)
     )
     return {row.intent_id: row.answer for row in (await conn.execute(query)).all()}
 
 
 _ANSWER_COLUMNS = ["intent_id", "bot_id", "outcome", "reason", "answer"]
-_INSERT_ANSWERS = _insert_many(preflight_answers, _ANSWER_COLUMNS)
+_INSERT_ANSWERS = insert_many(preflight_answers, _ANSWER_COLUMNS)
 
 
 async def store_answers(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """rows: intent_id, bot_id, outcome ('reserved' | 'rejected'), reason, answer (the encoded message)."""
     if rows:
-        await conn.execute(_INSERT_ANSWERS, _by_column(rows, _ANSWER_COLUMNS))
+        await conn.execute(_INSERT_ANSWERS, by_column(rows, _ANSWER_COLUMNS))

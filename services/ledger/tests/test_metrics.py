@@ -8,7 +8,7 @@ from ledger_helpers import reserve
 from prometheus_client import REGISTRY
 
 from ledger import bots
-from ledger.metrics import count_preflight, refresh_bot_gauges
+from ledger.metrics import count_preflight, refresh_bot_gauges, show_budgets
 
 pytestmark = pytest.mark.infra
 
@@ -40,3 +40,11 @@ async def test_preflight_decisions_are_counted_by_outcome_and_reason(ledger_runt
     count_preflight(outcome)
     after = sample("egis_ledger_preflight_decisions_total", outcome="rejected", reason="insufficient_budget")
     assert after == before + 1
+
+
+async def test_a_budget_change_reaches_the_gauge_without_waiting_for_the_refresh(ledger_runtime, ledger, make_bot):
+    bot = await make_bot("100")
+    async with ledger_runtime.uow.begin() as conn:
+        outcome = await ledger.reserve(conn, reserve(bot.bot_id, "ETHUSDT", "12.5", account=bot.exchange_account))
+    show_budgets([outcome])
+    assert sample("egis_ledger_available_budget_usd", bot_id=str(bot.bot_id)) == 87.5

@@ -92,7 +92,7 @@ class Admin:
         await runs.record(conn, command, outcome.status, outcome.report)
         log.info("admin_command_run", operator_id=command.operator_id, command=command.command.value,
                  request_id=str(command.request_id), confirm=command.confirm, status=outcome.status,
-                 report=outcome.report)
+                 summary=_summary(outcome.report))  # the whole report is in repair_runs and on the reply topic
         return outcome
 
     async def _prepare_run(self, command: c.AdminCommand) -> Write:
@@ -112,3 +112,8 @@ class Admin:
 def _repeated(previous: Row) -> Outcome:
     report: dict[str, Any] = {**previous.report, "repeated_request": True}
     return Outcome(previous.status, report)
+
+
+def _summary(report: dict) -> dict:
+    """The report without its per-position lists: a 100k-position report is megabytes, too big for a log line."""
+    return {key: value for key, value in report.items() if not isinstance(value, list)}

@@ -1,0 +1,42 @@
+"""Many rows or many keys in one statement, with one array parameter per column.
+
+asyncpg runs an executemany as one statement per row, and `IN (...)` renders
+one parameter per value, so every new count is a new statement to prepare.
+Binding one array per column instead costs one statement per batch, about half
+the time, and keeps one prepared form whatever the count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+_DIALECT = postgresql.dialect()
+
+
+def unnest_columns(table: sa.Table, names: Sequence[str]) -> str:
+    """unnest(CAST(:a AS type[]), ...): one array parameter per column, typed as the column is."""
+    return "unnest(" + ", ".join(f"CAST(:{name} AS {table.c[name].type.compile(_DIALECT)}[])" for name in names) + ")"
+
+
+def insert_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.TextClause:
+    """INSERT of the rows given column by column (see `by_column`); `suffix` e.g. "ON CONFLICT DO NOTHING"."""
+    return sa.text(f"INSERT INTO {table.schema}.{table.name} ({', '.join(names)}) "
+                   f"SELECT * FROM {unnest_columns(table, names)} {suffix}".rstrip())
+
+
+def by_column(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list]:
+    """The parameters of `insert_many`: one list per column."""
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def array(column: sa.Column, values: Iterable[Any]) -> sa.BindParameter:
+    return sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+
+
+def any_of(column: sa.Column, values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """column = ANY(one array): the same statement whatever the count."""
+    return column == sa.any_(array(column, values))
