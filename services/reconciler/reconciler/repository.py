@@ -7,7 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from egis_common import contracts as c
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from egis_common.bulk import any_of, array
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler import domain
@@ -87,11 +88,11 @@ async def facts_for(conn: AsyncConnection, positions: Sequence[domain.PositionVi
         return domain.Facts()
     # An algo order links a position to a close only through the order it spawned: untriggered ones prove nothing.
     algos = [domain.AlgoFact(*row) for row in await conn.execute(sa.select(*ALGO_FIELDS).where(
-        algo_facts.c.client_algo_id == _any(client_ids), algo_facts.c.spawned_order_id.is_not(None)))]
+        any_of(algo_facts.c.client_algo_id, client_ids), algo_facts.c.spawned_order_id.is_not(None)))]
     order_ids = {a.spawned_order_id for a in algos if a.spawned_order_id}
     order_ids |= {p.close_exchange_order_id for p in positions if p.close_exchange_order_id}
-    by_client = sa.select(*ORDER_FIELDS).where(order_facts.c.client_order_id == _any(client_ids))
-    by_id = sa.select(*ORDER_FIELDS).where(order_facts.c.exchange_order_id == _any(sorted(order_ids)))
+    by_client = sa.select(*ORDER_FIELDS).where(any_of(order_facts.c.client_order_id, client_ids))
+    by_id = sa.select(*ORDER_FIELDS).where(any_of(order_facts.c.exchange_order_id, sorted(order_ids)))
     orders = [domain.OrderFact(*row) for row in await conn.execute(sa.union(by_client, by_id))]
     in_client_ids = set(client_ids)
     entries = {(o.exchange, o.exchange_account, o.symbol) for o in orders if o.client_order_id in in_client_ids}
@@ -106,17 +107,13 @@ async def facts_for(conn: AsyncConnection, positions: Sequence[domain.PositionVi
     return domain.Facts(orders=tuple(orders), algos=tuple(algos), trades=tuple(trades))
 
 
-def _any(values: Sequence[str]) -> sa.ColumnElement:
-    return sa.any_(sa.bindparam(None, list(values), type_=ARRAY(sa.Text)))
-
-
 async def _rows_matching(conn: AsyncConnection, fields: Sequence[sa.Column], key_columns: Sequence[str],
                          keys: Sequence[tuple[str, ...]], *where: sa.ColumnElement) -> list[sa.Row]:
     """`fields` of the rows whose `key_columns` equal one of `keys`: a join on keys unnested from one array each."""
     if not keys:
         return []
     table = fields[0].table
-    arrays = [sa.bindparam(None, [key[i] for key in keys], type_=ARRAY(sa.Text)) for i in range(len(key_columns))]
+    arrays = [array(table.c[name], [key[i] for key in keys]) for i, name in enumerate(key_columns)]
     wanted = sa.func.unnest(*arrays).table_valued(*key_columns).render_derived(name="wanted")
     on = sa.and_(*(table.c[name] == wanted.c[name] for name in key_columns))
     return list((await conn.execute(sa.select(*fields).join_from(table, wanted, on).where(*where))).all())
