@@ -50,6 +50,20 @@ def configure_logging(service_name: str, level: str = "INFO", *, json: bool = Tr
     bind_contextvars(service=service_name)
 
 
+if not structlog.is_configured():
+    # Until a service configures logging (tests, command lines): structlog's default renders a
+    # failure with rich, every local variable included. A batch of 500 Kafka records in scope
+    # took seconds of the event loop per failure, long enough for consumers to miss heartbeats.
+    structlog.configure(processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=True),
+        structlog.processors.format_exc_info,
+        _redact_secrets,
+        structlog.dev.ConsoleRenderer(),
+    ])
+
+
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)
 

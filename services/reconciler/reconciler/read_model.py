@@ -37,6 +37,7 @@ MOVES_FROM: dict[type, tuple[str, ...]] = {
     c.PositionClosed: ("opening", "open", "closing", "closed"),
     c.PositionFailed: ("opening",),
     c.CloseRejected: ("closing",),
+    c.PositionReduced: ("closing",),  # a partial close: the rest is open again
 }
 
 
@@ -55,7 +56,7 @@ def changes_for(event: c.Message) -> dict[str, Any] | None:
                 "close_price": event.close_price, "closed_at": event.closed_at,
                 "realised_pnl_usd": event.realised_pnl_usd}
     if isinstance(event, c.PositionReduced):
-        return {"executed_qty": event.remaining_qty}
+        return {"status": "open", "symbol": event.symbol, "executed_qty": event.remaining_qty, "close_intent_id": None}
     if isinstance(event, c.PositionFailed):
         return {"status": "failed"}
     if isinstance(event, c.CloseRejected):
