@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common.bulk import any_of, by_column, insert_many
 from egis_common.contracts import ExchangeName, IntentKind, Side
 from egis_common.outbox import Outbox
 from executor.domain import Decision, Intent, IntentStatus, PendingRecord
@@ -66,16 +67,18 @@ def _intent(row: sa.Row) -> Intent:
     return Intent(**values)
 
 
+_INSERT_NEW = insert_many(intents, _FIELDS, "ON CONFLICT DO NOTHING RETURNING intent_id")
+
+
 async def insert_new(conn: AsyncConnection, new: Sequence[Intent]) -> set[UUID]:
     """Insert intents not seen before; returns the ids inserted now (one row per intent, ever)."""
     if not new:
         return set()
-    statement = insert(intents).on_conflict_do_nothing().returning(intents.c.intent_id)
-    return set((await conn.execute(statement, [_row(i) for i in new])).scalars())
+    return set((await conn.execute(_INSERT_NEW, by_column([_row(i) for i in new], _FIELDS))).scalars())
 
 
 async def load(conn: AsyncConnection, intent_ids: Iterable[UUID], *, lock: bool = False) -> dict[UUID, Intent]:
-    query = sa.select(intents).where(intents.c.intent_id.in_(sorted(set(intent_ids)))).order_by(intents.c.intent_id)
+    query = sa.select(intents).where(any_of(intents.c.intent_id, sorted(set(intent_ids)))).order_by(intents.c.intent_id)
     rows = (await conn.execute(query.with_for_update() if lock else query)).all()
     return {row.intent_id: _intent(row) for row in rows}
 

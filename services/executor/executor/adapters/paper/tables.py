@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common.bulk import any_of, array, insert_many
+
 metadata = sa.MetaData(schema="executor")
 N = sa.Numeric(asdecimal=True)
 
@@ -47,12 +49,16 @@ stops = _table(
 )
 
 
+_OPEN_ACCOUNTS = insert_many(accounts, ("account", "wallet_balance_usd"), "ON CONFLICT DO NOTHING")
+
+
 async def lock_accounts(conn: AsyncConnection, opening_usd: dict[str, Decimal]) -> dict[str, Decimal]:
     """Wallet balances, locked in account order; an account is funded with its opening balance on first use."""
-    await conn.execute(insert(accounts).on_conflict_do_nothing(),
-                       [{"account": a, "wallet_balance_usd": usd} for a, usd in sorted(opening_usd.items())])
+    funded = sorted(opening_usd.items())
+    await conn.execute(_OPEN_ACCOUNTS, {"account": [a for a, _ in funded],
+                                        "wallet_balance_usd": [usd for _, usd in funded]})
     query = (sa.select(accounts.c.account, accounts.c.wallet_balance_usd)
-             .where(accounts.c.account.in_(sorted(opening_usd))).order_by(accounts.c.account).with_for_update())
+             .where(any_of(accounts.c.account, sorted(opening_usd))).order_by(accounts.c.account).with_for_update())
     return {row.account: row.wallet_balance_usd for row in (await conn.execute(query)).all()}
 
 
@@ -73,15 +79,19 @@ async def used_margins(conn: AsyncConnection, names: Iterable[str], leverage: De
     """Margin every position of each account holds (notional at entry over leverage)."""
     notional = sa.func.sum(sa.func.abs(positions.c.qty) * positions.c.entry_price)
     query = (sa.select(positions.c.account, notional.label("notional"))
-             .where(positions.c.account.in_(sorted(set(names)))).group_by(positions.c.account))
+             .where(any_of(positions.c.account, sorted(set(names)))).group_by(positions.c.account))
     return {row.account: Decimal(row.notional) / leverage for row in (await conn.execute(query)).all()}
 
 
 async def positions_of(conn: AsyncConnection, pairs: Iterable[tuple[str, str]], *,
                        lock: bool = True) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     """(account, symbol) -> (signed qty, entry price) for the pairs the venue has seen; the others are flat."""
+    pairs = sorted(set(pairs))
+    wanted = sa.func.unnest(array(positions.c.account, [a for a, _ in pairs]),
+                            array(positions.c.symbol, [s for _, s in pairs])).table_valued(
+        "account", "symbol").render_derived(name="wanted")
     query = sa.select(positions.c.account, positions.c.symbol, positions.c.qty, positions.c.entry_price).where(
-        sa.tuple_(positions.c.account, positions.c.symbol).in_(sorted(set(pairs))))
+        sa.tuple_(positions.c.account, positions.c.symbol).in_(sa.select(wanted.c.account, wanted.c.symbol)))
     found = (await conn.execute(query.with_for_update() if lock else query)).all()
     return {(row.account, row.symbol): (row.qty, row.entry_price) for row in found}
 
@@ -99,7 +109,7 @@ async def save_positions(conn: AsyncConnection, changed: dict[tuple[str, str], t
 
 
 async def marks_of(conn: AsyncConnection, symbols: Iterable[str]) -> dict[str, Decimal]:
-    query = sa.select(marks.c.symbol, marks.c.price).where(marks.c.symbol.in_(sorted(set(symbols))))
+    query = sa.select(marks.c.symbol, marks.c.price).where(any_of(marks.c.symbol, sorted(set(symbols))))
     return {row.symbol: row.price for row in (await conn.execute(query)).all()}
 
 
