@@ -30,6 +30,8 @@ import pytest
 
 from egis_localinfra import guards
 
+INFRA_PREFIX = "egis-test-infra-"
+OWNER_FILE = "owner.pid"  # the pytest process that owns a state directory
 REFUSED_ENV = ("EGIS_DATABASE_URL", "EGIS_KAFKA_BOOTSTRAP_SERVERS")
 
 
@@ -120,14 +122,46 @@ def _local_infra(stack: ExitStack) -> Infra:
     from egis_localinfra.kafka import start_kafka, stop_kafka
     from egis_localinfra.postgres import start_postgres, stop_postgres
 
-    state_dir = Path(tempfile.mkdtemp(prefix="egis-test-infra-"))
+    reap_orphans(Path(tempfile.gettempdir()))
+    state_dir = Path(tempfile.mkdtemp(prefix=INFRA_PREFIX))
     state_dir.chmod(0o755)
+    (state_dir / OWNER_FILE).write_text(str(os.getpid()))
     stack.callback(shutil.rmtree, state_dir, ignore_errors=True)
     kafka = start_kafka(state_dir / "kafka")
     stack.callback(stop_kafka, state_dir / "kafka")
     postgres = start_postgres(state_dir / "postgres")
     stack.callback(stop_postgres, state_dir / "postgres")
     return Infra("local", kafka.bootstrap, postgres.admin_dsn)
+
+
+def reap_orphans(temp_dir: Path) -> list[Path]:
+    """Stop the Kafka and Postgres of earlier test sessions that died without their teardown (killed)."""
+    from egis_localinfra.kafka import stop_kafka
+    from egis_localinfra.postgres import stop_postgres
+
+    reaped = []
+    for state_dir in sorted(temp_dir.glob(f"{INFRA_PREFIX}*")):
+        try:
+            owner = int((state_dir / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours to judge: no owner recorded
+        if _pid_alive(owner):
+            continue
+        stop_kafka(state_dir / "kafka")
+        stop_postgres(state_dir / "postgres")
+        shutil.rmtree(state_dir, ignore_errors=True)
+        reaped.append(state_dir)
+    return reaped
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")
