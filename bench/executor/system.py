@@ -27,7 +27,7 @@ from egis_common.secrets import hash_token
 from egis_common.setup import prepare_system
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
-from egis_localinfra.postgres import start_postgres, stop_postgres
+from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def infrastructure(keep: bool = False) -> Iterator[System]:
     try:
         kafka = start_kafka(state / "kafka")
         postgres = start_postgres(state / "postgres", durable=True)
-        asyncio.run(_admin(postgres.admin_dsn, f'CREATE DATABASE "{DATABASE}"'))
+        asyncio.run(create_database(postgres.admin_dsn, DATABASE))
         dsn = postgres.dsn(DATABASE)
         url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
         prepare_system(url, kafka.bootstrap)
@@ -62,14 +62,6 @@ def infrastructure(keep: bool = False) -> Iterator[System]:
         stop_postgres(state / "postgres")
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
-
-
-async def _admin(dsn: str, sql: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 @dataclass(frozen=True)

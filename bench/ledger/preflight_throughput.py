@@ -40,7 +40,7 @@ from egis_common.setup import prepare_system
 from egis_common.topics import LEDGER_COMMANDS, LEDGER_EVENTS, encode
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
-from egis_localinfra.postgres import ensure_postgres_installed, start_postgres, stop_postgres
+from egis_localinfra.postgres import create_database, ensure_postgres_installed, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,7 +203,7 @@ def main() -> None:
     try:
         kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT: the broker is under load
         pg = start_postgres(state / "postgres", durable=True)
-        asyncio.run(_create_database(pg.admin_dsn, "egis_bench"))
+        asyncio.run(create_database(pg.admin_dsn, "egis_bench"))
         url = pg.dsn("egis_bench").replace("postgresql://", "postgresql+asyncpg://", 1)
         prepare_system(url, kafka.bootstrap)
         bot_ids = asyncio.run(create_bots(pg.dsn("egis_bench"), args.bots))
@@ -230,14 +230,6 @@ def main() -> None:
         stop_postgres(state / "postgres")
         if not args.keep:
             shutil.rmtree(state, ignore_errors=True)
-
-
-async def _create_database(admin_dsn: str, name: str) -> None:
-    connection = await asyncpg.connect(admin_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
 from egis_common.migrations import upgrade
 from egis_common.topics import encode
-from egis_localinfra.postgres import start_postgres, stop_postgres
+from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from reconciler import commands, read_model
 from reconciler.drift import FactIndex, drift_of
 from reconciler.replies import paged
@@ -197,7 +197,7 @@ def main() -> None:
     state.chmod(0o755)
     try:
         pg = start_postgres(state / "postgres", durable=True)
-        asyncio.run(_create_database(pg.admin_dsn, "egis_bench"))
+        asyncio.run(create_database(pg.admin_dsn, "egis_bench"))
         url = pg.dsn("egis_bench").replace("postgresql://", "postgresql+asyncpg://", 1)
         upgrade("reconciler", url)
         started = time.perf_counter()
@@ -217,14 +217,6 @@ def main() -> None:
         stop_postgres(state / "postgres")
         if not args.keep:
             shutil.rmtree(state, ignore_errors=True)
-
-
-async def _create_database(admin_dsn: str, name: str) -> None:
-    connection = await asyncpg.connect(admin_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
 
 
 if __name__ == "__main__":

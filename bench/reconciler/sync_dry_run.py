@@ -36,11 +36,10 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 from egis_binance_local import BinanceLocal
 from egis_common import contracts as c
 from egis_common.migrations import upgrade
-from egis_localinfra.postgres import start_postgres, stop_postgres
+from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from executor.adapters.binance import BinanceCredentials, BinanceExchange
 from executor.adapters.binance_weights import WeightBudget
 from pydantic import SecretStr
@@ -107,11 +106,7 @@ async def _fresh_minute(server: BinanceLocal) -> None:
 
 
 async def _fresh_database(pg, name: str) -> str:
-    connection = await asyncpg.connect(pg.admin_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
+    await create_database(pg.admin_dsn, name)
     url = pg.dsn(name).replace("postgresql://", "postgresql+asyncpg://", 1)
     await asyncio.to_thread(upgrade, "reconciler", url)
     return url

@@ -20,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from egis_common.contracts import BotSnapshot, ExchangeName
@@ -29,7 +28,7 @@ from egis_common.setup import prepare_system
 from egis_common.topics import BOTS, encode
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
-from egis_localinfra.postgres import start_postgres, stop_postgres
+from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +49,7 @@ def infrastructure() -> Iterator[tuple[str, str, set[int]]]:
     try:
         kafka = start_kafka(state / "kafka")
         postgres = start_postgres(state / "postgres", durable=True)
-        asyncio.run(_create_database(postgres.admin_dsn))
+        asyncio.run(create_database(postgres.admin_dsn, DATABASE))
         url = postgres.dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
         prepare_system(url, kafka.bootstrap)
         print(f"kafka {kafka.version} at {kafka.bootstrap}; durable postgres at {postgres.port}", flush=True)
@@ -59,14 +58,6 @@ def infrastructure() -> Iterator[tuple[str, str, set[int]]]:
         stop_kafka(state / "kafka")
         stop_postgres(state / "postgres")
         shutil.rmtree(state, ignore_errors=True)
-
-
-async def _create_database(admin_dsn: str) -> None:
-    connection = await asyncpg.connect(admin_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await connection.close()
 
 
 ROLES = {  # mode -> the processes it runs, each with the halves it switches off

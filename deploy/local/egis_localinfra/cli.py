@@ -22,11 +22,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import asyncpg
 
 from egis_localinfra.kafka import kafka_status, start_kafka, stop_kafka
 from egis_localinfra.ports import free_port
-from egis_localinfra.postgres import postgres_status, start_postgres, stop_postgres
+from egis_localinfra.postgres import create_database, postgres_status, start_postgres, stop_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = Path(os.environ.get("EGIS_LOCAL_STATE_DIR") or REPO_ROOT / ".egis" / "local")
@@ -39,15 +38,6 @@ URL_VARIABLES = {"ledger": "EGIS_LEDGER_URL", "signal_router": "EGIS_GATEWAY_URL
 
 
 
-async def _create_database(admin_dsn: str) -> None:
-    connection = await asyncpg.connect(admin_dsn)
-    try:
-        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-            await connection.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await connection.close()
-
-
 def infra_up() -> dict[str, str]:
     """Kafka, Postgres, database, schemas, topics; returns the services' common environment."""
     from egis_common.setup import prepare_system
@@ -57,7 +47,7 @@ def infra_up() -> dict[str, str]:
     print(f"kafka {kafka.version} ready at {kafka.bootstrap} ({time.monotonic() - started:.1f}s)")
     postgres = start_postgres(STATE_DIR / "postgres", durable=True)
     print(f"postgres {postgres.version.split(' (')[0]} ready at {postgres.host}:{postgres.port}")
-    asyncio.run(_create_database(postgres.admin_dsn))
+    asyncio.run(create_database(postgres.admin_dsn, DATABASE, if_missing=True))
     url = postgres.dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
     created = prepare_system(url, kafka.bootstrap)
     print(f"schemas migrated; {len(created)} topics created")

@@ -132,6 +132,16 @@ def start_postgres(state_dir: Path, *, durable: bool = False) -> PostgresInfo:
     return info
 
 
+async def create_database(admin_dsn: str, name: str, *, if_missing: bool = False) -> None:
+    """CREATE DATABASE name on the server of `admin_dsn`; with if_missing, an existing one is kept."""
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        if not (if_missing and await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)):
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
 def stop_postgres(state_dir: Path) -> None:
     """Fast shutdown (rolls back open transactions); no error if nothing is running."""
     info = postgres_status(state_dir)
