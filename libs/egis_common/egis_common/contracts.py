@@ -333,6 +333,19 @@ class OrderPendingReconciliation(Message):
     exchange_response: dict[str, Any] | None = None
 
 
+class ProtectiveOrdersPlaced(Message):
+    """The take-profit and stop-loss of a filled open that the venue accepted; sent only when one was."""
+
+    type: Literal["ProtectiveOrdersPlaced"] = "ProtectiveOrdersPlaced"
+    intent_id: UUID  # the open intent whose fill the stops protect
+    bot_id: UUID
+    position_id: UUID
+    # Client algo ids, not the venue's algo ids: derived from the open intent (egis_common.ids.client_order_id),
+    # they are deterministic, and they are what the reconciler looks the orders up by.
+    tp_order_id: str | None = None
+    sl_order_id: str | None = None
+
+
 # --- egis.exchange.facts.v1 and mark prices ---------------------------------
 
 

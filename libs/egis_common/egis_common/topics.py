@@ -67,7 +67,7 @@ EXECUTIONS = Topic(
     "egis.executor.executions.v1",
     "bot_id",
     6,
-    (c.OrderFilled, c.OrderRejected, c.OrderPendingReconciliation),
+    (c.OrderFilled, c.OrderRejected, c.OrderPendingReconciliation, c.ProtectiveOrdersPlaced),
 )
 EXCHANGE_FACTS = Topic(
     "egis.exchange.facts.v1",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from egis_common import contracts as c
 from egis_common.contracts import IntentKind
@@ -156,4 +157,18 @@ def stop_orders(intent: Intent, rules: SymbolRules) -> list[tuple[OrderPurpose, 
         (purpose, StopOrder(intent.exchange_account, intent.symbol, closing, kind, rules.price_on_tick(price),
                             client_order_id(intent.intent_id, purpose)))
         for purpose, kind, price in wanted if price is not None
+    ]
+
+
+def protective_orders_placed(placed: list[tuple[Intent, OrderPurpose, StopOrder]]) -> list[c.ProtectiveOrdersPlaced]:
+    """One message per filled open naming the stops the venue accepted; an open with none accepted gets none."""
+    ids: dict[UUID, tuple[Intent, dict[OrderPurpose, str]]] = {}
+    for intent, purpose, order in placed:
+        ids.setdefault(intent.intent_id, (intent, {}))[1][purpose] = order.client_algo_id
+    return [
+        c.ProtectiveOrdersPlaced(
+            intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id,
+            tp_order_id=by_purpose.get(OrderPurpose.TAKE_PROFIT), sl_order_id=by_purpose.get(OrderPurpose.STOP_LOSS),
+        )
+        for intent, by_purpose in ids.values()
     ]

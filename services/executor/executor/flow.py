@@ -7,7 +7,8 @@ In:  egis.router.intents.v1        OrderIntent: recorded, then a reservation is 
      egis.exchange.mark-prices.v1  MarkPrice -> the paper venue (its stop orders trigger)
 Out (through the outbox, in the transaction of the state change):
      egis.ledger.commands.v1       ReserveBudget
-     egis.executor.executions.v1   OrderFilled | OrderRejected | OrderPendingReconciliation
+     egis.executor.executions.v1   OrderFilled | OrderRejected | OrderPendingReconciliation;
+                                   ProtectiveOrdersPlaced (the TP/SL client algo ids of a filled open)
      egis.exchange.facts.v1        ExchangeOrderFact, ExchangeTradeFact, ExchangeAlgoOrderFact:
                                    the paper venue's user data stream, in the venue's own transactions;
                                    Binance's user data stream, with REST after a disconnect

@@ -1,4 +1,5 @@
-"""Take-profit and stop-loss for a filled open: recorded as `placing`, placed, then recorded again.
+"""Take-profit and stop-loss for a filled open: recorded as `placing`, placed, then recorded again
+together with a ProtectiveOrdersPlaced naming the ones the venue accepted.
 
 They go out after the entry's outcome is committed. A crash in between
 leaves `placing` rows behind: visible, never re-sent blindly (a venue keeps
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from egis_common.contracts import ExchangeName
 from egis_common.ids import OrderPurpose
 from egis_common.logs import get_logger
-from egis_common.outbox import UnitOfWork
+from egis_common.outbox import Outbox, UnitOfWork
 from executor import decisions
 from executor import repository as repo
 from executor.domain import Intent
@@ -23,8 +24,9 @@ log = get_logger(__name__)
 PURPOSES = {OrderPurpose.TAKE_PROFIT: "take_profit", OrderPurpose.STOP_LOSS: "stop_loss"}
 
 
-async def place_stops(uow: UnitOfWork, exchanges: Mapping[ExchangeName, ExchangePort],
+async def place_stops(uow: UnitOfWork, outbox: Outbox, exchanges: Mapping[ExchangeName, ExchangePort],
                       filled: list[tuple[Intent, SymbolRules | None]]) -> None:
+    """The ids of the stops placed reach the ledger (ProtectiveOrdersPlaced) in the transaction that records them."""
     wanted = [(intent, purpose, order) for intent, rules in filled if rules is not None
               for purpose, order in decisions.stop_orders(intent, rules)]
     if not wanted:
@@ -35,6 +37,8 @@ async def place_stops(uow: UnitOfWork, exchanges: Mapping[ExchangeName, Exchange
     async with uow.begin() as conn:
         for (_, _, order), result in zip(wanted, results, strict=True):
             await repo.stop_placed(conn, order.client_algo_id, **_outcome(result))
+        placed = [stop for stop, result in zip(wanted, results, strict=True) if isinstance(result, StopPlaced)]
+        await outbox.add(conn, *decisions.protective_orders_placed(placed))
 
 
 async def _place(port: ExchangePort, order: StopOrder) -> StopPlaced | Rejected | Unknown:

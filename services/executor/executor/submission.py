@@ -61,8 +61,8 @@ class Submission:
             os.kill(os.getpid(), signal.SIGKILL)
         settled = await self._settle(list(zip(started, outcomes, strict=True)))
         rules = {a.intent.intent_id: a.rules for a in started}
-        await place_stops(self.uow, self.exchanges, [(d.intent, rules[d.intent.intent_id]) for _, d in settled
-                                                     if d.intent is not None])
+        await place_stops(self.uow, self.outbox, self.exchanges,
+                          [(d.intent, rules[d.intent.intent_id]) for _, d in settled if d.intent is not None])
         return [*refused, *settled]
 
     async def _record_attempts(self, attempts: list[Attempt]) -> tuple[list[Attempt], list[Made]]:

@@ -49,10 +49,11 @@ async def test_redelivering_every_message_of_a_full_flow_three_times_changes_not
     bot, symbol = await make_bot("100"), unique_symbol()
     sent = await full_flow(executor, producer, bot, symbol)
     produced = await tail.wait_for(lambda m: getattr(m, "bot_id", None) == bot.bot_id or getattr(
-        m, "exchange_account", None) == bot.exchange_account, count=19, what="every message of the flow")
+        m, "exchange_account", None) == bot.exchange_account, count=20, what="every message of the flow")
     assert sorted(type(m).__name__ for m in produced) == sorted(
         ["ReserveBudget", "BudgetReserved", "OrderFilled", "ExchangeOrderFact", "ExchangeTradeFact"] * 2
-        + ["BudgetChanged"] * 3 + ["PositionOpened", "PositionClosed"] + ["ExchangeAlgoOrderFact"] * 4)
+        + ["BudgetChanged"] * 3 + ["PositionOpened", "PositionClosed"] + ["ExchangeAlgoOrderFact"] * 4
+        + ["ProtectiveOrdersPlaced"])
     before = await state(executor.engine)
     records = await publish(producer, *[*sent, *produced] * 3)
     for group in set(CONSUMERS.values()):

@@ -78,6 +78,9 @@ class Position:
     realised_pnl_usd: Decimal | None = None
     fee_usd: Decimal = ZERO
     failure_reason: str | None = None
+    # Client algo ids of the take-profit and stop-loss the executor placed: facts, kept whatever the status.
+    tp_order_id: str | None = None
+    sl_order_id: str | None = None
 
     def moved_to(self, status: PositionStatus, **changes: Any) -> Position:
         if status not in TRANSITIONS[self.status]:
@@ -348,15 +351,31 @@ def apply_rejection(position: Position, reason: str, initial: Decimal, others: l
 
 
 def decide_execution(execution: c.Message, position: Position, initial: Decimal, others: list[Position]) -> Outcome:
-    """What an OrderFilled, OrderRejected or OrderPendingReconciliation does to its position."""
+    """What an OrderFilled, OrderRejected, OrderPendingReconciliation or ProtectiveOrdersPlaced does to its position."""
     if isinstance(execution, c.OrderFilled):
         return apply_fill(position, execution, initial, others)
+    if isinstance(execution, c.ProtectiveOrdersPlaced):
+        return record_protective_orders(position, execution)
     if isinstance(execution, c.OrderRejected):
         if not intent_owns(position, execution.intent_id):
             return Outcome(note="rejection of a settled intent")
         return apply_rejection(position, f"exchange_rejected:{execution.exchange_code}:{execution.reason}", initial, others)
     # OrderPendingReconciliation: the reservation stays held until the reconciler resolves it
     return Outcome(note="pending reconciliation: reservation held")
+
+
+def record_protective_orders(position: Position, placed: c.ProtectiveOrdersPlaced) -> Outcome:
+    """The TP/SL ids of the position's open: filled in where missing, never overwritten; no budget moves."""
+    if placed.intent_id != position.open_intent_id:
+        return Outcome(note="protective orders of another intent ignored")
+    named = {"tp_order_id": placed.tp_order_id, "sl_order_id": placed.sl_order_id}
+    missing = {name: value for name, value in named.items() if value is not None and getattr(position, name) is None}
+    differing = sorted(name for name, value in named.items()
+                       if value is not None and getattr(position, name) not in (None, value))
+    note = f"kept the recorded {differing}" if differing else ""
+    if not missing:
+        return Outcome(note=note or "protective orders already recorded")
+    return Outcome(positions=(replace(position, **missing),), note=note or f"recorded {sorted(missing)}")
 
 
 def intent_owns(position: Position, intent_id: UUID) -> bool:

@@ -1,7 +1,8 @@
 """Every message the ledger consumes and produces.
 
 In:  egis.ledger.commands.v1    ReserveBudget, BackfillClosure, ReleaseReservation
-     egis.executor.executions.v1 OrderFilled, OrderRejected, OrderPendingReconciliation
+     egis.executor.executions.v1 OrderFilled, OrderRejected, OrderPendingReconciliation,
+                                 ProtectiveOrdersPlaced (tp_order_id, sl_order_id on the position)
 Out (through the outbox, same transaction as the state change):
      egis.ledger.events.v1      BudgetReserved | PreflightRejected (the preflight answer),
                                 PositionOpened, PositionReduced, PositionClosed,

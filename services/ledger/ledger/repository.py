@@ -56,8 +56,6 @@ def _position_column(name: str) -> sa.Column:
 positions = sa.Table(
     "positions", metadata,
     *(_position_column(name) for name in _POSITION_FIELDS),
-    sa.Column("tp_order_id", sa.Text),
-    sa.Column("sl_order_id", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 

@@ -35,9 +35,11 @@ async def record_executions(conn: AsyncConnection, executions: Sequence[c.Messag
             row |= {"intent": execution.intent.value, "exchange": execution.exchange.value,
                     "pending_since": execution.occurred_at}
             result = await conn.execute(insert(pending_orders).values(**row).on_conflict_do_nothing())
-        else:
+        elif isinstance(execution, (c.OrderFilled, c.OrderRejected)):
             result = await settle(conn, execution.intent_id, f"settled_by_executor:{execution.type}",
                                   {"message_id": str(execution.message_id)}, execution.occurred_at)
+        else:  # ProtectiveOrdersPlaced and the like settle nothing
+            continue
         changed += result.rowcount
     return changed
 
