@@ -100,10 +100,10 @@ async def producer(infra, test_database) -> AsyncIterator[AIOKafkaProducer]:
 def create_bot(ledger_api, router):
     """A bot through the ledger's API, once the gateway knows it; returns (bot, webhook secret)."""
 
-    async def create(exchange: str, account: str, default_order_size_usd: str) -> tuple[dict, str]:
+    async def create(exchange: str, account: str, default_order_size_usd: str, **fields: str) -> tuple[dict, str]:
         body = {"name": "e2e bot", "signal_key": f"e2e-{uuid.uuid4().hex[:12]}", "exchange": exchange,
                 "exchange_account": account, "initial_budget_usd": "100",
-                "default_order_size_usd": default_order_size_usd}
+                "default_order_size_usd": default_order_size_usd, **fields}
         response = await ledger_api.post("/v1/bots", json=body)
         assert response.status_code == 201, response.text
         bot = response.json()

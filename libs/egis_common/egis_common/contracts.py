@@ -10,15 +10,22 @@ on lives in `egis_common.topics`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
+from egis_common.money import Percent, PositiveUsd, Price, Quantity, SignedUsd, Usd
 
 SCHEMA_VERSION = 1
+# A bot's take-profit and stop-loss as percentages from the entry. A stop loss of 100% or more would sit
+# at or beyond zero for a long; a take profit beyond 1000% is a typo. The ledger's CHECKs hold the same bounds.
+MAX_TAKE_PROFIT_PCT = Decimal("1000")
+MAX_STOP_LOSS_PCT = Decimal("100")  # exclusive
+TakeProfitPct = Annotated[Percent, Field(le=MAX_TAKE_PROFIT_PCT)]
+StopLossPct = Annotated[Percent, Field(lt=MAX_STOP_LOSS_PCT)]
 
 
 def utc_now() -> datetime:
@@ -119,6 +126,10 @@ class OrderIntent(Message):
     requested_size_usd: PositiveUsd | None = None
     take_profit_price: Price | None = None
     stop_loss_price: Price | None = None
+    # The bot's percentages from the entry, for a leg the signal gave no price for; the executor turns them
+    # into trigger prices once the entry's average price is known. An explicit price always wins.
+    take_profit_pct: TakeProfitPct | None = None
+    stop_loss_pct: StopLossPct | None = None
     exchange: ExchangeName
     exchange_account: str
 
@@ -285,6 +296,9 @@ class BotSnapshot(Message):
     default_order_size_usd: PositiveUsd
     paused: bool
     deleted: bool
+    # Optional so that snapshots published before these fields existed still parse.
+    take_profit_pct: TakeProfitPct | None = None
+    stop_loss_pct: StopLossPct | None = None
 
 
 # --- egis.executor.executions.v1 --------------------------------------------

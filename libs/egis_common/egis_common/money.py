@@ -85,3 +85,5 @@ Quantity = Annotated[Decimal, BeforeValidator(_non_negative), _AS_STRING, _SCHEM
 # Prices and requested sizes must be strictly positive.
 Price = Annotated[Decimal, BeforeValidator(_positive), _AS_STRING, _SCHEMA]
 PositiveUsd = Annotated[Decimal, BeforeValidator(_positive), _AS_STRING, _SCHEMA]
+# A percentage of a price (a bot's take-profit or stop-loss distance from the entry): strictly positive.
+Percent = Annotated[Decimal, BeforeValidator(_positive), _AS_STRING, _SCHEMA]

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from egis_common import contracts as c
 from egis_common.topics import (
     ALL_TOPICS,
+    BOTS,
     EXECUTIONS,
     LEDGER_EVENTS,
     encode,
@@ -92,3 +93,19 @@ def test_bot_messages_are_keyed_by_bot_id():
     fill = a_fill()
     assert topic_for(fill) is EXECUTIONS
     assert key_for(fill) == str(fill.bot_id).encode()
+
+
+def test_a_bot_snapshot_from_before_the_stop_percentages_still_parses_and_new_ones_are_bounded():
+    old = {"type": "BotSnapshot", "schema_version": 1, "message_id": str(uuid.uuid4()),
+           "occurred_at": "2026-01-01T00:00:00Z", "bot_id": str(uuid.uuid4()), "version": 3,
+           "owner_id": str(uuid.uuid4()), "name": "old", "strategy": "signal_hook", "signal_key": "k",
+           "webhook_secret_hash": "h", "exchange": "paper", "exchange_account": "a", "initial_budget_usd": "100",
+           "default_order_size_usd": "10", "paused": False, "deleted": False}
+    snapshot = BOTS.decode(json.dumps(old))
+    assert (snapshot.take_profit_pct, snapshot.stop_loss_pct) == (None, None)
+    new = BOTS.decode(json.dumps({**old, "take_profit_pct": "2.5", "stop_loss_pct": "99.99"}))
+    assert (new.take_profit_pct, new.stop_loss_pct) == (Decimal("2.5"), Decimal("99.99"))
+    for bad in ({"take_profit_pct": "0"}, {"stop_loss_pct": "-1"}, {"stop_loss_pct": "100"},
+                {"take_profit_pct": "1000.1"}, {"take_profit_pct": 2}):
+        with pytest.raises(ValidationError):
+            BOTS.decode(json.dumps({**old, **bad}))

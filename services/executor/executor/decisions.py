@@ -8,12 +8,12 @@ message, or the ledger's repeated answer, changes nothing.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from typing import Any
 from uuid import UUID
 
 from egis_common import contracts as c
-from egis_common.contracts import IntentKind
+from egis_common.contracts import IntentKind, Side
 from egis_common.ids import OrderPurpose, client_order_id
 from executor.domain import INTERRUPTED, NOTHING, RECORDING_FAILED, Decision, Intent, PendingRecord, SkipReason
 from executor.domain import IntentStatus as S
@@ -27,6 +27,7 @@ def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Dec
         side=message.side, symbol=message.symbol, exchange=message.exchange, exchange_account=message.exchange_account,
         status=S.RECEIVED, requested_size_usd=message.requested_size_usd,
         take_profit_price=message.take_profit_price, stop_loss_price=message.stop_loss_price,
+        take_profit_pct=message.take_profit_pct, stop_loss_pct=message.stop_loss_pct,
     )
     if message.exchange not in exchanges:
         detail = f"no {message.exchange.value} adapter is configured"
@@ -151,13 +152,48 @@ def stop_orders(intent: Intent, rules: SymbolRules) -> list[tuple[OrderPurpose, 
     if intent.kind is not IntentKind.OPEN or intent.status is not S.FILLED:
         return []
     closing = OrderSide.SELL if intent.order_side is OrderSide.BUY else OrderSide.BUY
-    wanted = [(OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", intent.take_profit_price),
-              (OrderPurpose.STOP_LOSS, "STOP_MARKET", intent.stop_loss_price)]
+    wanted = [(OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", stop_trigger(intent, OrderPurpose.TAKE_PROFIT, rules)),
+              (OrderPurpose.STOP_LOSS, "STOP_MARKET", stop_trigger(intent, OrderPurpose.STOP_LOSS, rules))]
     return [
-        (purpose, StopOrder(intent.exchange_account, intent.symbol, closing, kind, rules.price_on_tick(price),
+        (purpose, StopOrder(intent.exchange_account, intent.symbol, closing, kind, price,
                             client_order_id(intent.intent_id, purpose)))
         for purpose, kind, price in wanted if price is not None
     ]
+
+
+def stop_trigger(intent: Intent, purpose: OrderPurpose, rules: SymbolRules) -> Decimal | None:
+    """A stop's trigger: the signal's explicit price wins; else the percentage from the fill's average price."""
+    take_profit = purpose is OrderPurpose.TAKE_PROFIT
+    price, pct = ((intent.take_profit_price, intent.take_profit_pct) if take_profit
+                  else (intent.stop_loss_price, intent.stop_loss_pct))
+    if price is not None:
+        return rules.price_on_tick(price)
+    if pct is None or intent.avg_price is None:
+        return None
+    # A long profits above its entry and a short below it; each loses on the other side.
+    above = take_profit is (intent.side is Side.LONG)
+    return price_from_entry(intent.avg_price, pct, above=above, tick_size=rules.tick_size)
+
+
+def price_from_entry(entry: Decimal, pct: Decimal, *, above: bool, tick_size: Decimal) -> Decimal | None:
+    """`entry` moved `pct` percent up (`above`) or down, on the tick, rounded toward the entry.
+
+    Toward the entry so that a stop is never further away than asked: a take profit never waits for more
+    profit, a stop loss never risks more loss. (A long's TP and a short's SL round down, a long's SL and a
+    short's TP round up.) Exact: any inexact step raises. None when the price would not be above zero,
+    as a short's take profit of 100% or more would be (or an entry below one tick): no such order can exist.
+    """
+    with localcontext() as context:
+        context.prec = 100  # wider than any product of two wire decimals (egis_common.money)
+        context.traps[Inexact] = True
+        offset = entry * pct / 100
+        target = entry + offset if above else entry - offset
+        if target <= 0:
+            return None
+        ticks = target // tick_size  # the target is positive: truncation is the floor
+        if not above and target % tick_size:
+            ticks += 1
+        return ticks * tick_size if ticks > 0 else None
 
 
 def protective_orders_placed(placed: list[tuple[Intent, OrderPurpose, StopOrder]]) -> list[c.ProtectiveOrdersPlaced]:

@@ -73,6 +73,9 @@ class Intent:
     requested_size_usd: Decimal | None = None
     take_profit_price: Decimal | None = None
     stop_loss_price: Decimal | None = None
+    # Percentages from the entry, for a stop without an explicit price: priced once the fill is known.
+    take_profit_pct: Decimal | None = None
+    stop_loss_pct: Decimal | None = None
     position_id: UUID | None = None
     client_order_id: str | None = None
     order_qty: Decimal | None = None

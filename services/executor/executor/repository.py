@@ -24,8 +24,8 @@ from executor.domain import Decision, Intent, IntentStatus, PendingRecord
 metadata = sa.MetaData(schema="executor")
 _FIELDS = [f.name for f in fields(Intent)]
 _ENUMS = {"kind": IntentKind, "side": Side, "exchange": ExchangeName, "status": IntentStatus}
-_DECIMALS = {"requested_size_usd", "take_profit_price", "stop_loss_price", "order_qty", "executed_qty", "avg_price",
-             "fee_usd", "realised_pnl_usd"}
+_DECIMALS = {"requested_size_usd", "take_profit_price", "stop_loss_price", "take_profit_pct", "stop_loss_pct",
+             "order_qty", "executed_qty", "avg_price", "fee_usd", "realised_pnl_usd"}
 
 
 def _column(name: str) -> sa.Column:

@@ -32,11 +32,12 @@ from executor.settings import ExecutorSettings  # noqa: E402
 
 @pytest.fixture
 def make_bot(ledger_runtime):
-    async def make(budget: str = "100", *, exchange: ExchangeName = ExchangeName.PAPER, account: str | None = None):
+    async def make(budget: str = "100", *, exchange: ExchangeName = ExchangeName.PAPER, account: str | None = None,
+                   **extra):
         spec = bots.NewBot(
             name="executor test bot", signal_key=f"key-{uuid.uuid4().hex}", exchange=exchange,
             exchange_account=account or f"acct-{uuid.uuid4().hex[:10]}",
-            initial_budget_usd=Decimal(budget), default_order_size_usd=Decimal("10"),
+            initial_budget_usd=Decimal(budget), default_order_size_usd=Decimal("10"), **extra,
         )
         async with ledger_runtime.uow.begin() as conn:
             row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, uuid.uuid4(), spec)

@@ -79,3 +79,26 @@ async def test_nothing_is_sent_when_no_stop_was_placed(executor, producer, make_
     assert [m for m in sent if isinstance(m, c.ProtectiveOrdersPlaced) and m.intent_id == intent.intent_id] == []
     position = await position_in(executor.engine, bot.bot_id, "open")
     assert (position.tp_order_id, position.sl_order_id) == (None, None)
+
+
+async def test_a_bots_percentages_price_the_stops_from_the_fill_and_an_explicit_price_wins(
+    executor, producer, make_bot
+):
+    short_bot = await make_bot("100", take_profit_pct=D("2"), stop_loss_pct=D("1"))
+    short, _ = await open_with_stops(executor, producer, short_bot, side=c.Side.SHORT,
+                                     take_profit_pct=short_bot.take_profit_pct, stop_loss_pct=short_bot.stop_loss_pct)
+    long_bot = await make_bot("100", take_profit_pct=D("2"), stop_loss_pct=D("1"))
+    # The router never sends a leg's percentage next to its price; if one came, the price would win.
+    long, _ = await open_with_stops(executor, producer, long_bot, take_profit_price=D("110"),
+                                    take_profit_pct=D("2"), stop_loss_pct=D("1"))
+    # Filled at the mark, 100: a short's TP 2 % below it and SL 1 % above; the long's SL 1 % below.
+    expected_short = {("take_profit", "BUY", D("98")), ("stop_loss", "BUY", D("101"))}
+    expected_long = {("take_profit", "SELL", D("110")), ("stop_loss", "SELL", D("99"))}
+    for intent, bot, expected in [(short, short_bot, expected_short), (long, long_bot, expected_long)]:
+        stops = await stops_settled(executor.engine, intent.intent_id)
+        assert {(s.purpose, s.side, s.trigger_price) for s in stops} == expected
+        assert {s.status for s in stops} == {"placed"}
+        position = await position_with_stop_ids(executor.engine, bot.bot_id)
+        assert (position.avg_entry_price, position.tp_order_id, position.sl_order_id) == (
+            D("100"), client_order_id(intent.intent_id, OrderPurpose.TAKE_PROFIT),
+            client_order_id(intent.intent_id, OrderPurpose.STOP_LOSS))

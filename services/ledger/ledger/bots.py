@@ -24,7 +24,7 @@ from ledger import repository as repo
 from ledger.repository import bots
 
 EDITABLE = frozenset({"name", "signal_key", "exchange", "exchange_account", "initial_budget_usd",
-                      "default_order_size_usd", "paused"})
+                      "default_order_size_usd", "paused", "take_profit_pct", "stop_loss_pct"})
 
 
 class BotError(Exception):
@@ -52,6 +52,9 @@ class NewBot:
     initial_budget_usd: Decimal
     default_order_size_usd: Decimal
     paused: bool = False
+    # Percentages from the entry for the stops of every open whose signal names no price; None: no such stop.
+    take_profit_pct: Decimal | None = None
+    stop_loss_pct: Decimal | None = None
 
 
 def snapshot(row: sa.Row) -> BotSnapshot:
@@ -61,6 +64,7 @@ def snapshot(row: sa.Row) -> BotSnapshot:
         exchange=row.exchange, exchange_account=row.exchange_account,
         initial_budget_usd=row.initial_budget_usd, default_order_size_usd=row.default_order_size_usd,
         paused=row.paused, deleted=row.deleted_at is not None,
+        take_profit_pct=row.take_profit_pct, stop_loss_pct=row.stop_loss_pct,
     )
 
 

@@ -5,6 +5,9 @@
     egis-ledger-admin bots list | create ... | edit BOT_ID ... | delete BOT_ID
                          | budget BOT_ID | positions BOT_ID          [--json]
 
+`create` and `edit` take `--take-profit-pct` and `--stop-loss-pct` (percent
+from the entry, e.g. 2.5); `edit ... --stop-loss-pct none` removes one.
+
 Tokens need EGIS_DATABASE_URL: creating the first token cannot ask an API that
 wants a token. Bots need EGIS_LEDGER_URL (default http://127.0.0.1:8081) and
 EGIS_LEDGER_TOKEN, so the CLI is held to exactly the API's rules.
@@ -28,6 +31,9 @@ from ledger.settings import LedgerSettings
 
 BOT_FIELDS = ("name", "signal_key", "exchange", "exchange_account", "initial_budget_usd",
               "default_order_size_usd", "paused", "owner_id")
+# Optional on create too; `edit --take-profit-pct none` removes the bot's take profit (sends null).
+PERCENT_FIELDS = ("take_profit_pct", "stop_loss_pct")
+NONE = "none"
 
 
 async def _in_database(work):
@@ -56,7 +62,8 @@ def revoke_token(args: argparse.Namespace) -> int:
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict | None]:
     """The HTTP call a `bots` subcommand stands for."""
-    body = {name: getattr(args, name) for name in BOT_FIELDS if getattr(args, name, None) is not None}
+    body = {name: getattr(args, name) for name in BOT_FIELDS + PERCENT_FIELDS if getattr(args, name, None) is not None}
+    body.update({name: None for name in PERCENT_FIELDS if body.get(name) == NONE})
     bot = f"/v1/bots/{args.bot_id}" if getattr(args, "bot_id", None) else "/v1/bots"
     return {
         "list": ("GET", bot, None), "create": ("POST", bot, body), "edit": ("PATCH", bot, body),
@@ -101,6 +108,11 @@ def _bot_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
         choices = [e.value for e in ExchangeName] if name == "exchange" else None
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, required=required, choices=choices)
     parser.add_argument("--paused", choices=("true", "false"), default=None)
+    for name in PERCENT_FIELDS:
+        what = name.removesuffix("_pct").replace("_", " ")
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="PERCENT",
+                            help=f"{what} as a percentage from the entry, e.g. 2.5" + (
+                                f"; '{NONE}' removes it" if not required else ""))
 
 
 def _bots_parser(bots: argparse.ArgumentParser) -> None:

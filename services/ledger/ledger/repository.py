@@ -30,6 +30,8 @@ bots = sa.Table(
     sa.Column("initial_budget_usd", sa.Numeric(asdecimal=True)),
     sa.Column("default_order_size_usd", sa.Numeric(asdecimal=True)),
     sa.Column("paused", sa.Boolean),
+    sa.Column("take_profit_pct", sa.Numeric(asdecimal=True)),
+    sa.Column("stop_loss_pct", sa.Numeric(asdecimal=True)),
     sa.Column("deleted_at", sa.DateTime(timezone=True)),
     sa.Column("version", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True)),

@@ -247,3 +247,47 @@ async def test_the_openapi_document_describes_every_endpoint_and_the_bearer_sche
     assert {"BotOut", "BotCreated", "BudgetOut", "PositionOut", "Problem"} <= set(schemas)
     assert "webhook_secret" in schemas["BotCreated"]["properties"]
     assert "webhook_secret" not in schemas["BotOut"]["properties"]
+
+
+async def test_stop_percentages_are_created_edited_read_and_published(ledger_runtime, api, issue):
+    user = await issue()
+    created = await create(api, user, take_profit_pct="2", stop_loss_pct="1.5")
+    bot_id = created["bot_id"]
+    assert (created["take_profit_pct"], created["stop_loss_pct"]) == ("2", "1.5")
+    plain = await create(api, user)
+    assert (plain["take_profit_pct"], plain["stop_loss_pct"]) == (None, None)
+    edited = await api.patch(f"/v1/bots/{bot_id}", json={"take_profit_pct": "1000", "stop_loss_pct": None},
+                             headers=headers(user))
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["take_profit_pct"], edited.json()["stop_loss_pct"]) == ("1000", None)
+    read = (await api.get(f"/v1/bots/{bot_id}", headers=headers(user))).json()
+    assert (read["take_profit_pct"], read["stop_loss_pct"], read["version"]) == ("1000", None, 2)
+    snapshots = await snapshots_of(ledger_runtime, bot_id)
+    assert [(s.version, s.take_profit_pct, s.stop_loss_pct) for s in snapshots] == [
+        (1, Decimal("2"), Decimal("1.5")), (2, Decimal("1000"), None)]
+
+
+@pytest.mark.parametrize("body", [
+    {"take_profit_pct": "0"}, {"take_profit_pct": "-2"}, {"stop_loss_pct": "0"}, {"stop_loss_pct": "-0.5"},
+    {"stop_loss_pct": "100"}, {"take_profit_pct": "1000.01"}, {"take_profit_pct": 2}, {"stop_loss_pct": "1e1"},
+])
+async def test_a_zero_negative_or_out_of_range_percentage_is_422_and_changes_nothing(ledger_runtime, api, issue,
+                                                                                     body):
+    user = await issue()
+    bot_id = (await create(api, user, take_profit_pct="3", stop_loss_pct="2"))["bot_id"]
+    before = await ledger_state(ledger_runtime)
+    for method, path, sent in [("POST", "", new_bot(**body)), ("PATCH", f"/{bot_id}", body)]:
+        response = await api.request(method, f"/v1/bots{path}", json=sent, headers=headers(user))
+        assert response.status_code == 422, (method, response.text)
+    assert await ledger_state(ledger_runtime) == before
+    read = (await api.get(f"/v1/bots/{bot_id}", headers=headers(user))).json()
+    assert (read["take_profit_pct"], read["stop_loss_pct"]) == ("3", "2")
+
+
+@pytest.mark.parametrize("column, value", [("take_profit_pct", "0"), ("take_profit_pct", "1000.5"),
+                                           ("stop_loss_pct", "-1"), ("stop_loss_pct", "100")])
+async def test_the_database_refuses_an_out_of_range_percentage_too(ledger_runtime, api, issue, column, value):
+    bot_id = uuid.UUID((await create(api, await issue()))["bot_id"])
+    with pytest.raises(sa.exc.IntegrityError, match="bots_.*_pct_range"):
+        async with ledger_runtime.engine.begin() as conn:
+            await conn.execute(repo.bots.update().where(repo.bots.c.bot_id == bot_id).values({column: Decimal(value)}))

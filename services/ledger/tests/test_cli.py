@@ -97,3 +97,24 @@ async def test_a_refusal_is_printed_and_a_revoked_token_stops_working(ledger_run
     code, _, err = await cli("bots", "list", **env)
     assert code == 1 and "401" in err and "unauthorized" in err
     assert token["token"] not in err
+
+
+async def test_bot_stop_percentages_are_set_and_removed_from_the_command_line(ledger_runtime, ledger_url):
+    token = await create_token(ledger_runtime, "--role", "user", "--name", "cli percentages")
+    env = {"EGIS_LEDGER_URL": ledger_url, "EGIS_LEDGER_TOKEN": token["token"]}
+    code, out, err = await cli("bots", "create", "--name", "pct bot", "--signal-key", f"cli-{uuid.uuid4().hex}",
+                               "--exchange", "paper", "--exchange-account", f"acct-{uuid.uuid4().hex[:8]}",
+                               "--initial-budget-usd", "100", "--default-order-size-usd", "10",
+                               "--take-profit-pct", "2", "--stop-loss-pct", "1", **env)
+    assert code == 0, err
+    bot_id = uuid.UUID(printed("bot_id", out))
+    assert (printed("take_profit_pct", out), printed("stop_loss_pct", out)) == ("2", "1")
+    code, out, err = await cli("bots", "edit", str(bot_id), "--take-profit-pct", "none", "--stop-loss-pct", "0.5",
+                               "--json", **env)
+    assert code == 0, err
+    assert (json.loads(out)["take_profit_pct"], json.loads(out)["stop_loss_pct"]) == (None, "0.5")
+    code, _, err = await cli("bots", "edit", str(bot_id), "--stop-loss-pct", "0", **env)
+    assert code == 1 and "422" in err
+    async with ledger_runtime.engine.connect() as conn:
+        row = await repo.bot_row(conn, bot_id)
+    assert (row.take_profit_pct, row.stop_loss_pct, row.version) == (None, Decimal("0.5"), 2)

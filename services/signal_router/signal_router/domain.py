@@ -123,6 +123,7 @@ def route(
 
 
 def intent_for(signal: SignalReceived, bot: BotSnapshot) -> OrderIntent:
+    """An open takes the bot's TP/SL percentages for each leg the signal names no price for."""
     opening = signal.action is not SignalAction.CLOSE
     return OrderIntent(
         intent_id=intent_id_for(signal.signal_id),
@@ -134,6 +135,8 @@ def intent_for(signal: SignalReceived, bot: BotSnapshot) -> OrderIntent:
         requested_size_usd=(signal.size_override_usd or bot.default_order_size_usd) if opening else None,
         take_profit_price=signal.take_profit_price,
         stop_loss_price=signal.stop_loss_price,
+        take_profit_pct=bot.take_profit_pct if opening and signal.take_profit_price is None else None,
+        stop_loss_pct=bot.stop_loss_pct if opening and signal.stop_loss_price is None else None,
         exchange=bot.exchange,
         exchange_account=bot.exchange_account,
     )

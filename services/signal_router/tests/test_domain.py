@@ -101,6 +101,28 @@ def test_an_override_size_and_tp_sl_travel_with_an_open_and_a_close_requests_no_
     assert (close.intent, close.requested_size_usd) == (IntentKind.CLOSE, None)
 
 
+@pytest.mark.parametrize(("action", "prices", "expected_pcts"), [
+    (SignalAction.OPEN_LONG, {}, ("2", "1")),
+    (SignalAction.OPEN_SHORT, {}, ("2", "1")),
+    (SignalAction.OPEN_LONG, {"take_profit_price": "120", "stop_loss_price": "90"}, (None, None)),
+    (SignalAction.OPEN_LONG, {"take_profit_price": "120"}, (None, "1")),
+    (SignalAction.OPEN_SHORT, {"stop_loss_price": "110"}, ("2", None)),
+    (SignalAction.CLOSE, {}, (None, None)),
+])
+def test_the_bots_percentages_fill_each_stop_the_signal_names_no_price_for(action, prices, expected_pcts):
+    bot, _ = new_bot(take_profit_pct=Decimal("2"), stop_loss_pct=Decimal("1"))
+    intent = domain.route(received(bot, action, **{k: Decimal(v) for k, v in prices.items()}), bot, NOW, LAG)
+    assert (intent.take_profit_pct, intent.stop_loss_pct) == tuple(Decimal(p) if p else None for p in expected_pcts)
+    assert (intent.take_profit_price, intent.stop_loss_price) == tuple(
+        Decimal(prices[k]) if k in prices else None for k in ("take_profit_price", "stop_loss_price"))
+
+
+def test_a_bot_without_percentages_routes_an_open_without_them():
+    bot, _ = new_bot()
+    intent = domain.route(received(bot), bot, NOW, LAG)
+    assert (intent.take_profit_pct, intent.stop_loss_pct) == (None, None)
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     ({"deleted": True}, "bot_deleted"), ({"paused": True}, "bot_paused"),
     ({"deleted": True, "paused": True}, "bot_deleted"), ({"signal_key": "another"}, "unknown_signal_key"),

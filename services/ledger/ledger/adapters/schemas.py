@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from egis_common.contracts import ExchangeName, Side
+from egis_common.contracts import ExchangeName, Side, StopLossPct, TakeProfitPct
 from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
@@ -19,6 +19,10 @@ from ledger.domain import PositionStatus
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 SignalKey = Annotated[str, StringConstraints(min_length=1, max_length=128)]  # as the database checks
+
+
+_TP = "take profit, percent above a long's entry (below a short's), for opens whose signal names no price"
+_SL = "stop loss, percent below a long's entry (above a short's), for opens whose signal names no price"
 
 
 class Problem(BaseModel):
@@ -36,6 +40,8 @@ class BotCreate(BaseModel):
     initial_budget_usd: Usd
     default_order_size_usd: PositiveUsd
     paused: StrictBool = False
+    take_profit_pct: TakeProfitPct | None = Field(default=None, description=_TP)
+    stop_loss_pct: StopLossPct | None = Field(default=None, description=_SL)
     owner_id: UUID | None = Field(default=None, description="admin only; defaults to the token's owner")
 
     def spec(self) -> bots.NewBot:
@@ -43,7 +49,8 @@ class BotCreate(BaseModel):
 
 
 class BotEdit(BaseModel):
-    """Only the fields sent change. The defaults are never validated, so an explicit null is a 422."""
+    """Only the fields sent change. The defaults are never validated, so an explicit null is a 422,
+    except for the percentages, where null removes the bot's take profit or stop loss."""
 
     model_config = ConfigDict(extra="forbid")
     name: Text = None  # type: ignore[assignment]
@@ -53,6 +60,8 @@ class BotEdit(BaseModel):
     initial_budget_usd: Usd = None  # type: ignore[assignment]
     default_order_size_usd: PositiveUsd = None  # type: ignore[assignment]
     paused: StrictBool = None  # type: ignore[assignment]
+    take_profit_pct: TakeProfitPct | None = Field(default=None, description=_TP)
+    stop_loss_pct: StopLossPct | None = Field(default=None, description=_SL)
 
 
 class BotOut(BaseModel):
@@ -66,6 +75,8 @@ class BotOut(BaseModel):
     initial_budget_usd: Usd
     default_order_size_usd: PositiveUsd
     paused: bool
+    take_profit_pct: TakeProfitPct | None
+    stop_loss_pct: StopLossPct | None
     version: int
     created_at: datetime
     updated_at: datetime
