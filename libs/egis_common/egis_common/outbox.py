@@ -72,6 +72,15 @@ def create_messaging_tables(op: Operations, schema: str) -> None:
     op.create_table("inbox", *inbox_columns(), schema=schema)
 
 
+def index_inbox_by_age(op: Operations, schema: str) -> None:
+    """For a service's Alembic migration: the index that pruning old claims reads (egis_common.retention)."""
+    op.create_index("inbox_processed_at", "inbox", ["processed_at"], schema=schema)
+
+
+def drop_inbox_age_index(op: Operations, schema: str) -> None:
+    op.drop_index("inbox_processed_at", "inbox", schema=schema)
+
+
 def drop_messaging_tables(op: Operations, schema: str) -> None:
     op.drop_table("inbox", schema=schema)
     op.drop_table("outbox", schema=schema)

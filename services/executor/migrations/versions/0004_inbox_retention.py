@@ -2,6 +2,8 @@
 
 from alembic import op
 
+from egis_common.outbox import drop_inbox_age_index, index_inbox_by_age
+
 revision = "executor_0004"
 down_revision = "executor_0003"
 branch_labels = None
@@ -10,8 +12,8 @@ SCHEMA = "executor"
 
 
 def upgrade() -> None:
-    op.create_index("inbox_processed_at", "inbox", ["processed_at"], schema=SCHEMA)
+    index_inbox_by_age(op, SCHEMA)
 
 
 def downgrade() -> None:
-    op.drop_index("inbox_processed_at", "inbox", schema=SCHEMA)
+    drop_inbox_age_index(op, SCHEMA)

@@ -2,6 +2,8 @@
 
 from alembic import op
 
+from egis_common.outbox import drop_inbox_age_index, index_inbox_by_age
+
 revision = "signal_router_0003"
 down_revision = "signal_router_0002"
 branch_labels = None
@@ -10,10 +12,10 @@ SCHEMA = "signal_router"
 
 
 def upgrade() -> None:
-    op.create_index("inbox_processed_at", "inbox", ["processed_at"], schema=SCHEMA)
+    index_inbox_by_age(op, SCHEMA)
     op.create_index("signals_decided_at", "signals", ["decided_at"], schema=SCHEMA)
 
 
 def downgrade() -> None:
     op.drop_index("signals_decided_at", "signals", schema=SCHEMA)
-    op.drop_index("inbox_processed_at", "inbox", schema=SCHEMA)
+    drop_inbox_age_index(op, SCHEMA)
