@@ -7,12 +7,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from egis_common.settings import EgisSettings
 
 
-def make_engine(settings: EgisSettings, *, pool_size: int | None = None) -> AsyncEngine:
+def make_engine(settings: EgisSettings, *, pool_size: int | None = None, wait_for_flush: bool = True) -> AsyncEngine:
+    """wait_for_flush=False: commits return before the WAL reaches the disk (synchronous_commit off).
+
+    Only for writes whose loss in a crash is harmless, such as the outbox relay's published marks:
+    a lost mark publishes the row again, and the consumers' inboxes make that a no-op.
+    """
+    server_settings = {"search_path": settings.db_schema}  # unqualified names resolve in the service's schema
+    if not wait_for_flush:
+        server_settings["synchronous_commit"] = "off"
     return create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=0,
         pool_pre_ping=False,
-        # Every session works in its own schema; unqualified names resolve there.
-        connect_args={"server_settings": {"search_path": settings.db_schema}},
+        connect_args={"server_settings": server_settings},
     )

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from alembic.operations import Operations
 
 log = get_logger(__name__)
+# Set on a connection by Outbox.add; whoever commits its transaction wakes the relay (see `committed`).
+WROTE_OUTBOX = "egis_wrote_outbox"
 
 
 def outbox_columns() -> list[sa.Column]:
@@ -95,6 +97,7 @@ class Outbox:
     async def add(self, conn: AsyncConnection, *messages: Message) -> None:
         if not messages:
             return
+        conn.info[WROTE_OUTBOX] = True  # the unit of work wakes the relay only after such a commit
         await conn.execute(self._insert, {
             "message_id": [message.message_id for message in messages],
             "topic": [topic_for(message).name for message in messages],
@@ -175,34 +178,36 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish every unpublished row; returns how many were published."""
         total = 0
-        while (published := await self._publish_batch()) > 0:
+        while True:
+            published = await self._publish_batch()
             total += published
-        return total
+            if published < self.batch_size:  # a short batch was the last one: no empty round to find out
+                return total
 
     async def _publish_batch(self) -> int:
         async with self.engine.begin() as conn:
-            locked = await conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self._lock_id)))
-            if not locked:
-                return 0
-            rows = (await conn.execute(self._pending())).all()
+            # Relays of the same schema take turns: the lock is tried in the same statement that reads the
+            # rows, and no rows come back while another relay holds it.
+            rows = (await conn.execute(self._pending, {"lock_id": self._lock_id, "limit": self.batch_size})).all()
             if rows:
                 await self._send(rows)
-                await conn.execute(
-                    self.table.update()
-                    .where(self.table.c.id.in_([row.id for row in rows]))
-                    .values(published_at=sa.func.now())
-                )
+                await conn.execute(self._mark_published, {"ids": [row.id for row in rows]})
                 OUTBOX_PUBLISHED.labels(self.table.schema).inc(len(rows))
             return len(rows)
 
-    def _pending(self) -> sa.Select:
-        c = self.table.c
-        return (
-            sa.select(c.id, c.topic, c.key, c.payload, c.headers)
-            .where(c.published_at.is_(None))
-            .order_by(c.id)
-            .limit(self.batch_size)
-        )
+    @functools.cached_property
+    def _pending(self) -> sa.TextClause:
+        table = f"{self.table.schema}.{self.table.name}"
+        return sa.text(
+            f"WITH turn AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(:lock_id) AS ours) "
+            f"SELECT id, topic, key, payload, headers FROM {table}, turn "
+            f"WHERE turn.ours AND published_at IS NULL ORDER BY id LIMIT :limit"
+        ).columns(*(self.table.c[name] for name in ("id", "topic", "key", "payload", "headers")))
+
+    @functools.cached_property
+    def _mark_published(self) -> sa.TextClause:
+        return sa.text(f"UPDATE {self.table.schema}.{self.table.name} SET published_at = now() "
+                       f"WHERE id = ANY(CAST(:ids AS BIGINT[]))")
 
     async def _send(self, rows: Sequence[sa.Row]) -> None:
         # Enqueue in id order, then wait for every acknowledgement: the
@@ -254,5 +259,13 @@ class UnitOfWork:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.begin() as conn:
+            conn.info.pop(WROTE_OUTBOX, None)  # left over from a transaction that failed on this connection
             yield conn
-        self.relay.notify()
+            wrote = conn.info.pop(WROTE_OUTBOX, False)
+        if wrote:  # committed
+            self.relay.notify()
+
+    def committed(self, conn: AsyncConnection) -> None:
+        """Right after a commit on `conn` made without `begin`: wake the relay if it wrote outbox rows."""
+        if conn.info.pop(WROTE_OUTBOX, False):
+            self.relay.notify()

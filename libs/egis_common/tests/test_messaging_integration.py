@@ -17,6 +17,7 @@ from faststream.kafka.annotations import KafkaMessage
 from egis_common.broker import subscriber_options
 from egis_common.contracts import MarkPrice, SignalSkipped
 from egis_common.logs import current_correlation
+from egis_common.outbox import OutboxRelay
 from egis_common.runtime import build_runtime
 from egis_common.topics import DEAD_LETTER_TOPIC, MARK_PRICES, encode
 from egis_localinfra.testing import eventually, stop_service
@@ -259,3 +260,46 @@ async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_
         assert b"ValidationError" in dict(record.headers)["x-dlq-error"]
     finally:
         await dead_letters.stop()
+
+
+async def _unpublished(runtime, message_ids) -> int:
+    table = runtime.outbox.table
+    async with runtime.engine.connect() as conn:
+        return await conn.scalar(sa.select(sa.func.count()).select_from(table).where(
+            table.c.message_id.in_(message_ids), table.c.published_at.is_(None)))
+
+
+async def test_the_relay_publishes_batch_after_batch_and_waits_its_turn_behind_another_relay(runtime, infra):
+    relay = OutboxRelay(runtime.engine, infra.kafka_bootstrap, runtime.outbox, batch_size=2)
+    messages = [MarkPrice(symbol=unique_symbol(), price=Decimal(n)) for n in range(1, 6)]
+    async with runtime.uow.begin() as conn:
+        await runtime.outbox.add(conn, *messages)
+    ids = [m.message_id for m in messages]
+    try:
+        # Another relay of the same schema (another process) is publishing: this one finds nothing to do.
+        async with runtime.engine.begin() as other:
+            await other.execute(sa.select(sa.func.pg_advisory_xact_lock(relay._lock_id)))
+            assert await relay.publish_pending() == 0
+        assert await _unpublished(runtime, ids) == 5
+        assert await relay.publish_pending() >= 5  # three batches: 2, 2 and a short one that ends the round
+        assert await _unpublished(runtime, ids) == 0
+    finally:
+        await relay.close()
+
+
+async def test_only_a_commit_that_wrote_outbox_rows_wakes_the_relay(runtime):
+    wake = runtime.relay._wake
+    async with runtime.uow.begin() as conn:
+        await record_effect(conn, uuid.uuid4(), "no message")
+    assert not wake.is_set()
+    with pytest.raises(RuntimeError):
+        async with runtime.uow.begin() as conn:
+            await runtime.outbox.add(conn, MarkPrice(symbol=unique_symbol(), price=Decimal("1")))
+            raise RuntimeError("rolled back")
+    assert not wake.is_set(), "a rolled back write wakes nobody"
+    async with runtime.uow.begin() as conn:
+        await record_effect(conn, uuid.uuid4(), "still no message on this connection")
+    assert not wake.is_set(), "a failed transaction's write does not leak into the next one"
+    async with runtime.uow.begin() as conn:
+        await runtime.outbox.add(conn, MarkPrice(symbol=unique_symbol(), price=Decimal("1")))
+    assert wake.is_set()

@@ -120,5 +120,5 @@ class PaperExchange:
                 log.exception("paper_commit_failed", orders=len(orders))
                 return [Unknown(f"paper venue commit failed: {type(error).__name__}", {"error": str(error)[:500]})
                         for _ in orders]
-        self.uow.relay.notify()
+            self.uow.committed(conn)
         return outcomes
