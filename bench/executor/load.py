@@ -22,7 +22,8 @@ from egis_common import contracts as c
 from egis_common.topics import EXECUTIONS, INTENTS, LEDGER_COMMANDS, LEDGER_EVENTS, encode
 
 STAGES = ("OrderIntent", "ReserveBudget", "BudgetReserved", "OrderFilled", "PositionOpened")
-WATCHED = (INTENTS, LEDGER_COMMANDS, LEDGER_EVENTS, EXECUTIONS)
+TOPIC_OF = {"OrderIntent": INTENTS, "ReserveBudget": LEDGER_COMMANDS, "BudgetReserved": LEDGER_EVENTS,
+            "OrderFilled": EXECUTIONS, "PositionOpened": LEDGER_EVENTS}
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,12 @@ class IntentSender:
 class Load:
     """Each (bot, symbol) pair used once; `symbols(round)` names the symbol of each round over the bots."""
 
-    def __init__(self, bootstrap: str, bots: list[Bot], services: list[Service], symbols, end: str) -> None:
+    def __init__(self, bootstrap: str, bots: list[Bot], services: list[Service], symbols, end: str,
+                 stages: bool = False) -> None:
         self.bots, self.services, self.symbols, self.end, self.round = bots, services, symbols, end, 0
+        # Watching every stage costs this process (which shares the cores) a consumer of four topics.
+        self.stages = STAGES[:STAGES.index(end) + 1] if stages else (end,)
+        self.wanted = tuple(f'"type":"{stage}"'.encode() for stage in self.stages)
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.sender: Sender = IntentSender(self.producer)
@@ -79,7 +84,8 @@ class Load:
     async def start(self) -> None:
         await self.producer.start()
         await self.consumer.start()
-        partitions = [TopicPartition(t.name, p) for t in WATCHED for p in range(t.partitions)]
+        watched = {TOPIC_OF[stage] for stage in self.stages}
+        partitions = [TopicPartition(t.name, p) for t in watched for p in range(t.partitions)]
         self.consumer.assign(partitions)
         await self.consumer.seek_to_end(*partitions)
         for partition in partitions:
@@ -97,9 +103,10 @@ class Load:
 
     async def run(self, planned: list[Planned], rate: float | None) -> dict:
         """Send at `rate` per second (None: as fast as possible); wait for every end event."""
-        run = Run({(str(p.bot_id), p.symbol): str(p.intent_id) for p in planned}, STAGES[:STAGES.index(self.end) + 1])
+        run = Run({(str(p.bot_id), p.symbol): str(p.intent_id) for p in planned}, self.stages)
         watcher = asyncio.create_task(self._watch(run))
         cpu = {s.name: s.cpu_seconds() for s in self.services}
+        cpu["load generator"], machine = time.process_time(), machine_times()
         run.started = time.time()
         for i, item in enumerate(planned):
             scheduled = run.started + i / rate if rate else time.time()
@@ -112,8 +119,11 @@ class Load:
         run.sent = time.time()
         await watcher
         result = {**run.summary(rate), **sending}
-        result["cpu_ms_per_intent"] = {s.name: round(1000 * (s.cpu_seconds() - cpu[s.name]) / len(planned), 2)
-                                       for s in self.services}
+        used = {s.name: s.cpu_seconds() - cpu[s.name] for s in self.services}
+        used["load generator"] = time.process_time() - cpu["load generator"]
+        result["cpu_ms_per_intent"] = {name: round(1000 * seconds / len(planned), 2) for name, seconds in used.items()}
+        busy, total = (now - then for now, then in zip(machine_times(), machine, strict=True))
+        result["machine_busy_pct"] = round(100 * busy / total)  # every core, everything on it (Kafka, Postgres, ...)
         return result
 
     async def _watch(self, run: Run) -> None:
@@ -126,8 +136,16 @@ class Load:
             for records in batches.values():
                 last = now
                 for record in records:
-                    run.seen(json.loads(record.value), record.timestamp / 1000, now)
+                    if any(wanted in record.value for wanted in self.wanted):  # json.loads only what is timed
+                        run.seen(json.loads(record.value), record.timestamp / 1000, now)
         run.finished = time.time()
+
+
+def machine_times() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far, from /proc/stat."""
+    ticks = [int(t) for t in open("/proc/stat").readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 class Run:

@@ -24,7 +24,7 @@ Every process shares the machine's cores with Kafka, Postgres and this generator
 `cpu_ms_per_intent` (from /proc) is the figure that does not depend on what else runs.
 
     uv run python bench/executor/pipeline.py [--bots 1000] [--burst 10000] [--rate 200] [--seconds 30]
-                                             [--executor-only | --from-webhook] [--profile exec.prof] [--keep]
+                                             [--executor-only | --from-webhook] [--stages] [--profile exec.prof] [--keep]
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from webhook import ROUTER_SYMBOLS, WebhookSender, publish_bots, wait_for_gatewa
 async def bench(system, bots, services: list[Service], args) -> dict:
     end = "OrderFilled" if args.executor_only else "PositionOpened"
     symbols = (lambda r: ROUTER_SYMBOLS[r]) if args.from_webhook else (lambda r: f"B{r:03d}USDT")
-    load = Load(system.bootstrap, bots, services, symbols, end)
+    load = Load(system.bootstrap, bots, services, symbols, end, args.stages)
     if args.from_webhook:
         router = next(s for s in services if s.name == "signal_router")
         load.sender = WebhookSender(f"http://127.0.0.1:{router.http_port}/v1/signals")
@@ -79,6 +79,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=10000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each stage (watches four topics, which costs this process CPU)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and the logs")
     parser.add_argument("--profile", type=Path, help="run the executor under cProfile, writing stats here")
     parser.add_argument("--executor-only", action="store_true",

@@ -22,10 +22,28 @@ def unnest_columns(table: sa.Table, names: Sequence[str]) -> str:
     return "unnest(" + ", ".join(f"CAST(:{name} AS {table.c[name].type.compile(_DIALECT)}[])" for name in names) + ")"
 
 
-def insert_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.TextClause:
-    """INSERT of the rows given column by column (see `by_column`); `suffix` e.g. "ON CONFLICT DO NOTHING"."""
-    return sa.text(f"INSERT INTO {table.schema}.{table.name} ({', '.join(names)}) "
-                   f"SELECT * FROM {unnest_columns(table, names)} {suffix}".rstrip())
+def insert_many(table: sa.Table, names: Sequence[str], suffix: str = "", *, in_order: bool = False) -> sa.TextClause:
+    """INSERT of the rows given column by column (see `by_column`); `suffix` e.g. "ON CONFLICT DO NOTHING".
+
+    in_order: the rows go in in the order given, so identity keys are drawn in that order too, and
+    rows RETURNed sorted on their key come back in the order given.
+    """
+    columns = ", ".join(names)
+    source = unnest_columns(table, names)
+    if in_order:
+        source = f"{source} WITH ORDINALITY AS u({columns}, row_number) ORDER BY row_number"
+    return sa.text(f"INSERT INTO {table.schema}.{table.name} ({columns}) "
+                   f"SELECT {columns if in_order else '*'} FROM {source} {suffix}".rstrip())
+
+
+def update_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.TextClause:
+    """UPDATE of the rows given column by column (see `by_column`), matched on the first name (the key).
+
+    `suffix` adds assignments, e.g. ", updated_at = now()".
+    """
+    key, values = names[0], names[1:]
+    return sa.text(f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(f'{n} = u.{n}' for n in values)}{suffix}"
+                   f" FROM {unnest_columns(table, names)} AS u({', '.join(names)}) WHERE t.{key} = u.{key}")
 
 
 def by_column(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list]:

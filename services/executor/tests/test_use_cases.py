@@ -14,6 +14,7 @@ from egis_common import contracts as c
 from egis_common.contracts import ExchangeName
 from executor import decisions
 from executor import repository as repo
+from executor.adapters.paper import tables as paper
 from executor.flow import build_executor
 
 pytestmark = pytest.mark.infra
@@ -114,6 +115,22 @@ async def test_a_batch_of_reservations_is_one_venue_transaction_with_every_outco
     assert [made[i.intent_id].intent.status.value for i in intents] == ["filled", "rejected", "rejected"]
     assert [made[i.intent_id].intent.exchange_code for i in intents] == [None, "-2019", "-4164"]
     assert len(venue.orders) == 3
+
+
+async def test_every_order_of_a_venue_batch_gets_its_own_fill_back(executor, counted):
+    """The venue books a batch with one insert of orders and one of trades: each result must find its order."""
+    built, _ = counted
+    symbol = unique_symbol()
+    await executor.paper.set_mark_price(symbol, D("100"))
+    sizes = ["30", "10", "50", "20", "40"]
+    intents = [open_intent(bot_of(), symbol, size) for size in sizes]
+    await receive_withheld(executor, built, intents)
+    made = dict((m.intent_id, d) for m, d in await built.handle_answers([reserved(i) for i in intents]))
+    assert [made[i.intent_id].intent.executed_qty for i in intents] == [D(size) / 100 for size in sizes]
+    async with executor.engine.connect() as conn:
+        booked = {row.client_order_id: row.executed_qty for row in await conn.execute(
+            sa.select(paper.orders).where(paper.orders.c.symbol == symbol))}
+    assert booked == {made[i.intent_id].intent.client_order_id: D(size) / 100 for i, size in zip(intents, sizes)}
 
 
 async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_reconciliation(executor, counted):

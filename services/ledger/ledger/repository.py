@@ -10,7 +10,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from egis_common.bulk import any_of, array, by_column, insert_many, unnest_columns
+from egis_common.bulk import any_of, array, by_column, insert_many, update_many
 from egis_common.contracts import Side
 from ledger.domain import ACTIVE, Bot, Position, PositionStatus
 
@@ -158,12 +158,7 @@ async def positions_of_bot(conn: AsyncConnection, bot_id: UUID) -> list[Position
 
 
 _INSERT_POSITIONS = insert_many(positions, _POSITION_FIELDS)
-_UPDATE_POSITIONS = sa.text(
-    f"UPDATE {SCHEMA}.positions AS p"
-    f" SET {', '.join(f'{name} = u.{name}' for name in _POSITION_FIELDS[1:])}, updated_at = now()"
-    f" FROM {unnest_columns(positions, _POSITION_FIELDS)} AS u({', '.join(_POSITION_FIELDS)})"
-    " WHERE p.position_id = u.position_id"
-)
+_UPDATE_POSITIONS = update_many(positions, _POSITION_FIELDS, ", updated_at = now()")
 assert _POSITION_FIELDS[0] == "position_id"
 
 

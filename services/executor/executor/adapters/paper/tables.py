@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from egis_common.bulk import any_of, array, insert_many
+from egis_common.bulk import any_of, array, by_column, insert_many, update_many
 
 metadata = sa.MetaData(schema="executor")
 N = sa.Numeric(asdecimal=True)
@@ -62,11 +62,12 @@ async def lock_accounts(conn: AsyncConnection, opening_usd: dict[str, Decimal]) 
     return {row.account: row.wallet_balance_usd for row in (await conn.execute(query)).all()}
 
 
+_SET_WALLETS = update_many(accounts, ("account", "wallet_balance_usd"), ", updated_at = now()")
+
+
 async def set_wallets(conn: AsyncConnection, balances_usd: dict[str, Decimal]) -> None:
     if balances_usd:
-        statement = accounts.update().where(accounts.c.account == sa.bindparam("b_account"))
-        await conn.execute(statement.values(updated_at=sa.func.now()),
-                           [{"b_account": a, "wallet_balance_usd": usd} for a, usd in balances_usd.items()])
+        await conn.execute(_SET_WALLETS, {"account": list(balances_usd), "wallet_balance_usd": list(balances_usd.values())})
 
 
 async def fund(conn: AsyncConnection, account: str, balance_usd: Decimal) -> None:
@@ -96,16 +97,15 @@ async def positions_of(conn: AsyncConnection, pairs: Iterable[tuple[str, str]], 
     return {(row.account, row.symbol): (row.qty, row.entry_price) for row in found}
 
 
+_POSITION_FIELDS = ("account", "symbol", "qty", "entry_price")
+_SAVE_POSITIONS = insert_many(positions, _POSITION_FIELDS, "ON CONFLICT (account, symbol) DO UPDATE SET "
+                              "qty = EXCLUDED.qty, entry_price = EXCLUDED.entry_price, updated_at = now()")
+
+
 async def save_positions(conn: AsyncConnection, changed: dict[tuple[str, str], tuple[Decimal, Decimal]]) -> None:
-    if not changed:
-        return
-    statement = insert(positions)
-    statement = statement.on_conflict_do_update(
-        index_elements=[positions.c.account, positions.c.symbol],
-        set_={"qty": statement.excluded.qty, "entry_price": statement.excluded.entry_price,
-              "updated_at": sa.func.now()})
-    await conn.execute(statement, [{"account": a, "symbol": s, "qty": q, "entry_price": e}
-                                   for (a, s), (q, e) in changed.items()])
+    if changed:
+        rows = [{"account": a, "symbol": s, "qty": q, "entry_price": e} for (a, s), (q, e) in changed.items()]
+        await conn.execute(_SAVE_POSITIONS, by_column(rows, _POSITION_FIELDS))
 
 
 async def marks_of(conn: AsyncConnection, symbols: Iterable[str]) -> dict[str, Decimal]:
@@ -125,17 +125,28 @@ async def set_mark(conn: AsyncConnection, symbol: str, price: Decimal, as_of: da
     return (await conn.execute(statement.returning(marks.c.symbol))).first() is not None
 
 
+_ORDER_FIELDS = ("account", "symbol", "client_order_id", "side", "order_type", "status", "reduce_only", "orig_qty",
+                 "executed_qty", "avg_price", "fee_usd", "realised_pnl_usd")
+_TRADE_FIELDS = ("order_id", "account", "symbol", "side", "commission_asset", "price", "qty", "realised_pnl_usd",
+                 "commission")
+_INSERT_ORDERS = insert_many(orders, _ORDER_FIELDS, f"RETURNING {', '.join(orders.c.keys())}", in_order=True
+                             ).columns(*orders.c)
+_INSERT_TRADES = insert_many(trades, _TRADE_FIELDS, f"RETURNING {', '.join(trades.c.keys())}", in_order=True
+                             ).columns(*trades.c)
+
+
 async def insert_orders(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
     """The inserted rows, in the order given."""
     if not rows:
         return []
-    return list((await conn.execute(orders.insert().returning(orders, sort_by_parameter_order=True), list(rows))).all())
+    return sorted((await conn.execute(_INSERT_ORDERS, by_column(rows, _ORDER_FIELDS))).all(), key=lambda r: r.order_id)
 
 
 async def insert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
+    """The inserted rows, in the order given."""
     if not rows:
         return []
-    return list((await conn.execute(trades.insert().returning(trades, sort_by_parameter_order=True), list(rows))).all())
+    return sorted((await conn.execute(_INSERT_TRADES, by_column(rows, _TRADE_FIELDS))).all(), key=lambda r: r.trade_id)
 
 
 async def latest_order(conn: AsyncConnection, account: str, client_order_id: str) -> sa.Row | None:
