@@ -24,7 +24,8 @@ Every process shares the machine's cores with Kafka, Postgres and this generator
 `cpu_ms_per_intent` (from /proc) is the figure that does not depend on what else runs.
 
     uv run python bench/executor/pipeline.py [--bots 1000] [--burst 10000] [--rate 200] [--seconds 30]
-                                             [--executor-only | --from-webhook] [--stages] [--profile exec.prof] [--keep]
+                                             [--executor-only | --from-webhook] [--stages]
+                                             [--profile exec.prof] [--keep]
 """
 
 from __future__ import annotations

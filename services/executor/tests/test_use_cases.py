@@ -130,7 +130,7 @@ async def test_every_order_of_a_venue_batch_gets_its_own_fill_back(executor, cou
     async with executor.engine.connect() as conn:
         booked = {row.client_order_id: row.executed_qty for row in await conn.execute(
             sa.select(paper.orders).where(paper.orders.c.symbol == symbol))}
-    assert booked == {made[i.intent_id].intent.client_order_id: D(size) / 100 for i, size in zip(intents, sizes)}
+    assert booked == {made[i.intent_id].intent.client_order_id: D(size) / 100 for i, size in zip(intents, sizes, strict=True)}
 
 
 async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_reconciliation(executor, counted):

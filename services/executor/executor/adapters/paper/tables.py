@@ -67,7 +67,8 @@ _SET_WALLETS = update_many(accounts, ("account", "wallet_balance_usd"), ", updat
 
 async def set_wallets(conn: AsyncConnection, balances_usd: dict[str, Decimal]) -> None:
     if balances_usd:
-        await conn.execute(_SET_WALLETS, {"account": list(balances_usd), "wallet_balance_usd": list(balances_usd.values())})
+        await conn.execute(_SET_WALLETS, {"account": list(balances_usd),
+                                          "wallet_balance_usd": list(balances_usd.values())})
 
 
 async def fund(conn: AsyncConnection, account: str, balance_usd: Decimal) -> None:
