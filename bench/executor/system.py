@@ -48,7 +48,7 @@ def infrastructure(keep: bool = False) -> Iterator[System]:
     state = Path(tempfile.mkdtemp(prefix="egis-bench-executor-"))
     state.chmod(0o755)
     try:
-        kafka = start_kafka(state / "kafka")
+        kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT: the broker is under load
         postgres = start_postgres(state / "postgres", durable=True)
         asyncio.run(create_database(postgres.admin_dsn, DATABASE))
         dsn = postgres.dsn(DATABASE)

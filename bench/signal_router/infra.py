@@ -47,7 +47,7 @@ def infrastructure() -> Iterator[tuple[str, str, set[int]]]:
     state = Path(tempfile.mkdtemp(prefix="egis-bench-router-"))
     state.chmod(0o755)
     try:
-        kafka = start_kafka(state / "kafka")
+        kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT: the broker is under load
         postgres = start_postgres(state / "postgres", durable=True)
         asyncio.run(create_database(postgres.admin_dsn, DATABASE))
         url = postgres.dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
