@@ -102,3 +102,21 @@ def test_a_closed_position_still_gets_its_ids_and_no_budget_moves():
     (recorded,) = outcome.positions
     assert (recorded.status, recorded.tp_order_id, recorded.sl_order_id) == (PositionStatus.CLOSED, "egt-1", "egs-1")
     assert outcome.messages == () and recorded.size_usd == closed.size_usd
+
+
+async def test_the_database_refuses_to_change_a_recorded_id(ledger, ledger_runtime, ledger_events, make_bot):
+    """The invariant's second home: even a write that skips the domain cannot move a recorded id."""
+    bot = await make_bot("100")
+    _, answer = await open_position(ledger_runtime, ledger_events, bot)
+    first = placed(answer)
+    await apply(ledger, ledger_runtime, first)
+    table = repo.positions
+    for change in ({"tp_order_id": "egt-other"}, {"sl_order_id": None}):
+        with pytest.raises(sa.exc.IntegrityError, match="never change"):
+            async with ledger_runtime.engine.begin() as conn:
+                await conn.execute(table.update().where(table.c.position_id == answer.position_id).values(**change))
+    row = await the_row(ledger_runtime, answer.position_id)
+    assert (row.tp_order_id, row.sl_order_id) == (first.tp_order_id, first.sl_order_id)
+    async with ledger_runtime.engine.begin() as conn:  # the same ids written again, as every batch update does
+        await conn.execute(table.update().where(table.c.position_id == answer.position_id)
+                           .values(tp_order_id=first.tp_order_id, sl_order_id=first.sl_order_id))
