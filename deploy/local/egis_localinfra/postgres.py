@@ -265,8 +265,6 @@ def _write_server_conf(home: Path, port: int, durable: bool) -> None:
         f"unix_socket_directories = '{'' if too_long else socket_dir}'",
         "max_connections = 200",
     ]
-    if os.environ.get("EGIS_TMP_PGSS"):
-        lines += ["shared_preload_libraries = 'pg_stat_statements'", "pg_stat_statements.track = all"]
     if not durable:
         lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
     conf = home / "pgdata" / "egis.conf"
