@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -92,6 +93,22 @@ async def save(conn: AsyncConnection, changed: Iterable[Intent]) -> None:
     last = {intent.intent_id: intent for intent in changed}
     if last:
         await conn.execute(_UPDATE, by_column([_row(intent) for intent in last.values()], _FIELDS))
+
+
+async def symbols_with_orders(conn: AsyncConnection, exchange: ExchangeName, account: str,
+                              since: datetime) -> set[str]:
+    """Symbols of an account where an order of ours may have traded since `since`, or a stop may still be live.
+
+    A user data stream that starts again knows nothing of what it saw before; these are the symbols its
+    REST catch-up must look at even when nothing is open there now (a stop that closed the position
+    while no stream listened).
+    """
+    ours = (intents.c.exchange == exchange.value) & (intents.c.exchange_account == account)
+    recent = sa.select(intents.c.symbol).where(ours, intents.c.client_order_id.is_not(None),
+                                               intents.c.updated_at >= since)
+    stops_live = (sa.select(intents.c.symbol).join(stop_orders, stop_orders.c.intent_id == intents.c.intent_id)
+                  .where(ours, stop_orders.c.status.in_(("placing", "placed", "unknown"))))
+    return set((await conn.execute(sa.union(recent, stops_live))).scalars())
 
 
 async def stale_submissions(conn: AsyncConnection, older_than_seconds: float) -> list[Intent]:

@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from egis_binance_local import BinanceLocal, local_async_client
 from egis_common import contracts as c
 from egis_common.runtime import build_runtime
 from egis_localinfra.testing import eventually, stop_service
+from executor import repository as repo
 from executor.adapters.binance_stream import AccountStream, start_user_streams, stream_url, user_streams
+from executor.domain import Intent, IntentStatus
 from executor.settings import BinanceCredentials, ExecutorSettings
 from executor_helpers import of
 
@@ -170,6 +173,30 @@ async def test_trades_from_before_the_start_are_caught_up_over_rest(streaming, v
     assert (trade.exchange_order_id, trade.symbol, trade.price, trade.qty) == (
         str(placed["orderId"]), "ETHUSDT", Decimal("3000.00"), Decimal("0.010"))
     assert not from_stream(trade)
+
+
+async def test_a_fresh_start_looks_at_the_symbols_of_our_own_orders_even_when_nothing_is_open_there(
+    streaming, venue, client, tail, account, test_database
+):
+    """A stop closed the position while no stream listened: nothing open points at the symbol any more."""
+    opened = await buy(client, "0.10", symbol="SOLUSDT")
+    closed = await client.futures_create_order(symbol="SOLUSDT", side="SELL", type="MARKET", quantity="0.10",
+                                               reduceOnly="true", newOrderRespType="RESULT")
+    assert not [p for p in await client.futures_position_information() if Decimal(p["positionAmt"]) != 0]
+    engine = create_async_engine(test_database.url)
+    try:
+        async with engine.begin() as conn:  # the executor's record of the open it sent
+            await repo.insert_new(conn, [Intent(
+                intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), kind=c.IntentKind.OPEN,
+                side=c.Side.LONG, symbol="SOLUSDT", exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account,
+                status=IntentStatus.SUBMITTING, requested_size_usd=Decimal("25"), position_id=uuid.uuid4(),
+                client_order_id=f"egx-{uuid.uuid4().hex[:16]}", order_qty=Decimal("0.10"))])
+    finally:
+        await engine.dispose()
+    await streaming()
+    trades = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account, symbol="SOLUSDT"), count=2,
+                                 what="both trades on a symbol with nothing open")
+    assert sorted(t.exchange_order_id for t in trades) == sorted(str(o["orderId"]) for o in (opened, closed))
 
 
 async def test_an_expired_listen_key_is_replaced_and_a_kept_one_is_put(streaming, venue, client, tail, account):

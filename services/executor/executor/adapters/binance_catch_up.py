@@ -7,6 +7,10 @@ What the stream could have missed, and how it is found again:
   finished, canceled) gives its fact, and open ones not seen before give theirs.
 The symbols asked about: every symbol seen so far, plus those with a position,
 an open order or an open algo order now (USDⓈ-M `userTrades` needs a symbol).
+A stream that starts afresh has seen nothing, so it first takes the symbols of
+the executor's own orders within the horizon and of its stops not known to be
+finished: a stop that closed a position while nothing listened leaves no
+position, order or algo order open to point at its symbol.
 A closed order without trades (canceled, expired) is not looked for.
 """
 

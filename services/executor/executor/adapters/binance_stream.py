@@ -20,6 +20,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -35,6 +36,7 @@ from egis_common.runtime import Runtime
 from executor.adapters.binance_catch_up import Seen, missed_facts
 from executor.adapters.binance_client import client_factory
 from executor.adapters.binance_errors import describe
+from executor import repository as repo
 from executor.adapters.binance_events import from_algo_update, from_order_trade_update
 from executor.settings import ExecutorSettings
 
@@ -98,6 +100,11 @@ class FactPublisher:
         if facts:
             async with self.uow.begin() as conn:
                 await self.outbox.add(conn, *facts)
+
+    async def symbols_with_orders(self, account: str, since_ms: int) -> set[str]:
+        async with self.uow.engine.connect() as conn:
+            return await repo.symbols_with_orders(conn, c.ExchangeName.BINANCE_USDM, account,
+                                                  datetime.fromtimestamp(since_ms / 1000, UTC))
 
 
 class AccountStream:
@@ -174,6 +181,8 @@ class AccountStream:
 
     async def _catch_up(self, when: str) -> None:
         try:
+            if not self.seen.symbols:  # a fresh start: the symbols our own records say to look at
+                self.seen.symbols |= await self.publisher.symbols_with_orders(self.account, self.seen.horizon_ms)
             facts = await missed_facts(self.client, self.account, self.seen)
             await self._publish(facts, "rest")
         except asyncio.CancelledError:
