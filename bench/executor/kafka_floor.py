@@ -1,15 +1,22 @@
-"""Benchmark: what one Kafka hop costs on this machine, with no Egis code in it.
+"""Benchmark: what Kafka costs on this machine, with no Egis code in it.
 
 The pipeline benchmark's intent crosses Kafka five times (intent, ReserveBudget,
-BudgetReserved, OrderFilled, PositionOpened). This measures one such hop alone:
-a producer configured as the outbox relay's (acks=all, idempotent, linger 2 ms)
-sends 300-byte records over a 6-partition topic at a fixed rate, and a consumer
-configured as the services' (batches of up to 500, commit after each batch)
-reads them. It reports the broker's and this process's CPU, and the latency from
-each send to its receipt (p50/p99), after a warm-up that lets the broker's JIT
-settle (its first minute costs up to twice as much CPU).
+BudgetReserved, OrderFilled, PositionOpened). By default this measures one such
+hop alone: a producer configured as the outbox relay's (acks=all, idempotent,
+linger 2 ms) sends 300-byte records over a 6-partition topic at a fixed rate, and
+a consumer configured as the services' (batches of up to 500, commit after each
+batch) reads them. It reports the broker's and this process's CPU, and the
+latency from each send to its receipt (p50/p99), after a warm-up that lets the
+broker's JIT settle (its first minute costs up to twice as much CPU).
 
-    uv run python bench/executor/kafka_floor.py [--rate 200] [--seconds 20] [--warm-up 60]
+With `--pipeline` the records cross Kafka five times, in the pipeline's shape and
+nothing else: two forwarding processes stand for the executor and the ledger,
+each consuming two of the topics (its own group per topic, as the services do)
+and sending each batch on to the next topic, waiting for the acknowledgements,
+then committing the batch. No database, no decoding: the floor under the
+pipeline's CPU and latency on this machine.
+
+    uv run python bench/executor/kafka_floor.py [--rate 200] [--seconds 20] [--warm-up 60] [--pipeline]
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import struct
@@ -30,6 +38,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from egis_localinfra.kafka import start_kafka, stop_kafka
 
 TOPIC, PARTITIONS, SIZE = "egis.bench.kafka-floor.v1", 6, 300
+# The pipeline's five crossings, and which stand-in forwards each one to the next.
+CHAIN = [f"egis.bench.kafka-floor.{stage}.v1" for stage in
+         ("intents", "ledger-commands", "ledger-events", "executions", "positions")]
+FORWARDERS = {"executor": [(CHAIN[0], CHAIN[1]), (CHAIN[2], CHAIN[3])],
+              "ledger": [(CHAIN[1], CHAIN[2]), (CHAIN[3], CHAIN[4])]}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -37,14 +50,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm_up: float) -> dict:
+def relay_producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+
+
+def service_consumer(bootstrap: str, topic: str, group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                            auto_offset_reset="earliest")
+
+
+async def forward(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
+    """A stand-in service: every batch of each source topic goes on to its next topic, then is committed."""
+    producer = relay_producer(bootstrap)
+    await producer.start()
+
+    async def one(source: str, target: str) -> None:
+        consumer = service_consumer(bootstrap, source, f"kafka-floor.{source}")
+        await consumer.start()
+        while True:
+            batches = await consumer.getmany(timeout_ms=20, max_records=500)
+            sent = [await producer.send(target, record.value, key=record.key)
+                    for records in batches.values() for record in records]
+            if sent:
+                await asyncio.gather(*sent)
+                await consumer.commit()
+
+    await asyncio.gather(*(one(source, target) for source, target in pairs))
+
+
+def run_forwarder(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
+    asyncio.run(forward(bootstrap, pairs))
+
+
+async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm_up: float,
+              pipeline: bool = False) -> dict:
+    first, last = (CHAIN[0], CHAIN[-1]) if pipeline else (TOPIC, TOPIC)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    await admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
+    await admin.create_topics([NewTopic(topic, PARTITIONS, 1) for topic in (CHAIN if pipeline else [TOPIC])])
     await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
-    consumer = AIOKafkaConsumer(TOPIC, bootstrap_servers=bootstrap, group_id="kafka-floor", enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    forwarders = {}
+    if pipeline:
+        spawn = multiprocessing.get_context("spawn")
+        for name, pairs in FORWARDERS.items():
+            forwarders[name] = spawn.Process(target=run_forwarder, args=(bootstrap, pairs), daemon=True)
+            forwarders[name].start()
+    producer = relay_producer(bootstrap)
+    consumer = service_consumer(bootstrap, last, "kafka-floor")
     await producer.start()
     await consumer.start()
     latencies: list[float] = []
@@ -63,7 +115,7 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
         while (scheduled := started + sent / rate) < started + duration:
             if (pause := scheduled - time.time()) > 0:
                 await asyncio.sleep(pause)
-            await producer.send(TOPIC, struct.pack("d", scheduled) + b"x" * (SIZE - 8), key=str(sent).encode())
+            await producer.send(first, struct.pack("d", scheduled) + b"x" * (SIZE - 8), key=str(sent).encode())
             sent += 1
         return sent
 
@@ -72,10 +124,13 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
         await send_for(warm_up)
         await asyncio.sleep(1)
         latencies.clear()
+        pids = {name: process.pid for name, process in forwarders.items()}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         broker, client, started = cpu_seconds(broker_pid), time.process_time(), time.time()
         sent = await send_for(seconds)
         elapsed = time.time() - started
         broker, client = cpu_seconds(broker_pid) - broker, time.process_time() - client
+        stand_ins = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         deadline = time.time() + 10
         while len(latencies) < sent and time.time() < deadline:
             await asyncio.sleep(0.05)
@@ -83,15 +138,22 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
         reader.cancel()
         await consumer.stop()
         await producer.stop()
+        for process in forwarders.values():
+            process.terminate()
+            process.join(5)
     ordered = sorted(latencies)
     pick = lambda q: round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
-    return {
-        "rate": rate, "records": sent, "received": len(latencies),
+    result = {
+        "rate": rate, "records": sent, "received": len(latencies), "hops": len(CHAIN) if pipeline else 1,
         "broker_cpu_pct_of_a_core": round(100 * broker / elapsed, 1),
         "producer_and_consumer_cpu_pct_of_a_core": round(100 * client / elapsed, 1),
         "broker_cpu_ms_per_record": round(1000 * broker / sent, 3),
         "latency_p50_ms": pick(0.5), "latency_p99_ms": pick(0.99),
     }
+    if pipeline:
+        result["stand_in_cpu_pct_of_a_core"] = {name: round(100 * cpu / elapsed, 1) for name, cpu in stand_ins.items()}
+        result["total_cpu_pct_of_a_core"] = round(100 * (broker + client + sum(stand_ins.values())) / elapsed, 1)
+    return result
 
 
 def main() -> None:
@@ -99,11 +161,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warm-up", type=float, default=60)
+    parser.add_argument("--pipeline", action="store_true", help="five hops in the pipeline's shape (see above)")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="egis-bench-kafka-"))
     try:
         kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT, as the other benchmarks
-        result = asyncio.run(hop(kafka.bootstrap, kafka.pid, args.rate, args.seconds, args.warm_up))
+        result = asyncio.run(hop(kafka.bootstrap, kafka.pid, args.rate, args.seconds, args.warm_up,
+                                     args.pipeline))
         result.update(kafka=kafka.version, cores=os.cpu_count())
         print(json.dumps(result, indent=2))
     finally:

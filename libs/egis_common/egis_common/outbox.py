@@ -265,6 +265,16 @@ class UnitOfWork:
         if wrote:  # committed
             self.relay.notify()
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection with no transaction around its statements (autocommit): each reads on its own.
+
+        For a read that is one statement: it saves the BEGIN and ROLLBACK round trips a transaction
+        would cost. Two statements read this way may see different snapshots.
+        """
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def committed(self, conn: AsyncConnection) -> None:
         """Right after a commit on `conn` made without `begin`: wake the relay if it wrote outbox rows."""
         if conn.info.pop(WROTE_OUTBOX, False):

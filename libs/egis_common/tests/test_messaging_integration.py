@@ -303,3 +303,13 @@ async def test_only_a_commit_that_wrote_outbox_rows_wakes_the_relay(runtime):
     async with runtime.uow.begin() as conn:
         await runtime.outbox.add(conn, MarkPrice(symbol=unique_symbol(), price=Decimal("1")))
     assert wake.is_set()
+
+
+async def test_a_read_connection_runs_each_statement_in_a_transaction_of_its_own(runtime):
+    current = sa.text("SELECT pg_current_xact_id()::text")
+    async with runtime.uow.read() as conn:
+        first, second = await conn.scalar(current), await conn.scalar(current)
+    assert first != second, "no transaction spans two statements"
+    async with runtime.uow.begin() as conn:
+        first, second = await conn.scalar(current), await conn.scalar(current)
+    assert first == second, "the unit of work's statements share one transaction"

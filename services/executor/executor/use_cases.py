@@ -49,7 +49,7 @@ class Executor:
         answers = [m for m in messages if isinstance(m, ANSWERS)]
         if not answers:
             return []
-        async with self.uow.engine.connect() as conn:
+        async with self.uow.read() as conn:  # unlocked: tx1 and tx2 read them again, locked
             known = await repo.load(conn, [a.intent_id for a in answers])
         to_submit: dict = {}
         for answer in answers:

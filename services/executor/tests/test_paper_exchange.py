@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -73,6 +74,15 @@ async def test_unknown_symbols_and_missing_mark_prices_are_refused(executor):
     with pytest.raises(NoMarkPrice):
         await venue(executor).mark_price(unique_symbol())
     assert (await venue(executor).place_market_order(buy(unique_symbol(), "1"))).code == "no_mark_price"
+
+
+async def test_mark_prices_asked_for_together_each_get_their_own_symbols_price(executor):
+    paper, symbols = venue(executor), [unique_symbol() for _ in range(4)]
+    for price, symbol in enumerate(symbols[:3], start=1):
+        await paper.set_mark_price(symbol, D(f"{price}.5"))
+    asked = await asyncio.gather(*(paper.mark_price(symbol) for symbol in symbols), return_exceptions=True)
+    assert asked[:3] == [D("1.5"), D("2.5"), D("3.5")]
+    assert isinstance(asked[3], NoMarkPrice), "one symbol without a price fails alone"
 
 
 async def test_a_late_older_mark_price_does_not_replace_a_newer_one(executor):

@@ -45,6 +45,7 @@ class PaperExchange:
         self.config = VenueConfig(
             settings.taker_fee_rate, settings.slippage_bps, settings.fill_ratio, settings.leverage)
         self._orders: Coalescer[MarketOrder, OrderOutcome] = Coalescer(self._place_all)
+        self._marks: Coalescer[str, Decimal | None] = Coalescer(self._marks_of)
 
     # --- the port -----------------------------------------------------------------
 
@@ -55,8 +56,7 @@ class PaperExchange:
         return SymbolRules(symbol, spec.step_size, spec.tick_size, spec.min_qty, spec.min_notional_usd)
 
     async def mark_price(self, symbol: str) -> Decimal:
-        async with self.uow.engine.connect() as conn:
-            price = await tables.mark(conn, symbol)
+        price = await self._marks.submit(symbol)  # the symbols asked for together: one read
         if price is None:
             raise NoMarkPrice(f"no mark price for {symbol} yet")
         return price
@@ -93,6 +93,11 @@ class PaperExchange:
         async with self.uow.engine.connect() as conn:
             found = await tables.positions_of(conn, [(account, symbol)], lock=False)
         return found.get((account, symbol), (Decimal("0"), Decimal("0")))
+
+    async def _marks_of(self, symbols: list[str]) -> list[Decimal | None]:
+        async with self.uow.read() as conn:
+            found = await tables.marks_of(conn, symbols)
+        return [found.get(symbol) for symbol in symbols]
 
     # --- booking ----------------------------------------------------------------------
 
