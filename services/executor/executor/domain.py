@@ -102,6 +102,15 @@ class Intent:
 
 
 @dataclass(frozen=True)
+class StopRef:
+    """A take-profit or stop-loss of ours as the venue knows it: the venue's algo id once it answered."""
+
+    client_algo_id: str
+    algo_id: str | None
+    symbol: str
+
+
+@dataclass(frozen=True)
 class PendingRecord:
     """An order whose outcome is unknown: what the reconciler needs to look it up."""
 

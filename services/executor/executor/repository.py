@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.bulk import any_of, by_column, insert_many, update_many
 from egis_common.contracts import ExchangeName, IntentKind, Side
 from egis_common.outbox import Outbox
-from executor.domain import Decision, Intent, IntentStatus, PendingRecord
+from executor.domain import Decision, Intent, IntentStatus, PendingRecord, StopRef
 
 metadata = sa.MetaData(schema="executor")
 _FIELDS = [f.name for f in fields(Intent)]
@@ -103,12 +103,39 @@ async def symbols_with_orders(conn: AsyncConnection, exchange: ExchangeName, acc
     REST catch-up must look at even when nothing is open there now (a stop that closed the position
     while no stream listened).
     """
-    ours = (intents.c.exchange == exchange.value) & (intents.c.exchange_account == account)
-    recent = sa.select(intents.c.symbol).where(ours, intents.c.client_order_id.is_not(None),
+    recent = sa.select(intents.c.symbol).where(_of_account(exchange, account), intents.c.client_order_id.is_not(None),
                                                intents.c.updated_at >= since)
-    stops_live = (sa.select(intents.c.symbol).join(stop_orders, stop_orders.c.intent_id == intents.c.intent_id)
-                  .where(ours, stop_orders.c.status.in_(("placing", "placed", "unknown"))))
+    stops_live = _unfinished_stops(exchange, account).with_only_columns(intents.c.symbol)
     return set((await conn.execute(sa.union(recent, stops_live))).scalars())
+
+
+async def unfinished_stops(conn: AsyncConnection, exchange: ExchangeName, account: str) -> list[StopRef]:
+    """The account's stop orders not known to have ended on the venue: placing, placed, or unknown."""
+    query = _unfinished_stops(exchange, account).order_by(stop_orders.c.client_algo_id)
+    return [StopRef(row.client_algo_id, row.algo_id, row.symbol) for row in (await conn.execute(query)).all()]
+
+
+async def stops_finished(conn: AsyncConnection, venue_status: dict[str, str]) -> None:
+    """client algo id -> the venue's final status (FINISHED, CANCELED, ...): those stops are `finished`."""
+    if venue_status:
+        await conn.execute(_STOPS_FINISHED, {"ids": list(venue_status), "statuses": list(venue_status.values())})
+
+
+_UNFINISHED = ("placing", "placed", "unknown")
+_STOPS_FINISHED = sa.text(
+    "UPDATE executor.stop_orders AS s SET status = 'finished', detail = f.status, updated_at = now() "
+    "FROM unnest(CAST(:ids AS TEXT[]), CAST(:statuses AS TEXT[])) AS f(client_algo_id, status) "
+    f"WHERE s.client_algo_id = f.client_algo_id AND s.status IN ({', '.join(repr(s) for s in _UNFINISHED)})")
+
+
+def _of_account(exchange: ExchangeName, account: str) -> sa.ColumnElement[bool]:
+    return (intents.c.exchange == exchange.value) & (intents.c.exchange_account == account)
+
+
+def _unfinished_stops(exchange: ExchangeName, account: str) -> sa.Select:
+    return (sa.select(stop_orders.c.client_algo_id, stop_orders.c.algo_id, intents.c.symbol)
+            .join(intents, stop_orders.c.intent_id == intents.c.intent_id)
+            .where(_of_account(exchange, account), stop_orders.c.status.in_(_UNFINISHED)))
 
 
 async def stale_submissions(conn: AsyncConnection, older_than_seconds: float) -> list[Intent]:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from egis_binance_local import BinanceLocal, local_async_client
@@ -197,6 +198,52 @@ async def test_a_fresh_start_looks_at_the_symbols_of_our_own_orders_even_when_no
     trades = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account, symbol="SOLUSDT"), count=2,
                                  what="both trades on a symbol with nothing open")
     assert sorted(t.exchange_order_id for t in trades) == sorted(str(o["orderId"]) for o in (opened, closed))
+
+
+async def test_a_fresh_start_finds_our_stop_that_fired_while_nothing_listened_and_marks_it_finished(
+    streaming, venue, client, tail, account, test_database
+):
+    """Without the algo order's FINISHED fact nothing links the spawned order's trade to the position's
+    take-profit: on a fresh start the stream has seen no algo order open, so it asks about ours."""
+    await buy(client, "0.003")
+    placed = await client.futures_create_algo_order(
+        algoType="CONDITIONAL", symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_MARKET", triggerPrice="61000.00",
+        closePosition="true", workingType="MARK_PRICE", clientAlgoId="egt-fired-while-down")
+    intent_id = uuid.uuid4()
+    engine = create_async_engine(test_database.url)
+    try:
+        async with engine.begin() as conn:  # the executor's records of the open and of its two stops
+            await repo.insert_new(conn, [Intent(
+                intent_id=intent_id, signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), kind=c.IntentKind.OPEN,
+                side=c.Side.LONG, symbol="BTCUSDT", exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account,
+                status=IntentStatus.SUBMITTING, requested_size_usd=Decimal("180"), position_id=uuid.uuid4(),
+                client_order_id=f"egx-{uuid.uuid4().hex[:16]}", order_qty=Decimal("0.003"))])
+            await repo.insert_stops(conn, [
+                {"client_algo_id": client_id, "intent_id": intent_id, "purpose": purpose, "kind": kind,
+                 "side": "SELL", "trigger_price": Decimal(trigger), "status": "placing"}
+                for client_id, purpose, kind, trigger in (
+                    ("egt-fired-while-down", "take_profit", "TAKE_PROFIT_MARKET", "61000.00"),
+                    ("egs-never-reached-the-venue", "stop_loss", "STOP_MARKET", "59000.00"))])
+            await repo.stop_placed(conn, "egt-fired-while-down", status="placed", algo_id=str(placed["algoId"]))
+        venue.set_mark_price("BTCUSDT", "61000.50")  # fires while no stream listens
+        [algo] = venue.algo_orders(API_KEY)
+        spawned = str(algo.actual_order_id)
+
+        await streaming()
+        [finished] = await tail.wait_for(of(c.ExchangeAlgoOrderFact, exchange_account=account, status="FINISHED"),
+                                         what="the FINISHED fact of the stop that fired while nothing listened")
+        assert (finished.client_algo_id, finished.spawned_order_id) == ("egt-fired-while-down", spawned)
+        await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account, exchange_order_id=spawned),
+                            what="the spawned order's trade")
+        async with engine.connect() as conn:
+            left = await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
+            status = await conn.scalar(sa.select(repo.stop_orders.c.detail).where(
+                repo.stop_orders.c.client_algo_id == "egt-fired-while-down"))
+        assert status == "FINISHED"
+        assert [stop.client_algo_id for stop in left] == ["egs-never-reached-the-venue"], \
+            "a stop the venue never had stays to be asked about again; the finished one is not"
+    finally:
+        await engine.dispose()
 
 
 async def test_an_expired_listen_key_is_replaced_and_a_kept_one_is_put(streaming, venue, client, tail, account):

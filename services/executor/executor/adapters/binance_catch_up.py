@@ -5,13 +5,19 @@ What the stream could have missed, and how it is found again:
   catch-up horizon for a symbol without one), with the order each belongs to;
 - algo orders: those last seen open are looked up; a changed one (triggered,
   finished, canceled) gives its fact, and open ones not seen before give theirs.
+  A stream that starts afresh has seen none open, so it first takes the
+  executor's own stops not known to be finished and looks up those no longer
+  open: a take-profit that fired while nothing listened gives its FINISHED
+  fact, the only link from the spawned order's trades to the position.
 The symbols asked about: every symbol seen so far, plus those with a position,
 an open order or an open algo order now (USDⓈ-M `userTrades` needs a symbol).
 A stream that starts afresh has seen nothing, so it first takes the symbols of
 the executor's own orders within the horizon and of its stops not known to be
 finished: a stop that closed a position while nothing listened leaves no
 position, order or algo order open to point at its symbol.
-A closed order without trades (canceled, expired) is not looked for.
+A closed order without trades (canceled, expired) is not looked for, nor is a
+stop of ours the venue does not know (-2013): it is logged and asked about
+again at the next fresh start.
 """
 
 from __future__ import annotations
@@ -21,13 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from binance import AsyncClient
+from binance.exceptions import BinanceAPIException
 
 from egis_common import contracts as c
+from egis_common.logs import get_logger
 from executor.adapters.binance_events import from_account_trade, from_algo_order, from_order
 from executor.adapters.binance_parse import account_trade, venue_decimal
+from executor.domain import StopRef
 
+log = get_logger(__name__)
 TRADES_PAGE = 1000  # the venue's maximum
 OPEN_ALGO_STATUSES = frozenset({"NEW", "TRIGGERING"})
+ORDER_DOES_NOT_EXIST = -2013
 
 
 class Recent:
@@ -55,6 +66,11 @@ class Seen:
     last_trade_id: dict[str, int] = field(default_factory=dict)
     open_algos: dict[str, str] = field(default_factory=dict)  # algo id -> symbol
     published_trades: Recent = field(default_factory=Recent)
+    ours: list[StopRef] = field(default_factory=list)  # a fresh start's stops to look up, until a catch-up succeeds
+
+    @property
+    def fresh(self) -> bool:
+        return not self.symbols and not self.open_algos
 
     def new_facts(self, facts: list[c.Message]) -> list[c.Message]:
         """The facts without trades already published."""
@@ -83,6 +99,7 @@ async def missed_facts(client: AsyncClient, account: str, seen: Seen) -> list[c.
     for symbol in sorted(symbols):
         facts += await _trade_facts(client, account, symbol, seen)
     facts += await _algo_facts(client, account, open_algos, seen)
+    facts += await _our_stops(client, account, open_algos, seen)
     return seen.new_facts(facts)
 
 
@@ -123,4 +140,25 @@ async def _algo_facts(
                               if str(body["algoId"]) not in seen.open_algos]
     for algo_id in sorted(set(seen.open_algos) - still_open):
         facts.append(from_algo_order(await client.futures_get_algo_order(algoId=int(algo_id)), account))
+    return facts
+
+
+async def _our_stops(
+    client: AsyncClient, account: str, open_algos: list[dict[str, Any]], seen: Seen
+) -> list[c.Message]:
+    """A fresh start's stops of ours that are neither open now nor followed already: their current state."""
+    known = {str(body["algoId"]) for body in open_algos} | set(seen.open_algos)
+    known_clients = {body["clientAlgoId"] for body in open_algos}
+    facts: list[c.Message] = []
+    for stop in seen.ours:
+        if stop.algo_id in known or stop.client_algo_id in known_clients:
+            continue
+        reference = {"algoId": int(stop.algo_id)} if stop.algo_id else {"clientAlgoId": stop.client_algo_id}
+        try:
+            facts.append(from_algo_order(await client.futures_get_algo_order(**reference), account))
+        except BinanceAPIException as error:
+            if error.code != ORDER_DOES_NOT_EXIST:
+                raise
+            log.warning("binance_stop_not_on_venue", account=account, client_algo_id=stop.client_algo_id,
+                        algo_id=stop.algo_id)
     return facts

@@ -38,6 +38,7 @@ from executor.adapters.binance_client import client_factory
 from executor.adapters.binance_errors import describe
 from executor import repository as repo
 from executor.adapters.binance_events import from_algo_update, from_order_trade_update
+from executor.domain import StopRef
 from executor.settings import ExecutorSettings
 
 log = get_logger(__name__)
@@ -52,6 +53,7 @@ DISCONNECTS = Counter("egis_executor_binance_stream_disconnects_total",
                       "User data stream sessions that ended, by cause", ["account", "cause"])
 
 LISTEN_KEY_GONE = -1125
+FINAL_ALGO_STATUSES = frozenset({"FINISHED", "CANCELED", "REJECTED", "EXPIRED"})
 # A session that lasted this long was healthy: the next reconnect starts from the shortest wait again.
 STABLE_SESSION_S = 60.0
 
@@ -97,14 +99,20 @@ class FactPublisher:
         self.uow, self.outbox = uow, outbox
 
     async def publish(self, facts: list[c.Message]) -> None:
+        """The facts, and in the same transaction our stops the venue says have ended."""
         if facts:
+            ended = {f.client_algo_id: f.status for f in facts
+                     if isinstance(f, c.ExchangeAlgoOrderFact) and f.status in FINAL_ALGO_STATUSES}
             async with self.uow.begin() as conn:
                 await self.outbox.add(conn, *facts)
+                await repo.stops_finished(conn, ended)
 
-    async def symbols_with_orders(self, account: str, since_ms: int) -> set[str]:
-        async with self.uow.engine.connect() as conn:
-            return await repo.symbols_with_orders(conn, c.ExchangeName.BINANCE_USDM, account,
-                                                  datetime.fromtimestamp(since_ms / 1000, UTC))
+    async def fresh_start(self, account: str, since_ms: int) -> tuple[set[str], list[StopRef]]:
+        """What our own records say a stream starting afresh must look at: symbols, and unfinished stops."""
+        async with self.uow.read() as conn:
+            symbols = await repo.symbols_with_orders(conn, c.ExchangeName.BINANCE_USDM, account,
+                                                     datetime.fromtimestamp(since_ms / 1000, UTC))
+            return symbols, await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
 
 
 class AccountStream:
@@ -181,10 +189,12 @@ class AccountStream:
 
     async def _catch_up(self, when: str) -> None:
         try:
-            if not self.seen.symbols:  # a fresh start: the symbols our own records say to look at
-                self.seen.symbols |= await self.publisher.symbols_with_orders(self.account, self.seen.horizon_ms)
+            if self.seen.fresh:  # what our own records say to look at
+                symbols, self.seen.ours = await self.publisher.fresh_start(self.account, self.seen.horizon_ms)
+                self.seen.symbols |= symbols
             facts = await missed_facts(self.client, self.account, self.seen)
             await self._publish(facts, "rest")
+            self.seen.ours = []  # looked up and published: open_algos and the stream follow them from here
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the next catch-up retries from the same cursors
