@@ -15,9 +15,9 @@ A stream that starts afresh has seen nothing, so it first takes the symbols of
 the executor's own orders within the horizon and of its stops not known to be
 finished: a stop that closed a position while nothing listened leaves no
 position, order or algo order open to point at its symbol.
-A closed order without trades (canceled, expired) is not looked for, nor is a
-stop of ours the venue does not know (-2013): it is logged and asked about
-again at the next fresh start.
+A closed order without trades (canceled, expired) is not looked for. A stop of
+ours the venue refuses to look up (-2013: it does not know it) is logged and
+asked about again at the next fresh start.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from executor.domain import StopRef
 log = get_logger(__name__)
 TRADES_PAGE = 1000  # the venue's maximum
 OPEN_ALGO_STATUSES = frozenset({"NEW", "TRIGGERING"})
-ORDER_DOES_NOT_EXIST = -2013
 
 
 class Recent:
@@ -153,12 +152,14 @@ async def _our_stops(
     for stop in seen.ours:
         if stop.algo_id in known or stop.client_algo_id in known_clients:
             continue
-        reference = {"algoId": int(stop.algo_id)} if stop.algo_id else {"clientAlgoId": stop.client_algo_id}
+        reference = {"algoId": int(stop.algo_id)} if (stop.algo_id or "").isdigit() \
+            else {"clientAlgoId": stop.client_algo_id}
         try:
             facts.append(from_algo_order(await client.futures_get_algo_order(**reference), account))
         except BinanceAPIException as error:
-            if error.code != ORDER_DOES_NOT_EXIST:
+            if error.status_code != 400:  # rate limits, 5xx: the whole catch-up is tried again later
                 raise
-            log.warning("binance_stop_not_on_venue", account=account, client_algo_id=stop.client_algo_id,
-                        algo_id=stop.algo_id)
+            # Refused for this stop alone (-2013: the venue does not know it): the rest must not wait on it.
+            log.warning("binance_stop_look_up_refused", account=account, client_algo_id=stop.client_algo_id,
+                        algo_id=stop.algo_id, code=error.code, message=error.message)
     return facts
