@@ -101,6 +101,10 @@ class Intent:
         return OrderSide.BUY if buys else OrderSide.SELL
 
 
+# A venue's algo order in one of these has ended: nothing of it is left to trigger.
+ALGO_ENDED = frozenset({"FINISHED", "CANCELED", "REJECTED", "EXPIRED"})
+
+
 @dataclass(frozen=True)
 class StopRef:
     """A take-profit or stop-loss of ours as the venue knows it: the venue's algo id once it answered."""

@@ -18,9 +18,9 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common.bulk import any_of, by_column, insert_many, update_many
-from egis_common.contracts import ExchangeName, IntentKind, Side
+from egis_common.contracts import ExchangeAlgoOrderFact, ExchangeName, IntentKind, Side
 from egis_common.outbox import Outbox
-from executor.domain import Decision, Intent, IntentStatus, PendingRecord, StopRef
+from executor.domain import ALGO_ENDED, Decision, Intent, IntentStatus, PendingRecord, StopRef
 
 metadata = sa.MetaData(schema="executor")
 _FIELDS = [f.name for f in fields(Intent)]
@@ -115,10 +115,12 @@ async def unfinished_stops(conn: AsyncConnection, exchange: ExchangeName, accoun
     return [StopRef(row.client_algo_id, row.algo_id, row.symbol) for row in (await conn.execute(query)).all()]
 
 
-async def stops_finished(conn: AsyncConnection, venue_status: dict[str, str]) -> None:
-    """client algo id -> the venue's final status (FINISHED, CANCELED, ...): those stops are `finished`."""
-    if venue_status:
-        await conn.execute(_STOPS_FINISHED, {"ids": list(venue_status), "statuses": list(venue_status.values())})
+async def stops_finished(conn: AsyncConnection, facts: Iterable[Any]) -> None:
+    """Our stops whose algo order these facts say has ended (FINISHED, CANCELED, ...) are `finished`."""
+    ended = {f.client_algo_id: f.status for f in facts
+             if isinstance(f, ExchangeAlgoOrderFact) and f.status in ALGO_ENDED}
+    if ended:
+        await conn.execute(_STOPS_FINISHED, {"ids": list(ended), "statuses": list(ended.values())})
 
 
 _UNFINISHED = ("placing", "placed", "unknown")
@@ -173,6 +175,14 @@ async def insert_stops(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
 
 
 async def stop_placed(conn: AsyncConnection, client_algo_id: str, **values: Any) -> None:
-    """values: status ('placed' | 'rejected' | 'unknown'), algo_id, exchange_code, detail."""
+    """values: status ('placed' | 'rejected' | 'unknown'), algo_id, exchange_code, detail.
+
+    A stop whose algo order already ended (its fact came first: it fired at once) stays `finished`,
+    with the venue's word; it only gains its algo id.
+    """
+    ended = stop_orders.c.status == "finished"
+    for kept in ("status", "detail"):
+        if kept in values:
+            values[kept] = sa.case((ended, stop_orders.c[kept]), else_=sa.literal(values[kept], sa.Text))
     await conn.execute(stop_orders.update().where(stop_orders.c.client_algo_id == client_algo_id)
                        .values(**values, updated_at=sa.func.now()))

@@ -137,6 +137,7 @@ async def test_a_filled_open_places_its_take_profit_and_stop_loss_and_a_mark_pri
     assert (await executor.paper.position(bot.exchange_account, symbol))[0] == 0
     table = repo.stop_orders
     stops = await rows(executor.engine, sa.select(table).where(table.c.intent_id == intent.intent_id))
-    assert sorted((s.purpose, s.status) for s in stops) == [("stop_loss", "placed"), ("take_profit", "placed")]
+    assert sorted((s.purpose, s.status, s.detail) for s in stops) == [
+        ("stop_loss", "finished", "EXPIRED"), ("take_profit", "finished", "FINISHED")]
     # The ledger's position is closed by the reconciler from these facts, not by the executor.
     assert [p.status for p in await positions(executor.engine, bot.bot_id)] == ["open"]

@@ -13,6 +13,7 @@ from egis_common.ids import OrderPurpose, client_order_id
 from egis_common.topics import EXECUTIONS
 from egis_localinfra.testing import eventually
 from executor import repository as repo
+from executor.domain import Intent, IntentStatus
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -102,3 +103,29 @@ async def test_a_bots_percentages_price_the_stops_from_the_fill_and_an_explicit_
         assert (position.avg_entry_price, position.tp_order_id, position.sl_order_id) == (
             D("100"), client_order_id(intent.intent_id, OrderPurpose.TAKE_PROFIT),
             client_order_id(intent.intent_id, OrderPurpose.STOP_LOSS))
+
+
+async def test_a_stop_whose_end_was_heard_before_its_placement_was_recorded_stays_finished(executor, make_bot):
+    """The venue's fact can come first: a stop that fires at once ends before the executor records it placed."""
+    bot = await make_bot("100")
+    intent_id, prefix = bot.bot_id, f"egt-{bot.bot_id.hex[:12]}"
+    async with executor.engine.begin() as conn:
+        await repo.insert_new(conn, [Intent(
+            intent_id=intent_id, signal_id=intent_id, bot_id=bot.bot_id, kind=c.IntentKind.OPEN, side=c.Side.LONG,
+            symbol=unique_symbol(), exchange=c.ExchangeName.PAPER, exchange_account=bot.exchange_account,
+            status=IntentStatus.PREFLIGHT_REQUESTED, requested_size_usd=D("10"))])
+        await repo.insert_stops(conn, [
+            {"client_algo_id": f"{prefix}-{purpose}", "intent_id": intent_id, "purpose": purpose,
+             "kind": "STOP_MARKET", "side": "SELL", "trigger_price": D("95"), "status": "placing"}
+            for purpose in ("take_profit", "stop_loss")])
+        ended = c.ExchangeAlgoOrderFact(
+            exchange=c.ExchangeName.PAPER, exchange_account=bot.exchange_account, symbol="X", event_time=c.utc_now(),
+            raw={}, algo_id="41", client_algo_id=f"{prefix}-take_profit", status="FINISHED",
+            order_type="STOP_MARKET", side="SELL", trigger_price=D("95"), spawned_order_id="42")
+        await repo.stops_finished(conn, [ended])
+        for purpose, algo_id in (("take_profit", "41"), ("stop_loss", "43")):
+            await repo.stop_placed(conn, f"{prefix}-{purpose}", status="placed", algo_id=algo_id)
+    table = repo.stop_orders
+    found = await rows(executor.engine, sa.select(table).where(table.c.intent_id == intent_id))
+    assert sorted((s.purpose, s.status, s.detail, s.algo_id) for s in found) == [
+        ("stop_loss", "placed", "", "43"), ("take_profit", "finished", "FINISHED", "41")]

@@ -53,7 +53,6 @@ DISCONNECTS = Counter("egis_executor_binance_stream_disconnects_total",
                       "User data stream sessions that ended, by cause", ["account", "cause"])
 
 LISTEN_KEY_GONE = -1125
-FINAL_ALGO_STATUSES = frozenset({"FINISHED", "CANCELED", "REJECTED", "EXPIRED"})
 # A session that lasted this long was healthy: the next reconnect starts from the shortest wait again.
 STABLE_SESSION_S = 60.0
 
@@ -101,11 +100,9 @@ class FactPublisher:
     async def publish(self, facts: list[c.Message]) -> None:
         """The facts, and in the same transaction our stops the venue says have ended."""
         if facts:
-            ended = {f.client_algo_id: f.status for f in facts
-                     if isinstance(f, c.ExchangeAlgoOrderFact) and f.status in FINAL_ALGO_STATUSES}
             async with self.uow.begin() as conn:
                 await self.outbox.add(conn, *facts)
-                await repo.stops_finished(conn, ended)
+                await repo.stops_finished(conn, facts)
 
     async def fresh_start(self, account: str, since_ms: int) -> tuple[set[str], list[StopRef]]:
         """What our own records say a stream starting afresh must look at: symbols, and unfinished stops."""

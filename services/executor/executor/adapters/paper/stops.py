@@ -56,14 +56,14 @@ async def _fire(venue: PaperExchange, conn: AsyncConnection, stop: sa.Row, mark:
     execution = match(order, await venue.symbol_rules(stop.symbol), mark, book, venue.config)
     if isinstance(execution, Rejected):  # nothing left to close on that side
         await tables.close_stop(conn, stop.algo_id, "EXPIRED")
-        await venue.outbox.add(conn, facts.algo_fact(stop, "EXPIRED"))
+        await venue.announce(conn, facts.algo_fact(stop, "EXPIRED"))
         return {stop.algo_id}
     await tables.close_stop(conn, stop.algo_id, "FINISHED")  # before booking: the expiry below skips it
     state.apply(stop.account, stop.symbol, execution)
     (spawned,) = await booking.record(venue, conn, state, [(0, order, execution, stop.kind)])
     await tables.close_stop(conn, stop.algo_id, "FINISHED", spawned.order_id)
-    await venue.outbox.add(conn, facts.algo_fact(stop, "TRIGGERED", spawned.order_id),
-                           facts.algo_fact(stop, "FINISHED", spawned.order_id))
+    await venue.announce(conn, facts.algo_fact(stop, "TRIGGERED", spawned.order_id),
+                         facts.algo_fact(stop, "FINISHED", spawned.order_id))
     return {stop.algo_id} | await expire(venue, conn, stop.account, stop.symbol, execution.position_qty)
 
 
@@ -75,5 +75,5 @@ async def expire(venue: PaperExchange, conn: AsyncConnection, account: str, symb
     expired = await tables.open_stops(conn, symbol, account)
     for stop in expired:
         await tables.close_stop(conn, stop.algo_id, "EXPIRED")
-    await venue.outbox.add(conn, *(facts.algo_fact(stop, "EXPIRED") for stop in expired))
+    await venue.announce(conn, *(facts.algo_fact(stop, "EXPIRED") for stop in expired))
     return {stop.algo_id for stop in expired}

@@ -13,9 +13,13 @@ import contextlib
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
+from executor import repository as repo
 from executor.adapters.paper import booking, lookup, stops, tables
 from executor.adapters.paper.coalesce import Coalescer
 from executor.adapters.paper.matching import VenueConfig
@@ -98,6 +102,12 @@ class PaperExchange:
         async with self.uow.read() as conn:
             found = await tables.marks_of(conn, symbols)
         return [found.get(symbol) for symbol in symbols]
+
+    async def announce(self, conn: AsyncConnection, *announced: c.Message) -> None:
+        """The venue's algo order facts, as its user data stream would tell them; the executor's own record
+        of a stop whose algo order ended becomes `finished` in the same transaction, as with Binance's."""
+        await self.outbox.add(conn, *announced)
+        await repo.stops_finished(conn, announced)
 
     # --- booking ----------------------------------------------------------------------
 
