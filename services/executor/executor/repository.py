@@ -95,18 +95,17 @@ async def save(conn: AsyncConnection, changed: Iterable[Intent]) -> None:
         await conn.execute(_UPDATE, by_column([_row(intent) for intent in last.values()], _FIELDS))
 
 
-async def symbols_with_orders(conn: AsyncConnection, exchange: ExchangeName, account: str,
-                              since: datetime) -> set[str]:
-    """Symbols of an account where an order of ours may have traded since `since`, or a stop may still be live.
+async def symbols_with_recent_orders(conn: AsyncConnection, exchange: ExchangeName, account: str,
+                                     since: datetime) -> set[str]:
+    """Symbols of an account where an order of ours may have traded since `since`.
 
-    A user data stream that starts again knows nothing of what it saw before; these are the symbols its
-    REST catch-up must look at even when nothing is open there now (a stop that closed the position
-    while no stream listened).
+    A user data stream that starts again knows nothing of what it saw before; these (and the symbols of
+    `unfinished_stops`) are the symbols its REST catch-up must look at even when nothing is open there
+    now (a stop that closed the position while no stream listened).
     """
-    recent = sa.select(intents.c.symbol).where(_of_account(exchange, account), intents.c.client_order_id.is_not(None),
-                                               intents.c.updated_at >= since)
-    stops_live = _unfinished_stops(exchange, account).with_only_columns(intents.c.symbol)
-    return set((await conn.execute(sa.union(recent, stops_live))).scalars())
+    query = sa.select(intents.c.symbol).distinct().where(
+        _of_account(exchange, account), intents.c.client_order_id.is_not(None), intents.c.updated_at >= since)
+    return set((await conn.execute(query)).scalars())
 
 
 async def unfinished_stops(conn: AsyncConnection, exchange: ExchangeName, account: str) -> list[StopRef]:

@@ -107,9 +107,10 @@ class FactPublisher:
     async def fresh_start(self, account: str, since_ms: int) -> tuple[set[str], list[StopRef]]:
         """What our own records say a stream starting afresh must look at: symbols, and unfinished stops."""
         async with self.uow.read() as conn:
-            symbols = await repo.symbols_with_orders(conn, c.ExchangeName.BINANCE_USDM, account,
-                                                     datetime.fromtimestamp(since_ms / 1000, UTC))
-            return symbols, await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
+            symbols = await repo.symbols_with_recent_orders(conn, c.ExchangeName.BINANCE_USDM, account,
+                                                            datetime.fromtimestamp(since_ms / 1000, UTC))
+            stops = await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
+        return symbols | {stop.symbol for stop in stops}, stops
 
 
 class AccountStream:
