@@ -16,7 +16,15 @@ and sending each batch on to the next topic, waiting for the acknowledgements,
 then committing the batch. No database, no decoding: the floor under the
 pipeline's CPU and latency on this machine.
 
+With `--client confluent` every client (forwarders and load generator) is
+confluent-kafka (librdkafka, C) instead of aiokafka (pure Python), configured
+alike, to show how much of the floor is the client library. It is not a project
+dependency; run it with `uv run --with confluent-kafka`. Each forwarding loop runs
+in a thread of its own with a producer of its own (a librdkafka flush waits for
+every record of its producer).
+
     uv run python bench/executor/kafka_floor.py [--rate 200] [--seconds 20] [--warm-up 60] [--pipeline]
+    uv run --with confluent-kafka python bench/executor/kafka_floor.py --pipeline --client confluent
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import os
 import shutil
 import struct
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,8 +91,80 @@ def run_forwarder(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
     asyncio.run(forward(bootstrap, pairs))
 
 
+# ---------------------------------------------------------------- confluent-kafka (librdkafka)
+
+
+def rd_producer(bootstrap: str):
+    from confluent_kafka import Producer
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 2})
+
+
+def rd_consumer(bootstrap: str, topic: str, group: str):
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    return consumer
+
+
+def rd_batch(consumer) -> list:
+    """What has arrived, up to 500 records, as soon as there is one (consume(500, t) would wait out t)."""
+    first = consumer.poll(0.02)
+    records = [] if first is None else [first, *consumer.consume(499, 0)]
+    for record in records:
+        if record.error() is not None:
+            raise RuntimeError(f"kafka consumer error: {record.error()}")
+    return records
+
+
+def rd_forward_one(bootstrap: str, source: str, target: str) -> None:
+    producer, consumer = rd_producer(bootstrap), rd_consumer(bootstrap, source, f"kafka-floor.{source}")
+    while True:
+        if records := rd_batch(consumer):
+            for record in records:
+                producer.produce(target, record.value(), key=record.key())
+            if producer.flush(30) != 0:
+                raise RuntimeError("records not acknowledged within 30 s")
+            consumer.commit(asynchronous=False)
+
+
+def run_rd_forwarder(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
+    threads = [threading.Thread(target=rd_forward_one, args=(bootstrap, *pair), daemon=True) for pair in pairs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class RdGenerator:
+    """The load generator's two ends on librdkafka: a sending thread and a reading thread."""
+
+    def __init__(self, bootstrap: str, first: str, last: str, latencies: list[float]) -> None:
+        self.producer, self.first = rd_producer(bootstrap), first
+        self.consumer, self.latencies, self.stopped = rd_consumer(bootstrap, last, "kafka-floor"), latencies, False
+
+    def read(self) -> None:
+        while not self.stopped:
+            records = rd_batch(self.consumer)
+            now = time.time()
+            self.latencies.extend(now - struct.unpack("d", record.value()[:8])[0] for record in records)
+            if records:
+                self.consumer.commit(asynchronous=False)
+        self.consumer.close()
+
+    def send_for(self, rate: float, duration: float) -> int:
+        started, sent = time.time(), 0
+        while (scheduled := started + sent / rate) < started + duration:
+            if (pause := scheduled - time.time()) > 0:
+                time.sleep(pause)
+            self.producer.produce(self.first, struct.pack("d", scheduled) + b"x" * (SIZE - 8), key=str(sent).encode())
+            self.producer.poll(0)
+            sent += 1
+        return sent
+
+
 async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm_up: float,
-              pipeline: bool = False) -> dict:
+              pipeline: bool = False, client: str = "aiokafka") -> dict:
     first, last = (CHAIN[0], CHAIN[-1]) if pipeline else (TOPIC, TOPIC)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -92,52 +173,69 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
     forwarders = {}
     if pipeline:
         spawn = multiprocessing.get_context("spawn")
+        target = run_rd_forwarder if client == "confluent" else run_forwarder
         for name, pairs in FORWARDERS.items():
-            forwarders[name] = spawn.Process(target=run_forwarder, args=(bootstrap, pairs), daemon=True)
+            forwarders[name] = spawn.Process(target=target, args=(bootstrap, pairs), daemon=True)
             forwarders[name].start()
-    producer = relay_producer(bootstrap)
-    consumer = service_consumer(bootstrap, last, "kafka-floor")
-    await producer.start()
-    await consumer.start()
     latencies: list[float] = []
+    if client == "confluent":
+        generator = RdGenerator(bootstrap, first, last, latencies)
+        reader = asyncio.create_task(asyncio.to_thread(generator.read))
 
-    async def consume() -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=20, max_records=500)
-            now = time.time()
-            for records in batches.values():
-                latencies.extend(now - struct.unpack("d", record.value[:8])[0] for record in records)
-            if batches:
-                await consumer.commit()
+        async def send_for(duration: float) -> int:
+            return await asyncio.to_thread(generator.send_for, rate, duration)
 
-    async def send_for(duration: float) -> int:
-        started, sent = time.time(), 0
-        while (scheduled := started + sent / rate) < started + duration:
-            if (pause := scheduled - time.time()) > 0:
-                await asyncio.sleep(pause)
-            await producer.send(first, struct.pack("d", scheduled) + b"x" * (SIZE - 8), key=str(sent).encode())
-            sent += 1
-        return sent
+        async def close() -> None:
+            generator.stopped = True
+            await reader
+            generator.producer.flush(10)
+    else:
+        producer = relay_producer(bootstrap)
+        consumer = service_consumer(bootstrap, last, "kafka-floor")
+        await producer.start()
+        await consumer.start()
 
-    reader = asyncio.create_task(consume())
+        async def consume() -> None:
+            while True:
+                batches = await consumer.getmany(timeout_ms=20, max_records=500)
+                now = time.time()
+                for records in batches.values():
+                    latencies.extend(now - struct.unpack("d", record.value[:8])[0] for record in records)
+                if batches:
+                    await consumer.commit()
+
+        async def send_for(duration: float) -> int:
+            started, sent = time.time(), 0
+            while (scheduled := started + sent / rate) < started + duration:
+                if (pause := scheduled - time.time()) > 0:
+                    await asyncio.sleep(pause)
+                await producer.send(first, struct.pack("d", scheduled) + b"x" * (SIZE - 8), key=str(sent).encode())
+                sent += 1
+            return sent
+
+        reader = asyncio.create_task(consume())
+
+        async def close() -> None:
+            reader.cancel()
+            await consumer.stop()
+            await producer.stop()
+
     try:
         await send_for(warm_up)
         await asyncio.sleep(1)
         latencies.clear()
         pids = {name: process.pid for name, process in forwarders.items()}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        broker, client, started = cpu_seconds(broker_pid), time.process_time(), time.time()
+        broker, client_cpu, started = cpu_seconds(broker_pid), time.process_time(), time.time()
         sent = await send_for(seconds)
         elapsed = time.time() - started
-        broker, client = cpu_seconds(broker_pid) - broker, time.process_time() - client
+        broker, client_cpu = cpu_seconds(broker_pid) - broker, time.process_time() - client_cpu
         stand_ins = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         deadline = time.time() + 10
         while len(latencies) < sent and time.time() < deadline:
             await asyncio.sleep(0.05)
     finally:
-        reader.cancel()
-        await consumer.stop()
-        await producer.stop()
+        await close()
         for process in forwarders.values():
             process.terminate()
             process.join(5)
@@ -146,13 +244,14 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
     result = {
         "rate": rate, "records": sent, "received": len(latencies), "hops": len(CHAIN) if pipeline else 1,
         "broker_cpu_pct_of_a_core": round(100 * broker / elapsed, 1),
-        "producer_and_consumer_cpu_pct_of_a_core": round(100 * client / elapsed, 1),
+        "client": client,
+        "producer_and_consumer_cpu_pct_of_a_core": round(100 * client_cpu / elapsed, 1),
         "broker_cpu_ms_per_record": round(1000 * broker / sent, 3),
         "latency_p50_ms": pick(0.5), "latency_p99_ms": pick(0.99),
     }
     if pipeline:
         result["stand_in_cpu_pct_of_a_core"] = {name: round(100 * cpu / elapsed, 1) for name, cpu in stand_ins.items()}
-        result["total_cpu_pct_of_a_core"] = round(100 * (broker + client + sum(stand_ins.values())) / elapsed, 1)
+        result["total_cpu_pct_of_a_core"] = round(100 * (broker + client_cpu + sum(stand_ins.values())) / elapsed, 1)
     return result
 
 
@@ -162,12 +261,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warm-up", type=float, default=60)
     parser.add_argument("--pipeline", action="store_true", help="five hops in the pipeline's shape (see above)")
+    parser.add_argument("--client", choices=("aiokafka", "confluent"), default="aiokafka",
+                        help="the Kafka client every process uses (see above)")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="egis-bench-kafka-"))
     try:
         kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT, as the other benchmarks
         result = asyncio.run(hop(kafka.bootstrap, kafka.pid, args.rate, args.seconds, args.warm_up,
-                                     args.pipeline))
+                                     args.pipeline, args.client))
         result.update(kafka=kafka.version, cores=os.cpu_count())
         print(json.dumps(result, indent=2))
     finally:
