@@ -8,13 +8,14 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka.annotations import KafkaMessage
 
-from egis_common.broker import subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber_options, subscriber_options
 from egis_common.contracts import MarkPrice, SignalSkipped
 from egis_common.logs import current_correlation
 from egis_common.outbox import OutboxRelay
@@ -45,7 +46,7 @@ def consume_mark_prices_into_effects(runtime, group: str, symbol: str) -> None:
     inbox = runtime.inbox("probe-consumer")
 
     @runtime.broker.subscriber(MARK_PRICES.name, **subscriber_options(group))
-    async def on_mark_price(msg: KafkaMessage) -> None:
+    async def on_mark_price(msg: KafkaRecords) -> None:
         message = MARK_PRICES.decode(msg.body)
         if message.symbol != symbol:
             return
@@ -88,7 +89,7 @@ async def test_correlation_ids_reach_the_consumer_through_headers(runtime):
     from egis_common.topics import SIGNALS_SKIPPED
 
     @runtime.broker.subscriber(SIGNALS_SKIPPED.name, **subscriber_options(f"g-{uuid.uuid4()}"))
-    async def on_skip(msg: KafkaMessage) -> None:
+    async def on_skip(msg: KafkaRecords) -> None:
         if SIGNALS_SKIPPED.decode(msg.body).signal_id == signal_id:
             seen.append(current_correlation())
 
@@ -174,7 +175,7 @@ async def test_a_failing_handler_leaves_the_offset_uncommitted_and_gets_the_mess
     seen: list[tuple[int, int]] = []  # (offset, committed offset when the handler started)
 
     @runtime.broker.subscriber(topic, **subscriber_options(group))
-    async def flaky(msg: KafkaMessage) -> None:
+    async def flaky(msg: KafkaRecords) -> None:
         seen.append((msg.raw_message.offset, await _committed(admin, group, topic)))
         if len(seen) == 1:
             raise RuntimeError("database unavailable")
@@ -199,7 +200,7 @@ async def test_after_n_failures_the_message_lands_in_the_dead_letter_topic_and_t
     attempts: dict[bytes, int] = {}
 
     @runtime.broker.subscriber(topic, **subscriber_options(group))
-    async def always_fails_on_poison(msg: KafkaMessage) -> None:
+    async def always_fails_on_poison(msg: KafkaRecords) -> None:
         attempts[msg.body] = attempts.get(msg.body, 0) + 1
         if msg.body == b'{"poison": true}':
             raise RuntimeError("cannot handle this one")
@@ -234,7 +235,7 @@ async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_
     calls = 0
 
     @runtime.broker.subscriber(topic, **subscriber_options(group))
-    async def strict(msg: KafkaMessage) -> None:
+    async def strict(msg: KafkaRecords) -> None:
         nonlocal calls
         calls += 1
         MARK_PRICES.decode(msg.body)
@@ -313,3 +314,34 @@ async def test_a_read_connection_runs_each_statement_in_a_transaction_of_its_own
     async with runtime.uow.begin() as conn:
         first, second = await conn.scalar(current), await conn.scalar(current)
     assert first == second, "the unit of work's statements share one transaction"
+
+
+@pytest.mark.parametrize("annotation, hops_to_a_thread", [(KafkaRecords, False), (KafkaMessage, True)])
+async def test_a_handler_taking_kafka_records_gets_its_message_without_a_trip_to_a_worker_thread(
+        runtime, scratch_topic, monkeypatch, annotation, hops_to_a_thread):
+    # FastStream's own KafkaMessage is the control: fast_depends resolves it in a worker thread.
+    topic, _ = scratch_topic
+    to_threads: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting_run_sync(func, *args, **kwargs):
+        to_threads.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting_run_sync)
+    offsets: list[int] = []
+
+    async def handler(msg) -> None:
+        offsets.extend(record.offset for record in msg.raw_message)
+
+    handler.__annotations__["msg"] = annotation
+    runtime.broker.subscriber(topic, **batch_subscriber_options(f"g-{uuid.uuid4()}"))(handler)
+    await runtime.broker.start()
+    for n in range(3):
+        await runtime.broker.publish(b'{"n": %d}' % n, topic)
+
+    async def handled() -> bool:
+        return offsets == [0, 1, 2]
+
+    await eventually(handled, what="every record handled once, in order")
+    assert bool(to_threads) is hops_to_a_thread, to_threads

@@ -23,11 +23,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from faststream.kafka.annotations import KafkaMessage
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
-from egis_common.broker import batch_subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber_options
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -73,7 +72,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
     batch = settings.batch_max_records
 
     @runtime.broker.subscriber(INTENTS.name, **batch_subscriber_options(INTENTS_GROUP, batch))
-    async def on_intents(msg: KafkaMessage) -> None:
+    async def on_intents(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         made = await process_batch(msg.raw_message, INTENTS, runtime.uow, intents_inbox, runtime.dead_letters,
                                    executor.receive_intents)
@@ -81,7 +80,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
         HANDLER_SECONDS.labels(GROUP, "intents_batch").observe(time.perf_counter() - started)
 
     @runtime.broker.subscriber(LEDGER_EVENTS.name, **batch_subscriber_options(ANSWERS_GROUP, batch))
-    async def on_ledger_events(msg: KafkaMessage) -> None:
+    async def on_ledger_events(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         report(await consume_batch(msg.raw_message, LEDGER_EVENTS, runtime.dead_letters, executor.handle_answers))
         HANDLER_SECONDS.labels(GROUP, "ledger_events_batch").observe(time.perf_counter() - started)
@@ -90,7 +89,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
     if isinstance(paper, PaperExchange):
 
         @runtime.broker.subscriber(MARK_PRICES.name, **batch_subscriber_options(MARKS_GROUP, batch))
-        async def on_mark_prices(msg: KafkaMessage) -> None:
+        async def on_mark_prices(msg: KafkaRecords) -> None:
             async def apply(prices: list[c.Message]) -> list:
                 for price in prices:
                     await paper.set_mark_price(price.symbol, price.price, price.occurred_at)

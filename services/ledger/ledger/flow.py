@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import time
 
-from faststream.kafka.annotations import KafkaMessage
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
-from egis_common.broker import batch_subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber_options
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -42,7 +41,7 @@ def register(runtime: Runtime) -> None:
     executions_inbox = runtime.inbox("ledger.executions")
 
     @runtime.broker.subscriber(LEDGER_COMMANDS.name, **batch_subscriber_options(GROUP))
-    async def on_ledger_commands(msg: KafkaMessage) -> None:
+    async def on_ledger_commands(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         outcomes = await process_batch(
             msg.raw_message, LEDGER_COMMANDS, runtime.uow, commands_inbox, runtime.dead_letters, ledger.handle_commands
@@ -56,7 +55,7 @@ def register(runtime: Runtime) -> None:
         HANDLER_SECONDS.labels("ledger", "ledger_commands_batch").observe(time.perf_counter() - started)
 
     @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
-    async def on_executions(msg: KafkaMessage) -> None:
+    async def on_executions(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         outcomes = await process_batch(
             msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters, ledger.handle_executions

@@ -23,7 +23,7 @@ from typing import Any
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
-from egis_common.broker import batch_subscriber_options, subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber_options, subscriber_options
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
@@ -31,7 +31,6 @@ from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGE
 from executor.adapters.binance import BinanceExchange
 from executor.adapters.binance_weights import WeightBudget
 from executor.adapters.paper.lookup import PaperLookup
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import closures, pending, read_model, repository
@@ -112,23 +111,23 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
     admin_inbox = runtime.inbox("reconciler.admin")
 
     @runtime.broker.subscriber(EXCHANGE_FACTS.name, **batch_subscriber_options(GROUP))
-    async def on_exchange_facts(msg: KafkaMessage) -> None:
+    async def on_exchange_facts(msg: KafkaRecords) -> None:
         backfills = await process_batch(msg.raw_message, EXCHANGE_FACTS, runtime.uow, facts_inbox,
                                         runtime.dead_letters, ingest_facts)
         log_backfills(backfills)
 
     @runtime.broker.subscriber(LEDGER_EVENTS.name, **batch_subscriber_options(GROUP))
-    async def on_ledger_events(msg: KafkaMessage) -> None:
+    async def on_ledger_events(msg: KafkaRecords) -> None:
         log_backfills(await process_batch(msg.raw_message, LEDGER_EVENTS, runtime.uow, events_inbox,
                                           runtime.dead_letters, apply_ledger_events))
 
     @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
-    async def on_executions(msg: KafkaMessage) -> None:
+    async def on_executions(msg: KafkaRecords) -> None:
         await process_batch(msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters,
                             record_executions)
 
     @runtime.broker.subscriber(ADMIN_COMMANDS.name, **admin_subscriber_options(settings))
-    async def on_admin_command(msg: KafkaMessage) -> None:
+    async def on_admin_command(msg: KafkaRecords) -> None:
         command = ADMIN_COMMANDS.decode(msg.body)
         # Authenticate, read, ask the venue: no transaction held meanwhile.
         prepared = await admin.prepare(command)

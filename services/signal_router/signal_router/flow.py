@@ -20,10 +20,9 @@ from datetime import timedelta
 from uuid import UUID
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from egis_common.batches import process_batch
-from egis_common.broker import batch_subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber_options
 from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
@@ -82,7 +81,7 @@ def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> 
         return decided
 
     @runtime.broker.subscriber(SIGNALS_RECEIVED.name, **batch_subscriber_options(GROUP))
-    async def on_signals_received(msg: KafkaMessage) -> None:
+    async def on_signals_received(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         decided = await process_batch(
             msg.raw_message, SIGNALS_RECEIVED, runtime.uow, inbox, runtime.dead_letters, route
