@@ -13,7 +13,10 @@ def make_engine(settings: EgisSettings, *, pool_size: int | None = None, wait_fo
     Only for writes whose loss in a crash is harmless, such as the outbox relay's published marks:
     a lost mark publishes the row again, and the consumers' inboxes make that a no-op.
     """
-    server_settings = {"search_path": settings.db_schema}  # unqualified names resolve in the service's schema
+    server_settings = {
+        "search_path": settings.db_schema,  # unqualified names resolve in the service's schema
+        "application_name": settings.service_name,  # pg_stat_activity and the server's logs tell services apart
+    }
     if not wait_for_flush:
         server_settings["synchronous_commit"] = "off"
     return create_async_engine(

@@ -345,3 +345,12 @@ async def test_a_handler_taking_kafka_records_gets_its_message_without_a_trip_to
 
     await eventually(handled, what="every record handled once, in order")
     assert bool(to_threads) is hops_to_a_thread, to_threads
+
+
+async def test_a_service_connects_to_postgres_under_its_own_name(runtime):
+    # pg_stat_activity and the server's log lines (%a) tell the services apart by it.
+    async with runtime.uow.read() as conn:
+        names = set((await conn.execute(sa.text(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid() "
+            "UNION ALL SELECT current_setting('application_name')"))).scalars())
+    assert names == {"probe"}
