@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from faststream import AckPolicy, BaseMiddleware
-from faststream._internal.context import Context
+from faststream._internal.context import Context  # the class; faststream.Context is a factory function
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.message import StreamMessage
