@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 import pytest
 import sqlalchemy as sa
@@ -15,7 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka.annotations import KafkaMessage
 
-from egis_common.broker import KafkaRecords, batch_subscriber_options, subscriber_options
+from egis_common.broker import (
+    IDLE_WAIT_MS, KafkaRecords, batch_subscriber, batch_subscriber_options, subscriber_options,
+)
 from egis_common.contracts import MarkPrice, SignalSkipped
 from egis_common.logs import current_correlation
 from egis_common.outbox import OutboxRelay
@@ -345,6 +349,44 @@ async def test_a_handler_taking_kafka_records_gets_its_message_without_a_trip_to
 
     await eventually(handled, what="every record handled once, in order")
     assert bool(to_threads) is hops_to_a_thread, to_threads
+
+
+def faststream_batch_subscriber(broker, topic: str, group_id: str):
+    return broker.subscriber(topic, **batch_subscriber_options(group_id))
+
+
+@pytest.mark.parametrize("subscribe, sleeps", [(batch_subscriber, False), (faststream_batch_subscriber, True)])
+async def test_an_idle_batch_subscriber_goes_straight_back_to_kafka_without_sleeping(
+        runtime, scratch_topic, monkeypatch, subscribe, sleeps):
+    # FastStream's own batch subscriber is the control: after every wait that ends empty it sleeps
+    # batch_timeout_ms, and a record that arrives meanwhile waits the sleep out.
+    topic, _ = scratch_topic
+    blind = batch_subscriber_options("g")["batch_timeout_ms"] / 1000
+    slept: list[float] = []
+    sleep = anyio.sleep
+
+    async def counting_sleep(delay, *args, **kwargs):
+        if delay == blind:
+            slept.append(delay)
+        return await sleep(delay, *args, **kwargs)
+
+    monkeypatch.setattr(anyio, "sleep", counting_sleep)
+    offsets: list[int] = []
+
+    async def handler(msg: KafkaRecords) -> None:
+        offsets.extend(record.offset for record in msg.raw_message)
+
+    subscribe(runtime.broker, topic, f"g-{uuid.uuid4()}")(handler)
+    await runtime.broker.start()
+    await asyncio.sleep(2.5 * IDLE_WAIT_MS / 1000)  # idle: at least two waits for records end empty
+    for n in range(2):
+        await runtime.broker.publish(b'{"n": %d}' % n, topic)
+
+    async def handled() -> bool:
+        return offsets == [0, 1]
+
+    await eventually(handled, what="both records handled once, in order")
+    assert bool(slept) is sleeps, slept
 
 
 async def test_a_service_connects_to_postgres_under_its_own_name(runtime):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
-from egis_common.broker import KafkaRecords, batch_subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -71,7 +71,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
     intents_inbox = runtime.inbox("executor.intents")
     batch = settings.batch_max_records
 
-    @runtime.broker.subscriber(INTENTS.name, **batch_subscriber_options(INTENTS_GROUP, batch))
+    @batch_subscriber(runtime.broker, INTENTS.name, INTENTS_GROUP, batch)
     async def on_intents(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         made = await process_batch(msg.raw_message, INTENTS, runtime.uow, intents_inbox, runtime.dead_letters,
@@ -79,7 +79,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
         report(made)
         HANDLER_SECONDS.labels(GROUP, "intents_batch").observe(time.perf_counter() - started)
 
-    @runtime.broker.subscriber(LEDGER_EVENTS.name, **batch_subscriber_options(ANSWERS_GROUP, batch))
+    @batch_subscriber(runtime.broker, LEDGER_EVENTS.name, ANSWERS_GROUP, batch)
     async def on_ledger_events(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         report(await consume_batch(msg.raw_message, LEDGER_EVENTS, runtime.dead_letters, executor.handle_answers))
@@ -88,7 +88,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
     paper = exchanges.get(c.ExchangeName.PAPER)
     if isinstance(paper, PaperExchange):
 
-        @runtime.broker.subscriber(MARK_PRICES.name, **batch_subscriber_options(MARKS_GROUP, batch))
+        @batch_subscriber(runtime.broker, MARK_PRICES.name, MARKS_GROUP, batch)
         async def on_mark_prices(msg: KafkaRecords) -> None:
             async def apply(prices: list[c.Message]) -> list:
                 for price in prices:

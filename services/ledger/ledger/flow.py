@@ -17,7 +17,7 @@ import time
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
-from egis_common.broker import KafkaRecords, batch_subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -40,7 +40,7 @@ def register(runtime: Runtime) -> None:
     commands_inbox = runtime.inbox("ledger.commands")
     executions_inbox = runtime.inbox("ledger.executions")
 
-    @runtime.broker.subscriber(LEDGER_COMMANDS.name, **batch_subscriber_options(GROUP))
+    @batch_subscriber(runtime.broker, LEDGER_COMMANDS.name, GROUP)
     async def on_ledger_commands(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         outcomes = await process_batch(
@@ -54,7 +54,7 @@ def register(runtime: Runtime) -> None:
         show_budgets(outcome for _, outcome in outcomes)
         HANDLER_SECONDS.labels("ledger", "ledger_commands_batch").observe(time.perf_counter() - started)
 
-    @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
+    @batch_subscriber(runtime.broker, EXECUTIONS.name, GROUP)
     async def on_executions(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         outcomes = await process_batch(

@@ -23,7 +23,7 @@ from typing import Any
 
 from egis_common import contracts as c
 from egis_common.batches import process_batch
-from egis_common.broker import KafkaRecords, batch_subscriber_options, subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber, subscriber_options
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
@@ -110,18 +110,18 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
     events_inbox = runtime.inbox("reconciler.ledger-events")
     admin_inbox = runtime.inbox("reconciler.admin")
 
-    @runtime.broker.subscriber(EXCHANGE_FACTS.name, **batch_subscriber_options(GROUP))
+    @batch_subscriber(runtime.broker, EXCHANGE_FACTS.name, GROUP)
     async def on_exchange_facts(msg: KafkaRecords) -> None:
         backfills = await process_batch(msg.raw_message, EXCHANGE_FACTS, runtime.uow, facts_inbox,
                                         runtime.dead_letters, ingest_facts)
         log_backfills(backfills)
 
-    @runtime.broker.subscriber(LEDGER_EVENTS.name, **batch_subscriber_options(GROUP))
+    @batch_subscriber(runtime.broker, LEDGER_EVENTS.name, GROUP)
     async def on_ledger_events(msg: KafkaRecords) -> None:
         log_backfills(await process_batch(msg.raw_message, LEDGER_EVENTS, runtime.uow, events_inbox,
                                           runtime.dead_letters, apply_ledger_events))
 
-    @runtime.broker.subscriber(EXECUTIONS.name, **batch_subscriber_options(GROUP))
+    @batch_subscriber(runtime.broker, EXECUTIONS.name, GROUP)
     async def on_executions(msg: KafkaRecords) -> None:
         await process_batch(msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters,
                             record_executions)

@@ -22,7 +22,7 @@ from uuid import UUID
 from faststream.kafka import KafkaBroker
 
 from egis_common.batches import process_batch
-from egis_common.broker import KafkaRecords, batch_subscriber_options
+from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
@@ -80,7 +80,7 @@ def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> 
         await runtime.outbox.add(conn, *(decision for _, decision in decided))
         return decided
 
-    @runtime.broker.subscriber(SIGNALS_RECEIVED.name, **batch_subscriber_options(GROUP))
+    @batch_subscriber(runtime.broker, SIGNALS_RECEIVED.name, GROUP)
     async def on_signals_received(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         decided = await process_batch(
