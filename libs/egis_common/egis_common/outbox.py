@@ -146,6 +146,9 @@ class OutboxRelay:
 
     It has a producer of its own (acks=all, idempotent): the rows are already
     encoded, so FastStream's per-message publish machinery would only cost CPU.
+    It does not linger: each round hands the producer all its rows at once and
+    waits for their acknowledgements, so lingering could batch nothing more and
+    only delayed every crossing (by 10-20 ms of p50 over the pipeline's five).
     """
 
     def __init__(
@@ -161,7 +164,7 @@ class OutboxRelay:
         self.engine = engine
         self._producer_options = {
             "bootstrap_servers": bootstrap_servers, "client_id": client_id,
-            "acks": "all", "enable_idempotence": True, "linger_ms": 2,
+            "acks": "all", "enable_idempotence": True, "linger_ms": 0,
         }
         self.producer: AIOKafkaProducer | None = None  # aiokafka wants a running loop to build one
         self.table = outbox.table
