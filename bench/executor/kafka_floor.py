@@ -3,7 +3,7 @@
 The pipeline benchmark's intent crosses Kafka five times (intent, ReserveBudget,
 BudgetReserved, OrderFilled, PositionOpened). By default this measures one such
 hop alone: a producer configured as the outbox relay's (acks=all, idempotent,
-linger 2 ms) sends 300-byte records over a 6-partition topic at a fixed rate, and
+no linger) sends 300-byte records over a 6-partition topic at a fixed rate, and
 a consumer configured as the services' (batches of up to 500, commit after each
 batch) reads them. It reports the broker's and this process's CPU, and the
 latency from each send to its receipt (p50/p99), after a warm-up that lets the
@@ -13,8 +13,8 @@ With `--pipeline` the records cross Kafka five times, in the pipeline's shape an
 nothing else: two forwarding processes stand for the executor and the ledger,
 each consuming two of the topics (its own group per topic, as the services do)
 and sending each batch on to the next topic, waiting for the acknowledgements,
-then committing the batch. No database, no decoding: the floor under the
-pipeline's CPU and latency on this machine.
+then committing the batch; the load generator lingers 2 ms, as `load.py`'s does.
+No database, no decoding: the floor under the pipeline's CPU and latency on this machine.
 
 With `--client confluent` every client (forwarders and load generator) is
 confluent-kafka (librdkafka, C) instead of aiokafka (pure Python), configured
@@ -59,8 +59,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def relay_producer(bootstrap: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
+RELAY_LINGER_MS = 0  # egis_common.outbox.OutboxRelay's
+GENERATOR_LINGER_MS = 2  # load.py's
+
+
+def relay_producer(bootstrap: str, linger_ms: int = RELAY_LINGER_MS) -> AIOKafkaProducer:
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=linger_ms)
 
 
 def service_consumer(bootstrap: str, topic: str, group: str) -> AIOKafkaConsumer:
@@ -94,9 +98,10 @@ def run_forwarder(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
 # ---------------------------------------------------------------- confluent-kafka (librdkafka)
 
 
-def rd_producer(bootstrap: str):
+def rd_producer(bootstrap: str, linger_ms: int = RELAY_LINGER_MS):
     from confluent_kafka import Producer
-    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 2})
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                     "linger.ms": linger_ms})
 
 
 def rd_consumer(bootstrap: str, topic: str, group: str):
@@ -139,8 +144,8 @@ def run_rd_forwarder(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
 class RdGenerator:
     """The load generator's two ends on librdkafka: a sending thread and a reading thread."""
 
-    def __init__(self, bootstrap: str, first: str, last: str, latencies: list[float]) -> None:
-        self.producer, self.first = rd_producer(bootstrap), first
+    def __init__(self, bootstrap: str, first: str, last: str, latencies: list[float], linger_ms: int) -> None:
+        self.producer, self.first = rd_producer(bootstrap, linger_ms), first
         self.consumer, self.latencies, self.stopped = rd_consumer(bootstrap, last, "kafka-floor"), latencies, False
 
     def read(self) -> None:
@@ -178,8 +183,9 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
             forwarders[name] = spawn.Process(target=target, args=(bootstrap, pairs), daemon=True)
             forwarders[name].start()
     latencies: list[float] = []
+    linger_ms = GENERATOR_LINGER_MS if pipeline else RELAY_LINGER_MS  # alone, the sender stands for a relay
     if client == "confluent":
-        generator = RdGenerator(bootstrap, first, last, latencies)
+        generator = RdGenerator(bootstrap, first, last, latencies, linger_ms)
         reader = asyncio.create_task(asyncio.to_thread(generator.read))
 
         async def send_for(duration: float) -> int:
@@ -190,7 +196,7 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
             await reader
             generator.producer.flush(10)
     else:
-        producer = relay_producer(bootstrap)
+        producer = relay_producer(bootstrap, linger_ms)
         consumer = service_consumer(bootstrap, last, "kafka-floor")
         await producer.start()
         await consumer.start()
