@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -132,11 +133,27 @@ def serve(app: FastStream) -> None:
 
     uvloop runs the loop's sockets and callbacks in C (libuv); in profiles asyncio's own
     loop was 14-18% of a service's CPU. Its effect on the pipeline benchmark is within
-    that benchmark's noise.
+    that benchmark's noise. Once the app has started, what is alive is frozen out of the
+    cyclic garbage collector's sight (`freeze_what_lives_on`).
     """
+    app.after_startup(freeze_what_lives_on)  # after build_app's own hooks: they were registered first
     try:
         import uvloop
     except ImportError:  # Windows: asyncio's loop
         asyncio.run(app.run())
         return
     uvloop.run(app.run())
+
+
+async def freeze_what_lives_on() -> None:
+    """Move every object alive now out of the cyclic garbage collector's sight (`gc.freeze`).
+
+    Once a service has started, what is alive (modules, classes, table metadata, message
+    schemas, pools) lives as long as the process, and every full collection scanned it all
+    again: in the executor at 20 intents/s its pauses reached 96 ms, the ledger's 86 ms.
+    Frozen, a full collection scans only what came after: 6 and 8 ms. Collecting first
+    keeps today's garbage out of the frozen set.
+    """
+    gc.collect()
+    gc.freeze()
+    log.info("gc_frozen", objects=gc.get_freeze_count())
