@@ -150,9 +150,9 @@ async def freeze_what_lives_on() -> None:
 
     Once a service has started, what is alive (modules, classes, table metadata, message
     schemas, pools) lives as long as the process, and every full collection scanned it all
-    again: in the executor at 20 intents/s its pauses reached 96 ms, the ledger's 86 ms.
+    again: in the executor at 20 intents/s its pauses reached 96 ms, in the ledger 86 ms.
     Frozen, a full collection scans only what came after: 6 and 8 ms. Collecting first
-    keeps today's garbage out of the frozen set.
+    keeps what is already garbage out of the frozen set.
     """
     gc.collect()
     gc.freeze()
