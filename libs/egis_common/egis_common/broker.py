@@ -5,7 +5,8 @@
 - Consumer: offsets are committed only after the handler returned, that is
   after its database transaction committed (`AckPolicy.NACK_ON_ERROR`, never
   FastStream's auto-commit default). A handler that raises makes the consumer
-  seek back, so the same message comes again.
+  seek back, so the same message comes again. Batch subscribers send that
+  commit in the background instead of waiting for it: see `BackgroundCommits`.
 - Dead letters: a message whose handler failed `max_attempts` times, or that
   does not parse at all, is copied to the dead-letter topic with its origin
   and error in headers, and then committed, so one bad message never stops a
@@ -13,17 +14,19 @@
 - Handlers take their message as `KafkaRecords`, not FastStream's
   `KafkaMessage`: see `KafkaRecords`.
 - Batch handlers subscribe through `batch_subscriber`, which never sleeps
-  between waits for records: see there.
+  between waits for records and does not wait for its commits: see there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import chain
 from typing import Annotated, Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy, BaseMiddleware
 from faststream._internal.context import Context  # the class; faststream.Context is a factory function
 from faststream.kafka import KafkaBroker
@@ -177,18 +180,99 @@ IDLE_WAIT_MS = 500
 
 
 def batch_subscriber(broker: KafkaBroker, topic: str, group_id: str, max_records: int = 500) -> BatchSubscriber:
-    """A batch subscriber (`batch_subscriber_options`) that goes straight back to Kafka after a wait ends empty.
+    """A batch subscriber (`batch_subscriber_options`) that goes straight back to Kafka after a wait ends
+    empty, and does not wait for the commit of the batch it handled before fetching the next.
 
     FastStream 0.7's batch loop sleeps `batch_timeout_ms` after every empty `getmany`, and a record
     that arrives meanwhile waits out the sleep: up to 20 ms more per crossing on an idle pipeline.
-    Its loop calls the subscriber's `get_msg`, which this one replaces with `_next_batch`.
+    Its loop calls the subscriber's `get_msg`, which this one replaces with `_next_batch`; the
+    batch's commit goes through `BackgroundCommits`, whose last commit `stop` waits for.
     """
     subscriber = broker.subscriber(topic, **batch_subscriber_options(group_id, max_records))
     subscriber.get_msg = functools.partial(_next_batch, max_records=max_records)  # shadows the method
+    stop = subscriber.stop
+
+    async def stop_after_the_last_commit() -> None:
+        if subscriber.consumer is not None and (commits := _COMMITS.get(subscriber.consumer)) is not None:
+            await commits.close()
+        await stop()
+
+    subscriber.stop = stop_after_the_last_commit  # shadows the method
     return subscriber
 
 
 async def _next_batch(consumer: AIOKafkaConsumer, *, max_records: int) -> tuple[Any, ...]:
     """The records already fetched, or the first to arrive within IDLE_WAIT_MS; () after an idle wait."""
+    commits = _COMMITS.get(consumer) or BackgroundCommits(consumer)
     batches = await consumer.getmany(timeout_ms=IDLE_WAIT_MS, max_records=max_records)
-    return tuple(chain.from_iterable(batches.values()))
+    records = tuple(chain.from_iterable(batches.values()))
+    commits.fetched(records)
+    return records
+
+
+_COMMITS: weakref.WeakKeyDictionary[AIOKafkaConsumer, BackgroundCommits] = weakref.WeakKeyDictionary()
+
+
+class BackgroundCommits:
+    """A batch subscriber's offset commits, sent without holding up its next batch.
+
+    FastStream acks a batch once its handler has returned (after the handler's database commit)
+    by awaiting `consumer.commit()`: a round trip to the group coordinator before the next fetch,
+    on every batch. At 20 intents/s, where every batch holds one record, those waits cost the
+    pipeline about 10 ms of p50 and a tenth of the machine's CPU.
+
+    Here the ack only hands over the offsets just past the batch it acknowledges (the batch
+    `_next_batch` fetched last: FastStream's loop handles one batch at a time), and one task
+    commits them: at most one commit in flight, each with the newest handled offset of every
+    partition. The guarantees do not change: a commit still comes only after the handler, and
+    never covers a record that was not handled (a batch that fails is not acked, and the seek
+    back is FastStream's, as before). A commit that is lost (the process dies first, or it
+    fails) only means those records come again, and every handler's inbox makes them no-ops:
+    the same as a crash between a handler's database commit and its offset commit.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self._commit = consumer.commit
+        self._last_fetched: dict[TopicPartition, int] = {}
+        self._handled: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        consumer.commit = self.commit  # what FastStream's ack calls; shadows the method
+        _COMMITS[consumer] = self
+
+    def fetched(self, records: Sequence[Any]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            offsets[partition] = max(offsets.get(partition, 0), record.offset + 1)
+        self._last_fetched = offsets
+
+    async def commit(self, offsets: dict[TopicPartition, Any] | None = None) -> None:
+        """FastStream's ack of the last batch fetched: its offsets are committed in the background."""
+        if offsets is not None or self._closed:  # an explicit commit, or stopping: at once, as aiokafka's
+            await self._commit(offsets)
+            return
+        for partition, offset in self._last_fetched.items():
+            self._handled[partition] = max(self._handled.get(partition, 0), offset)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._handled:
+            offsets, self._handled = self._handled, {}
+            # A partition taken away by a rebalance is committed by its new owner.
+            assigned = self.consumer.assignment()
+            offsets = {partition: offset for partition, offset in offsets.items() if partition in assigned}
+            try:
+                if offsets:
+                    await self._commit(offsets)
+            except Exception as error:  # those records come again after a rebalance or restart; inboxes drop them
+                log.warning("offset_commit_failed", offsets={f"{p.topic}/{p.partition}": o for p, o in offsets.items()},
+                            error=repr(error))
+
+    async def close(self) -> None:
+        """Wait for the commits handed over so far; from now on each ack commits at once."""
+        self._closed = True
+        if self._task is not None:
+            await self._task

@@ -396,3 +396,125 @@ async def test_a_service_connects_to_postgres_under_its_own_name(runtime):
             "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid() "
             "UNION ALL SELECT current_setting('application_name')"))).scalars())
     assert names == {"probe"}
+
+
+class GatedCommits:
+    """aiokafka's commit, held until `gate` is set; records every commit with what was handled before it."""
+
+    def __init__(self, monkeypatch, handled: list[int]) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[tuple[dict, list[int]]] = []  # (offsets, the offsets handled when the commit was sent)
+        real = AIOKafkaConsumer.commit
+
+        async def commit(consumer, offsets=None):
+            self.calls.append(({tp.partition: o for tp, o in (offsets or {}).items()}, list(handled)))
+            await self.gate.wait()
+            return await real(consumer, offsets)
+
+        monkeypatch.setattr(AIOKafkaConsumer, "commit", commit)
+
+    def never_past_what_was_handled(self) -> bool:
+        return all(offset <= max(done, default=-1) + 1 for offsets, done in self.calls for offset in offsets.values())
+
+
+async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_commit_is_on_its_way(
+        runtime, scratch_topic, monkeypatch):
+    # FastStream awaits each batch's commit before it fetches the next; batch_subscriber sends it in the background.
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    handled: list[int] = []
+    commits = GatedCommits(monkeypatch, handled)
+
+    async def handler(msg: KafkaRecords) -> None:
+        handled.extend(record.offset for record in msg.raw_message)
+
+    batch_subscriber(runtime.broker, topic, group)(handler)
+    await runtime.broker.start()
+    await runtime.broker.publish(b'{"n": 0}', topic)
+    await eventually(lambda: _true_when(commits.calls), what="the first batch's commit sent (and held)")
+    await runtime.broker.publish(b'{"n": 1}', topic)
+    await eventually(lambda: _true_when(handled == [0, 1]), what="the next batch handled while the commit is held")
+    assert await _committed(admin, group, topic) == -1
+
+    commits.gate.set()
+
+    async def both_committed() -> bool:
+        return await _committed(admin, group, topic) == 2
+
+    await eventually(both_committed, what="the second batch committed after the first")
+    assert [offsets for offsets, _ in commits.calls] == [{0: 1}, {0: 2}], "one commit in flight at a time, in order"
+
+
+async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_one_that_failed(
+        runtime, scratch_topic, monkeypatch):
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    handled: list[int] = []
+    commits = GatedCommits(monkeypatch, handled)
+    commits.gate.set()
+    in_handler, release = asyncio.Event(), asyncio.Event()
+    failed: list[int] = []
+
+    async def handler(msg: KafkaRecords) -> None:
+        offsets = [record.offset for record in msg.raw_message]
+        if 1 in offsets and not failed:
+            failed.append(1)
+            raise RuntimeError("the first attempt at offset 1 fails")
+        if 2 in offsets:
+            in_handler.set()
+            await release.wait()
+        handled.extend(offsets)
+
+    batch_subscriber(runtime.broker, topic, group)(handler)
+    await runtime.broker.start()
+    await runtime.broker.publish(b'{"n": 0}', topic)
+
+    async def first_committed() -> bool:
+        return await _committed(admin, group, topic) == 1
+
+    await eventually(first_committed, what="offset 0 handled and committed")
+    await runtime.broker.publish(b'{"n": 1}', topic)
+
+    async def retried_and_committed() -> bool:
+        return await _committed(admin, group, topic) == 2
+
+    await eventually(retried_and_committed, what="offset 1 failed once, came again, was handled and committed")
+    assert failed == [1] and handled == [0, 1]
+    await runtime.broker.publish(b'{"n": 2}', topic)
+    await asyncio.wait_for(in_handler.wait(), 15)
+    assert await _committed(admin, group, topic) == 2, "nothing past offset 1 while offset 2 is being handled"
+
+    release.set()
+
+    async def all_committed() -> bool:
+        return await _committed(admin, group, topic) == 3
+
+    await eventually(all_committed, what="offset 2 handled and committed")
+    assert commits.never_past_what_was_handled(), commits.calls
+
+
+async def test_a_batch_subscriber_that_stops_waits_for_its_last_commit(runtime, scratch_topic, monkeypatch):
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    handled: list[int] = []
+    commits = GatedCommits(monkeypatch, handled)
+
+    async def handler(msg: KafkaRecords) -> None:
+        handled.extend(record.offset for record in msg.raw_message)
+
+    batch_subscriber(runtime.broker, topic, group)(handler)
+    await runtime.broker.start()
+    await runtime.broker.publish(b'{"n": 0}', topic)
+    await eventually(lambda: _true_when(commits.calls), what="the batch's commit sent (and held)")
+    stopping = asyncio.create_task(runtime.broker.stop())
+    await asyncio.sleep(0.5)
+    assert not stopping.done(), "the stop waits for the commit on its way"
+
+    commits.gate.set()
+    await asyncio.wait_for(stopping, 30)
+    assert handled == [0]
+    assert await _committed(admin, group, topic) == 1
+
+
+async def _true_when(value) -> bool:
+    return bool(value)
