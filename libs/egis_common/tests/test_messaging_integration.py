@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream.kafka.annotations import KafkaMessage
 
+from egis_common import broker as broker_module
 from egis_common.broker import (
     IDLE_WAIT_MS, KafkaRecords, batch_subscriber, batch_subscriber_options, subscriber_options,
 )
@@ -157,7 +158,11 @@ async def _read_until(consumer: AIOKafkaConsumer, match, timeout: float = 20.0):
 
 @pytest.fixture
 async def scratch_topic(infra):
-    """A one-partition topic of the test's own, so offsets are predictable."""
+    """A one-partition topic of the test's own, so offsets are predictable.
+
+    A test that subscribes to it asks for it before `runtime`: the service then stops (and sends
+    its last commits) before the topic is deleted, not after.
+    """
     name = f"egis.test.{uuid.uuid4().hex[:12]}.v1"
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
@@ -357,7 +362,7 @@ def faststream_batch_subscriber(broker, topic: str, group_id: str):
 
 @pytest.mark.parametrize("subscribe, sleeps", [(batch_subscriber, False), (faststream_batch_subscriber, True)])
 async def test_an_idle_batch_subscriber_goes_straight_back_to_kafka_without_sleeping(
-        runtime, scratch_topic, monkeypatch, subscribe, sleeps):
+        scratch_topic, runtime, monkeypatch, subscribe, sleeps):
     # FastStream's own batch subscriber is the control: after every wait that ends empty it sleeps
     # batch_timeout_ms, and a record that arrives meanwhile waits the sleep out.
     topic, _ = scratch_topic
@@ -418,7 +423,7 @@ class GatedCommits:
 
 
 async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_commit_is_on_its_way(
-        runtime, scratch_topic, monkeypatch):
+        scratch_topic, runtime, monkeypatch):
     # FastStream awaits each batch's commit before it fetches the next; batch_subscriber sends it in the background.
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
@@ -446,7 +451,7 @@ async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_com
 
 
 async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_one_that_failed(
-        runtime, scratch_topic, monkeypatch):
+        scratch_topic, runtime, monkeypatch):
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
     handled: list[int] = []
@@ -493,9 +498,38 @@ async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_o
     assert commits.never_past_what_was_handled(), commits.calls
 
 
-async def test_a_batch_subscriber_that_stops_waits_for_its_last_commit(runtime, scratch_topic, monkeypatch):
+async def test_a_batch_subscriber_commits_at_once_after_a_quiet_spell_then_at_most_once_per_interval(
+        scratch_topic, runtime, monkeypatch):
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
+    monkeypatch.setattr(broker_module, "COMMIT_INTERVAL_SECONDS", 3.0)
+    handled: list[int] = []
+    commits = GatedCommits(monkeypatch, handled)
+    commits.gate.set()
+
+    async def handler(msg: KafkaRecords) -> None:
+        handled.extend(record.offset for record in msg.raw_message)
+
+    batch_subscriber(runtime.broker, topic, group)(handler)
+    await runtime.broker.start()
+    started = asyncio.get_running_loop().time()
+    for n in range(5):  # five batches of one record each
+        await runtime.broker.publish(b'{"n": %d}' % n, topic)
+        await eventually(lambda n=n: _true_when(handled == list(range(n + 1))), what=f"offset {n} handled")
+    assert asyncio.get_running_loop().time() - started < 3.0, "the test needs the five batches within the interval"
+    assert [offsets for offsets, _ in commits.calls] == [{0: 1}], "the first batch at once, the others wait"
+
+    async def all_committed() -> bool:
+        return await _committed(admin, group, topic) == 5
+
+    await eventually(all_committed, what="the other four batches in one commit after the interval")
+    assert [offsets for offsets, _ in commits.calls] == [{0: 1}, {0: 5}]
+
+
+async def test_a_batch_subscriber_that_stops_commits_what_it_handled_first(scratch_topic, runtime, monkeypatch):
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    monkeypatch.setattr(broker_module, "COMMIT_INTERVAL_SECONDS", 600.0)
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)
 
@@ -505,15 +539,36 @@ async def test_a_batch_subscriber_that_stops_waits_for_its_last_commit(runtime, 
     batch_subscriber(runtime.broker, topic, group)(handler)
     await runtime.broker.start()
     await runtime.broker.publish(b'{"n": 0}', topic)
-    await eventually(lambda: _true_when(commits.calls), what="the batch's commit sent (and held)")
+    await eventually(lambda: _true_when(commits.calls), what="the first batch's commit sent (and held)")
+    await runtime.broker.publish(b'{"n": 1}', topic)
+    await eventually(lambda: _true_when(handled == [0, 1]), what="the second batch handled; its commit waits")
     stopping = asyncio.create_task(runtime.broker.stop())
     await asyncio.sleep(0.5)
     assert not stopping.done(), "the stop waits for the commit on its way"
 
     commits.gate.set()
-    await asyncio.wait_for(stopping, 30)
+    await asyncio.wait_for(stopping, 30)  # not the 600 s interval
+    assert await _committed(admin, group, topic) == 2
+
+
+async def test_a_batch_subscriber_whose_last_commit_cannot_go_through_still_stops(scratch_topic, runtime, monkeypatch):
+    # aiokafka retries a commit for as long as its error is retriable (no coordinator, a topic gone).
+    topic, admin = scratch_topic
+    group = f"g-{uuid.uuid4()}"
+    monkeypatch.setattr(broker_module, "STOP_COMMIT_TIMEOUT_SECONDS", 1.0)
+    handled: list[int] = []
+    commits = GatedCommits(monkeypatch, handled)  # the gate stays shut
+
+    async def handler(msg: KafkaRecords) -> None:
+        handled.extend(record.offset for record in msg.raw_message)
+
+    batch_subscriber(runtime.broker, topic, group)(handler)
+    await runtime.broker.start()
+    await runtime.broker.publish(b'{"n": 0}', topic)
+    await eventually(lambda: _true_when(commits.calls), what="the batch's commit sent (and held for good)")
+    await asyncio.wait_for(runtime.broker.stop(), 20)
     assert handled == [0]
-    assert await _committed(admin, group, topic) == 1
+    assert await _committed(admin, group, topic) == -1, "offset 0 comes again after a restart"
 
 
 async def _true_when(value) -> bool:
