@@ -11,6 +11,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -22,6 +23,7 @@ from egis_common.broker import (
     IDLE_WAIT_MS, KafkaRecords, batch_subscriber, batch_subscriber_options, subscriber_options,
 )
 from egis_common.contracts import MarkPrice, SignalSkipped
+from egis_common.db import make_engine
 from egis_common.logs import current_correlation
 from egis_common.outbox import OutboxRelay
 from egis_common.runtime import build_runtime
@@ -295,6 +297,27 @@ async def test_the_relay_publishes_batch_after_batch_and_waits_its_turn_behind_a
         assert await _unpublished(runtime, ids) == 0
     finally:
         await relay.close()
+
+
+async def test_a_relay_whose_connection_was_cut_publishes_on_a_new_one(runtime, infra):
+    # The relay talks to asyncpg itself, so SQLAlchemy's pool does not see its connection fail.
+    engine = make_engine(runtime.settings, pool_size=1)
+    relay = OutboxRelay(engine, infra.kafka_bootstrap, runtime.outbox)
+    message = MarkPrice(symbol=unique_symbol(), price=Decimal(1))
+    try:
+        assert await relay.publish_pending() == 0  # the pool's one connection is open
+        async with engine.connect() as conn:
+            relays_pid = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+        async with runtime.uow.begin() as conn:
+            await conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": relays_pid})
+            await runtime.outbox.add(conn, message)
+        with pytest.raises((asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError)):
+            await relay.publish_pending()
+        assert await relay.publish_pending() == 1
+        assert await _unpublished(runtime, [message.message_id]) == 0
+    finally:
+        await relay.close()
+        await engine.dispose()
 
 
 async def test_only_a_commit_that_wrote_outbox_rows_wakes_the_relay(runtime):
