@@ -445,6 +445,16 @@ class GatedCommits:
         return all(offset <= max(done, default=-1) + 1 for offsets, done in self.calls for offset in offsets.values())
 
 
+async def start_recording(runtime, topic: str, group: str, handled: list[int]) -> None:
+    """A batch_subscriber whose handler adds each record's offset to `handled`; the broker started."""
+
+    async def handler(msg: KafkaRecords) -> None:
+        handled.extend(record.offset for record in msg.raw_message)
+
+    batch_subscriber(runtime.broker, topic, group)(handler)
+    await runtime.broker.start()
+
+
 async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_commit_is_on_its_way(
         scratch_topic, runtime, monkeypatch):
     # FastStream awaits each batch's commit before it fetches the next; batch_subscriber sends it in the background.
@@ -452,12 +462,7 @@ async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_com
     group = f"g-{uuid.uuid4()}"
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)
-
-    async def handler(msg: KafkaRecords) -> None:
-        handled.extend(record.offset for record in msg.raw_message)
-
-    batch_subscriber(runtime.broker, topic, group)(handler)
-    await runtime.broker.start()
+    await start_recording(runtime, topic, group, handled)
     await runtime.broker.publish(b'{"n": 0}', topic)
     await eventually(lambda: _true_when(commits.calls), what="the first batch's commit sent (and held)")
     await runtime.broker.publish(b'{"n": 1}', topic)
@@ -529,12 +534,7 @@ async def test_a_batch_subscriber_commits_at_once_after_a_quiet_spell_then_at_mo
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)
     commits.gate.set()
-
-    async def handler(msg: KafkaRecords) -> None:
-        handled.extend(record.offset for record in msg.raw_message)
-
-    batch_subscriber(runtime.broker, topic, group)(handler)
-    await runtime.broker.start()
+    await start_recording(runtime, topic, group, handled)
     started = asyncio.get_running_loop().time()
     for n in range(5):  # five batches of one record each
         await runtime.broker.publish(b'{"n": %d}' % n, topic)
@@ -555,12 +555,7 @@ async def test_a_batch_subscriber_that_stops_commits_what_it_handled_first(scrat
     monkeypatch.setattr(broker_module, "COMMIT_INTERVAL_SECONDS", 600.0)
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)
-
-    async def handler(msg: KafkaRecords) -> None:
-        handled.extend(record.offset for record in msg.raw_message)
-
-    batch_subscriber(runtime.broker, topic, group)(handler)
-    await runtime.broker.start()
+    await start_recording(runtime, topic, group, handled)
     await runtime.broker.publish(b'{"n": 0}', topic)
     await eventually(lambda: _true_when(commits.calls), what="the first batch's commit sent (and held)")
     await runtime.broker.publish(b'{"n": 1}', topic)
@@ -581,12 +576,7 @@ async def test_a_batch_subscriber_whose_last_commit_cannot_go_through_still_stop
     monkeypatch.setattr(broker_module, "STOP_COMMIT_TIMEOUT_SECONDS", 1.0)
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)  # the gate stays shut
-
-    async def handler(msg: KafkaRecords) -> None:
-        handled.extend(record.offset for record in msg.raw_message)
-
-    batch_subscriber(runtime.broker, topic, group)(handler)
-    await runtime.broker.start()
+    await start_recording(runtime, topic, group, handled)
     await runtime.broker.publish(b'{"n": 0}', topic)
     await eventually(lambda: _true_when(commits.calls), what="the batch's commit sent (and held for good)")
     await asyncio.wait_for(runtime.broker.stop(), 20)
