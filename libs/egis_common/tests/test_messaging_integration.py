@@ -445,6 +445,13 @@ class GatedCommits:
         return all(offset <= max(done, default=-1) + 1 for offsets, done in self.calls for offset in offsets.values())
 
 
+async def until_committed(admin: AIOKafkaAdminClient, group: str, topic: str, offset: int, what: str) -> None:
+    async def reached() -> bool:
+        return await _committed(admin, group, topic) == offset
+
+    await eventually(reached, what=what)
+
+
 async def start_recording(runtime, topic: str, group: str, handled: list[int]) -> None:
     """A batch_subscriber whose handler adds each record's offset to `handled`; the broker started."""
 
@@ -471,10 +478,7 @@ async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_com
 
     commits.gate.set()
 
-    async def both_committed() -> bool:
-        return await _committed(admin, group, topic) == 2
-
-    await eventually(both_committed, what="the second batch committed after the first")
+    await until_committed(admin, group, topic, 2, "the second batch committed after the first")
     assert [offsets for offsets, _ in commits.calls] == [{0: 1}, {0: 2}], "one commit in flight at a time, in order"
 
 
@@ -502,16 +506,10 @@ async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_o
     await runtime.broker.start()
     await runtime.broker.publish(b'{"n": 0}', topic)
 
-    async def first_committed() -> bool:
-        return await _committed(admin, group, topic) == 1
-
-    await eventually(first_committed, what="offset 0 handled and committed")
+    await until_committed(admin, group, topic, 1, "offset 0 handled and committed")
     await runtime.broker.publish(b'{"n": 1}', topic)
 
-    async def retried_and_committed() -> bool:
-        return await _committed(admin, group, topic) == 2
-
-    await eventually(retried_and_committed, what="offset 1 failed once, came again, was handled and committed")
+    await until_committed(admin, group, topic, 2, "offset 1 failed once, came again, was handled and committed")
     assert failed == [1] and handled == [0, 1]
     await runtime.broker.publish(b'{"n": 2}', topic)
     await asyncio.wait_for(in_handler.wait(), 15)
@@ -519,10 +517,7 @@ async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_o
 
     release.set()
 
-    async def all_committed() -> bool:
-        return await _committed(admin, group, topic) == 3
-
-    await eventually(all_committed, what="offset 2 handled and committed")
+    await until_committed(admin, group, topic, 3, "offset 2 handled and committed")
     assert commits.never_past_what_was_handled(), commits.calls
 
 
@@ -542,10 +537,7 @@ async def test_a_batch_subscriber_commits_at_once_after_a_quiet_spell_then_at_mo
     assert asyncio.get_running_loop().time() - started < 3.0, "the test needs the five batches within the interval"
     assert [offsets for offsets, _ in commits.calls] == [{0: 1}], "the first batch at once, the others wait"
 
-    async def all_committed() -> bool:
-        return await _committed(admin, group, topic) == 5
-
-    await eventually(all_committed, what="the other four batches in one commit after the interval")
+    await until_committed(admin, group, topic, 5, "the other four batches in one commit after the interval")
     assert [offsets for offsets, _ in commits.calls] == [{0: 1}, {0: 5}]
 
 
