@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import shutil
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -48,17 +49,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from egis_localinfra.kafka import start_kafka, stop_kafka
 
+sys.path.insert(0, str(Path(__file__).parent))
+from system import cpu_seconds  # noqa: E402
+
 TOPIC, PARTITIONS, SIZE = "egis.bench.kafka-floor.v1", 6, 300
 # The pipeline's five crossings, and which stand-in forwards each one to the next.
 CHAIN = [f"egis.bench.kafka-floor.{stage}.v1" for stage in
          ("intents", "ledger-commands", "ledger-events", "executions", "positions")]
 FORWARDERS = {"executor": [(CHAIN[0], CHAIN[1]), (CHAIN[2], CHAIN[3])],
               "ledger": [(CHAIN[1], CHAIN[2]), (CHAIN[3], CHAIN[4])]}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 RELAY_LINGER_MS = 0  # egis_common.outbox.OutboxRelay's

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from system import Bot, Service
+from system import Bot, Infra, Service
 
 from egis_common import contracts as c
 from egis_common.topics import EXECUTIONS, INTENTS, LEDGER_COMMANDS, LEDGER_EVENTS, encode
@@ -71,7 +72,7 @@ class IntentSender:
 class Load:
     """Each (bot, symbol) pair used once; `symbols(round)` names the symbol of each round over the bots."""
 
-    def __init__(self, bootstrap: str, bots: list[Bot], services: list[Service], symbols, end: str,
+    def __init__(self, bootstrap: str, bots: list[Bot], services: list[Service | Infra], symbols, end: str,
                  stages: bool = False) -> None:
         self.bots, self.services, self.symbols, self.end, self.round = bots, services, symbols, end, 0
         # Watching every stage costs this process (which shares the cores) a consumer of four topics.
@@ -122,6 +123,8 @@ class Load:
         used = {s.name: s.cpu_seconds() - cpu[s.name] for s in self.services}
         used["load generator"] = time.process_time() - cpu["load generator"]
         result["cpu_ms_per_intent"] = {name: round(1000 * seconds / len(planned), 2) for name, seconds in used.items()}
+        # The most the machine's cores allow at these costs, every one of the processes above fully fed.
+        result["cores_allow_per_second"] = round(os.cpu_count() * len(planned) / sum(used.values()))
         busy, total = (now - then for now, then in zip(machine_times(), machine, strict=True))
         result["machine_busy_pct"] = round(100 * busy / total)  # every core, everything on it (Kafka, Postgres, ...)
         return result

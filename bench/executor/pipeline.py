@@ -21,7 +21,9 @@ With `--from-webhook` the signal_router runs too and the load is signals
 POSTed to its gateway (`POST /v1/signals`), timed from the POST.
 
 Every process shares the machine's cores with Kafka, Postgres and this generator;
-`cpu_ms_per_intent` (from /proc) is the figure that does not depend on what else runs.
+`cpu_ms_per_intent` (from /proc: each service, Kafka's broker, Postgres with all its
+processes, this generator) is the figure that does not depend on what else runs, and
+their sum bounds what the machine can do: N cores give at most N x 1000 / sum intents/s.
 
     uv run python bench/executor/pipeline.py [--bots 1000] [--burst 10000] [--rate 200] [--seconds 30]
                                              [--executor-only | --from-webhook] [--stages]
@@ -49,7 +51,7 @@ from webhook import ROUTER_SYMBOLS, WebhookSender, publish_bots, wait_for_gatewa
 async def bench(system, bots, services: list[Service], args) -> dict:
     end = "OrderFilled" if args.executor_only else "PositionOpened"
     symbols = (lambda r: ROUTER_SYMBOLS[r]) if args.from_webhook else (lambda r: f"B{r:03d}USDT")
-    load = Load(system.bootstrap, bots, services, symbols, end, args.stages)
+    load = Load(system.bootstrap, bots, [*services, *system.infra], symbols, end, args.stages)
     if args.from_webhook:
         router = next(s for s in services if s.name == "signal_router")
         load.sender = WebhookSender(f"http://127.0.0.1:{router.http_port}/v1/signals")

@@ -33,7 +33,7 @@ LOGGED = re.compile(r"@@ (\S*) LOG:  (?:statement|execute [^:]*): ?(.*)")
 
 
 async def run(system, bots, services, intents: int, rate: float) -> dict:
-    load = Load(system.bootstrap, bots, services, lambda r: f"B{r:03d}USDT", "PositionOpened", False)
+    load = Load(system.bootstrap, bots, [*services, *system.infra], lambda r: f"B{r:03d}USDT", "PositionOpened", False)
     await load.start()
     admin = await asyncpg.connect(system.dsn)
     try:

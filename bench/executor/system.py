@@ -34,12 +34,51 @@ REPO = Path(__file__).resolve().parents[2]
 DATABASE = "egis_bench"
 
 
+def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
+    """User and system CPU time process `pid` has used so far; with its children's, live or reaped.
+
+    Postgres runs a process per connection and per background worker, all children of the
+    postmaster: `with_children` counts them too (a reaped child's time is in the parent's
+    cutime/cstime, a live one's in its own stat)."""
+    fields = _stat(pid)
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and (child := _stat(int(entry.name), missing_ok=True)) and int(child[1]) == pid:
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int, missing_ok: bool = False) -> list[str] | None:
+    """/proc/<pid>/stat from the field after the command name on: [0] is the state, [1] the parent pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        if missing_ok:
+            return None
+        raise
+
+
+@dataclass(frozen=True)
+class Infra:
+    """Kafka or Postgres, measured like a service: CPU per intent in Load.run's figures."""
+
+    name: str
+    pid: int
+    with_children: bool
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid, with_children=self.with_children)
+
+
 @dataclass(frozen=True)
 class System:
     bootstrap: str
     url: str  # postgresql+asyncpg://...
     dsn: str  # postgresql://..., for asyncpg
     state: Path
+    infra: tuple[Infra, ...] = ()
 
 
 
@@ -56,7 +95,8 @@ def infrastructure(keep: bool = False) -> Iterator[System]:
         prepare_system(url, kafka.bootstrap)
         print(f"kafka {kafka.version} at {kafka.bootstrap}; durable postgres {postgres.version} at {postgres.port}",
               flush=True)
-        yield System(kafka.bootstrap, url, dsn, state)
+        yield System(kafka.bootstrap, url, dsn, state,
+                     (Infra("kafka", kafka.pid, False), Infra("postgres", postgres.pid, True)))
     finally:
         stop_kafka(state / "kafka")
         stop_postgres(state / "postgres")
@@ -73,8 +113,7 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """User and system CPU time the process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
 
 @contextmanager
