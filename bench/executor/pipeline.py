@@ -20,6 +20,9 @@ OrderFilled, which measures the executor and the paper venue alone.
 With `--from-webhook` the signal_router runs too and the load is signals
 POSTed to its gateway (`POST /v1/signals`), timed from the POST.
 
+Postgres's statistics are refreshed (ANALYZE) after the warm-up and after the burst, as
+autovacuum would have done in a system running for more than a minute (system.analyze).
+
 Every process shares the machine's cores with Kafka, Postgres and this generator;
 `cpu_ms_per_intent` (from /proc: each service, Kafka's broker, Postgres with all its
 processes, this generator) is the figure that does not depend on what else runs, and
@@ -44,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from load import Load  # noqa: E402
 from stand_in import StandInLedger  # noqa: E402
-from system import Service, create_bots, handler_seconds, infrastructure, service, set_mark_prices  # noqa: E402
+from system import Service, analyze, create_bots, handler_seconds, infrastructure, service, set_mark_prices  # noqa: E402
 from webhook import ROUTER_SYMBOLS, WebhookSender, publish_bots, wait_for_gateway  # noqa: E402
 
 
@@ -62,9 +65,11 @@ async def bench(system, bots, services: list[Service], args) -> dict:
         await stand_in.start()
     try:
         await load.run(load.planned(len(bots)), None)  # warm-up: group joins, pools, caches
+        await analyze(system.dsn)
         results = {"burst": await load.run(load.planned(args.burst), None)}
         print(json.dumps(results["burst"]), flush=True)
         await asyncio.sleep(2)  # let the services drain before the latency run
+        await analyze(system.dsn)  # the burst grew the tables tenfold
         results["fixed_rate"] = await load.run(load.planned(int(args.rate * args.seconds)), args.rate)
         print(json.dumps(results["fixed_rate"]), flush=True)
         return results
