@@ -1,5 +1,3 @@
-import uuid
-
 from pydantic import BaseModel, ValidationError
 
 from egis_common.broker import DeadLetters, PoisonMessage, subscriber_options

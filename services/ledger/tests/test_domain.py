@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, Inexact
 
 import pytest
 
@@ -56,7 +56,7 @@ def test_the_debug_log_states_every_input_and_step():
 
 def test_inexact_arithmetic_raises_instead_of_rounding():
     huge = position(PositionStatus.OPEN, size_usd=Decimal("1e-70"))
-    with pytest.raises(Exception):
+    with pytest.raises(Inexact):
         domain.compute_budget(Decimal("1" + "0" * 20), [huge])
 
 
