@@ -105,6 +105,10 @@ LookupOutcome = Filled | Rejected | Unknown | NotFound
 
 
 class ExchangePort(Protocol):
+    """A venue. A port may also say `batches_concurrent_calls = True`: it serves the orders it is
+    given together in batches of its own (the paper venue: one transaction), so the executor does
+    not bound how many it hands over at once (`exchange_concurrency` bounds the others)."""
+
     async def symbol_rules(self, symbol: str) -> SymbolRules: ...
 
     async def mark_price(self, symbol: str) -> Decimal: ...

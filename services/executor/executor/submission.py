@@ -3,7 +3,8 @@
     plan      market data from the venue (outside any transaction): the order, or why none can be sent
               (executor.planning)
     tx1       the attempt, durably: `submitting` with its client order id and quantity; commit
-    call      the exchange (concurrently for a batch), bounded by a timeout: Filled | Rejected | Unknown
+    call      the exchange (concurrently for a batch, at most `concurrency` calls at once unless the
+              port batches calls itself), bounded by a timeout: Filled | Rejected | Unknown
     tx2       the outcome, the execution message, the inbox claim; commit
     rescue    tx2 failed: `pending_reconciliation` holding what the exchange returned, in a fresh
               transaction; if even that fails, raise: the answer is redelivered and, finding the
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping
@@ -87,7 +89,7 @@ class Submission:
 
     async def _call(self, attempt: Attempt) -> OrderOutcome:
         port = self.exchanges[attempt.intent.exchange]
-        async with self._slots:
+        async with contextlib.nullcontext() if getattr(port, "batches_concurrent_calls", False) else self._slots:
             try:
                 return await timed(port.place_market_order(attempt.order), attempt.intent.exchange,
                                    "place_market_order", self.timeout_seconds)

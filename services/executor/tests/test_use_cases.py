@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from types import SimpleNamespace
 from decimal import Decimal
@@ -131,6 +132,43 @@ async def test_every_order_of_a_venue_batch_gets_its_own_fill_back(executor, cou
         booked = {row.client_order_id: row.executed_qty for row in await conn.execute(
             sa.select(paper.orders).where(paper.orders.c.symbol == symbol))}
     assert booked == {made[i.intent_id].intent.client_order_id: D(size) / 100 for i, size in zip(intents, sizes, strict=True)}
+
+
+class InFlight:
+    """Counts the orders in flight at once, each held a moment before the paper venue fills it."""
+
+    def __init__(self, venue, batches_concurrent_calls: bool) -> None:
+        self.venue, self.now, self.most = venue, 0, 0
+        self.batches_concurrent_calls = batches_concurrent_calls
+
+    def __getattr__(self, name):
+        return getattr(self.venue, name)
+
+    async def place_market_order(self, order):
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.05)
+            return await self.venue.place_market_order(order)
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize(("batches_concurrent_calls", "most_in_flight"), [(False, 2), (True, 5)])
+async def test_exchange_concurrency_bounds_a_remote_venue_and_not_one_that_batches_calls_itself(
+        executor, batches_concurrent_calls, most_in_flight):
+    venue = InFlight(executor.paper, batches_concurrent_calls)
+    bounded = executor.runtime.settings.model_copy(update={"exchange_concurrency": 2})
+    runtime = SimpleNamespace(settings=bounded, uow=executor.runtime.uow, outbox=executor.runtime.outbox,
+                              inbox=executor.runtime.inbox)
+    built = build_executor(runtime, {ExchangeName.PAPER: venue})
+    symbol = unique_symbol()
+    await executor.paper.set_mark_price(symbol, D("100"))
+    intents = [open_intent(bot_of(), symbol) for _ in range(5)]
+    await receive_withheld(executor, built, intents)
+    made = await built.handle_answers([reserved(i) for i in intents])
+    assert sorted(d.intent.status.value for _, d in made) == ["filled"] * 5
+    assert venue.most == most_in_flight
 
 
 async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_reconciliation(executor, counted):

@@ -44,6 +44,10 @@ class _NotCommitted(Exception):
 
 
 class PaperExchange:
+    # The orders of a batch go to the venue together (the Coalescer books them in one transaction);
+    # bounding them as a remote venue's calls are bounded would only split that transaction.
+    batches_concurrent_calls = True
+
     def __init__(self, uow: UnitOfWork, outbox: Outbox, settings: PaperSettings) -> None:
         self.uow, self.outbox, self.settings = uow, outbox, settings
         self.config = VenueConfig(
