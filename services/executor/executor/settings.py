@@ -70,8 +70,9 @@ class ExecutorSettings(EgisSettings):
     paper: PaperSettings = Field(default_factory=PaperSettings)
     # An exchange call that takes longer has an unknown outcome: it goes to reconciliation.
     exchange_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Records per consumed batch; the exchange calls of one batch run concurrently.
-    batch_max_records: int = Field(default=200, ge=1)
+    # Records per consumed batch, as the other services' batch subscribers take (egis_common.broker);
+    # the exchange calls of one batch run concurrently.
+    batch_max_records: int = Field(default=500, ge=1)
     # At most this many of those calls in flight at once to a remote venue (Binance); the paper
     # venue books a whole batch's orders in one transaction, so it is not bounded.
     exchange_concurrency: int = Field(default=64, ge=1)
