@@ -81,6 +81,10 @@ class PreflightRejectReason(str, Enum):
     BOT_PAUSED = "bot_paused"
     UNKNOWN_BOT = "unknown_bot"
     BELOW_MIN_SIZE = "below_min_size"
+    # A close that waited behind its bot's open on the symbol, and that open failed: nothing to close.
+    OPEN_FAILED = "open_failed"
+    # A reservation that waited behind an order in flight for longer than the ledger's limit.
+    WAIT_EXPIRED = "wait_expired"
 
 
 # --- egis.signals.* ---------------------------------------------------------
@@ -225,6 +229,8 @@ class PositionOpened(Message):
     executed_qty: Quantity
     avg_entry_price: Price
     opened_at: AwareDatetime
+    # The intent whose execution (or release) made this change; None for a change no intent made (a backfill).
+    intent_id: UUID | None = None
 
 
 class PositionClosed(Message):
@@ -239,6 +245,7 @@ class PositionClosed(Message):
     fee_usd: Usd
     # True when the close facts came from the reconciler's evidence, not a fill we placed.
     backfilled: bool = False
+    intent_id: UUID | None = None  # as on PositionOpened
 
 
 class PositionReduced(Message):
@@ -252,6 +259,7 @@ class PositionReduced(Message):
     remaining_qty: Quantity
     size_usd: Usd
     realised_pnl_usd: SignedUsd
+    intent_id: UUID | None = None  # as on PositionOpened
 
 
 class PositionFailed(Message):
@@ -259,6 +267,7 @@ class PositionFailed(Message):
     bot_id: UUID
     position_id: UUID
     reason: str
+    intent_id: UUID | None = None  # as on PositionOpened
 
 
 class CloseRejected(Message):
@@ -266,6 +275,7 @@ class CloseRejected(Message):
     bot_id: UUID
     position_id: UUID
     reason: str
+    intent_id: UUID | None = None  # as on PositionOpened
 
 
 class BudgetChanged(Message):
@@ -358,6 +368,21 @@ class ProtectiveOrdersPlaced(Message):
     # they are deterministic, and they are what the reconciler looks the orders up by.
     tp_order_id: str | None = None
     sl_order_id: str | None = None
+
+
+# --- egis.executor.commands.v1 ----------------------------------------------
+
+
+class RecordResolution(Message):
+    """The reconciler settled one of the executor's pending orders: the executor records how, and when."""
+
+    type: Literal["RecordResolution"] = "RecordResolution"
+    intent_id: UUID
+    bot_id: UUID
+    resolution: str  # the reconciler's Resolution value (found_filled, rejected_by_exchange, ...)
+    resolved_by: str  # "auto", or "operator:<id>" for a confirmed resolve-pending
+    resolved_at: AwareDatetime
+    evidence: dict[str, Any] = Field(default_factory=dict)
 
 
 # --- egis.exchange.facts.v1 and mark prices ---------------------------------

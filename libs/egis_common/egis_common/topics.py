@@ -69,6 +69,7 @@ EXECUTIONS = Topic(
     6,
     (c.OrderFilled, c.OrderRejected, c.OrderPendingReconciliation, c.ProtectiveOrdersPlaced),
 )
+EXECUTOR_COMMANDS = Topic("egis.executor.commands.v1", "bot_id", 3, (c.RecordResolution,))
 EXCHANGE_FACTS = Topic(
     "egis.exchange.facts.v1",
     "exchange_account",
@@ -91,6 +92,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LEDGER_EVENTS,
     BOTS,
     EXECUTIONS,
+    EXECUTOR_COMMANDS,
     EXCHANGE_FACTS,
     MARK_PRICES,
     ADMIN_COMMANDS,

@@ -284,7 +284,7 @@ def _apply_open_fill(position: Position, fill: c.OrderFilled, initial: Decimal, 
     event = c.PositionOpened(
         bot_id=opened.bot_id, position_id=opened.position_id, symbol=opened.symbol, side=opened.side,
         requested_size_usd=opened.requested_size_usd, size_usd=size_usd, executed_qty=fill.executed_qty,
-        avg_entry_price=fill.avg_price, opened_at=fill.filled_at,
+        avg_entry_price=fill.avg_price, opened_at=fill.filled_at, intent_id=fill.intent_id,
     )
     return Outcome(positions=(opened,), messages=_with_budget(opened.bot_id, initial, [*others, opened], event))
 
@@ -324,6 +324,7 @@ def _reduce(
     event = c.PositionReduced(
         bot_id=reduced.bot_id, position_id=reduced.position_id, symbol=reduced.symbol,
         closed_qty=closed_qty, remaining_qty=remaining, size_usd=size_usd, realised_pnl_usd=pnl,
+        intent_id=position.close_intent_id,
     )
     return Outcome(positions=(reduced,), messages=_with_budget(reduced.bot_id, initial, [*others, reduced], event))
 
@@ -333,7 +334,7 @@ def _closed_event(position: Position, *, backfilled: bool = False) -> c.Position
         bot_id=position.bot_id, position_id=position.position_id, symbol=position.symbol,
         close_exchange_order_id=position.close_exchange_order_id, close_price=position.close_price,
         closed_at=position.closed_at, realised_pnl_usd=position.realised_pnl_usd, fee_usd=position.fee_usd,
-        backfilled=backfilled,
+        backfilled=backfilled, intent_id=None if backfilled else position.close_intent_id,
     )
 
 
@@ -341,11 +342,13 @@ def apply_rejection(position: Position, reason: str, initial: Decimal, others: l
     """The exchange refused (or never got) the order: release what the intent reserved."""
     if position.status is PositionStatus.OPENING:
         failed = position.moved_to(PositionStatus.FAILED, failure_reason=reason)
-        event = c.PositionFailed(bot_id=failed.bot_id, position_id=failed.position_id, reason=reason)
+        event = c.PositionFailed(bot_id=failed.bot_id, position_id=failed.position_id, reason=reason,
+                                 intent_id=position.open_intent_id)
         return Outcome(positions=(failed,), messages=_with_budget(failed.bot_id, initial, others, event))
     if position.status is PositionStatus.CLOSING:
         reopened = position.moved_to(PositionStatus.OPEN, close_intent_id=None)
-        event = c.CloseRejected(bot_id=reopened.bot_id, position_id=reopened.position_id, reason=reason)
+        event = c.CloseRejected(bot_id=reopened.bot_id, position_id=reopened.position_id, reason=reason,
+                                intent_id=position.close_intent_id)
         return Outcome(positions=(reopened,), messages=(event,))
     return Outcome(note=f"rejection ignored: position is {position.status.value}")
 
