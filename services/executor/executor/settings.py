@@ -80,9 +80,6 @@ class ExecutorSettings(EgisSettings):
     # An intent still `submitting` after this long lost its answer for good (dead-lettered): it goes to
     # reconciliation. Far above exchange_timeout_seconds, so no submission in flight is ever swept.
     stale_submission_seconds: float = Field(default=600.0, gt=0)
-    # TEST ONLY: SIGKILL the process right after an exchange call returns, before its outcome
-    # is committed (EGIS_TEST_CRASH_AFTER_EXCHANGE_CALL=1). Never set it in production.
-    test_crash_after_exchange_call: bool = False
     # Exchange account name -> API credentials, from EGIS_BINANCE_ACCOUNTS as JSON:
     # '{"main": {"api_key": "...", "api_secret": "..."}}'. Orders name the account to use.
     binance_accounts: dict[str, BinanceCredentials] = Field(default_factory=dict)

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from egis_common import contracts as c
+from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
@@ -44,8 +43,6 @@ class Submission:
     exchanges: Mapping[c.ExchangeName, ExchangePort]
     timeout_seconds: float
     concurrency: int
-    # TEST ONLY (EGIS_TEST_CRASH_AFTER_EXCHANGE_CALL): SIGKILL between the exchange call and tx2.
-    crash_after_exchange_call: bool = False
     # TEST ONLY: awaited inside tx2 just before it commits; raising there injects a failed commit.
     before_outcome_commit: Hook | None = None
     _slots: asyncio.Semaphore = field(init=False)
@@ -58,10 +55,12 @@ class Submission:
             return []
         attempts = await Planner(self.exchanges, self.timeout_seconds).plan(batch)
         started, refused = await self._record_attempts(attempts)
+        failpoint("executor.after_attempt_commit")
         outcomes = await asyncio.gather(*(self._call(attempt) for attempt in started))
-        if started and self.crash_after_exchange_call:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if started:
+            failpoint("executor.after_exchange_call")
         settled = await self._settle(list(zip(started, outcomes, strict=True)))
+        failpoint("executor.after_outcome_commit")
         rules = {a.intent.intent_id: a.rules for a in started}
         await place_stops(self.uow, self.outbox, self.exchanges,
                           [(d.intent, rules[d.intent.intent_id]) for _, d in settled if d.intent is not None])
@@ -85,12 +84,14 @@ class Submission:
                     started.append(replace(attempt, intent=decision.intent))
                     made.append(decision)
             await repo.persist(conn, self.outbox, [*made, *(d for _, d in refused)])
+            failpoint("executor.before_attempt_commit")
         return started, refused
 
     async def _call(self, attempt: Attempt) -> OrderOutcome:
         port = self.exchanges[attempt.intent.exchange]
         async with contextlib.nullcontext() if getattr(port, "batches_concurrent_calls", False) else self._slots:
             try:
+                failpoint("executor.before_exchange_call")
                 return await timed(port.place_market_order(attempt.order), attempt.intent.exchange,
                                    "place_market_order", self.timeout_seconds)
             except TimeoutError:
@@ -124,6 +125,7 @@ class Submission:
             await repo.persist(conn, self.outbox, [d for _, d in made])
             if self.before_outcome_commit is not None:
                 await self.before_outcome_commit([d for _, d in made])
+            failpoint("executor.before_outcome_commit")
         return made
 
     async def _rescue(self, attempt: Attempt, outcome: OrderOutcome, error: Exception) -> Made:

@@ -1,7 +1,7 @@
 """The executor as its own process, SIGKILLed between the exchange call and the commit of its outcome.
 
-`EGIS_TEST_CRASH_AFTER_EXCHANGE_CALL=1` (test only) makes the process kill
-itself right after the paper venue committed the order. After a restart the
+The failpoint `executor.after_exchange_call` (`EGIS_FAILPOINTS`, egis_common.failpoints)
+makes the process kill itself right after the paper venue committed the order. After a restart the
 ledger's answer comes again; the intent is found `submitting`, so the order may
 exist: it goes to reconciliation, and the exchange is not called again.
 """
@@ -56,7 +56,7 @@ async def test_a_kill_between_the_exchange_call_and_the_commit_never_orders_twic
     symbol_mark = c.MarkPrice(symbol="ETHUSDT", price=D("2942.67"))
     intent = open_intent(bot)
     log = tmp_path / "executor.log"
-    with executor_process(log, EGIS_TEST_CRASH_AFTER_EXCHANGE_CALL="1") as doomed:
+    with executor_process(log, EGIS_FAILPOINTS="executor.after_exchange_call=kill") as doomed:
         await publish(producer, symbol_mark)
         await eventually(lambda: rows(engine, paper.marks.select().where(paper.marks.c.price == D("2942.67"))),
                          what="the mark price in the paper venue")

@@ -18,6 +18,7 @@ import time
 from egis_common import contracts as c
 from egis_common.batches import process_batch
 from egis_common.broker import KafkaRecords, batch_subscriber
+from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -46,6 +47,7 @@ def register(runtime: Runtime) -> None:
         outcomes = await process_batch(
             msg.raw_message, LEDGER_COMMANDS, runtime.uow, commands_inbox, runtime.dead_letters, ledger.handle_commands
         )
+        failpoint("ledger.after_reservation_commit")
         for command, outcome in outcomes:
             if isinstance(command, c.ReserveBudget):
                 count_preflight(outcome)
@@ -60,6 +62,7 @@ def register(runtime: Runtime) -> None:
         outcomes = await process_batch(
             msg.raw_message, EXECUTIONS, runtime.uow, executions_inbox, runtime.dead_letters, ledger.handle_executions
         )
+        failpoint("ledger.after_execution_commit")
         for execution, outcome in outcomes:
             log.info("execution_applied", execution=execution.type, bot_id=str(execution.bot_id), note=outcome.note)
         show_budgets(outcome for _, outcome in outcomes)

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common import contracts as c
+from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox
 from egis_common.topics import LEDGER_EVENTS, encode
@@ -97,6 +98,7 @@ class Ledger:
         await repo.insert_positions(conn, [p for o in outcomes for p in o.created])
         await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
         await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
+        failpoint("ledger.before_reservation_commit")
         return outcomes
 
     async def _locked(self, conn: AsyncConnection, bot_id, position_id):
@@ -117,6 +119,7 @@ class Ledger:
         outcomes = [state.decide(execution) for execution in executions]
         await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
         await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
+        failpoint("ledger.before_execution_commit")
         return outcomes
 
     async def apply_found_fill(self, conn: AsyncConnection, found: c.ApplyFoundFill) -> Outcome:

@@ -24,6 +24,7 @@ from faststream.kafka import KafkaBroker
 from egis_common.batches import process_batch
 from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
+from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
@@ -78,6 +79,7 @@ def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> 
         decided = [(signal, decision if free else domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before"))
                    for (signal, decision), free in zip(decided, taken, strict=True)]
         await runtime.outbox.add(conn, *(decision for _, decision in decided))
+        failpoint("signal_router.before_commit")
         return decided
 
     @batch_subscriber(runtime.broker, SIGNALS_RECEIVED.name, GROUP)
@@ -86,6 +88,7 @@ def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> 
         decided = await process_batch(
             msg.raw_message, SIGNALS_RECEIVED, runtime.uow, inbox, runtime.dead_letters, route
         )
+        failpoint("signal_router.after_commit")
         HANDLER_SECONDS.labels(GROUP, "signals_received_batch").observe(time.perf_counter() - started)
         for signal, decision in decided:
             report(signal, decision)
