@@ -397,7 +397,9 @@ def apply_backfill(position: Position, command: c.BackfillClosure, initial: Deci
     An open or closing position the exchange closed becomes closed; a closed one
     missing its close facts gets them; facts already present are never overwritten.
     `fee_usd` on a position is every fee it paid, so the closing order's fee is
-    added once, when its closing order is first recorded.
+    added once, when its closing order is first recorded. A backfill of facts the
+    ledger already has means the sender's copy of the position lacks them: the
+    ledger's own facts are announced again (nothing changes here) so that it heals.
     """
     facts = {
         "close_exchange_order_id": command.close_exchange_order_id,
@@ -415,7 +417,8 @@ def apply_backfill(position: Position, command: c.BackfillClosure, initial: Deci
         return Outcome(note=f"backfill refused: position is {position.status.value}")
     missing = {name: value for name, value in facts.items() if getattr(position, name) is None}
     if not missing:
-        return Outcome(note="backfill: close facts already complete, nothing changed")
+        return Outcome(messages=(_closed_event(position, backfilled=True),),
+                       note="backfill: close facts already complete, announced again")
     if "close_exchange_order_id" in missing:
         missing["fee_usd"] = fee_with_close
     filled = replace(position, **missing)

@@ -136,7 +136,11 @@ async def test_a_backfill_repairs_a_closed_position_missing_its_facts_and_a_seco
     again = command.model_copy(update={"message_id": uuid.uuid4(), "close_price": Decimal("2999")})
     async with ledger_runtime.uow.begin() as conn:
         second = await ledger.backfill(conn, again)
-    assert second.positions == () and second.messages == ()
+    # Nothing changes, and the ledger's own facts (not the command's) go out again for a copy that lacks them.
+    [announced] = second.messages
+    assert second.positions == () and isinstance(announced, c.PositionClosed) and announced.backfilled
+    assert (announced.close_exchange_order_id, announced.close_price, announced.closed_at, announced.fee_usd) == (
+        "222", Decimal("3000"), command.closed_at, Decimal("0.0071"))
     async with ledger_runtime.engine.connect() as conn:
         assert await repo.position(conn, position_id, for_update=False) == repaired
     async with ledger_runtime.engine.begin() as conn:  # every closed row has its facts now

@@ -140,7 +140,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.apply(outcome)
         repeat = domain.apply_backfill(self.positions[position.position_id], command, self.bot.initial_budget_usd,
                                        self.others(position))
-        assert repeat.positions == () and repeat.messages == (), "a second backfill changes nothing"
+        assert repeat.positions == (), "a second backfill changes nothing"
+        assert [(m.type, m.close_price) for m in repeat.messages] == [
+            ("PositionClosed", self.positions[position.position_id].close_price)], "it announces the ledger's facts"
 
     # --- invariants --------------------------------------------------------------
 
