@@ -1,11 +1,13 @@
 """Consume a batch of records, isolating any record that fails.
 
 `consume_batch` is the one rule for failures: the handler gets the whole batch
-first; if that fails, each record is tried alone, so one bad record cannot
-hold back the others. A record that does not parse, or that fails
-`max_attempts` times, goes to the dead-letter topic and the batch moves on;
-any other failure is raised, the batch is fetched again, and whatever was
-already done is a no-op (inbox, idempotent handlers).
+first. While it fails for a transient reason (a dependency unavailable) the
+whole batch is tried again after a backoff, and the partition waits. If it
+fails otherwise, each record is tried alone, so one bad record cannot hold
+back the others: a record that does not parse, or that fails `max_attempts`
+times on a healthy system, goes to the dead-letter topic once and the batch
+moves on (see `egis_common.failures`). Whatever was already done is a no-op
+when records come again (inbox, idempotent handlers).
 
 `process_batch` is the common case on top of it: the claimed messages handled
 in ONE transaction (one commit, one offset commit for the whole batch).
@@ -19,8 +21,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from egis_common.broker import DeadLetters
 from egis_common.contracts import Message
+from egis_common.failures import DeadLetters
 from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, UnitOfWork
 from egis_common.topics import Topic
@@ -33,13 +35,16 @@ log = get_logger(__name__)
 async def consume_batch(records: Sequence[Any], topic: Topic, dead_letters: DeadLetters, handle: BatchHandler) -> list[R]:
     decoded = [(record, message) for record in records if (message := await _decode(record, topic, dead_letters))]
     if len(decoded) > 1:
+        messages = [message for _, message in decoded]
         try:
-            return await handle([message for _, message in decoded])
+            return await dead_letters.retry_transient(topic.name, lambda: handle(messages))
         except Exception as error:
+            if await dead_letters.transient(error):
+                raise  # held as long as allowed: the consumer seeks back and the batch comes again
             log.warning("batch_failed_isolating_records", topic=topic.name, records=len(decoded), error=repr(error))
     results: list[R] = []
     for record, message in decoded:
-        results.extend(await _one(record, message, dead_letters, handle))
+        results.extend(await dead_letters.run(record, lambda message=message: handle([message])) or [])
     return results
 
 
@@ -60,20 +65,5 @@ async def _decode(record: Any, topic: Topic, dead_letters: DeadLetters) -> Messa
     try:
         return topic.decode(record.value)
     except ValidationError as error:
-        await dead_letters.send(record, error, attempts=1)
+        await dead_letters.dead_letter_now(record, error)
         return None
-
-
-async def _one(record: Any, message: Message, dead_letters: DeadLetters, handle: BatchHandler) -> list[R]:
-    record_id = (record.topic, record.partition, record.offset)
-    try:
-        result = await handle([message])
-    except Exception as error:
-        attempts = dead_letters.record_failure(record_id, error)
-        if attempts is None:
-            raise
-        await dead_letters.send(record, error, attempts)
-        dead_letters.forget(record_id)
-        return []
-    dead_letters.forget(record_id)
-    return result

@@ -7,10 +7,12 @@
   FastStream's auto-commit default). A handler that raises makes the consumer
   seek back, so the same message comes again. Batch subscribers send that
   commit in the background instead of waiting for it: see `BackgroundCommits`.
-- Dead letters: a message whose handler failed `max_attempts` times, or that
-  does not parse at all, is copied to the dead-letter topic with its origin
-  and error in headers, and then committed, so one bad message never stops a
-  partition.
+- Failures: a transient one (a dependency unavailable) is retried while the
+  partition waits and is never dead-lettered; a message that fails
+  `max_attempts` times on a healthy system, or that does not parse at all, is
+  copied once to the dead-letter topic with its origin and error in headers,
+  and then committed, so one bad message never stops a partition. See
+  `egis_common.failures`.
 - Handlers take their message as `KafkaRecords`, not FastStream's
   `KafkaMessage`: see `KafkaRecords`.
 - Batch handlers subscribe through `batch_subscriber`, which never sleeps
@@ -34,13 +36,12 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
-from pydantic import ValidationError
 from structlog.contextvars import bound_contextvars
 
+from egis_common.failures import DeadLetters
 from egis_common.logs import correlation_from_headers, get_logger
-from egis_common.metrics import DEAD_LETTERED, kafka_middleware
+from egis_common.metrics import kafka_middleware
 from egis_common.settings import EgisSettings
-from egis_common.topics import DEAD_LETTER_TOPIC
 
 log = get_logger(__name__)
 
@@ -62,57 +63,9 @@ class _ContextInTheLoop(Context):
 KafkaRecords = Annotated[KafkaMessage, _ContextInTheLoop("message")]
 
 
-class PoisonMessage(Exception):
-    """A handler's verdict that retrying this message can never succeed."""
-
-
-class DeadLetters:
-    """Counts failures per record and dead-letters a record after too many.
-
-    The count lives in memory: after a restart a record gets `max_attempts`
-    fresh tries, which bounds retries without a database round trip per failure.
-    """
-
-    def __init__(self, max_attempts: int) -> None:
-        self.max_attempts = max_attempts
-        self.broker: KafkaBroker | None = None
-        self._failures: dict[tuple[str, int, int], int] = {}
-
-    def __call__(self, msg: Any, /, *, context: Any) -> _DeadLetterScope:
-        return _DeadLetterScope(msg, context=context, dead_letters=self)
-
-    def record_failure(self, record_id: tuple[str, int, int], error: Exception) -> int | None:
-        """The attempts so far when the record must now be dead-lettered, else None."""
-        attempts = self._failures.get(record_id, 0) + 1
-        self._failures[record_id] = attempts
-        if isinstance(error, (ValidationError, PoisonMessage)) or attempts >= self.max_attempts:
-            return attempts
-        return None
-
-    def forget(self, record_id: tuple[str, int, int]) -> None:
-        self._failures.pop(record_id, None)
-
-    async def send(self, record: Any, error: Exception, attempts: int) -> None:
-        """Copy one consumer record to the dead-letter topic, with its origin and the error."""
-        assert self.broker is not None, "DeadLetters.broker is set by make_broker"
-        await self.broker.publish(
-            record.value or b"",
-            DEAD_LETTER_TOPIC,
-            key=record.key,
-            headers={
-                **{k: v.decode(errors="replace") for k, v in (record.headers or ())},
-                "x-dlq-topic": record.topic,
-                "x-dlq-partition": str(record.partition),
-                "x-dlq-offset": str(record.offset),
-                "x-dlq-attempts": str(attempts),
-                "x-dlq-error": f"{type(error).__name__}: {error}"[:1000],
-            },
-        )
-        DEAD_LETTERED.labels(record.topic).inc()
-        log.error("message_dead_lettered", topic=record.topic, offset=record.offset, error=repr(error))
-
-
 class _DeadLetterScope(BaseMiddleware):
+    """A single-record subscriber's handler, run through `DeadLetters.run` (a batch handler does that itself)."""
+
     def __init__(self, msg: Any, /, *, context: Any, dead_letters: DeadLetters) -> None:
         super().__init__(msg, context=context)
         self.dead_letters = dead_letters
@@ -123,35 +76,21 @@ class _DeadLetterScope(BaseMiddleware):
         record = msg.raw_message
         if isinstance(record, tuple):  # a batch isolates and dead-letters its own records
             return await call_next(msg)
-        record_id = (record.topic, record.partition, record.offset)
         with bound_contextvars(**correlation_from_headers(msg.headers)):
-            try:
-                result = await call_next(msg)
-            except Exception as error:
-                attempts = self.dead_letters.record_failure(record_id, error)
-                if attempts is None:
-                    log.warning("handler_failed_will_retry",
-                                topic=record.topic, offset=record.offset, error=repr(error))
-                    raise
-                await self.dead_letters.send(record, error, attempts)
-                self.dead_letters.forget(record_id)
-                return None
-            self.dead_letters.forget(record_id)
-            return result
+            return await self.dead_letters.run(record, lambda: call_next(msg))
 
 
-def make_broker(settings: EgisSettings, dead_letters: DeadLetters | None = None, **options: Any) -> KafkaBroker:
-    dead_letters = dead_letters or DeadLetters(settings.consumer_max_attempts)
+def make_broker(settings: EgisSettings, dead_letters: DeadLetters, **options: Any) -> KafkaBroker:
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,
-        middlewares=(kafka_middleware(settings.service_name), dead_letters),
+        middlewares=(kafka_middleware(settings.service_name),
+                     functools.partial(_DeadLetterScope, dead_letters=dead_letters)),
         logger=get_logger("faststream"),
         **options,
     )
-    dead_letters.broker = broker
     return broker
 
 

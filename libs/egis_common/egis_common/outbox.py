@@ -108,6 +108,14 @@ class Outbox:
             "headers": [json.dumps(correlation_headers(message)) for message in messages],
         })
 
+    async def add_raw(self, conn: AsyncConnection, *, message_id: UUID, topic: str, key: bytes | None,
+                      payload: bytes, headers: dict[str, str]) -> None:
+        """A record that is not a contract message (a dead letter); a row with its id already there is kept."""
+        conn.info[WROTE_OUTBOX] = True
+        await conn.execute(insert(self.table).values(
+            message_id=message_id, topic=topic, key=key, payload=payload, headers=headers,
+        ).on_conflict_do_nothing(index_elements=[self.table.c.message_id]))
+
     @functools.cached_property
     def _insert(self) -> sa.TextClause:
         return insert_many(self.table, ("message_id", "topic", "key", "payload", "headers"))

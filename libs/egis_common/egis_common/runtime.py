@@ -12,8 +12,9 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from egis_common.broker import DeadLetters, make_broker
+from egis_common.broker import make_broker
 from egis_common.db import make_engine
+from egis_common.failures import DeadLetters
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
 from egis_common.migrations import upgrade_async
@@ -90,8 +91,6 @@ def _stack_of(task: asyncio.Task) -> str:
 
 
 def build_runtime(settings: EgisSettings) -> Runtime:
-    dead_letters = DeadLetters(settings.consumer_max_attempts)
-    broker = make_broker(settings, dead_letters)
     engine = make_engine(settings)
     outbox = Outbox(settings.db_schema)
     # The relay's own connection: its published marks need not wait for the disk (see make_engine).
@@ -100,7 +99,11 @@ def build_runtime(settings: EgisSettings) -> Runtime:
         client_id=f"{settings.service_name}-outbox",
         poll_interval_seconds=settings.outbox_poll_interval_seconds,
     )
-    return Runtime(settings, broker, engine, outbox, relay, UnitOfWork(engine, relay), dead_letters)
+    uow = UnitOfWork(engine, relay)
+    dead_letters = DeadLetters(settings.consumer_max_attempts, uow, outbox,
+                               hold_seconds=settings.consumer_transient_hold_seconds)
+    broker = make_broker(settings, dead_letters)
+    return Runtime(settings, broker, engine, outbox, relay, uow, dead_letters)
 
 
 def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastStream:

@@ -26,8 +26,12 @@ class EgisSettings(BaseSettings):
     # Loopback by default; a container sets 0.0.0.0 so Prometheus can scrape it.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(ge=0, le=65535)
-    # A message whose handler fails this many times goes to the dead-letter topic.
+    # A message whose handler fails this many times on a healthy system goes to the dead-letter topic;
+    # failures while a dependency is unavailable do not count (egis_common.failures).
     consumer_max_attempts: int = Field(default=5, ge=1)
+    # How long one delivery is retried while its failures are transient, before the consumer seeks back and
+    # fetches it again; below Kafka's max poll interval (300 s), so the consumer keeps its partitions.
+    consumer_transient_hold_seconds: float = Field(default=120.0, gt=0, lt=300)
     # The relay also wakes on every commit; this is only the crash-recovery sweep.
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
     # Published outbox rows are kept this long, for debugging (see egis_common.retention).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from egis_common.failures import failure_columns
 from egis_common.outbox import inbox_columns, outbox_columns
 from egis_common.settings import EgisSettings
 
@@ -22,6 +23,7 @@ class ProbeSettings(EgisSettings):
 metadata = sa.MetaData(schema=SCHEMA)
 sa.Table("outbox", metadata, *outbox_columns())
 sa.Table("inbox", metadata, *inbox_columns())
+sa.Table("consumer_failures", metadata, *failure_columns())
 effects = sa.Table(
     "effects",
     metadata,

@@ -223,6 +223,7 @@ async def test_after_n_failures_the_message_lands_in_the_dead_letter_topic_and_t
     await dead_letters.start()
     try:
         await runtime.broker.start()
+        await runtime.start_relay()  # dead letters travel through the service's outbox
         await runtime.broker.publish(b'{"poison": true}', topic, key=b"k1")
         await runtime.broker.publish(b'{"fine": true}', topic, key=b"k1")
 
@@ -258,6 +259,7 @@ async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_
     await dead_letters.start()
     try:
         await runtime.broker.start()
+        await runtime.start_relay()  # dead letters travel through the service's outbox
         float_price = b'{"type": "MarkPrice", "symbol": "X", "price": 0.1}'
         await runtime.broker.publish(float_price, topic)
 
