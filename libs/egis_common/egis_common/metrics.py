@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Histogram, make_asgi_app
+
+from egis_common.http_server import HttpServer
 
 HANDLER_SECONDS = Histogram(
     "egis_handler_seconds",
@@ -27,5 +31,18 @@ def kafka_middleware(service_name: str) -> KafkaPrometheusMiddleware:
     return KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service_name)
 
 
-def serve_metrics(host: str, port: int) -> None:
-    start_http_server(port, addr=host)
+async def serve_metrics(host: str, port: int, routes: Mapping[str, object] | None = None) -> HttpServer:
+    """Serve the metrics, and the ASGI apps of `routes` at their exact paths, until `.stop()`.
+
+    In the service's own event loop, so a probe such as `/health/ready` can use the service's
+    brokers. Every other path answers the metrics, as prometheus_client's own server does.
+    """
+    metrics = make_asgi_app(REGISTRY)
+    routes = dict(routes or {})
+
+    async def app(scope, receive, send) -> None:
+        await routes.get(scope["path"], metrics)(scope, receive, send)
+
+    server = HttpServer(app, host, port)
+    await server.start()
+    return server

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from egis_common.broker import make_broker
 from egis_common.db import make_engine
 from egis_common.failures import DeadLetters
+from egis_common.health import brokers_answer, database_answers, health_routes
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
 from egis_common.migrations import upgrade_async
@@ -116,7 +117,9 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     async def prepare() -> None:
         if migrate:
             await upgrade_async(service, settings.database_url.get_secret_value())
-        serve_metrics(settings.metrics_host, settings.metrics_port)
+        checks = {"database": database_answers(runtime.engine.url), "kafka": brokers_answer(app.brokers)}
+        server = await serve_metrics(settings.metrics_host, settings.metrics_port, health_routes(checks))
+        app.on_shutdown(server.stop)
 
     @app.after_startup
     async def started() -> None:
