@@ -116,6 +116,8 @@ async def _repairable(conn: AsyncConnection, bot_id: UUID | None) -> list[Positi
 
 def _sync_outcome(command: c.AdminCommand, positions: list[PositionView], facts: FactIndex, evidence: Evidence,
                   venue_report: dict[str, Any]) -> Outcome:
+    """Backfills are `sent`, never `changed`: the ledger applies them after this reply, and its announcement
+    brings the read model in line, so a later run no longer finds the position (and sends nothing)."""
     lines, backfills = [], []
     for position in positions:
         plan = repair_plan(position, facts.of(position))
@@ -124,9 +126,10 @@ def _sync_outcome(command: c.AdminCommand, positions: list[PositionView], facts:
             backfills.append(backfill)
             CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
         lines.append({**plan, "venue_not_asked": evidence.not_asked.get(str(position.position_id)),
-                      "changed": backfill is not None and command.confirm,
+                      "sent": backfill is not None and command.confirm,
                       "backfill": backfill.model_dump(mode="json") if backfill else None})
-    return Outcome("ok", {**_summary(lines), "venue": venue_report, "positions": lines}, backfills)
+    return Outcome("ok", {**_summary(lines, "would_change", "sent"), "venue": venue_report, "positions": lines},
+                   backfills)
 
 
 async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, OrderLookup],
@@ -199,6 +202,7 @@ def reconcile_paper_positions(command: c.AdminCommand) -> Write:
     return write
 
 
-def _summary(lines: list[dict[str, Any]]) -> dict[str, int]:
-    return {"examined": len(lines), "would_change": sum(line["would_change"] for line in lines),
-            "changed": sum(line["changed"] for line in lines)}
+def _summary(lines: list[dict[str, Any]], *counted: str) -> dict[str, int]:
+    """How many lines, and how many of them are true for each of `counted` (would_change and changed unless told)."""
+    return {"examined": len(lines), **{name: sum(line[name] for line in lines)
+                                       for name in counted or ("would_change", "changed")}}

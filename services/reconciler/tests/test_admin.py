@@ -119,7 +119,7 @@ async def test_sync_repairs_a_close_whose_fill_was_never_recorded_once_and_only_
         return reply if reply.report["would_change"] == 1 else None
 
     dry = await eventually(evidence_complete, what="closing evidence stored")
-    assert dry.dry_run and (dry.report["examined"], dry.report["would_change"], dry.report["changed"]) == (1, 1, 0)
+    assert dry.dry_run and (dry.report["examined"], dry.report["would_change"], dry.report["sent"]) == (1, 1, 0)
     drift = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.DRIFT_REPORT, bot_id=bot.bot_id))
     assert drift.status == "ok" and drift.report["by_kind"] == {"exchange_filled_close_but_position_open": 1}
     assert drift.report["drift"][0]["exchange_order_id"] == spawned
@@ -130,7 +130,7 @@ async def test_sync_repairs_a_close_whose_fill_was_never_recorded_once_and_only_
 
     confirmed = await ask(reconciler_runtime, messages, admin_command(
         AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot.bot_id, confirm=True))
-    assert not confirmed.dry_run and confirmed.report["changed"] == 1
+    assert not confirmed.dry_run and confirmed.report["sent"] == 1 and "changed" not in confirmed.report
     closed = await eventually(lambda: ledger_position(ledger_runtime, answer.position_id), what="ledger closed")
     assert (closed.close_exchange_order_id, closed.close_price, closed.realised_pnl_usd) == (
         spawned, Decimal(3001), Decimal("0.17499"))
@@ -139,7 +139,7 @@ async def test_sync_repairs_a_close_whose_fill_was_never_recorded_once_and_only_
 
     again = await ask(reconciler_runtime, messages, admin_command(
         AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot.bot_id, confirm=True))
-    assert (again.report["examined"], again.report["changed"]) == (0, 0)
+    assert (again.report["examined"], again.report["sent"]) == (0, 0)
     backfills = await messages.matching(
         lambda m: isinstance(m, c.BackfillClosure) and m.position_id == answer.position_id)
     assert len(backfills) == 1 and backfills[0].evidence["trade_ids"] == [spawned + "7", spawned + "8"]
@@ -234,7 +234,7 @@ async def test_a_closed_position_missing_its_close_facts_gets_them_from_the_evid
     assert dry.report["positions"][0]["drift"] == ["closed_without_close_facts"]
     confirmed = await ask(reconciler_runtime, messages, admin_command(
         AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot.bot_id, confirm=True))
-    assert confirmed.report["changed"] == 1
+    assert confirmed.report["sent"] == 1
 
     repaired = await eventually(lambda: ledger_position(ledger_runtime, position_id), what="ledger repaired")
     assert (repaired.status.value, repaired.close_exchange_order_id, repaired.close_price, repaired.fee_usd) == (
@@ -243,6 +243,59 @@ async def test_a_closed_position_missing_its_close_facts_gets_them_from_the_evid
     await eventually(lambda: _complete(reconciler_runtime, position_id), what="read model complete")
     async with ledger_runtime.engine.begin() as conn:  # every closed ledger row has its facts again
         await conn.execute(sa.text("ALTER TABLE ledger.positions VALIDATE CONSTRAINT positions_closed_has_close_facts"))
+
+
+async def close_in_ledger(ledger_runtime, bot, close: c.BudgetReserved, exchange_order_id: str) -> None:
+    """The executor's report of the close fill: 0.003 at 3001."""
+    await publish(ledger_runtime, c.OrderFilled(
+        intent_id=close.intent_id, bot_id=bot.bot_id, position_id=close.position_id, intent=c.IntentKind.CLOSE,
+        symbol="ETHUSDT", side=c.Side.LONG, client_order_id=client_order_id(close.intent_id),
+        exchange_order_id=exchange_order_id, executed_qty=Decimal("0.003"), avg_price=Decimal("3001"),
+        fee_usd=Decimal("0.0036"), filled_at=datetime(2026, 11, 21, 12, 0, 5, tzinfo=UTC)))
+
+
+async def test_a_reconciler_copy_that_lost_the_close_facts_the_ledger_has_is_repaired_and_a_second_run_sends_nothing(
+    reconciler_runtime, ledger_runtime, messages
+):
+    bot = await make_bot(ledger_runtime)
+    answer = await open_position(ledger_runtime, messages, bot)
+    await eventually(lambda: read_position(reconciler_runtime, answer.position_id, "open"), what="read model open")
+    close = await reserve_close(ledger_runtime, messages, bot, answer)
+    spawned = await exchange_closed(reconciler_runtime, bot, answer.intent_id, close.intent_id)
+    await close_in_ledger(ledger_runtime, bot, close, spawned)
+    ledger_row = await eventually(lambda: ledger_position(ledger_runtime, answer.position_id), what="ledger closed")
+    await eventually(lambda: _complete(reconciler_runtime, answer.position_id), what="read model closed")
+    async with reconciler_runtime.engine.begin() as conn:  # the reconciler's copy loses the close facts
+        await conn.execute(read_model.positions.update().where(
+            read_model.positions.c.position_id == answer.position_id,
+        ).values(close_exchange_order_id=None, close_price=None, closed_at=None, realised_pnl_usd=None))
+
+    async def repairable():
+        reply = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS,
+                                                                      bot_id=bot.bot_id))
+        return reply if reply.report["would_change"] == 1 else None
+
+    assert (await eventually(repairable, what="evidence stored")).report["positions"][0]["drift"] == [
+        "closed_without_close_facts"]
+    first = await ask(reconciler_runtime, messages, admin_command(
+        AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot.bot_id, confirm=True))
+    assert (first.report["examined"], first.report["sent"]) == (1, 1) and "changed" not in first.report
+
+    [copy] = await eventually(lambda: _complete(reconciler_runtime, answer.position_id), what="copy repaired")
+    assert (copy.close_exchange_order_id, copy.close_price, copy.closed_at, copy.realised_pnl_usd) == (
+        ledger_row.close_exchange_order_id, ledger_row.close_price, ledger_row.closed_at, ledger_row.realised_pnl_usd)
+    assert await ledger_position(ledger_runtime, answer.position_id) == ledger_row  # the ledger changed nothing
+    second = await ask(reconciler_runtime, messages, admin_command(
+        AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=bot.bot_id, confirm=True))
+    assert (second.report["examined"], second.report["would_change"], second.report["sent"]) == (0, 0, 0)
+    backfills = await messages.matching(
+        lambda m: isinstance(m, c.BackfillClosure) and m.position_id == answer.position_id)
+    assert len(backfills) == 1  # the first run's only
+    announced = await messages.matching(lambda m: isinstance(m, c.PositionClosed) and m.backfilled
+                                        and m.position_id == answer.position_id)
+    assert [(m.close_exchange_order_id, m.close_price) for m in announced] == [(spawned, Decimal(3001))]
+    drift = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.DRIFT_REPORT, bot_id=bot.bot_id))
+    assert drift.report["by_kind"] == {}
 
 
 async def _complete(reconciler_runtime, position_id):
