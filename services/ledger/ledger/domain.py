@@ -32,6 +32,8 @@ class PositionStatus(str, Enum):
 
 
 ACTIVE = frozenset({PositionStatus.OPENING, PositionStatus.OPEN, PositionStatus.CLOSING})
+# An order of the position's is at the exchange: what it did is not known yet.
+IN_FLIGHT = frozenset({PositionStatus.OPENING, PositionStatus.CLOSING})
 TRANSITIONS: dict[PositionStatus, frozenset[PositionStatus]] = {
     PositionStatus.OPENING: frozenset({PositionStatus.OPEN, PositionStatus.FAILED}),
     PositionStatus.OPEN: frozenset({PositionStatus.CLOSING, PositionStatus.CLOSED}),
@@ -164,11 +166,31 @@ class Outcome:
     rejection: PreflightRejectReason | None = None
     note: str = ""
     created: tuple[Position, ...] = field(default=())
+    # The reservation waits behind an order in flight; it is decided when that order settles.
+    waiting: bool = False
 
 
 def _rejected(command: c.ReserveBudget, reason: PreflightRejectReason, detail: str) -> Outcome:
     answer = c.PreflightRejected(intent_id=command.intent_id, bot_id=command.bot_id, reason=reason, detail=detail)
     return Outcome(messages=(answer,), rejection=reason, note=detail)
+
+
+def must_wait(command: c.ReserveBudget, bot: Bot | None, bot_positions: list[Position], earlier_waiting: bool) -> bool:
+    """Signals for a bot are applied in the order they arrived.
+
+    A reservation waits while the bot has an order in flight on the symbol (an open not yet
+    filled, a close not yet done), or while an earlier reservation for the bot and symbol
+    waits: a close behind its open closes what the open made, and a buy behind that close
+    opens after it. A reservation that would be refused whatever happens (no such bot, a
+    deleted bot) does not wait.
+    """
+    if bot is None or bot.deleted:
+        return False
+    return earlier_waiting or any(p.symbol == command.symbol and p.status in IN_FLIGHT for p in bot_positions)
+
+
+def waiting(command: c.ReserveBudget) -> Outcome:
+    return Outcome(waiting=True, note=f"waiting behind the bot's order in flight on {command.symbol}")
 
 
 def decide_reservation(
@@ -179,18 +201,20 @@ def decide_reservation(
     new_position_id: UUID,
     min_order_size_usd: Decimal,
     debug: Callable[..., None] | None = None,
+    waited_for: Position | None = None,
 ) -> Outcome:
     """The preflight decision for one reservation command.
 
     `bot_positions` are the bot's positions that reserve budget (opening, open, closing);
-    `account_symbol_holder` is another bot's active position on the same account and symbol.
+    `account_symbol_holder` is another bot's active position on the same account and symbol;
+    `waited_for` is the position whose order this reservation waited behind, now settled.
     """
     if bot is None:
         return _rejected(command, PreflightRejectReason.UNKNOWN_BOT, "no such bot")
     if bot.deleted:
         return _rejected(command, PreflightRejectReason.BOT_DELETED, "the bot is deleted")
     if command.intent is IntentKind.CLOSE:
-        return _decide_close(command, bot_positions)
+        return _decide_close(command, bot_positions, waited_for)
     return _decide_open(command, bot, bot_positions, account_symbol_holder, new_position_id, min_order_size_usd, debug)
 
 
@@ -229,9 +253,12 @@ def _decide_open(
     return Outcome(created=(position,), messages=(reserved, budget_changed(bot.bot_id, after)))
 
 
-def _decide_close(command: c.ReserveBudget, bot_positions: list[Position]) -> Outcome:
+def _decide_close(command: c.ReserveBudget, bot_positions: list[Position], waited_for: Position | None) -> Outcome:
     reason = PreflightRejectReason.NO_OPEN_POSITION_TO_CLOSE
     candidates = [p for p in bot_positions if p.symbol == command.symbol and p.status in ACTIVE]
+    if not candidates and waited_for is not None and waited_for.status is PositionStatus.FAILED:
+        return _rejected(command, PreflightRejectReason.OPEN_FAILED,
+                         f"the open it waited for failed: {waited_for.failure_reason}")
     if not candidates:
         return _rejected(command, reason, f"no position on {command.symbol}")
     (position,) = candidates  # at most one active position per bot and symbol (unique index)
@@ -248,6 +275,12 @@ def _decide_close(command: c.ReserveBudget, bot_positions: list[Position]) -> Ou
         reserved_usd=ZERO, close_qty=position.executed_qty,
     )
     return Outcome(positions=(closing,), messages=(reserved,))
+
+
+def wait_expired(command: c.ReserveBudget, waited_seconds: float) -> Outcome:
+    """A reservation that waited longer than the ledger allows is refused: a signal that late is not acted on."""
+    return _rejected(command, PreflightRejectReason.WAIT_EXPIRED,
+                     f"waited {waited_seconds:.0f} s behind an order in flight on {command.symbol}")
 
 
 # --- executions -----------------------------------------------------------------

@@ -13,7 +13,7 @@ from faststream import FastStream
 from egis_common.http_server import HttpServer
 from egis_common.runtime import build_app, build_runtime, serve
 from ledger.adapters.http import create_http_app
-from ledger.flow import register
+from ledger.flow import expire_waiting, register
 from ledger.metrics import refresh_bot_gauges
 from ledger.settings import LedgerSettings
 
@@ -21,7 +21,7 @@ from ledger.settings import LedgerSettings
 def create_app(settings: LedgerSettings | None = None) -> FastStream:
     settings = settings or LedgerSettings()
     runtime = build_runtime(settings)
-    register(runtime)
+    ledger = register(runtime)
     app = build_app(runtime, service="ledger")
     http = HttpServer(create_http_app(runtime), settings.http_host, settings.http_port)
     app.after_startup(http.start)
@@ -31,6 +31,9 @@ def create_app(settings: LedgerSettings | None = None) -> FastStream:
     async def gauges() -> None:
         runtime.start_task(runtime.every(settings.gauge_refresh_seconds, lambda: refresh_bot_gauges(runtime.engine),
                                          "bot-gauges"), "bot-gauges")
+        runtime.start_task(runtime.every(settings.waiting_sweep_seconds,
+                                         lambda: expire_waiting(runtime, ledger, settings.max_wait_seconds),
+                                         "expire-waiting"), "expire-waiting")
 
     return app
 

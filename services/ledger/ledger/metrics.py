@@ -15,6 +15,9 @@ PREFLIGHT_DECISIONS = Counter(
 )
 OPEN_POSITIONS = Gauge("egis_ledger_open_positions", "Open and closing positions per bot", ["bot_id"])
 AVAILABLE_BUDGET = Gauge("egis_ledger_available_budget_usd", "Available budget per bot (USD)", ["bot_id"])
+WAITING = Gauge("egis_ledger_waiting_reservations", "Reservations waiting behind an order in flight")
+OLDEST_WAITING = Gauge("egis_ledger_oldest_waiting_reservation_seconds",
+                       "Age of the oldest reservation waiting behind an order in flight (0 when none)")
 
 
 def count_preflight(outcome: Outcome) -> None:
@@ -22,6 +25,11 @@ def count_preflight(outcome: Outcome) -> None:
         PREFLIGHT_DECISIONS.labels("rejected", outcome.rejection.value).inc()
     elif outcome.created or outcome.positions:
         PREFLIGHT_DECISIONS.labels("reserved", "").inc()
+
+
+def show_waiting(count: int, oldest_seconds: float) -> None:
+    WAITING.set(count)
+    OLDEST_WAITING.set(oldest_seconds)
 
 
 def show_budgets(outcomes) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common.bulk import any_of, array, by_column, insert_many, update_many
@@ -262,3 +263,62 @@ async def store_answers(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
     """rows: intent_id, bot_id, outcome ('reserved' | 'rejected'), reason, answer (the encoded message)."""
     if rows:
         await conn.execute(_INSERT_ANSWERS, by_column(rows, _ANSWER_COLUMNS))
+
+
+# --- reservations waiting behind an order in flight ------------------------------
+
+waiting_reservations = sa.Table(
+    "waiting_reservations", metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("intent_id", sa.Uuid),
+    sa.Column("bot_id", sa.Uuid),
+    sa.Column("symbol", sa.Text),
+    sa.Column("command", sa.LargeBinary),
+    sa.Column("waiting_since", sa.DateTime(timezone=True)),
+)
+
+
+async def waiting_of_bots(conn: AsyncConnection, bot_ids: Sequence[UUID]) -> list[sa.Row]:
+    """(intent_id, bot_id, symbol) of every reservation waiting for these bots."""
+    w = waiting_reservations
+    query = sa.select(w.c.intent_id, w.c.bot_id, w.c.symbol).where(any_of(w.c.bot_id, bot_ids))
+    return list((await conn.execute(query)).all())
+
+
+async def lock_waiting(conn: AsyncConnection, keys: Sequence[tuple[UUID, str]]) -> list[sa.Row]:
+    """The reservations waiting on these (bot, symbol) keys, locked, in arrival order."""
+    w = waiting_reservations
+    query = sa.select(w.c.intent_id, w.c.bot_id, w.c.symbol, w.c.command).where(
+        sa.tuple_(w.c.bot_id, w.c.symbol).in_(list(keys))).order_by(w.c.seq).with_for_update()
+    return list((await conn.execute(query)).all())
+
+
+async def lock_waiting_since(conn: AsyncConnection, older_than_seconds: float, limit: int) -> list[sa.Row]:
+    """Reservations waiting longer than `older_than_seconds`, oldest first; ones another transaction holds are skipped."""
+    w = waiting_reservations
+    age = sa.func.extract("epoch", sa.func.now() - w.c.waiting_since)
+    query = sa.select(w.c.intent_id, w.c.command, age.label("waited_seconds")).where(
+        w.c.waiting_since < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+    ).order_by(w.c.seq).limit(limit).with_for_update(skip_locked=True)
+    return list((await conn.execute(query)).all())
+
+
+async def start_waiting(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """rows: intent_id, bot_id, symbol, command (the encoded ReserveBudget); an intent already waiting is kept."""
+    if rows:
+        await conn.execute(insert(waiting_reservations).values(list(rows))
+                           .on_conflict_do_nothing(index_elements=["intent_id"]))
+
+
+async def stop_waiting(conn: AsyncConnection, intent_ids: Sequence[UUID]) -> None:
+    if intent_ids:
+        await conn.execute(waiting_reservations.delete().where(any_of(waiting_reservations.c.intent_id, intent_ids)))
+
+
+async def waiting_gauge(conn: AsyncConnection) -> tuple[int, float]:
+    """How many reservations wait, and the oldest one's age in seconds (0 when none)."""
+    w = waiting_reservations
+    row = (await conn.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.extract("epoch", sa.func.now() - sa.func.min(w.c.waiting_since)), 0),
+    ))).one()
+    return int(row[0]), float(row[1])

@@ -19,3 +19,7 @@ class LedgerSettings(EgisSettings):
     # Every BudgetChanged also sets the budget gauge at once; this pass covers the rest (counts, deleted
     # bots) and costs about a second of the event loop per 20,000 active positions.
     gauge_refresh_seconds: float = Field(default=30.0, gt=0)
+    # A reservation waits behind its bot's order in flight on the symbol for at most this long, then it is
+    # refused (wait_expired): a signal that late is not acted on. Checked every waiting_sweep_seconds.
+    max_wait_seconds: float = Field(default=600.0, gt=0)
+    waiting_sweep_seconds: float = Field(default=5.0, gt=0)

@@ -8,7 +8,8 @@ serialise instead of deadlocking.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -18,10 +19,10 @@ from egis_common import contracts as c
 from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox
-from egis_common.topics import LEDGER_EVENTS, encode
+from egis_common.topics import LEDGER_COMMANDS, LEDGER_EVENTS, encode
 from ledger import domain
 from ledger import repository as repo
-from ledger.domain import Outcome
+from ledger.domain import Outcome, Position
 
 log = get_logger(__name__)
 
@@ -52,16 +53,23 @@ class Ledger:
             if run:
                 results.extend(zip(run, await self.reserve_batch(conn, run), strict=True))
                 run = []
+            outcome = None
             if isinstance(command, c.BackfillClosure):
-                results.append((command, await self.backfill(conn, command)))
+                outcome = await self.backfill(conn, command)
             elif isinstance(command, c.ReleaseReservation):
-                results.append((command, await self.release(conn, command)))
+                outcome = await self.release(conn, command)
             elif isinstance(command, c.ApplyFoundFill):
-                results.append((command, await self.apply_found_fill(conn, command)))
+                outcome = await self.apply_found_fill(conn, command)
+            if outcome is not None:
+                results.append((command, outcome))
+                results.extend(await self.resume_waiting(conn, outcome.positions))
         return results
 
     async def handle_executions(self, conn: AsyncConnection, executions: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
-        return list(zip(executions, await self.apply_executions(conn, executions), strict=True))
+        """Executions, then the reservations that waited behind the orders they settled."""
+        outcomes = await self.apply_executions(conn, executions)
+        resumed = await self.resume_waiting(conn, [p for o in outcomes for p in o.positions])
+        return [*zip(executions, outcomes, strict=True), *resumed]
 
     async def budget(self, conn: AsyncConnection, bot_id) -> domain.Budget | None:
         """The bot's budget breakdown, by the one formula."""
@@ -73,33 +81,73 @@ class Ledger:
     async def reserve(self, conn: AsyncConnection, command: c.ReserveBudget) -> Outcome:
         return (await self.reserve_batch(conn, [command]))[0]
 
-    async def reserve_batch(self, conn: AsyncConnection, commands: list[c.ReserveBudget]) -> list[Outcome]:
+    async def reserve_batch(self, conn: AsyncConnection, commands: list[c.ReserveBudget],
+                            resumed: dict[tuple[UUID, str], Position] | None = None) -> list[Outcome]:
         """Preflight for many commands with a handful of queries; decisions stay one at a time, in order.
 
         The same intent always gets the same answer and changes nothing twice,
-        whether it comes again in a later batch or in the same one.
+        whether it comes again in a later batch or in the same one. A reservation
+        behind an order in flight on its bot's symbol waits (`domain.must_wait`),
+        and asked again while it waits, it still waits. `resumed`: these commands
+        are the ones that waited on each (bot, symbol), in arrival order, and the
+        position there that just settled.
         """
         answers = await repo.stored_answers(conn, [command.intent_id for command in commands])
-        state = await _PreflightState.load(conn, commands)
-        outcomes, new_answers = [], []
+        state = await _PreflightState.load(conn, commands, with_waiting=resumed is None)
+        outcomes, new_answers, new_waiting = [], [], []
         for command, new_position_id in zip(commands, _new_ids(len(commands)), strict=True):
+            key = (command.bot_id, command.symbol)
+            bot = state.bots.get(command.bot_id)
+            positions = state.positions.get(command.bot_id, [])
             if command.intent_id in answers:
                 outcomes.append(_repeat(answers[command.intent_id]))
                 continue
+            if command.intent_id in state.waiting_intents:
+                outcomes.append(replace(domain.waiting(command), note="asked again while it waits"))
+                continue
+            if domain.must_wait(command, bot, positions, key in state.waiting_keys):
+                state.waiting_keys.add(key)
+                outcomes.append(domain.waiting(command))
+                new_waiting.append({"intent_id": command.intent_id, "bot_id": command.bot_id,
+                                    "symbol": command.symbol, "command": encode(command)})
+                continue
             outcome = domain.decide_reservation(
-                command, state.bots.get(command.bot_id), state.positions.get(command.bot_id, []),
-                state.holder(command), new_position_id, self.min_order_size_usd, self._debug(),
+                command, bot, positions, state.holder(command), new_position_id, self.min_order_size_usd,
+                self._debug(), waited_for=(resumed or {}).get(key),
             )
             state.apply(outcome)
             answers[command.intent_id] = encode(outcome.messages[0])
             new_answers.append(_answer_row(command, outcome, answers[command.intent_id]))
             outcomes.append(outcome)
         await repo.store_answers(conn, new_answers)
+        if resumed is None:
+            await repo.start_waiting(conn, new_waiting)
         await repo.insert_positions(conn, [p for o in outcomes for p in o.created])
         await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
         await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
-        failpoint("ledger.before_reservation_commit")
         return outcomes
+
+    async def resume_waiting(self, conn: AsyncConnection, changed: Iterable[Position]) -> list[tuple[c.Message, Outcome]]:
+        """Reservations that waited behind an order that has now settled, decided in arrival order."""
+        settled = {(p.bot_id, p.symbol): p for p in changed if p.status not in domain.IN_FLIGHT}
+        rows = await repo.lock_waiting(conn, list(settled)) if settled else []
+        if not rows:
+            return []
+        commands = [LEDGER_COMMANDS.decode(row.command) for row in rows]
+        outcomes = await self.reserve_batch(conn, commands, resumed=settled)
+        await repo.stop_waiting(conn, [cmd.intent_id for cmd, o in zip(commands, outcomes, strict=True) if not o.waiting])
+        return list(zip(commands, outcomes, strict=True))
+
+    async def expire_waiting(self, conn: AsyncConnection, older_than_seconds: float,
+                             limit: int = 500) -> list[tuple[c.Message, Outcome]]:
+        """Reservations that waited too long are refused (`wait_expired`): nothing waits forever."""
+        rows = await repo.lock_waiting_since(conn, older_than_seconds, limit)
+        made = [(command, domain.wait_expired(command, row.waited_seconds))
+                for row in rows for command in [LEDGER_COMMANDS.decode(row.command)]]
+        await repo.store_answers(conn, [_answer_row(cmd, o, encode(o.messages[0])) for cmd, o in made])
+        await self.outbox.add(conn, *(m for _, o in made for m in o.messages))
+        await repo.stop_waiting(conn, [cmd.intent_id for cmd, _ in made])
+        return made
 
     async def _locked(self, conn: AsyncConnection, bot_id, position_id):
         bot = await repo.lock_bot(conn, bot_id)
@@ -177,16 +225,20 @@ class _PreflightState:
     bots: dict
     positions: dict
     holders: dict
+    waiting_intents: set  # intents that already wait
+    waiting_keys: set  # (bot id, symbol) behind which reservations wait
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, commands: list[c.ReserveBudget]) -> _PreflightState:
+    async def load(cls, conn: AsyncConnection, commands: list[c.ReserveBudget], *,
+                   with_waiting: bool = True) -> _PreflightState:
         bots = await repo.lock_bots(conn, {command.bot_id for command in commands})
         positions = await repo.active_positions_of(conn, list(bots))
         # The batch's own bots' positions are loaded already: ask the database only for the other bots'.
         accounts = {(b.exchange, b.exchange_account) for b in bots.values()}
         holders = await repo.active_holders(conn, accounts, except_bots=list(bots))
         holders.update({(p.exchange, p.exchange_account, p.symbol): p.bot_id for ps in positions.values() for p in ps})
-        return cls(bots, positions, holders)
+        waiting = await repo.waiting_of_bots(conn, list(bots)) if with_waiting and bots else []
+        return cls(bots, positions, holders, {w.intent_id for w in waiting}, {(w.bot_id, w.symbol) for w in waiting})
 
     def holder(self, command: c.ReserveBudget):
         bot = self.bots.get(command.bot_id)

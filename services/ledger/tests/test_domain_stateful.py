@@ -27,6 +27,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.positions: dict[uuid.UUID, domain.Position] = {}
         self.history: list[tuple[uuid.UUID, PositionStatus, PositionStatus]] = []
         self.last_fill: dict[uuid.UUID, c.OrderFilled] = {}
+        self.waiting: list[tuple[int, c.ReserveBudget]] = []  # (arrival number, command), in arrival order
+        self.arrivals = 0
+        self.decided: dict[str, list[int]] = {}  # symbol -> arrival numbers of the reservations decided, in order
 
     # --- helpers ---------------------------------------------------------------
 
@@ -42,6 +45,39 @@ class LedgerMachine(RuleBasedStateMachine):
             if before is not None and before.status != p.status:
                 self.history.append((p.position_id, before.status, p.status))
             self.positions[p.position_id] = p
+        for p in outcome.positions:
+            if p.status not in domain.IN_FLIGHT:
+                self.resume(p)
+
+    def arrive(self, command: c.ReserveBudget) -> domain.Outcome | None:
+        """A reservation arrives: it waits (None) or is decided now, as the ledger's use case does."""
+        self.arrivals += 1
+        earlier = any(w.symbol == command.symbol for _, w in self.waiting)
+        if domain.must_wait(command, self.bot, self.active(), earlier):
+            self.waiting.append((self.arrivals, command))
+            return None
+        self.decided.setdefault(command.symbol, []).append(self.arrivals)
+        return domain.decide_reservation(command, self.bot, self.active(), None, uuid.uuid4(), Decimal("1"))
+
+    def resume(self, settled: domain.Position) -> None:
+        """The reservations that waited on the settled position's symbol, decided in arrival order."""
+        queue = [(n, w) for n, w in self.waiting if w.symbol == settled.symbol]
+        still_waiting = False
+        for number, command in queue:
+            if domain.must_wait(command, self.bot, self.active(), still_waiting):
+                still_waiting = True
+                continue
+            self.waiting.remove((number, command))
+            self.decided.setdefault(command.symbol, []).append(number)
+            outcome = domain.decide_reservation(command, self.bot, self.active(), None, uuid.uuid4(), Decimal("1"),
+                                                waited_for=settled)
+            if command.intent is c.IntentKind.CLOSE:
+                if settled.status is PositionStatus.FAILED:
+                    assert outcome.rejection is c.PreflightRejectReason.OPEN_FAILED, "the open it waited for failed"
+                elif settled.status is PositionStatus.OPEN and settled.side == command.side:
+                    assert outcome.rejection is None, "a close behind its open closes what the open made"
+                    assert outcome.positions[0].position_id == settled.position_id
+            self.apply(outcome)
 
     def pick(self, data, status: PositionStatus):
         candidates = [p for p in self.positions.values() if p.status is status]
@@ -62,8 +98,10 @@ class LedgerMachine(RuleBasedStateMachine):
         command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=self.bot.bot_id, intent=c.IntentKind.OPEN,
                                   side=side, symbol=symbol, requested_size_usd=size, exchange_account="acct")
         available = domain.compute_budget(self.bot.initial_budget_usd, self.active()).available_usd
-        outcome = domain.decide_reservation(command, self.bot, self.active(), None, uuid.uuid4(), Decimal("1"))
         has_active = any(p.symbol == symbol for p in self.active())
+        outcome = self.arrive(command)
+        if outcome is None:
+            return
         if has_active:
             assert outcome.rejection is c.PreflightRejectReason.EXISTING_OPEN_POSITION
         elif size > available:
@@ -98,7 +136,9 @@ class LedgerMachine(RuleBasedStateMachine):
         target = [p for p in self.active() if p.symbol == symbol]
         if target and target[0].status is PositionStatus.OPEN:
             command = command.model_copy(update={"side": target[0].side})
-        outcome = domain.decide_reservation(command, self.bot, self.active(), None, uuid.uuid4(), Decimal("1"))
+        outcome = self.arrive(command)
+        if outcome is None:
+            return
         if not target or target[0].status is not PositionStatus.OPEN:
             assert outcome.rejection is c.PreflightRejectReason.NO_OPEN_POSITION_TO_CLOSE
             assert not outcome.created and not outcome.positions  # a close never creates a position
@@ -145,6 +185,21 @@ class LedgerMachine(RuleBasedStateMachine):
             ("PositionClosed", self.positions[position.position_id].close_price)], "it announces the ledger's facts"
 
     # --- invariants --------------------------------------------------------------
+
+    @invariant()
+    def signals_are_decided_in_the_order_they_arrived(self):
+        if not hasattr(self, "bot"):
+            return
+        for numbers in self.decided.values():
+            assert numbers == sorted(numbers)
+
+    @invariant()
+    def nothing_waits_unless_an_order_is_in_flight(self):
+        """A reservation waits only behind an order in flight: once that settles, nothing is left stranded."""
+        if not hasattr(self, "bot"):
+            return
+        in_flight = {p.symbol for p in self.active() if p.status in domain.IN_FLIGHT}
+        assert {w.symbol for _, w in self.waiting} <= in_flight
 
     @invariant()
     def budget_follows_the_formula(self):
