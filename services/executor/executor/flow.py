@@ -59,7 +59,7 @@ def build_executor(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePor
     answers_inbox = runtime.inbox("executor.ledger_answers")
     submission = Submission(
         runtime.uow, runtime.outbox, answers_inbox, exchanges, settings.exchange_timeout_seconds,
-        settings.exchange_concurrency,
+        settings.exchange_concurrency, settings.outcome_retry_seconds,
     )
     return Executor(runtime.uow, runtime.outbox, answers_inbox, exchanges, submission)
 

@@ -77,6 +77,11 @@ class ExecutorSettings(EgisSettings):
     # venue books a whole batch's orders in one transaction, so it is not bounded.
     exchange_concurrency: int = Field(default=64, ge=1)
     gauge_refresh_seconds: float = Field(default=5.0, gt=0)
+    # While recording an exchange's outcome fails for a transient reason (the database unavailable), it is
+    # tried again for this long before the outcome is kept as a pending record instead. The batch's consumer
+    # does not poll meanwhile: this stays well below Kafka's max poll interval (300 s), leaving room for the
+    # exchange calls before it and the one-by-one fallback after it.
+    outcome_retry_seconds: float = Field(default=120.0, gt=0, le=200)
     # An intent still `submitting` after this long lost its answer for good (dead-lettered): it goes to
     # reconciliation. Far above exchange_timeout_seconds, so no submission in flight is ever swept.
     stale_submission_seconds: float = Field(default=600.0, gt=0)

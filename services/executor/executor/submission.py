@@ -5,7 +5,9 @@
     tx1       the attempt, durably: `submitting` with its client order id and quantity; commit
     call      the exchange (concurrently for a batch, at most `concurrency` calls at once unless the
               port batches calls itself), bounded by a timeout: Filled | Rejected | Unknown
-    tx2       the outcome, the execution message, the inbox claim; commit
+    tx2       the outcome, the execution message, the inbox claim; commit. Tried again while it fails
+              for a transient reason (the database unavailable), for at most `outcome_retry_seconds`:
+              the exchange has answered, and only a recorded answer spares the order a reconciliation
     rescue    tx2 failed: `pending_reconciliation` holding what the exchange returned, in a fresh
               transaction; if even that fails, raise: the answer is redelivered and, finding the
               intent `submitting`, marks it pending without calling the exchange again
@@ -19,8 +21,11 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from egis_common import contracts as c
 from egis_common.failpoints import failpoint
+from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
@@ -31,7 +36,7 @@ from executor.planning import Attempt, Planner, timed
 from executor.stops import place_stops
 
 log = get_logger(__name__)
-Hook = Callable[[list[Decision]], Awaitable[None]]
+Hook = Callable[[AsyncConnection, list[Decision]], Awaitable[None]]
 Made = tuple[c.Message, Decision]
 
 
@@ -43,6 +48,7 @@ class Submission:
     exchanges: Mapping[c.ExchangeName, ExchangePort]
     timeout_seconds: float
     concurrency: int
+    outcome_retry_seconds: float
     # TEST ONLY: awaited inside tx2 just before it commits; raising there injects a failed commit.
     before_outcome_commit: Hook | None = None
     _slots: asyncio.Semaphore = field(init=False)
@@ -101,11 +107,14 @@ class Submission:
                 return Unknown(f"adapter_error: {type(error).__name__}", {"error": str(error)[:500]})
 
     async def _settle(self, results: list[tuple[Attempt, OrderOutcome]]) -> list[Made]:
-        """tx2 for the whole batch; if it fails, one transaction per order, and a rescue for any that fails again."""
+        """tx2 for the whole batch, again while the database is unavailable; if it still fails, one transaction
+        per order, and a rescue for any that fails again."""
         if not results:
             return []
         try:
-            return await self._settle_together(results)
+            async for attempt in transient_retrying("record_outcomes", hold_seconds=self.outcome_retry_seconds):
+                with attempt:
+                    return await self._settle_together(results)
         except Exception as error:
             log.warning("recording_outcomes_failed_retrying_one_by_one", orders=len(results), error=repr(error))
         made: list[Made] = []
@@ -124,7 +133,7 @@ class Submission:
             made = [(a.answer, decisions.settle(current[a.intent.intent_id], outcome)) for a, outcome in results]
             await repo.persist(conn, self.outbox, [d for _, d in made])
             if self.before_outcome_commit is not None:
-                await self.before_outcome_commit([d for _, d in made])
+                await self.before_outcome_commit(conn, [d for _, d in made])
             failpoint("executor.before_outcome_commit")
         return made
 

@@ -1,10 +1,15 @@
-"""Unknown outcomes: the order may exist, so it goes to reconciliation and is never sent again."""
+"""Unknown outcomes: the order may exist, so it goes to reconciliation and is never sent again.
+
+And an outcome the exchange did return is not lost to a database that is unavailable for a while.
+"""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from executor_helpers import (
     consumed, intent_in, of, open_intent, paper_orders, pending_record, position_in, positions, publish,
 )
@@ -32,18 +37,45 @@ class AcceptsThenTimesOut:
         return Unknown("timeout", {"after_seconds": "10"})
 
 
+class FailingCommits:
+    """Makes the transaction that records an exchange outcome fail for chosen intents, a number of times."""
+
+    def __init__(self) -> None:
+        self.planned: dict = {}  # intent id -> [fault, failures left]
+        self.failures: dict = {}  # intent id -> failures injected
+
+    def fail(self, intent_id, fault, times: float = math.inf) -> None:
+        self.planned[intent_id] = [fault, times]
+
+    async def __call__(self, conn, made) -> None:
+        for decision in made:
+            plan = self.planned.get(decision.intent.intent_id) if decision.intent is not None else None
+            if plan is not None and plan[1] > 0:
+                plan[1] -= 1
+                self.failures[decision.intent.intent_id] = self.failures.get(decision.intent.intent_id, 0) + 1
+                await plan[0](conn)
+
+
+async def refused(conn) -> None:
+    raise ConnectionRefusedError("injected: the database refused the connection")
+
+
+async def terminated(conn) -> None:
+    """Postgres itself ends the transaction's session, as a database restart would."""
+    await conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+
+async def broken(conn) -> None:
+    raise RuntimeError("injected: the outcome cannot be recorded, whatever the database's health")
+
+
 @pytest.fixture
-def failing_commit(executor):
-    """Makes the transaction that records an exchange outcome fail for the given intents."""
-    doomed: set = set()
-
-    async def fail(made) -> None:
-        if any(d.intent is not None and d.intent.intent_id in doomed for d in made):
-            raise ConnectionError("injected: the database went away before the outcome was committed")
-
-    executor.wiring.executor.submission.before_outcome_commit = fail
-    yield doomed
-    executor.wiring.executor.submission.before_outcome_commit = None
+def failing_commits(executor):
+    submission = executor.wiring.executor.submission
+    commits = FailingCommits()
+    submission.before_outcome_commit = commits
+    yield commits
+    submission.before_outcome_commit = None
 
 
 async def redeliver_reservation(infra, producer, tail, intent_id) -> None:
@@ -52,12 +84,12 @@ async def redeliver_reservation(infra, producer, tail, intent_id) -> None:
 
 
 async def test_an_accepted_order_whose_recording_fails_goes_pending_once_and_keeps_the_reservation(
-    executor, producer, make_bot, tail, failing_commit, infra
+    executor, producer, make_bot, tail, failing_commits, infra
 ):
     bot = await make_bot("100")
     await executor.paper.set_mark_price("ETHUSDT", D("2942.67"))
     intent = open_intent(bot)
-    failing_commit.add(intent.intent_id)
+    failing_commits.fail(intent.intent_id, broken)
     await publish(producer, intent)
     row = await intent_in(executor.engine, intent.intent_id, "pending_reconciliation")
     (order,) = await paper_orders(executor.engine, bot.exchange_account)
@@ -96,3 +128,46 @@ async def test_a_timeout_after_the_venue_took_the_order_goes_pending_and_the_ord
     assert [p.status for p in await positions(executor.engine, bot.bot_id)] == ["opening"]
     (message,) = await tail.wait_for(of(c.OrderPendingReconciliation, intent_id=intent.intent_id))
     assert message.cause == "timeout" and message.exchange is ExchangeName.BINANCE_USDM
+
+
+@pytest.mark.parametrize(("fault", "times"), [(refused, 3), (terminated, 2)], ids=["refused", "terminated"])
+async def test_an_outcome_is_recorded_once_the_database_is_back_and_the_order_is_sent_once(
+    executor, producer, make_bot, tail, failing_commits, fault, times
+):
+    bot = await make_bot("100")
+    await executor.paper.set_mark_price("ETHUSDT", D("2942.67"))
+    intent = open_intent(bot)
+    failing_commits.fail(intent.intent_id, fault, times)
+    await publish(producer, intent)
+    row = await intent_in(executor.engine, intent.intent_id, "filled")
+    assert failing_commits.failures[intent.intent_id] == times
+    (order,) = await paper_orders(executor.engine, bot.exchange_account)
+    assert (row.exchange_order_id, row.executed_qty) == (str(order.order_id), D("0.003"))
+    assert await pending_record(executor.engine, intent.intent_id) is None
+    position = await position_in(executor.engine, bot.bot_id, "open")
+    assert position.open_exchange_order_id == str(order.order_id)
+    (filled,) = await tail.wait_for(of(c.OrderFilled, intent_id=intent.intent_id))
+    assert filled.exchange_order_id == str(order.order_id)
+    assert await tail.matching(of(c.OrderPendingReconciliation, intent_id=intent.intent_id)) == []
+
+
+async def test_a_database_unavailable_for_longer_than_the_retries_leaves_the_outcome_pending_with_its_evidence(
+    executor, producer, make_bot, tail, failing_commits
+):
+    submission = executor.wiring.executor.submission
+    held, submission.outcome_retry_seconds = submission.outcome_retry_seconds, 1.0
+    try:
+        bot = await make_bot("100")
+        await executor.paper.set_mark_price("ETHUSDT", D("2942.67"))
+        intent = open_intent(bot)
+        failing_commits.fail(intent.intent_id, refused)
+        await publish(producer, intent)
+        await intent_in(executor.engine, intent.intent_id, "pending_reconciliation")
+    finally:
+        submission.outcome_retry_seconds = held
+    assert failing_commits.failures[intent.intent_id] > 2  # retried, then once alone
+    (order,) = await paper_orders(executor.engine, bot.exchange_account)
+    record = await pending_record(executor.engine, intent.intent_id)
+    assert record.cause == "recording_failed" and "ConnectionRefusedError" in record.exchange_response["error"]
+    assert record.exchange_response["exchange_order_id"] == str(order.order_id)
+    assert [p.status for p in await positions(executor.engine, bot.bot_id)] == ["opening"]
