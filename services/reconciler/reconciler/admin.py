@@ -63,6 +63,7 @@ class Admin:
     not_found_window: timedelta
     ask_for_s: float  # how long a command may ask the venue
     reply_part_bytes: int
+    escalate_after: timedelta  # a pending order unresolved this long is drift (pending_unresolved)
 
     async def prepare(self, command: c.AdminCommand) -> Prepared:
         why = auth.refusal(command, self.operator_keys, utc_now(), self.max_age)
@@ -98,7 +99,7 @@ class Admin:
     async def _prepare_run(self, command: c.AdminCommand) -> Write:
         name = command.command
         if name is AdminCommandName.DRIFT_REPORT:
-            return await prepare_drift_report(self.engine, command)
+            return await prepare_drift_report(self.engine, command, self.escalate_after)
         if name is AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS:
             return await prepare_sync(self.engine, command, self.venues, self.ask_for_s)
         if name is AdminCommandName.RESOLVE_PENDING:

@@ -25,14 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reconciler import paper_repair, pending, read_model
 from reconciler.domain import PositionView
-from reconciler.drift import DriftKind, FactIndex, drift_of, repair_plan
-from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_BY_AGE
+from reconciler.drift import DriftKind, FactIndex, drift_of, pending_drift, repair_plan
+from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_SETTLED, show_pending
 from reconciler.repository import facts_for
-from reconciler.resolution import Decision, PendingOrder, Resolution, decide, pending_by_age
+from reconciler.resolution import Decision, PendingOrder, Resolution, backlog, decide, operator
 from reconciler.trade_fetch import OUT_OF_TIME, Evidence, store_evidence, venue_evidence
 
 log = get_logger(__name__)
 REPAIRABLE_STATUSES = ("open", "closing", "closed")
+# resolve-pending also lists what the periodic job settled: the latest, within a day, so the reply stays small.
+AUTO_REPORT_WINDOW = timedelta(days=1)
+AUTO_REPORT_LIMIT = 50
 
 
 class OrderLookup(Protocol):
@@ -59,23 +62,26 @@ def fixed(outcome: Outcome) -> Write:
     return write
 
 
-async def prepare_drift_report(engine: AsyncEngine, command: c.AdminCommand) -> Write:
+async def prepare_drift_report(engine: AsyncEngine, command: c.AdminCommand, escalate_after: timedelta) -> Write:
     async with engine.connect() as conn:
-        return fixed(Outcome("ok", await drift_report(conn, command)))
+        return fixed(Outcome("ok", await drift_report(conn, command, escalate_after)))
 
 
-async def drift_report(conn: AsyncConnection, command: c.AdminCommand) -> dict[str, Any]:
+async def drift_report(conn: AsyncConnection, command: c.AdminCommand, escalate_after: timedelta) -> dict[str, Any]:
+    """Reads only: positions against their facts, and the pending orders past `escalate_after`."""
     positions = await read_model.load(conn, command.bot_id)
     facts = FactIndex(await facts_for(conn, positions, with_trades=False))  # drift never looks at trades
+    orders, now = await pending.unresolved(conn, command.bot_id), utc_now()
     drifts = [d.as_report() for p in positions for d in drift_of(p, facts.of(p))]
+    drifts += [d.as_report() for d in pending_drift(orders, now, escalate_after)]
     by_kind = Counter(d["kind"] for d in drifts)
-    ages = pending_by_age(await pending.unresolved(conn, command.bot_id), utc_now())
+    waiting = backlog([o.pending_since for o in orders], now, escalate_after)
     if command.bot_id is None:  # the gauges describe the whole system, not one bot
         for kind in DriftKind:
             DRIFT.labels(kind.value).set(by_kind.get(kind.value, 0))
-        for age, count in ages.items():
-            PENDING_BY_AGE.labels(age).set(count)
-    return {"positions_examined": len(positions), "by_kind": dict(by_kind), "pending_by_age": ages, "drift": drifts}
+        show_pending(waiting)
+    return {"positions_examined": len(positions), "by_kind": dict(by_kind), "pending_by_age": waiting.by_age,
+            "drift": drifts}
 
 
 async def sync_wrong_closed_positions(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any],
@@ -136,51 +142,59 @@ async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, 
                                   window: timedelta, ask_for_s: float) -> Write:
     """Every unsettled pending order, looked up by client order id; settled only on a definitive answer.
 
-    The write settles an order only if nobody settled it meanwhile (the executor's own report, another run),
-    and only then sends its ledger command: a settlement happens once.
+    The write settles an order only if nobody settled it meanwhile (the periodic job, the executor's own
+    report, another run), and only then sends its ledger command and the executor's record of it: a settlement
+    happens once. The report also lists what the periodic job settled lately (`resolved_automatically`).
     """
     async with engine.connect() as conn:
         orders = await pending.unresolved(conn, command.bot_id)
-    decisions, stopped = await _look_up_all(venues, orders, window, ask_for_s)
+    decisions, stopped = await look_up_all(venues, orders, window, ask_for_s)
 
     async def write(conn: AsyncConnection) -> Outcome:
-        lines, commands = [], []
+        lines, messages = [], []
         for order, decision in decisions:
-            changed = command.confirm and await _settled(conn, order, decision)
-            if changed:
-                commands.append(decision.command)
+            settled = await _settled(conn, command, order, decision)
+            messages += settled
             log.info("pending_order_looked_up", intent_id=str(order.intent_id), resolution=decision.resolution.value,
-                     changed=changed, evidence=decision.evidence)
-            lines.append(_pending_line(order, decision, changed))
-        return Outcome("ok", {**_summary(lines), "stopped": stopped, "pending": lines}, commands)
+                     changed=bool(settled), evidence=decision.evidence)
+            lines.append(_pending_line(order, decision, bool(settled)))
+        automatic = await pending.resolved_automatically(conn, command.bot_id, utc_now() - AUTO_REPORT_WINDOW,
+                                                         AUTO_REPORT_LIMIT)
+        return Outcome("ok", {**_summary(lines), "stopped": stopped, "pending": lines,
+                              "resolved_automatically": automatic}, messages)
 
     return write
 
 
-async def _look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrder], window: timedelta,
-                       ask_for_s: float) -> tuple[list[tuple[PendingOrder, Decision]], str | None]:
+async def look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrder], window: timedelta,
+                      ask_for_s: float) -> tuple[list[tuple[PendingOrder, Decision]], str | None]:
     """Each order's decision; after `ask_for_s` the rest are not looked up and stay unknown, saying why."""
     deadline, decisions, stopped = time.monotonic() + ask_for_s, [], None
     for order in orders:
         if stopped is None and time.monotonic() >= deadline:
             stopped = OUT_OF_TIME
-        outcome = Unknown(stopped) if stopped is not None else await _look_up(venues, order)
+        outcome = Unknown(stopped) if stopped is not None else await look_up(venues, order)
         decisions.append((order, decide(order, outcome, utc_now(), window)))
     return decisions, stopped
 
 
-async def _look_up(venues: Mapping[str, OrderLookup], order: PendingOrder) -> LookupOutcome:
+async def look_up(venues: Mapping[str, OrderLookup], order: PendingOrder) -> LookupOutcome:
     venue = venues.get(order.exchange)
     if venue is None:
         return Unknown(f"no_lookup_for_{order.exchange}")
     return await venue.find_order(order.exchange_account, order.symbol, order.client_order_id)
 
 
-async def _settled(conn: AsyncConnection, order: PendingOrder, decision: Decision) -> bool:
-    if decision.command is None:
-        return False
-    result = await pending.settle(conn, order.intent_id, decision.resolution.value, decision.evidence, utc_now())
-    return result.rowcount == 1
+async def _settled(conn: AsyncConnection, command: c.AdminCommand, order: PendingOrder,
+                   decision: Decision) -> list[c.Message]:
+    """What a confirmed run's settlement of `order` sends; nothing on a dry run or when settled already."""
+    if not command.confirm:
+        return []
+    by = operator(command.operator_id)
+    settled = await pending.settle_decided(conn, order, decision, by, utc_now())
+    if settled:
+        PENDING_SETTLED.labels("operator", decision.resolution.value).inc()
+    return settled
 
 
 def _pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dict[str, Any]:

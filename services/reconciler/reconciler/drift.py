@@ -1,9 +1,12 @@
-"""Drift between the ledger's positions (as the reconciler reads them) and exchange facts. Pure."""
+"""Drift between the ledger's positions (as the reconciler reads them) and exchange facts, and pending orders
+the venue's evidence has not settled in time. Pure."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import Enum
 
 from reconciler.domain import (
@@ -17,6 +20,7 @@ from reconciler.domain import (
     entry_client_id,
     filled_closing_order,
 )
+from reconciler.resolution import PendingOrder, overdue
 
 
 class DriftKind(str, Enum):
@@ -24,6 +28,8 @@ class DriftKind(str, Enum):
     EXCHANGE_FILLED_CLOSE_BUT_POSITION_OPEN = "exchange_filled_close_but_position_open"
     POSITION_OPEN_BUT_NO_FILL_FACT = "position_open_but_no_fill_fact"
     CLOSE_ORDER_DIFFERS_FROM_EXCHANGE = "close_order_differs_from_exchange"
+    # An order whose outcome is unknown and that automatic look-ups have not settled: its budget is still held.
+    PENDING_UNRESOLVED = "pending_unresolved"
 
 
 # Only these can be repaired by a backfill; the others are for a person to look at.
@@ -57,6 +63,16 @@ def drift_of(position: PositionView, facts: Facts) -> list[Drift]:
         drifts.append((DriftKind.CLOSE_ORDER_DIFFERS_FROM_EXCHANGE,
                        {"recorded": position.close_exchange_order_id, "exchange": found[0].exchange_order_id}))
     return [Drift(str(position.position_id), str(position.bot_id), kind, detail) for kind, detail in drifts]
+
+
+def pending_drift(orders: Sequence[PendingOrder], now: datetime, escalate_after: timedelta) -> list[Drift]:
+    """The unresolved pending orders past the escalation limit, each with what is known to look it up by hand."""
+    return [Drift(str(o.position_id), str(o.bot_id), DriftKind.PENDING_UNRESOLVED, {
+        "intent_id": str(o.intent_id), "client_order_id": o.client_order_id, "exchange": o.exchange,
+        "exchange_account": o.exchange_account, "symbol": o.symbol, "intent": o.intent, "cause": o.cause,
+        "pending_since": o.pending_since.isoformat(), "pending_for_s": str((now - o.pending_since).total_seconds()),
+        "attempts": o.attempts, "last_lookup": dict(o.last_lookup) if o.last_lookup is not None else None,
+    }) for o in orders if overdue(o.pending_since, now, escalate_after)]
 
 
 def _entry_filled(position: PositionView, facts: Facts) -> bool:

@@ -12,7 +12,10 @@ In:  egis.exchange.facts.v1       ExchangeOrderFact, ExchangeAlgoOrderFact, Exch
 Out (through the outbox, same transaction as the state change):
      egis.reconciler.admin-replies.v1  AdminReply with the full report, in parts when large (reconciler.replies)
      egis.ledger.commands.v1           BackfillClosure, from TP/SL facts or a confirmed sync-wrong-closed-positions;
-                                       ReleaseReservation, from a confirmed resolve-pending
+                                       ApplyFoundFill or ReleaseReservation, when a pending order is settled
+     egis.executor.commands.v1         RecordResolution, with every such settlement
+Periodic (reconciler.main): the pending resolver (reconciler.resolver) looks every unsettled pending order up
+     on its venue, with backoff, and settles it on a definitive answer as a confirmed resolve-pending does.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from reconciler import closures, pending, read_model, repository
 from reconciler.admin import Admin
 from reconciler.commands import OrderLookup
 from reconciler.metrics import CLOSURES_BACKFILLED, count_facts
+from reconciler.resolution import retry_wait
+from reconciler.resolver import PendingResolver
 from reconciler.settings import ReconcilerSettings
 
 log = get_logger(__name__)
@@ -53,14 +58,35 @@ def build_venues(settings: ReconcilerSettings, engine: AsyncEngine) -> dict[str,
     return venues
 
 
-def build_admin(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> Admin:
+def configured_venues(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> dict[str, OrderLookup]:
     """`venues` replace the configured look-ups of the same exchanges (tests bring a local Binance)."""
+    return {**build_venues(runtime.settings, runtime.engine), **(venues or {})}  # type: ignore[arg-type]
+
+
+def build_admin(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> Admin:
+    return _admin(runtime, configured_venues(runtime, venues))
+
+
+def build_resolver(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> PendingResolver:
+    return _resolver(runtime, configured_venues(runtime, venues))
+
+
+def _admin(runtime: Runtime, venues: dict[str, OrderLookup]) -> Admin:
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
     return Admin(runtime.engine, runtime.outbox, settings.operator_keys,
-                 timedelta(seconds=settings.admin_command_max_age_seconds),
-                 {**build_venues(settings, runtime.engine), **(venues or {})},
+                 timedelta(seconds=settings.admin_command_max_age_seconds), venues,
                  timedelta(seconds=settings.pending_not_found_window_seconds), settings.admin_ask_for_s(),
-                 settings.admin_reply_part_bytes)
+                 settings.admin_reply_part_bytes, timedelta(seconds=settings.pending_escalate_after_seconds))
+
+
+def _resolver(runtime: Runtime, venues: dict[str, OrderLookup]) -> PendingResolver:
+    settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
+    return PendingResolver(
+        runtime.uow, runtime.outbox, venues,
+        timedelta(seconds=settings.pending_not_found_window_seconds),
+        retry_wait(settings.pending_retry_initial_seconds, settings.pending_retry_max_seconds),
+        timedelta(seconds=settings.pending_escalate_after_seconds), settings.pending_resolve_batch,
+        settings.pending_resolve_max_seconds)
 
 
 def admin_subscriber_options(settings: ReconcilerSettings) -> dict[str, Any]:
@@ -100,9 +126,12 @@ async def record_executions(conn, executions: list[c.Message]) -> list[int]:
     return [await pending.record_executions(conn, executions)]
 
 
-def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> None:
+def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> PendingResolver:
+    """The subscribers; returns the pending resolver for the composition root to run periodically."""
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
-    admin = build_admin(runtime, venues)
+    # One set of look-ups for the admin commands and the resolver: one weight budget per venue in this process.
+    venues = configured_venues(runtime, venues)
+    admin, resolver = _admin(runtime, venues), _resolver(runtime, venues)
     ingest_facts = fact_ingestion(runtime.outbox)
     apply_ledger_events = ledger_events_application(runtime.outbox)
     executions_inbox = runtime.inbox("reconciler.executions")
@@ -138,3 +167,5 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
             replies = await admin.commit(conn, command, prepared)
         log.info("admin_command_answered", request_id=str(command.request_id), status=replies[0].status,
                  parts=len(replies))
+
+    return resolver

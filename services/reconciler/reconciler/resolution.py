@@ -7,6 +7,7 @@ an order to show up has passed. Missing reports do not mean the order is absent.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -15,6 +16,9 @@ from uuid import UUID
 
 from egis_common import contracts as c
 from executor.exchange import Filled, LookupOutcome, NotFound, Rejected, Unknown
+from tenacity import RetryCallState, wait_random_exponential
+
+AUTO = "auto"  # resolved_by of the reconciler's own periodic look-ups
 
 
 class Resolution(str, Enum):
@@ -37,6 +41,8 @@ class PendingOrder:
     exchange_account: str
     cause: str
     pending_since: datetime
+    attempts: int = 0  # look-ups the periodic job has begun
+    last_lookup: Mapping[str, Any] | None = None  # what the venue said last time, while it settled nothing
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,34 @@ def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window:
         return Decision(Resolution.NOT_FOUND_WITHIN_WINDOW, {**evidence, "window_s": str(window.total_seconds())})
     assert isinstance(outcome, Unknown), outcome
     return Decision(Resolution.STILL_UNKNOWN, {**evidence, "lookup_cause": outcome.cause})
+
+
+def operator(operator_id: str) -> str:
+    """resolved_by of a confirmed resolve-pending."""
+    return f"operator:{operator_id}"
+
+
+def recorded(pending: PendingOrder, decision: Decision, resolved_by: str, at: datetime) -> c.RecordResolution:
+    """What the executor is told about a settlement it did not make itself."""
+    return c.RecordResolution(intent_id=pending.intent_id, bot_id=pending.bot_id,
+                              resolution=decision.resolution.value, resolved_by=resolved_by, resolved_at=at,
+                              evidence=decision.evidence)
+
+
+def retry_wait(initial_s: float, max_s: float) -> Callable[[int], timedelta]:
+    """The wait after a pending order's n-th look-up: random within a window that doubles up to `max_s`.
+
+    Full jitter, so that the orders one venue outage left pending (created together) are not asked about
+    together again; never less than `initial_s`.
+    """
+    strategy = wait_random_exponential(multiplier=initial_s, max=max_s, min=initial_s)
+
+    def after(attempt: int) -> timedelta:
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = attempt
+        return timedelta(seconds=strategy(state))
+
+    return after
 
 
 def _fill_evidence(fill: Filled) -> dict[str, Any]:
@@ -94,8 +128,24 @@ def age_bucket(pending_since: datetime, now: datetime) -> str:
     return next((name for name, limit in AGE_BUCKETS if age < limit), "over_1h")
 
 
-def pending_by_age(orders: list[PendingOrder], now: datetime) -> dict[str, int]:
-    counts = {name: 0 for name, _ in AGE_BUCKETS} | {"over_1h": 0}
-    for order in orders:
-        counts[age_bucket(order.pending_since, now)] += 1
-    return counts
+def overdue(pending_since: datetime, now: datetime, escalate_after: timedelta) -> bool:
+    """Unresolved for so long that a person must look: the venue's evidence has not settled it."""
+    return now - pending_since >= escalate_after
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    oldest_age_s: float  # 0 when there is none
+    escalated: int
+    by_age: dict[str, int]
+
+
+def backlog(pending_since: Sequence[datetime], now: datetime, escalate_after: timedelta) -> Backlog:
+    """The unresolved pending orders by their `pending_since`: how many, how old, how many overdue."""
+    by_age = {name: 0 for name, _ in AGE_BUCKETS} | {"over_1h": 0}
+    for since in pending_since:
+        by_age[age_bucket(since, now)] += 1
+    oldest = max(((now - since).total_seconds() for since in pending_since), default=0.0)
+    escalated = sum(overdue(since, now, escalate_after) for since in pending_since)
+    return Backlog(len(pending_since), max(oldest, 0.0), escalated, by_age)

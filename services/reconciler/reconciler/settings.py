@@ -1,6 +1,6 @@
 from egis_common.settings import EgisSettings
 from executor.adapters.binance import BinanceCredentials
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 # An admin command stops asking the venue this long before its time is up: enough for one wait for the next
@@ -30,6 +30,17 @@ class ReconcilerSettings(EgisSettings):
     binance_base_url: str | None = None
     # How long an order may take to become visible on the exchange; "not found" means absent only after it.
     pending_not_found_window_seconds: float = Field(default=120, ge=0)
+    # Pending orders are looked up without an operator: every this many seconds, the orders that are due.
+    pending_resolve_interval_seconds: float = Field(default=5, gt=0)
+    # At most this many orders per run, asked about for at most pending_resolve_max_seconds; the rest wait.
+    pending_resolve_batch: int = Field(default=100, gt=0)
+    pending_resolve_max_seconds: float = Field(default=60, gt=0)
+    # Each order's look-ups back off: a random wait in a window that doubles from the first to the last value.
+    # Binance forgets a cancelled or expired order without fills after 3 days: the cap keeps look-ups frequent.
+    pending_retry_initial_seconds: float = Field(default=5, gt=0)
+    pending_retry_max_seconds: float = Field(default=300, gt=0, le=3600)
+    # Still unresolved after this long: escalated to a person (gauge, error log, drift-report).
+    pending_escalate_after_seconds: float = Field(default=3600, gt=0, le=86400)
     # Request weight per minute the reconciler's look-ups may spend on Binance (the venue allows 2400 per IP,
     # shared with the executor's trading on the same IP); 0 means unlimited. 429 and 418 are honoured either way.
     binance_weight_budget_per_minute: int = Field(default=1000, ge=0)
@@ -39,3 +50,9 @@ class ReconcilerSettings(EgisSettings):
 
     def admin_max_poll_interval_ms(self) -> int:
         return int(self.admin_max_command_seconds * 1000)
+
+    @model_validator(mode="after")
+    def _retry_window_grows(self) -> "ReconcilerSettings":
+        if self.pending_retry_max_seconds < self.pending_retry_initial_seconds:
+            raise ValueError("pending_retry_max_seconds must be at least pending_retry_initial_seconds")
+        return self

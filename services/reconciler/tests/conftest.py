@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from egis_binance_local import BinanceLocal
 from egis_common.contracts import ExchangeName
 from egis_common.runtime import build_runtime
-from egis_common.topics import ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS
+from egis_common.topics import ADMIN_REPLIES, EXECUTOR_COMMANDS, LEDGER_COMMANDS, LEDGER_EVENTS
 from egis_localinfra.testing import stop_service
 from executor.adapters.binance import BinanceCredentials, BinanceExchange
 from pydantic import SecretStr
@@ -43,21 +43,29 @@ async def binance_server():
 
 
 @pytest.fixture(scope="session")
-async def reconciler_runtime(test_database, binance_server):
-    """One reconciler for the session: joining its consumer group costs a rebalance per start."""
+async def binance_lookup(binance_server):
+    """The reconciler's read-only Binance venue, on the local server."""
+    credentials = BinanceCredentials(api_key=SecretStr(BINANCE_KEY), api_secret=SecretStr(BINANCE_SECRET))
+    binance = BinanceExchange({BINANCE_ACCOUNT: credentials}, base_url=binance_server.base_url)
+    yield binance
+    await binance.close()
+
+
+@pytest.fixture(scope="session")
+async def reconciler_runtime(test_database, binance_lookup):
+    """One reconciler for the session: joining its consumer group costs a rebalance per start.
+
+    Its pending resolver is not started: the tests run it when they mean to (test_pending_resolver)."""
     settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
                                   operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
                                   pending_not_found_window_seconds=PENDING_WINDOW_S,
                                   admin_reply_part_bytes=REPLY_PART_BYTES)
     runtime = build_runtime(settings)
-    credentials = BinanceCredentials(api_key=SecretStr(BINANCE_KEY), api_secret=SecretStr(BINANCE_SECRET))
-    binance = BinanceExchange({BINANCE_ACCOUNT: credentials}, base_url=binance_server.base_url)
-    register(runtime, venues={ExchangeName.BINANCE_USDM.value: binance})
+    register(runtime, venues={ExchangeName.BINANCE_USDM.value: binance_lookup})
     await runtime.broker.start()
     await runtime.start_relay()
     yield runtime
     await stop_service(runtime)
-    await binance.close()
 
 
 class TopicReader:
@@ -77,8 +85,8 @@ class TopicReader:
 
 @pytest.fixture(scope="session")
 async def messages(infra, test_database):
-    """Admin replies, ledger commands and ledger events, read with a fresh consumer group."""
-    topics = (ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS)
+    """Admin replies, ledger commands and events, and executor commands, read with a fresh consumer group."""
+    topics = (ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS, EXECUTOR_COMMANDS)
     consumer = AIOKafkaConsumer(
         *(t.name for t in topics), bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
         auto_offset_reset="earliest", enable_auto_commit=False,

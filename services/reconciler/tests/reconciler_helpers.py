@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -77,3 +78,17 @@ async def reply_parts(messages, request_id) -> list[c.AdminReply] | None:
     found = await messages.matching(lambda m: isinstance(m, c.AdminReply) and m.request_id == request_id)
     parts = {m.part: m for m in found}
     return list(parts.values()) if found and len(parts) == found[0].parts else None
+
+
+class HeldVenue:
+    """A venue that answers a look-up only once the test releases it."""
+
+    def __init__(self, outcome) -> None:
+        self.outcome, self.asked, self.release, self.calls = outcome, asyncio.Event(), asyncio.Event(), 0
+
+    async def find_order(self, account: str, symbol: str, client_order_id: str):
+        self.calls += 1
+        self.asked.set()
+        async with asyncio.timeout(30):
+            await self.release.wait()
+        return self.outcome

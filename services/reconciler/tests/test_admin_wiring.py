@@ -30,6 +30,7 @@ from reconciler_helpers import (
     BINANCE_KEY,
     BINANCE_SECRET,
     OPERATOR_KEY,
+    HeldVenue,
     admin_command,
     publish,
 )
@@ -70,20 +71,6 @@ async def test_the_admin_consumer_polls_kafka_as_rarely_as_a_command_may_take(re
     assert admin.consumer._max_poll_interval_ms == settings.admin_max_poll_interval_ms()
     others = [s for s in reconciler_runtime.broker.subscribers if s is not admin]
     assert others and {s.consumer._max_poll_interval_ms for s in others} == {300_000}  # Kafka's default
-
-
-class HeldVenue:
-    """Answers a look-up only once the test releases it."""
-
-    def __init__(self, outcome) -> None:
-        self.outcome, self.asked, self.release, self.calls = outcome, asyncio.Event(), asyncio.Event(), 0
-
-    async def find_order(self, account: str, symbol: str, client_order_id: str):
-        self.calls += 1
-        self.asked.set()
-        async with asyncio.timeout(30):
-            await self.release.wait()
-        return self.outcome
 
 
 async def handle(runtime, admin, command: c.AdminCommand) -> list[c.AdminReply] | None:

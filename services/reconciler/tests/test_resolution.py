@@ -9,7 +9,17 @@ from decimal import Decimal
 import pytest
 from egis_common import contracts as c
 from executor.exchange import Filled, NotFound, Rejected, Unknown
-from reconciler.resolution import PendingOrder, Resolution, age_bucket, decide
+from reconciler.drift import pending_drift
+from reconciler.resolution import (
+    PendingOrder,
+    Resolution,
+    age_bucket,
+    backlog,
+    decide,
+    operator,
+    recorded,
+    retry_wait,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=2)
@@ -51,3 +61,41 @@ def test_a_rejection_releases_and_unknown_or_filled_never_do():
 @pytest.mark.parametrize("minutes,bucket", [(0, "under_1m"), (1, "1m_to_10m"), (59, "10m_to_1h"), (60, "over_1h")])
 def test_pending_age_buckets(minutes, bucket):
     assert age_bucket(NOW - timedelta(minutes=minutes), NOW) == bucket
+
+
+def test_a_settlement_is_recorded_for_the_executor_with_who_settled_it_when_and_on_what_evidence():
+    order = pending(5)
+    decision = decide(order, NotFound(), NOW, WINDOW)
+    record = recorded(order, decision, operator("alice"), NOW)
+    assert (record.intent_id, record.bot_id, record.resolution, record.resolved_by, record.resolved_at) == (
+        order.intent_id, order.bot_id, "not_found_after_window", "operator:alice", NOW)
+    assert record.evidence == decision.evidence
+
+
+def test_look_ups_back_off_in_a_random_window_that_doubles_up_to_the_cap():
+    wait = retry_wait(5, 300)
+    assert wait(1) == timedelta(seconds=5)  # the first window is exactly the initial wait
+    for attempt, widest in [(2, 10), (3, 20), (6, 160), (7, 300), (40, 300)]:
+        waits = [wait(attempt) for _ in range(200)]
+        assert all(timedelta(seconds=5) <= w <= timedelta(seconds=widest) for w in waits)
+        assert len(set(waits)) > 100  # jittered: orders that went pending together spread out
+    # An order pending for a day has been asked about at least every five minutes: far inside Binance's 3 days.
+    assert max(wait(n) for n in range(1, 1000)) <= timedelta(minutes=5)
+
+
+def test_the_backlog_counts_ages_and_escalates_past_the_limit():
+    since = [NOW - timedelta(minutes=m) for m in (0.5, 30, 61, 180)]
+    found = backlog(since, NOW, timedelta(hours=1))
+    assert (found.count, found.oldest_age_s, found.escalated) == (4, 180 * 60, 2)
+    assert found.by_age == {"under_1m": 1, "1m_to_10m": 0, "10m_to_1h": 1, "over_1h": 2}
+    empty = backlog([], NOW, timedelta(hours=1))
+    assert (empty.count, empty.oldest_age_s, empty.escalated) == (0, 0.0, 0)
+
+
+def test_only_pending_orders_past_the_limit_are_drift_and_each_says_how_to_find_it():
+    old, young = pending(90), pending(10)
+    [drift] = pending_drift([old, young], NOW, timedelta(hours=1))
+    line = drift.as_report()
+    assert (line["kind"], line["position_id"], line["intent_id"], line["client_order_id"], line["pending_for_s"]) == (
+        "pending_unresolved", str(old.position_id), str(old.intent_id), "ego-x", "5400.0")
+    assert (line["exchange"], line["exchange_account"], line["symbol"]) == ("binance_usdm", "acct", "ETHUSDT")

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 from egis_common import contracts as c
-from egis_common.contracts import AdminCommandName, utc_now
+from egis_common.contracts import AdminCommandName
 from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
 from executor.exchange import OrderSide
-from ledger import bots
-from ledger import repository as ledger_repo
 from paper_helpers import (
+    paper_bot,
     paper_orders,
+    reserved,
     running_paper_venue,
+    settled_in_ledger,
     trade,
-    unique_account,
     unique_symbol,
+    went_pending,
 )
 from reconciler import pending
 from reconciler_helpers import admin_command, ask, publish
@@ -36,46 +34,9 @@ async def paper(reconciler_runtime):
         yield venue
 
 
-async def paper_bot(ledger_runtime) -> sa.Row:
-    spec = bots.NewBot(name="paper bot", signal_key=f"key-{uuid.uuid4().hex}", exchange=c.ExchangeName.PAPER,
-                       exchange_account=unique_account(), initial_budget_usd=D(100), default_order_size_usd=D(10))
-    async with ledger_runtime.uow.begin() as conn:
-        row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, uuid.uuid4(), spec)
-    return row
-
-
-async def reserved(ledger_runtime, messages, bot, symbol: str) -> c.BudgetReserved:
-    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.OPEN, side=c.Side.LONG,
-                              symbol=symbol, requested_size_usd=D(10), exchange_account=bot.exchange_account)
-    await publish(ledger_runtime, command)
-    return (await eventually(lambda: messages.matching(
-        lambda m: isinstance(m, c.BudgetReserved) and m.intent_id == command.intent_id), what="reservation"))[0]
-
-
-def went_pending(bot, answer: c.BudgetReserved, symbol: str) -> c.OrderPendingReconciliation:
-    """The executor lost track of the order ten minutes ago (the not-found window is one minute)."""
-    return c.OrderPendingReconciliation(
-        intent_id=answer.intent_id, bot_id=bot.bot_id, position_id=answer.position_id, intent=c.IntentKind.OPEN,
-        symbol=symbol, client_order_id=client_order_id(answer.intent_id), exchange=c.ExchangeName.PAPER,
-        exchange_account=bot.exchange_account, cause="timeout", occurred_at=utc_now() - timedelta(minutes=10),
-    )
-
-
-async def ledger_positions(ledger_runtime, bot_id) -> dict[uuid.UUID, sa.Row]:
-    query = sa.select(ledger_repo.positions).where(ledger_repo.positions.c.bot_id == bot_id)
-    async with ledger_runtime.engine.connect() as conn:
-        return {row.position_id: row for row in (await conn.execute(query)).all()}
-
-
 async def unresolved(reconciler_runtime, bot_id) -> list:
     async with reconciler_runtime.engine.connect() as conn:
         return await pending.unresolved(conn, bot_id)
-
-
-async def settled_in_ledger(ledger_runtime, bot_id, filled, absent):
-    rows = await ledger_positions(ledger_runtime, bot_id)
-    statuses = (rows[filled.position_id].status, rows[absent.position_id].status)
-    return rows if statuses == ("open", "failed") else None
 
 
 async def test_a_filled_paper_order_opens_exactly_one_position_and_an_absent_one_releases_its_reservation(
@@ -112,8 +73,17 @@ async def test_a_filled_paper_order_opens_exactly_one_position_and_an_absent_one
         (filled.intent_id, D("0.05"), booked.exchange_order_id)]
     releases = await messages.matching(lambda m: isinstance(m, c.ReleaseReservation) and m.bot_id == bot.bot_id)
     assert [(r.intent_id, r.reason) for r in releases] == [(absent.intent_id, "not_found_after_window")]
+    records = await eventually(lambda: _two_records(messages, bot.bot_id), what="resolutions recorded")
+    assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted([
+        (filled.intent_id, "found_filled", "operator:ops-alice"),
+        (absent.intent_id, "not_found_after_window", "operator:ops-alice")])
     assert len(await paper_orders(reconciler_runtime.engine, bot.exchange_account)) == 1  # looked up, never placed
 
 
 async def _has(found, count: int) -> bool:
     return len(await found) == count
+
+
+async def _two_records(messages, bot_id) -> list | None:
+    found = await messages.matching(lambda m: isinstance(m, c.RecordResolution) and m.bot_id == bot_id)
+    return found if len(found) == 2 else None
