@@ -35,11 +35,26 @@ def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Dec
     if message.intent is IntentKind.OPEN and message.requested_size_usd is None:
         detail = "an open intent needs requested_size_usd"
         return Decision(intent.moved_to(S.SKIPPED, skip_reason=SkipReason.INVALID_INTENT.value, detail=detail))
-    command = c.ReserveBudget(
+    return Decision(intent.moved_to(S.PREFLIGHT_REQUESTED), (reservation(intent),))
+
+
+def reservation(intent: Intent) -> c.ReserveBudget:
+    """The reservation an intent asks the ledger for: the same command whenever it asks, under a new message id."""
+    return c.ReserveBudget(
         intent_id=intent.intent_id, bot_id=intent.bot_id, intent=intent.kind, side=intent.side, symbol=intent.symbol,
         requested_size_usd=intent.requested_size_usd, exchange_account=intent.exchange_account,
     )
-    return Decision(intent.moved_to(S.PREFLIGHT_REQUESTED), (command,))
+
+
+def ask_again(intent: Intent) -> Decision:
+    """No answer came: the command or its answer was lost, or the ledger still holds the reservation back.
+
+    The ledger answers an intent id it has answered before with the answer it stored, and one it still holds
+    back not at all, so asking again is safe; the state does not change.
+    """
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    return Decision(messages=(reservation(intent),), note="reservation asked again")
 
 
 def preflight_rejected(intent: Intent, answer: c.PreflightRejected) -> Decision:

@@ -14,7 +14,8 @@ Out (through the outbox, in the transaction of the state change):
                                    Binance's user data stream, with REST after a disconnect
                                    (executor.adapters.binance_stream: a task per account, started in main.py)
 Exchange calls never run inside a database transaction. Periodic (main.py): the pending gauge,
-and the sweep of intents stuck `submitting` into reconciliation.
+the reservation asked again for intents stuck `preflight_requested` (ReserveBudget, through the
+outbox), and the sweep of intents stuck `submitting` into reconciliation.
 """
 
 from __future__ import annotations
@@ -25,18 +26,17 @@ from dataclasses import dataclass
 
 
 from egis_common import contracts as c
-from egis_common.batches import process_batch
+from egis_common.batches import consume_batch, process_batch
 from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import INTENTS, LEDGER_EVENTS, MARK_PRICES
 from executor.adapters.paper import PaperExchange
-from egis_common.batches import consume_batch
 from executor.domain import Decision
 from executor.exchange import ExchangePort
 from executor.exchanges import build_exchanges
-from executor.metrics import count
+from executor.metrics import RESERVATIONS_RESENT, count
 from executor.settings import ExecutorSettings
 from executor.submission import Submission
 from executor.use_cases import Executor
@@ -106,6 +106,15 @@ async def sweep(executor: Executor, older_than_seconds: float) -> None:
     count(made)
     for decision in made:
         log.warning("stale_submission_to_reconciliation", intent_id=str(decision.intent.intent_id))
+
+
+async def ask_again(executor: Executor, after_seconds: float, batch: int) -> None:
+    """Periodic: intents stuck `preflight_requested` ask again (see Executor.ask_again_for_reservations)."""
+    made = await executor.ask_again_for_reservations(after_seconds, batch)
+    asked = [str(m.intent_id) for decision in made for m in decision.messages]
+    if asked:
+        RESERVATIONS_RESENT.inc(len(asked))
+        log.warning("reservations_asked_again", count=len(asked), intent_ids=asked[:20])
 
 
 def report(made: Iterable[tuple[c.Message, Decision]]) -> None:

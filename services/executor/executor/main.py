@@ -4,7 +4,8 @@
 One process, one event loop: the FastStream app (executor flow, outbox relay,
 metrics), the exchange adapters (paper always; Binance when accounts are
 configured, with one user data stream task per Binance account), and the
-pending-reconciliation gauge refreshed periodically.
+periodic jobs: the pending-reconciliation gauge, reservations asked again,
+and the stale-submission sweep.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from faststream import FastStream
 
 from egis_common.runtime import build_app, build_runtime, serve
 from executor.exchanges import close_exchanges
-from executor.flow import register, sweep
+from executor.flow import ask_again, register, sweep
 from executor.metrics import refresh_pending
 from executor.settings import ExecutorSettings
 
@@ -30,6 +31,10 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
         runtime.start_task(gauge, "pending-gauge")
         stale = runtime.every(60, lambda: sweep(wiring.executor, settings.stale_submission_seconds), "stale-sweep")
         runtime.start_task(stale, "stale-sweep")
+        again = runtime.every(settings.reservation_resend_every_seconds, lambda: ask_again(
+            wiring.executor, settings.reservation_resend_after_seconds, settings.reservation_resend_batch),
+            "reservation-resend")
+        runtime.start_task(again, "reservation-resend")
 
     @app.after_startup
     async def user_data_streams() -> None:

@@ -21,6 +21,8 @@ EXCHANGE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PENDING = Gauge("egis_executor_pending_reconciliation", "Orders whose outcome is unknown, awaiting reconciliation")
+RESERVATIONS_RESENT = Counter(
+    "egis_executor_reservations_resent_total", "Reservations asked of the ledger again, no answer having come")
 SKIPPED = Counter(
     "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"])
 

@@ -42,6 +42,8 @@ def _column(name: str) -> sa.Column:
 intents = sa.Table(
     "intents", metadata, *(_column(name) for name in _FIELDS),
     sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+    # When the ledger was last asked again for the reservation; not a state change, so updated_at stays.
+    sa.Column("reservation_sent_at", sa.DateTime(timezone=True)),
 )
 pending = sa.Table(
     "pending_reconciliations", metadata, sa.Column("intent_id", sa.Uuid, primary_key=True),
@@ -142,10 +144,28 @@ def _unfinished_stops(exchange: ExchangeName, account: str) -> sa.Select:
 async def stale_submissions(conn: AsyncConnection, older_than_seconds: float) -> list[Intent]:
     """Intents `submitting` for longer than any exchange call may take, locked (skipping any in use)."""
     query = sa.select(intents).where(
-        intents.c.status == IntentStatus.SUBMITTING.value,
-        intents.c.updated_at < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+        intents.c.status == IntentStatus.SUBMITTING.value, intents.c.updated_at < _ago(older_than_seconds),
     ).order_by(intents.c.intent_id).limit(500).with_for_update(skip_locked=True)
     return [_intent(row) for row in (await conn.execute(query)).all()]
+
+
+async def reservations_due_again(conn: AsyncConnection, older_than_seconds: float, limit: int) -> list[Intent]:
+    """At most `limit` intents `preflight_requested` whose reservation was last asked for (or first, when they
+    were recorded) more than `older_than_seconds` ago, longest waiting first; marked as asked now.
+
+    Rows in use elsewhere are skipped: the answer being handled right now needs no second question.
+    """
+    asked = sa.func.coalesce(intents.c.reservation_sent_at, intents.c.updated_at)
+    due = (sa.select(intents.c.intent_id)
+           .where(intents.c.status == IntentStatus.PREFLIGHT_REQUESTED.value, asked < _ago(older_than_seconds))
+           .order_by(asked, intents.c.intent_id).limit(limit).with_for_update(skip_locked=True))
+    marked = (intents.update().where(intents.c.intent_id.in_(due.scalar_subquery()))
+              .values(reservation_sent_at=sa.func.now()).returning(*(intents.c[name] for name in _FIELDS)))
+    return sorted((_intent(row) for row in (await conn.execute(marked)).all()), key=lambda i: i.intent_id)
+
+
+def _ago(seconds: float) -> sa.ColumnElement:
+    return sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
 
 async def persist(conn: AsyncConnection, outbox: Outbox, made: Sequence[Decision]) -> None:

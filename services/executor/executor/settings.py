@@ -82,6 +82,12 @@ class ExecutorSettings(EgisSettings):
     # does not poll meanwhile: this stays well below Kafka's max poll interval (300 s), leaving room for the
     # exchange calls before it and the one-by-one fallback after it.
     outcome_retry_seconds: float = Field(default=120.0, gt=0, le=200)
+    # An intent still `preflight_requested` this long after it asked the ledger for its reservation asks
+    # again (the command or the answer was lost): a periodic job looks every `reservation_resend_every_seconds`,
+    # at most `reservation_resend_batch` intents a round.
+    reservation_resend_after_seconds: float = Field(default=30.0, gt=0)
+    reservation_resend_every_seconds: float = Field(default=5.0, gt=0)
+    reservation_resend_batch: int = Field(default=500, ge=1)
     # An intent still `submitting` after this long lost its answer for good (dead-lettered): it goes to
     # reconciliation. Far above exchange_timeout_seconds, so no submission in flight is ever swept.
     stale_submission_seconds: float = Field(default=600.0, gt=0)

@@ -71,6 +71,14 @@ class Executor:
             await repo.persist(conn, self.outbox, made)
         return made
 
+    async def ask_again_for_reservations(self, older_than_seconds: float, limit: int) -> list[Decision]:
+        """Intents still waiting for the ledger's answer long after asking: the same reservation again."""
+        async with self.uow.begin() as conn:
+            due = await repo.reservations_due_again(conn, older_than_seconds, limit)
+            made = [decisions.ask_again(intent) for intent in due]
+            await repo.persist(conn, self.outbox, made)
+        return made
+
     async def _bookkeeping(self, answers: list[c.Message]) -> list[tuple[c.Message, Decision]]:
         """Answers that lead to no exchange call: a refusal, a repeat, or an interrupted submission."""
         if not answers:

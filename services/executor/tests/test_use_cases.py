@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from types import SimpleNamespace
+from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from executor_helpers import intent_row, open_intent, rows, unique_symbol
+from executor_helpers import (
+    intent_in, intent_row, of, open_intent, paper_orders, position_in, rows, unique_symbol,
+)
+from prometheus_client import REGISTRY
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName
 from executor import decisions
 from executor import repository as repo
 from executor.adapters.paper import tables as paper
-from executor.flow import build_executor
+from executor.flow import ask_again, build_executor
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -185,3 +189,70 @@ async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_
     (swept,) = [d for d in await built.sweep_stale_submissions(600) if d.intent.intent_id == intent.intent_id]
     assert swept.pending.cause == "stale_submission" and venue.orders == []
     assert (await intent_row(executor.engine, intent.intent_id)).status == "pending_reconciliation"
+
+
+async def recorded_without_their_reservation(executor, built, intents) -> dict:
+    """The intents recorded and their ReserveBudget lost before reaching Kafka; the lost commands, by intent."""
+    async with executor.runtime.uow.begin() as conn:
+        made = await built.receive_intents(conn, intents)
+        lost = {m.intent_id: m for _, d in made for m in d.messages}
+        outbox = executor.runtime.outbox.table
+        await conn.execute(outbox.delete().where(outbox.c.message_id.in_([m.message_id for m in lost.values()])))
+        return lost
+
+
+async def waited(executor, intent_ids, ago: timedelta) -> None:
+    """The intents recorded (and their reservation asked for) `ago`."""
+    async with executor.runtime.uow.begin() as conn:
+        await conn.execute(sa.update(repo.intents).where(repo.intents.c.intent_id.in_(intent_ids))
+                           .values(updated_at=sa.func.now() - ago))
+
+
+def asked(made, intent_ids) -> list:
+    return sorted(m.intent_id for d in made for m in d.messages if m.intent_id in intent_ids)
+
+
+async def test_an_intent_left_without_an_answer_asks_for_its_reservation_again_once_per_interval(executor, counted):
+    built, venue = counted
+    intents = [open_intent(bot_of()) for _ in range(3)]
+    ids = {i.intent_id for i in intents}
+    lost = await recorded_without_their_reservation(executor, built, intents)
+    assert asked(await built.ask_again_for_reservations(30, 500), ids) == []  # just asked: an answer may be coming
+    await waited(executor, ids, timedelta(days=10))  # older than any other test's, so first in line
+    first = asked(await built.ask_again_for_reservations(30, 2), ids)
+    second = asked(await built.ask_again_for_reservations(30, 2), ids)
+    assert first == sorted(ids)[:2] and second == sorted(ids)[2:]  # at most the batch per round, longest waiting first
+    assert asked(await built.ask_again_for_reservations(30, 500), ids) == []  # each asked once per interval
+    found = await rows(executor.engine, sa.select(repo.intents).where(repo.intents.c.intent_id.in_(ids)))
+    assert {r.status for r in found} <= {"preflight_requested", "skipped"}  # skipped: the ledger knows no such bot
+    assert all(r.reservation_sent_at is not None and r.updated_at < r.reservation_sent_at for r in found)
+    outbox = executor.runtime.outbox.table
+    sent = [c.ReserveBudget.model_validate_json(bytes(r.payload)) for r in await rows(
+        executor.engine, sa.select(outbox.c.payload).where(outbox.c.topic == "egis.ledger.commands.v1"))]
+    again = {m.intent_id: m for m in sent if m.intent_id in ids}
+    assert sorted(again) == sorted(ids) and len([m for m in sent if m.intent_id in ids]) == 3
+    unchanged = {"message_id", "occurred_at"}
+    assert all(again[i].model_dump(exclude=unchanged) == lost[i].model_dump(exclude=unchanged) for i in ids)
+    assert venue.orders == []
+
+
+async def test_a_reservation_asked_again_reaches_the_ledger_and_the_order_is_placed_once(
+    executor, counted, make_bot, tail
+):
+    built, _ = counted
+    bot = await make_bot("100")
+    symbol = unique_symbol()
+    await executor.paper.set_mark_price(symbol, D("100"))
+    intent = open_intent(bot, symbol)
+    await recorded_without_their_reservation(executor, built, [intent])
+    await waited(executor, [intent.intent_id], timedelta(minutes=1))
+    resent_before = REGISTRY.get_sample_value("egis_executor_reservations_resent_total") or 0
+    await ask_again(executor.wiring.executor, 30, 500)
+    assert REGISTRY.get_sample_value("egis_executor_reservations_resent_total") >= resent_before + 1
+    row = await intent_in(executor.engine, intent.intent_id, "filled")
+    (order,) = await paper_orders(executor.engine, bot.exchange_account)
+    assert order.client_order_id == row.client_order_id
+    await position_in(executor.engine, bot.bot_id, "open")
+    await tail.wait_for(of(c.OrderFilled, intent_id=intent.intent_id))
+    assert len(await tail.matching(of(c.ReserveBudget, intent_id=intent.intent_id))) == 1
+    assert asked(await built.ask_again_for_reservations(0, 500), {intent.intent_id}) == []  # answered: never again
