@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, Inexact, localcontext
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from egis_common import contracts as c
 from egis_common.contracts import IntentKind, Side
 from egis_common.ids import OrderPurpose, client_order_id
-from executor.domain import INTERRUPTED, NOTHING, RECORDING_FAILED, Decision, Intent, PendingRecord, SkipReason
+from egis_common.money import Price, Quantity, SignedUsd, Usd
+from executor.domain import (
+    INTERRUPTED, NOTHING, RECORDING_FAILED, RESOLVED_TO, Decision, Intent, PendingRecord, ResolutionRecord, SkipReason,
+)
 from executor.domain import IntentStatus as S
 from executor.exchange import Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
 
@@ -154,6 +159,56 @@ def interrupted(intent: Intent) -> Decision:
 def recording_failed(intent: Intent, outcome: OrderOutcome, error: str) -> Decision:
     """The exchange answered but its answer could not be committed: keep what it returned."""
     return pending(intent, RECORDING_FAILED, {**describe(outcome), "error": error[:1000]})
+
+
+def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolution) -> Decision:
+    """The reconciler settled a pending order: the resolution is recorded, and the intent leaves
+    `pending_reconciliation`, filled as the venue reports or rejected with the resolution as its reason.
+
+    `unresolved`: the intent has a pending record not resolved yet. Any other (an intent unknown here, a
+    resolution recorded before) changes nothing: the first resolution stands. A resolution this executor
+    does not know, or a fill its evidence does not state, is recorded and leaves the intent as it is.
+    """
+    if intent is None or not unresolved:
+        return NOTHING
+    record = ResolutionRecord(intent.intent_id, message.resolution, message.resolved_by, message.resolved_at,
+                              message.evidence)
+    target = RESOLVED_TO.get(message.resolution)
+    if intent.status is not S.PENDING_RECONCILIATION or target is None:
+        return Decision(resolved=record, note=f"{message.resolution} recorded; the intent stays {intent.status.value}")
+    if target is S.REJECTED:
+        rejected = intent.moved_to(S.REJECTED, exchange_code=message.resolution, detail=_why_rejected(message))
+        return Decision(rejected, resolved=record)
+    try:
+        fill = FoundFill.model_validate(message.evidence)
+    except ValidationError:
+        return Decision(resolved=record, note="found filled, but the evidence states no valid fill")
+    filled = intent.moved_to(
+        S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
+        detail=f"found filled, resolved by {message.resolved_by}"[:1000],
+    )
+    return Decision(filled, resolved=record)
+
+
+def _why_rejected(message: c.RecordResolution) -> str:
+    why = f"resolved by {message.resolved_by}"
+    if "exchange_code" in message.evidence:
+        why += f"; the exchange said {message.evidence['exchange_code']}: {message.evidence.get('exchange_message')}"
+    return why[:1000]
+
+
+class FoundFill(BaseModel):
+    """The fill a resolution's evidence states, exactly as strictly as a fill on the wire."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    exchange_order_id: str = Field(min_length=1)
+    executed_qty: Annotated[Quantity, Field(gt=0)]
+    avg_price: Price
+    fee_usd: Usd
+    realised_pnl_usd: SignedUsd | None = None
+    filled_at: AwareDatetime
 
 
 def describe(outcome: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ constraint (migrations/versions/0002_executor.py).
     received -> preflight_requested -> reserved -> submitting -> filled | rejected | pending_reconciliation
     received | preflight_requested -> skipped (the ledger's reason, or the executor's own)
     reserved -> rejected (nothing could be sent: no mark price, unknown symbol)
+    pending_reconciliation -> filled | rejected (the reconciler's resolution: RecordResolution)
 
 `reserved` is the instant the ledger's BudgetReserved arrives; it is never a
 resting state: the same transaction records the attempt and moves on to `submitting`.
@@ -47,7 +48,7 @@ TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     S.SUBMITTING: frozenset({S.FILLED, S.REJECTED, S.PENDING_RECONCILIATION}),
     S.FILLED: frozenset(),
     S.REJECTED: frozenset(),
-    S.PENDING_RECONCILIATION: frozenset(),
+    S.PENDING_RECONCILIATION: frozenset({S.FILLED, S.REJECTED}),
     S.SKIPPED: frozenset(),
 }
 INTERRUPTED = "interrupted_during_submission"
@@ -124,11 +125,39 @@ class PendingRecord:
     exchange_response: dict[str, Any] | None
 
 
+class Resolution(str, Enum):
+    """The reconciler's resolutions that settle a pending order (RecordResolution.resolution)."""
+
+    FOUND_FILLED = "found_filled"
+    REJECTED_BY_EXCHANGE = "rejected_by_exchange"
+    NOT_FOUND_AFTER_WINDOW = "not_found_after_window"
+
+
+# Where each resolution takes the intent: the order exists and filled, or it never will.
+RESOLVED_TO: dict[str, IntentStatus] = {
+    Resolution.FOUND_FILLED.value: S.FILLED,
+    Resolution.REJECTED_BY_EXCHANGE.value: S.REJECTED,
+    Resolution.NOT_FOUND_AFTER_WINDOW.value: S.REJECTED,
+}
+
+
+@dataclass(frozen=True)
+class ResolutionRecord:
+    """How and when a pending order was settled, kept on its pending record; the first one stands."""
+
+    intent_id: UUID
+    resolution: str
+    resolved_by: str  # "auto", or "operator:<id>"
+    resolved_at: datetime
+    evidence: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Decision:
     intent: Intent | None = None  # the new state; None when nothing changes
     messages: tuple[c.Message, ...] = ()
     pending: PendingRecord | None = None
+    resolved: ResolutionRecord | None = None
     note: str = ""
 
 

@@ -5,6 +5,8 @@ In:  egis.router.intents.v1        OrderIntent: recorded, then a reservation is 
                                    PreflightRejected -> skipped with the ledger's reason;
                                    every other ledger event is ignored
      egis.exchange.mark-prices.v1  MarkPrice -> the paper venue (its stop orders trigger)
+     egis.executor.commands.v1     RecordResolution -> the reconciler settled a pending order: recorded on its
+                                   pending record (the first stands), the intent filled or rejected
 Out (through the outbox, in the transaction of the state change):
      egis.ledger.commands.v1       ReserveBudget
      egis.executor.executions.v1   OrderFilled | OrderRejected | OrderPendingReconciliation;
@@ -31,12 +33,12 @@ from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
-from egis_common.topics import INTENTS, LEDGER_EVENTS, MARK_PRICES
+from egis_common.topics import EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_PRICES
 from executor.adapters.paper import PaperExchange
 from executor.domain import Decision
 from executor.exchange import ExchangePort
 from executor.exchanges import build_exchanges
-from executor.metrics import RESERVATIONS_RESENT, count
+from executor.metrics import RESERVATIONS_RESENT, count, count_resolutions
 from executor.settings import ExecutorSettings
 from executor.submission import Submission
 from executor.use_cases import Executor
@@ -46,6 +48,7 @@ GROUP = "executor"
 # One consumer group per subscriber: a consumer alone in its group is assigned its partitions at
 # once, instead of every subscriber's join rebalancing the others (seconds each at start-up).
 INTENTS_GROUP, ANSWERS_GROUP, MARKS_GROUP = f"{GROUP}.intents", f"{GROUP}.ledger-events", f"{GROUP}.mark-prices"
+COMMANDS_GROUP = f"{GROUP}.commands"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
     exchanges = build_exchanges(runtime) if exchanges is None else exchanges
     executor = build_executor(runtime, exchanges)
     intents_inbox = runtime.inbox("executor.intents")
+    commands_inbox = runtime.inbox("executor.commands")
     batch = settings.batch_max_records
 
     @batch_subscriber(runtime.broker, INTENTS.name, INTENTS_GROUP, batch)
@@ -84,6 +88,14 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
         started = time.perf_counter()
         report(await consume_batch(msg.raw_message, LEDGER_EVENTS, runtime.dead_letters, executor.handle_answers))
         HANDLER_SECONDS.labels(GROUP, "ledger_events_batch").observe(time.perf_counter() - started)
+
+    @batch_subscriber(runtime.broker, EXECUTOR_COMMANDS.name, COMMANDS_GROUP, batch)
+    async def on_commands(msg: KafkaRecords) -> None:
+        started = time.perf_counter()
+        made = await process_batch(msg.raw_message, EXECUTOR_COMMANDS, runtime.uow, commands_inbox,
+                                   runtime.dead_letters, executor.record_resolutions)
+        resolutions(made)
+        HANDLER_SECONDS.labels(GROUP, "commands_batch").observe(time.perf_counter() - started)
 
     paper = exchanges.get(c.ExchangeName.PAPER)
     if isinstance(paper, PaperExchange):
@@ -115,6 +127,20 @@ async def ask_again(executor: Executor, after_seconds: float, batch: int) -> Non
     if asked:
         RESERVATIONS_RESENT.inc(len(asked))
         log.warning("reservations_asked_again", count=len(asked), intent_ids=asked[:20])
+
+
+def resolutions(made: Iterable[tuple[c.Message, Decision]]) -> None:
+    made = list(made)
+    count_resolutions(decision for _, decision in made)
+    for message, decision in made:
+        fields = {"intent_id": str(message.intent_id), "resolution": message.resolution,
+                  "resolved_by": message.resolved_by, "note": decision.note}
+        if decision.intent is not None:
+            log.info("pending_resolution_recorded", status=decision.intent.status.value, **fields)
+        elif decision.resolved is not None:  # recorded, but the intent cannot follow it: a person must look
+            log.error("pending_resolution_not_applied", **fields)
+        else:
+            log.info("pending_resolution_ignored", **fields)
 
 
 def report(made: Iterable[tuple[c.Message, Decision]]) -> None:

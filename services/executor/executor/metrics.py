@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executor import repository as repo
-from executor.domain import Decision
+from executor.domain import RESOLVED_TO, Decision
 from executor.domain import IntentStatus as S
 
 ORDERS = Counter(
@@ -23,6 +23,8 @@ EXCHANGE_SECONDS = Histogram(
 PENDING = Gauge("egis_executor_pending_reconciliation", "Orders whose outcome is unknown, awaiting reconciliation")
 RESERVATIONS_RESENT = Counter(
     "egis_executor_reservations_resent_total", "Reservations asked of the ledger again, no answer having come")
+RESOLUTIONS = Counter(
+    "egis_executor_resolutions_recorded_total", "Pending orders the reconciler settled, by resolution", ["resolution"])
 SKIPPED = Counter(
     "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"])
 
@@ -39,6 +41,14 @@ def count(made: Iterable[Decision]) -> None:
             SKIPPED.labels(intent.skip_reason).inc()
         elif intent.status in _OUTCOMES:
             ORDERS.labels(intent.exchange.value, _OUTCOMES[intent.status], intent.exchange_code or "").inc()
+
+
+def count_resolutions(made: Iterable[Decision]) -> None:
+    """Resolutions recorded now; one already recorded (a repeat, a later one) counts nothing."""
+    for decision in made:
+        if decision.resolved is not None:
+            known = decision.resolved.resolution in RESOLVED_TO
+            RESOLUTIONS.labels(decision.resolved.resolution if known else "other").inc()
 
 
 async def refresh_pending(engine: AsyncEngine) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.bulk import any_of, by_column, insert_many, update_many
 from egis_common.contracts import ExchangeAlgoOrderFact, ExchangeName, IntentKind, Side
 from egis_common.outbox import Outbox
-from executor.domain import ALGO_ENDED, Decision, Intent, IntentStatus, PendingRecord, StopRef
+from executor.domain import ALGO_ENDED, Decision, Intent, IntentStatus, PendingRecord, ResolutionRecord, StopRef
 
 metadata = sa.MetaData(schema="executor")
 _FIELDS = [f.name for f in fields(Intent)]
@@ -50,6 +50,7 @@ pending = sa.Table(
     sa.Column("client_order_id", sa.Text), sa.Column("cause", sa.Text), sa.Column("intent", JSONB),
     sa.Column("exchange_response", JSONB), sa.Column("created_at", sa.DateTime(timezone=True)),
     sa.Column("resolved_at", sa.DateTime(timezone=True)), sa.Column("resolution", sa.Text),
+    sa.Column("resolved_by", sa.Text), sa.Column("resolution_evidence", JSONB),
 )
 stop_orders = sa.Table(
     "stop_orders", metadata, sa.Column("client_algo_id", sa.Text, primary_key=True), sa.Column("intent_id", sa.Uuid),
@@ -172,6 +173,7 @@ async def persist(conn: AsyncConnection, outbox: Outbox, made: Sequence[Decision
     """The new intent states, pending records and outgoing messages of some decisions, in the caller's transaction."""
     await save(conn, [d.intent for d in made if d.intent is not None])
     await insert_pending(conn, [(d.pending, d.intent) for d in made if d.pending is not None])
+    await record_resolutions(conn, [d.resolved for d in made if d.resolved is not None])
     await outbox.add(conn, *(m for d in made for m in d.messages))
 
 
@@ -182,6 +184,27 @@ async def insert_pending(conn: AsyncConnection, records: Iterable[tuple[PendingR
     } for record, intent in records]
     if rows:
         await conn.execute(insert(pending).on_conflict_do_nothing(), rows)
+
+
+async def unresolved_pending_of(conn: AsyncConnection, intent_ids: Iterable[UUID]) -> set[UUID]:
+    """Which of these intents have a pending record not resolved yet; locked until the caller commits."""
+    query = (sa.select(pending.c.intent_id).where(any_of(pending.c.intent_id, sorted(set(intent_ids))),
+                                                  pending.c.resolved_at.is_(None))
+             .order_by(pending.c.intent_id).with_for_update())
+    return set((await conn.execute(query)).scalars())
+
+
+_RESOLVE = pending.update().where(pending.c.intent_id == sa.bindparam("b_intent_id"), pending.c.resolved_at.is_(None))
+
+
+async def record_resolutions(conn: AsyncConnection, records: Sequence[ResolutionRecord]) -> None:
+    """Each resolution on its pending record, unless one is there already: the first stands."""
+    if records:
+        await conn.execute(_RESOLVE.values(
+            resolution=sa.bindparam("b_resolution"), resolved_by=sa.bindparam("b_resolved_by"),
+            resolved_at=sa.bindparam("b_resolved_at"), resolution_evidence=sa.bindparam("b_evidence"),
+        ), [{"b_intent_id": r.intent_id, "b_resolution": r.resolution, "b_resolved_by": r.resolved_by,
+             "b_resolved_at": r.resolved_at, "b_evidence": r.evidence} for r in records])
 
 
 async def unresolved_pending(conn: AsyncConnection) -> int:

@@ -1,6 +1,7 @@
-"""One method per thing the executor handles: new intents, and the ledger's answers to them.
+"""One method per thing the executor handles: new intents, the ledger's answers to them, and the
+reconciler's resolutions of pending orders.
 
-Intents are handled inside the caller's transaction (after the inbox claim).
+Intents and resolutions are handled inside the caller's transaction (after the inbox claim).
 The ledger's answers are not: a reservation leads to an exchange call, which
 never happens inside a database transaction (see `executor.submission`).
 """
@@ -42,6 +43,23 @@ class Executor:
         inserted = await repo.insert_new(conn, [d.intent for _, d in made])
         made = [(m, d if m.intent_id in inserted else Decision(note="intent seen before")) for m, d in made]
         await self.outbox.add(conn, *(msg for _, d in made for msg in d.messages))
+        return made
+
+    async def record_resolutions(self, conn: AsyncConnection,
+                                 messages: list[c.Message]) -> list[tuple[c.Message, Decision]]:
+        """The reconciler settled pending orders: each resolution recorded once, the first standing."""
+        ids = [m.intent_id for m in messages]
+        current = await repo.load(conn, ids, lock=True)
+        unresolved = await repo.unresolved_pending_of(conn, ids)
+        made = []
+        for message in messages:
+            decision = decisions.resolved(current.get(message.intent_id), message.intent_id in unresolved, message)
+            if decision.resolved is not None:
+                unresolved.discard(message.intent_id)
+            if decision.intent is not None:
+                current[message.intent_id] = decision.intent
+            made.append((message, decision))
+        await repo.persist(conn, self.outbox, [d for _, d in made])
         return made
 
     async def handle_answers(self, messages: list[c.Message]) -> list[tuple[c.Message, Decision]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -12,7 +13,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from egis_common import contracts as c
 from egis_common.topics import Topic, encode, key_for, topic_for
 from egis_localinfra.testing import eventually
+from executor import decisions
 from executor import repository as repo
+from executor.domain import Intent
 from executor.adapters.paper import tables as paper
 from ledger import repository as ledger_repo
 
@@ -30,6 +33,32 @@ def close_intent(bot, symbol="ETHUSDT", side=c.Side.LONG) -> c.OrderIntent:
         intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.CLOSE, side=side,
         symbol=symbol, exchange=c.ExchangeName(bot.exchange), exchange_account=bot.exchange_account,
     )
+
+
+def bot_of() -> SimpleNamespace:
+    """A bot as the intents name it, which the ledger does not know: for tests that never reach the ledger."""
+    return SimpleNamespace(bot_id=uuid.uuid4(), exchange="paper", exchange_account=f"acct-{uuid.uuid4().hex[:8]}")
+
+
+def reserved(intent: c.OrderIntent) -> c.BudgetReserved:
+    return c.BudgetReserved(intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(),
+                            intent=intent.intent, side=intent.side, symbol=intent.symbol, reserved_usd=Decimal("10"))
+
+
+async def pending_intent(executor, cause: str = "timeout") -> Intent:
+    """An open whose outcome is unknown, recorded as the executor records one; nothing about it leaves the
+    executor, so neither the ledger nor the reconciler hears of it."""
+    message = open_intent(bot_of())
+    async with executor.runtime.uow.begin() as conn:
+        ((_, received),) = await executor.wiring.executor.receive_intents(conn, [message])
+        outbox = executor.runtime.outbox.table
+        await conn.execute(outbox.delete().where(outbox.c.message_id.in_([m.message_id for m in received.messages])))
+        order = decisions.market_order(received.intent, Decimal("0.1"))
+        submitting = decisions.submitting(received.intent, reserved(message), order).intent
+        decision = decisions.pending(submitting, cause, None)
+        await repo.save(conn, [decision.intent])
+        await repo.insert_pending(conn, [(decision.pending, decision.intent)])
+    return decision.intent
 
 
 def unique_symbol() -> str:

@@ -11,7 +11,9 @@ import pytest
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
 from executor import decisions
-from executor.domain import INTERRUPTED, RECORDING_FAILED, IllegalTransition, Intent, SkipReason
+from executor.domain import (
+    INTERRUPTED, NOTHING, RECORDING_FAILED, TRANSITIONS, IllegalTransition, Intent, SkipReason,
+)
 from executor.domain import IntentStatus as S
 from executor.exchange import Filled, OrderSide, Rejected, SymbolRules, Unknown
 
@@ -148,3 +150,62 @@ def test_illegal_transitions_raise():
     intent = submitted()
     with pytest.raises(IllegalTransition):
         intent.moved_to(S.SKIPPED)
+
+
+def pending_one() -> Intent:
+    return decisions.settle(submitted(), Unknown("timeout")).intent
+
+
+def resolution(intent: Intent, name: str, **evidence) -> c.RecordResolution:
+    return c.RecordResolution(intent_id=intent.intent_id, bot_id=intent.bot_id, resolution=name, resolved_by="auto",
+                              resolved_at=datetime.now(UTC), evidence=evidence)
+
+
+FOUND = {"exchange_order_id": "8000000001", "executed_qty": "0.003", "avg_price": "2942.67", "fee_usd": "0.0035312",
+         "filled_at": "2026-12-01T12:00:00+00:00"}
+
+
+def test_a_pending_order_found_filled_fills_the_intent_with_the_found_fill_and_records_the_resolution():
+    intent = pending_one()
+    message = resolution(intent, "found_filled", **FOUND)
+    decision = decisions.resolved(intent, True, message)
+    assert decision.intent.status is S.FILLED and decision.messages == ()  # the reconciler told the ledger already
+    assert (decision.intent.exchange_order_id, decision.intent.executed_qty, decision.intent.fee_usd) == (
+        "8000000001", Decimal("0.003"), Decimal("0.0035312"))
+    assert (decision.resolved.resolution, decision.resolved.resolved_at) == ("found_filled", message.resolved_at)
+    assert decisions.resolved(intent, False, message) is NOTHING  # resolved before: the first stands
+    assert decisions.resolved(None, True, message) is NOTHING  # an intent unknown here
+
+
+@pytest.mark.parametrize("name", ["rejected_by_exchange", "not_found_after_window"])
+def test_a_pending_order_that_never_filled_is_rejected_with_the_resolution_as_its_code(name):
+    decision = decisions.resolved(pending_one(), True, resolution(pending_one(), name))
+    assert decision.intent.status is S.REJECTED and decision.intent.exchange_code == name
+
+
+@pytest.mark.parametrize(("name", "evidence"), [
+    ("found_filled", {}), ("found_filled", {**FOUND, "executed_qty": "0"}), ("found_filled", {**FOUND, "fee_usd": 0.1}),
+    ("a_resolution_from_the_future", FOUND),
+])
+def test_a_resolution_the_intent_cannot_follow_is_recorded_and_leaves_the_intent_pending(name, evidence):
+    intent = pending_one()
+    decision = decisions.resolved(intent, True, resolution(intent, name, **evidence))
+    assert decision.intent is None and decision.resolved.resolution == name
+
+
+def test_a_pending_intent_leaves_only_for_filled_or_rejected():
+    intent = pending_one()
+    assert S.FILLED in TRANSITIONS[intent.status] and S.REJECTED in TRANSITIONS[intent.status]
+    with pytest.raises(IllegalTransition):
+        intent.moved_to(S.SKIPPED)
+
+
+def test_a_reservation_is_asked_again_unchanged_only_while_the_answer_is_awaited():
+    received = decisions.receive(intent_message(), PAPER)
+    (first,) = received.messages
+    decision = decisions.ask_again(received.intent)
+    (again,) = decision.messages
+    assert decision.intent is None  # the state does not change
+    same = {"message_id", "occurred_at"}
+    assert again.model_dump(exclude=same) == first.model_dump(exclude=same) and again.message_id != first.message_id
+    assert decisions.ask_again(submitted()) is NOTHING

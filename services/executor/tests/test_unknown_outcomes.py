@@ -6,6 +6,7 @@ And an outcome the exchange did return is not lost to a database that is unavail
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -171,3 +172,25 @@ async def test_a_database_unavailable_for_longer_than_the_retries_leaves_the_out
     assert record.cause == "recording_failed" and "ConnectionRefusedError" in record.exchange_response["error"]
     assert record.exchange_response["exchange_order_id"] == str(order.order_id)
     assert [p.status for p in await positions(executor.engine, bot.bot_id)] == ["opening"]
+
+
+async def test_an_order_left_pending_ends_filled_once_the_reconciler_records_the_fill_it_found(
+    executor, producer, make_bot, failing_commits
+):
+    bot = await make_bot("100")
+    await executor.paper.set_mark_price("ETHUSDT", D("2942.67"))
+    intent = open_intent(bot)
+    failing_commits.fail(intent.intent_id, broken)
+    await publish(producer, intent)
+    row = await intent_in(executor.engine, intent.intent_id, "pending_reconciliation")
+    found = await executor.paper.find_order(bot.exchange_account, "ETHUSDT", row.client_order_id)
+    evidence = {"client_order_id": row.client_order_id, "exchange_order_id": found.exchange_order_id,
+                "executed_qty": str(found.executed_qty), "avg_price": str(found.avg_price),
+                "fee_usd": str(found.fee_usd), "filled_at": found.filled_at.isoformat()}
+    await publish(producer, c.RecordResolution(intent_id=intent.intent_id, bot_id=bot.bot_id, resolution="found_filled",
+                                               resolved_by="auto", resolved_at=datetime.now(UTC), evidence=evidence))
+    row = await intent_in(executor.engine, intent.intent_id, "filled")
+    (order,) = await paper_orders(executor.engine, bot.exchange_account)
+    assert (row.exchange_order_id, row.executed_qty, row.avg_price) == (str(order.order_id), D("0.003"), D("2942.67"))
+    record = await pending_record(executor.engine, intent.intent_id)
+    assert record.cause == "recording_failed" and record.resolution == "found_filled" and record.resolved_at

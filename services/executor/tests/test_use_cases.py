@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 from executor_helpers import (
-    intent_in, intent_row, of, open_intent, paper_orders, position_in, rows, unique_symbol,
+    bot_of, intent_in, intent_row, of, open_intent, paper_orders, position_in, reserved, rows, unique_symbol,
 )
 from prometheus_client import REGISTRY
 
@@ -45,16 +45,6 @@ def counted(executor):
     """An executor wired like the service's, whose paper orders are counted; it consumes nothing."""
     venue = CountingVenue(executor.paper)
     return build_executor(executor.runtime, {ExchangeName.PAPER: venue}), venue
-
-
-def bot_of() -> SimpleNamespace:
-    """A bot as the intents name it; these tests never reach the ledger."""
-    return SimpleNamespace(bot_id=uuid.uuid4(), exchange="paper", exchange_account=f"acct-{uuid.uuid4().hex[:8]}")
-
-
-def reserved(intent: c.OrderIntent) -> c.BudgetReserved:
-    return c.BudgetReserved(intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(),
-                            intent=intent.intent, side=intent.side, symbol=intent.symbol, reserved_usd=D("10"))
 
 
 async def test_a_batch_of_new_intents_asks_for_each_reservation_once(executor, counted):
