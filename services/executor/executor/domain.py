@@ -51,6 +51,8 @@ TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     S.PENDING_RECONCILIATION: frozenset({S.FILLED, S.REJECTED}),
     S.SKIPPED: frozenset(),
 }
+# The intermediate states: an intent in one is on its way, and something must move it on (nothing waits forever).
+IN_FLIGHT = (S.PREFLIGHT_REQUESTED, S.RESERVED, S.SUBMITTING, S.PENDING_RECONCILIATION)
 INTERRUPTED = "interrupted_during_submission"
 RECORDING_FAILED = "recording_failed"
 STALE_SUBMISSION = "stale_submission"

@@ -15,7 +15,7 @@ Out (through the outbox, in the transaction of the state change):
                                    the paper venue's user data stream, in the venue's own transactions;
                                    Binance's user data stream, with REST after a disconnect
                                    (executor.adapters.binance_stream: a task per account, started in main.py)
-Exchange calls never run inside a database transaction. Periodic (main.py): the pending gauge,
+Exchange calls never run inside a database transaction. Periodic (main.py): the gauges,
 the reservation asked again for intents stuck `preflight_requested` (ReserveBudget, through the
 outbox), and the sweep of intents stuck `submitting` into reconciliation.
 """

@@ -4,8 +4,8 @@
 One process, one event loop: the FastStream app (executor flow, outbox relay,
 metrics), the exchange adapters (paper always; Binance when accounts are
 configured, with one user data stream task per Binance account), and the
-periodic jobs: the pending-reconciliation gauge, reservations asked again,
-and the stale-submission sweep.
+periodic jobs: the gauges (pending orders, intents in each intermediate state),
+reservations asked again, and the stale-submission sweep.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from faststream import FastStream
 from egis_common.runtime import build_app, build_runtime, serve
 from executor.exchanges import close_exchanges
 from executor.flow import ask_again, register, sweep
-from executor.metrics import refresh_pending
+from executor.metrics import refresh_gauges
 from executor.settings import ExecutorSettings
 
 
@@ -27,8 +27,8 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
 
     @app.after_startup
     async def periodic() -> None:
-        gauge = runtime.every(settings.gauge_refresh_seconds, lambda: refresh_pending(runtime.engine), "pending-gauge")
-        runtime.start_task(gauge, "pending-gauge")
+        gauges = runtime.every(settings.gauge_refresh_seconds, lambda: refresh_gauges(runtime.engine), "gauges")
+        runtime.start_task(gauges, "gauges")
         stale = runtime.every(60, lambda: sweep(wiring.executor, settings.stale_submission_seconds), "stale-sweep")
         runtime.start_task(stale, "stale-sweep")
         again = runtime.every(settings.reservation_resend_every_seconds, lambda: ask_again(

@@ -1,4 +1,5 @@
-"""The executor's Prometheus metrics: orders by outcome, exchange latency, pending, skips."""
+"""The executor's Prometheus metrics: orders by outcome, exchange latency, pending, skips, and the intents
+on their way in each intermediate state."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executor import repository as repo
-from executor.domain import RESOLVED_TO, Decision
+from executor.domain import IN_FLIGHT, RESOLVED_TO, Decision
 from executor.domain import IntentStatus as S
 
 ORDERS = Counter(
@@ -21,6 +22,13 @@ EXCHANGE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PENDING = Gauge("egis_executor_pending_reconciliation", "Orders whose outcome is unknown, awaiting reconciliation")
+IN_FLIGHT_INTENTS = Gauge("egis_executor_intents_in_flight", "Intents in an intermediate state, by state", ["state"])
+IN_FLIGHT_OLDEST = Gauge(
+    "egis_executor_intents_in_flight_oldest_age_seconds",
+    "How long the oldest intent in each intermediate state has been in it; 0 when there is none", ["state"])
+for _state in IN_FLIGHT:  # a state with nothing in it is a 0, not a missing series
+    IN_FLIGHT_INTENTS.labels(_state.value).set(0)
+    IN_FLIGHT_OLDEST.labels(_state.value).set(0)
 RESERVATIONS_RESENT = Counter(
     "egis_executor_reservations_resent_total", "Reservations asked of the ledger again, no answer having come")
 RESOLUTIONS = Counter(
@@ -51,6 +59,12 @@ def count_resolutions(made: Iterable[Decision]) -> None:
             RESOLUTIONS.labels(decision.resolved.resolution if known else "other").inc()
 
 
-async def refresh_pending(engine: AsyncEngine) -> None:
+async def refresh_gauges(engine: AsyncEngine) -> None:
+    """Periodic: the unresolved pending orders, and the count and oldest age of every intermediate state."""
     async with engine.connect() as conn:
         PENDING.set(await repo.unresolved_pending(conn))
+        found = await repo.in_flight(conn)
+    for state in IN_FLIGHT:
+        count, oldest_s = found.get(state, (0, 0.0))
+        IN_FLIGHT_INTENTS.labels(state.value).set(count)
+        IN_FLIGHT_OLDEST.labels(state.value).set(oldest_s)

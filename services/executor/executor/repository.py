@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.bulk import any_of, by_column, insert_many, update_many
 from egis_common.contracts import ExchangeAlgoOrderFact, ExchangeName, IntentKind, Side
 from egis_common.outbox import Outbox
-from executor.domain import ALGO_ENDED, Decision, Intent, IntentStatus, PendingRecord, ResolutionRecord, StopRef
+from executor.domain import (
+    ALGO_ENDED, IN_FLIGHT, Decision, Intent, IntentStatus, PendingRecord, ResolutionRecord, StopRef,
+)
 
 metadata = sa.MetaData(schema="executor")
 _FIELDS = [f.name for f in fields(Intent)]
@@ -205,6 +207,14 @@ async def record_resolutions(conn: AsyncConnection, records: Sequence[Resolution
             resolved_at=sa.bindparam("b_resolved_at"), resolution_evidence=sa.bindparam("b_evidence"),
         ), [{"b_intent_id": r.intent_id, "b_resolution": r.resolution, "b_resolved_by": r.resolved_by,
              "b_resolved_at": r.resolved_at, "b_evidence": r.evidence} for r in records])
+
+
+async def in_flight(conn: AsyncConnection) -> dict[IntentStatus, tuple[int, float]]:
+    """For each intermediate state holding any intent: how many, and how long ago the oldest entered it (s)."""
+    query = (sa.select(intents.c.status, sa.func.count(),
+                       sa.func.extract("epoch", sa.func.now() - sa.func.min(intents.c.updated_at)))
+             .where(intents.c.status.in_([s.value for s in IN_FLIGHT])).group_by(intents.c.status))
+    return {IntentStatus(status): (count, max(float(age), 0.0)) for status, count, age in await conn.execute(query)}
 
 
 async def unresolved_pending(conn: AsyncConnection) -> int:
