@@ -79,9 +79,10 @@ class ExecutorSettings(EgisSettings):
     gauge_refresh_seconds: float = Field(default=5.0, gt=0)
     # While recording an exchange's outcome fails for a transient reason (the database unavailable), it is
     # tried again for this long before the outcome is kept as a pending record instead. The batch's consumer
-    # does not poll meanwhile: this stays well below Kafka's max poll interval (300 s), leaving room for the
-    # exchange calls before it and the one-by-one fallback after it.
-    outcome_retry_seconds: float = Field(default=120.0, gt=0, le=200)
+    # does not poll meanwhile, so this stays well below Kafka's max poll interval (300 s): the exchange calls
+    # come before it, and after it a last try that is still in flight, the one-by-one try and the rescue, each
+    # of which may wait out a connection attempt to a database that does not answer.
+    outcome_retry_seconds: float = Field(default=120.0, gt=0, le=150)
     # An intent still `preflight_requested` this long after it asked the ledger for its reservation asks
     # again (the command or the answer was lost): a periodic job looks every `reservation_resend_every_seconds`,
     # at most `reservation_resend_batch` intents a round.
