@@ -1,12 +1,20 @@
-"""`egis-local up | down | status | env | mark-price`: the whole system as local processes, no Docker.
+"""`egis-local up | down | status | restart | env | mark-price`: the whole system as local processes, no Docker.
 
-`up` starts Apache Kafka (KRaft) and PostgreSQL on free loopback ports,
-creates the `egis` database, migrates every service's schema, creates every
-registry topic, then starts the four services. State, logs and the
-connection settings live under `.egis/local/` in the repository, or under
-`$EGIS_LOCAL_STATE_DIR` when that is set. `mark-price SYMBOL PRICE` publishes
-a mark price for the paper venue, which fills market orders at it: nothing in
-the local setup streams real prices.
+`up` starts Apache Kafka (KRaft) and PostgreSQL on loopback ports, creates the
+`egis` database, migrates every service's schema, creates every registry topic,
+then starts the four services. Run again, it brings back whatever died: Kafka
+and Postgres come back on the ports they had, so running services find them
+again; a dead or unhealthy service is restarted on its own ports, and one
+started against addresses that are no longer right is restarted against the
+new ones. A healthy system is left as it is. `status` asks every component
+whether it answers (Kafka metadata, a Postgres query, each service's
+`/health/ready`) and exits non-zero unless all do. `restart [component]` stops
+one component (or everything) and brings the system back up.
+
+State, logs and the connection settings live under `.egis/local/` in the
+repository, or under `$EGIS_LOCAL_STATE_DIR` when that is set. `mark-price
+SYMBOL PRICE` publishes a mark price for the paper venue, which fills market
+orders at it: nothing in the local setup streams real prices.
 """
 
 from __future__ import annotations
@@ -19,34 +27,42 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
-
-from egis_localinfra.kafka import kafka_status, start_kafka, stop_kafka
-from egis_localinfra.ports import free_port
+from egis_common.health import OK, PROBE_TIMEOUT_S, database_answers, probe
+from egis_localinfra.kafka import kafka_status, list_topics, start_kafka, stop_kafka
+from egis_localinfra.ports import free_port, port_is_free
 from egis_localinfra.postgres import create_database, postgres_status, start_postgres, stop_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = Path(os.environ.get("EGIS_LOCAL_STATE_DIR") or REPO_ROOT / ".egis" / "local")
 DATABASE = "egis"
 SERVICES = ("ledger", "signal_router", "executor", "reconciler")
-# HTTP APIs of the services that have one; metrics for all of them.
+# HTTP APIs of the services that have one; metrics and health for all of them.
 HTTP_SERVICES = {"signal_router": "EGIS_HTTP_PORT", "ledger": "EGIS_HTTP_PORT"}
 # Written to the env file: egis-ledger-admin reads EGIS_LEDGER_URL; the README's curl uses EGIS_GATEWAY_URL.
 URL_VARIABLES = {"ledger": "EGIS_LEDGER_URL", "signal_router": "EGIS_GATEWAY_URL"}
+SERVICE_START_TIMEOUT_S = 60.0
+# A running service reconnects on its own once Kafka or Postgres is back; this is how long it gets.
+SERVICE_SETTLE_TIMEOUT_S = 30.0
+# Kafka's and Postgres's answers to `status` and `up`, larger than a service's own probe: a cold admin client connects first.
+INFRA_PROBE_TIMEOUT_S = 10.0
+# What a service records of its dependencies; a difference from today's means it must restart.
+DEPENDENCIES = ("EGIS_KAFKA_BOOTSTRAP_SERVERS", "postgres")
 
+
+# ---------------------------------------------------------------- infrastructure
 
 
 def infra_up() -> dict[str, str]:
     """Kafka, Postgres, database, schemas, topics; returns the services' common environment."""
     from egis_common.setup import prepare_system
 
-    started = time.monotonic()
-    kafka = start_kafka(STATE_DIR / "kafka")
-    print(f"kafka {kafka.version} ready at {kafka.bootstrap} ({time.monotonic() - started:.1f}s)")
-    postgres = start_postgres(STATE_DIR / "postgres", durable=True)
-    print(f"postgres {postgres.version.split(' (')[0]} ready at {postgres.host}:{postgres.port}")
+    kafka = _kafka_up()
+    postgres = _postgres_up()
     asyncio.run(create_database(postgres.admin_dsn, DATABASE, if_missing=True))
     url = postgres.dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
     created = prepare_system(url, kafka.bootstrap)
@@ -56,18 +72,66 @@ def infra_up() -> dict[str, str]:
     return env
 
 
+def _kafka_up():
+    state = STATE_DIR / "kafka"
+    running = kafka_status(state)
+    if running and (problem := _kafka_problem(running.bootstrap)) != OK:
+        print(f"kafka at {running.bootstrap} runs but does not answer ({problem}): restarting it")
+        stop_kafka(state)
+        running = None
+    started = time.monotonic()
+    kafka = running or start_kafka(state)
+    how = "running" if running else f"started ({time.monotonic() - started:.1f}s)"
+    print(f"kafka {kafka.version} at {kafka.bootstrap}: {how}")
+    return kafka
+
+
+def _postgres_up():
+    state = STATE_DIR / "postgres"
+    running = postgres_status(state)
+    if running and (problem := _postgres_problem(running)) != OK:
+        print(f"postgres at {running.host}:{running.port} runs but does not answer ({problem}): restarting it")
+        stop_postgres(state)
+        running = None
+    started = time.monotonic()
+    postgres = running or start_postgres(state, durable=True)
+    how = "running" if running else f"started ({time.monotonic() - started:.1f}s)"
+    print(f"postgres {postgres.version.split(' (')[0]} at {postgres.host}:{postgres.port}: {how}")
+    return postgres
+
+
+def _kafka_problem(bootstrap: str) -> str:
+    return asyncio.run(probe(lambda: list_topics(bootstrap), INFRA_PROBE_TIMEOUT_S))
+
+
+def _postgres_problem(postgres, database: str = "postgres") -> str:
+    return asyncio.run(probe(database_answers(postgres.dsn(database)), INFRA_PROBE_TIMEOUT_S))
+
+
 def _write_env(env: dict[str, str]) -> None:
     path = STATE_DIR / "env"
     path.write_text("".join(f"export {key}='{value}'\n" for key, value in env.items()))
     path.chmod(0o600)
 
 
-def start_service(service: str, env: dict[str, str]) -> dict[str, int | str]:
+# ---------------------------------------------------------------- services
+
+
+def _dependencies(env: dict[str, str]) -> dict[str, str]:
+    """Where a service finds Kafka and Postgres, without the database password."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(env["EGIS_DATABASE_URL"])
+    return {"EGIS_KAFKA_BOOTSTRAP_SERVERS": env["EGIS_KAFKA_BOOTSTRAP_SERVERS"],
+            "postgres": f"{database.host}:{database.port}/{database.database}"}
+
+
+def start_service(service: str, env: dict[str, str], recorded: dict | None = None) -> dict[str, int | str]:
+    """Start `service` on its recorded ports where they are free (its URLs stay valid), and wait until it is ready."""
     logs = STATE_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    ports = {"EGIS_METRICS_PORT": free_port()}
-    if service in HTTP_SERVICES:
-        ports[HTTP_SERVICES[service]] = free_port()
+    names = ["EGIS_METRICS_PORT", *([HTTP_SERVICES[service]] if service in HTTP_SERVICES else [])]
+    ports = {name: _recorded_or_free((recorded or {}).get(name)) for name in names}
     process = subprocess.Popen(
         [sys.executable, "-m", f"{service}.main"],
         env={**os.environ, **env, **{k: str(v) for k, v in ports.items()}, "EGIS_LOG_JSON": "true"},
@@ -76,22 +140,130 @@ def start_service(service: str, env: dict[str, str]) -> dict[str, int | str]:
         start_new_session=True,
         cwd=REPO_ROOT,
     )
-    wait_for_metrics(service, ports["EGIS_METRICS_PORT"], process)
-    return {"pid": process.pid, **ports, "log": str(logs / f"{service}.log")}
+    try:
+        wait_for_ready(service, ports["EGIS_METRICS_PORT"], process)
+    except SystemExit:
+        _stop_service(service, process.pid)  # not left running unrecorded
+        raise
+    return {"pid": process.pid, **ports, "log": str(logs / f"{service}.log"), **_dependencies(env)}
 
 
-def wait_for_metrics(service: str, port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+def _recorded_or_free(port: int | None) -> int:
+    return port if port and port_is_free(port) else free_port()
+
+
+def wait_for_ready(service: str, port: int, process: subprocess.Popen, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
+    """Until the service answers /health/ready; exits if it died first or never gets there (see its log)."""
+    _wait_for_page(service, f"http://127.0.0.1:{port}/health/ready", process, timeout)
+
+
+def wait_for_metrics(service: str, port: int, process: subprocess.Popen, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
     """Until the service serves /metrics; exits with its return code if it died first (see its log)."""
+    _wait_for_page(service, f"http://127.0.0.1:{port}/metrics", process, timeout)
+
+
+def _wait_for_page(service: str, url: str, process: subprocess.Popen, timeout: float) -> None:
+    problem = _poll(lambda: _page_problem(url), lambda: process.poll() is None, timeout)
+    if process.poll() is not None:
+        raise SystemExit(f"{service} exited with {process.returncode}; see its log")
+    if problem is not None:
+        raise SystemExit(f"{service} not ready within {timeout:g}s ({problem}); see its log")
+
+
+def _poll(problem_of: Callable[[], str | None], alive: Callable[[], bool], timeout: float) -> str | None:
+    """The last problem after `timeout`, or None once there is none; stops early when `alive()` turns false."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{service} exited with {process.returncode}; see its log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{service} did not serve metrics within {timeout}s")
+    while (problem := problem_of()) is not None and alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return problem
+
+
+def _page_problem(url: str) -> str | None:
+    """None when the page answers 200; else why not, on one line (a 503 from /health/ready names its failed checks)."""
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S + 3):
+            return None
+    except urllib.error.HTTPError as error:
+        return _not_ready_reason(error)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return f"no answer on {url.split('/')[2]} ({reason})"
+
+
+def _not_ready_reason(error: urllib.error.HTTPError) -> str:
+    try:
+        checks = json.loads(error.read())["checks"]
+        return "not ready: " + ", ".join(f"{name}: {result}" for name, result in checks.items() if result != OK)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return f"HTTP {error.code}"
+
+
+def _service_alive(service: str, pid: int) -> bool:
+    """The pid is that service's process, alive (a reused pid or a zombie is not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return f"{service}.main".encode() in cmdline.split(b"\0")
+
+
+def _stop_services(pids: dict[str, int], timeout: float = 15) -> None:
+    """SIGTERM to every one at once, SIGKILL to those still running after `timeout`."""
+    for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        running = {service: pid for service, pid in pids.items() if _service_alive(service, pid)}
+        for pid in running.values():
+            os.killpg(pid, sig)  # its own session (start_new_session), so pgid == pid
+        deadline = time.monotonic() + wait_s
+        while any(_service_alive(*item) for item in running.items()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _stop_service(service: str, pid: int) -> None:
+    _stop_services({service: pid})
+
+
+def _stop_moved(services: dict[str, dict], env: dict[str, str]) -> dict[str, str]:
+    """Stop, all at once, the running services that look for Kafka or Postgres where it no longer is; returns why, per service.
+
+    At once: a service whose broker is gone cannot finish a clean shutdown, so each waits out the whole grace.
+    """
+    wanted = _dependencies(env)
+    moved = {}
+    for service, info in services.items():
+        changes = [f"{name} {info.get(name)} -> {wanted[name]}" for name in DEPENDENCIES if info.get(name) != wanted[name]]
+        if changes and _service_alive(service, int(info["pid"])):
+            moved[service] = ", ".join(changes)
+    _stop_services({service: int(services[service]["pid"]) for service in moved})
+    return moved
+
+
+def _ensure_service(service: str, info: dict | None, env: dict[str, str], moved: str | None = None) -> dict:
+    """The service running and ready, restarting it only if it died, is unhealthy, or was stopped because `moved`."""
+    if info is None:
+        return _report_started(service, "started", start_service(service, env))
+    if moved:
+        return _report_started(service, f"restarted: {moved}", start_service(service, env, info))
+    pid = int(info["pid"])
+    if not _service_alive(service, pid):
+        return _report_started(service, f"was not running (pid {pid}): restarted", start_service(service, env, info))
+    url = f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/health/ready"
+    problem = _poll(lambda: _page_problem(url), lambda: _service_alive(service, pid), SERVICE_SETTLE_TIMEOUT_S)
+    if problem is None:
+        print(f"{service}: healthy, left running (pid {pid})")
+        return info
+    _stop_service(service, pid)
+    return _report_started(service, f"unhealthy ({problem}): restarted", start_service(service, env, info))
+
+
+def _report_started(service: str, what: str, info: dict) -> dict:
+    print(f"{service}: {what}, pid {info['pid']}, {_ports(info)}")
+    return info
+
+
+def _ports(info: dict) -> str:
+    """Like "metrics :41234, http :41235"."""
+    return ", ".join(f"{name.removeprefix('EGIS_').removesuffix('_PORT').lower()} :{info[name]}"
+                     for name in info if name.endswith("_PORT"))
 
 
 def _services_file() -> Path:
@@ -105,35 +277,33 @@ def _load_services() -> dict[str, dict]:
         return {}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _save_services(services: dict[str, dict]) -> None:
+    _services_file().write_text(json.dumps(services, indent=2))
 
 
-def up(_: argparse.Namespace) -> None:
+# ---------------------------------------------------------------- commands
+
+
+def up(_: argparse.Namespace | None = None) -> None:
+    """Start what is missing, bring back what died, leave what is healthy alone."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     env = infra_up()
-    running = {name: info for name, info in _load_services().items() if _alive(int(info["pid"]))}
+    services = _load_services()
+    moved = _stop_moved(services, env)
     for service in SERVICES:
-        if service not in running:
-            running[service] = start_service(service, env)
-        print(f"{service}: pid {running[service]['pid']}, ports { {k: v for k, v in running[service].items() if k.endswith('PORT')} }")
-    _services_file().write_text(json.dumps(running, indent=2))
-    # The HTTP ports are free ones picked at start: the env file names them for the CLI and curl.
-    _write_env({**env, **{variable: f"http://127.0.0.1:{running[service]['EGIS_HTTP_PORT']}"
+        services[service] = _ensure_service(service, services.get(service), env, moved.get(service))
+        _save_services(services)  # after each one: a failure further on leaves a true record
+    # The HTTP ports are free ones picked at a service's first start: the env file names them for the CLI and curl.
+    _write_env({**env, **{variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
                           for service, variable in URL_VARIABLES.items()}})
     print(f"\nEgis is up. Settings for other shells: source {STATE_DIR / 'env'}")
 
 
-def down(_: argparse.Namespace) -> None:
-    for service, info in _load_services().items():
-        pid = int(info["pid"])
-        if _alive(pid):
-            os.killpg(pid, signal.SIGTERM)
-            _wait_gone(pid)
+def down(_: argparse.Namespace | None = None) -> None:
+    """Stop the services, Kafka and Postgres."""
+    services = _load_services()
+    _stop_services({service: int(info["pid"]) for service, info in services.items()})
+    for service in services:
         print(f"{service} stopped")
     _services_file().unlink(missing_ok=True)
     stop_kafka(STATE_DIR / "kafka")
@@ -142,25 +312,75 @@ def down(_: argparse.Namespace) -> None:
     print("postgres stopped")
 
 
-def _wait_gone(pid: int, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+def restart(arguments: argparse.Namespace) -> None:
+    """Stop one component (kafka, postgres, a service), or everything, then `up`."""
+    component = arguments.component
+    if component is None:
+        down()
+    elif component == "kafka":
+        stop_kafka(STATE_DIR / "kafka")
+    elif component == "postgres":
+        stop_postgres(STATE_DIR / "postgres")
+    elif info := _load_services().get(component):
+        _stop_service(component, int(info["pid"]))
+    print(f"{component or 'everything'} stopped")
+    up()
 
 
-def status(_: argparse.Namespace) -> None:
+def status(_: argparse.Namespace) -> int:
+    """One line per component: healthy only if it answers; exits 1 unless all do."""
+    lines = asyncio.run(_status_lines())
+    width = max(len(name) for name, _, _ in lines) + 2
+    for name, state, detail in lines:
+        print(f"{name + ':':<{width}}{state:<11}{detail}".rstrip())
+    return 0 if all(state == "healthy" for _, state, _ in lines) else 1
+
+
+async def _status_lines() -> list[tuple[str, str, str]]:
+    # The services' record exists from `up` to `down`: until then, whatever does not run is missed, not stopped.
+    absent = ("unhealthy", "not running") if _services_file().exists() else ("stopped", "")
+    services = _load_services()
+    return list(await asyncio.gather(
+        _kafka_line(absent), _postgres_line(absent),
+        *(asyncio.to_thread(_service_line, service, services.get(service), absent) for service in SERVICES),
+    ))
+
+
+async def _kafka_line(absent: tuple[str, str]) -> tuple[str, str, str]:
     kafka = kafka_status(STATE_DIR / "kafka")
+    if kafka is None:
+        return ("kafka", *absent)
+    problem = await probe(lambda: list_topics(kafka.bootstrap), INFRA_PROBE_TIMEOUT_S)
+    if problem != OK:
+        return "kafka", "unhealthy", f"{kafka.bootstrap}, pid {kafka.pid}: no metadata ({problem})"
+    return "kafka", "healthy", f"{kafka.version} at {kafka.bootstrap}, pid {kafka.pid}"
+
+
+async def _postgres_line(absent: tuple[str, str]) -> tuple[str, str, str]:
     postgres = postgres_status(STATE_DIR / "postgres")
-    print(f"kafka:    {f'{kafka.version} at {kafka.bootstrap}' if kafka else 'stopped'}")
-    print(f"postgres: {f'127.0.0.1:{postgres.port}' if postgres else 'stopped'}")
-    for service, info in _load_services().items():
-        print(f"{service}: {'running' if _alive(int(info['pid'])) else 'dead'} (pid {info['pid']})")
+    if postgres is None:
+        return ("postgres", *absent)
+    problem = await probe(database_answers(postgres.dsn(DATABASE)), INFRA_PROBE_TIMEOUT_S)
+    where = f"{postgres.host}:{postgres.port}, database {DATABASE}, pid {postgres.pid}"
+    return ("postgres", "healthy", where) if problem == OK else ("postgres", "unhealthy", f"{where}: {problem}")
+
+
+def _service_line(service: str, info: dict | None, absent: tuple[str, str]) -> tuple[str, str, str]:
+    if info is None:
+        return (service, *absent)
+    pid = int(info["pid"])
+    if not _service_alive(service, pid):
+        return service, "unhealthy", f"not running (pid {pid}; see {info['log']})"
+    problem = _page_problem(f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/health/ready")
+    return (service, "healthy", f"pid {pid}, {_ports(info)}") if problem is None else (service, "unhealthy", f"pid {pid}: {problem}")
 
 
 def env(_: argparse.Namespace) -> None:
-    print((STATE_DIR / "env").read_text(), end="")
+    """Print the settings of the running system, for `source`."""
+    try:
+        print((STATE_DIR / "env").read_text(), end="")
+    except FileNotFoundError:
+        raise SystemExit(f"no settings at {STATE_DIR / 'env'}: ./egis up first") from None
 
 
 def mark_price(arguments: argparse.Namespace) -> None:
@@ -193,15 +413,25 @@ async def _publish(bootstrap: str, message) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="egis-local", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(required=True)
+    commands = parser.add_subparsers(required=True, dest="command")
     for name, handler in (("up", up), ("down", down), ("status", status), ("env", env)):
         commands.add_parser(name, help=handler.__doc__).set_defaults(handler=handler)
+    restarts = commands.add_parser("restart", help=restart.__doc__)
+    restarts.add_argument("component", nargs="?", choices=("kafka", "postgres", *SERVICES),
+                          help="what to restart; without it, everything")
+    restarts.set_defaults(handler=restart)
     marks = commands.add_parser("mark-price", help=mark_price.__doc__)
     marks.add_argument("symbol", help="e.g. ETHUSDT")
     marks.add_argument("price", help="a decimal string, e.g. 2942.67")
     marks.set_defaults(handler=mark_price)
     arguments = parser.parse_args()
-    arguments.handler(arguments)
+    try:
+        sys.exit(arguments.handler(arguments) or 0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - one clear line for the operator, not a traceback
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        sys.exit(f"egis-local {arguments.command}: {first} (logs under {STATE_DIR})")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
-from egis_localinfra.ports import free_ports
+from egis_localinfra.ports import free_ports, port_is_free
 
 KAFKA_DIR = Path(__file__).resolve().parent.parent.parent / "kafka"
 LIB_DIR = KAFKA_DIR / "lib"
@@ -146,8 +146,10 @@ def _terminate(pid: int, state_dir: Path, timeout: float) -> None:
 
 
 def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: bool = True) -> KafkaInfo:
-    """Start a broker+controller on free 127.0.0.1 ports and wait until it serves admin requests.
+    """Start a broker+controller on 127.0.0.1 and wait until it serves admin requests.
 
+    It comes back on the ports of its last start in state_dir while they are free, so clients
+    that knew it (running services) find it again; otherwise, or on a first start, on free ports.
     Idempotent: if state_dir already has a live broker, that broker is returned.
     """
     state_dir = Path(state_dir).resolve()
@@ -155,7 +157,8 @@ def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: b
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
     lib = ensure_jars()
-    port, controller_port = free_ports(2)
+    recorded = _recorded_ports(state_dir)
+    port, controller_port = recorded if recorded and all(map(port_is_free, recorded)) else free_ports(2)
     _write_properties(state_dir, port, controller_port)
     _format_storage(state_dir, lib)
     proc = _launch(state_dir, lib, heap, fast_start)
@@ -169,6 +172,16 @@ def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: b
 
 def _props_path(state_dir: Path) -> Path:
     return Path(state_dir).resolve() / "server.properties"
+
+
+def _recorded_ports(state_dir: Path) -> list[int] | None:
+    """The PLAINTEXT and CONTROLLER ports of the last start, from its server.properties."""
+    try:
+        text = _props_path(state_dir).read_text()
+    except OSError:
+        return None
+    found = re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)$", text, re.M)
+    return [int(found[1]), int(found[2])] if found else None
 
 
 def _write_properties(state_dir: Path, port: int, controller_port: int) -> None:
@@ -246,16 +259,22 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-async def _admin_answers(bootstrap: str) -> bool:
+async def list_topics(bootstrap: str) -> list[str]:
+    """A metadata request through an admin client of its own: what "the broker answers" means here."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         await admin.start()
-        await admin.list_topics()
+        return await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def _admin_answers(bootstrap: str) -> bool:
+    try:
+        await list_topics(bootstrap)
         return True
     except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
         return False
-    finally:
-        await admin.close()
 
 
 def _run_async(coro):

@@ -20,3 +20,18 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port` on loopback now.
+
+    With SO_REUSEADDR, as servers bind: connections of a server that died linger in TIME_WAIT
+    on its port, and they must not keep it from coming back there.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

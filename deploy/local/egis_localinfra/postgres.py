@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
-from egis_localinfra.ports import free_port
+from egis_localinfra.ports import free_port, port_is_free
 
 PG_ROOT = Path("/usr/lib/postgresql")
 SUPERUSER = "egis"
@@ -124,7 +124,9 @@ def start_postgres(state_dir: Path, *, durable: bool = False) -> PostgresInfo:
     home = _prepare_home(state_dir)
     if not (home / "pgdata" / "PG_VERSION").exists():
         _initdb(bin_dir, home, durable)
-    port = free_port()
+    recorded = _recorded_port(state_dir)
+    # Back on the port of its last start while it is free: running services keep their URL.
+    port = recorded if recorded and port_is_free(recorded) else free_port()
     _write_server_conf(home, port, durable)
     _pg_ctl(bin_dir, home / "pgdata", "start", "-l", str(home / "postgres.log"), "-t", "30")
     info = _wait_ready(home, port)
@@ -147,6 +149,13 @@ def stop_postgres(state_dir: Path) -> None:
     info = postgres_status(state_dir)
     if info is not None:
         _pg_ctl(ensure_postgres_installed(), info.data_dir, "stop", "-m", "fast", "-t", "60")
+
+
+def _recorded_port(state_dir: Path) -> int | None:
+    try:
+        return int(json.loads((state_dir / "postgres.json").read_text())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def postgres_status(state_dir: Path) -> PostgresInfo | None:
@@ -255,7 +264,7 @@ def _password_file(home: Path) -> Path:
 
 
 def _write_server_conf(home: Path, port: int, durable: bool) -> None:
-    """Per-start settings (the port changes every start) in pgdata/egis.conf."""
+    """Per-start settings (the port may change from one start to the next) in pgdata/egis.conf."""
     socket_dir = home / "pgsocket"
     too_long = len(f"{socket_dir}/.s.PGSQL.{port}") > MAX_SOCKET_PATH
     lines = [

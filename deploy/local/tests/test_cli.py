@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -12,22 +10,8 @@ from pathlib import Path
 
 import pytest
 
-
-def run_cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")}
-    env["EGIS_LOCAL_STATE_DIR"] = str(state_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "egis_localinfra.cli", *args],
-        env=env, capture_output=True, text=True, timeout=240,
-    )
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+sys.path.insert(0, str(Path(__file__).parent))
+from local_system import alive, run_cli, status_lines  # noqa: E402
 
 
 @pytest.mark.timeout(300)
@@ -49,11 +33,15 @@ def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_pa
                 time.sleep(0.1)
         env = run_cli(state_dir, "env").stdout
         assert "EGIS_KAFKA_BOOTSTRAP_SERVERS='127.0.0.1:" in env and "EGIS_DATABASE_URL=" in env
-        status = run_cli(state_dir, "status").stdout
-        assert status.count("running") == 4
+        status = run_cli(state_dir, "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        lines = status_lines(status.stdout)
+        assert set(lines) == {"kafka", "postgres", *services}
+        assert all(line.startswith("healthy") for line in lines.values()), status.stdout
     finally:
         down = run_cli(state_dir, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert not any(alive(int(info["pid"])) for info in services.values())
-    status = run_cli(state_dir, "status").stdout
-    assert "kafka:    stopped" in status and "postgres: stopped" in status
+    status = run_cli(state_dir, "status")
+    assert status.returncode != 0 and "Traceback" not in status.stdout + status.stderr
+    assert set(status_lines(status.stdout).values()) == {"stopped"}

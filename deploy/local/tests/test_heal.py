@@ -1,0 +1,144 @@
+"""`egis-local up` brings back a consistent system after a component died; `status` says which one did.
+
+One system for the module: every test leaves it healthy again, as `up` should.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from egis_localinfra.testing import eventually
+
+sys.path.insert(0, str(Path(__file__).parent))
+from local_system import kill_9, new_bot, positions, post_signal, run_cli, services, status_lines  # noqa: E402
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("heal") / "local"
+    try:
+        up = run_cli(state_dir, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield state_dir
+    finally:
+        down = run_cli(state_dir, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def up_again(state_dir: Path) -> str:
+    up = run_cli(state_dir, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    return up.stdout
+
+
+def assert_healthy(state_dir: Path) -> None:
+    status = run_cli(state_dir, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert all(line.startswith("healthy") for line in status_lines(status.stdout).values()), status.stdout
+
+
+def pids(state_dir: Path) -> dict[str, int]:
+    return {service: info["pid"] for service, info in services(state_dir).items()}
+
+
+def ports(state_dir: Path) -> dict[str, dict]:
+    return {service: {k: v for k, v in info.items() if k.endswith("_PORT")} for service, info in services(state_dir).items()}
+
+
+def kafka_record(state_dir: Path) -> dict:
+    return json.loads((state_dir / "kafka" / "kafka.json").read_text())
+
+
+async def open_a_position(state_dir: Path) -> dict:
+    """The README's walkthrough: a bot, a mark price, a buy signal (202), and the position it opens."""
+    key = f"heal-{uuid.uuid4().hex[:8]}"
+    token, bot_id, secret = new_bot(state_dir, key)
+    marked = run_cli(state_dir, "mark-price", "ETHUSDT", "2942.67")
+    assert marked.returncode == 0, marked.stdout + marked.stderr
+    status, answer = post_signal(state_dir, {"signal_key": key, "secret": secret, "action": "buy", "symbol": "ETHUSDT"})
+    assert (status, answer["status"]) == (202, "accepted")
+
+    async def opened() -> list[dict]:
+        return [p for p in positions(state_dir, token, bot_id) if p["status"] == "open"]
+
+    [position] = await eventually(opened, timeout=60, interval=0.5, what="the position open")
+    return position
+
+
+async def test_up_on_a_healthy_system_changes_nothing(state_dir):
+    before = (services(state_dir), kafka_record(state_dir), (state_dir / "env").read_text())
+    output = up_again(state_dir)
+    assert output.count("healthy, left running") == 4, output
+    assert (services(state_dir), kafka_record(state_dir), (state_dir / "env").read_text()) == before
+
+
+async def test_status_names_a_killed_service_and_up_restarts_only_it_on_its_own_ports(state_dir):
+    before_pids, before_ports = pids(state_dir), ports(state_dir)
+    await kill_9(before_pids["executor"])
+
+    status = run_cli(state_dir, "status")
+    assert status.returncode != 0 and "Traceback" not in status.stdout + status.stderr
+    lines = status_lines(status.stdout)
+    assert lines["executor"].startswith("unhealthy") and "not running" in lines["executor"]
+    assert all(line.startswith("healthy") for name, line in lines.items() if name != "executor"), status.stdout
+
+    up_again(state_dir)
+    after = pids(state_dir)
+    assert after["executor"] != before_pids["executor"]
+    assert {s: p for s, p in after.items() if s != "executor"} == {s: p for s, p in before_pids.items() if s != "executor"}
+    assert ports(state_dir) == before_ports
+    assert_healthy(state_dir)
+
+
+async def test_after_kafka_is_killed_up_brings_it_back_on_its_port_and_the_system_serves(state_dir):
+    before_kafka, before_pids = kafka_record(state_dir), pids(state_dir)
+    await kill_9(before_kafka["pid"])
+
+    status = run_cli(state_dir, "status")
+    assert status.returncode != 0
+    lines = status_lines(status.stdout)
+    assert lines["kafka"].startswith("unhealthy")
+    assert all("kafka" in lines[service] for service in before_pids), status.stdout  # each says what it misses
+
+    up_again(state_dir)
+    assert kafka_record(state_dir)["bootstrap"] == before_kafka["bootstrap"]
+    assert pids(state_dir) == before_pids  # the same address: nothing to restart
+    assert_healthy(state_dir)
+    position = await open_a_position(state_dir)
+    assert position["executed_qty"] == "0.003"
+
+
+async def test_after_postgres_is_killed_up_brings_it_back_and_the_system_serves(state_dir):
+    postgres = json.loads((state_dir / "postgres" / "postgres.json").read_text())
+    before_pids = pids(state_dir)
+    await kill_9(postgres["pid"])
+
+    status = run_cli(state_dir, "status")
+    assert status.returncode != 0
+    lines = status_lines(status.stdout)
+    assert lines["postgres"].startswith("unhealthy")
+    assert all("database" in lines[service] for service in before_pids), status.stdout
+
+    up_again(state_dir)
+    assert json.loads((state_dir / "postgres" / "postgres.json").read_text())["port"] == postgres["port"]
+    assert pids(state_dir) == before_pids
+    assert_healthy(state_dir)
+    await open_a_position(state_dir)
+
+
+async def test_restart_of_one_service_gives_it_a_new_process_on_the_same_ports_and_leaves_the_rest(state_dir):
+    before_pids, before_ports = pids(state_dir), ports(state_dir)
+    restarted = run_cli(state_dir, "restart", "reconciler")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    after = pids(state_dir)
+    assert after["reconciler"] != before_pids["reconciler"]
+    assert {s: p for s, p in after.items() if s != "reconciler"} == {s: p for s, p in before_pids.items() if s != "reconciler"}
+    assert ports(state_dir) == before_ports
+    assert_healthy(state_dir)
