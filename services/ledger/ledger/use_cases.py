@@ -125,6 +125,7 @@ class Ledger:
         await repo.insert_positions(conn, [p for o in outcomes for p in o.created])
         await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
         await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
+        failpoint("ledger.before_reservation_commit")
         return outcomes
 
     async def resume_waiting(self, conn: AsyncConnection, changed: Iterable[Position]) -> list[tuple[c.Message, Outcome]]:
