@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -51,7 +53,7 @@ SERVICE_SETTLE_TIMEOUT_S = 30.0
 # Kafka's and Postgres's answers to `status` and `up`, larger than a service's own probe: a cold admin client connects first.
 INFRA_PROBE_TIMEOUT_S = 10.0
 # What a service records of its dependencies; a difference from today's means it must restart.
-DEPENDENCIES = ("EGIS_KAFKA_BOOTSTRAP_SERVERS", "postgres")
+DEPENDENCIES = ("kafka", "postgres")
 
 
 # ---------------------------------------------------------------- infrastructure
@@ -89,7 +91,7 @@ def _kafka_up():
 def _postgres_up():
     state = STATE_DIR / "postgres"
     running = postgres_status(state)
-    if running and (problem := _postgres_problem(running)) != OK:
+    if running and (problem := _postgres_problem(running.admin_dsn)) != OK:
         print(f"postgres at {running.host}:{running.port} runs but does not answer ({problem}): restarting it")
         stop_postgres(state)
         running = None
@@ -104,8 +106,8 @@ def _kafka_problem(bootstrap: str) -> str:
     return asyncio.run(probe(lambda: list_topics(bootstrap), INFRA_PROBE_TIMEOUT_S))
 
 
-def _postgres_problem(postgres, database: str = "postgres") -> str:
-    return asyncio.run(probe(database_answers(postgres.dsn(database)), INFRA_PROBE_TIMEOUT_S))
+def _postgres_problem(dsn: str) -> str:
+    return asyncio.run(probe(database_answers(dsn), INFRA_PROBE_TIMEOUT_S))
 
 
 def _write_env(env: dict[str, str]) -> None:
@@ -122,8 +124,7 @@ def _dependencies(env: dict[str, str]) -> dict[str, str]:
     from sqlalchemy.engine import make_url
 
     database = make_url(env["EGIS_DATABASE_URL"])
-    return {"EGIS_KAFKA_BOOTSTRAP_SERVERS": env["EGIS_KAFKA_BOOTSTRAP_SERVERS"],
-            "postgres": f"{database.host}:{database.port}/{database.database}"}
+    return {"kafka": env["EGIS_KAFKA_BOOTSTRAP_SERVERS"], "postgres": f"{database.host}:{database.port}/{database.database}"}
 
 
 def start_service(service: str, env: dict[str, str], recorded: dict | None = None) -> dict[str, int | str]:
@@ -212,7 +213,8 @@ def _stop_services(pids: dict[str, int], timeout: float = 15) -> None:
     for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         running = {service: pid for service, pid in pids.items() if _service_alive(service, pid)}
         for pid in running.values():
-            os.killpg(pid, sig)  # its own session (start_new_session), so pgid == pid
+            with contextlib.suppress(ProcessLookupError):  # it may have ended since
+                os.killpg(pid, sig)  # its own session (start_new_session), so pgid == pid
         deadline = time.monotonic() + wait_s
         while any(_service_alive(*item) for item in running.items()) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -245,7 +247,7 @@ def _ensure_service(service: str, info: dict | None, env: dict[str, str], moved:
         return _report_started(service, f"restarted: {moved}", start_service(service, env, info))
     pid = int(info["pid"])
     if not _service_alive(service, pid):
-        return _report_started(service, f"was not running (pid {pid}): restarted", start_service(service, env, info))
+        return _report_started(service, f"not running (pid {pid}): started again", start_service(service, env, info))
     url = f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/health/ready"
     problem = _poll(lambda: _page_problem(url), lambda: _service_alive(service, pid), SERVICE_SETTLE_TIMEOUT_S)
     if problem is None:
@@ -299,13 +301,14 @@ def up(_: argparse.Namespace | None = None) -> None:
     print(f"\nEgis is up. Settings for other shells: source {STATE_DIR / 'env'}")
 
 
-def down(_: argparse.Namespace | None = None) -> None:
+def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -> None:
     """Stop the services, Kafka and Postgres."""
     services = _load_services()
     _stop_services({service: int(info["pid"]) for service, info in services.items()})
     for service in services:
         print(f"{service} stopped")
-    _services_file().unlink(missing_ok=True)
+    if forget_services:
+        _services_file().unlink(missing_ok=True)
     stop_kafka(STATE_DIR / "kafka")
     print("kafka stopped")
     stop_postgres(STATE_DIR / "postgres")
@@ -316,7 +319,7 @@ def restart(arguments: argparse.Namespace) -> None:
     """Stop one component (kafka, postgres, a service), or everything, then `up`."""
     component = arguments.component
     if component is None:
-        down()
+        down(forget_services=False)  # kept: the services come back on their ports, and the URLs in env stay right
     elif component == "kafka":
         stop_kafka(STATE_DIR / "kafka")
     elif component == "postgres":
@@ -425,6 +428,8 @@ def main() -> None:
     marks.add_argument("price", help="a decimal string, e.g. 2942.67")
     marks.set_defaults(handler=mark_price)
     arguments = parser.parse_args()
+    # A broker that does not answer is reported on its status line; aiokafka would also log it to stderr.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         sys.exit(arguments.handler(arguments) or 0)
     except KeyboardInterrupt:

@@ -24,11 +24,19 @@ def run_cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def alive(pid: int) -> bool:
+    """Any of its threads still runs: a killed JVM's main thread is a zombie while the others (and its sockets) go."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return any(_thread_state(thread) not in (None, "Z") for thread in threads)
+
+
+def _thread_state(thread: Path) -> str | None:
+    try:
+        return thread.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
 
 
 def services(state_dir: Path) -> dict[str, dict]:

@@ -6,6 +6,7 @@ One system for the module: every test leaves it healthy again, as `up` should.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -141,4 +142,33 @@ async def test_restart_of_one_service_gives_it_a_new_process_on_the_same_ports_a
     assert after["reconciler"] != before_pids["reconciler"]
     assert {s: p for s, p in after.items() if s != "reconciler"} == {s: p for s, p in before_pids.items() if s != "reconciler"}
     assert ports(state_dir) == before_ports
+    assert_healthy(state_dir)
+
+
+async def test_when_kafkas_port_is_taken_it_comes_back_elsewhere_and_every_service_is_restarted_against_it(state_dir):
+    before_kafka, before_pids, before_ports = kafka_record(state_dir), pids(state_dir), ports(state_dir)
+    await kill_9(before_kafka["pid"])
+    with socket.socket() as squatter:  # someone else's server on Kafka's port, as it happens with free ports
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        port = int(before_kafka["bootstrap"].rsplit(":", 1)[1])
+
+        async def bound() -> bool:
+            try:
+                squatter.bind(("127.0.0.1", port))
+            except OSError:  # the dead broker's sockets may linger a moment
+                return False
+            return True
+
+        await eventually(bound, timeout=30, interval=0.2, what=f"port {port} taken over")
+        squatter.listen()
+        output = up_again(state_dir)
+
+    bootstrap = kafka_record(state_dir)["bootstrap"]
+    assert bootstrap != before_kafka["bootstrap"]
+    assert output.count(f"restarted: kafka {before_kafka['bootstrap']} -> {bootstrap}") == 4, output
+    after = pids(state_dir)
+    assert all(after[service] != pid for service, pid in before_pids.items())
+    assert all(info["kafka"] == bootstrap for info in services(state_dir).values())
+    assert ports(state_dir) == before_ports
+    assert f"EGIS_KAFKA_BOOTSTRAP_SERVERS='{bootstrap}'" in (state_dir / "env").read_text()
     assert_healthy(state_dir)

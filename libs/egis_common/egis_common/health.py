@@ -43,8 +43,8 @@ async def readiness(checks: Mapping[str, Check], timeout_s: float = PROBE_TIMEOU
 
 
 def one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    name, text = type(error).__name__, " ".join(str(error).split())
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
 def database_answers(url: URL | str) -> Check:
