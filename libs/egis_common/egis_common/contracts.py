@@ -373,6 +373,19 @@ class ProtectiveOrdersPlaced(Message):
 # --- egis.executor.commands.v1 ----------------------------------------------
 
 
+class FoundFill(BaseModel):
+    """A fill the venue reported for an order whose outcome was unknown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exchange_order_id: str = Field(min_length=1)
+    executed_qty: Annotated[Quantity, Field(gt=0)]
+    avg_price: Price
+    fee_usd: Usd
+    realised_pnl_usd: SignedUsd | None = None
+    filled_at: AwareDatetime
+
+
 class RecordResolution(Message):
     """The reconciler settled one of the executor's pending orders: the executor records how, and when."""
 
@@ -382,6 +395,7 @@ class RecordResolution(Message):
     resolution: str  # the reconciler's Resolution value (found_filled, rejected_by_exchange, ...)
     resolved_by: str  # "auto", or "operator:<id>" for a confirmed resolve-pending
     resolved_at: AwareDatetime
+    fill: FoundFill | None = None  # for found_filled: what the venue filled
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 

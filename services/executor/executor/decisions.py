@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal, Inexact, localcontext
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from egis_common import contracts as c
 from egis_common.contracts import IntentKind, Side
 from egis_common.ids import OrderPurpose, client_order_id
-from egis_common.money import Price, Quantity, SignedUsd, Usd
 from executor.domain import (
     INTERRUPTED, NOTHING, RECORDING_FAILED, RESOLVED_TO, Decision, Intent, PendingRecord, ResolutionRecord, SkipReason,
 )
@@ -179,10 +176,9 @@ def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolutio
     if target is S.REJECTED:
         rejected = intent.moved_to(S.REJECTED, exchange_code=message.resolution, detail=_why_rejected(message))
         return Decision(rejected, resolved=record)
-    try:
-        fill = FoundFill.model_validate(message.evidence)
-    except ValidationError:
-        return Decision(resolved=record, note="found filled, but the evidence states no valid fill")
+    fill = message.fill
+    if fill is None:
+        return Decision(resolved=record, note="found filled, but no fill was stated")
     filled = intent.moved_to(
         S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
         fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
@@ -196,19 +192,6 @@ def _why_rejected(message: c.RecordResolution) -> str:
     if "exchange_code" in message.evidence:
         why += f"; the exchange said {message.evidence['exchange_code']}: {message.evidence.get('exchange_message')}"
     return why[:1000]
-
-
-class FoundFill(BaseModel):
-    """The fill a resolution's evidence states, exactly as strictly as a fill on the wire."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    exchange_order_id: str = Field(min_length=1)
-    executed_qty: Annotated[Quantity, Field(gt=0)]
-    avg_price: Price
-    fee_usd: Usd
-    realised_pnl_usd: SignedUsd | None = None
-    filled_at: AwareDatetime
 
 
 def describe(outcome: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
@@ -156,18 +157,18 @@ def pending_one() -> Intent:
     return decisions.settle(submitted(), Unknown("timeout")).intent
 
 
-def resolution(intent: Intent, name: str, **evidence) -> c.RecordResolution:
+def resolution(intent: Intent, name: str, fill: c.FoundFill | None = None, **evidence) -> c.RecordResolution:
     return c.RecordResolution(intent_id=intent.intent_id, bot_id=intent.bot_id, resolution=name, resolved_by="auto",
-                              resolved_at=datetime.now(UTC), evidence=evidence)
+                              resolved_at=datetime.now(UTC), fill=fill, evidence=evidence)
 
 
-FOUND = {"exchange_order_id": "8000000001", "executed_qty": "0.003", "avg_price": "2942.67", "fee_usd": "0.0035312",
-         "filled_at": "2026-12-01T12:00:00+00:00"}
+FOUND = c.FoundFill(exchange_order_id="8000000001", executed_qty=Decimal("0.003"), avg_price=Decimal("2942.67"),
+                    fee_usd=Decimal("0.0035312"), filled_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
 
 
 def test_a_pending_order_found_filled_fills_the_intent_with_the_found_fill_and_records_the_resolution():
     intent = pending_one()
-    message = resolution(intent, "found_filled", **FOUND)
+    message = resolution(intent, "found_filled", FOUND, client_order_id="x")
     decision = decisions.resolved(intent, True, message)
     assert decision.intent.status is S.FILLED and decision.messages == ()  # the reconciler told the ledger already
     assert (decision.intent.exchange_order_id, decision.intent.executed_qty, decision.intent.fee_usd) == (
@@ -183,14 +184,17 @@ def test_a_pending_order_that_never_filled_is_rejected_with_the_resolution_as_it
     assert decision.intent.status is S.REJECTED and decision.intent.exchange_code == name
 
 
-@pytest.mark.parametrize(("name", "evidence"), [
-    ("found_filled", {}), ("found_filled", {**FOUND, "executed_qty": "0"}), ("found_filled", {**FOUND, "fee_usd": 0.1}),
-    ("a_resolution_from_the_future", FOUND),
-])
-def test_a_resolution_the_intent_cannot_follow_is_recorded_and_leaves_the_intent_pending(name, evidence):
+@pytest.mark.parametrize(("name", "fill"), [("found_filled", None), ("a_resolution_from_the_future", FOUND)])
+def test_a_resolution_the_intent_cannot_follow_is_recorded_and_leaves_the_intent_pending(name, fill):
     intent = pending_one()
-    decision = decisions.resolved(intent, True, resolution(intent, name, **evidence))
+    decision = decisions.resolved(intent, True, resolution(intent, name, fill))
     assert decision.intent is None and decision.resolved.resolution == name
+
+
+@pytest.mark.parametrize("changes", [{"executed_qty": "0"}, {"fee_usd": 0.1}, {"avg_price": "-1"}])
+def test_a_found_fill_is_as_strict_as_a_fill_on_the_wire(changes):
+    with pytest.raises(ValidationError):
+        c.FoundFill.model_validate({**FOUND.model_dump(mode="json"), **changes})
 
 
 def test_a_pending_intent_leaves_only_for_filled_or_rejected():

@@ -20,16 +20,17 @@ D = Decimal
 FILLED_AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def resolution(intent, name: str, resolved_by: str = "auto", **evidence) -> c.RecordResolution:
+def resolution(intent, name: str, resolved_by: str = "auto", fill: c.FoundFill | None = None,
+               **evidence) -> c.RecordResolution:
     return c.RecordResolution(intent_id=intent.intent_id, bot_id=intent.bot_id, resolution=name,
-                              resolved_by=resolved_by, resolved_at=datetime.now(UTC), evidence=evidence)
+                              resolved_by=resolved_by, resolved_at=datetime.now(UTC), fill=fill, evidence=evidence)
 
 
-def found_filled(intent, **extra) -> c.RecordResolution:
+def found_filled(intent) -> c.RecordResolution:
     """As the reconciler states a fill it found by client order id."""
-    return resolution(intent, "found_filled", client_order_id=intent.client_order_id, exchange_order_id="8000000001",
-                      executed_qty="0.1", avg_price="100.5", fee_usd="0.00402", filled_at=FILLED_AT.isoformat(),
-                      **extra)
+    fill = c.FoundFill(exchange_order_id="8000000001", executed_qty=D("0.1"), avg_price=D("100.5"),
+                       fee_usd=D("0.00402"), filled_at=FILLED_AT)
+    return resolution(intent, "found_filled", fill=fill, client_order_id=intent.client_order_id)
 
 
 async def test_a_pending_order_found_filled_fills_its_intent_and_the_first_resolution_stands(
@@ -80,7 +81,7 @@ async def test_a_resolution_for_an_intent_unknown_here_changes_nothing_and_is_no
     assert await rows(executor.engine, failures.bindparams(topic=EXECUTOR_COMMANDS.name)) == []
 
 
-async def test_a_fill_the_evidence_does_not_state_is_recorded_and_the_intent_stays_pending_for_a_person(
+async def test_a_found_fill_that_states_no_fill_is_recorded_and_the_intent_stays_pending_for_a_person(
     executor, producer
 ):
     intent = await pending_intent(executor)

@@ -79,9 +79,13 @@ def operator(operator_id: str) -> str:
 
 def recorded(pending: PendingOrder, decision: Decision, resolved_by: str, at: datetime) -> c.RecordResolution:
     """What the executor is told about a settlement it did not make itself."""
+    found = decision.command if isinstance(decision.command, c.ApplyFoundFill) else None
+    fill = None if found is None else c.FoundFill(
+        exchange_order_id=found.exchange_order_id, executed_qty=found.executed_qty, avg_price=found.avg_price,
+        fee_usd=found.fee_usd, realised_pnl_usd=found.realised_pnl_usd, filled_at=found.filled_at)
     return c.RecordResolution(intent_id=pending.intent_id, bot_id=pending.bot_id,
                               resolution=decision.resolution.value, resolved_by=resolved_by, resolved_at=at,
-                              evidence=decision.evidence)
+                              fill=fill, evidence=decision.evidence)
 
 
 def retry_wait(initial_s: float, max_s: float) -> Callable[[int], timedelta]:

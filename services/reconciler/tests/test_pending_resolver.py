@@ -110,6 +110,10 @@ async def test_paper_orders_filled_before_the_executor_lost_track_are_settled_by
     records = await eventually(lambda: _records_of(messages, bot.bot_id, 2), what="resolutions recorded")
     assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted([
         (filled.intent_id, "found_filled", "auto"), (absent.intent_id, "not_found_after_window", "auto")])
+    fill_stated = {r.intent_id: r.fill for r in records}
+    assert (fill_stated[filled.intent_id].executed_qty, fill_stated[filled.intent_id].exchange_order_id) == (
+        D("0.05"), booked.exchange_order_id)
+    assert fill_stated[absent.intent_id] is None
     for intent_id in (filled.intent_id, absent.intent_id):
         row = await row_of(reconciler_runtime, intent_id)
         assert (row.resolved_by, row.attempts) == ("auto", 1)
