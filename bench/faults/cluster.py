@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ class Instance:
 
     service: str
     label: str  # "executor", "executor#2"
-    process: subprocess.Popen
+    process: subprocess.Popen | Forked
     metrics_port: int
     http_port: int
     log: Path
@@ -81,6 +82,69 @@ class Instance:
 
     def died_of_sigkill(self) -> bool:
         return self.process.poll() == -signal.SIGKILL
+
+
+class Zygote:
+    """zygote.py as a child of this process: forks service processes that start without importing anything."""
+
+    def __init__(self, log: Path) -> None:
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py"))], cwd=REPO,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("ab"),
+                                        text=True, start_new_session=True)
+        self._lock = threading.Lock()
+        if not self._read().get("ready"):
+            raise RuntimeError(f"the zygote did not start; see {log}")
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the zygote exited with {self.process.wait()}")
+        return json.loads(line)
+
+    def ask(self, request: dict) -> dict:
+        with self._lock:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            return self._read()
+
+    def start(self, service: str, env: dict[str, str], log: Path) -> Forked:
+        return Forked(self, self.ask({"op": "start", "service": service, "env": env, "log": str(log)})["pid"])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+class Forked:
+    """A service process the zygote forked, with the part of Popen's interface the cluster uses."""
+
+    def __init__(self, zygote: Zygote, pid: int) -> None:
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.zygote.ask({"op": "poll", "pid": self.pid})["returncode"]
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.returncode
 
 
 @dataclass
@@ -134,6 +198,7 @@ class Cluster:
     trial_dir: Path = Path()
     common_env: dict[str, dict[str, str]] = field(default_factory=dict)
     template: str = "egis_bench"  # bench/executor/system.py's database, migrated once by `infrastructure`
+    zygote: Zygote | None = None  # forks the services; None: each is `python -m <service>.main`
 
     # ------------------------------------------------------------ trials
 
@@ -144,9 +209,7 @@ class Cluster:
         asyncio.run(self._create_from_template(database))
 
     def end_trial(self, keep_database: bool) -> None:
-        for instance in self.instances:
-            instance.stop()
-        self.instances.clear()
+        self.stop_services()
         if not keep_database:
             asyncio.run(self._drop(self.database))
 
@@ -185,8 +248,11 @@ class Cluster:
                        "EGIS_METRICS_PORT": str(metrics_port), "EGIS_HTTP_PORT": str(http_port),
                        "EGIS_LOG_LEVEL": self.log_level, **self.common_env.get(service, {}), **env}
         log = self.trial_dir / f"{label.replace('#', '-')}.log"
-        process = subprocess.Popen([sys.executable, "-m", f"{service}.main"], env=environment, cwd=REPO,
-                                   stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        if self.zygote is not None:
+            process = self.zygote.start(service, environment, log)
+        else:
+            process = subprocess.Popen([sys.executable, "-m", f"{service}.main"], env=environment, cwd=REPO,
+                                       stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         instance = Instance(service, label, process, metrics_port, http_port, log, env)
         self.instances.append(instance)
         if wait:
@@ -274,11 +340,20 @@ class Cluster:
         finally:
             await connection.close()
 
-    def stop_everything(self) -> None:
+    def stop_services(self) -> None:
+        """SIGTERM to all at once, so each leaves its consumer groups now rather than after a session timeout."""
+        for instance in self.instances:
+            if instance.alive():
+                instance.process.send_signal(signal.SIGTERM)
         for instance in self.instances:
             instance.stop()
         self.instances.clear()
+
+    def stop_everything(self) -> None:
+        self.stop_services()
         self.binance.stop()
+        if self.zygote is not None:
+            self.zygote.stop()
 
 
 def _accepts(port: int) -> bool:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cluster import REPO, BinanceServer, Cluster  # noqa: E402  (puts bench/executor on the path too)
+from cluster import REPO, BinanceServer, Cluster, Zygote  # noqa: E402  (puts bench/executor on the path too)
 from report import summary_table, trial_lines  # noqa: E402
 from schedule import KINDS, Shape, plan  # noqa: E402
 from system import infrastructure  # noqa: E402
@@ -54,6 +54,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="where trials keep results and logs (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep every trial's database")
     parser.add_argument("--log-level", default="WARNING", help="the services' log level")
+    parser.add_argument("--spawn", choices=("fork", "exec"), default="fork",
+                        help="fork services from a process that imported them once (zygote.py), or exec "
+                             "`python -m <service>.main` for each")
     parser.add_argument("--list", action="store_true", help="list the fault kinds and exit")
     args = parser.parse_args(argv)
     kinds = [args.kind] if args.kind else list(KINDS) if args.kinds == "all" else args.kinds.split(",")
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with infrastructure() as system:
         binance = BinanceServer.start(out / "binance-local.log")
-        cluster = Cluster(system, binance, log_level=args.log_level)
+        zygote = Zygote(out / "zygote.log") if args.spawn == "fork" else None
+        cluster = Cluster(system, binance, log_level=args.log_level, zygote=zygote)
         try:
             for number, (kind, seed) in enumerate(args.trials, 1):
                 trial_started = time.monotonic()
@@ -105,6 +109,7 @@ def _progress(number: int, total: int, result: dict, started: float) -> None:
     print(f"\n[{number}/{total}] {verdict} in {result['trial_s']}s (elapsed {elapsed / 60:.1f} min, "
           f"about {eta / 60:.1f} min to go)", flush=True)
     print("\n".join(trial_lines(result)), flush=True)
+    print("    phases (s): " + ", ".join(f"{k} {v}" for k, v in result.get("phases_s", {}).items()), flush=True)
 
 
 def _save(out: Path, args: argparse.Namespace, results: list[dict]) -> None:

@@ -56,10 +56,19 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
                             {"executor": venue_env, "reconciler": venue_env})
     result: dict = {"kind": plan.kind, "seed": plan.seed, "fault": plan.fault.describe(), "database": cluster.database,
                     "trial_dir": str(trial_dir)}
+    phases = result["phases_s"] = {}
+    mark = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        phases[name] = round(time.monotonic() - mark, 1)
+        mark = time.monotonic()
+
     try:
         for symbol, price in PAPER_MARKS.items():
             await set_mark_prices(cluster.dsn, [symbol], price)
         ctx = Context(cluster, 0.0, asyncio.Event(), {}, armed=await asyncio.to_thread(_start_services, cluster, plan))
+        phase("services")
         token = await _admin_token(cluster.url)
         trial_bots = await _create_bots(cluster, plan, tag, token, accounts)
         await _until_gateways_know(cluster, trial_bots)
@@ -69,11 +78,14 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
                                                  SETTLE_BEFORE_LOAD_S)
         if settled is None:
             result["setup_note"] = f"not quiet before the load: {before.describe()}"
+        phase("bots")
         injection, posts = await _load_with_fault(cluster, plan, ctx, trial_bots)
+        phase("load_and_fault")
         reference = max(ctx.load_ended_at, injection.ended_at)
         quiet_s, last = await wait_until_quiet(cluster.dsn, cluster.system.bootstrap, reference,
                                                options.quiescence_timeout_s)
         result.update(_timings(ctx, injection, quiet_s, last))
+        phase("quiet")
         e = await evidence.gather(
             dsn=cluster.dsn, bootstrap=cluster.system.bootstrap, posts=[_checked(p) for p in posts],
             binance_control=cluster.binance.control, binance_accounts={a: k for a, (k, _) in accounts.items()},
@@ -82,9 +94,11 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
         e.quiescent_after_s, e.quiescence_timeout_s = quiet_s, options.quiescence_timeout_s
         e.exited_on_their_own = [i.label for i in cluster.instances if not i.alive() and i.pid not in injection.killed]
         findings = checks.check_all(e)
+        _write_evidence(trial_dir, e)
         result.update(
             fired=injection.fired, notes=injection.notes, load=_load_summary(posts), outcomes=_outcomes(e),
             findings=[asdict(f) for f in findings], violations=sum(f.violation for f in findings))
+        phase("check")
         _write(trial_dir, result, posts)
         return result
     except Exception as error:
@@ -94,6 +108,7 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
         return result
     finally:
         await asyncio.to_thread(cluster.end_trial, options.keep)
+        phase("teardown")
 
 
 # --------------------------------------------------------------------------- setup
@@ -166,21 +181,23 @@ async def _create_bots(cluster: Cluster, plan: Plan, tag: str, token: str,
 async def _until_gateways_know(cluster: Cluster, trial_bots: dict[str, Bot], timeout_s: float = 60) -> None:
     """Every live gateway answers 422 (not 401) for every bot: a word no action has, past the secret check."""
     deadline = time.time() + timeout_s
+
+    async def known(session: aiohttp.ClientSession, port: int, bot: Bot) -> None:
+        body = {"signal_key": bot.signal_key, "secret": bot.secret, "action": "probe", "symbol": "ETHUSDT"}
+        while True:
+            try:
+                async with session.post(f"http://127.0.0.1:{port}/v1/signals", json=body) as answer:
+                    if answer.status == 422:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"a gateway (:{port}) did not learn bot {bot.label} within {timeout_s}s")
+            await asyncio.sleep(0.1)
+
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        for instance in cluster.running("signal_router"):
-            for bot in trial_bots.values():
-                body = {"signal_key": bot.signal_key, "secret": bot.secret, "action": "probe", "symbol": "ETHUSDT"}
-                while True:
-                    try:
-                        async with session.post(f"http://127.0.0.1:{instance.http_port}/v1/signals",
-                                                json=body) as answer:
-                            if answer.status == 422:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    if time.time() > deadline:
-                        raise RuntimeError(f"gateway {instance.label} did not learn bot {bot.label} in {timeout_s}s")
-                    await asyncio.sleep(0.2)
+        await asyncio.gather(*(known(session, instance.http_port, bot) for instance in cluster.running("signal_router")
+                               for bot in trial_bots.values()))
 
 
 def _redelivered(plan: Plan) -> list[str]:
@@ -231,6 +248,12 @@ def _outcomes(e: checks.Evidence) -> dict:
                                     for i in e.intents.values())),
             "positions": dict(Counter(p.status for p in e.positions)),
             "orders": dict(Counter(f"{o.venue} {o.status}" for o in e.orders))}
+
+
+def _write_evidence(trial_dir: Path, e: checks.Evidence) -> None:
+    raw = asdict(e)
+    raw["venue_positions"] = {"/".join(key): qty for key, qty in e.venue_positions.items()}
+    (trial_dir / "evidence.json").write_text(json.dumps(raw, indent=1, default=str))
 
 
 def _write(trial_dir: Path, result: dict, posts) -> None:
