@@ -8,6 +8,7 @@ for quiescence, and the checks of checks.py over every POST's answer, the ledger
 executor's records, the venues' order logs, the outboxes and the dead letters.
 
     uv run python bench/faults/run.py --seeds 10 --kinds all      every kind x seeds 1..10
+    uv run python bench/faults/run.py --kind kill_at_point --seeds 12   every named point (one per seed)
     uv run python bench/faults/run.py --kind kill_at_point --seed 3   replay one trial
     uv run python bench/faults/run.py --list                       the kinds
 
@@ -45,7 +46,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", default="all", help=f"'all' or a comma-separated list of: {', '.join(KINDS)}")
     parser.add_argument("--kind", help="one kind (with --seed: replay one trial)")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 1..N for every kind (default 1)")
+    parser.add_argument("--seeds", type=int, default=1, help="N seeds for every kind (default 1)")
+    parser.add_argument("--first-seed", type=int, default=1, help="the seeds are first..first+N-1 (default 1)")
     parser.add_argument("--seed", type=int, help="this seed only")
     parser.add_argument("--load-seconds", type=float, default=Shape().seconds)
     parser.add_argument("--ci", action="store_true", help="the CI subset's short trials")
@@ -63,8 +65,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         parser.error(f"unknown kinds {unknown}; known: {', '.join(KINDS)}")
-    args.trials = [(kind, seed) for seed in ([args.seed] if args.seed is not None else range(1, args.seeds + 1))
-                   for kind in kinds]
+    seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
+    args.trials = [(kind, seed) for seed in seeds for kind in kinds]
     args.shape = CI_SHAPE if args.ci else replace(Shape(), seconds=args.load_seconds)
     return args
 

@@ -42,7 +42,7 @@ KINDS = (
 class Shape:
     """The load: lanes of open/close pairs for each (bot, symbol), and one burst of opens from other bots."""
 
-    seconds: float = 15.0
+    seconds: float = 12.0
     paper_bots: int = 3
     paper_symbols: tuple[str, ...] = ("ETHUSDT", "SOLUSDT", "BNBUSDT")
     binance_bots: int = 2
