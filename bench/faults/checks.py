@@ -181,7 +181,8 @@ def refused_signals_acted_on(e: Evidence) -> list[Finding]:
 def duplicates(e: Evidence) -> list[Finding]:
     """One order per client order id and per intent on each venue; one position per opening intent."""
     found = []
-    for (venue, account, client_id), count in Counter((o.venue, o.account, o.client_order_id) for o in e.orders).items():
+    per_client_id = Counter((o.venue, o.account, o.client_order_id) for o in e.orders)
+    for (venue, account, client_id), count in per_client_id.items():
         if count > 1:
             found.append(Finding("duplicate_order", client_id, f"{count} orders on {venue} account {account}"))
     for intent_id, count in Counter(p.open_intent_id for p in e.positions).items():
@@ -274,7 +275,7 @@ def intermediate_states(e: Evidence) -> list[Finding]:
 
 
 def dead_letters(e: Evidence) -> list[Finding]:
-    """The load sends only valid messages: a dead letter of one that parses is a transient failure mistaken for poison."""
+    """The load sends only valid messages: a dead letter of one that parses is a failure mistaken for poison."""
     return [Finding("dead_letter", f"{d.origin_topic}[{d.partition}]@{d.offset}", d.error[:300], violation=d.valid)
             for d in e.dead_letters]
 
@@ -302,8 +303,9 @@ def closes_applied(e: Evidence) -> list[Finding]:
     accepted = sorted((p for p in e.posts if p.accepted), key=lambda p: p.sent_at)
     for position in (p for p in e.positions if p.status in POSITION_HOLDS | {"closed"}):
         opened = next((i for i, p in enumerate(accepted) if _intent_of(e, p) == position.open_intent_id), None)
-        close = next((p for p in accepted[opened + 1:] if p.action == "exit"
-                      and (p.bot_id, p.symbol) == (position.bot_id, position.symbol)), None) if opened is not None else None
+        later = accepted[opened + 1:] if opened is not None else []
+        close = next((p for p in later if p.action == "exit" and (p.bot_id, p.symbol) == (position.bot_id,
+                                                                                           position.symbol)), None)
         if close is None:
             continue
         decision = e.decisions.get(close.signal_id)

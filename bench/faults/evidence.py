@@ -33,7 +33,7 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000)
     await consumer.start()
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in range(_partitions(t))]
+        partitions = [TopicPartition(t, p) for t in topics for p in range(partitions_of(t))]
         return await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
@@ -146,7 +146,7 @@ async def _kafka(bootstrap: str, start: Offsets, e: Evidence) -> None:
                                                          m.available_usd)
 
 
-def _partitions(topic: str) -> int:
+def partitions_of(topic: str) -> int:
     return DEAD_LETTER_PARTITIONS if topic == DEAD_LETTER_TOPIC else TOPICS[topic].partitions
 
 

@@ -17,7 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from evidence import SCHEMAS, _partitions
+from evidence import SCHEMAS, partitions_of
 
 POLL_S = 0.5
 STABLE_S = 1.0
@@ -105,7 +105,7 @@ class _Probe:
         groups_of: dict[str, set[str]] = {}
         for group, tp in committed:
             groups_of.setdefault(tp.topic, set()).add(group)
-        partitions = [TopicPartition(t, p) for t in topics for p in range(_partitions(t))]
+        partitions = [TopicPartition(t, p) for t in topics for p in range(partitions_of(t))]
         ends = await self.consumer.end_offsets(partitions)
         # A partition a group reads but never committed on counts from 0: all of it is unread.
         return sum(max(0, end - committed.get((group, tp), 0))

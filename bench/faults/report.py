@@ -47,7 +47,8 @@ def summary_table(results: list[dict]) -> str:
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for result in results:
         by_kind[result["kind"]].append(result)
-    rows = ["| fault kind | trials | fired | clean | violations (by check) | quiet p50 / p95 / max (s) | never quiet |",
+    rows = ["| fault kind | trials | fired | clean | violations by check (trials with it) | quiet p50 / p95 / max (s) "
+            "| never quiet |",
             "|---|---|---|---|---|---|---|"]
     for kind, trials in by_kind.items():
         rows.append(_row(kind, trials))
@@ -59,14 +60,16 @@ def _row(kind: str, trials: list[dict]) -> str:
     judged = [t for t in trials if t.get("violations") is not None]
     errors = len(trials) - len(judged)
     per_check = Counter(f["check"] for t in judged for f in t["findings"] if f["violation"])
-    checks = ", ".join(f"{check} {per_check[check]}" for check in CHECK_NAMES if per_check[check]) or "0"
+    trials_per_check = Counter(check for t in judged for check in {f["check"] for f in t["findings"] if f["violation"]})
+    checks = ", ".join(f"{check} {per_check[check]} ({trials_per_check[check]} trials)"
+                       for check in CHECK_NAMES if per_check[check]) or "0"
     times = [t["quiescence_s"] if t["quiescence_s"] is not None else math.inf for t in judged]
     never = sum(math.isinf(x) for x in times)
     clean = sum(t["violations"] == 0 for t in judged)
     return (f"| {kind} | {len(trials)}{f' ({errors} errored)' if errors else ''} | "
             f"{sum(bool(t.get('fired')) for t in judged)} | {clean} | {checks} | "
-            f"{_seconds(percentile(times, 0.5))} / {_seconds(percentile(times, 0.95))} / {_seconds(max(times, default=math.nan))} | "
-            f"{never} |")
+            f"{_seconds(percentile(times, 0.5))} / {_seconds(percentile(times, 0.95))} / "
+            f"{_seconds(max(times, default=math.nan))} | {never} |")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -11,6 +11,7 @@ executor's records, the venues' order logs, the outboxes and the dead letters.
     uv run python bench/faults/run.py --kind kill_at_point --seeds 12   every named point (one per seed)
     uv run python bench/faults/run.py --kind kill_at_point --seed 3   replay one trial
     uv run python bench/faults/run.py --list                       the kinds
+    uv run python bench/faults/run.py --summarize a/results.json b/results.json   one table of both
 
 The plan of a trial (its signals, the fault, its moment) depends on the kind and the
 seed alone (schedule.py). Each trial's result.json, history.jsonl (every POST and its
@@ -60,6 +61,8 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="fork services from a process that imported them once (zygote.py), or exec "
                              "`python -m <service>.main` for each")
     parser.add_argument("--list", action="store_true", help="list the fault kinds and exit")
+    parser.add_argument("--summarize", nargs="+", type=Path, metavar="RESULTS_JSON",
+                        help="print the summary table of earlier runs' results.json files together, and exit")
     args = parser.parse_args(argv)
     kinds = [args.kind] if args.kind else list(KINDS) if args.kinds == "all" else args.kinds.split(",")
     unknown = [k for k in kinds if k not in KINDS]
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     if args.list:
         print("\n".join(KINDS))
+        return 0
+    if args.summarize:
+        print(summary_table([r for path in args.summarize for r in json.loads(path.read_text())["results"]]))
         return 0
     out = args.out or Path(tempfile.mkdtemp(prefix="egis-faults-"))
     out.mkdir(parents=True, exist_ok=True)

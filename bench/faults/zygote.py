@@ -1,7 +1,7 @@
 """A process that imports the four services once, then forks every service process the trials start.
 
-Most of a service's start is Python importing its modules: several seconds of CPU each,
-and a trial starts four (and restarts the ones a fault kills). Forked from a process
+Most of a service's start is Python importing its modules, and a trial starts four (and
+restarts the ones a fault kills) on cores the running system shares. Forked from a process
 that already holds those modules, a service starts at once; each child is still its own
 process in its own session, with the environment it is given and its own log, running
 the same `main()` that `python -m <service>.main` runs (`run.py --spawn exec` starts

@@ -48,7 +48,8 @@ def clean() -> Evidence:
         intents={open_id: Intent(open_id, BOT, "open", SYMBOL, "filled", client_order_id(uuid.UUID(open_id))),
                  close_id: Intent(close_id, BOT, "close", SYMBOL, "filled", client_order_id(uuid.UUID(close_id)))},
         positions=[position],
-        orders=[Order("paper", ACCOUNT, SYMBOL, "1001", client_order_id(uuid.UUID(open_id)), "BUY", "FILLED", D("0.008")),
+        orders=[Order("paper", ACCOUNT, SYMBOL, "1001", client_order_id(uuid.UUID(open_id)), "BUY", "FILLED",
+                      D("0.008")),
                 Order("paper", ACCOUNT, SYMBOL, "1002", client_order_id(uuid.UUID(close_id)), "SELL", "FILLED",
                       D("0.008"))],
         account_venue={ACCOUNT: "paper"},
@@ -171,7 +172,8 @@ def test_a_budget_below_zero_is_caught():
 def test_an_unpublished_outbox_row_is_caught():
     e = clean()
     e.unpublished_outbox["executor"] = 2
-    assert [(f.subject, f.detail) for f in found(e, "unpublished_outbox")] == [("executor", "2 outbox rows never published")]
+    (unpublished,) = found(e, "unpublished_outbox")
+    assert (unpublished.subject, unpublished.detail) == ("executor", "2 outbox rows never published")
 
 
 @pytest.mark.parametrize("status", ["preflight_requested", "reserved", "submitting", "pending_reconciliation"])
