@@ -1,10 +1,16 @@
 """The v1 message contracts of every Egis topic.
 
-Every message is frozen, forbids unknown fields, carries a unique
-`message_id`, an aware `occurred_at`, a `schema_version` and a `type`
-discriminator; `bot_id` wherever a bot is known. Money fields use the
-decimal-string types of `egis_common.money`. The topic each message travels
-on lives in `egis_common.topics`.
+Every message is frozen, carries a unique `message_id`, an aware
+`occurred_at`, a `schema_version` and a `type` discriminator; `bot_id`
+wherever a bot is known. Money fields use the decimal-string types of
+`egis_common.money`. The topic each message travels on lives in
+`egis_common.topics`.
+
+Contracts evolve (docs/contracts.md): a reader ignores fields it does not
+know, so a producer one release ahead can add a field without a consumer
+dead-lettering it; a field added to a v1 message is optional, and anything
+incompatible is a new topic version. Known fields stay strict: a wrong type,
+a float for money or a naive time is refused as before.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ def utc_now() -> datetime:
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    # The contract revision the producer was built with; on a v1 topic every revision reads as v1.
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1)
     message_id: UUID = Field(default_factory=uuid4)
     occurred_at: AwareDatetime = Field(default_factory=utc_now)
 
@@ -376,7 +383,7 @@ class ProtectiveOrdersPlaced(Message):
 class FoundFill(BaseModel):
     """A fill the venue reported for an order whose outcome was unknown."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     exchange_order_id: str = Field(min_length=1)
     executed_qty: Annotated[Quantity, Field(gt=0)]

@@ -2,6 +2,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -36,13 +37,12 @@ def test_round_trip_through_the_topic_keeps_decimals_exact():
     assert json.loads(encode(fill))["avg_price"] == "2942.67"
 
 
-def test_messages_are_frozen_and_forbid_unknown_fields():
+def test_messages_are_frozen_and_ignore_fields_they_do_not_know():
     fill = a_fill()
     with pytest.raises(ValidationError):
         fill.symbol = "BTCUSDT"
     payload = json.loads(encode(fill)) | {"surprise": 1}
-    with pytest.raises(ValidationError, match="surprise"):
-        EXECUTIONS.decode(json.dumps(payload))
+    assert EXECUTIONS.decode(json.dumps(payload)) == fill
 
 
 def test_every_message_has_id_time_and_version():
@@ -109,3 +109,40 @@ def test_a_bot_snapshot_from_before_the_stop_percentages_still_parses_and_new_on
                 {"take_profit_pct": "1000.1"}, {"take_profit_pct": 2}):
         with pytest.raises(ValidationError):
             BOTS.decode(json.dumps({**old, **bad}))
+
+
+# One message of every contract as the first v1 producers could send it: only the fields v1 required then.
+V1_SAMPLES = json.loads((Path(__file__).parent / "contracts" / "v1_required_fields.json").read_text())
+TOPIC_OF = {m.__name__: t for t in ALL_TOPICS for m in t.messages}
+
+
+def test_every_contract_has_a_v1_sample():
+    assert set(V1_SAMPLES) == set(TOPIC_OF), "a new contract gets its sample; an old sample is never edited"
+
+
+@pytest.mark.parametrize("name", sorted(V1_SAMPLES))
+def test_a_reader_of_today_reads_what_the_first_v1_producers_sent(name):
+    """A field added to a v1 message since must be optional, or this old message stops parsing."""
+    sample = V1_SAMPLES[name]
+    message = TOPIC_OF[name].decode(json.dumps(sample))
+    assert type(message).__name__ == name
+    again = json.loads(encode(message))
+    assert {key: again[key] for key in sample} == sample, "nothing the old message said is lost or changed"
+
+
+@pytest.mark.parametrize("name", sorted(V1_SAMPLES))
+def test_a_reader_of_today_reads_a_message_from_a_later_producer(name):
+    """A producer one release ahead adds fields (and says so in schema_version): today's reader takes the rest."""
+    sample = V1_SAMPLES[name]
+    newer = {**sample, "schema_version": 2, "added_later": "x", "another_added_later": {"nested": [1, "2"]}}
+    read = TOPIC_OF[name].decode(json.dumps(newer))
+    assert read.model_dump(exclude={"schema_version"}) == TOPIC_OF[name].decode(json.dumps(sample)).model_dump(
+        exclude={"schema_version"})
+    assert read.schema_version == 2
+
+
+def test_known_fields_stay_strict_in_a_message_from_a_later_producer():
+    newer = {**V1_SAMPLES["MarkPrice"], "schema_version": 2, "added_later": 1}
+    for bad in ({"price": 0.1}, {"price": "-1"}, {"occurred_at": "2026-12-04T12:00:00"}, {"schema_version": 0}):
+        with pytest.raises(ValidationError):
+            TOPIC_OF["MarkPrice"].decode(json.dumps({**newer, **bad}))
