@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cluster import REPO, BinanceServer, Cluster, Zygote  # noqa: E402  (puts bench/executor on the path too)
+from cluster import REPO, SERVICES, BinanceServer, Cluster, Zygote  # noqa: E402  (puts bench/executor on the path too)
 from report import summary_table, trial_lines  # noqa: E402
 from schedule import KINDS, Shape, plan  # noqa: E402
 from system import infrastructure  # noqa: E402
@@ -57,6 +57,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="where trials keep results and logs (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep every trial's database")
     parser.add_argument("--log-level", default="WARNING", help="the services' log level")
+    parser.add_argument("--env", action="append", default=[], metavar="SERVICE:NAME=VALUE",
+                        help="a setting for one service's processes, for experiments (repeatable), e.g. "
+                             "reconciler:EGIS_PENDING_NOT_FOUND_WINDOW_SECONDS=10")
     parser.add_argument("--spawn", choices=("fork", "exec"), default="fork",
                         help="fork services from a process that imported them once (zygote.py), or exec "
                              "`python -m <service>.main` for each")
@@ -68,6 +71,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         parser.error(f"unknown kinds {unknown}; known: {', '.join(KINDS)}")
+    args.service_env = {}
+    for item in args.env:
+        service, _, setting = item.partition(":")
+        name, equals, value = setting.partition("=")
+        if service not in SERVICES or not equals or not name.startswith("EGIS_"):
+            parser.error(f"--env {item!r}: expected SERVICE:EGIS_NAME=VALUE, SERVICE one of {', '.join(SERVICES)}")
+        args.service_env.setdefault(service, {})[name] = value
     seeds = [args.seed] if args.seed is not None else range(args.first_seed, args.first_seed + args.seeds)
     args.trials = [(kind, seed) for seed in seeds for kind in kinds]
     args.shape = CI_SHAPE if args.ci else replace(Shape(), seconds=args.load_seconds)
@@ -96,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             for number, (kind, seed) in enumerate(args.trials, 1):
                 trial_started = time.monotonic()
                 result = asyncio.run(run_trial(cluster, plan(kind, seed, args.shape),
-                                               Options(args.quiescence_timeout, args.keep),
+                                               Options(args.quiescence_timeout, args.keep, args.service_env),
                                                out / f"{number:03d}-{kind}-{seed}"))
                 result["trial_s"] = round(time.monotonic() - trial_started, 1)
                 results.append(result)
@@ -124,6 +134,7 @@ def _save(out: Path, args: argparse.Namespace, results: list[dict]) -> None:
     run = {"command": " ".join(sys.argv), "started": datetime.now(UTC).isoformat(timespec="seconds"),
            "commit": _git("rev-parse", "--short", "HEAD"), "uncommitted_changes": bool(_git("status", "--porcelain")),
            "shape": {k: v for k, v in vars(args.shape).items()}, "quiescence_timeout_s": args.quiescence_timeout,
+           "service_env": args.service_env,
            "results": results}
     (out / "results.json").write_text(json.dumps(run, indent=2, default=str))
     (out / "summary.md").write_text(summary_table(results) + "\n")

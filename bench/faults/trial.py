@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -44,6 +44,8 @@ SETTLE_BEFORE_LOAD_S = 30.0
 class Options:
     quiescence_timeout_s: float = 30.0
     keep: bool = False
+    # Settings for one service's processes, for experiments: {"reconciler": {"EGIS_...": "10"}}.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: Path) -> dict:
@@ -52,8 +54,9 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
     venue_env = {"EGIS_BINANCE_ACCOUNTS": json.dumps({a: {"api_key": k, "api_secret": s}
                                                      for a, (k, s) in accounts.items()}),
                  "EGIS_BINANCE_BASE_URL": cluster.binance.base_url}
-    await asyncio.to_thread(cluster.begin_trial, f"egis_fx_{tag.replace('-', '_')}", trial_dir,
-                            {"executor": venue_env, "reconciler": venue_env})
+    service_env = {service: {**(venue_env if service in ("executor", "reconciler") else {}),
+                             **options.service_env.get(service, {})} for service in SERVICES}
+    await asyncio.to_thread(cluster.begin_trial, f"egis_fx_{tag.replace('-', '_')}", trial_dir, service_env)
     result: dict = {"kind": plan.kind, "seed": plan.seed, "fault": plan.fault.describe(), "database": cluster.database,
                     "trial_dir": str(trial_dir)}
     phases = result["phases_s"] = {}
