@@ -310,6 +310,8 @@ def closes_applied(e: Evidence) -> list[Finding]:
             continue
         decision = e.decisions.get(close.signal_id)
         if decision is not None and decision.outcome == "skipped" and decision.skip_reason in CLOSE_SKIPS_ALLOWED:
+            found.append(Finding("close_skipped_on_purpose", position.position_id, f"position ({position.symbol}) "
+                                 f"left {position.status}: its close was skipped ({decision.skip_reason})", False))
             continue
         close_intent = decision.intent_id if decision is not None else None
         if position.status == "closed" and position.close_intent_id == close_intent:

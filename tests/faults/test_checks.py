@@ -255,7 +255,8 @@ def test_a_close_skipped_as_stale_leaves_the_position_open_on_purpose():
     e.orders.pop()
     e.venue_positions[("paper", ACCOUNT, SYMBOL)] = D("0.008")
     e.reported_budgets[BOT] = e.last_budget_events[BOT] = Budget(D("1000"), D("23.54136"), D("0"), D("976.45864"))
-    assert checks.check_all(e) == []
+    (note,) = checks.check_all(e)
+    assert (note.check, note.violation) == ("close_skipped_on_purpose", False) and "stale_signal" in note.detail
 
 
 def test_a_venue_position_the_ledger_does_not_hold_is_drift():
