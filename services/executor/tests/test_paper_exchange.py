@@ -120,3 +120,41 @@ async def test_a_stop_loss_closes_a_short_with_a_buy_and_the_loss_is_in_the_trad
     (trade,) = [f for f in await facts_of(executor, short.account)
                 if isinstance(f, c.ExchangeTradeFact) and f.exchange_order_id == algo[-1].spawned_order_id]
     assert trade.side == "BUY" and trade.realised_pnl_usd == D("-0.60000000")
+
+
+class DroppingBookings:
+    """The venue's database drops the connection under the first `drops` bookings, then books as usual."""
+
+    def __init__(self, monkeypatch, drops: int, error: Exception) -> None:
+        from executor.adapters.paper import booking
+
+        self.drops, self.error, self.calls, self._book = drops, error, 0, booking.book
+        monkeypatch.setattr(booking, "book", self.book)
+
+    async def book(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls <= self.drops:
+            raise self.error
+        return await self._book(*args, **kwargs)
+
+
+async def test_a_booking_the_database_dropped_before_its_commit_is_booked_again_once(executor, monkeypatch):
+    paper, symbol = venue(executor), unique_symbol()
+    await paper.set_mark_price(symbol, D("50"))
+    dropping = DroppingBookings(monkeypatch, 2, ConnectionResetError("connection reset by peer"))
+    order = buy(symbol, "0.2")
+    placed = await paper.place_market_order(order)
+    assert isinstance(placed, Filled) and dropping.calls == 3
+    found = await paper.find_order(order.account, symbol, order.client_order_id)
+    assert found == placed
+    assert await paper.position(order.account, symbol) == (D("0.200"), D("50")), "booked once"
+
+
+async def test_a_booking_that_cannot_commit_is_refused_and_nothing_is_placed(executor, monkeypatch):
+    paper, symbol = venue(executor, booking_retry_seconds=0.5), unique_symbol()
+    await paper.set_mark_price(symbol, D("50"))
+    DroppingBookings(monkeypatch, 10**6, ConnectionRefusedError(111, "Connect call failed"))
+    order = buy(symbol, "0.2")
+    refused = await paper.place_market_order(order)
+    assert isinstance(refused, Rejected) and refused.code == "paper_venue_unavailable"
+    assert await paper.find_order(order.account, symbol, order.client_order_id) == NotFound()

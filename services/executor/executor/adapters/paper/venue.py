@@ -4,7 +4,9 @@ The venue commits in transactions of its own, separate from the executor's
 bookkeeping, as a remote venue commits an order whatever happens to the
 caller afterwards. Orders that arrive together are booked in one transaction
 (`Coalescer`). Nothing escapes the port: a failure inside the venue comes back
-as `Unknown` when the order may exist, exactly as with a real venue.
+as `Unknown` when the order may exist, exactly as with a real venue. A
+booking whose transaction failed before its commit placed nothing: it is
+tried again while the database is unavailable, and refused after that.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common import contracts as c
 from egis_common.contracts import utc_now
+from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
 from executor import repository as repo
@@ -29,6 +32,8 @@ from executor.exchange import (
 from executor.settings import PaperSettings
 
 log = get_logger(__name__)
+# The code of an order the venue could not book because its database was unavailable: nothing was placed.
+VENUE_UNAVAILABLE = "paper_venue_unavailable"
 
 
 class UnknownSymbol(LookupError):
@@ -117,11 +122,19 @@ class PaperExchange:
 
     async def _place_all(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
         try:
-            return await self._in_one_transaction(orders)
-        except _NotCommitted:
+            return await self._booked(orders)
+        except _NotCommitted as failure:
             if len(orders) == 1:
-                return [Unknown("paper venue error", {"client_order_id": orders[0].client_order_id})]
+                return [Rejected(VENUE_UNAVAILABLE, f"nothing was placed: {failure.__cause__!r}"[:500],
+                                 {"client_order_id": orders[0].client_order_id})]
         return [outcome for order in orders for outcome in await self._place_all([order])]
+
+    async def _booked(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
+        """The booking, again while the database is unavailable: a transaction that never committed placed nothing."""
+        async for attempt in transient_retrying("paper venue booking", hold_seconds=self.settings.booking_retry_seconds):
+            with attempt:
+                return await self._in_one_transaction(orders)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     async def _in_one_transaction(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
         async with self.uow.engine.connect() as conn:
