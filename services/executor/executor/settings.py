@@ -45,6 +45,9 @@ class PaperSettings(BaseModel):
     leverage: Decimal = Field(default=Decimal("1"), gt=0)
     default_balance_usd: Decimal = Field(default=Decimal("1000000000"), ge=0)
     balances_usd: dict[str, Decimal] = Field(default_factory=dict)
+    # A booking that failed because the database was unavailable is tried again for this long, then refused
+    # (nothing was placed); below the executor's exchange_timeout_seconds, after which the outcome is unknown.
+    booking_retry_seconds: float = Field(default=8.0, ge=0)
 
 
 class BinanceCredentials(BaseModel):
@@ -99,6 +102,9 @@ class ExecutorSettings(EgisSettings):
     binance_base_url: str | None = None
     # One HTTP request to Binance unanswered after this long is Unknown (looked up later, never resent).
     binance_request_timeout_seconds: float = Field(default=5.0, gt=0)
+    # An order the venue said it did not process (429, 418, a 503 that says so) is sent again for this long,
+    # when the venue's Retry-After fits, then refused; below exchange_timeout_seconds.
+    binance_resend_within_seconds: float = Field(default=4.0, ge=0)
     # Step, tick and notional rules change rarely; refetched after this long.
     binance_symbol_rules_ttl_seconds: float = Field(default=3600.0, gt=0)
     # The user data stream of each Binance account: every order, algo order and trade as an exchange fact

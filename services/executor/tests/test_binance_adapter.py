@@ -170,20 +170,53 @@ async def test_a_dropped_connection_after_acceptance_is_unknown_and_never_resent
     assert isinstance(await exchange.find_order("main", "BTCUSDT", order.client_order_id), Filled)
 
 
-@pytest.mark.parametrize("fault", ["http_500", "http_503"])
-async def test_server_errors_are_unknown_and_place_nothing(server, exchange, fault):
-    server.inject_fault(fault, method="POST", path=ORDER_PATH)
+@pytest.mark.parametrize(("fault", "msg"), [
+    ("http_500", None),  # -1000 "An unknown error occured while processing the request."
+    ("http_503", "Unknown error, please check your request or try again later."),
+])
+async def test_server_errors_that_leave_the_execution_unknown_are_unknown_and_never_resent(server, exchange, fault, msg):
+    server.inject_fault(fault, method="POST", path=ORDER_PATH, **({"msg": msg} if msg else {}))
     outcome = await exchange.place_market_order(market(OrderSide.BUY, "0.002"))
     assert isinstance(outcome, Unknown) and outcome.cause.startswith("http_50")
-    assert server.orders(API_KEY) == []
+    assert len(server.requests("POST", ORDER_PATH)) == 1 and server.orders(API_KEY) == []
+
+
+@pytest.mark.parametrize(("fault", "options"), [
+    ("http_503", {}),  # -1001 "Internal error; unable to process your request. Please try again."
+    ("http_503", {"msg": "Service Unavailable."}),
+    ("http_429", {"retry_after_s": 1}),
+    ("http_418", {"retry_after_s": 1}),
+])
+async def test_an_order_the_venue_did_not_process_is_sent_again_and_placed_once(server, exchange, fault, options):
+    order = market(OrderSide.BUY, "0.002")
+    server.inject_fault(fault, method="POST", path=ORDER_PATH, **options)
+    outcome = await exchange.place_market_order(order)
+    assert isinstance(outcome, Filled)
+    assert len(server.requests("POST", ORDER_PATH)) == 2
+    (placed,) = server.orders(API_KEY)
+    assert placed.client_order_id == order.client_order_id
 
 
 @pytest.mark.parametrize(("fault", "status"), [("http_429", 429), ("http_418", 418)])
-async def test_rate_limits_are_unknown(server, exchange, fault, status):
+async def test_a_rate_limit_that_asks_for_more_time_than_the_order_has_is_refused_at_once(server, exchange, fault,
+                                                                                          status):
     server.inject_fault(fault, method="POST", path=ORDER_PATH, retry_after_s=7)
     outcome = await exchange.place_market_order(market(OrderSide.BUY, "0.002"))
-    assert isinstance(outcome, Unknown) and outcome.raw["status"] == status
-    assert outcome.raw["retry_after_s"] == "7"
+    assert isinstance(outcome, Rejected) and outcome.code == f"http_{status}"
+    assert outcome.raw["status"] == status and outcome.raw["retry_after_s"] == "7"
+    assert len(server.requests("POST", ORDER_PATH)) == 1 and server.orders(API_KEY) == []
+
+
+async def test_an_order_the_venue_keeps_not_processing_is_refused_after_the_resend_window(server):
+    adapter = BinanceExchange({"main": credentials()}, base_url=server.base_url, request_timeout_s=TIMEOUT_S,
+                              resend_within_s=0.5)
+    try:
+        server.inject_fault("http_503", count=1000, method="POST", path=ORDER_PATH)
+        outcome = await adapter.place_market_order(market(OrderSide.BUY, "0.002"))
+    finally:
+        await adapter.close()
+    assert isinstance(outcome, Rejected) and outcome.code == "http_503"
+    assert len(server.requests("POST", ORDER_PATH)) >= 2 and server.orders(API_KEY) == []
 
 
 async def test_a_venue_code_listed_nowhere_is_unknown_not_rejected(server, exchange):

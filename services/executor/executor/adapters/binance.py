@@ -1,9 +1,10 @@
 """Binance USDⓈ-M Futures behind the exchange port, through python-binance's AsyncClient.
 
 Each order method answers with one of the port's outcomes and never raises:
-`binance_errors` maps every failure onto them. An order placement is sent once
-and never retried; an unanswered one is Unknown, and `find_order` resolves it
-by the order's deterministic client id. A fill's fee and realised PnL come from
+`binance_errors` maps every failure onto them. An order placement is sent again
+only after the venue said it did not process it (a rate limit, a ban, a 503
+that says so), and only within `resend_within_s`; an unanswered one is Unknown,
+and `find_order` resolves it by the order's deterministic client id. A fill's fee and realised PnL come from
 the order's trades, as USDⓈ-M RESULT answers do not carry the commission.
 """
 
@@ -16,12 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from binance import AsyncClient
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from egis_common.logs import get_logger
 from executor.adapters.binance_client import BinanceClients, ClientFactory, client_factory
 from executor.adapters.binance_errors import (
     MarketDataUnavailable, UnknownSymbol, describe, is_duplicate_client_id, lookup_failure,
-    market_data_unavailable, placement_failure, unknown_from,
+    market_data_unavailable, not_processed, placement_failure, retry_after_s, unknown_from,
 )
 from executor.adapters.binance_parse import (
     FEE_ASSET, AccountTrade, VenueOrder, account_trade, filled, trades_cover, unexecuted_outcome,
@@ -43,6 +45,23 @@ TRADE_LOOKUP_PAUSE_S = 0.2
 OPEN_ALGO_STATUSES = frozenset({"NEW", "TRIGGERING"})
 
 
+def _after_retry_after(state: RetryCallState) -> float:
+    """Wait as long as the venue asked (Retry-After), or a short jittered backoff when it did not say."""
+    error = state.outcome.exception() if state.outcome else None
+    asked = retry_after_s(error) if error is not None else None
+    return asked if asked is not None else wait_random_exponential(multiplier=0.2, max=2)(state)
+
+
+def _retry_after_too_far(within_s: float) -> Callable[[RetryCallState], bool]:
+    """Stop at once when the venue asks to come back later than the time left for this order."""
+    def stop(state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        asked = retry_after_s(error) if error is not None else None
+        return asked is not None and state.seconds_since_start + asked > within_s
+
+    return stop
+
+
 class TradesIncomplete(Exception):
     """The venue's trades do not yet add up to the order's executed quantity."""
 
@@ -52,7 +71,9 @@ class BinanceExchange:
         self, accounts: Mapping[str, BinanceCredentials], *, live: bool = False, base_url: str | None = None,
         request_timeout_s: float = 5.0, rules_ttl_s: float = 3600.0, factory: ClientFactory | None = None,
         clock: Callable[[], float] = time.monotonic, weights: WeightBudget | None = None,
+        resend_within_s: float = 4.0,
     ) -> None:
+        self.resend_within_s = resend_within_s
         factory = factory or client_factory(live=live, base_url=base_url, request_timeout_s=request_timeout_s)
         if weights is not None:  # every request counted against a share of the venue's weight per minute
             factory = metered(factory, weights)
@@ -66,6 +87,7 @@ class BinanceExchange:
             settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url,
             request_timeout_s=settings.binance_request_timeout_seconds,
             rules_ttl_s=settings.binance_symbol_rules_ttl_seconds,
+            resend_within_s=settings.binance_resend_within_seconds,
         )
 
     async def close(self) -> None:
@@ -92,10 +114,20 @@ class BinanceExchange:
         if (invalid := invalid_market_order(order)) is not None:
             return invalid
         try:
-            body = await client.futures_create_order(**market_order_params(order))
+            body = await self._sent(client, market_order_params(order))
         except Exception as error:  # every failure becomes an outcome: nothing escapes the port
             return placement_failure(error, account=order.account, client_id=order.client_order_id)
         return await self._settled(client, order.symbol, body)
+
+    async def _sent(self, client: AsyncClient, params: dict[str, Any]) -> dict[str, Any]:
+        """The order, sent again while the venue says it did not process it and says when to come back in time."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(not_processed), wait=_after_retry_after,
+            stop=stop_after_delay(self.resend_within_s) | _retry_after_too_far(self.resend_within_s), reraise=True,
+        ):
+            with attempt:
+                return await client.futures_create_order(**params)
+        raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome:
         client = self._clients.for_account(account)

@@ -1,9 +1,17 @@
 """How a failed python-binance call maps onto the port's outcomes.
 
 The rule: only an answer proving the venue did not act is a rejection. Everything
-else (timeouts, dropped connections, 5xx, rate limits, codes not listed here)
-is Unknown, so the intent stays in flight and the order is looked up, never
+else (timeouts, dropped connections, other 5xx, codes not listed here) is
+Unknown, so the intent stays in flight and the order is looked up, never
 placed a second time on a guess.
+
+Binance's general API information names the answers with which it did not
+process a request at all: 429 (a request rate limit broken), 418 (an IP banned
+for going on after 429s), and 503 with "Service Unavailable." or "Internal
+error; unable to process your request. Please try again." ("a failure API
+operation"; only 503 "Unknown error, please check your request or try again
+later." leaves the execution status unknown). After those the same order may
+be sent again (`not_processed`), and if it still is not processed it is refused.
 """
 
 from __future__ import annotations
@@ -58,9 +66,35 @@ DUPLICATE_CLIENT_ID_CODE = -4116
 ORDER_NOT_FOUND_CODE = -2013
 
 
+# 503 messages with which Binance says the request failed without being processed.
+NOT_PROCESSED_503_MESSAGES = ("Service Unavailable.", "Internal error; unable to process your request.")
+
+
+def not_processed(error: BaseException) -> bool:
+    """True when the venue says it did not process the request: sending the same order again is safe."""
+    if not isinstance(error, BinanceAPIException):
+        return False
+    if error.status_code in (418, 429):
+        return True
+    return error.status_code == 503 and (error.message or "").startswith(NOT_PROCESSED_503_MESSAGES)
+
+
+def retry_after_s(error: BaseException) -> float | None:
+    """The venue's Retry-After, in seconds, when it sent one."""
+    value = getattr(getattr(error, "response", None), "headers", {}).get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def placement_failure(error: Exception, *, account: str, client_id: str) -> Rejected | Unknown:
     """The outcome of a placement that raised instead of answering with an order."""
     code = getattr(error, "code", None) if isinstance(error, BinanceAPIException) else None
+    if not_processed(error):
+        log.warning("binance_order_not_processed", account=account, client_id=client_id,
+                    status=error.status_code, code=code, retry_after_s=retry_after_s(error))
+        return Rejected(f"http_{error.status_code}", error.message or "", _api_error_raw(error))
     if code in CONFIG_ERROR_CODES:
         log.error("binance_configuration_error", account=account, client_id=client_id,
                   code=code, reason=CONFIG_ERROR_CODES[code])
