@@ -43,6 +43,7 @@ from reconciler.commands import (
 )
 from reconciler.metrics import REPAIR_RUNS
 from reconciler.replies import paged
+from reconciler.resolution import NotFoundWindows
 
 log = get_logger(__name__)
 
@@ -60,7 +61,7 @@ class Admin:
     operator_keys: Mapping[str, SecretStr]
     max_age: timedelta
     venues: Mapping[str, OrderLookup]  # by exchange name
-    not_found_window: timedelta
+    not_found_windows: NotFoundWindows
     ask_for_s: float  # how long a command may ask the venue
     reply_part_bytes: int
     escalate_after: timedelta  # a pending order unresolved this long is drift (pending_unresolved)
@@ -103,7 +104,7 @@ class Admin:
         if name is AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS:
             return await prepare_sync(self.engine, command, self.venues, self.ask_for_s)
         if name is AdminCommandName.RESOLVE_PENDING:
-            return await prepare_resolve_pending(self.engine, command, self.venues, self.not_found_window,
+            return await prepare_resolve_pending(self.engine, command, self.venues, self.not_found_windows,
                                                  self.ask_for_s)
         if name is AdminCommandName.RECONCILE_PAPER_POSITIONS:
             return reconcile_paper_positions(command)

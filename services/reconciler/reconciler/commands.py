@@ -28,7 +28,7 @@ from reconciler.domain import PositionView
 from reconciler.drift import DriftKind, FactIndex, drift_of, pending_drift, repair_plan
 from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_SETTLED, show_pending
 from reconciler.repository import facts_for
-from reconciler.resolution import Decision, PendingOrder, Resolution, backlog, decide, operator
+from reconciler.resolution import Decision, NotFoundWindows, PendingOrder, Resolution, backlog, decide, operator
 from reconciler.trade_fetch import OUT_OF_TIME, Evidence, store_evidence, venue_evidence
 
 log = get_logger(__name__)
@@ -139,7 +139,7 @@ def _sync_outcome(command: c.AdminCommand, positions: list[PositionView], facts:
 
 
 async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, OrderLookup],
-                                  window: timedelta, ask_for_s: float) -> Write:
+                                  windows: NotFoundWindows, ask_for_s: float) -> Write:
     """Every unsettled pending order, looked up by client order id; settled only on a definitive answer.
 
     The write settles an order only if nobody settled it meanwhile (the periodic job, the executor's own
@@ -148,7 +148,7 @@ async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, 
     """
     async with engine.connect() as conn:
         orders = await pending.unresolved(conn, command.bot_id)
-    decisions, stopped = await look_up_all(venues, orders, window, ask_for_s)
+    decisions, stopped = await look_up_all(venues, orders, windows, ask_for_s)
 
     async def write(conn: AsyncConnection) -> Outcome:
         lines, messages = [], []
@@ -166,7 +166,7 @@ async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, 
     return write
 
 
-async def look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrder], window: timedelta,
+async def look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrder], windows: NotFoundWindows,
                       ask_for_s: float) -> tuple[list[tuple[PendingOrder, Decision]], str | None]:
     """Each order's decision; after `ask_for_s` the rest are not looked up and stay unknown, saying why."""
     deadline, decisions, stopped = time.monotonic() + ask_for_s, [], None
@@ -174,7 +174,7 @@ async def look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrd
         if stopped is None and time.monotonic() >= deadline:
             stopped = OUT_OF_TIME
         outcome = Unknown(stopped) if stopped is not None else await look_up(venues, order)
-        decisions.append((order, decide(order, outcome, utc_now(), window)))
+        decisions.append((order, decide(order, outcome, utc_now(), windows.of(order.exchange))))
     return decisions, stopped
 
 

@@ -40,7 +40,7 @@ from reconciler import closures, pending, read_model, repository
 from reconciler.admin import Admin
 from reconciler.commands import OrderLookup
 from reconciler.metrics import CLOSURES_BACKFILLED, count_facts
-from reconciler.resolution import retry_wait
+from reconciler.resolution import NotFoundWindows, retry_wait
 from reconciler.resolver import PendingResolver
 from reconciler.settings import ReconcilerSettings
 
@@ -75,18 +75,22 @@ def _admin(runtime: Runtime, venues: dict[str, OrderLookup]) -> Admin:
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
     return Admin(runtime.engine, runtime.outbox, settings.operator_keys,
                  timedelta(seconds=settings.admin_command_max_age_seconds), venues,
-                 timedelta(seconds=settings.pending_not_found_window_seconds), settings.admin_ask_for_s(),
+                 not_found_windows(settings), settings.admin_ask_for_s(),
                  settings.admin_reply_part_bytes, timedelta(seconds=settings.pending_escalate_after_seconds))
 
 
 def _resolver(runtime: Runtime, venues: dict[str, OrderLookup]) -> PendingResolver:
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
     return PendingResolver(
-        runtime.uow, runtime.outbox, venues,
-        timedelta(seconds=settings.pending_not_found_window_seconds),
+        runtime.uow, runtime.outbox, venues, not_found_windows(settings),
         retry_wait(settings.pending_retry_initial_seconds, settings.pending_retry_max_seconds),
         timedelta(seconds=settings.pending_escalate_after_seconds), settings.pending_resolve_batch,
         settings.pending_resolve_max_seconds)
+
+
+def not_found_windows(settings: ReconcilerSettings) -> NotFoundWindows:
+    return NotFoundWindows(remote=timedelta(seconds=settings.pending_not_found_window_seconds),
+                           paper=timedelta(seconds=settings.paper_not_found_window_seconds))
 
 
 def admin_subscriber_options(settings: ReconcilerSettings) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -84,8 +84,8 @@ async def unresolved(conn: AsyncConnection, bot_id: UUID | None = None) -> list[
 
 
 async def claim_due(conn: AsyncConnection, now: datetime, limit: int,
-                    wait: Callable[[int], timedelta]) -> list[PendingOrder]:
-    """Up to `limit` unsettled orders due for a look-up, each with its next attempt pushed out by `wait`.
+                    next_attempt: Callable[[PendingOrder, datetime], datetime]) -> list[PendingOrder]:
+    """Up to `limit` unsettled orders due for a look-up, each with its next attempt pushed out (`next_attempt`).
 
     Claimed before the venue is asked, in a transaction of its own: another reconciler skips what this one
     holds, and after the commit neither asks about these orders again until their wait has passed.
@@ -99,7 +99,7 @@ async def claim_due(conn: AsyncConnection, now: datetime, limit: int,
         attempted = [replace(o, attempts=o.attempts + 1) for o in orders]
         await conn.execute(pending_orders.update().where(pending_orders.c.intent_id == sa.bindparam("id")).values(
             attempts=sa.bindparam("n"), next_attempt_at=sa.bindparam("next")),
-            [{"id": o.intent_id, "n": o.attempts, "next": now + wait(o.attempts)} for o in attempted])
+            [{"id": o.intent_id, "n": o.attempts, "next": next_attempt(o, now)} for o in attempted])
         return attempted
     return []
 

@@ -46,6 +46,28 @@ class PendingOrder:
 
 
 @dataclass(frozen=True)
+class NotFoundWindows:
+    """How long an order may take to show up in a look-up on each venue: "not found" means absent only after it."""
+
+    remote: timedelta  # a venue across the network (Binance)
+    paper: timedelta  # the paper venue, whose orders are rows in the executor's own database
+
+    def of(self, exchange: str) -> timedelta:
+        return self.paper if exchange == c.ExchangeName.PAPER.value else self.remote
+
+
+def next_look_up(order: PendingOrder, now: datetime, backoff: timedelta, window: timedelta) -> datetime:
+    """The backoff's next look-up, or the first moment after the order's window ends when that comes sooner:
+    a "not found" settles the order only then, and it should not wait a whole backoff longer."""
+    after_window = order.pending_since + window + WINDOW_GRACE
+    return min(now + backoff, after_window) if after_window > now else now + backoff
+
+
+# A look-up just after the window, not on its edge.
+WINDOW_GRACE = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
 class Decision:
     resolution: Resolution
     evidence: dict[str, Any]

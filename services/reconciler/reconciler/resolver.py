@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from egis_common.contracts import utc_now
 from egis_common.logs import get_logger
@@ -25,7 +25,7 @@ from egis_common.outbox import Outbox, UnitOfWork
 from reconciler import pending
 from reconciler.commands import OrderLookup, look_up_all
 from reconciler.metrics import PENDING_SETTLED, show_pending
-from reconciler.resolution import AUTO, Backlog, Decision, PendingOrder, backlog
+from reconciler.resolution import AUTO, Backlog, Decision, NotFoundWindows, PendingOrder, backlog, next_look_up
 
 log = get_logger(__name__)
 
@@ -43,7 +43,7 @@ class PendingResolver:
     uow: UnitOfWork
     outbox: Outbox
     venues: Mapping[str, OrderLookup]  # by exchange name, shared with the admin commands (one weight budget)
-    not_found_window: timedelta
+    not_found_windows: NotFoundWindows
     retry_wait: Callable[[int], timedelta]  # resolution.retry_wait
     escalate_after: timedelta
     batch: int
@@ -56,10 +56,10 @@ class PendingResolver:
 
     async def resolve_due(self) -> tuple[int, list[tuple[PendingOrder, Decision]]]:
         async with self.uow.engine.begin() as conn:
-            orders = await pending.claim_due(conn, utc_now(), self.batch, self.retry_wait)
+            orders = await pending.claim_due(conn, utc_now(), self.batch, self._next_look_up)
         if not orders:
             return 0, []
-        decisions, _stopped = await look_up_all(self.venues, orders, self.not_found_window, self.ask_for_s)
+        decisions, _stopped = await look_up_all(self.venues, orders, self.not_found_windows, self.ask_for_s)
         settled, undecided = [], []
         async with self.uow.begin() as conn:
             for order, decision in decisions:
@@ -73,6 +73,9 @@ class PendingResolver:
                      bot_id=str(order.bot_id), resolution=decision.resolution.value, attempts=order.attempts,
                      evidence=decision.evidence)
         return len(orders), settled
+
+    def _next_look_up(self, order: PendingOrder, now: datetime) -> datetime:
+        return next_look_up(order, now, self.retry_wait(order.attempts), self.not_found_windows.of(order.exchange))
 
     async def escalate(self) -> tuple[list[PendingOrder], Backlog]:
         now = utc_now()

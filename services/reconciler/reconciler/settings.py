@@ -28,8 +28,14 @@ class ReconcilerSettings(EgisSettings):
     binance_accounts: dict[str, BinanceCredentials] = Field(default_factory=dict)
     binance_live: bool = False
     binance_base_url: str | None = None
-    # How long an order may take to become visible on the exchange; "not found" means absent only after it.
-    pending_not_found_window_seconds: float = Field(default=120, ge=0)
+    # How long an order may take to show up in a look-up on a venue across the network (Binance): "not found"
+    # means absent only after it, and until then the order holds its reservation and the bot's later signals
+    # for the symbol wait behind it. Binance refuses a request signed longer ago than its recvWindow (10 s here)
+    # and answers a placement, or times out, within seconds; a minute leaves a wide margin.
+    pending_not_found_window_seconds: float = Field(default=60, ge=0)
+    # The same for the paper venue, whose orders are rows in the executor's database: a booking still in flight
+    # when the order went pending (its retries while the database was unavailable included) has ended by then.
+    paper_not_found_window_seconds: float = Field(default=20, ge=0)
     # Pending orders are looked up without an operator: every this many seconds, the orders that are due.
     pending_resolve_interval_seconds: float = Field(default=5, gt=0)
     # At most this many orders per run, asked about for at most pending_resolve_max_seconds; the rest wait.

@@ -24,6 +24,7 @@ from reconciler import auth, runs
 from reconciler.commands import prepare_resolve_pending
 from reconciler.flow import build_admin, build_venues
 from reconciler.pending import pending_orders
+from reconciler.resolution import NotFoundWindows
 from reconciler.settings import ReconcilerSettings
 from reconciler_helpers import (
     BINANCE_ACCOUNT,
@@ -154,7 +155,8 @@ async def test_pending_orders_not_looked_up_in_time_stay_unknown_and_say_why(rec
     command = admin_command(AdminCommandName.RESOLVE_PENDING, bot_id=bot_id, confirm=True)
 
     write = await prepare_resolve_pending(reconciler_runtime.engine, command,
-                                          {c.ExchangeName.BINANCE_USDM.value: venue}, timedelta(minutes=1),
+                                          {c.ExchangeName.BINANCE_USDM.value: venue},
+                                          NotFoundWindows(remote=timedelta(minutes=1), paper=timedelta(minutes=1)),
                                           ask_for_s=0)
     async with reconciler_runtime.engine.begin() as conn:
         outcome = await write(conn)

@@ -11,11 +11,13 @@ from egis_common import contracts as c
 from executor.exchange import Filled, NotFound, Rejected, Unknown
 from reconciler.drift import pending_drift
 from reconciler.resolution import (
+    NotFoundWindows,
     PendingOrder,
     Resolution,
     age_bucket,
     backlog,
     decide,
+    next_look_up,
     operator,
     recorded,
     retry_wait,
@@ -99,3 +101,19 @@ def test_only_pending_orders_past_the_limit_are_drift_and_each_says_how_to_find_
     assert (line["kind"], line["position_id"], line["intent_id"], line["client_order_id"], line["pending_for_s"]) == (
         "pending_unresolved", str(old.position_id), str(old.intent_id), "ego-x", "5400.0")
     assert (line["exchange"], line["exchange_account"], line["symbol"]) == ("binance_usdm", "acct", "ETHUSDT")
+
+
+def test_each_venue_has_its_own_not_found_window():
+    windows = NotFoundWindows(remote=timedelta(seconds=60), paper=timedelta(seconds=20))
+    assert windows.of("paper") == timedelta(seconds=20)
+    assert windows.of("binance_usdm") == timedelta(seconds=60)
+
+
+def test_the_next_look_up_comes_just_after_the_window_when_the_backoff_would_wait_longer():
+    order = pending(0.5)  # pending for 30 s of a 60 s window
+    window = timedelta(seconds=60)
+    assert next_look_up(order, NOW, timedelta(seconds=5), window) == NOW + timedelta(seconds=5)
+    assert next_look_up(order, NOW, timedelta(seconds=90), window) == order.pending_since + window + timedelta(
+        seconds=1)
+    late = pending(5)  # its window is long over: the backoff alone
+    assert next_look_up(late, NOW, timedelta(seconds=90), window) == NOW + timedelta(seconds=90)
