@@ -39,13 +39,16 @@ class Snapshot:
     in_flight: int  # intents, positions and pending records in an intermediate state
     progress: tuple  # counts that change while work goes on
     error: str = ""
+    behind: tuple[tuple[str, str, int], ...] = ()  # (group, topic, records) for each group with lag
 
     @property
     def quiet(self) -> bool:
         return not self.error and self.lag == 0 and self.unpublished == 0 and self.in_flight == 0
 
     def describe(self) -> str:
-        return self.error or f"lag {self.lag}, unpublished outbox rows {self.unpublished}, in flight {self.in_flight}"
+        behind = "".join(f"; {group} behind on {topic} by {records}" for group, topic, records in self.behind[:5])
+        return self.error or (f"lag {self.lag}, unpublished outbox rows {self.unpublished}, in flight "
+                              f"{self.in_flight}{behind}")
 
 
 async def wait_until_quiet(dsn: str, bootstrap: str, since: float, timeout_s: float) -> tuple[float | None, Snapshot]:
@@ -81,15 +84,16 @@ class _Probe:
     async def snapshot(self) -> Snapshot:
         try:
             async with asyncio.timeout(10):
-                lag = await self._lag()
+                behind = await self._lag()
                 row = await self._database()
         except Exception as error:  # the fault may still be on: a failed probe is simply not quiet
             await self.close()
             return Snapshot(-1, -1, -1, (), f"probe failed: {type(error).__name__}: {error}"[:200])
         in_flight = row["intents"] + row["positions"] + row["pending"]
-        return Snapshot(lag, row["unpublished"], in_flight, (row["all_intents"], row["settled"]))
+        return Snapshot(sum(records for *_, records in behind), row["unpublished"], in_flight,
+                        (row["all_intents"], row["settled"]), behind=tuple(behind))
 
-    async def _lag(self) -> int:
+    async def _lag(self) -> list[tuple[str, str, int]]:
         if self.admin is None:
             self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
             await self.admin.start()
@@ -108,8 +112,12 @@ class _Probe:
         partitions = [TopicPartition(t, p) for t in topics for p in range(partitions_of(t))]
         ends = await self.consumer.end_offsets(partitions)
         # A partition a group reads but never committed on counts from 0: all of it is unread.
-        return sum(max(0, end - committed.get((group, tp), 0))
-                   for tp, end in ends.items() for group in groups_of.get(tp.topic, ()))
+        behind: dict[tuple[str, str], int] = {}
+        for tp, end in ends.items():
+            for group in groups_of.get(tp.topic, ()):
+                if (records := max(0, end - committed.get((group, tp), 0))):
+                    behind[(group, tp.topic)] = behind.get((group, tp.topic), 0) + records
+        return sorted(((group, topic, records) for (group, topic), records in behind.items()), key=lambda b: -b[2])
 
     async def _database(self) -> asyncpg.Record:
         if self.connection is None:

@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(args.trials)} trials, results and logs under {out}", flush=True)
     results: list[dict] = []
     started = time.monotonic()
+    args.started = datetime.now(UTC).isoformat(timespec="seconds")
+    args.commit, args.dirty = _git("rev-parse", "--short", "HEAD"), bool(_git("status", "--porcelain"))
     with infrastructure() as system:
         binance = BinanceServer.start(out / "binance-local.log")
         zygote = Zygote(out / "zygote.log") if args.spawn == "fork" else None
@@ -131,8 +133,9 @@ def _progress(number: int, total: int, result: dict, started: float) -> None:
 
 
 def _save(out: Path, args: argparse.Namespace, results: list[dict]) -> None:
-    run = {"command": " ".join(sys.argv), "started": datetime.now(UTC).isoformat(timespec="seconds"),
-           "commit": _git("rev-parse", "--short", "HEAD"), "uncommitted_changes": bool(_git("status", "--porcelain")),
+    # The tree as the run found it: other work may commit while it runs.
+    run = {"command": " ".join(sys.argv), "started": args.started, "commit": args.commit,
+           "uncommitted_changes": args.dirty,
            "shape": {k: v for k, v in vars(args.shape).items()}, "quiescence_timeout_s": args.quiescence_timeout,
            "service_env": args.service_env,
            "results": results}
