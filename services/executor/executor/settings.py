@@ -104,7 +104,7 @@ class ExecutorSettings(EgisSettings):
     binance_request_timeout_seconds: float = Field(default=5.0, gt=0)
     # An order the venue said it did not process (429, 418, a 503 that says so) is sent again for this long,
     # when the venue's Retry-After fits, then refused; below exchange_timeout_seconds.
-    binance_resend_within_seconds: float = Field(default=4.0, ge=0)
+    binance_resend_within_seconds: float = Field(default=8.0, ge=0)
     # Step, tick and notional rules change rarely; refetched after this long.
     binance_symbol_rules_ttl_seconds: float = Field(default=3600.0, gt=0)
     # The user data stream of each Binance account: every order, algo order and trade as an exchange fact

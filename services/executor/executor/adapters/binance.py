@@ -71,7 +71,7 @@ class BinanceExchange:
         self, accounts: Mapping[str, BinanceCredentials], *, live: bool = False, base_url: str | None = None,
         request_timeout_s: float = 5.0, rules_ttl_s: float = 3600.0, factory: ClientFactory | None = None,
         clock: Callable[[], float] = time.monotonic, weights: WeightBudget | None = None,
-        resend_within_s: float = 4.0,
+        resend_within_s: float = 8.0,
     ) -> None:
         self.resend_within_s = resend_within_s
         factory = factory or client_factory(live=live, base_url=base_url, request_timeout_s=request_timeout_s)
