@@ -2,8 +2,8 @@
 
 asyncpg runs an executemany as one statement per row, and `IN (...)` renders
 one parameter per value, so every new count is a new statement to prepare.
-Binding one array per column instead costs one statement per batch, about half
-the time, and keeps one prepared form whatever the count.
+Binding one array per column instead runs one statement per batch and keeps
+one prepared form whatever the count.
 """
 
 from __future__ import annotations

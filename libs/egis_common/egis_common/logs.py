@@ -52,8 +52,8 @@ def configure_logging(service_name: str, level: str = "INFO", *, json: bool = Tr
 
 if not structlog.is_configured():
     # Until a service configures logging (tests, command lines): structlog's default renders a
-    # failure with rich, every local variable included. A batch of 500 Kafka records in scope
-    # took seconds of the event loop per failure, long enough for consumers to miss heartbeats.
+    # failure with rich, every local variable included. With a batch of Kafka records in scope
+    # that blocks the event loop long enough for consumers to miss heartbeats.
     structlog.configure(processors=[
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

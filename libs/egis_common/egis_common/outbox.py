@@ -157,7 +157,7 @@ class OutboxRelay:
     encoded, so FastStream's per-message publish machinery would only cost CPU.
     It does not linger: each round hands the producer all its rows at once and
     waits for their acknowledgements, so lingering could batch nothing more and
-    only delayed every crossing (by 10-20 ms of p50 over the pipeline's five).
+    would only delay every crossing.
     """
 
     def __init__(
@@ -198,8 +198,8 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> int:
         # Through asyncpg itself, not SQLAlchemy: a round is four statements (BEGIN, the read, the
-        # mark, COMMIT), and through SQLAlchemy each costs the relay about four times the CPU
-        # (bench/executor/statement_cost.py).
+        # mark, COMMIT), and through SQLAlchemy each costs the relay several times the CPU
+        # (bench/executor/statement_cost.py measures it).
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             try:
