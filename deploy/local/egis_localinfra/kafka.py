@@ -32,9 +32,9 @@ LIB_DIR = KAFKA_DIR / "lib"
 LOG4J_CONFIG = KAFKA_DIR / "log4j2.yaml"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
-# G1: SerialGC measured the same under the pipeline benchmark's load (kafka_floor.py --pipeline, 2026-11-22).
+# G1 stated, so the JVM does not pick a collector by the machine's size; SerialGC gained nothing (bench/RESULTS.md).
 JVM_FLAGS = ["-XX:+UseG1GC", "-Djava.awt.headless=true"]
-# C1-only JIT: ~0.4 s faster to ready (of ~3 s), slower under load. Tests want it; benchmarks pass fast_start=False.
+# C1-only JIT: ready sooner, slower under load. Tests want it; benchmarks pass fast_start=False.
 FAST_START_FLAGS = ["-XX:TieredStopAtLevel=1"]
 
 # Brokers started by this Python process, kept so stop_kafka can reap them (no zombies).

@@ -211,7 +211,7 @@ def _make_home_dir(home: Path, state_dir: Path) -> None:
 
 
 def _remove_orphaned_homes(bin_dir: Path) -> None:
-    """Stop and delete relocated homes whose state_dir is gone (each pgdata is ~40 MB).
+    """Stop and delete relocated homes whose state_dir is gone (each holds a whole pgdata).
 
     Without postgres.json nobody could stop such a server (pytest only prunes tmp dirs of
     finished sessions, so these are leftovers of crashed or unstopped runs).

@@ -32,7 +32,7 @@ async def test_postgres_starts_serves_and_stops(tmp_path, own_throwaway_server):
     # tmp_path is under /tmp/pytest-of-root, which is 0700 and reset to 0700 by every pytest
     # session start: the server's files must live elsewhere or it PANICs at a checkpoint.
     state_dir = tmp_path / "egis"
-    # start_postgres blocks for ~1-2 s; keep the shared event loop responsive meanwhile.
+    # start_postgres blocks until the server is ready; keep the shared event loop responsive meanwhile.
     info = await asyncio.to_thread(start_postgres, state_dir)
     try:
         assert info.host == "127.0.0.1" and info.user == "egis"
