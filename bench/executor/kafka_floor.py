@@ -1,22 +1,22 @@
-"""Benchmark: what Kafka costs on this machine, with no Egis code in it.
+"""Benchmark: what Kafka alone costs, with no Egis code in it.
 
 The pipeline benchmark's intent crosses Kafka five times (intent, ReserveBudget,
 BudgetReserved, OrderFilled, PositionOpened). By default this measures one such
 hop alone: a producer configured as the outbox relay's (acks=all, idempotent,
 no linger) sends 300-byte records over a 6-partition topic at a fixed rate, and
 a consumer configured as the services' (batches of up to 500, commit after each
-batch) reads them. (Since 2026-11-22 the services' batch subscribers commit at most once a
-second, in the background: `egis_common.broker.BackgroundCommits`. This floor still commits
-every batch, so it overstates Kafka's share a little where batches are small.) It reports the broker's and this process's CPU, and the
-latency from each send to its receipt (p50/p99), after a warm-up that lets the
-broker's JIT settle (its first minute costs up to twice as much CPU).
+batch) reads them. (The services' batch subscribers commit at most once a second, in the
+background: `egis_common.broker.BackgroundCommits`. This floor still commits every batch,
+so it overstates Kafka's share a little where batches are small.) It reports the broker's
+and this process's CPU, and the latency from each send to its receipt (p50/p99), after a
+warm-up that lets the broker's JIT settle (its first minute costs more CPU than later).
 
 With `--pipeline` the records cross Kafka five times, in the pipeline's shape and
 nothing else: two forwarding processes stand for the executor and the ledger,
 each consuming two of the topics (its own group per topic, as the services do)
 and sending each batch on to the next topic, waiting for the acknowledgements,
 then committing the batch; the load generator lingers 2 ms, as `load.py`'s does.
-No database, no decoding: the floor under the pipeline's CPU and latency on this machine.
+No database, no decoding: the floor under the pipeline's CPU and latency on the same machine.
 
 With `--client confluent` every client (forwarders and load generator) is
 confluent-kafka (librdkafka, C) instead of aiokafka (pure Python), configured

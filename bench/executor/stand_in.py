@@ -1,7 +1,7 @@
 """A stand-in for the ledger (`--executor-only`): every ReserveBudget is answered BudgetReserved at once.
 
 It keeps no budget and no positions; it exists so that the executor's own
-throughput can be measured without the ledger's cost in the same two cores.
+throughput can be measured without the ledger's cost on the same cores.
 """
 
 from __future__ import annotations

@@ -203,8 +203,7 @@ async def analyze(dsn: str) -> None:
     starts a worker per database once a minute), so without this every query is planned
     for the tables the bench started with: Postgres caches a prepared statement's generic
     plan, and one made when `positions` held a few hundred rows scans the whole table
-    (measured: 2.1 ms per batch at 17,000 rows, against an index scan). ANALYZE also
-    invalidates those plans."""
+    where an index scan would do (bench/RESULTS.md). ANALYZE also invalidates those plans."""
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute("ANALYZE")

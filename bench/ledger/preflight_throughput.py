@@ -149,7 +149,7 @@ async def run_load(bootstrap: str, commands: list[c.ReserveBudget]) -> dict:
             now = time.perf_counter()
             for records in batches.values():
                 for record in records:
-                    # Only two fields are needed: keep the load generator light on these 2 cores.
+                    # Only two fields are needed: keep the load generator light on the cores it shares.
                     message = json.loads(record.value)
                     intent_id = uuid.UUID(message["intent_id"]) if "intent_id" in message else None
                     if message["type"] in ANSWERS and intent_id in sent_at:

@@ -1,6 +1,6 @@
 """Whose CPU a run used: the machine's busy cores, the benchmark's own, and everyone else's.
 
-The machine may be shared (other work on the same 2 cores distorts a latency
+The machine may be shared (other work on the same cores distorts a latency
 benchmark), so every run reports what else was running, and `wait_until_quiet`
 holds a run back until the other load is small.
 """
