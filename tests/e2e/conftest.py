@@ -1,7 +1,7 @@
 """The whole pipeline in-process on real Kafka and Postgres: gateway + router, executor, ledger.
 
-The ledger (`ledger.testing`, with its management API on a loopback port here)
-and the signal_router (`signal_router.testing`) are the session's. The executor
+The ledger (`ledger_runtime`, with its management API on a loopback port here)
+and the signal_router (`signal_router_service`) are the session's (the root conftest). The executor
 is started and stopped by this package's modules (module scope), so it never
 sits in the executor's consumer groups while another package's modules run
 their own. The executor has the

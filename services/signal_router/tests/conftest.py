@@ -14,7 +14,7 @@ from router_support import Producer, Tail  # noqa: E402
 
 @pytest.fixture(scope="session")
 def service(signal_router_service):
-    """The session's signal_router (signal_router.testing)."""
+    """The session's signal_router (the root conftest)."""
     return signal_router_service
 
 
