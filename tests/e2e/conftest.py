@@ -65,7 +65,7 @@ async def executor(ledger_runtime, binance) -> AsyncIterator[Executor]:
 
 @pytest.fixture(scope="session")
 def router(signal_router_service, ledger_runtime):
-    """The session's signal_router: one router at a time may decide signals (signal_router.testing)."""
+    """The session's signal_router: one router at a time may decide signals (the root conftest)."""
     return signal_router_service
 
 
