@@ -13,7 +13,8 @@ from faststream import FastStream
 from egis_common.http_server import HttpServer
 from egis_common.runtime import build_app, build_runtime, serve
 from ledger.adapters.http import create_http_app
-from ledger.flow import expire_waiting, register
+from ledger.flow import register
+from ledger.handlers import on_waiting_expiry
 from ledger.metrics import refresh_bot_gauges
 from ledger.settings import LedgerSettings
 
@@ -32,7 +33,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastStream:
         runtime.start_task(runtime.every(settings.gauge_refresh_seconds, lambda: refresh_bot_gauges(runtime.engine),
                                          "bot-gauges"), "bot-gauges")
         runtime.start_task(runtime.every(settings.waiting_sweep_seconds,
-                                         lambda: expire_waiting(runtime, ledger, settings.max_wait_seconds),
+                                         lambda: on_waiting_expiry(runtime, ledger, settings.max_wait_seconds),
                                          "expire-waiting"), "expire-waiting")
 
     return app

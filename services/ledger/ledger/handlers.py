@@ -1,30 +1,85 @@
-"""One function per message the ledger handles: load state, ask the domain, persist.
+"""The ledger's use cases: one per message it handles, each top to bottom.
 
-Each runs inside the caller's transaction, after the inbox claim. Lock order
-is always bot row first, then positions, so concurrent handlers for one bot
-serialise instead of deadlocking.
+Entry points (what `flow.py` calls, one per subscriber or periodic job):
+    on_ledger_commands   a batch of ReserveBudget, BackfillClosure, ReleaseReservation, ApplyFoundFill
+    on_executions        a batch of OrderFilled, OrderRejected, OrderPendingReconciliation, ProtectiveOrdersPlaced
+    on_waiting_expiry    periodic: reservations that waited too long are refused (`wait_expired`)
+
+The use case of each message is a method of `Ledger`: `reserve_batch` (ReserveBudget),
+`backfill` (BackfillClosure), `release` (ReleaseReservation), `apply_found_fill`
+(ApplyFoundFill), `apply_executions` (the executions). Each runs inside the caller's
+transaction, after the inbox claim. Lock order is always bot row first, then positions,
+so concurrent handlers for one bot serialise instead of deadlocking.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common import contracts as c
+from egis_common.batches import process_batch
 from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
-from egis_common.outbox import Outbox
-from egis_common.topics import LEDGER_COMMANDS, LEDGER_EVENTS, encode
+from egis_common.metrics import HANDLER_SECONDS
+from egis_common.outbox import Inbox, Outbox
+from egis_common.runtime import Runtime
+from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS, encode
 from ledger import domain
 from ledger import repository as repo
 from ledger.domain import Outcome, Position
+from ledger.metrics import count_preflight, show_budgets, show_waiting
 
 log = get_logger(__name__)
+
+
+async def on_ledger_commands(runtime: Runtime, ledger: Ledger, inbox: Inbox, records: Sequence[Any]) -> None:
+    """A batch of ledger commands in one transaction, then a log line and the metrics for each."""
+    started = time.perf_counter()
+    handled = await process_batch(records, LEDGER_COMMANDS, runtime.uow, inbox, runtime.dead_letters,
+                                  ledger.handle_commands)
+    failpoint("ledger.after_reservation_commit")
+    report(handled)
+    HANDLER_SECONDS.labels("ledger", "ledger_commands_batch").observe(time.perf_counter() - started)
+
+
+async def on_executions(runtime: Runtime, ledger: Ledger, inbox: Inbox, records: Sequence[Any]) -> None:
+    """A batch of executions in one transaction, then a log line and the metrics for each."""
+    started = time.perf_counter()
+    handled = await process_batch(records, EXECUTIONS, runtime.uow, inbox, runtime.dead_letters,
+                                  ledger.handle_executions)
+    failpoint("ledger.after_execution_commit")
+    report(handled)
+    HANDLER_SECONDS.labels("ledger", "executions_batch").observe(time.perf_counter() - started)
+
+
+async def on_waiting_expiry(runtime: Runtime, ledger: Ledger, older_than_seconds: float) -> None:
+    """Periodic: reservations that waited too long behind an order in flight are refused (`wait_expired`)."""
+    async with runtime.uow.begin() as conn:
+        expired = await ledger.expire_waiting(conn, older_than_seconds)
+    report(expired)
+    async with runtime.uow.read() as conn:
+        show_waiting(*await repo.waiting_gauge(conn))
+
+
+def report(handled: list[tuple[c.Message, Outcome]]) -> None:
+    """A log line per message handled (a command, an execution, or a reservation that waited), and the metrics."""
+    for message, outcome in handled:
+        if isinstance(message, c.ReserveBudget) and not outcome.waiting:
+            count_preflight(outcome)
+        event = "execution_applied" if type(message) in EXECUTIONS.messages else "ledger_command_handled"
+        log.info(event, message=message.type, bot_id=str(message.bot_id),
+                 intent_id=str(intent_id) if (intent_id := getattr(message, "intent_id", None)) else None,
+                 note=outcome.note, waiting=outcome.waiting,
+                 rejection=outcome.rejection.value if outcome.rejection else None)
+    show_budgets(outcome for _, outcome in handled)
 
 
 @dataclass(frozen=True)
