@@ -25,7 +25,7 @@ import traceback
 
 SERVICES = ("executor", "ledger", "signal_router", "reconciler")
 # Loaded lazily by the executor when Binance accounts are configured: imported here so a child need not.
-LAZY = ("executor.adapters.binance", "executor.adapters.binance_stream")
+LAZY = ("egis_venues.binance.exchange", "executor.adapters.user_streams")
 
 
 def main() -> None:

@@ -40,8 +40,9 @@ from egis_binance_local import BinanceLocal
 from egis_common import contracts as c
 from egis_common.migrations import upgrade
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
-from executor.adapters.binance import BinanceCredentials, BinanceExchange
-from executor.adapters.binance_weights import WeightBudget
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.settings import BinanceCredentials
+from egis_venues.binance.weights import WeightBudget
 from pydantic import SecretStr
 from reconciler.commands import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings

@@ -14,7 +14,7 @@ from egis_common.runtime import Runtime
 from egis_common.topics import encode, key_for, topic_for
 from egis_localinfra.testing import eventually
 from executor import repository as executor_repo
-from executor.adapters.paper import tables as paper_tables
+from egis_venues.paper import tables as paper_tables
 from ledger import repository as ledger_repo
 
 BINANCE_ACCOUNT = "e2e-binance"  # the executor's name for the account; a bot's exchange_account names it

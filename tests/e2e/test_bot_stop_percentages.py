@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from e2e_helpers import intent_row, paper_mark_price, position_in, post_signal
 from egis_common.ids import OrderPurpose, client_order_id
 from egis_localinfra.testing import eventually
-from executor.adapters.paper import tables as paper_tables
+from egis_venues.paper import tables as paper_tables
 
 pytestmark = pytest.mark.infra
 D = Decimal

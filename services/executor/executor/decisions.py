@@ -19,7 +19,7 @@ from executor.domain import (
     INTERRUPTED, NOTHING, RECORDING_FAILED, RESOLVED_TO, Decision, Intent, PendingRecord, ResolutionRecord, SkipReason,
 )
 from executor.domain import IntentStatus as S
-from executor.exchange import Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
+from egis_venues.port import Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
 
 
 def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Decision:

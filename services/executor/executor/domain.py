@@ -26,7 +26,7 @@ from uuid import UUID
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, IntentKind, Side
-from executor.exchange import OrderSide
+from egis_venues.port import OrderSide
 
 
 class IntentStatus(str, Enum):
@@ -106,15 +106,6 @@ class Intent:
 
 # A venue's algo order in one of these has ended: nothing of it is left to trigger.
 ALGO_ENDED = frozenset({"FINISHED", "CANCELED", "REJECTED", "EXPIRED"})
-
-
-@dataclass(frozen=True)
-class StopRef:
-    """A take-profit or stop-loss of ours as the venue knows it: the venue's algo id once it answered."""
-
-    client_algo_id: str
-    algo_id: str | None
-    symbol: str
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from egis_common.contracts import ExchangeName
 from egis_common.logs import get_logger
 from egis_common.runtime import Runtime
-from executor.adapters.paper import PaperExchange
-from executor.exchange import ExchangePort
+from egis_venues.paper import PaperExchange
+from egis_venues.port import ExchangePort
+from executor import repository as repo
 from executor.settings import ExecutorSettings
+
+if TYPE_CHECKING:
+    from egis_venues.binance.exchange import BinanceExchange
 
 log = get_logger(__name__)
 
@@ -16,7 +22,10 @@ def build_exchanges(runtime: Runtime) -> dict[ExchangeName, ExchangePort]:
     """An intent for an exchange missing here is skipped (`exchange_unavailable`) before any reservation."""
     settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
     exchanges: dict[ExchangeName, ExchangePort] = {
-        ExchangeName.PAPER: PaperExchange(runtime.uow, runtime.outbox, settings.paper),
+        # Our record of a stop whose algo order ended becomes `finished` in the venue's transaction, as with
+        # Binance's user data stream.
+        ExchangeName.PAPER: PaperExchange(runtime.uow, runtime.outbox, settings.paper,
+                                          on_algo_facts=repo.stops_finished),
     }
     binance = _binance(settings)
     if binance is not None:
@@ -27,12 +36,23 @@ def build_exchanges(runtime: Runtime) -> dict[ExchangeName, ExchangePort]:
 def _binance(settings: ExecutorSettings) -> ExchangePort | None:
     if not getattr(settings, "binance_accounts", None):
         return None
-    try:  # imported lazily: python-binance is only loaded when it is used
-        from executor.adapters.binance import BinanceExchange
+    try:
+        return binance_exchange(settings)
     except ImportError:
         log.exception("binance_adapter_unavailable")
         return None
-    return BinanceExchange.from_settings(settings)
+
+
+def binance_exchange(settings: ExecutorSettings) -> BinanceExchange:
+    # imported here: python-binance is only loaded when it is used
+    from egis_venues.binance.exchange import BinanceExchange
+
+    return BinanceExchange(
+        settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url,
+        request_timeout_s=settings.binance_request_timeout_seconds,
+        rules_ttl_s=settings.binance_symbol_rules_ttl_seconds,
+        resend_within_s=settings.binance_resend_within_seconds,
+    )
 
 
 async def close_exchanges(exchanges: dict[ExchangeName, ExchangePort]) -> None:

@@ -14,7 +14,7 @@ Out (through the outbox, in the transaction of the state change):
      egis.exchange.facts.v1        ExchangeOrderFact, ExchangeTradeFact, ExchangeAlgoOrderFact:
                                    the paper venue's user data stream, in the venue's own transactions;
                                    Binance's user data stream, with REST after a disconnect
-                                   (executor.adapters.binance_stream: a task per account, started in main.py)
+                                   (executor.adapters.user_streams: a task per account, started in main.py)
 Exchange calls never run inside a database transaction. Periodic (main.py): the gauges,
 the reservation asked again for intents stuck `preflight_requested` (ReserveBudget, through the
 outbox), and the sweep of intents stuck `submitting` into reconciliation.
@@ -34,9 +34,9 @@ from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_PRICES
-from executor.adapters.paper import PaperExchange
+from egis_venues.paper import PaperExchange
 from executor.domain import Decision
-from executor.exchange import ExchangePort
+from egis_venues.port import ExchangePort
 from executor.exchanges import build_exchanges
 from executor.metrics import RESERVATIONS_RESENT, count, count_resolutions
 from executor.settings import ExecutorSettings

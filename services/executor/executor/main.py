@@ -40,7 +40,7 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
     async def user_data_streams() -> None:
         if settings.binance_accounts and settings.binance_stream_enabled:
             # Imported here, like the adapter: python-binance is only loaded when Binance is configured.
-            from executor.adapters.binance_stream import start_user_streams
+            from executor.adapters.user_streams import start_user_streams
 
             start_user_streams(runtime)  # one task per account, cancelled with the runtime's tasks
 

@@ -19,7 +19,7 @@ from typing import TypeVar
 from egis_common import contracts as c
 from executor import decisions
 from executor.domain import Intent
-from executor.exchange import ExchangePort, MarketOrder, Rejected, SymbolRules
+from egis_venues.port import ExchangePort, MarketOrder, Rejected, SymbolRules
 from executor.metrics import EXCHANGE_SECONDS
 
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """SQL on the executor's own bookkeeping: intents, pending reconciliations, stop orders.
 
 Rows in, domain objects out; no decisions here. (The paper venue's tables
-live in `executor.adapters.paper.tables`: they are the venue's, not ours.)
+live in `egis_venues.paper.tables`: they are the venue's, not ours.)
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.bulk import any_of, by_column, insert_many, update_many
 from egis_common.contracts import ExchangeAlgoOrderFact, ExchangeName, IntentKind, Side
 from egis_common.outbox import Outbox
+from egis_venues.port import StopRef
 from executor.domain import (
-    ALGO_ENDED, IN_FLIGHT, Decision, Intent, IntentStatus, PendingRecord, ResolutionRecord, StopRef,
+    ALGO_ENDED, IN_FLIGHT, Decision, Intent, IntentStatus, PendingRecord, ResolutionRecord,
 )
 
 metadata = sa.MetaData(schema="executor")

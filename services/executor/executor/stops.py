@@ -18,7 +18,7 @@ from egis_common.outbox import Outbox, UnitOfWork
 from executor import decisions
 from executor import repository as repo
 from executor.domain import Intent
-from executor.exchange import ExchangePort, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown
+from egis_venues.port import ExchangePort, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown
 
 log = get_logger(__name__)
 PURPOSES = {OrderPurpose.TAKE_PROFIT: "take_profit", OrderPurpose.STOP_LOSS: "stop_loss"}

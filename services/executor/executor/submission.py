@@ -31,7 +31,7 @@ from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
 from executor import repository as repo
 from executor.domain import Decision, Intent
-from executor.exchange import ExchangePort, OrderOutcome, Rejected, Unknown
+from egis_venues.port import ExchangePort, OrderOutcome, Rejected, Unknown
 from executor.planning import Attempt, Planner, timed
 from executor.stops import place_stops
 

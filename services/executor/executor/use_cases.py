@@ -19,7 +19,7 @@ from executor import decisions
 from executor import repository as repo
 from executor.domain import NOTHING, STALE_SUBMISSION, Decision, Intent
 from executor.domain import IntentStatus as S
-from executor.exchange import ExchangePort
+from egis_venues.port import ExchangePort
 from executor.submission import Submission
 
 ANSWERS = (c.BudgetReserved, c.PreflightRejected)

@@ -25,7 +25,7 @@ from ledger import bots
 sys.path.insert(0, str(Path(__file__).parent))  # executor_helpers, shared by the test modules
 from executor_helpers import Tail  # noqa: E402
 
-from executor.adapters.paper import PaperExchange  # noqa: E402
+from egis_venues.paper import PaperExchange  # noqa: E402
 from executor.flow import Wiring, register  # noqa: E402
 from executor.settings import ExecutorSettings  # noqa: E402
 

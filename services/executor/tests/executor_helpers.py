@@ -16,7 +16,7 @@ from egis_localinfra.testing import eventually
 from executor import decisions
 from executor import repository as repo
 from executor.domain import Intent
-from executor.adapters.paper import tables as paper
+from egis_venues.paper import tables as paper
 from ledger import repository as ledger_repo
 
 

@@ -16,7 +16,8 @@ from egis_common import contracts as c
 from egis_common.runtime import build_runtime
 from egis_localinfra.testing import eventually, stop_service
 from executor import repository as repo
-from executor.adapters.binance_stream import AccountStream, start_user_streams, stream_url, user_streams
+from egis_venues.binance.stream import AccountStream
+from executor.adapters.user_streams import start_user_streams, stream_url, user_streams
 from executor.domain import Intent, IntentStatus
 from executor.settings import BinanceCredentials, ExecutorSettings
 from executor_helpers import of

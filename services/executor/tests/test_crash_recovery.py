@@ -23,7 +23,7 @@ from executor_helpers import intent_in, of, open_intent, paper_orders, pending_r
 from egis_common import contracts as c
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.testing import eventually
-from executor.adapters.paper import tables as paper
+from egis_venues.paper import tables as paper
 from egis_localinfra.ports import free_port
 
 pytestmark = pytest.mark.infra

@@ -16,7 +16,7 @@ from executor.domain import (
     INTERRUPTED, NOTHING, RECORDING_FAILED, TRANSITIONS, IllegalTransition, Intent, SkipReason,
 )
 from executor.domain import IntentStatus as S
-from executor.exchange import Filled, OrderSide, Rejected, SymbolRules, Unknown
+from egis_venues.port import Filled, OrderSide, Rejected, SymbolRules, Unknown
 
 ETH = SymbolRules("ETHUSDT", Decimal("0.001"), Decimal("0.01"), Decimal("0"), Decimal("5"))
 PAPER = frozenset({c.ExchangeName.PAPER})

@@ -13,8 +13,8 @@ from executor_helpers import rows, unique_symbol
 
 from egis_common import contracts as c
 from egis_common.topics import EXCHANGE_FACTS
-from executor.adapters.paper import NoMarkPrice, PaperExchange, UnknownSymbol
-from executor.exchange import Filled, MarketOrder, NotFound, OrderSide, Rejected, StopOrder, StopPlaced
+from egis_venues.paper import NoMarkPrice, PaperExchange, UnknownSymbol
+from egis_venues.port import Filled, MarketOrder, NotFound, OrderSide, Rejected, StopOrder, StopPlaced
 from executor.settings import PaperSettings
 
 pytestmark = pytest.mark.infra
@@ -126,7 +126,7 @@ class DroppingBookings:
     """The venue's database drops the connection under the first `drops` bookings, then books as usual."""
 
     def __init__(self, monkeypatch, drops: int, error: Exception) -> None:
-        from executor.adapters.paper import booking
+        from egis_venues.paper import booking
 
         self.drops, self.error, self.calls, self._book = drops, error, 0, booking.book
         monkeypatch.setattr(booking, "book", self.book)

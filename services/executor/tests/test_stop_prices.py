@@ -13,7 +13,7 @@ from test_executor_domain import ETH, fill, intent_message, submitted
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose
 from executor import decisions
-from executor.exchange import OrderSide
+from egis_venues.port import OrderSide
 
 D = Decimal
 

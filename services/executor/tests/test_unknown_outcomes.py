@@ -17,7 +17,7 @@ from executor_helpers import (
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName
-from executor.exchange import Filled, Unknown
+from egis_venues.port import Filled, Unknown
 from executor.flow import ANSWERS_GROUP
 
 pytestmark = pytest.mark.infra

@@ -19,7 +19,7 @@ from egis_common import contracts as c
 from egis_common.contracts import ExchangeName
 from executor import decisions
 from executor import repository as repo
-from executor.adapters.paper import tables as paper
+from egis_venues.paper import tables as paper
 from executor.flow import ask_again, build_executor
 
 pytestmark = pytest.mark.infra

@@ -20,7 +20,7 @@ from uuid import UUID
 from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.logs import get_logger
-from executor.exchange import LookupOutcome, Unknown
+from egis_venues.port import LookupOutcome, Unknown
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from reconciler import paper_repair, pending, read_model
@@ -39,7 +39,7 @@ AUTO_REPORT_LIMIT = 50
 
 
 class OrderLookup(Protocol):
-    """The one read-only question the reconciler asks a venue (executor.exchange.ExchangePort.find_order)."""
+    """The one read-only question the reconciler asks a venue (egis_venues.port.ExchangePort.find_order)."""
 
     async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome: ...
 

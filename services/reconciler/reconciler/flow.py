@@ -31,9 +31,9 @@ from egis_common.logs import get_logger
 from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
 from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
-from executor.adapters.binance import BinanceExchange
-from executor.adapters.binance_weights import WeightBudget
-from executor.adapters.paper.lookup import PaperLookup
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.binance.weights import WeightBudget
+from egis_venues.paper.lookup import PaperLookup
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import closures, pending, read_model, repository

@@ -2,7 +2,7 @@
 
 Database only: no venue is called, and the ledger's positions are neither read
 nor written. The paper venue lives in this database, and its own module
-(`executor.adapters.paper.position_repair`) reads its tables and does the
+(`egis_venues.paper.position_repair`) reads its tables and does the
 arithmetic; here it runs only when confirmed, and every pair is reported.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 from egis_common.logs import get_logger
 from egis_common.money import format_decimal
-from executor.adapters.paper import position_repair
-from executor.adapters.paper.position_repair import Action, Holding, Repair
+from egis_venues.paper import position_repair
+from egis_venues.paper.position_repair import Action, Holding, Repair
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 log = get_logger(__name__)

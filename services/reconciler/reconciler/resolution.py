@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from egis_common import contracts as c
-from executor.exchange import Filled, LookupOutcome, NotFound, Rejected, Unknown
+from egis_venues.port import Filled, LookupOutcome, NotFound, Rejected, Unknown
 from tenacity import RetryCallState, wait_random_exponential
 
 AUTO = "auto"  # resolved_by of the reconciler's own periodic look-ups

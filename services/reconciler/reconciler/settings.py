@@ -1,5 +1,5 @@
 from egis_common.settings import EgisSettings
-from executor.adapters.binance import BinanceCredentials
+from egis_venues.settings import BinanceCredentials
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 

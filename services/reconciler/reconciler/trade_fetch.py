@@ -17,7 +17,7 @@ from typing import Any
 
 from egis_common import contracts as c
 from egis_common.logs import get_logger
-from executor.exchange import NotFound, Unknown
+from egis_venues.port import NotFound, Unknown
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler.adapters.binance_events import from_account_trade, venue_time

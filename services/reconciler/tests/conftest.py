@@ -13,7 +13,8 @@ from egis_common.contracts import ExchangeName
 from egis_common.runtime import build_runtime
 from egis_common.topics import ADMIN_REPLIES, EXECUTOR_COMMANDS, LEDGER_COMMANDS, LEDGER_EVENTS
 from egis_localinfra.testing import stop_service
-from executor.adapters.binance import BinanceCredentials, BinanceExchange
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.settings import BinanceCredentials
 from pydantic import SecretStr
 from reconciler.flow import register
 from reconciler.settings import ReconcilerSettings

@@ -1,7 +1,7 @@
-"""The paper venue beside the reconciler: its own tables, booked through the executor's adapter.
+"""The paper venue beside the reconciler: its own tables, booked through the venue library.
 
-The venue publishes its exchange facts through the executor's outbox, as it
-does in production; nothing of the executor's flow runs. Also: paper bots in
+The venue publishes its exchange facts through the outbox of the executor's
+schema, as it does in production; nothing of the executor runs. Also: paper bots in
 the session's ledger, and the pending orders the executor would report for them.
 """
 
@@ -19,11 +19,12 @@ from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.ids import client_order_id
 from egis_common.runtime import build_runtime
+from egis_common.settings import EgisSettings
 from egis_localinfra.testing import eventually
-from executor.adapters.paper import PaperExchange
-from executor.adapters.paper import tables as paper_tables
-from executor.exchange import Filled, MarketOrder, OrderSide
-from executor.settings import ExecutorSettings, PaperSettings
+from egis_venues.paper import PaperExchange
+from egis_venues.paper import tables as paper_tables
+from egis_venues.port import Filled, MarketOrder, OrderSide
+from egis_venues.settings import PaperSettings
 from ledger import bots
 from ledger import repository as ledger_repo
 from reconciler_helpers import publish
@@ -33,7 +34,10 @@ D = Decimal
 
 @contextlib.asynccontextmanager
 async def running_paper_venue() -> AsyncIterator[PaperExchange]:
-    runtime = build_runtime(ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING"))
+    # The venue's tables and the outbox it announces through are in the executor's schema.
+    settings = EgisSettings(service_name="paper-venue", db_schema="executor", metrics_port=0,
+                            outbox_poll_interval_seconds=0.2, log_level="WARNING")
+    runtime = build_runtime(settings)
     await runtime.start_relay()
     try:
         yield PaperExchange(runtime.uow, runtime.outbox, PaperSettings())

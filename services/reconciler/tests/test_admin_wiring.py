@@ -17,8 +17,9 @@ from egis_common.contracts import AdminCommandName, utc_now
 from egis_common.ids import client_order_id
 from egis_common.topics import ADMIN_COMMANDS, LEDGER_COMMANDS
 from egis_localinfra.testing import eventually
-from executor.adapters.binance import BinanceCredentials, BinanceExchange
-from executor.exchange import NotFound
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.settings import BinanceCredentials
+from egis_venues.port import NotFound
 from pydantic import SecretStr
 from reconciler import auth, runs
 from reconciler.commands import prepare_resolve_pending

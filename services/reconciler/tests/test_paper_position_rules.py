@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from executor.adapters.paper.lookup import PaperLookup
-from executor.adapters.paper.position_repair import (
+from egis_venues.paper.lookup import PaperLookup
+from egis_venues.paper.position_repair import (
     FLAT,
     Action,
     Fill,
@@ -15,7 +15,7 @@ from executor.adapters.paper.position_repair import (
     from_fills,
     repairs,
 )
-from executor.exchange import Unknown
+from egis_venues.port import Unknown
 from reconciler.paper_repair import line
 
 D = Decimal

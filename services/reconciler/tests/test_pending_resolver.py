@@ -19,7 +19,7 @@ from egis_common.contracts import AdminCommandName, utc_now
 from egis_common.ids import client_order_id
 from egis_common.topics import EXECUTOR_COMMANDS, LEDGER_COMMANDS
 from egis_localinfra.testing import eventually
-from executor.exchange import NotFound, OrderSide
+from egis_venues.port import NotFound, OrderSide
 from paper_helpers import (
     ledger_positions,
     paper_bot,

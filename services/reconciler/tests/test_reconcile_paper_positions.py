@@ -16,8 +16,8 @@ from egis_common import contracts as c
 from egis_common.contracts import AdminCommandName
 from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
-from executor.adapters.paper import tables as paper_tables
-from executor.exchange import OrderSide
+from egis_venues.paper import tables as paper_tables
+from egis_venues.port import OrderSide
 from ledger import bots
 from ledger import repository as ledger_repo
 from paper_helpers import running_paper_venue, trade, unique_account, unique_symbol

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from egis_common import contracts as c
-from executor.exchange import Filled, NotFound, Rejected, Unknown
+from egis_venues.port import Filled, NotFound, Rejected, Unknown
 from reconciler.drift import pending_drift
 from reconciler.resolution import (
     NotFoundWindows,

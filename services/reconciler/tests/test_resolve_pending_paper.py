@@ -9,7 +9,7 @@ from egis_common import contracts as c
 from egis_common.contracts import AdminCommandName
 from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
-from executor.exchange import OrderSide
+from egis_venues.port import OrderSide
 from paper_helpers import (
     paper_bot,
     paper_orders,

@@ -14,8 +14,9 @@ import pytest
 from egis_binance_local import limits
 from egis_common.contracts import AdminCommandName, ExchangeName
 from egis_localinfra.testing import eventually
-from executor.adapters.binance import BinanceCredentials, BinanceExchange
-from executor.adapters.binance_weights import UNLIMITED, WeightBudget
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.settings import BinanceCredentials
+from egis_venues.binance.weights import UNLIMITED, WeightBudget
 from pydantic import SecretStr
 from reconciler.commands import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings

@@ -1,6 +1,6 @@
 """The paper exchange's own state: accounts, positions, orders, trades, mark prices, stop orders.
 
-This is the venue, not the executor's bookkeeping: only `executor.adapters.paper`
+This is the venue, not the executor's bookkeeping: only `egis_venues.paper`
 writes it, in transactions of its own, exactly as a remote exchange commits an
 order whatever happens to the caller afterwards. Like Binance, the venue does
 not make client order ids unique (only among open stop orders): idempotency

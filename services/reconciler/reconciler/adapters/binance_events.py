@@ -1,6 +1,6 @@
 """The Binance user data event parsers live with the executor, which holds the stream; the reconciler reuses them."""
 
-from executor.adapters.binance_events import (
+from egis_venues.binance.events import (
     from_account_trade, from_algo_order, from_algo_update, from_order, from_order_trade_update, venue_time,
 )
 

@@ -8,9 +8,9 @@ from typing import Any
 from binance import AsyncClient
 
 from egis_common.logs import get_logger
-from executor.adapters.binance_errors import MarketDataUnavailable, UnknownSymbol, market_data_unavailable
-from executor.adapters.binance_parse import symbol_rules
-from executor.exchange import SymbolRules
+from egis_venues.binance.errors import MarketDataUnavailable, UnknownSymbol, market_data_unavailable
+from egis_venues.binance.parse import symbol_rules
+from egis_venues.port import SymbolRules
 
 log = get_logger(__name__)
 

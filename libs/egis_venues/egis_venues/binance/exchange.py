@@ -20,22 +20,22 @@ from binance import AsyncClient
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from egis_common.logs import get_logger
-from executor.adapters.binance_client import BinanceClients, ClientFactory, client_factory
-from executor.adapters.binance_errors import (
+from egis_venues.binance.client import BinanceClients, ClientFactory, client_factory
+from egis_venues.binance.errors import (
     MarketDataUnavailable, UnknownSymbol, describe, is_duplicate_client_id, lookup_failure,
     market_data_unavailable, not_processed, placement_failure, retry_after_s, unknown_from,
 )
-from executor.adapters.binance_parse import (
+from egis_venues.binance.parse import (
     FEE_ASSET, AccountTrade, VenueOrder, account_trade, filled, trades_cover, unexecuted_outcome,
     venue_decimal, venue_id, venue_order,
 )
-from executor.adapters.binance_requests import invalid_market_order, invalid_stop, market_order_params, stop_params
-from executor.adapters.binance_rules import SymbolRulesCache
-from executor.adapters.binance_weights import WeightBudget, metered
-from executor.exchange import (
+from egis_venues.binance.requests import invalid_market_order, invalid_stop, market_order_params, stop_params
+from egis_venues.binance.rules import SymbolRulesCache
+from egis_venues.binance.weights import WeightBudget, metered
+from egis_venues.port import (
     Filled, LookupOutcome, MarketOrder, NotFound, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
 )
-from executor.settings import BinanceCredentials, ExecutorSettings
+from egis_venues.settings import BinanceCredentials
 
 log = get_logger(__name__)
 
@@ -80,15 +80,6 @@ class BinanceExchange:
         self._clients = BinanceClients(accounts, factory)
         self.weights = weights
         self._rules = SymbolRulesCache(rules_ttl_s, clock)
-
-    @classmethod
-    def from_settings(cls, settings: ExecutorSettings) -> BinanceExchange:
-        return cls(
-            settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url,
-            request_timeout_s=settings.binance_request_timeout_seconds,
-            rules_ttl_s=settings.binance_symbol_rules_ttl_seconds,
-            resend_within_s=settings.binance_resend_within_seconds,
-        )
 
     async def close(self) -> None:
         await self._clients.close()

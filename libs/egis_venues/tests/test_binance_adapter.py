@@ -13,11 +13,11 @@ import pytest
 
 from egis_binance_local import BinanceLocal, local_async_client
 from egis_common.ids import OrderPurpose, client_order_id
-from executor.adapters.binance import BinanceExchange
-from executor.adapters.binance_errors import MarketDataUnavailable, UnknownSymbol
-from executor.adapters.binance_parse import account_trade, filled, unexecuted_outcome, venue_order
-from executor.exchange import Filled, MarketOrder, NotFound, OrderSide, Rejected, StopOrder, StopPlaced, Unknown
-from executor.settings import BinanceCredentials, ExecutorSettings
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.binance.errors import MarketDataUnavailable, UnknownSymbol
+from egis_venues.binance.parse import account_trade, filled, unexecuted_outcome, venue_order
+from egis_venues.port import Filled, MarketOrder, NotFound, OrderSide, Rejected, StopOrder, StopPlaced, Unknown
+from egis_venues.settings import BinanceCredentials
 
 API_KEY, API_SECRET = "egis-test-key", "egis-test-secret"
 TIMEOUT_S = 0.5
@@ -254,18 +254,6 @@ async def test_a_wrong_secret_is_rejected_as_a_configuration_error(server, excha
 
 async def test_find_order_of_a_never_placed_id_is_not_found(exchange):
     assert await exchange.find_order("main", "BTCUSDT", client_order_id(uuid.uuid4())) == NotFound()
-
-
-async def test_settings_from_the_environment_select_the_account_and_the_server(server, monkeypatch):
-    monkeypatch.setenv("EGIS_BINANCE_ACCOUNTS", json.dumps({"env": {"api_key": API_KEY, "api_secret": API_SECRET}}))
-    monkeypatch.setenv("EGIS_BINANCE_BASE_URL", server.base_url)
-    settings = ExecutorSettings()
-    assert API_SECRET not in repr(settings) and not settings.binance_live
-    adapter = BinanceExchange.from_settings(settings)
-    try:
-        assert isinstance(await adapter.place_market_order(market(OrderSide.BUY, "0.002", account="env")), Filled)
-    finally:
-        await adapter.close()
 
 
 # --- take-profit and stop-loss on the Algo Service ----------------------------------------------

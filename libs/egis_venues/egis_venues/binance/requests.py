@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from egis_common.money import format_decimal
-from executor.exchange import MarketOrder, Rejected, StopOrder, SymbolRules
+from egis_venues.port import MarketOrder, Rejected, StopOrder, SymbolRules
 
 STOP_KINDS = frozenset({"TAKE_PROFIT_MARKET", "STOP_MARKET"})
 

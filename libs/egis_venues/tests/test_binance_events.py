@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from egis_common import contracts as c
-from executor.adapters.binance_events import from_algo_order, from_algo_update, from_order, from_order_trade_update
+from egis_venues.binance.events import from_algo_order, from_algo_update, from_order, from_order_trade_update
 
 TRADE_EVENT = {
     "e": "ORDER_TRADE_UPDATE", "E": 1763726400123, "T": 1763726400120,

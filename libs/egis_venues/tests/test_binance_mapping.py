@@ -10,14 +10,14 @@ import aiohttp
 import pytest
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from executor.adapters.binance_client import client_factory
-from executor.adapters.binance_errors import (
+from egis_venues.binance.client import client_factory
+from egis_venues.binance.errors import (
     CONFIG_ERROR_CODES, REFUSED_CODES, lookup_failure, placement_failure,
 )
-from executor.adapters.binance_parse import unexecuted_outcome, venue_decimal, venue_order
-from executor.adapters.binance_requests import invalid_market_order, market_order_params, stop_params
-from executor.exchange import MarketOrder, NotFound, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
-from executor.settings import BinanceCredentials
+from egis_venues.binance.parse import unexecuted_outcome, venue_decimal, venue_order
+from egis_venues.binance.requests import invalid_market_order, market_order_params, stop_params
+from egis_venues.port import MarketOrder, NotFound, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
+from egis_venues.settings import BinanceCredentials
 
 
 def api_error(code: int, status: int = 400, msg: str = "venue says no") -> BinanceAPIException:

@@ -19,9 +19,9 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from executor.adapters.paper import tables
-from executor.adapters.paper.matching import ZERO, after_fill
-from executor.exchange import OrderSide
+from egis_venues.paper import tables
+from egis_venues.paper.matching import ZERO, after_fill
+from egis_venues.port import OrderSide
 
 Pair = tuple[str, str]  # (account, symbol)
 

@@ -13,7 +13,7 @@ import aiohttp
 from binance import AsyncClient
 
 from egis_common.logs import get_logger
-from executor.settings import BinanceCredentials
+from egis_venues.settings import BinanceCredentials
 
 log = get_logger(__name__)
 

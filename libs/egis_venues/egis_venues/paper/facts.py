@@ -14,11 +14,20 @@ import sqlalchemy as sa
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, utc_now
+from egis_venues.port import Filled
 
 
 def raw(row: sa.Row) -> dict[str, Any]:
     """The venue's record as evidence: JSON-safe, decimals as strings."""
     return json.loads(json.dumps(dict(row._mapping), default=str))
+
+
+def filled(row: sa.Row) -> Filled:
+    """An order row as the port's outcome, the row itself as evidence."""
+    return Filled(
+        exchange_order_id=str(row.order_id), executed_qty=row.executed_qty, avg_price=row.avg_price,
+        fee_usd=row.fee_usd, filled_at=row.created_at, realised_pnl_usd=row.realised_pnl_usd, raw=raw(row),
+    )
 
 
 def order_fact(order: sa.Row) -> c.ExchangeOrderFact:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 
-from executor.exchange import MarketOrder, OrderSide, Rejected, SymbolRules
+from egis_venues.port import MarketOrder, OrderSide, Rejected, SymbolRules
 
 ZERO = Decimal("0")
 USDT_STEP = Decimal("0.00000001")

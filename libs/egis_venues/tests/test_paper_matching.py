@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from executor.adapters.paper.matching import Book, VenueConfig, after_fill, match, triggers
-from executor.exchange import MarketOrder, OrderSide, Rejected, SymbolRules
+from egis_venues.paper.matching import Book, VenueConfig, after_fill, match, triggers
+from egis_venues.port import MarketOrder, OrderSide, Rejected, SymbolRules
 
 ETH = SymbolRules("ETHUSDT", Decimal("0.001"), Decimal("0.01"), Decimal("0"), Decimal("5"))
 CONFIG = VenueConfig(taker_fee_rate=Decimal("0.0004"), slippage_bps=Decimal("0"), fill_ratio=Decimal("1"),

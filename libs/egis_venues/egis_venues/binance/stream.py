@@ -1,10 +1,10 @@
-"""Binance USDⓈ-M user data stream -> exchange facts on egis.exchange.facts.v1, with REST covering every gap.
+"""Binance USDⓈ-M user data stream -> exchange facts, with REST covering every gap.
 
-One `AccountStream` per configured Binance account, a task for the life of the service:
+One `AccountStream` per Binance account, a task for the life of the service that runs it:
 1. get a listen key (POST /fapi/v1/listenKey) and connect `<stream_url>/ws/<listenKey>`;
-2. catch up over REST (`binance_catch_up`): what happened while no socket listened;
-3. read events until the socket ends, each event's facts published through the
-   outbox in one transaction; the listen key is kept alive (PUT) meanwhile;
+2. catch up over REST (`egis_venues.binance.catch_up`): what happened while no socket listened;
+3. read events until the socket ends, each event's facts handed to the service's
+   `FactSink` (which publishes them in one transaction); the listen key is kept alive (PUT) meanwhile;
 4. on a disconnect or any failure: log, catch up over REST again (facts keep
    flowing while the socket cannot come back), back off, go to 1.
 Connecting before catching up leaves no gap: an event during the catch-up is
@@ -20,8 +20,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from binance import AsyncClient
@@ -31,17 +30,14 @@ from prometheus_client import Counter, Gauge
 
 from egis_common import contracts as c
 from egis_common.logs import get_logger
-from egis_common.outbox import Outbox, UnitOfWork
-from egis_common.runtime import Runtime
-from executor.adapters.binance_catch_up import Seen, missed_facts
-from executor.adapters.binance_client import client_factory
-from executor.adapters.binance_errors import describe
-from executor import repository as repo
-from executor.adapters.binance_events import from_algo_update, from_order_trade_update
-from executor.domain import StopRef
-from executor.settings import ExecutorSettings
+from egis_venues.binance.catch_up import Seen, missed_facts
+from egis_venues.binance.errors import describe
+from egis_venues.binance.events import from_algo_update, from_order_trade_update
+from egis_venues.port import StopRef
 
 log = get_logger(__name__)
+
+# The names the executor's dashboards and alerts know: the executor is the service that runs the stream.
 
 CONNECTED = Gauge("egis_executor_binance_stream_connected", "1 while the account's user data stream is connected",
                   ["account"])
@@ -70,51 +66,28 @@ class StreamOptions:
     catch_up_s: float = 3600.0  # how far back the first catch-up looks for trades
     heartbeat_s: float = 30.0  # websocket pings: a connection silent past this counts as lost
 
-    @classmethod
-    def from_settings(cls, settings: ExecutorSettings) -> StreamOptions:
-        return cls(
-            stream_url=stream_url(settings), keepalive_s=settings.binance_stream_keepalive_seconds,
-            reconnect_min_s=settings.binance_stream_reconnect_min_seconds,
-            reconnect_max_s=settings.binance_stream_reconnect_max_seconds,
-            catch_up_s=settings.binance_stream_catch_up_seconds,
-        )
-
-
-def stream_url(settings: ExecutorSettings) -> str:
-    """Configured; else the local server's (ws:// on binance_base_url); else python-binance's venue URL."""
-    if settings.binance_stream_url:
-        return settings.binance_stream_url.rstrip("/")
-    if settings.binance_base_url:
-        return "ws" + settings.binance_base_url.rstrip("/").removeprefix("http")  # http->ws, https->wss
-    venue = BinanceSocketManager.FSTREAM_URL.format("com") if settings.binance_live \
-        else BinanceSocketManager.FSTREAM_TESTNET_URL
+def stream_url(*, configured: str | None, base_url: str | None, live: bool) -> str:
+    """Configured; else the local server's (ws:// on base_url); else python-binance's venue URL."""
+    if configured:
+        return configured.rstrip("/")
+    if base_url:
+        return "ws" + base_url.rstrip("/").removeprefix("http")  # http->ws, https->wss
+    venue = BinanceSocketManager.FSTREAM_URL.format("com") if live else BinanceSocketManager.FSTREAM_TESTNET_URL
     return f"{venue}private"  # python-binance's futures user socket path
 
 
-class FactPublisher:
-    """Facts to egis.exchange.facts.v1 through the executor's outbox: committed, then relayed."""
+class FactSink(Protocol):
+    """Where a stream's facts go: the service that runs it publishes them (and what it derives) atomically."""
 
-    def __init__(self, uow: UnitOfWork, outbox: Outbox) -> None:
-        self.uow, self.outbox = uow, outbox
-
-    async def publish(self, facts: list[c.Message]) -> None:
-        """The facts, and in the same transaction our stops the venue says have ended."""
-        if facts:
-            async with self.uow.begin() as conn:
-                await self.outbox.add(conn, *facts)
-                await repo.stops_finished(conn, facts)
+    async def publish(self, facts: list[c.Message]) -> None: ...
 
     async def fresh_start(self, account: str, since_ms: int) -> tuple[set[str], list[StopRef]]:
-        """What our own records say a stream starting afresh must look at: symbols, and unfinished stops."""
-        async with self.uow.read() as conn:
-            symbols = await repo.symbols_with_recent_orders(conn, c.ExchangeName.BINANCE_USDM, account,
-                                                            datetime.fromtimestamp(since_ms / 1000, UTC))
-            stops = await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
-        return symbols | {stop.symbol for stop in stops}, stops
+        """What the service's own records say a stream starting afresh must look at: symbols, unfinished stops."""
+        ...
 
 
 class AccountStream:
-    def __init__(self, account: str, client: AsyncClient, publisher: FactPublisher, options: StreamOptions) -> None:
+    def __init__(self, account: str, client: AsyncClient, publisher: FactSink, options: StreamOptions) -> None:
         self.account, self.client, self.publisher, self.options = account, client, publisher, options
         self.seen = Seen(horizon_ms=time.time_ns() // 1_000_000 - int(options.catch_up_s * 1000))
         self.connected = asyncio.Event()  # set while a socket is open and caught up
@@ -239,23 +212,3 @@ def _facts_of(event: dict[str, Any], account: str) -> list[c.Message]:
     if kind == "ALGO_UPDATE":
         return [from_algo_update(event, account)]
     return []
-
-
-def user_streams(runtime: Runtime) -> list[AccountStream]:
-    """One stream per configured Binance account; none when the stream is switched off."""
-    settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
-    if not settings.binance_stream_enabled or not settings.binance_accounts:
-        return []
-    factory = client_factory(live=settings.binance_live, base_url=settings.binance_base_url,
-                             request_timeout_s=settings.binance_request_timeout_seconds)
-    publisher, options = FactPublisher(runtime.uow, runtime.outbox), StreamOptions.from_settings(settings)
-    return [AccountStream(name, factory(credentials), publisher, options)
-            for name, credentials in sorted(settings.binance_accounts.items())]
-
-
-def start_user_streams(runtime: Runtime) -> list[AccountStream]:
-    streams = user_streams(runtime)
-    for stream in streams:
-        runtime.start_task(stream.run(), f"binance-user-stream-{stream.account}")
-        log.info("binance_stream_started", account=stream.account, url=stream.options.stream_url)
-    return streams

@@ -1,16 +1,16 @@
 """The paper venue's look-up of an order by client order id: read-only, on any engine of its database.
 
-The venue answers it (`PaperExchange.find_order`), and so does the reconciler,
-which shares the database and needs nothing else of the venue.
+The venue answers it (`PaperExchange.find_order`), and so does the reconciler:
+the venue's tables are in the database it shares, and it asks nothing else of the venue.
 """
 
 from __future__ import annotations
 
-from egis_common.logs import get_logger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from executor.adapters.paper import booking, tables
-from executor.exchange import LookupOutcome, NotFound, Unknown
+from egis_common.logs import get_logger
+from egis_venues.paper import facts, tables
+from egis_venues.port import LookupOutcome, NotFound, Unknown
 
 log = get_logger(__name__)
 
@@ -19,7 +19,7 @@ async def find_order(engine: AsyncEngine, account: str, symbol: str, client_orde
     """The latest order of the account with this client order id, as the venue booked it."""
     async with engine.connect() as conn:
         row = await tables.latest_order(conn, account, client_order_id)
-    return booking.filled(row) if row is not None and row.symbol == symbol else NotFound()
+    return facts.filled(row) if row is not None and row.symbol == symbol else NotFound()
 
 
 class PaperLookup:

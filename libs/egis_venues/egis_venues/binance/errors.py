@@ -20,7 +20,7 @@ import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from egis_common.logs import get_logger
-from executor.exchange import NotFound, Rejected, Unknown
+from egis_venues.port import NotFound, Rejected, Unknown
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from egis_common.money import parse_decimal
-from executor.exchange import Filled, OrderSide, Rejected, SymbolRules, Unknown
+from egis_venues.port import Filled, OrderSide, Rejected, SymbolRules, Unknown
 
 ZERO = Decimal("0")
 FEE_ASSET = "USDT"

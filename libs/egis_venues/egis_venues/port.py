@@ -1,7 +1,7 @@
-"""The exchange port: what the executor asks of a venue, and the only three answers it accepts.
+"""The exchange port: what a service asks of a venue, and the only three answers it accepts.
 
-Two adapters implement it: the paper exchange (`executor.adapters.paper`) and
-Binance USDⓈ-M Futures through python-binance (`executor.adapters.binance`).
+Two adapters implement it: the paper exchange (`egis_venues.paper`) and
+Binance USDⓈ-M Futures through python-binance (`egis_venues.binance`).
 An adapter translates every infrastructure error into one of these outcomes;
 nothing else escapes it.
 """
@@ -92,6 +92,15 @@ class Unknown:
 @dataclass(frozen=True)
 class NotFound:
     """A look-up by client order id found nothing."""
+
+
+@dataclass(frozen=True)
+class StopRef:
+    """A take-profit or stop-loss of ours as the venue knows it: the venue's algo id once it answered."""
+
+    client_algo_id: str
+    algo_id: str | None
+    symbol: str
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ What the stream could have missed, and how it is found again:
 - algo orders: those last seen open are looked up; a changed one (triggered,
   finished, canceled) gives its fact, and open ones not seen before give theirs.
   A stream that starts afresh has seen none open, so it first takes the
-  executor's own stops not known to be finished and looks up those no longer
+  service's own stops not known to be finished and looks up those no longer
   open: a take-profit that fired while nothing listened gives its FINISHED
   fact, the only link from the spawned order's trades to the position.
 The symbols asked about: every symbol seen so far, plus those with a position,
 an open order or an open algo order now (USDⓈ-M `userTrades` needs a symbol).
 A stream that starts afresh has seen nothing, so it first takes the symbols of
-the executor's own orders within the horizon and of its stops not known to be
+the service's own orders within the horizon and of its stops not known to be
 finished: a stop that closed a position while nothing listened leaves no
 position, order or algo order open to point at its symbol.
 A closed order without trades (canceled, expired) is not looked for. A stop of
@@ -31,9 +31,9 @@ from binance.exceptions import BinanceAPIException
 
 from egis_common import contracts as c
 from egis_common.logs import get_logger
-from executor.adapters.binance_events import from_account_trade, from_algo_order, from_order
-from executor.adapters.binance_parse import account_trade, venue_decimal
-from executor.domain import StopRef
+from egis_venues.binance.events import from_account_trade, from_algo_order, from_order
+from egis_venues.binance.parse import account_trade, venue_decimal
+from egis_venues.port import StopRef
 
 log = get_logger(__name__)
 TRADES_PAGE = 1000  # the venue's maximum

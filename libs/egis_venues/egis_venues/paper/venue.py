@@ -1,6 +1,6 @@
 """The paper exchange: the exchange port on the venue's own tables.
 
-The venue commits in transactions of its own, separate from the executor's
+The venue commits in transactions of its own, separate from its caller's
 bookkeeping, as a remote venue commits an order whatever happens to the
 caller afterwards. Orders that arrive together are booked in one transaction
 (`Coalescer`). Nothing escapes the port: a failure inside the venue comes back
@@ -15,29 +15,24 @@ import contextlib
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
-from executor import repository as repo
-from executor.adapters.paper import booking, lookup, stops, tables
-from executor.adapters.paper.coalesce import Coalescer
-from executor.adapters.paper.matching import VenueConfig
-from executor.exchange import (
+from egis_venues.paper import booking, lookup, stops, tables
+from egis_venues.paper.coalesce import Coalescer
+from egis_venues.paper.context import AlgoFactsHook, UnknownSymbol, VenueContext
+from egis_venues.port import (
     LookupOutcome, MarketOrder, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
 )
-from executor.settings import PaperSettings
+from egis_venues.settings import PaperSettings
 
 log = get_logger(__name__)
 # The code of an order the venue could not book because its database was unavailable: nothing was placed.
 VENUE_UNAVAILABLE = "paper_venue_unavailable"
 
 
-class UnknownSymbol(LookupError):
-    pass
+__all__ = ["NoMarkPrice", "PaperExchange", "UnknownSymbol"]
 
 
 class NoMarkPrice(LookupError):
@@ -53,20 +48,19 @@ class PaperExchange:
     # bounding them as a remote venue's calls are bounded would only split that transaction.
     batches_concurrent_calls = True
 
-    def __init__(self, uow: UnitOfWork, outbox: Outbox, settings: PaperSettings) -> None:
+    def __init__(self, uow: UnitOfWork, outbox: Outbox, settings: PaperSettings,
+                 on_algo_facts: AlgoFactsHook | None = None) -> None:
+        """`on_algo_facts`: see `AlgoFactsHook`; the executor marks its own stops that ended."""
         self.uow, self.outbox, self.settings = uow, outbox, settings
-        self.config = VenueConfig(
-            settings.taker_fee_rate, settings.slippage_bps, settings.fill_ratio, settings.leverage)
+        self.context = VenueContext(settings, outbox, on_algo_facts)
+        self.config = self.context.config
         self._orders: Coalescer[MarketOrder, OrderOutcome] = Coalescer(self._place_all)
         self._marks: Coalescer[str, Decimal | None] = Coalescer(self._marks_of)
 
     # --- the port -----------------------------------------------------------------
 
     async def symbol_rules(self, symbol: str) -> SymbolRules:
-        spec = self.settings.symbols.get(symbol, self.settings.other_symbols)
-        if spec is None:
-            raise UnknownSymbol(symbol)
-        return SymbolRules(symbol, spec.step_size, spec.tick_size, spec.min_qty, spec.min_notional_usd)
+        return self.context.rules(symbol)
 
     async def mark_price(self, symbol: str) -> Decimal:
         price = await self._marks.submit(symbol)  # the symbols asked for together: one read
@@ -83,7 +77,7 @@ class PaperExchange:
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
         try:
             async with self.uow.begin() as conn:
-                return await stops.place(self, conn, order)
+                return await stops.place(self.context, conn, order)
         except Exception as error:
             log.exception("paper_stop_failed", client_algo_id=order.client_algo_id)
             return Unknown(f"paper venue error: {type(error).__name__}", {"error": str(error)[:500]})
@@ -94,7 +88,7 @@ class PaperExchange:
         """Record a mark price and fire the stop orders it crosses (the mark price topic calls this)."""
         async with self.uow.begin() as conn:
             if await tables.set_mark(conn, symbol, price, as_of or utc_now()):
-                await stops.trigger(self, conn, symbol, price)
+                await stops.trigger(self.context, conn, symbol, price)
 
     async def fund(self, account: str, balance_usd: Decimal) -> None:
         """Set an account's wallet balance (paper accounts start with the configured one)."""
@@ -111,12 +105,6 @@ class PaperExchange:
         async with self.uow.read() as conn:
             found = await tables.marks_of(conn, symbols)
         return [found.get(symbol) for symbol in symbols]
-
-    async def announce(self, conn: AsyncConnection, *announced: c.Message) -> None:
-        """The venue's algo order facts, as its user data stream would tell them; the executor's own record
-        of a stop whose algo order ended becomes `finished` in the same transaction, as with Binance's."""
-        await self.outbox.add(conn, *announced)
-        await repo.stops_finished(conn, announced)
 
     # --- booking ----------------------------------------------------------------------
 
@@ -140,7 +128,7 @@ class PaperExchange:
         async with self.uow.engine.connect() as conn:
             transaction = await conn.begin()
             try:
-                outcomes = await booking.book(self, conn, orders)
+                outcomes = await booking.book(self.context, conn, orders)
             except Exception as error:
                 log.exception("paper_orders_failed", orders=len(orders))
                 with contextlib.suppress(Exception):

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from executor.adapters.paper import tables
-from executor.adapters.paper.matching import ZERO, Book, Execution
+from egis_venues.paper import tables
+from egis_venues.paper.matching import ZERO, Book, Execution
 
 Pair = tuple[str, str]  # (account, symbol)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from executor.adapters.binance_weights import (
+from egis_venues.binance.weights import (
     UNLIMITED,
     IpBanned,
     WeightBudget,

@@ -9,25 +9,23 @@ position is flat, its remaining algo orders expire.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from executor.adapters.paper import booking, facts, tables
-from executor.adapters.paper.matching import match, triggers
-from executor.exchange import MarketOrder, OrderSide, Rejected, StopOrder, StopPlaced
+from egis_venues.paper import facts, tables
+from egis_venues.paper.context import NO_MARK_PRICE, VenueContext
+from egis_venues.paper.matching import match, triggers
+from egis_venues.paper.recording import record
+from egis_venues.port import MarketOrder, OrderSide, Rejected, StopOrder, StopPlaced
 
-if TYPE_CHECKING:
-    from executor.adapters.paper.venue import PaperExchange
 
-
-async def place(venue: PaperExchange, conn: AsyncConnection, order: StopOrder) -> StopPlaced | Rejected:
+async def place(venue: VenueContext, conn: AsyncConnection, order: StopOrder) -> StopPlaced | Rejected:
     if order.symbol not in venue.settings.symbols and venue.settings.other_symbols is None:
         return Rejected("-1121", "Invalid symbol.")
     mark = await tables.mark(conn, order.symbol)
     if mark is None:
-        return Rejected(booking.NO_MARK_PRICE, f"no mark price for {order.symbol}: nothing was placed")
+        return Rejected(NO_MARK_PRICE, f"no mark price for {order.symbol}: nothing was placed")
     if triggers(order.kind, order.side, order.trigger_price, mark):
         return Rejected("-2021", "Order would immediately trigger.")
     row = await tables.insert_stop(conn, {
@@ -40,7 +38,7 @@ async def place(venue: PaperExchange, conn: AsyncConnection, order: StopOrder) -
     return StopPlaced(str(row.algo_id), row.client_algo_id)
 
 
-async def trigger(venue: PaperExchange, conn: AsyncConnection, symbol: str, mark: Decimal) -> None:
+async def trigger(venue: VenueContext, conn: AsyncConnection, symbol: str, mark: Decimal) -> None:
     """Fire every open algo order of the symbol that this mark price crosses."""
     done: set[int] = set()
     for stop in await tables.open_stops(conn, symbol):
@@ -48,26 +46,26 @@ async def trigger(venue: PaperExchange, conn: AsyncConnection, symbol: str, mark
             done |= await _fire(venue, conn, stop, mark)
 
 
-async def _fire(venue: PaperExchange, conn: AsyncConnection, stop: sa.Row, mark: Decimal) -> set[int]:
-    state = await booking.state(venue, conn, [(stop.account, stop.symbol)])
+async def _fire(venue: VenueContext, conn: AsyncConnection, stop: sa.Row, mark: Decimal) -> set[int]:
+    state = await venue.state(conn, [(stop.account, stop.symbol)])
     book = state.book(stop.account, stop.symbol)
     order = MarketOrder(stop.account, stop.symbol, OrderSide(stop.side), abs(book.position_qty),
                         client_order_id=stop.client_algo_id, reduce_only=True)
-    execution = match(order, await venue.symbol_rules(stop.symbol), mark, book, venue.config)
+    execution = match(order, venue.rules(stop.symbol), mark, book, venue.config)
     if isinstance(execution, Rejected):  # nothing left to close on that side
         await tables.close_stop(conn, stop.algo_id, "EXPIRED")
         await venue.announce(conn, facts.algo_fact(stop, "EXPIRED"))
         return {stop.algo_id}
     await tables.close_stop(conn, stop.algo_id, "FINISHED")  # before booking: the expiry below skips it
     state.apply(stop.account, stop.symbol, execution)
-    (spawned,) = await booking.record(venue, conn, state, [(0, order, execution, stop.kind)])
+    (spawned,) = await record(venue, conn, state, [(0, order, execution, stop.kind)])
     await tables.close_stop(conn, stop.algo_id, "FINISHED", spawned.order_id)
     await venue.announce(conn, facts.algo_fact(stop, "TRIGGERED", spawned.order_id),
                          facts.algo_fact(stop, "FINISHED", spawned.order_id))
     return {stop.algo_id} | await expire(venue, conn, stop.account, stop.symbol, execution.position_qty)
 
 
-async def expire(venue: PaperExchange, conn: AsyncConnection, account: str, symbol: str,
+async def expire(venue: VenueContext, conn: AsyncConnection, account: str, symbol: str,
                  position_qty: Decimal) -> set[int]:
     """A flat position's open algo orders have nothing left to close: they expire."""
     if position_qty != 0:

@@ -7,7 +7,7 @@ The REST answers (userTrades, order, algoOrder) give the same facts when the
 stream was down. Money stays in the venue's decimal strings until the
 contracts parse them.
 
-The executor publishes these facts (`binance_stream`); the reconciler parses
+The executor publishes these facts (`egis_venues.binance.stream`); the reconciler parses
 REST trades with them when it repairs.
 """
 
