@@ -6,7 +6,7 @@ hop alone: a producer configured as the outbox relay's (acks=all, idempotent,
 no linger) sends 300-byte records over a 6-partition topic at a fixed rate, and
 a consumer configured as the services' (batches of up to 500, commit after each
 batch) reads them. (The services' batch subscribers commit at most once a second, in the
-background: `egis_common.broker.BackgroundCommits`. This floor still commits every batch,
+background: `egis_common.subscriber.BackgroundCommits`. This floor still commits every batch,
 so it overstates Kafka's share a little where batches are small.) It reports the broker's
 and this process's CPU, and the latency from each send to its receipt (p50/p99), after a
 warm-up that lets the broker's JIT settle (its first minute costs more CPU than later).

@@ -16,9 +16,8 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from faststream.kafka.annotations import KafkaMessage
 
-from egis_common import broker as broker_module
+from egis_common import subscriber as subscriber_module
 from egis_common.broker import (
     IDLE_WAIT_MS, KafkaRecords, batch_subscriber, batch_subscriber_options, subscriber_options,
 )
@@ -350,10 +349,14 @@ async def test_a_read_connection_runs_each_statement_in_a_transaction_of_its_own
     assert first == second, "the unit of work's statements share one transaction"
 
 
-@pytest.mark.parametrize("annotation, hops_to_a_thread", [(KafkaRecords, False), (KafkaMessage, True)])
-async def test_a_handler_taking_kafka_records_gets_its_message_without_a_trip_to_a_worker_thread(
-        runtime, scratch_topic, monkeypatch, annotation, hops_to_a_thread):
-    # FastStream's own KafkaMessage is the control: fast_depends resolves it in a worker thread.
+def faststream_batch_subscriber(broker, topic: str, group_id: str):
+    return broker.subscriber(topic, **batch_subscriber_options(group_id))
+
+
+@pytest.mark.parametrize("subscribe, hops_to_a_thread", [(batch_subscriber, False), (faststream_batch_subscriber, True)])
+async def test_a_batch_handler_gets_its_message_without_a_trip_to_a_worker_thread(
+        runtime, scratch_topic, monkeypatch, subscribe, hops_to_a_thread):
+    # FastStream's own batch subscriber is the control: fast_depends resolves the message in a worker thread.
     topic, _ = scratch_topic
     to_threads: list[object] = []
     run_sync = anyio.to_thread.run_sync
@@ -365,11 +368,10 @@ async def test_a_handler_taking_kafka_records_gets_its_message_without_a_trip_to
     monkeypatch.setattr(anyio.to_thread, "run_sync", counting_run_sync)
     offsets: list[int] = []
 
-    async def handler(msg) -> None:
+    async def handler(msg: KafkaRecords) -> None:
         offsets.extend(record.offset for record in msg.raw_message)
 
-    handler.__annotations__["msg"] = annotation
-    runtime.broker.subscriber(topic, **batch_subscriber_options(f"g-{uuid.uuid4()}"))(handler)
+    subscribe(runtime.broker, topic, f"g-{uuid.uuid4()}")(handler)
     await runtime.broker.start()
     for n in range(3):
         await runtime.broker.publish(b'{"n": %d}' % n, topic)
@@ -379,10 +381,6 @@ async def test_a_handler_taking_kafka_records_gets_its_message_without_a_trip_to
 
     await eventually(handled, what="every record handled once, in order")
     assert bool(to_threads) is hops_to_a_thread, to_threads
-
-
-def faststream_batch_subscriber(broker, topic: str, group_id: str):
-    return broker.subscriber(topic, **batch_subscriber_options(group_id))
 
 
 @pytest.mark.parametrize("subscribe, sleeps", [(batch_subscriber, False), (faststream_batch_subscriber, True)])
@@ -527,7 +525,7 @@ async def test_a_batch_subscriber_commits_at_once_after_a_quiet_spell_then_at_mo
         scratch_topic, runtime, monkeypatch):
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
-    monkeypatch.setattr(broker_module, "COMMIT_INTERVAL_SECONDS", 3.0)
+    monkeypatch.setattr(subscriber_module, "COMMIT_INTERVAL_SECONDS", 3.0)
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)
     commits.gate.set()
@@ -546,7 +544,7 @@ async def test_a_batch_subscriber_commits_at_once_after_a_quiet_spell_then_at_mo
 async def test_a_batch_subscriber_that_stops_commits_what_it_handled_first(scratch_topic, runtime, monkeypatch):
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
-    monkeypatch.setattr(broker_module, "COMMIT_INTERVAL_SECONDS", 600.0)
+    monkeypatch.setattr(subscriber_module, "COMMIT_INTERVAL_SECONDS", 600.0)
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)
     await start_recording(runtime, topic, group, handled)
@@ -567,7 +565,7 @@ async def test_a_batch_subscriber_whose_last_commit_cannot_go_through_still_stop
     # aiokafka retries a commit for as long as its error is retriable (no coordinator, a topic gone).
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
-    monkeypatch.setattr(broker_module, "STOP_COMMIT_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(subscriber_module, "STOP_COMMIT_TIMEOUT_SECONDS", 1.0)
     handled: list[int] = []
     commits = GatedCommits(monkeypatch, handled)  # the gate stays shut
     await start_recording(runtime, topic, group, handled)
