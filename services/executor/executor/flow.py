@@ -1,24 +1,4 @@
-"""Every message the executor consumes and produces.
-
-In:  egis.router.intents.v1        OrderIntent: recorded, then a reservation is asked for
-     egis.ledger.events.v1         BudgetReserved -> the exchange is called (executor.submission);
-                                   PreflightRejected -> skipped with the ledger's reason;
-                                   every other ledger event is ignored
-     egis.exchange.mark-prices.v1  MarkPrice -> the paper venue (its stop orders trigger)
-     egis.executor.commands.v1     RecordResolution -> the reconciler settled a pending order: recorded on its
-                                   pending record (the first stands), the intent filled or rejected
-Out (through the outbox, in the transaction of the state change):
-     egis.ledger.commands.v1       ReserveBudget
-     egis.executor.executions.v1   OrderFilled | OrderRejected | OrderPendingReconciliation;
-                                   ProtectiveOrdersPlaced (the TP/SL client algo ids of a filled open)
-     egis.exchange.facts.v1        ExchangeOrderFact, ExchangeTradeFact, ExchangeAlgoOrderFact:
-                                   the paper venue's user data stream, in the venue's own transactions;
-                                   Binance's user data stream, with REST after a disconnect
-                                   (executor.adapters.user_streams: a task per account, started in main.py)
-Exchange calls never run inside a database transaction. Periodic (main.py): the gauges,
-the reservation asked again for intents stuck `preflight_requested` (ReserveBudget, through the
-outbox), and the sweep of intents stuck `submitting` into reconciliation.
-"""
+"""The executor's wiring. What it consumes and produces: the generated list in the service's README.md."""
 
 from __future__ import annotations
 

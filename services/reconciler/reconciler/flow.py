@@ -1,22 +1,4 @@
-"""Every message the reconciler consumes and produces.
-
-In:  egis.exchange.facts.v1       ExchangeOrderFact, ExchangeAlgoOrderFact, ExchangeTradeFact
-                                  -> immutable fact rows (a replayed fact changes nothing), and when they
-                                     prove a triggered TP/SL filled: BackfillClosure to the ledger, once
-     egis.ledger.events.v1        BudgetReserved, PositionOpened/Reduced/Closed/Failed, CloseRejected
-                                  -> the read model of positions (reconciler.positions); a position opened
-                                     after the exchange closed it gets its BackfillClosure then
-     egis.executor.executions.v1  OrderPendingReconciliation -> pending_orders; OrderFilled/OrderRejected settle them
-     egis.reconciler.admin.v1     AdminCommand (signed by an operator); the venue is asked with no transaction
-                                  open, for up to EGIS_ADMIN_MAX_COMMAND_SECONDS (this subscriber's max poll interval)
-Out (through the outbox, same transaction as the state change):
-     egis.reconciler.admin-replies.v1  AdminReply with the full report, in parts when large (reconciler.replies)
-     egis.ledger.commands.v1           BackfillClosure, from TP/SL facts or a confirmed sync-wrong-closed-positions;
-                                       ApplyFoundFill or ReleaseReservation, when a pending order is settled
-     egis.executor.commands.v1         RecordResolution, with every such settlement
-Periodic (reconciler.main): the pending resolver (reconciler.resolver) looks every unsettled pending order up
-     on its venue, with backoff, and settles it on a definitive answer as a confirmed resolve-pending does.
-"""
+"""The reconciler's wiring. What it consumes and produces: the generated list in the service's README.md."""
 
 from __future__ import annotations
 

@@ -13,12 +13,16 @@ from typing import Any
 
 from signal_router.adapters.http import openapi_document
 from signal_router.asyncapi import asyncapi_document
+from signal_router.main import create_service
+from signal_router.settings import RouterSettings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def documents() -> dict[str, dict[str, Any]]:
-    return {"openapi.json": openapi_document(), "asyncapi.json": asyncapi_document()}
+    """The documents of a service built with the default settings (nothing is started)."""
+    service = create_service(RouterSettings(metrics_port=0, http_port=0), migrate=False)
+    return {"openapi.json": openapi_document(), "asyncapi.json": asyncapi_document(service.app)}
 
 
 def render(document: dict[str, Any]) -> str:

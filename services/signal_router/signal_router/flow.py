@@ -6,6 +6,7 @@ What it consumes and produces: the generated list in the service's README.md.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,8 +24,9 @@ from signal_router.gateway import Gateway
 from signal_router.handlers import GROUP
 from signal_router.settings import RouterSettings
 
-# Read whole from the beginning at every start, then followed, without a consumer group (adapters/bots_feed.py).
-FEEDS: tuple[Topic, ...] = (BOTS,)
+# Topics read whole from the beginning at every start, then followed, without a consumer group
+# (adapters/bots_feed.py), each with the handler of its records.
+FEEDS: tuple[tuple[Topic, Callable[..., None]], ...] = ((BOTS, handlers.on_bot_record),)
 # SignalReceived by the gateway itself, acks=all and awaited before it answers 202: the one exception to the
 # outbox rule. OrderIntent and SignalSkipped through the outbox, in the transaction that claims the inbox and
 # the signal's dedup key.
@@ -43,8 +45,8 @@ def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wi
     gateway = Gateway(view, limits_of(settings), BoundedPublish(signals_out, settings))
     if settings.router_enabled:
         route_signals(runtime, view, settings)
-    (bots,) = FEEDS
-    feed = BotsFeed(settings.kafka_bootstrap_servers, bots.name, functools.partial(handlers.on_bot_record, view),
+    ((bots, on_bot_record),) = FEEDS
+    feed = BotsFeed(settings.kafka_bootstrap_servers, bots.name, functools.partial(on_bot_record, view),
                     client_id=f"{GROUP}-bots")
     return Wiring(gateway, feed)
 

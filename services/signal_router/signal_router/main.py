@@ -46,10 +46,10 @@ def create_service(settings: RouterSettings | None = None, *, migrate: bool = Tr
     view = BotView()
     gateway_broker = make_gateway_broker(settings)
     wiring = register(runtime, view, gateway_broker)
-    http_app = create_http_app(wiring.gateway, max_body_bytes=settings.max_body_bytes, asyncapi=asyncapi_document())
-    http = HttpServer(http_app, settings.http_host, settings.http_port)
     app = build_app(runtime, service="signal_router", migrate=migrate)
     app.add_broker(gateway_broker)
+    http_app = create_http_app(wiring.gateway, max_body_bytes=settings.max_body_bytes, asyncapi=asyncapi_document(app))
+    http = HttpServer(http_app, settings.http_host, settings.http_port)
 
     @app.on_startup
     async def load_bots() -> None:
