@@ -25,7 +25,7 @@ import importlib.util
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -200,7 +200,8 @@ def asyncapi_document(described: Sequence[ServiceMessages], *, title: str = "Egi
     """An AsyncAPI 3.0 document of `topics`: channels, messages with their pydantic payload schemas, and
     an operation per subscriber (receive) and per topic a service produces to (send), tagged by service."""
     messages = [message for topic in topics for message in topic.messages]
-    _, schemas = models_json_schema([(m, "serialization") for m in messages], ref_template="#/components/schemas/{model}")
+    _, schemas = models_json_schema([(m, "serialization") for m in messages],
+                                    ref_template="#/components/schemas/{model}")
     return {
         "asyncapi": "3.0.0",
         "info": {"title": title, "version": "1",
@@ -282,11 +283,11 @@ def generated_files(described: Sequence[ServiceMessages]) -> dict[Path, str]:
     return files
 
 
-def main(argv: Sequence[str] | None = None, describe_one: Callable[[str], ServiceMessages] = describe_service) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m egis_common.docs_gen", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a file is out of date")
     args = parser.parse_args(argv)
-    files = generated_files([describe_one(service) for service in service_names()])
+    files = generated_files([describe_service(service) for service in service_names()])
     stale = {path: text for path, text in files.items() if not path.exists() or path.read_text() != text}
     if args.check:
         for path in stale:
