@@ -406,6 +406,61 @@ class RecordResolution(Message):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+# The paper venue's positions, for reconcile-paper-positions: the reconciler finds a row of the venue's table
+# that no longer follows the venue's fills, and the executor, whose schema holds the table, repairs it.
+
+# A quantity with a sign, as a position carries it: > 0 long, < 0 short, 0 flat.
+SignedQuantity = SignedUsd
+
+
+class PaperPosition(BaseModel):
+    """One position of the paper venue: signed quantity and entry price (both 0 when flat)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    account: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    qty: SignedQuantity
+    entry_price: Quantity
+
+
+class RepairPaperPositions(Message):
+    """A confirmed reconcile-paper-positions: each position as the venue's fills made it when the reconciler
+    looked. The executor writes a position only if its row still differs and the fills still say the same."""
+
+    type: Literal["RepairPaperPositions"] = "RepairPaperPositions"
+    request_id: UUID  # the admin command's
+    # No bot: paper positions are kept per exchange account. The topic is keyed by bot_id, so every repair has
+    # the same key and they are applied one after another, in the order sent.
+    bot_id: UUID | None = None
+    repairs: list[PaperPosition]
+
+
+class PaperRepairSkip(str, Enum):
+    ALREADY_MATCHING = "already_matching"  # the row already follows the fills (repaired before, or redelivered)
+    FILLS_MOVED = "fills_moved"  # the venue booked since the reconciler looked: a new run shows what to do
+
+
+class PaperPositionSkipped(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    account: str
+    symbol: str
+    reason: PaperRepairSkip
+
+
+# --- egis.executor.paper-repairs.v1 -----------------------------------------
+
+
+class PaperPositionsRepaired(Message):
+    """What the executor did with a RepairPaperPositions: the rows it wrote, and why it left the others."""
+
+    type: Literal["PaperPositionsRepaired"] = "PaperPositionsRepaired"
+    request_id: UUID
+    changed: list[PaperPosition] = Field(default_factory=list)  # as written
+    skipped: list[PaperPositionSkipped] = Field(default_factory=list)
+
+
 # --- egis.exchange.facts.v1 and mark prices ---------------------------------
 
 

@@ -69,7 +69,9 @@ EXECUTIONS = Topic(
     6,
     (c.OrderFilled, c.OrderRejected, c.OrderPendingReconciliation, c.ProtectiveOrdersPlaced),
 )
-EXECUTOR_COMMANDS = Topic("egis.executor.commands.v1", "bot_id", 3, (c.RecordResolution,))
+EXECUTOR_COMMANDS = Topic("egis.executor.commands.v1", "bot_id", 3, (c.RecordResolution, c.RepairPaperPositions))
+# The executor's answers to the reconciler's paper repairs, by the admin request they belong to.
+PAPER_REPAIRS = Topic("egis.executor.paper-repairs.v1", "request_id", 1, (c.PaperPositionsRepaired,))
 EXCHANGE_FACTS = Topic(
     "egis.exchange.facts.v1",
     "exchange_account",
@@ -93,6 +95,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     BOTS,
     EXECUTIONS,
     EXECUTOR_COMMANDS,
+    PAPER_REPAIRS,
     EXCHANGE_FACTS,
     MARK_PRICES,
     ADMIN_COMMANDS,

@@ -19,6 +19,7 @@ from executor.domain import Decision
 from egis_venues.port import ExchangePort
 from executor.exchanges import build_exchanges
 from executor.metrics import RESERVATIONS_RESENT, count, count_resolutions
+from executor.paper_repairs import repair_paper_positions
 from executor.settings import ExecutorSettings
 from executor.submission import Submission
 from executor.use_cases import Executor
@@ -69,11 +70,18 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
         report(await consume_batch(msg.raw_message, LEDGER_EVENTS, runtime.dead_letters, executor.handle_answers))
         HANDLER_SECONDS.labels(GROUP, "ledger_events_batch").observe(time.perf_counter() - started)
 
+    async def handle_commands(conn, commands: list[c.Message]) -> list[tuple[c.Message, Decision]]:
+        repairs = [m for m in commands if isinstance(m, c.RepairPaperPositions)]
+        if repairs:
+            await repair_paper_positions(conn, runtime.outbox, repairs)
+        settled = [m for m in commands if isinstance(m, c.RecordResolution)]
+        return await executor.record_resolutions(conn, settled) if settled else []
+
     @batch_subscriber(runtime.broker, EXECUTOR_COMMANDS.name, COMMANDS_GROUP, batch)
     async def on_commands(msg: KafkaRecords) -> None:
         started = time.perf_counter()
         made = await process_batch(msg.raw_message, EXECUTOR_COMMANDS, runtime.uow, commands_inbox,
-                                   runtime.dead_letters, executor.record_resolutions)
+                                   runtime.dead_letters, handle_commands)
         resolutions(made)
         HANDLER_SECONDS.labels(GROUP, "commands_batch").observe(time.perf_counter() - started)
 

@@ -13,6 +13,12 @@ venue is asked, which may take minutes:
 
 A request is run once: its report is stored under its `request_id`, and the
 same request again gets the stored report back without doing anything.
+
+A confirmed reconcile-paper-positions asks the executor to write its rows: its
+run is stored as awaiting the executor, with no reply yet, and
+`complete_paper_repairs` completes it and replies when the executor answers
+(the same request sent again meanwhile gets that reply too: replies are keyed
+by request id).
 """
 
 from __future__ import annotations
@@ -36,13 +42,15 @@ from reconciler.commands import (
     Outcome,
     Write,
     fixed,
+    paper_repairs_done,
     prepare_drift_report,
     prepare_resolve_pending,
     prepare_sync,
     reconcile_paper_positions,
 )
 from reconciler.metrics import REPAIR_RUNS
-from reconciler.replies import paged
+from reconciler.paper_repair import AWAITING
+from reconciler.replies import paged, paged_reply
 from reconciler.resolution import NotFoundWindows
 
 log = get_logger(__name__)
@@ -79,10 +87,33 @@ class Admin:
         return Prepared(await self._prepare_run(command), new_run=True)
 
     async def commit(self, conn: AsyncConnection, command: c.AdminCommand, prepared: Prepared) -> list[c.AdminReply]:
+        """The reply, in parts; none yet when the run awaits the executor."""
         outcome = await self._outcome(conn, command, prepared)
+        if outcome.awaiting_executor:
+            await self.outbox.add(conn, *outcome.commands)
+            return []
         replies = paged(command, outcome.status, outcome.report, self.reply_part_bytes)
         await self.outbox.add(conn, *outcome.commands, *replies)
         REPAIR_RUNS.labels(command.command.value, outcome.status).inc()
+        return replies
+
+    async def complete_paper_repairs(self, conn: AsyncConnection,
+                                     answers: list[c.PaperPositionsRepaired]) -> list[c.AdminReply]:
+        """The executor's answers: each run awaiting one completed with what was really changed, and replied to."""
+        replies: list[c.AdminReply] = []
+        for answer in answers:
+            run = await runs.held(conn, answer.request_id)
+            if run is None or run.status != AWAITING:  # an answer repeated, or to a run of no one's
+                log.warning("paper_repair_answer_ignored", request_id=str(answer.request_id),
+                            run_status=run.status if run is not None else None)
+                continue
+            report = paper_repairs_done(run.report, answer)
+            await runs.complete(conn, answer.request_id, "ok", report)
+            replies += paged_reply(answer.request_id, AdminCommandName.RECONCILE_PAPER_POSITIONS, dry_run=False,
+                                   status="ok", report=report, max_bytes=self.reply_part_bytes)
+            REPAIR_RUNS.labels(AdminCommandName.RECONCILE_PAPER_POSITIONS.value, "ok").inc()
+            log.info("admin_command_completed", request_id=str(answer.request_id), summary=_summary(report))
+        await self.outbox.add(conn, *replies)
         return replies
 
     async def _outcome(self, conn: AsyncConnection, command: c.AdminCommand, prepared: Prepared) -> Outcome:
@@ -113,7 +144,8 @@ class Admin:
 
 def _repeated(previous: Row) -> Outcome:
     report: dict[str, Any] = {**previous.report, "repeated_request": True}
-    return Outcome(previous.status, report)
+    # Still awaiting the executor: the reply that completes the run answers this request too.
+    return Outcome(previous.status, report, awaiting_executor=previous.status == AWAITING)
 
 
 def _summary(report: dict) -> dict:

@@ -48,7 +48,10 @@ class OrderLookup(Protocol):
 class Outcome:
     status: str
     report: dict[str, Any]
-    commands: list[c.Message] = field(default_factory=list)  # to the ledger, with the reply
+    commands: list[c.Message] = field(default_factory=list)  # to the ledger (or the executor), with the reply
+    # The reply waits for the executor's answer to `commands`: the run is stored as awaiting it, and the answer
+    # completes it (reconcile-paper-positions).
+    awaiting_executor: bool = False
 
 
 Write = Callable[[AsyncConnection], Awaitable[Outcome]]
@@ -205,15 +208,26 @@ def _pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dic
 
 
 def reconcile_paper_positions(command: c.AdminCommand) -> Write:
-    """Database only (no venue): the whole command runs in the writing transaction."""
+    """Database only (no venue): read in the writing transaction; a confirmed run with rows to repair sends the
+    executor its command and replies once the executor says what it changed (`paper_repair`)."""
     if command.bot_id is not None:
         return fixed(Outcome("failed", paper_repair.BOT_SCOPE_REFUSED))
 
     async def write(conn: AsyncConnection) -> Outcome:
-        lines = await paper_repair.reconcile(conn, confirm=command.confirm)
-        return Outcome("ok", {**_summary(lines), "positions": lines})
+        lines = await paper_repair.examine(conn)
+        report = {**_summary(lines), "positions": lines}
+        repair = paper_repair.repair_command(command.request_id, lines) if command.confirm else None
+        if repair is None:
+            return Outcome("ok", report)
+        return Outcome(paper_repair.AWAITING, report, [repair], awaiting_executor=True)
 
     return write
+
+
+def paper_repairs_done(report: dict[str, Any], answer: c.PaperPositionsRepaired) -> dict[str, Any]:
+    """A stored run's report completed by the executor's answer."""
+    lines = paper_repair.completed(report["positions"], answer)
+    return {**report, **_summary(lines), "positions": lines}
 
 
 def _summary(lines: list[dict[str, Any]], *counted: str) -> dict[str, int]:

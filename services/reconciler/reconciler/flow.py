@@ -12,7 +12,7 @@ from egis_common.broker import KafkaRecords, batch_subscriber, subscriber_option
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox
 from egis_common.runtime import Runtime
-from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
+from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS, PAPER_REPAIRS
 from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.binance.weights import WeightBudget
 from egis_venues.paper.lookup import PaperLookup
@@ -22,6 +22,7 @@ from reconciler import closures, pending, read_model, repository
 from reconciler.admin import Admin
 from reconciler.commands import OrderLookup
 from reconciler.metrics import CLOSURES_BACKFILLED, count_facts
+from reconciler.paper_repair import AWAITING
 from reconciler.resolution import NotFoundWindows, retry_wait
 from reconciler.resolver import PendingResolver
 from reconciler.settings import ReconcilerSettings
@@ -124,6 +125,7 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
     facts_inbox = runtime.inbox("reconciler.facts")
     events_inbox = runtime.inbox("reconciler.ledger-events")
     admin_inbox = runtime.inbox("reconciler.admin")
+    repairs_inbox = runtime.inbox("reconciler.paper-repairs")
 
     @batch_subscriber(runtime.broker, EXCHANGE_FACTS.name, GROUP)
     async def on_exchange_facts(msg: KafkaRecords) -> None:
@@ -151,7 +153,12 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
             if not await admin_inbox.claim(conn, command.message_id):
                 return
             replies = await admin.commit(conn, command, prepared)
-        log.info("admin_command_answered", request_id=str(command.request_id), status=replies[0].status,
-                 parts=len(replies))
+        log.info("admin_command_answered", request_id=str(command.request_id),
+                 status=replies[0].status if replies else AWAITING, parts=len(replies))
+
+    @batch_subscriber(runtime.broker, PAPER_REPAIRS.name, GROUP)
+    async def on_paper_repairs(msg: KafkaRecords) -> None:
+        await process_batch(msg.raw_message, PAPER_REPAIRS, runtime.uow, repairs_inbox, runtime.dead_letters,
+                            admin.complete_paper_repairs)
 
     return resolver

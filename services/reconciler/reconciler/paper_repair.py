@@ -1,15 +1,20 @@
 """reconcile-paper-positions: the paper venue's positions table follows what the venue's own fills add up to.
 
-Database only: no venue is called, and the ledger's positions are neither read
-nor written. The paper venue lives in this database, and its own module
-(`egis_venues.paper.position_repair`) reads its tables and does the
-arithmetic; here it runs only when confirmed, and every pair is reported.
+No venue is called, and the ledger's positions are neither read nor written.
+The venue's tables are in the executor's schema: the reconciler reads them
+(`egis_venues.paper.position_repair`, a query of the venue as Binance would be
+asked), and only the executor writes them. A confirmed run that finds rows to
+repair sends the executor `RepairPaperPositions` and waits: the run is stored
+as `AWAITING`, and completed, with its reply to the operator, when the
+executor's `PaperPositionsRepaired` says what it really changed.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
+from egis_common import contracts as c
 from egis_common.logs import get_logger
 from egis_common.money import format_decimal
 from egis_venues.paper import position_repair
@@ -20,25 +25,42 @@ log = get_logger(__name__)
 # The reconciler knows no bot's exchange account, and paper positions are per account and symbol.
 BOT_SCOPE_REFUSED = {"error": "bot_scope_not_supported",
                      "detail": "paper positions are kept per exchange account: run without --bot-id"}
+# The status of a stored run whose repairs the executor has not answered yet.
+AWAITING = "awaiting_executor"
 
 
-async def reconcile(conn: AsyncConnection, *, confirm: bool) -> list[dict[str, Any]]:
-    """One report line per paper account and symbol; the mismatched ones repaired when confirmed."""
-    found = await position_repair.examine(conn)
-    if confirm:
-        await position_repair.apply(conn, found)
-    lines = [line(repair, confirm) for repair in found]
-    for changed in (entry for entry in lines if entry["changed"]):
-        log.info("paper_position_repaired", **changed)
-    return lines
+async def examine(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """One report line per paper account and symbol; nothing is changed."""
+    return [line(repair) for repair in await position_repair.examine(conn)]
 
 
-def line(repair: Repair, confirm: bool) -> dict[str, Any]:
-    would_change = repair.action is not Action.NONE
+def line(repair: Repair) -> dict[str, Any]:
     return {"account": repair.account, "symbol": repair.symbol, "action": repair.action.value,
             "found": _holding(repair.recorded), "expected": _holding(repair.derived),
-            "would_change": would_change, "changed": would_change and confirm,
+            "would_change": repair.action is not Action.NONE, "changed": False,
             "evidence": {"trades": repair.derived.trades, "last_trade_id": _text(repair.derived.last_trade_id)}}
+
+
+def repair_command(request_id: UUID, lines: list[dict[str, Any]]) -> c.RepairPaperPositions | None:
+    """The executor's command for the lines that would change; None when every row follows its fills."""
+    wanted = [c.PaperPosition(account=entry["account"], symbol=entry["symbol"], qty=entry["expected"]["qty"],
+                              entry_price=entry["expected"]["entry_price"])
+              for entry in lines if entry["would_change"]]
+    return c.RepairPaperPositions(request_id=request_id, repairs=wanted) if wanted else None
+
+
+def completed(lines: list[dict[str, Any]], answer: c.PaperPositionsRepaired) -> list[dict[str, Any]]:
+    """The lines as the executor's answer leaves them: changed where it wrote, and why not where it did not."""
+    changed = {(p.account, p.symbol) for p in answer.changed}
+    skipped = {(s.account, s.symbol): s.reason.value for s in answer.skipped}
+    done = []
+    for entry in lines:
+        pair = (entry["account"], entry["symbol"])
+        done.append({**entry, "changed": pair in changed, **({"skipped": skipped[pair]} if pair in skipped else {})})
+    for entry in done:
+        if entry["changed"]:
+            log.info("paper_position_repaired", **entry)
+    return done
 
 
 def _holding(holding: Holding | None) -> dict[str, str] | None:

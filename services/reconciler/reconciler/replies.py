@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from egis_common import contracts as c
 from egis_common.topics import encode
@@ -20,9 +21,16 @@ _COUNT_ROOM = 2 * 8  # the envelope's part numbers, written as 1 while measuring
 
 def paged(command: c.AdminCommand, status: str, report: dict[str, Any], max_bytes: int) -> list[c.AdminReply]:
     """The reply to `command` as one message when it fits in `max_bytes` encoded, else in parts that do."""
+    return paged_reply(command.request_id, command.command, dry_run=not command.confirm, status=status,
+                       report=report, max_bytes=max_bytes)
+
+
+def paged_reply(request_id: UUID, name: c.AdminCommandName, *, dry_run: bool, status: str, report: dict[str, Any],
+                max_bytes: int) -> list[c.AdminReply]:
+    """`paged` for a request known by its id (a run completed after the command was handled)."""
     def reply(part_report: dict[str, Any], part: int = 1, parts: int = 1) -> c.AdminReply:
-        return c.AdminReply(request_id=command.request_id, command=command.command, status=status,
-                            dry_run=not command.confirm, report=part_report, part=part, parts=parts)
+        return c.AdminReply(request_id=request_id, command=name, status=status,
+                            dry_run=dry_run, report=part_report, part=part, parts=parts)
 
     whole = reply(report)
     lists = [name for name, value in report.items() if isinstance(value, list)]

@@ -37,3 +37,9 @@ async def record(conn: AsyncConnection, command: c.AdminCommand, status: str, re
         request_id=command.request_id, command=command.command.value, operator_id=command.operator_id,
         confirm=command.confirm, bot_id=command.bot_id, status=status, report=report,
     ))
+
+
+async def complete(conn: AsyncConnection, request_id: UUID, status: str, report: dict[str, Any]) -> None:
+    """A run that awaited another service's answer, completed with it."""
+    await conn.execute(repair_runs.update().where(repair_runs.c.request_id == request_id).values(
+        status=status, report=report))

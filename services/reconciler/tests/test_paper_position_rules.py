@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import pytest
+from egis_common import contracts as c
 from egis_venues.paper.lookup import PaperLookup
 from egis_venues.paper.position_repair import (
     FLAT,
@@ -16,7 +18,7 @@ from egis_venues.paper.position_repair import (
     repairs,
 )
 from egis_venues.port import Unknown
-from reconciler.paper_repair import line
+from reconciler.paper_repair import completed, line, repair_command
 
 D = Decimal
 
@@ -59,14 +61,31 @@ def test_every_pair_either_side_knows_is_examined_and_reported_with_what_was_fou
     recorded = {("b", "ETHUSDT"): Holding(D("-0.5"), D("100"))}
     found = repairs(derived, recorded)
     assert [(r.account, r.action) for r in found] == [("a", Action.CREATE), ("b", Action.CLOSE)]
-    assert line(found[0], confirm=False) == {
+    assert line(found[0]) == {
         "account": "a", "symbol": "ETHUSDT", "action": "create", "found": None,
         "expected": {"qty": "0.02", "entry_price": "3050"}, "would_change": True, "changed": False,
         "evidence": {"trades": 2, "last_trade_id": "7"},
     }
-    closed = line(found[1], confirm=True)
+    closed = line(found[1])
     assert (closed["found"], closed["expected"], closed["changed"]) == (
-        {"qty": "-0.5", "entry_price": "100"}, {"qty": "0", "entry_price": "0"}, True)
+        {"qty": "-0.5", "entry_price": "100"}, {"qty": "0", "entry_price": "0"}, False)
+
+
+def test_the_executor_is_asked_for_the_lines_that_would_change_and_its_answer_says_which_did():
+    lines = [line(r) for r in repairs({("a", "ETHUSDT"): Holding(D("0.02"), D("3050"), 2, 7),
+                                       ("c", "ETHUSDT"): Holding(D("1"), D("10"), 1, 8)},
+                                      {("b", "ETHUSDT"): Holding(D("-0.5"), D("100")),
+                                       ("c", "ETHUSDT"): Holding(D("1"), D("10"))})]
+    request_id = uuid.uuid4()
+    command = repair_command(request_id, lines)
+    assert [(p.account, p.qty, p.entry_price) for p in command.repairs] == [("a", D("0.02"), D("3050")),
+                                                                            ("b", 0, 0)]
+    assert repair_command(request_id, [lines[2]]) is None  # nothing to repair: nothing to ask
+    answer = c.PaperPositionsRepaired(request_id=request_id, changed=command.repairs[:1], skipped=[
+        c.PaperPositionSkipped(account="b", symbol="ETHUSDT", reason=c.PaperRepairSkip.ALREADY_MATCHING)])
+    done = completed(lines, answer)
+    assert [(d["account"], d["changed"], d.get("skipped")) for d in done] == [
+        ("a", True, None), ("b", False, "already_matching"), ("c", False, None)]
 
 
 class _DownEngine:

@@ -1,11 +1,12 @@
-"""reconcile-paper-positions end to end: the paper venue's positions table follows its own fills.
+"""reconcile-paper-positions in the reconciler: it reads the paper venue's tables, asks the executor to repair
+what no longer follows the fills, and replies with what the executor says it changed (the executor's answers are
+sent by the tests here; the round trip with the executor runs in tests/e2e).
 
 Database only: the local Binance server sees no request, and the ledger's positions are left byte for byte.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,8 +22,9 @@ from egis_venues.port import OrderSide
 from ledger import bots
 from ledger import repository as ledger_repo
 from paper_helpers import running_paper_venue, trade, unique_account, unique_symbol
-from reconciler import paper_repair
-from reconciler_helpers import admin_command, ask, publish
+from reconciler import paper_repair, runs
+from reconciler.replies import assembled
+from reconciler_helpers import admin_command, ask, publish, reply_parts
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -92,11 +94,22 @@ async def drifted_venue(paper, engine, symbol: str) -> dict[str, str]:
 
 
 def lines_of(reply: c.AdminReply, accounts: dict[str, str]) -> dict[str, dict]:
+    return lines_of_report(reply.report, accounts)
+
+
+def lines_of_report(report: dict, accounts: dict[str, str]) -> dict[str, dict]:
     names = {account: name for name, account in accounts.items()}
-    return {names[line["account"]]: line for line in reply.report["positions"] if line["account"] in names}
+    return {names[line["account"]]: line for line in report["positions"] if line["account"] in names}
 
 
-async def test_paper_rows_are_created_closed_and_updated_to_follow_the_fills_only_when_confirmed_and_once(
+async def _claimed(engine, message_id: uuid.UUID) -> bool:
+    query = sa.text("SELECT count(*) FROM reconciler.inbox WHERE consumer = 'reconciler.paper-repairs' "
+                    "AND message_id = :id")
+    async with engine.connect() as conn:
+        return await conn.scalar(query, {"id": message_id}) == 1
+
+
+async def test_a_confirmed_run_asks_the_executor_and_replies_with_what_the_executor_changed_once(
     reconciler_runtime, ledger_runtime, messages, paper, binance_server
 ):
     engine, symbol = reconciler_runtime.engine, unique_symbol()
@@ -113,52 +126,61 @@ async def test_paper_rows_are_created_closed_and_updated_to_follow_the_fills_onl
         {"qty": "0.015", "entry_price": "3000"}, {"qty": "0.02", "entry_price": "3050"})
     assert mine["missing"]["evidence"]["trades"] == 1 and mine["ghost"]["evidence"] == {"trades": 0, "last_trade_id": None}
     assert not any(line["changed"] for line in mine.values()) and dry.report["changed"] == 0
-    assert await paper.position(accounts["mismatch"], symbol) == (D("0.015"), D("3000"))  # the dry run changed nothing
+    assert not [m for m in await messages.matching(lambda m: isinstance(m, c.RepairPaperPositions)
+                                                   and m.request_id == dry.request_id)]
 
-    confirmed = await ask(reconciler_runtime, messages, admin_command(RECONCILE, confirm=True))
-    assert {name for name, line in lines_of(confirmed, accounts).items() if line["changed"]} == {
-        "missing", "stale", "ghost", "mismatch"}
-    assert {name: await paper.position(account, symbol) for name, account in accounts.items()} == {
-        "missing": (D("0.01"), D("3000")), "stale": (0, 0), "ghost": (0, 0), "mismatch": (D("0.02"), D("3050")),
-        "in_sync": (D("0.01"), D("3000"))}
+    confirm = admin_command(RECONCILE, confirm=True)
+    await publish(reconciler_runtime, confirm)
+    [repair] = await eventually(lambda: messages.matching(
+        lambda m: isinstance(m, c.RepairPaperPositions) and m.request_id == confirm.request_id), what="the repair")
+    names = {account: name for name, account in accounts.items()}
+    asked = {names[p.account]: (p.qty, p.entry_price) for p in repair.repairs if p.account in names}
+    assert asked == {"missing": (D("0.01"), D("3000")), "stale": (0, 0), "ghost": (0, 0),
+                     "mismatch": (D("0.02"), D("3050"))}
+    assert await reply_parts(messages, confirm.request_id) is None  # no reply before the executor answers
+    assert await paper.position(accounts["mismatch"], symbol) == (D("0.015"), D("3000"))  # the reconciler writes none
 
-    again = await ask(reconciler_runtime, messages, admin_command(RECONCILE, confirm=True))
-    assert again.report["changed"] == 0 and again.report["would_change"] == 0
-    assert {line["action"] for line in lines_of(again, accounts).values()} == {"none"}
+    # The executor's answer: three rows written; the fourth's fills moved on meanwhile.
+    written = [p for p in repair.repairs if names.get(p.account) in ("missing", "stale", "ghost")]
+    moved = c.PaperPositionSkipped(account=accounts["mismatch"], symbol=symbol, reason=c.PaperRepairSkip.FILLS_MOVED)
+    answer = c.PaperPositionsRepaired(request_id=confirm.request_id, changed=written, skipped=[moved])
+    await publish(reconciler_runtime, answer, answer)
+    confirmed = assembled(await eventually(lambda: reply_parts(messages, confirm.request_id), what="the reply"))
+    assert (confirmed.status, confirmed.dry_run) == ("ok", False)
+    lines = lines_of(confirmed, accounts)
+    assert {name for name, line in lines.items() if line["changed"]} == {"missing", "stale", "ghost"}
+    assert lines["mismatch"]["skipped"] == "fills_moved" and confirmed.report["changed"] == len(written)
+
+    again = answer.model_copy(update={"message_id": uuid.uuid4()})  # the executor answered twice
+    await publish(reconciler_runtime, again)
+    await eventually(lambda: _claimed(engine, again.message_id), what="the second answer handled")
+    async with engine.connect() as conn:
+        run = await runs.stored(conn, confirm.request_id)
+    assert (run.status, lines_of_report(run.report, accounts)) == ("ok", lines)  # completed once
+    replies = await messages.matching(lambda m: isinstance(m, c.AdminReply) and m.request_id == confirm.request_id)
+    assert len(replies) == 1
     assert await ledger_positions_digest(engine) == ledger_before  # internal positions: never touched
     assert len(binance_server.requests()) == http_before  # no external call
 
 
-async def test_a_repaired_position_trades_on_from_the_repaired_row(reconciler_runtime, messages, paper):
-    engine, symbol, account = reconciler_runtime.engine, unique_symbol(), unique_account()
-    await paper.set_mark_price(symbol, D("200"))
-    await trade(paper, account, symbol, OrderSide.SELL, "0.1")
-    await set_row(engine, account, symbol, None)
-    await ask(reconciler_runtime, messages, admin_command(RECONCILE, confirm=True))
-    closed = await trade(paper, account, symbol, OrderSide.BUY, "0.1", reduce_only=True)  # the venue sees the short
-    assert closed.executed_qty == D("0.1") and await paper.position(account, symbol) == (0, 0)
+async def test_a_confirmed_run_with_nothing_to_repair_replies_at_once_without_asking_the_executor(
+    reconciler_runtime, messages, paper
+):
+    """Every row follows its fills (the rows of other tests set as the executor would have written them)."""
+    async with reconciler_runtime.engine.connect() as conn:
+        lines = await paper_repair.examine(conn)
+    for line in lines:
+        if line["would_change"]:
+            qty = line["expected"]["qty"]
+            await set_row(reconciler_runtime.engine, line["account"], line["symbol"], qty,
+                          line["expected"]["entry_price"])
+    confirm = admin_command(RECONCILE, confirm=True)
+    reply = await ask(reconciler_runtime, messages, confirm)
+    assert (reply.status, reply.report["would_change"], reply.report["changed"]) == ("ok", 0, 0)
+    assert not await messages.matching(lambda m: isinstance(m, c.RepairPaperPositions)
+                                       and m.request_id == confirm.request_id)
 
 
 async def test_a_bot_scope_is_refused_with_its_reason_and_changes_nothing(reconciler_runtime, messages):
     reply = await ask(reconciler_runtime, messages, admin_command(RECONCILE, confirm=True, bot_id=uuid.uuid4()))
     assert (reply.status, reply.report["error"]) == ("failed", "bot_scope_not_supported")
-
-
-async def _waiting_on_accounts(engine) -> bool:
-    query = ("SELECT count(*) FROM pg_locks WHERE NOT granted "
-             "AND relation = 'executor.paper_accounts'::regclass")
-    async with engine.connect() as conn:
-        return await conn.scalar(sa.text(query)) > 0
-
-
-async def test_a_booking_waits_for_a_confirmed_repair_and_then_trades_on_the_repaired_row(reconciler_runtime, paper):
-    engine, symbol, account = reconciler_runtime.engine, unique_symbol(), unique_account()
-    await paper.set_mark_price(symbol, D("100"))
-    await trade(paper, account, symbol, OrderSide.BUY, "1")
-    await set_row(engine, account, symbol, "5", "90")
-    async with engine.begin() as conn:
-        await paper_repair.reconcile(conn, confirm=True)
-        booking = asyncio.create_task(trade(paper, account, symbol, OrderSide.BUY, "1"))
-        await eventually(lambda: _waiting_on_accounts(engine), what="the booking waits for the repair")
-    await booking
-    assert await paper.position(account, symbol) == (D("2"), D("100"))  # 1 + 1, not the corrupt 5 + 1

@@ -3,7 +3,7 @@
 `paper_positions` is derived state: every booking writes it in the transaction
 that records the trades moving it. Folding an account's trades in booking
 order through the venue's own `after_fill` says what each position must be;
-`from_fills` and `repairs` are pure. The rest is SQL. Every venue transaction
+`from_fills`, `repairs` and `why_not` are pure. The rest is SQL. Every venue transaction
 that books starts by writing the accounts table, so holding that table in
 SHARE mode keeps every booking out from before the trades are read until the
 rows are written: a booking in flight finishes first, the next one waits.
@@ -18,6 +18,8 @@ from enum import Enum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from egis_common.contracts import PaperRepairSkip
 
 from egis_venues.paper import tables
 from egis_venues.paper.matching import ZERO, after_fill
@@ -94,6 +96,16 @@ def repairs(derived: Mapping[Pair, Holding], recorded: Mapping[Pair, Holding]) -
         found, expected = recorded.get((account, symbol)), derived.get((account, symbol), FLAT)
         lines.append(Repair(account, symbol, action(found, expected), found, expected))
     return lines
+
+
+def why_not(current: Repair | None, qty: Decimal, entry_price: Decimal) -> PaperRepairSkip | None:
+    """None while a repair asked for still stands: the row differs from the fills, and the fills still add up to
+    (`qty`, `entry_price`), the position the repair was asked for; else why it is left alone."""
+    if current is None or current.action is Action.NONE:
+        return PaperRepairSkip.ALREADY_MATCHING
+    if (current.derived.qty, current.derived.entry_price) != (qty, entry_price):
+        return PaperRepairSkip.FILLS_MOVED
+    return None
 
 
 async def examine(conn: AsyncConnection) -> list[Repair]:
