@@ -43,6 +43,7 @@ def main() -> None:
             pid = os.fork()
             if pid == 0:
                 _child(request, answers)
+            finished.pop(pid, None)  # the kernel reuses pids: an earlier child's exit is not this one's
             answers.write(json.dumps({"pid": pid}) + "\n")
         elif request["op"] == "poll":
             answers.write(json.dumps({"returncode": _returncode(request["pid"], finished)}) + "\n")
