@@ -36,7 +36,9 @@ async def make_client(server: BinanceLocal) -> AsyncIterator[Callable[..., Async
 
 
 @pytest.fixture
-def client(make_client: Callable[..., AsyncClient]) -> AsyncClient:
+async def client(make_client: Callable[..., AsyncClient]) -> AsyncClient:
+    # Made inside the running loop: python-binance binds its session to `asyncio.get_event_loop()`, which
+    # outside a loop may be another one (or a new one) after earlier tests closed or replaced theirs.
     return make_client()
 
 
