@@ -76,9 +76,9 @@ async def test_rows_still_astray_are_written_once_and_the_answer_says_what_was_a
     await publish(producer, command)  # redelivered: claimed already, nothing done, nothing said
     again = c.RepairPaperPositions(request_id=command.request_id, repairs=command.repairs)  # sent anew
     await publish(producer, again)
-    [second] = await answers.wait_for(lambda m: m.request_id == command.request_id, count=2,
-                                      what="the answer to the command sent anew")
-    assert answers.seen.count(answer) == 1 and second.changed == []
+    first, second = await answers.wait_for(lambda m: m.request_id == command.request_id, count=2,
+                                           what="the answer to the command sent anew")
+    assert first == answer and answers.seen.count(answer) == 1 and second.changed == []
     assert {s.reason for s in second.skipped} == {c.PaperRepairSkip.ALREADY_MATCHING, c.PaperRepairSkip.FILLS_MOVED}
 
 
