@@ -158,3 +158,43 @@ async def test_a_booking_that_cannot_commit_is_refused_and_nothing_is_placed(exe
     refused = await paper.place_market_order(order)
     assert isinstance(refused, Rejected) and refused.code == "paper_venue_unavailable"
     assert await paper.find_order(order.account, symbol, order.client_order_id) == NotFound()
+
+
+class LosingCommitAnswers:
+    """The answer to the first booking's commit is lost: after the commit happened, or before it could."""
+
+    def __init__(self, monkeypatch, *, committed: bool) -> None:
+        from sqlalchemy.ext.asyncio import AsyncTransaction
+
+        from egis_venues.paper import booking
+
+        self.committed, self.lost, self.bookings = committed, 0, set()
+        book, commit = booking.book, AsyncTransaction.commit
+
+        async def marked_book(context, conn, orders):
+            self.bookings.add(conn)
+            return await book(context, conn, orders)
+
+        async def losing_commit(transaction):
+            if transaction.connection not in self.bookings or self.lost:
+                return await commit(transaction)
+            self.lost += 1
+            if self.committed:
+                await commit(transaction)
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+        monkeypatch.setattr(booking, "book", marked_book)
+        monkeypatch.setattr(AsyncTransaction, "commit", losing_commit)
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["after_the_commit", "before_the_commit"])
+async def test_a_booking_whose_commit_answer_was_lost_is_booked_exactly_once(executor, monkeypatch, committed):
+    paper, symbol = venue(executor), unique_symbol()
+    await paper.set_mark_price(symbol, D("50"))
+    losing = LosingCommitAnswers(monkeypatch, committed=committed)
+    order = buy(symbol, "0.2")
+    placed = await paper.place_market_order(order)
+    assert losing.lost == 1, "the fault was injected"
+    assert isinstance(placed, Filled), placed
+    assert await paper.find_order(order.account, symbol, order.client_order_id) == placed
+    assert await paper.position(order.account, symbol) == (D("0.200"), D("50")), "booked once"

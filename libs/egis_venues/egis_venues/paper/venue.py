@@ -6,7 +6,9 @@ caller afterwards. Orders that arrive together are booked in one transaction
 (`Coalescer`). Nothing escapes the port: a failure inside the venue comes back
 as `Unknown` when the order may exist, exactly as with a real venue. A
 booking whose transaction failed before its commit placed nothing: it is
-tried again while the database is unavailable, and refused after that.
+tried again while the database is unavailable, and refused after that. A
+commit whose answer was lost is settled by the venue's own rows, read once
+the server process that ran it has ended: booked, or booked again.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import contextlib
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from egis_common.contracts import utc_now
 from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
-from egis_venues.paper import booking, lookup, stops, tables
+from egis_venues.paper import booking, facts, lookup, stops, tables
 from egis_venues.paper.coalesce import Coalescer
 from egis_venues.paper.context import AlgoFactsHook, UnknownSymbol, VenueContext
 from egis_venues.port import (
@@ -41,6 +45,18 @@ class NoMarkPrice(LookupError):
 
 class _NotCommitted(Exception):
     """The venue's transaction rolled back: none of its orders exists."""
+
+
+class _InDoubt(Exception):
+    """The commit's answer was lost: the transaction of server process `backend_pid` committed, or did not."""
+
+    def __init__(self, backend_pid: int) -> None:
+        super().__init__(backend_pid)
+        self.backend_pid = backend_pid
+
+
+class _StillRunning(TimeoutError):
+    """The server process of an in-doubt commit has not ended yet: its transaction may still commit."""
 
 
 class PaperExchange:
@@ -111,6 +127,8 @@ class PaperExchange:
     async def _place_all(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
         try:
             return await self._booked(orders)
+        except _InDoubt as doubt:
+            return await self._after_lost_commit(orders, doubt)
         except _NotCommitted as failure:
             if len(orders) == 1:
                 return [Rejected(VENUE_UNAVAILABLE, f"nothing was placed: {failure.__cause__!r}"[:500],
@@ -126,6 +144,7 @@ class PaperExchange:
 
     async def _in_one_transaction(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
         async with self.uow.engine.connect() as conn:
+            backend_pid = (await conn.get_raw_connection()).driver_connection.get_server_pid()
             transaction = await conn.begin()
             try:
                 outcomes = await booking.book(self.context, conn, orders)
@@ -134,11 +153,45 @@ class PaperExchange:
                 with contextlib.suppress(Exception):
                     await transaction.rollback()
                 raise _NotCommitted from error
+            lost: Exception | None = None
             try:
                 await transaction.commit()
-            except Exception as error:  # committed or not, nobody can tell: unknown
-                log.exception("paper_commit_failed", orders=len(orders))
-                return [Unknown(f"paper venue commit failed: {type(error).__name__}", {"error": str(error)[:500]})
-                        for _ in orders]
+            except Exception as error:  # committed or not: its server process will know once it has ended
+                lost = error
+            if lost is not None:
+                log.warning("paper_commit_in_doubt", orders=len(orders), error=repr(lost))
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()  # the server process ends: no answer of it can come later
+                # Raised outside the handler, so no transient cause is chained: booking again now could book twice.
+                raise _InDoubt(backend_pid)
             self.uow.committed(conn)
         return outcomes
+
+    async def _after_lost_commit(self, orders: list[MarketOrder], doubt: _InDoubt) -> list[OrderOutcome]:
+        """All the orders booked (the commit happened), or none (it did not: they are booked again).
+
+        Read only after the server process that ran the commit has ended: until then its
+        transaction may still commit, and "not found" would not be an answer.
+        """
+        try:
+            async for attempt in transient_retrying("paper commit in doubt",
+                                                    hold_seconds=self.settings.booking_retry_seconds):
+                with attempt:
+                    found = await self._booked_by(orders, doubt.backend_pid)
+        except Exception as error:
+            log.exception("paper_commit_failed", orders=len(orders))
+            return [Unknown(f"paper venue commit failed: {type(error).__name__}", {"error": str(error)[:500]})
+                    for _ in orders]
+        if all(outcome is None for outcome in found):
+            log.info("paper_commit_did_not_happen_booking_again", orders=len(orders))
+            return await self._place_all(orders)
+        return [outcome or Unknown("paper venue commit in doubt", {}) for outcome in found]
+
+    async def _booked_by(self, orders: list[MarketOrder], backend_pid: int) -> list[OrderOutcome | None]:
+        async with self.uow.engine.connect() as conn:
+            running = await conn.execute(sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
+                                         {"pid": backend_pid})
+            if running.first() is not None:
+                raise _StillRunning(f"server process {backend_pid} has not ended")
+            rows = [await tables.latest_order(conn, order.account, order.client_order_id) for order in orders]
+        return [facts.filled(row) if row is not None else None for row in rows]
