@@ -79,6 +79,10 @@ class Rejected:
     code: str  # the exchange's code, e.g. "-2019"
     message: str
     raw: dict[str, Any] = field(default_factory=dict)
+    # The venue said it never processed the order (a rate limit, a ban, the venue unavailable), as opposed to
+    # refusing it on its merits (margin, reduce-only): the same order, same client order id, may be sent again.
+    not_processed: bool = False
+    retry_after_s: float | None = None  # when the venue said how long to wait before asking again
 
 
 @dataclass(frozen=True)

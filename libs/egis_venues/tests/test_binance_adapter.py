@@ -204,6 +204,7 @@ async def test_a_rate_limit_that_asks_for_more_time_than_the_order_has_is_refuse
     outcome = await exchange.place_market_order(market(OrderSide.BUY, "0.002"))
     assert isinstance(outcome, Rejected) and outcome.code == f"http_{status}"
     assert outcome.raw["status"] == status and outcome.raw["retry_after_s"] == "30"
+    assert outcome.not_processed and outcome.retry_after_s == 30.0  # the executor may send a close again then
     assert len(server.requests("POST", ORDER_PATH)) == 1 and server.orders(API_KEY) == []
 
 

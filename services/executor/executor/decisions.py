@@ -8,6 +8,8 @@ message, or the ledger's repeated answer, changes nothing.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal, Inexact, localcontext
 from typing import Any
 from uuid import UUID
@@ -16,7 +18,8 @@ from egis_common import contracts as c
 from egis_common.contracts import IntentKind, Side
 from egis_common.ids import OrderPurpose, client_order_id
 from executor.domain import (
-    INTERRUPTED, NOTHING, RECORDING_FAILED, RESOLVED_TO, Decision, Intent, PendingRecord, ResolutionRecord, SkipReason,
+    INTERRUPTED, NOTHING, RECORDING_FAILED, RESOLVED_TO, Decision, Intent, PendingRecord, ResendPolicy, Resolution,
+    ResolutionRecord, SkipReason,
 )
 from executor.domain import IntentStatus as S
 from egis_venues.port import Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown
@@ -82,12 +85,28 @@ def market_order(intent: Intent, quantity: Decimal) -> MarketOrder:
     )
 
 
-def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder) -> Decision:
+def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime) -> Decision:
     """The attempt, durably recorded before the exchange is called."""
     if intent.status is not S.PREFLIGHT_REQUESTED:
         return NOTHING
     reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side)
-    return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity))
+    return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity,
+                                      send_attempts=1, first_sent_at=now))
+
+
+def resending(intent: Intent) -> Decision:
+    """A close due to be sent again: the same order, recorded as `submitting` again before the call."""
+    if intent.status is not S.RESEND_DUE:
+        return NOTHING
+    return Decision(intent.moved_to(S.SUBMITTING, send_attempts=intent.send_attempts + 1, resend_at=None))
+
+
+def resent_order(intent: Intent) -> MarketOrder:
+    """The order a close sends again: its client order id and quantity as first recorded."""
+    assert intent.order_qty is not None and intent.client_order_id is not None
+    order = market_order(intent, intent.order_qty)
+    assert order.client_order_id == intent.client_order_id
+    return order
 
 
 def not_placed(intent: Intent, answer: c.BudgetReserved, refusal: Rejected) -> Decision:
@@ -97,17 +116,32 @@ def not_placed(intent: Intent, answer: c.BudgetReserved, refusal: Rejected) -> D
     return _rejected(intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side), refusal)
 
 
-def settle(intent: Intent, outcome: OrderOutcome) -> Decision:
+def settle(intent: Intent, outcome: OrderOutcome, now: datetime, policy: ResendPolicy) -> Decision:
     """The exchange's answer to the order recorded as `submitting`."""
     if intent.status is not S.SUBMITTING:
         return NOTHING
     if isinstance(outcome, Unknown):
         return pending(intent, outcome.cause, describe(outcome))
+    if isinstance(outcome, Rejected) and outcome.not_processed:
+        return not_executed(intent, outcome, now, policy)
     if isinstance(outcome, Rejected):
         return _rejected(intent, outcome)
     if outcome.executed_qty == 0:  # expired without a fill: nothing exists to hold
         return _rejected(intent, Rejected("expired_unfilled", "the market order expired without a fill", outcome.raw))
     return _filled(intent, outcome)
+
+
+def not_executed(intent: Intent, refusal: Rejected, now: datetime, policy: ResendPolicy) -> Decision:
+    """The venue certainly did not execute the order. A close is sent again, after the venue's Retry-After or a
+    backoff, while its time lasts; an open, or a close out of time, is rejected with the venue's last reason.
+
+    Nothing goes out while a close waits: the ledger keeps its position `closing`.
+    """
+    resend_at = policy.resend_at(intent, now, refusal.retry_after_s) if intent.kind is IntentKind.CLOSE else None
+    if resend_at is None:
+        return _rejected(intent, refusal)
+    detail = f"attempt {intent.send_attempts} not executed ({refusal.code}: {refusal.message}); sent again"[:1000]
+    return Decision(intent.moved_to(S.RESEND_DUE, resend_at=resend_at, detail=detail), note="close to send again")
 
 
 def _filled(intent: Intent, fill: Filled) -> Decision:
@@ -158,9 +192,14 @@ def recording_failed(intent: Intent, outcome: OrderOutcome, error: str) -> Decis
     return pending(intent, RECORDING_FAILED, {**describe(outcome), "error": error[:1000]})
 
 
-def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolution) -> Decision:
+def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolution, now: datetime,
+             policy: ResendPolicy) -> Decision:
     """The reconciler settled a pending order: the resolution is recorded, and the intent leaves
     `pending_reconciliation`, filled as the venue reports or rejected with the resolution as its reason.
+
+    A close the venue never got (`not_found_after_window`) is sent again instead, while its time lasts
+    (`not_executed`). The reconciler leaves a close's reservation to the executor, so when it is rejected in
+    the end the ledger hears it from here (OrderRejected); an open's reservation the reconciler released.
 
     `unresolved`: the intent has a pending record not resolved yet. Any other (an intent unknown here, a
     resolution recorded before) changes nothing: the first resolution stands. A resolution this executor
@@ -173,6 +212,9 @@ def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolutio
     target = RESOLVED_TO.get(message.resolution)
     if intent.status is not S.PENDING_RECONCILIATION or target is None:
         return Decision(resolved=record, note=f"{message.resolution} recorded; the intent stays {intent.status.value}")
+    if message.resolution == Resolution.NOT_FOUND_AFTER_WINDOW.value and intent.kind is IntentKind.CLOSE:
+        absent = Rejected(message.resolution, _why_rejected(message), not_processed=True)
+        return replace(not_executed(intent, absent, now, policy), resolved=record)
     if target is S.REJECTED:
         rejected = intent.moved_to(S.REJECTED, exchange_code=message.resolution, detail=_why_rejected(message))
         return Decision(rejected, resolved=record)

@@ -10,15 +10,23 @@ constraint (migrations/versions/0002_executor.py).
     received | preflight_requested -> skipped (the ledger's reason, or the executor's own)
     reserved -> rejected (nothing could be sent: no mark price, unknown symbol)
     pending_reconciliation -> filled | rejected (the reconciler's resolution: RecordResolution)
+    submitting | pending_reconciliation -> resend_due -> submitting (a close the venue certainly did not execute)
 
 `reserved` is the instant the ledger's BudgetReserved arrives; it is never a
 resting state: the same transaction records the attempt and moves on to `submitting`.
+
+A close whose order the venue certainly did not execute (it said it never processed it, or the reconciler
+found no order with its client order id after the venue's window) waits in `resend_due` and is sent again,
+same client order id, until it is executed or `ResendPolicy.for_seconds` after its first attempt; then it is
+rejected as an open is at once. Reducing exposure is what the user asked, and a reduce-only order cannot
+flip a position; a late open would be a different trade.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -37,6 +45,7 @@ class IntentStatus(str, Enum):
     FILLED = "filled"
     REJECTED = "rejected"
     PENDING_RECONCILIATION = "pending_reconciliation"
+    RESEND_DUE = "resend_due"
     SKIPPED = "skipped"
 
 
@@ -45,14 +54,15 @@ TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     S.RECEIVED: frozenset({S.PREFLIGHT_REQUESTED, S.SKIPPED}),
     S.PREFLIGHT_REQUESTED: frozenset({S.RESERVED, S.SKIPPED}),
     S.RESERVED: frozenset({S.SUBMITTING, S.REJECTED}),
-    S.SUBMITTING: frozenset({S.FILLED, S.REJECTED, S.PENDING_RECONCILIATION}),
+    S.SUBMITTING: frozenset({S.FILLED, S.REJECTED, S.PENDING_RECONCILIATION, S.RESEND_DUE}),
     S.FILLED: frozenset(),
     S.REJECTED: frozenset(),
-    S.PENDING_RECONCILIATION: frozenset({S.FILLED, S.REJECTED}),
+    S.PENDING_RECONCILIATION: frozenset({S.FILLED, S.REJECTED, S.RESEND_DUE}),
+    S.RESEND_DUE: frozenset({S.SUBMITTING}),
     S.SKIPPED: frozenset(),
 }
 # The intermediate states: an intent in one is on its way, and something must move it on (nothing waits forever).
-IN_FLIGHT = (S.PREFLIGHT_REQUESTED, S.RESERVED, S.SUBMITTING, S.PENDING_RECONCILIATION)
+IN_FLIGHT = (S.PREFLIGHT_REQUESTED, S.RESERVED, S.SUBMITTING, S.PENDING_RECONCILIATION, S.RESEND_DUE)
 INTERRUPTED = "interrupted_during_submission"
 RECORDING_FAILED = "recording_failed"
 STALE_SUBMISSION = "stale_submission"
@@ -60,6 +70,22 @@ STALE_SUBMISSION = "stale_submission"
 
 class IllegalTransition(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class ResendPolicy:
+    """How a close the venue did not execute is sent again: for how long after its first attempt, and how long
+    to wait after its n-th attempt when the venue named no time (capped exponential with jitter)."""
+
+    for_seconds: float
+    backoff_seconds: Callable[[int], float]
+
+    def resend_at(self, intent: Intent, now: datetime, retry_after_s: float | None) -> datetime | None:
+        """When to send `intent` again, or None when that would be past its time (it is rejected then)."""
+        assert intent.first_sent_at is not None
+        wait_s = retry_after_s if retry_after_s is not None else self.backoff_seconds(intent.send_attempts)
+        at = now + timedelta(seconds=wait_s)
+        return at if at <= intent.first_sent_at + timedelta(seconds=self.for_seconds) else None
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,9 @@ class Intent:
     fee_usd: Decimal | None = None
     realised_pnl_usd: Decimal | None = None
     filled_at: datetime | None = None
+    send_attempts: int = 0  # times the order was sent (moved to `submitting`)
+    first_sent_at: datetime | None = None  # when it was first sent: a close is sent again until a while after
+    resend_at: datetime | None = None  # `resend_due`: when it is sent again
 
     def moved_to(self, status: IntentStatus, **changes: Any) -> Intent:
         if status not in TRANSITIONS[self.status]:

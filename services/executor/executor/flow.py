@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tenacity import RetryCallState, wait_random_exponential
 
 from egis_common import contracts as c
 from egis_common.batches import consume_batch, process_batch
@@ -15,10 +16,10 @@ from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_PRICES
 from egis_venues.paper import PaperExchange
-from executor.domain import Decision
+from executor.domain import Decision, ResendPolicy
 from egis_venues.port import ExchangePort
 from executor.exchanges import build_exchanges
-from executor.metrics import RESERVATIONS_RESENT, count, count_resolutions
+from executor.metrics import RESERVATIONS_RESENT, count, count_resends, count_resolutions
 from executor.paper_repairs import repair_paper_positions
 from executor.settings import ExecutorSettings
 from executor.submission import Submission
@@ -43,9 +44,22 @@ def build_executor(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePor
     answers_inbox = runtime.inbox("executor.ledger_answers")
     submission = Submission(
         runtime.uow, runtime.outbox, answers_inbox, exchanges, settings.exchange_timeout_seconds,
-        settings.exchange_concurrency, settings.outcome_retry_seconds,
+        settings.exchange_concurrency, settings.outcome_retry_seconds, resend_policy(settings),
     )
     return Executor(runtime.uow, runtime.outbox, answers_inbox, exchanges, submission)
+
+
+def resend_policy(settings: ExecutorSettings) -> ResendPolicy:
+    """Full jitter, so that the closes one outage refused are not all sent again at the same moment."""
+    wait = wait_random_exponential(multiplier=settings.close_resend_min_seconds, min=settings.close_resend_min_seconds,
+                                   max=settings.close_resend_max_seconds)
+
+    def backoff_seconds(attempts: int) -> float:
+        state = RetryCallState(None, None, (), {})
+        state.attempt_number = max(attempts, 1)
+        return wait(state)
+
+    return ResendPolicy(settings.close_resend_for_seconds, backoff_seconds)
 
 
 def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | None = None) -> Wiring:
@@ -115,6 +129,19 @@ async def ask_again(executor: Executor, after_seconds: float, batch: int) -> Non
     if asked:
         RESERVATIONS_RESENT.inc(len(asked))
         log.warning("reservations_asked_again", count=len(asked), intent_ids=asked[:20])
+
+
+async def resend_closes(executor: Executor, batch: int) -> None:
+    """Periodic: closes the venue did not execute are sent again when due (see Executor.resend_closes)."""
+    made = await executor.resend_closes(batch)
+    count(made)
+    count_resends(made)
+    for decision in made:
+        intent = decision.intent
+        if intent is not None:
+            log.warning("close_resent", intent_id=str(intent.intent_id), exchange=intent.exchange.value,
+                        attempt=intent.send_attempts, status=intent.status.value, code=intent.exchange_code,
+                        detail=intent.detail)
 
 
 def resolutions(made: Iterable[tuple[c.Message, Decision]]) -> None:

@@ -5,7 +5,7 @@ One process, one event loop: the FastStream app (executor flow, outbox relay,
 metrics), the exchange adapters (paper always; Binance when accounts are
 configured, with one user data stream task per Binance account), and the
 periodic jobs: the gauges (pending orders, intents in each intermediate state),
-reservations asked again, and the stale-submission sweep.
+reservations asked again, closes sent again, and the stale-submission sweep.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from faststream import FastStream
 
 from egis_common.runtime import build_app, build_runtime, serve
 from executor.exchanges import close_exchanges
-from executor.flow import ask_again, register, sweep
+from executor.flow import ask_again, register, resend_closes, sweep
 from executor.metrics import refresh_gauges
 from executor.settings import ExecutorSettings
 
@@ -35,6 +35,9 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
             wiring.executor, settings.reservation_resend_after_seconds, settings.reservation_resend_batch),
             "reservation-resend")
         runtime.start_task(again, "reservation-resend")
+        closes = runtime.every(settings.close_resend_every_seconds, lambda: resend_closes(
+            wiring.executor, settings.close_resend_batch), "close-resend")
+        runtime.start_task(closes, "close-resend")
 
     @app.after_startup
     async def user_data_streams() -> None:

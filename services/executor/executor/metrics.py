@@ -31,12 +31,17 @@ for _state in IN_FLIGHT:  # a state with nothing in it is a 0, not a missing ser
     IN_FLIGHT_OLDEST.labels(_state.value).set(0)
 RESERVATIONS_RESENT = Counter(
     "egis_executor_reservations_resent_total", "Reservations asked of the ledger again, no answer having come")
+CLOSE_RESENDS = Counter(
+    "egis_executor_close_resends_total",
+    "Closes sent again after the venue did not execute them, by exchange and the attempt's outcome "
+    "(filled, rejected, unknown, not_executed: to be sent again)", ["exchange", "outcome"])
 RESOLUTIONS = Counter(
     "egis_executor_resolutions_recorded_total", "Pending orders the reconciler settled, by resolution", ["resolution"])
 SKIPPED = Counter(
     "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"])
 
-_OUTCOMES = {S.FILLED: "filled", S.REJECTED: "rejected", S.PENDING_RECONCILIATION: "unknown"}
+_OUTCOMES = {S.FILLED: "filled", S.REJECTED: "rejected", S.PENDING_RECONCILIATION: "unknown",
+             S.RESEND_DUE: "not_executed"}
 
 
 def count(made: Iterable[Decision]) -> None:
@@ -49,6 +54,13 @@ def count(made: Iterable[Decision]) -> None:
             SKIPPED.labels(intent.skip_reason).inc()
         elif intent.status in _OUTCOMES:
             ORDERS.labels(intent.exchange.value, _OUTCOMES[intent.status], intent.exchange_code or "").inc()
+
+
+def count_resends(made: Iterable[Decision]) -> None:
+    """The outcomes of closes sent again; each also counts as an order (`count`)."""
+    for decision in made:
+        if decision.intent is not None and decision.intent.status in _OUTCOMES:
+            CLOSE_RESENDS.labels(decision.intent.exchange.value, _OUTCOMES[decision.intent.status]).inc()
 
 
 def count_resolutions(made: Iterable[Decision]) -> None:

@@ -29,7 +29,7 @@ Quote = tuple[SymbolRules, Decimal] | Rejected
 @dataclass(frozen=True)
 class Attempt:
     intent: Intent
-    answer: c.BudgetReserved
+    answer: c.BudgetReserved | None  # None: a close sent again (no answer of the ledger led to this attempt)
     order: MarketOrder | Rejected  # Rejected: nothing can be sent
     rules: SymbolRules | None = None
 

@@ -37,8 +37,10 @@ def _column(name: str) -> sa.Column:
         return sa.Column(name, sa.Numeric(asdecimal=True))
     if name in ("intent_id", "signal_id", "bot_id", "position_id"):
         return sa.Column(name, sa.Uuid, primary_key=name == "intent_id")
-    if name == "filled_at":
+    if name in ("filled_at", "first_sent_at", "resend_at"):
         return sa.Column(name, sa.DateTime(timezone=True))
+    if name == "send_attempts":
+        return sa.Column(name, sa.Integer)
     return sa.Column(name, sa.Text)
 
 
@@ -168,6 +170,15 @@ async def reservations_due_again(conn: AsyncConnection, older_than_seconds: floa
     return sorted((_intent(row) for row in (await conn.execute(marked)).all()), key=lambda i: i.intent_id)
 
 
+async def resends_due(conn: AsyncConnection, limit: int) -> list[Intent]:
+    """At most `limit` intents `resend_due` whose time has come, longest due first, locked; rows another
+    transaction holds are skipped (another executor is sending them)."""
+    query = (sa.select(intents).where(intents.c.status == IntentStatus.RESEND_DUE.value,
+                                      intents.c.resend_at <= sa.func.now())
+             .order_by(intents.c.resend_at, intents.c.intent_id).limit(limit).with_for_update(skip_locked=True))
+    return [_intent(row) for row in (await conn.execute(query)).all()]
+
+
 def _ago(seconds: float) -> sa.ColumnElement:
     return sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
 
@@ -181,12 +192,21 @@ async def persist(conn: AsyncConnection, outbox: Outbox, made: Sequence[Decision
 
 
 async def insert_pending(conn: AsyncConnection, records: Iterable[tuple[PendingRecord, Intent]]) -> None:
+    """One pending record per intent. A resolved one belongs to an earlier attempt of a close sent again (the
+    venue never got it): this attempt's unknown outcome opens it again, to be resolved like any other."""
     rows = [{
         "intent_id": record.intent_id, "client_order_id": record.client_order_id, "cause": record.cause,
         "intent": json.loads(json.dumps(_row(intent), default=str)), "exchange_response": record.exchange_response,
     } for record, intent in records]
     if rows:
-        await conn.execute(insert(pending).on_conflict_do_nothing(), rows)
+        new = insert(pending)
+        reopened = {name: new.excluded[name] for name in ("cause", "intent", "exchange_response")}
+        reopened |= {"created_at": sa.func.now(), **{name: None for name in _RESOLUTION}}
+        await conn.execute(new.on_conflict_do_update(index_elements=[pending.c.intent_id], set_=reopened,
+                                                     where=pending.c.resolved_at.is_not(None)), rows)
+
+
+_RESOLUTION = ("resolved_at", "resolution", "resolved_by", "resolution_evidence")
 
 
 async def unresolved_pending_of(conn: AsyncConnection, intent_ids: Iterable[UUID]) -> set[UUID]:

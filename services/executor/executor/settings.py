@@ -43,6 +43,16 @@ class ExecutorSettings(EgisSettings):
     # An intent still `submitting` after this long lost its answer for good (dead-lettered): it goes to
     # reconciliation. Far above exchange_timeout_seconds, so no submission in flight is ever swept.
     stale_submission_seconds: float = Field(default=600.0, gt=0)
+    # A close the venue certainly did not execute (it said it never processed it, or no order with its client order
+    # id exists after the venue's window) is sent again, same client order id, for this long after its first
+    # attempt; then it is rejected. Between attempts it waits the venue's Retry-After, or a random backoff whose
+    # window doubles from close_resend_min_seconds to close_resend_max_seconds. A periodic job looks every
+    # close_resend_every_seconds, at most close_resend_batch closes a round.
+    close_resend_for_seconds: float = Field(default=300.0, ge=0)
+    close_resend_min_seconds: float = Field(default=1.0, gt=0)
+    close_resend_max_seconds: float = Field(default=30.0, gt=0)
+    close_resend_every_seconds: float = Field(default=1.0, gt=0)
+    close_resend_batch: int = Field(default=50, ge=1)
     # Exchange account name -> API credentials, from EGIS_BINANCE_ACCOUNTS as JSON:
     # '{"main": {"api_key": "...", "api_secret": "..."}}'. Orders name the account to use.
     binance_accounts: dict[str, BinanceCredentials] = Field(default_factory=dict)

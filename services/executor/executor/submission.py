@@ -12,6 +12,11 @@
               transaction; if even that fails, raise: the answer is redelivered and, finding the
               intent `submitting`, marks it pending without calling the exchange again
     stops     take-profit and stop-loss of a filled open
+
+A close the venue did not execute waits `resend_due` and is sent again by `resend` (a periodic job): tx1
+picks the due ones and records them `submitting`, then the same call and tx2. Such an attempt comes from
+no ledger answer, so it claims nothing in the inbox; a crash between its tx1 and tx2 leaves it
+`submitting`, which the stale-submission sweep hands to reconciliation.
 """
 
 from __future__ import annotations
@@ -24,20 +29,21 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common import contracts as c
+from egis_common.contracts import utc_now
 from egis_common.failpoints import failpoint
 from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
 from executor import repository as repo
-from executor.domain import Decision, Intent
+from executor.domain import Decision, Intent, ResendPolicy
 from egis_venues.port import ExchangePort, OrderOutcome, Rejected, Unknown
 from executor.planning import Attempt, Planner, timed
 from executor.stops import place_stops
 
 log = get_logger(__name__)
 Hook = Callable[[AsyncConnection, list[Decision]], Awaitable[None]]
-Made = tuple[c.Message, Decision]
+Made = tuple[c.Message | None, Decision]  # the ledger's answer that led to it; None for a close sent again
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Submission:
     timeout_seconds: float
     concurrency: int
     outcome_retry_seconds: float
+    resend: ResendPolicy
     # TEST ONLY: awaited inside tx2 just before it commits; raising there injects a failed commit.
     before_outcome_commit: Hook | None = None
     _slots: asyncio.Semaphore = field(init=False)
@@ -72,6 +79,16 @@ class Submission:
                           [(d.intent, rules[d.intent.intent_id]) for _, d in settled if d.intent is not None])
         return [*refused, *settled]
 
+    async def resend_due(self, limit: int) -> list[Decision]:
+        """Closes due to be sent again (at most `limit`): tx1 picks and records them, then call and tx2."""
+        async with self.uow.begin() as conn:
+            due = await repo.resends_due(conn, limit)
+            made = [decisions.resending(intent) for intent in due]
+            await repo.persist(conn, self.outbox, made)
+        started = [Attempt(d.intent, None, decisions.resent_order(d.intent)) for d in made if d.intent is not None]
+        outcomes = await asyncio.gather(*(self._call(attempt) for attempt in started))
+        return [decision for _, decision in await self._settle(list(zip(started, outcomes, strict=True)))]
+
     async def _record_attempts(self, attempts: list[Attempt]) -> tuple[list[Attempt], list[Made]]:
         """tx1: every order about to be sent is `submitting`; every order that cannot be sent is rejected."""
         started, refused, made = [], [], []
@@ -85,7 +102,7 @@ class Submission:
                     if attempt.answer.message_id in claimed:
                         refused.append((attempt.answer, decisions.not_placed(intent, attempt.answer, attempt.order)))
                     continue
-                decision = decisions.submitting(intent, attempt.answer, attempt.order)
+                decision = decisions.submitting(intent, attempt.answer, attempt.order, utc_now())
                 if decision.intent is not None:  # still ours to submit: nobody got there first
                     started.append(replace(attempt, intent=decision.intent))
                     made.append(decision)
@@ -128,9 +145,11 @@ class Submission:
 
     async def _settle_together(self, results: list[tuple[Attempt, OrderOutcome]]) -> list[Made]:
         async with self.uow.begin() as conn:
-            await self.inbox.claim_many(conn, [attempt.answer.message_id for attempt, _ in results])
+            await self.inbox.claim_many(conn, _answered([attempt for attempt, _ in results]))
             current = await repo.load(conn, [attempt.intent.intent_id for attempt, _ in results], lock=True)
-            made = [(a.answer, decisions.settle(current[a.intent.intent_id], outcome)) for a, outcome in results]
+            now = utc_now()
+            made = [(a.answer, decisions.settle(current[a.intent.intent_id], outcome, now, self.resend))
+                    for a, outcome in results]
             await repo.persist(conn, self.outbox, [d for _, d in made])
             if self.before_outcome_commit is not None:
                 await self.before_outcome_commit(conn, [d for _, d in made])
@@ -140,8 +159,13 @@ class Submission:
     async def _rescue(self, attempt: Attempt, outcome: OrderOutcome, error: Exception) -> Made:
         """What the exchange returned survives as a pending record; raising here means redelivery."""
         async with self.uow.begin() as conn:
-            await self.inbox.claim_many(conn, [attempt.answer.message_id])
+            await self.inbox.claim_many(conn, _answered([attempt]))
             intent = (await repo.load(conn, [attempt.intent.intent_id], lock=True))[attempt.intent.intent_id]
             decision = decisions.recording_failed(intent, outcome, repr(error))
             await repo.persist(conn, self.outbox, [decision])
         return attempt.answer, decision
+
+
+def _answered(attempts: list[Attempt]) -> list:
+    """The message ids of the ledger's answers these attempts came from (a close sent again came from none)."""
+    return [attempt.answer.message_id for attempt in attempts if attempt.answer is not None]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common import contracts as c
+from egis_common.contracts import utc_now
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
 from executor import repository as repo
@@ -51,9 +52,10 @@ class Executor:
         ids = [m.intent_id for m in messages]
         current = await repo.load(conn, ids, lock=True)
         unresolved = await repo.unresolved_pending_of(conn, ids)
-        made = []
+        made, now = [], utc_now()
         for message in messages:
-            decision = decisions.resolved(current.get(message.intent_id), message.intent_id in unresolved, message)
+            decision = decisions.resolved(current.get(message.intent_id), message.intent_id in unresolved, message,
+                                          now, self.submission.resend)
             if decision.resolved is not None:
                 unresolved.discard(message.intent_id)
             if decision.intent is not None:
@@ -88,6 +90,10 @@ class Executor:
             made = [decisions.pending(intent, STALE_SUBMISSION, None) for intent in stale]
             await repo.persist(conn, self.outbox, made)
         return made
+
+    async def resend_closes(self, limit: int) -> list[Decision]:
+        """Closes the venue did not execute, whose time to be sent again has come (see Submission.resend_due)."""
+        return await self.submission.resend_due(limit)
 
     async def ask_again_for_reservations(self, older_than_seconds: float, limit: int) -> list[Decision]:
         """Intents still waiting for the ledger's answer long after asking: the same reservation again."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -54,7 +55,7 @@ async def pending_intent(executor, cause: str = "timeout") -> Intent:
         outbox = executor.runtime.outbox.table
         await conn.execute(outbox.delete().where(outbox.c.message_id.in_([m.message_id for m in received.messages])))
         order = decisions.market_order(received.intent, Decimal("0.1"))
-        submitting = decisions.submitting(received.intent, reserved(message), order).intent
+        submitting = decisions.submitting(received.intent, reserved(message), order, datetime.now(UTC)).intent
         decision = decisions.pending(submitting, cause, None)
         await repo.save(conn, [decision.intent])
         await repo.insert_pending(conn, [(decision.pending, decision.intent)])

@@ -13,13 +13,15 @@ from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
 from executor import decisions
 from executor.domain import (
-    INTERRUPTED, NOTHING, RECORDING_FAILED, TRANSITIONS, IllegalTransition, Intent, SkipReason,
+    INTERRUPTED, NOTHING, RECORDING_FAILED, TRANSITIONS, IllegalTransition, Intent, ResendPolicy, SkipReason,
 )
 from executor.domain import IntentStatus as S
 from egis_venues.port import Filled, OrderSide, Rejected, SymbolRules, Unknown
 
 ETH = SymbolRules("ETHUSDT", Decimal("0.001"), Decimal("0.01"), Decimal("0"), Decimal("5"))
 PAPER = frozenset({c.ExchangeName.PAPER})
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+POLICY = ResendPolicy(300, lambda attempts: 2.0 ** attempts)  # no jitter: the waits are exact here
 
 
 def intent_message(kind=c.IntentKind.OPEN, side=c.Side.LONG, size="10", **extra) -> c.OrderIntent:
@@ -42,7 +44,7 @@ def submitted(message: c.OrderIntent | None = None, mark: str = "2942.67") -> In
     intent = decisions.receive(message or intent_message(), PAPER).intent
     answer = reserved_for(intent, "0.003" if intent.kind is c.IntentKind.CLOSE else None)
     quantity = decisions.order_quantity(intent, answer, ETH, Decimal(mark))
-    return decisions.submitting(intent, answer, decisions.market_order(intent, quantity)).intent
+    return decisions.submitting(intent, answer, decisions.market_order(intent, quantity), NOW).intent
 
 
 def fill(qty="0.003", price="2942.67") -> Filled:
@@ -87,7 +89,7 @@ def test_ten_dollars_of_eth_at_the_mark_rounds_down_to_the_step():
 
 def test_a_reservation_for_an_intent_already_submitting_changes_nothing_but_an_interruption_goes_pending():
     intent = submitted()
-    again = decisions.submitting(intent, reserved_for(intent), decisions.market_order(intent, Decimal("1")))
+    again = decisions.submitting(intent, reserved_for(intent), decisions.market_order(intent, Decimal("1")), NOW)
     assert again.intent is None
     decision = decisions.interrupted(intent)
     assert decision.intent.status is S.PENDING_RECONCILIATION and decision.pending.cause == INTERRUPTED
@@ -97,26 +99,26 @@ def test_a_reservation_for_an_intent_already_submitting_changes_nothing_but_an_i
 
 def test_a_fill_is_published_with_the_executed_quantity_and_price():
     intent = submitted()
-    decision = decisions.settle(intent, fill())
+    decision = decisions.settle(intent, fill(), NOW, POLICY)
     (message,) = decision.messages
     assert decision.intent.status is S.FILLED
     assert (message.executed_qty, message.avg_price, message.partial) == (Decimal("0.003"), Decimal("2942.67"), False)
     assert message.executed_qty * message.avg_price == Decimal("8.82801")
-    assert decisions.settle(decision.intent, fill()).intent is None  # settled once
+    assert decisions.settle(decision.intent, fill(), NOW, POLICY).intent is None  # settled once
 
 
 def test_a_partial_fill_says_so_and_an_unfilled_expiry_is_a_rejection():
     intent = submitted(mark="1000")  # 10 USD -> 0.010
-    assert decisions.settle(intent, fill("0.004", "1000")).messages[0].partial is True
-    rejected = decisions.settle(intent, fill("0", "0"))
+    assert decisions.settle(intent, fill("0.004", "1000"), NOW, POLICY).messages[0].partial is True
+    rejected = decisions.settle(intent, fill("0", "0"), NOW, POLICY)
     assert rejected.intent.status is S.REJECTED and rejected.messages[0].exchange_code == "expired_unfilled"
 
 
 def test_a_rejection_carries_the_exchange_code_and_an_unknown_outcome_is_never_a_rejection():
     intent = submitted()
-    rejected = decisions.settle(intent, Rejected("-2019", "Margin is insufficient."))
+    rejected = decisions.settle(intent, Rejected("-2019", "Margin is insufficient."), NOW, POLICY)
     assert rejected.intent.status is S.REJECTED and rejected.messages[0].exchange_code == "-2019"
-    unknown = decisions.settle(intent, Unknown("timeout", {"after": "10s"}))
+    unknown = decisions.settle(intent, Unknown("timeout", {"after": "10s"}), NOW, POLICY)
     assert unknown.intent.status is S.PENDING_RECONCILIATION
     assert isinstance(unknown.messages[0], c.OrderPendingReconciliation)
     assert unknown.pending.exchange_response["cause"] == "timeout"
@@ -139,7 +141,7 @@ def test_closing_a_long_sells_reduce_only_the_quantity_the_ledger_holds():
 
 def test_take_profit_and_stop_loss_close_from_the_other_side_on_the_tick():
     message = intent_message(take_profit_price=Decimal("3100.005"), stop_loss_price=Decimal("2800"))
-    filled = decisions.settle(submitted(message), fill()).intent
+    filled = decisions.settle(submitted(message), fill(), NOW, POLICY).intent
     (tp_purpose, tp), (sl_purpose, sl) = decisions.stop_orders(filled, ETH)
     assert (tp_purpose, tp.kind, tp.side, tp.trigger_price) == (
         OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", OrderSide.SELL, Decimal("3100.00"))
@@ -154,7 +156,7 @@ def test_illegal_transitions_raise():
 
 
 def pending_one() -> Intent:
-    return decisions.settle(submitted(), Unknown("timeout")).intent
+    return decisions.settle(submitted(), Unknown("timeout"), NOW, POLICY).intent
 
 
 def resolution(intent: Intent, name: str, fill: c.FoundFill | None = None, **evidence) -> c.RecordResolution:
@@ -169,25 +171,25 @@ FOUND = c.FoundFill(exchange_order_id="8000000001", executed_qty=Decimal("0.003"
 def test_a_pending_order_found_filled_fills_the_intent_with_the_found_fill_and_records_the_resolution():
     intent = pending_one()
     message = resolution(intent, "found_filled", FOUND, client_order_id="x")
-    decision = decisions.resolved(intent, True, message)
+    decision = decisions.resolved(intent, True, message, NOW, POLICY)
     assert decision.intent.status is S.FILLED and decision.messages == ()  # the reconciler told the ledger already
     assert (decision.intent.exchange_order_id, decision.intent.executed_qty, decision.intent.fee_usd) == (
         "8000000001", Decimal("0.003"), Decimal("0.0035312"))
     assert (decision.resolved.resolution, decision.resolved.resolved_at) == ("found_filled", message.resolved_at)
-    assert decisions.resolved(intent, False, message) is NOTHING  # resolved before: the first stands
-    assert decisions.resolved(None, True, message) is NOTHING  # an intent unknown here
+    assert decisions.resolved(intent, False, message, NOW, POLICY) is NOTHING  # resolved before: the first stands
+    assert decisions.resolved(None, True, message, NOW, POLICY) is NOTHING  # an intent unknown here
 
 
 @pytest.mark.parametrize("name", ["rejected_by_exchange", "not_found_after_window"])
 def test_a_pending_order_that_never_filled_is_rejected_with_the_resolution_as_its_code(name):
-    decision = decisions.resolved(pending_one(), True, resolution(pending_one(), name))
+    decision = decisions.resolved(pending_one(), True, resolution(pending_one(), name), NOW, POLICY)
     assert decision.intent.status is S.REJECTED and decision.intent.exchange_code == name
 
 
 @pytest.mark.parametrize(("name", "fill"), [("found_filled", None), ("a_resolution_from_the_future", FOUND)])
 def test_a_resolution_the_intent_cannot_follow_is_recorded_and_leaves_the_intent_pending(name, fill):
     intent = pending_one()
-    decision = decisions.resolved(intent, True, resolution(intent, name, fill))
+    decision = decisions.resolved(intent, True, resolution(intent, name, fill), NOW, POLICY)
     assert decision.intent is None and decision.resolved.resolution == name
 
 

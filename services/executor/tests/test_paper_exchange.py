@@ -156,7 +156,7 @@ async def test_a_booking_that_cannot_commit_is_refused_and_nothing_is_placed(exe
     DroppingBookings(monkeypatch, 10**6, ConnectionRefusedError(111, "Connect call failed"))
     order = buy(symbol, "0.2")
     refused = await paper.place_market_order(order)
-    assert isinstance(refused, Rejected) and refused.code == "paper_venue_unavailable"
+    assert isinstance(refused, Rejected) and refused.code == "paper_venue_unavailable" and refused.not_processed
     assert await paper.find_order(order.account, symbol, order.client_order_id) == NotFound()
 
 

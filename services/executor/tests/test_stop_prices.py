@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from test_executor_domain import ETH, fill, intent_message, submitted
+from test_executor_domain import ETH, NOW, POLICY, fill, intent_message, submitted
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose
@@ -58,7 +58,7 @@ def test_a_trigger_is_on_the_tick_and_never_further_from_the_entry_than_asked(en
 
 
 def filled(**extra):
-    return decisions.settle(submitted(intent_message(**extra)), fill(price="2942.67")).intent
+    return decisions.settle(submitted(intent_message(**extra)), fill(price="2942.67"), NOW, POLICY).intent
 
 
 def triggers(intent) -> dict[OrderPurpose, tuple[str, OrderSide, Decimal]]:

@@ -16,7 +16,7 @@ from executor_helpers import (
 from prometheus_client import REGISTRY
 
 from egis_common import contracts as c
-from egis_common.contracts import ExchangeName
+from egis_common.contracts import ExchangeName, utc_now
 from executor import decisions
 from executor import repository as repo
 from egis_venues.paper import tables as paper
@@ -171,7 +171,7 @@ async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_
     async with executor.runtime.uow.begin() as conn:
         (_, received), = await built.receive_intents(conn, [intent])
         order = decisions.market_order(received.intent, D("0.1"))
-        await repo.save(conn, [decisions.submitting(received.intent, reserved(intent), order).intent])
+        await repo.save(conn, [decisions.submitting(received.intent, reserved(intent), order, utc_now()).intent])
     assert await built.sweep_stale_submissions(600) == []  # just now: maybe in flight, left alone
     async with executor.runtime.uow.begin() as conn:
         await conn.execute(sa.update(repo.intents).where(repo.intents.c.intent_id == intent.intent_id)

@@ -203,7 +203,7 @@ async def _settled(conn: AsyncConnection, command: c.AdminCommand, order: Pendin
 def _pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dict[str, Any]:
     found = decision.resolution in (Resolution.FOUND_FILLED, Resolution.REJECTED_BY_EXCHANGE)
     return {"intent_id": str(order.intent_id), "bot_id": str(order.bot_id), "resolution": decision.resolution.value,
-            "found": found, "would_change": decision.command is not None, "changed": changed,
+            "found": found, "would_change": decision.settles, "changed": changed,
             "evidence": decision.evidence}
 
 

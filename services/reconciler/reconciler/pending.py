@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler.repository import metadata
-from reconciler.resolution import AUTO, Decision, PendingOrder, recorded
+from reconciler.resolution import AUTO, Decision, PendingOrder, Resolution, recorded
 
 pending_orders = sa.Table(
     "pending_orders", metadata,
@@ -41,7 +41,7 @@ async def record_executions(conn: AsyncConnection, executions: Sequence[c.Messag
             row = {name: getattr(execution, name) for name in MESSAGE_FIELDS}
             row |= {"intent": execution.intent.value, "exchange": execution.exchange.value,
                     "pending_since": execution.occurred_at}
-            result = await conn.execute(insert(pending_orders).values(**row).on_conflict_do_nothing())
+            result = await conn.execute(_recorded_once(insert(pending_orders).values(**row)))
         elif isinstance(execution, (c.OrderFilled, c.OrderRejected)):
             result = await settle(conn, execution.intent_id, f"settled_by_executor:{execution.type}",
                                   {"message_id": str(execution.message_id)}, execution.occurred_at, EXECUTOR)
@@ -49,6 +49,17 @@ async def record_executions(conn: AsyncConnection, executions: Sequence[c.Messag
             continue
         changed += result.rowcount
     return changed
+
+
+def _recorded_once(new: Any) -> Any:
+    """A pending order is recorded once; only a close the venue never got, which the executor sent again
+    (same client order id), is pending again with the outcome of that attempt, to be looked up afresh."""
+    again = {name: new.excluded[name] for name in ("cause", "pending_since", "position_id")}
+    again |= {"attempts": 0, **{name: None for name in (
+        "resolution", "resolved_by", "resolved_at", "evidence", "next_attempt_at", "last_lookup", "escalated_at")}}
+    sent_again = (pending_orders.c.intent == c.IntentKind.CLOSE.value) & (
+        pending_orders.c.resolution == Resolution.NOT_FOUND_AFTER_WINDOW.value)
+    return new.on_conflict_do_update(index_elements=[pending_orders.c.intent_id], set_=again, where=sent_again)
 
 
 async def settle(conn: AsyncConnection, intent_id: UUID, resolution: str, evidence: dict[str, Any],
@@ -66,12 +77,12 @@ async def settle_decided(conn: AsyncConnection, order: PendingOrder, decision: D
     Returns what goes out with the settlement, in the caller's transaction: the ledger's command and the
     executor's record of it; nothing when the answer settles nothing or the order was settled already.
     """
-    if decision.command is None:
+    if not decision.settles:
         return []
     result = await settle(conn, order.intent_id, decision.resolution.value, decision.evidence, at, resolved_by)
     if result.rowcount != 1:
         return []
-    return [decision.command, recorded(order, decision, resolved_by, at)]
+    return [m for m in (decision.command, recorded(order, decision, resolved_by, at)) if m is not None]
 
 
 async def unresolved(conn: AsyncConnection, bot_id: UUID | None = None) -> list[PendingOrder]:

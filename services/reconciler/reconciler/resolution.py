@@ -67,12 +67,21 @@ def next_look_up(order: PendingOrder, now: datetime, backoff: timedelta, window:
 WINDOW_GRACE = timedelta(seconds=1)
 
 
+# The resolutions that settle a pending order; the others leave it pending, to be looked up again.
+SETTLING = frozenset({Resolution.FOUND_FILLED, Resolution.REJECTED_BY_EXCHANGE, Resolution.NOT_FOUND_AFTER_WINDOW})
+
+
 @dataclass(frozen=True)
 class Decision:
     resolution: Resolution
     evidence: dict[str, Any]
-    # The ledger command that settles it (ApplyFoundFill or ReleaseReservation); None while it stays pending.
+    # The ledger command that settles it (ApplyFoundFill or ReleaseReservation); None while it stays pending,
+    # and for a close the venue never got, which the executor sends again (it tells the ledger how that ends).
     command: c.ApplyFoundFill | c.ReleaseReservation | None = None
+
+    @property
+    def settles(self) -> bool:
+        return self.resolution in SETTLING
 
 
 def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window: timedelta) -> Decision:
@@ -86,6 +95,8 @@ def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window:
         return Decision(Resolution.REJECTED_BY_EXCHANGE, evidence, _release(pending, "rejected_by_exchange", evidence))
     if isinstance(outcome, NotFound) and now - pending.pending_since >= window:
         evidence["window_s"] = str(window.total_seconds())
+        if pending.intent == c.IntentKind.CLOSE.value:  # sent again by the executor, the reservation still held
+            return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence)
         return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence,
                         _release(pending, "not_found_after_window", evidence))
     if isinstance(outcome, NotFound):

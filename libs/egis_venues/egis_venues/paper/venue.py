@@ -132,7 +132,7 @@ class PaperExchange:
         except _NotCommitted as failure:
             if len(orders) == 1:
                 return [Rejected(VENUE_UNAVAILABLE, f"nothing was placed: {failure.__cause__!r}"[:500],
-                                 {"client_order_id": orders[0].client_order_id})]
+                                 {"client_order_id": orders[0].client_order_id}, not_processed=True)]
         return [outcome for order in orders for outcome in await self._place_all([order])]
 
     async def _booked(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
