@@ -25,7 +25,8 @@ ZERO = Decimal(0)
 EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow])
 
 INTENT_DONE = frozenset({"filled", "rejected", "skipped"})
-INTENT_IN_FLIGHT = frozenset({"received", "preflight_requested", "reserved", "submitting", "pending_reconciliation"})
+INTENT_IN_FLIGHT = frozenset({"received", "preflight_requested", "reserved", "submitting", "pending_reconciliation",
+                              "resend_due"})
 POSITION_IN_FLIGHT = frozenset({"opening", "closing"})
 POSITION_HOLDS = frozenset({"open", "closing"})
 # Skips that leave a position open on purpose, each with its enumerated reason.

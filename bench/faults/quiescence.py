@@ -23,7 +23,8 @@ POLL_S = 0.5
 STABLE_S = 1.0
 IN_FLIGHT_SQL = """
 SELECT (SELECT count(*) FROM executor.intents WHERE status IN
-          ('received', 'preflight_requested', 'reserved', 'submitting', 'pending_reconciliation')) AS intents,
+          ('received', 'preflight_requested', 'reserved', 'submitting', 'pending_reconciliation',
+           'resend_due')) AS intents,
        (SELECT count(*) FROM ledger.positions WHERE status IN ('opening', 'closing')) AS positions,
        (SELECT count(*) FROM executor.pending_reconciliations WHERE resolved_at IS NULL) AS pending,
        (SELECT count(*) FROM executor.intents) AS all_intents,
