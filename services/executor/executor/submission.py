@@ -13,7 +13,7 @@
               intent `submitting`, marks it pending without calling the exchange again
     stops     take-profit and stop-loss of a filled open
 
-A close the venue did not execute waits `resend_due` and is sent again by `resend` (a periodic job): tx1
+A close the venue did not execute waits `resend_due` and is sent again by `resend_due` (a periodic job): tx1
 picks the due ones and records them `submitting`, then the same call and tx2. Such an attempt comes from
 no ledger answer, so it claims nothing in the inbox; a crash between its tx1 and tx2 leaves it
 `submitting`, which the stale-submission sweep hands to reconciliation.

@@ -248,3 +248,23 @@ async def _outbox_rows_about(runtime, intent_id) -> int:
 async def _records_of(messages, bot_id, count: int) -> list | None:
     found = await messages.matching(lambda m: isinstance(m, c.RecordResolution) and m.bot_id == bot_id)
     return found if len(found) == count else None
+
+
+@pytest.mark.parametrize(("kind", "again"), [(c.IntentKind.CLOSE, True), (c.IntentKind.OPEN, False)])
+async def test_a_close_sent_again_after_it_was_not_found_is_pending_afresh_and_an_open_never_is(
+    reconciler_runtime, kind, again
+):
+    first = binance_pending(uuid.uuid4(), minutes_ago=5).model_copy(update={"intent": kind})
+    async with reconciler_runtime.uow.begin() as conn:
+        await pending.record_executions(conn, [first])
+        await pending.settle(conn, first.intent_id, "not_found_after_window", {"window_s": "60.0"}, utc_now(), "auto")
+    resent = first.model_copy(update={"message_id": uuid.uuid4(), "cause": "http_500", "occurred_at": utc_now()})
+    async with reconciler_runtime.uow.begin() as conn:
+        changed = await pending.record_executions(conn, [resent])
+    row = await row_of(reconciler_runtime, first.intent_id)
+    assert changed == int(again)
+    if again:  # looked up afresh: its own window, from the attempt sent again
+        assert (row.resolved_at, row.resolution, row.attempts, row.cause) == (None, None, 0, "http_500")
+        assert row.pending_since == resent.occurred_at
+    else:
+        assert (row.resolution, row.cause) == ("not_found_after_window", "timeout")

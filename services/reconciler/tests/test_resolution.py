@@ -44,6 +44,18 @@ def test_not_found_releases_only_after_the_exchanges_window():
     assert (early.resolution, early.command) == (Resolution.NOT_FOUND_WITHIN_WINDOW, None)
 
 
+def test_a_close_not_found_after_the_window_settles_but_leaves_its_reservation_to_the_executor():
+    """The executor sends that close again (the venue never got it) and tells the ledger how it ends."""
+    from dataclasses import replace
+
+    order = replace(pending(5), intent="close")
+    decision = decide(order, NotFound(), NOW, WINDOW)
+    assert (decision.resolution, decision.command, decision.settles) == (
+        Resolution.NOT_FOUND_AFTER_WINDOW, None, True)
+    assert recorded(order, decision, "auto", NOW).resolution == "not_found_after_window"
+    assert not decide(replace(pending(1), intent="close"), NotFound(), NOW, WINDOW).settles
+
+
 def test_a_rejection_releases_and_unknown_or_filled_never_do():
     rejected = decide(pending(0), Rejected("-2019", "margin"), NOW, WINDOW)
     assert rejected.command.reason == "rejected_by_exchange" and rejected.evidence["exchange_code"] == "-2019"
