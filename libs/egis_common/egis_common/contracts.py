@@ -174,7 +174,8 @@ class BackfillClosure(Message):
 
 
 class ReleaseReservation(Message):
-    """The reconciler found that a pending order never reached the exchange."""
+    """The reconciler found that a pending order never reached the exchange. Not for a close not found after the
+    venue's window: the executor sends that close again and reports how it ends (OrderFilled or OrderRejected)."""
 
     type: Literal["ReleaseReservation"] = "ReleaseReservation"
     bot_id: UUID

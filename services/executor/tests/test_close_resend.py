@@ -17,6 +17,7 @@ from executor_helpers import (
 )
 
 from egis_binance_local import BinanceLocal
+from prometheus_client import REGISTRY
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName
 from egis_localinfra.testing import eventually
@@ -119,8 +120,11 @@ async def test_a_close_refused_while_the_paper_venue_is_unavailable_fills_when_s
     assert "paper_venue_unavailable" in waiting.detail
     assert [p.status for p in await positions(executor.engine, bot.bot_id)] == ["closing"]  # the ledger heard nothing
     unavailable.on = False
+    resent_filled = {"exchange": "paper", "outcome": "filled"}
+    before = REGISTRY.get_sample_value("egis_executor_close_resends_total", resent_filled) or 0
     row = await resent_until(executor, close.intent_id, "filled")
     assert row.send_attempts == 2 and row.exchange_code is None
+    assert REGISTRY.get_sample_value("egis_executor_close_resends_total", resent_filled) == before + 1
     orders = [o for o in await paper_orders(executor.engine, bot.exchange_account)
               if o.client_order_id == row.client_order_id]
     assert len(orders) == 1 and str(orders[0].order_id) == row.exchange_order_id  # one order on the venue
