@@ -17,7 +17,7 @@ class LedgerSettings(EgisSettings):
     min_order_size_usd: Decimal = Decimal("1")
     # How often the per-bot gauges (open positions, available budget) are recomputed from the database.
     # Every BudgetChanged also sets the budget gauge at once; this pass covers the rest (counts, deleted
-    # bots) and costs about a second of the event loop per 20,000 active positions.
+    # bots) and holds the event loop in proportion to the active positions (bench/RESULTS.md), so not often.
     gauge_refresh_seconds: float = Field(default=30.0, gt=0)
     # A reservation waits behind its bot's order in flight on the symbol for at most this long, then it is
     # refused (wait_expired): a signal that late is not acted on. Checked every waiting_sweep_seconds.

@@ -81,7 +81,8 @@ async def prune_signals(runtime: Runtime, keep: timedelta) -> None:
 async def settle_heap() -> None:
     """Keep what startup built (it lives as long as the process) out of full collections.
 
-    Measured at 500 requests/s: full collections otherwise pause the loop for 50-600 ms.
+    Under load, full collections that walk every startup object pause the event loop long enough
+    to show in the gateway's latency (figures in bench/RESULTS.md).
     """
     gc.collect()
     gc.freeze()
