@@ -46,8 +46,14 @@ async def test_a_burst_of_buys_and_closes_opens_and_closes_every_position_in_ord
     assert [settled[intent_id] for intent_id in sent] == [("filled", None)] * len(sent), "nothing skipped"
 
     table = ledger_repo.positions
-    async with ledger_runtime.engine.connect() as conn:
-        positions = (await conn.execute(sa.select(table).where(table.c.bot_id == bot_id))).all()
+
+    async def every_position_settled():
+        # The executor's last fill reaches the ledger over Kafka a moment after the executor recorded it.
+        async with ledger_runtime.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(table).where(table.c.bot_id == bot_id))).all()
+        return rows if len(rows) == ROUND_TRIPS and all(r.status in ("closed", "open", "failed") for r in rows) else None
+
+    positions = await eventually(every_position_settled, timeout=30, what="every position of the burst settled")
     by_open = {p.open_intent_id: p for p in positions}
     assert len(positions) == ROUND_TRIPS
     for buy, close in zip(sent[::2], sent[1::2], strict=True):
