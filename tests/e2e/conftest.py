@@ -24,7 +24,7 @@ from egis_binance_local import BinanceLocal
 from egis_common.http_server import HttpServer
 from egis_common.runtime import Runtime, build_runtime
 from egis_localinfra.testing import eventually, stop_service
-from executor.exchanges import close_exchanges
+from executor.adapters.exchanges import close_exchanges
 from executor.flow import Wiring, register
 from executor.settings import ExecutorSettings
 from ledger import auth

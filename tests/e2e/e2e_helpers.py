@@ -13,7 +13,7 @@ from egis_common.ids import intent_id_for
 from egis_common.runtime import Runtime
 from egis_common.topics import encode, key_for, topic_for
 from egis_localinfra.testing import eventually
-from executor import repository as executor_repo
+from executor.adapters import repository as executor_repo
 from egis_venues.paper import tables as paper_tables
 from ledger import repository as ledger_repo
 

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from e2e_helpers import paper_mark_price, post_signal
 from egis_localinfra.testing import eventually
-from executor import repository as executor_repo
+from executor.adapters import repository as executor_repo
 from ledger import repository as ledger_repo
 
 pytestmark = pytest.mark.infra

@@ -18,7 +18,7 @@ from egis_common.topics import EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_P
 from egis_venues.paper import PaperExchange
 from executor.domain import Decision, ResendPolicy
 from egis_venues.port import ExchangePort
-from executor.exchanges import build_exchanges
+from executor.adapters.exchanges import build_exchanges
 from executor.metrics import RESERVATIONS_RESENT, count, count_resends, count_resolutions
 from executor.paper_repairs import repair_paper_positions
 from executor.settings import ExecutorSettings

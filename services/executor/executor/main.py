@@ -13,7 +13,7 @@ from __future__ import annotations
 from faststream import FastStream
 
 from egis_common.runtime import build_app, build_runtime, serve
-from executor.exchanges import close_exchanges
+from executor.adapters.exchanges import close_exchanges
 from executor.flow import ask_again, register, resend_closes, sweep
 from executor.metrics import refresh_gauges
 from executor.settings import ExecutorSettings

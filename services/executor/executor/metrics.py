@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.domain import IN_FLIGHT, RESOLVED_TO, Decision
 from executor.domain import IntentStatus as S
 

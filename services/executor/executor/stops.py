@@ -16,7 +16,7 @@ from egis_common.ids import OrderPurpose
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
 from executor import decisions
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.domain import Intent
 from egis_venues.port import ExchangePort, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown
 

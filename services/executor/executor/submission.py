@@ -35,7 +35,7 @@ from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.domain import Decision, Intent, ResendPolicy
 from egis_venues.port import ExchangePort, OrderOutcome, Rejected, Unknown
 from executor.planning import Attempt, Planner, timed

@@ -17,7 +17,7 @@ from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from executor import decisions
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.domain import NOTHING, STALE_SUBMISSION, Decision, Intent
 from executor.domain import IntentStatus as S
 from egis_venues.port import ExchangePort

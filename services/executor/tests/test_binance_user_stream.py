@@ -15,7 +15,7 @@ from egis_binance_local import BinanceLocal, local_async_client
 from egis_common import contracts as c
 from egis_common.runtime import build_runtime
 from egis_localinfra.testing import eventually, stop_service
-from executor import repository as repo
+from executor.adapters import repository as repo
 from egis_venues.binance.stream import AccountStream
 from executor.adapters.user_streams import start_user_streams, stream_url, user_streams
 from executor.domain import Intent, IntentStatus

@@ -12,7 +12,7 @@ import pytest
 from egis_binance_local import BinanceLocal
 from egis_common.ids import client_order_id
 from egis_venues.port import Filled, MarketOrder, OrderSide
-from executor.exchanges import binance_exchange
+from executor.adapters.exchanges import binance_exchange
 from executor.settings import ExecutorSettings
 
 API_KEY, API_SECRET = "egis-test-key", "egis-test-secret"

@@ -12,7 +12,7 @@ from executor_helpers import (
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
-from executor import repository as repo
+from executor.adapters import repository as repo
 
 pytestmark = pytest.mark.infra
 D = Decimal

@@ -12,7 +12,7 @@ from executor_helpers import intent_in, open_intent, pending_intent, publish, ro
 from prometheus_client import REGISTRY
 
 from egis_common.contracts import ExchangeName
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.metrics import refresh_gauges
 
 pytestmark = pytest.mark.infra

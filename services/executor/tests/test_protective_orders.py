@@ -12,7 +12,7 @@ from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
 from egis_common.topics import EXECUTIONS
 from egis_localinfra.testing import eventually
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.domain import Intent, IntentStatus
 
 pytestmark = pytest.mark.infra

@@ -18,7 +18,7 @@ from egis_venues.binance import stream
 from egis_venues.binance.client import client_factory
 from egis_venues.binance.stream import AccountStream, StreamOptions
 from egis_venues.port import StopRef
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.settings import ExecutorSettings
 
 log = get_logger(__name__)

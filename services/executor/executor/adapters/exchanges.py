@@ -9,7 +9,7 @@ from egis_common.logs import get_logger
 from egis_common.runtime import Runtime
 from egis_venues.paper import PaperExchange
 from egis_venues.port import ExchangePort
-from executor import repository as repo
+from executor.adapters import repository as repo
 from executor.settings import ExecutorSettings
 
 if TYPE_CHECKING:
