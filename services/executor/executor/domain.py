@@ -2,9 +2,13 @@
 
 Pure: no I/O, no async. Each function takes an intent (and what arrived) and
 returns a `Decision`: the intent's new state, the messages that announce it
-and, for an unknown outcome, the pending-reconciliation record. The flow
-persists all three in one transaction. Each invariant here is also a database
+and, for an unknown outcome, the pending-reconciliation record. The handlers
+persist all three in one transaction. Each invariant here is also a database
 constraint (migrations/versions/0002_executor.py).
+
+Every decision is safe to take again with the same input: an intent already
+past the step it decides gets `NOTHING`, which is how a redelivered message,
+or the ledger's repeated answer, changes nothing.
 
     received -> preflight_requested -> reserved -> submitting -> filled | rejected | pending_reconciliation
     received | preflight_requested -> skipped (the ledger's reason, or the executor's own)
@@ -24,17 +28,21 @@ flip a position; a late open would be a different trade.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, IntentKind, Side
-from egis_venues.port import OrderSide
+from egis_common.ids import OrderPurpose, client_order_id
+from egis_venues.port import (
+    Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown,
+)
 
 
 class IntentStatus(str, Enum):
@@ -195,3 +203,286 @@ class SkipReason(str, Enum):
 
 def skip_reasons() -> frozenset[str]:
     return frozenset(r.value for r in SkipReason) | frozenset(r.value for r in c.PreflightRejectReason)
+
+
+# --- what each arriving message or exchange outcome does to an intent --------------------------------
+
+
+def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Decision:
+    """A new intent: ask the ledger to reserve, unless it can never be executed here."""
+    intent = Intent(
+        intent_id=message.intent_id, signal_id=message.signal_id, bot_id=message.bot_id, kind=message.intent,
+        side=message.side, symbol=message.symbol, exchange=message.exchange, exchange_account=message.exchange_account,
+        status=S.RECEIVED, requested_size_usd=message.requested_size_usd,
+        take_profit_price=message.take_profit_price, stop_loss_price=message.stop_loss_price,
+        take_profit_pct=message.take_profit_pct, stop_loss_pct=message.stop_loss_pct,
+    )
+    if message.exchange not in exchanges:
+        detail = f"no {message.exchange.value} adapter is configured"
+        return Decision(intent.moved_to(S.SKIPPED, skip_reason=SkipReason.EXCHANGE_UNAVAILABLE.value, detail=detail))
+    if message.intent is IntentKind.OPEN and message.requested_size_usd is None:
+        detail = "an open intent needs requested_size_usd"
+        return Decision(intent.moved_to(S.SKIPPED, skip_reason=SkipReason.INVALID_INTENT.value, detail=detail))
+    return Decision(intent.moved_to(S.PREFLIGHT_REQUESTED), (reservation(intent),))
+
+
+def reservation(intent: Intent) -> c.ReserveBudget:
+    """The reservation an intent asks the ledger for: the same command whenever it asks, under a new message id."""
+    return c.ReserveBudget(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, intent=intent.kind, side=intent.side, symbol=intent.symbol,
+        requested_size_usd=intent.requested_size_usd, exchange_account=intent.exchange_account,
+    )
+
+
+def ask_again(intent: Intent) -> Decision:
+    """No answer came: the command or its answer was lost, or the ledger still holds the reservation back.
+
+    The ledger answers an intent id it has answered before with the answer it stored, and one it still holds
+    back not at all, so asking again is safe; the state does not change.
+    """
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    return Decision(messages=(reservation(intent),), note="reservation asked again")
+
+
+def preflight_rejected(intent: Intent, answer: c.PreflightRejected) -> Decision:
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    return Decision(intent.moved_to(S.SKIPPED, skip_reason=answer.reason.value, detail=answer.detail))
+
+
+def order_quantity(intent: Intent, answer: c.BudgetReserved, rules: SymbolRules | None,
+                   mark: Decimal | None) -> Decimal:
+    """An open buys what the requested size is worth at the mark, rounded down; a close, what the ledger holds."""
+    if intent.kind is IntentKind.CLOSE:
+        return answer.close_qty or Decimal("0")
+    assert rules is not None and mark is not None and intent.requested_size_usd is not None
+    return rules.quantity_for(intent.requested_size_usd, mark)
+
+
+def market_order(intent: Intent, quantity: Decimal) -> MarketOrder:
+    return MarketOrder(
+        account=intent.exchange_account, symbol=intent.symbol, side=intent.order_side, quantity=quantity,
+        client_order_id=client_order_id(intent.intent_id, OrderPurpose.ENTRY),
+        reduce_only=intent.kind is IntentKind.CLOSE,  # a close can never open the opposite side
+    )
+
+
+def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime) -> Decision:
+    """The attempt, durably recorded before the exchange is called."""
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side)
+    return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity,
+                                      send_attempts=1, first_sent_at=now))
+
+
+def resending(intent: Intent) -> Decision:
+    """A close due to be sent again: the same order, recorded as `submitting` again before the call."""
+    if intent.status is not S.RESEND_DUE:
+        return NOTHING
+    return Decision(intent.moved_to(S.SUBMITTING, send_attempts=intent.send_attempts + 1, resend_at=None))
+
+
+def resent_order(intent: Intent) -> MarketOrder:
+    """The order a close sends again: its client order id and quantity as first recorded."""
+    assert intent.order_qty is not None and intent.client_order_id is not None
+    order = market_order(intent, intent.order_qty)
+    assert order.client_order_id == intent.client_order_id
+    return order
+
+
+def not_placed(intent: Intent, answer: c.BudgetReserved, refusal: Rejected) -> Decision:
+    """Nothing was sent (no mark price, unknown symbol): a definitive refusal that releases the reservation."""
+    if intent.status is not S.PREFLIGHT_REQUESTED:
+        return NOTHING
+    return _rejected(intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side), refusal)
+
+
+def settle(intent: Intent, outcome: OrderOutcome, now: datetime, policy: ResendPolicy) -> Decision:
+    """The exchange's answer to the order recorded as `submitting`."""
+    if intent.status is not S.SUBMITTING:
+        return NOTHING
+    if isinstance(outcome, Unknown):
+        return pending(intent, outcome.cause, describe(outcome))
+    if isinstance(outcome, Rejected) and outcome.not_processed:
+        return not_executed(intent, outcome, now, policy)
+    if isinstance(outcome, Rejected):
+        return _rejected(intent, outcome)
+    if outcome.executed_qty == 0:  # expired without a fill: nothing exists to hold
+        return _rejected(intent, Rejected("expired_unfilled", "the market order expired without a fill", outcome.raw))
+    return _filled(intent, outcome)
+
+
+def not_executed(intent: Intent, refusal: Rejected, now: datetime, policy: ResendPolicy) -> Decision:
+    """The venue certainly did not execute the order. A close is sent again, after the venue's Retry-After or a
+    backoff, while its time lasts; an open, or a close out of time, is rejected with the venue's last reason.
+
+    Nothing goes out while a close waits: the ledger keeps its position `closing`.
+    """
+    resend_at = policy.resend_at(intent, now, refusal.retry_after_s) if intent.kind is IntentKind.CLOSE else None
+    if resend_at is None:
+        return _rejected(intent, refusal)
+    detail = f"attempt {intent.send_attempts} not executed ({refusal.code}: {refusal.message}); sent again"[:1000]
+    return Decision(intent.moved_to(S.RESEND_DUE, resend_at=resend_at, detail=detail), note="close to send again")
+
+
+def _filled(intent: Intent, fill: Filled) -> Decision:
+    filled = intent.moved_to(
+        S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
+    )
+    message = c.OrderFilled(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
+        symbol=intent.symbol, side=intent.side, client_order_id=intent.client_order_id,
+        exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, partial=fill.executed_qty < intent.order_qty,
+        filled_at=fill.filled_at,
+    )
+    return Decision(filled, (message,))
+
+
+def _rejected(intent: Intent, refusal: Rejected) -> Decision:
+    rejected = intent.moved_to(S.REJECTED, exchange_code=refusal.code, detail=refusal.message)
+    message = c.OrderRejected(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
+        client_order_id=intent.client_order_id or client_order_id(intent.intent_id), exchange_code=refusal.code,
+        reason=refusal.message,
+    )
+    return Decision(rejected, (message,))
+
+
+def pending(intent: Intent, cause: str, response: dict[str, Any] | None) -> Decision:
+    """Unknown outcome: kept for the reconciler, never retried blindly, never taken for a rejection."""
+    if intent.status is not S.SUBMITTING:
+        return NOTHING
+    record = PendingRecord(intent.intent_id, intent.client_order_id, cause, response)
+    message = c.OrderPendingReconciliation(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
+        symbol=intent.symbol, client_order_id=intent.client_order_id, exchange=intent.exchange,
+        exchange_account=intent.exchange_account, cause=cause, exchange_response=response,
+    )
+    return Decision(intent.moved_to(S.PENDING_RECONCILIATION, detail=cause), (message,), record)
+
+
+def interrupted(intent: Intent) -> Decision:
+    """The ledger's answer again for an intent left `submitting`: the call may have happened. Never call again."""
+    return pending(intent, INTERRUPTED, None)
+
+
+def recording_failed(intent: Intent, outcome: OrderOutcome, error: str) -> Decision:
+    """The exchange answered but its answer could not be committed: keep what it returned."""
+    return pending(intent, RECORDING_FAILED, {**describe(outcome), "error": error[:1000]})
+
+
+def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolution, now: datetime,
+             policy: ResendPolicy) -> Decision:
+    """The reconciler settled a pending order: the resolution is recorded, and the intent leaves
+    `pending_reconciliation`, filled as the venue reports or rejected with the resolution as its reason.
+
+    A close the venue never got (`not_found_after_window`) is sent again instead, while its time lasts
+    (`not_executed`). The reconciler leaves a close's reservation to the executor, so when it is rejected in
+    the end the ledger hears it from here (OrderRejected); an open's reservation the reconciler released.
+
+    `unresolved`: the intent has a pending record not resolved yet. Any other (an intent unknown here, a
+    resolution recorded before) changes nothing: the first resolution stands. A resolution this executor
+    does not know, or a fill its evidence does not state, is recorded and leaves the intent as it is.
+    """
+    if intent is None or not unresolved:
+        return NOTHING
+    record = ResolutionRecord(intent.intent_id, message.resolution, message.resolved_by, message.resolved_at,
+                              message.evidence)
+    target = RESOLVED_TO.get(message.resolution)
+    if intent.status is not S.PENDING_RECONCILIATION or target is None:
+        return Decision(resolved=record, note=f"{message.resolution} recorded; the intent stays {intent.status.value}")
+    if message.resolution == Resolution.NOT_FOUND_AFTER_WINDOW.value and intent.kind is IntentKind.CLOSE:
+        absent = Rejected(message.resolution, _why_rejected(message), not_processed=True)
+        return replace(not_executed(intent, absent, now, policy), resolved=record)
+    if target is S.REJECTED:
+        rejected = intent.moved_to(S.REJECTED, exchange_code=message.resolution, detail=_why_rejected(message))
+        return Decision(rejected, resolved=record)
+    fill = message.fill
+    if fill is None:
+        return Decision(resolved=record, note="found filled, but no fill was stated")
+    filled = intent.moved_to(
+        S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
+        detail=f"found filled, resolved by {message.resolved_by}"[:1000],
+    )
+    return Decision(filled, resolved=record)
+
+
+def _why_rejected(message: c.RecordResolution) -> str:
+    why = f"resolved by {message.resolved_by}"
+    if "exchange_code" in message.evidence:
+        why += f"; the exchange said {message.evidence['exchange_code']}: {message.evidence.get('exchange_message')}"
+    return why[:1000]
+
+
+def describe(outcome: Any) -> dict[str, Any]:
+    """An exchange outcome as JSON-safe evidence (decimals and times as strings)."""
+    fields = {"outcome": type(outcome).__name__, **vars(outcome)}
+    return json.loads(json.dumps(fields, default=str))
+
+
+def stop_orders(intent: Intent, rules: SymbolRules) -> list[tuple[OrderPurpose, StopOrder]]:
+    """The take-profit and stop-loss of a filled open, closing the whole position from the other side."""
+    if intent.kind is not IntentKind.OPEN or intent.status is not S.FILLED:
+        return []
+    closing = OrderSide.SELL if intent.order_side is OrderSide.BUY else OrderSide.BUY
+    wanted = [(OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", stop_trigger(intent, OrderPurpose.TAKE_PROFIT, rules)),
+              (OrderPurpose.STOP_LOSS, "STOP_MARKET", stop_trigger(intent, OrderPurpose.STOP_LOSS, rules))]
+    return [
+        (purpose, StopOrder(intent.exchange_account, intent.symbol, closing, kind, price,
+                            client_order_id(intent.intent_id, purpose)))
+        for purpose, kind, price in wanted if price is not None
+    ]
+
+
+def stop_trigger(intent: Intent, purpose: OrderPurpose, rules: SymbolRules) -> Decimal | None:
+    """A stop's trigger: the signal's explicit price wins; else the percentage from the fill's average price."""
+    take_profit = purpose is OrderPurpose.TAKE_PROFIT
+    price, pct = ((intent.take_profit_price, intent.take_profit_pct) if take_profit
+                  else (intent.stop_loss_price, intent.stop_loss_pct))
+    if price is not None:
+        return rules.price_on_tick(price)
+    if pct is None or intent.avg_price is None:
+        return None
+    # A long profits above its entry and a short below it; each loses on the other side.
+    above = take_profit is (intent.side is Side.LONG)
+    return price_from_entry(intent.avg_price, pct, above=above, tick_size=rules.tick_size)
+
+
+def price_from_entry(entry: Decimal, pct: Decimal, *, above: bool, tick_size: Decimal) -> Decimal | None:
+    """`entry` moved `pct` percent up (`above`) or down, on the tick, rounded toward the entry.
+
+    Toward the entry so that a stop is never further away than asked: a take profit never waits for more
+    profit, a stop loss never risks more loss. (A long's TP and a short's SL round down, a long's SL and a
+    short's TP round up.) Exact: any inexact step raises. None when the price would not be above zero,
+    as a short's take profit of 100% or more would be (or an entry below one tick): no such order can exist.
+    """
+    with localcontext() as context:
+        context.prec = 100  # wider than any product of two wire decimals (egis_common.money)
+        context.traps[Inexact] = True
+        offset = entry * pct / 100
+        target = entry + offset if above else entry - offset
+        if target <= 0:
+            return None
+        ticks = target // tick_size  # the target is positive: truncation is the floor
+        if not above and target % tick_size:
+            ticks += 1
+        return ticks * tick_size if ticks > 0 else None
+
+
+def protective_orders_placed(placed: list[tuple[Intent, OrderPurpose, StopOrder]]) -> list[c.ProtectiveOrdersPlaced]:
+    """One message per filled open naming the stops the venue accepted; an open with none accepted gets none."""
+    ids: dict[UUID, tuple[Intent, dict[OrderPurpose, str]]] = {}
+    for intent, purpose, order in placed:
+        ids.setdefault(intent.intent_id, (intent, {}))[1][purpose] = order.client_algo_id
+    return [
+        c.ProtectiveOrdersPlaced(
+            intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id,
+            tp_order_id=by_purpose.get(OrderPurpose.TAKE_PROFIT), sl_order_id=by_purpose.get(OrderPurpose.STOP_LOSS),
+        )
+        for intent, by_purpose in ids.values()
+    ]

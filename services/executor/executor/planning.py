@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from egis_common import contracts as c
-from executor import decisions
+from executor import domain
 from executor.domain import Intent
 from egis_venues.port import ExchangePort, MarketOrder, Rejected, SymbolRules
 from executor.metrics import EXCHANGE_SECONDS
@@ -58,8 +58,8 @@ class Planner:
             return Attempt(intent, answer, Rejected("exchange_unavailable", f"no {intent.exchange.value} adapter"))
         if intent.kind is c.IntentKind.CLOSE:
             intent = dataclasses.replace(intent, side=answer.side)  # the ledger names the position's side
-            quantity = decisions.order_quantity(intent, answer, None, None)
-            return Attempt(intent, answer, decisions.market_order(intent, quantity))
+            quantity = domain.order_quantity(intent, answer, None, None)
+            return Attempt(intent, answer, domain.market_order(intent, quantity))
         key = (intent.exchange, intent.symbol)
         if key not in quotes:
             quotes[key] = asyncio.ensure_future(self._quote(intent))
@@ -67,8 +67,8 @@ class Planner:
         if isinstance(quote, Rejected):
             return Attempt(intent, answer, quote)
         rules, mark = quote
-        quantity = decisions.order_quantity(intent, answer, rules, mark)
-        return Attempt(intent, answer, decisions.market_order(intent, quantity), rules)
+        quantity = domain.order_quantity(intent, answer, rules, mark)
+        return Attempt(intent, answer, domain.market_order(intent, quantity), rules)
 
     async def _quote(self, intent: Intent) -> Quote:
         port, exchange, timeout = self.exchanges[intent.exchange], intent.exchange, self.timeout_seconds

@@ -15,7 +15,7 @@ from egis_common.contracts import ExchangeName
 from egis_common.ids import OrderPurpose
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
-from executor import decisions
+from executor import domain
 from executor.adapters import repository as repo
 from executor.domain import Intent
 from egis_venues.port import ExchangePort, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown
@@ -28,7 +28,7 @@ async def place_stops(uow: UnitOfWork, outbox: Outbox, exchanges: Mapping[Exchan
                       filled: list[tuple[Intent, SymbolRules | None]]) -> None:
     """The ids of the stops placed reach the ledger (ProtectiveOrdersPlaced) in the transaction that records them."""
     wanted = [(intent, purpose, order) for intent, rules in filled if rules is not None
-              for purpose, order in decisions.stop_orders(intent, rules)]
+              for purpose, order in domain.stop_orders(intent, rules)]
     if not wanted:
         return
     async with uow.begin() as conn:
@@ -38,7 +38,7 @@ async def place_stops(uow: UnitOfWork, outbox: Outbox, exchanges: Mapping[Exchan
         for (_, _, order), result in zip(wanted, results, strict=True):
             await repo.stop_placed(conn, order.client_algo_id, **_outcome(result))
         placed = [stop for stop, result in zip(wanted, results, strict=True) if isinstance(result, StopPlaced)]
-        await outbox.add(conn, *decisions.protective_orders_placed(placed))
+        await outbox.add(conn, *domain.protective_orders_placed(placed))
 
 
 async def _place(port: ExchangePort, order: StopOrder) -> StopPlaced | Rejected | Unknown:

@@ -34,7 +34,7 @@ from egis_common.failpoints import failpoint
 from egis_common.failures import transient_retrying
 from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
-from executor import decisions
+from executor import domain
 from executor.adapters import repository as repo
 from executor.domain import Decision, Intent, ResendPolicy
 from egis_venues.port import ExchangePort, OrderOutcome, Rejected, Unknown
@@ -83,9 +83,9 @@ class Submission:
         """Closes due to be sent again (at most `limit`): tx1 picks and records them, then call and tx2."""
         async with self.uow.begin() as conn:
             due = await repo.resends_due(conn, limit)
-            made = [decisions.resending(intent) for intent in due]
+            made = [domain.resending(intent) for intent in due]
             await repo.persist(conn, self.outbox, made)
-        started = [Attempt(d.intent, None, decisions.resent_order(d.intent)) for d in made if d.intent is not None]
+        started = [Attempt(d.intent, None, domain.resent_order(d.intent)) for d in made if d.intent is not None]
         outcomes = await asyncio.gather(*(self._call(attempt) for attempt in started))
         return [decision for _, decision in await self._settle(list(zip(started, outcomes, strict=True)))]
 
@@ -100,9 +100,9 @@ class Submission:
                 intent = current[attempt.intent.intent_id]
                 if isinstance(attempt.order, Rejected):
                     if attempt.answer.message_id in claimed:
-                        refused.append((attempt.answer, decisions.not_placed(intent, attempt.answer, attempt.order)))
+                        refused.append((attempt.answer, domain.not_placed(intent, attempt.answer, attempt.order)))
                     continue
-                decision = decisions.submitting(intent, attempt.answer, attempt.order, utc_now())
+                decision = domain.submitting(intent, attempt.answer, attempt.order, utc_now())
                 if decision.intent is not None:  # still ours to submit: nobody got there first
                     started.append(replace(attempt, intent=decision.intent))
                     made.append(decision)
@@ -148,7 +148,7 @@ class Submission:
             await self.inbox.claim_many(conn, _answered([attempt for attempt, _ in results]))
             current = await repo.load(conn, [attempt.intent.intent_id for attempt, _ in results], lock=True)
             now = utc_now()
-            made = [(a.answer, decisions.settle(current[a.intent.intent_id], outcome, now, self.resend))
+            made = [(a.answer, domain.settle(current[a.intent.intent_id], outcome, now, self.resend))
                     for a, outcome in results]
             await repo.persist(conn, self.outbox, [d for _, d in made])
             if self.before_outcome_commit is not None:
@@ -161,7 +161,7 @@ class Submission:
         async with self.uow.begin() as conn:
             await self.inbox.claim_many(conn, _answered([attempt]))
             intent = (await repo.load(conn, [attempt.intent.intent_id], lock=True))[attempt.intent.intent_id]
-            decision = decisions.recording_failed(intent, outcome, repr(error))
+            decision = domain.recording_failed(intent, outcome, repr(error))
             await repo.persist(conn, self.outbox, [decision])
         return attempt.answer, decision
 

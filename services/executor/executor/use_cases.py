@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
-from executor import decisions
+from executor import domain
 from executor.adapters import repository as repo
 from executor.domain import NOTHING, STALE_SUBMISSION, Decision, Intent
 from executor.domain import IntentStatus as S
@@ -40,7 +40,7 @@ class Executor:
         first: dict = {}
         for message in messages:
             first.setdefault(message.intent_id, message)
-        made = [(m, decisions.receive(m, frozenset(self.exchanges))) for m in first.values()]
+        made = [(m, domain.receive(m, frozenset(self.exchanges))) for m in first.values()]
         inserted = await repo.insert_new(conn, [d.intent for _, d in made])
         made = [(m, d if m.intent_id in inserted else Decision(note="intent seen before")) for m, d in made]
         await self.outbox.add(conn, *(msg for _, d in made for msg in d.messages))
@@ -54,7 +54,7 @@ class Executor:
         unresolved = await repo.unresolved_pending_of(conn, ids)
         made, now = [], utc_now()
         for message in messages:
-            decision = decisions.resolved(current.get(message.intent_id), message.intent_id in unresolved, message,
+            decision = domain.resolved(current.get(message.intent_id), message.intent_id in unresolved, message,
                                           now, self.submission.resend)
             if decision.resolved is not None:
                 unresolved.discard(message.intent_id)
@@ -87,7 +87,7 @@ class Executor:
         """Intents left `submitting` with no answer coming again (its message dead-lettered): to reconciliation."""
         async with self.uow.begin() as conn:
             stale = await repo.stale_submissions(conn, older_than_seconds)
-            made = [decisions.pending(intent, STALE_SUBMISSION, None) for intent in stale]
+            made = [domain.pending(intent, STALE_SUBMISSION, None) for intent in stale]
             await repo.persist(conn, self.outbox, made)
         return made
 
@@ -99,7 +99,7 @@ class Executor:
         """Intents still waiting for the ledger's answer long after asking: the same reservation again."""
         async with self.uow.begin() as conn:
             due = await repo.reservations_due_again(conn, older_than_seconds, limit)
-            made = [decisions.ask_again(intent) for intent in due]
+            made = [domain.ask_again(intent) for intent in due]
             await repo.persist(conn, self.outbox, made)
         return made
 
@@ -122,7 +122,7 @@ class Executor:
 
 def _answered(intent: Intent, answer: c.Message) -> Decision:
     if isinstance(answer, c.PreflightRejected):
-        return decisions.preflight_rejected(intent, answer)
+        return domain.preflight_rejected(intent, answer)
     if intent.status is S.SUBMITTING:  # we may have called the exchange before a crash: never again
-        return decisions.interrupted(intent)
+        return domain.interrupted(intent)
     return NOTHING

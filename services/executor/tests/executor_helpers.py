@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from egis_common import contracts as c
 from egis_common.topics import Topic, encode, key_for, topic_for
 from egis_localinfra.testing import eventually
-from executor import decisions
+from executor import domain as decisions
 from executor.adapters import repository as repo
 from executor.domain import Intent
 from egis_venues.paper import tables as paper

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from test_executor_domain import NOW, POLICY, fill, intent_message, resolution, submitted
 
 from egis_common import contracts as c
-from executor import decisions
+from executor import domain as decisions
 from executor.domain import IntentStatus as S
 from egis_venues.port import Rejected, Unknown
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
-from executor import decisions
+from executor import domain as decisions
 from executor.domain import (
     INTERRUPTED, NOTHING, RECORDING_FAILED, TRANSITIONS, IllegalTransition, Intent, ResendPolicy, SkipReason,
 )

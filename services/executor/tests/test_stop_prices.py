@@ -1,5 +1,5 @@
 """A bot's take-profit and stop-loss percentages as trigger prices: from the executed entry, on the tick,
-rounded toward the entry, exact. Pure: `executor.decisions.price_from_entry` and `stop_orders`."""
+rounded toward the entry, exact. Pure: `executor.domain.price_from_entry` and `stop_orders`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from test_executor_domain import ETH, NOW, POLICY, fill, intent_message, submitt
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose
-from executor import decisions
+from executor import domain as decisions
 from egis_venues.port import OrderSide
 
 D = Decimal

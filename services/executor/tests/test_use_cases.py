@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, utc_now
-from executor import decisions
+from executor import domain as decisions
 from executor.adapters import repository as repo
 from egis_venues.paper import tables as paper
 from executor.flow import ask_again, build_executor
