@@ -40,10 +40,11 @@ from egis_common.ids import OrderPurpose, client_order_id
 from egis_common.migrations import upgrade
 from egis_common.topics import encode
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
-from reconciler import commands, read_model
+from reconciler import commands
+from reconciler.adapters import read_model
 from reconciler.drift import FactIndex, drift_of
 from reconciler.replies import paged
-from reconciler.repository import facts_for
+from reconciler.adapters.repository import facts_for
 from reconciler.settings import ReconcilerSettings
 from sqlalchemy.ext.asyncio import create_async_engine
 

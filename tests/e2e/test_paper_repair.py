@@ -16,7 +16,8 @@ from egis_localinfra.testing import eventually
 from egis_venues.paper import tables as paper_tables
 from egis_venues.port import Filled, MarketOrder, OrderSide
 from pydantic import SecretStr
-from reconciler import auth, runs
+from reconciler import auth
+from reconciler.adapters import runs
 from reconciler.admin import Admin
 from reconciler.flow import build_admin
 from reconciler.settings import ReconcilerSettings

@@ -36,7 +36,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from reconciler import auth, runs
+from reconciler import auth
+from reconciler.adapters import runs
 from reconciler.commands import (
     OrderLookup,
     Outcome,

@@ -16,9 +16,9 @@ from egis_common.ids import OrderPurpose, intent_id_from_client_order_id
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reconciler import read_model
+from reconciler.adapters import read_model
 from reconciler.domain import LIQUIDATION_PREFIX, closure
-from reconciler.repository import algo_facts, facts_for, metadata, order_facts
+from reconciler.adapters.repository import algo_facts, facts_for, metadata, order_facts
 
 ENTRY_PREFIX = f"eg{OrderPurpose.ENTRY.value}-"
 EXCHANGE_ROUTES = ("take_profit:algo", "stop_loss:algo", "liquidation")

@@ -23,11 +23,12 @@ from egis_common.logs import get_logger
 from egis_venues.port import LookupOutcome, Unknown
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from reconciler import paper_repair, pending, read_model
+from reconciler import paper_repair
+from reconciler.adapters import pending, read_model
 from reconciler.domain import PositionView
 from reconciler.drift import DriftKind, FactIndex, drift_of, pending_drift, repair_plan
 from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_SETTLED, show_pending
-from reconciler.repository import facts_for
+from reconciler.adapters.repository import facts_for
 from reconciler.resolution import Decision, NotFoundWindows, PendingOrder, Resolution, backlog, decide, operator
 from reconciler.trade_fetch import OUT_OF_TIME, Evidence, store_evidence, venue_evidence
 

@@ -18,7 +18,8 @@ from egis_venues.binance.weights import WeightBudget
 from egis_venues.paper.lookup import PaperLookup
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from reconciler import closures, pending, read_model, repository
+from reconciler import closures
+from reconciler.adapters import pending, read_model, repository
 from reconciler.admin import Admin
 from reconciler.commands import OrderLookup
 from reconciler.metrics import CLOSURES_BACKFILLED, count_facts

@@ -22,7 +22,7 @@ from egis_common.contracts import utc_now
 from egis_common.logs import get_logger
 from egis_common.outbox import Outbox, UnitOfWork
 
-from reconciler import pending
+from reconciler.adapters import pending
 from reconciler.commands import OrderLookup, look_up_all
 from reconciler.metrics import PENDING_SETTLED, show_pending
 from reconciler.resolution import AUTO, Backlog, Decision, NotFoundWindows, PendingOrder, backlog, next_look_up

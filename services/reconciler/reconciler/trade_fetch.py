@@ -31,7 +31,7 @@ from reconciler.domain import (
     entry_client_id,
     filled_closing_order,
 )
-from reconciler.repository import insert_facts
+from reconciler.adapters.repository import insert_facts
 
 log = get_logger(__name__)
 ALGO_ROUTES = ("take_profit", "stop_loss")

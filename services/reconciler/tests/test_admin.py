@@ -15,9 +15,10 @@ from egis_common.topics import encode
 from egis_localinfra.testing import eventually
 from ledger import bots
 from ledger import repository as ledger_repo
-from reconciler import auth, cli, read_model, runs
+from reconciler import auth, cli
+from reconciler.adapters import read_model, runs
 from reconciler.replies import assembled
-from reconciler.repository import trade_facts
+from reconciler.adapters.repository import trade_facts
 from reconciler_helpers import (
     OPERATOR_ID,
     OPERATOR_KEY,

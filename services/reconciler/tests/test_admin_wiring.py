@@ -21,10 +21,11 @@ from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.settings import BinanceCredentials
 from egis_venues.port import NotFound
 from pydantic import SecretStr
-from reconciler import auth, runs
+from reconciler import auth
+from reconciler.adapters import runs
 from reconciler.commands import prepare_resolve_pending
 from reconciler.flow import build_admin, build_venues
-from reconciler.pending import pending_orders
+from reconciler.adapters.pending import pending_orders
 from reconciler.resolution import NotFoundWindows
 from reconciler.settings import ReconcilerSettings
 from reconciler_helpers import (

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from egis_common.topics import EXCHANGE_FACTS
 from egis_localinfra.testing import eventually
-from reconciler import repository as repo
+from reconciler.adapters import repository as repo
 from reconciler_helpers import algo_fact, order_fact, publish, trade_fact, unique_id
 from sqlalchemy.exc import DBAPIError
 

@@ -31,9 +31,9 @@ from paper_helpers import (
     went_pending,
 )
 from prometheus_client import REGISTRY
-from reconciler import pending
+from reconciler.adapters import pending
 from reconciler.flow import build_resolver
-from reconciler.pending import pending_orders
+from reconciler.adapters.pending import pending_orders
 from reconciler_helpers import BINANCE_ACCOUNT, HeldVenue, admin_command, ask, publish
 
 pytestmark = pytest.mark.infra

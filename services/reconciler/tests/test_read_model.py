@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from egis_common import contracts as c
-from reconciler import read_model
+from reconciler.adapters import read_model
 
 pytestmark = pytest.mark.infra
 

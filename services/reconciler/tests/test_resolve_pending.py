@@ -12,7 +12,7 @@ from egis_common import contracts as c
 from egis_common.contracts import AdminCommandName, utc_now
 from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
-from reconciler import pending
+from reconciler.adapters import pending
 from reconciler_helpers import (
     BINANCE_ACCOUNT,
     BINANCE_KEY,

@@ -20,7 +20,7 @@ from paper_helpers import (
     unique_symbol,
     went_pending,
 )
-from reconciler import pending
+from reconciler.adapters import pending
 from reconciler_helpers import admin_command, ask, publish
 
 pytestmark = pytest.mark.infra

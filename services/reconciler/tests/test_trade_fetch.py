@@ -13,8 +13,8 @@ from egis_common import contracts as c
 from egis_common.contracts import AdminCommandName
 from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
-from reconciler import read_model
-from reconciler.repository import trade_facts
+from reconciler.adapters import read_model
+from reconciler.adapters.repository import trade_facts
 from reconciler_helpers import (
     BINANCE_ACCOUNT,
     BINANCE_KEY,

@@ -16,8 +16,8 @@ from decimal import Decimal
 from egis_binance_local import local_async_client
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
-from reconciler import read_model
-from reconciler.repository import insert_facts
+from reconciler.adapters import read_model
+from reconciler.adapters.repository import insert_facts
 
 SYMBOL, QTY = "ETHUSDT", "0.01"
 MARK, TAKE_PROFIT, STOP_LOSS = "3000", "3100", "2900"

@@ -10,7 +10,7 @@ from egis_common import contracts as c
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reconciler.repository import metadata
+from reconciler.adapters.repository import metadata
 
 repair_runs = sa.Table(
     "repair_runs", metadata,

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler.domain import PositionView
-from reconciler.repository import metadata
+from reconciler.adapters.repository import metadata
 
 positions = sa.Table(
     "positions", metadata,

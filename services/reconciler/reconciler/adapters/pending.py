@@ -13,7 +13,7 @@ from egis_common import contracts as c
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reconciler.repository import metadata
+from reconciler.adapters.repository import metadata
 from reconciler.resolution import AUTO, Decision, PendingOrder, Resolution, recorded
 
 pending_orders = sa.Table(
