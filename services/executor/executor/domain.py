@@ -41,7 +41,7 @@ from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, IntentKind, Side
 from egis_common.ids import OrderPurpose, client_order_id
 from egis_venues.port import (
-    Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, SymbolRules, Unknown,
+    Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
 )
 
 
@@ -251,6 +251,15 @@ def preflight_rejected(intent: Intent, answer: c.PreflightRejected) -> Decision:
     return Decision(intent.moved_to(S.SKIPPED, skip_reason=answer.reason.value, detail=answer.detail))
 
 
+def answered(intent: Intent, answer: c.Message) -> Decision:
+    """A ledger's answer that leads to no exchange call: a refusal, a repeat, or an interrupted submission."""
+    if isinstance(answer, c.PreflightRejected):
+        return preflight_rejected(intent, answer)
+    if intent.status is S.SUBMITTING:  # we may have called the exchange before a crash: never again
+        return interrupted(intent)
+    return NOTHING
+
+
 def order_quantity(intent: Intent, answer: c.BudgetReserved, rules: SymbolRules | None,
                    mark: Decimal | None) -> Decimal:
     """An open buys what the requested size is worth at the mark, rounded down; a close, what the ledger holds."""
@@ -266,6 +275,35 @@ def market_order(intent: Intent, quantity: Decimal) -> MarketOrder:
         client_order_id=client_order_id(intent.intent_id, OrderPurpose.ENTRY),
         reduce_only=intent.kind is IntentKind.CLOSE,  # a close can never open the opposite side
     )
+
+
+Quote = tuple[SymbolRules, Decimal] | Rejected  # a symbol's rules and mark price at the venue, or why none came
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An order about to be sent for an intent, or why none can be."""
+
+    intent: Intent
+    answer: c.BudgetReserved | None  # None: a close sent again (no answer of the ledger led to this attempt)
+    order: MarketOrder | Rejected  # Rejected: nothing can be sent
+    rules: SymbolRules | None = None
+
+
+def plan(intent: Intent, answer: c.BudgetReserved, quote: Quote | None) -> Attempt:
+    """The order a reservation leads to. An open buys what its requested size is worth at the mark price,
+    rounded down to the step size; a close sells (or buys back) the quantity the ledger holds, on the side
+    the ledger names, and needs no quote. When the market data could not be had (`quote` is a refusal),
+    nothing is sent: that is a definitive refusal, and the reservation is released (`not_placed`).
+    """
+    if intent.kind is IntentKind.CLOSE:
+        intent = replace(intent, side=answer.side)  # the ledger names the position's side
+        return Attempt(intent, answer, market_order(intent, order_quantity(intent, answer, None, None)))
+    if isinstance(quote, Rejected):
+        return Attempt(intent, answer, quote)
+    assert quote is not None
+    rules, mark = quote
+    return Attempt(intent, answer, market_order(intent, order_quantity(intent, answer, rules, mark)), rules)
 
 
 def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime) -> Decision:
@@ -472,6 +510,26 @@ def price_from_entry(entry: Decimal, pct: Decimal, *, above: bool, tick_size: De
         if not above and target % tick_size:
             ticks += 1
         return ticks * tick_size if ticks > 0 else None
+
+
+STOP_PURPOSES = {OrderPurpose.TAKE_PROFIT: "take_profit", OrderPurpose.STOP_LOSS: "stop_loss"}
+
+
+def stop_row(intent: Intent, purpose: OrderPurpose, order: StopOrder) -> dict[str, Any]:
+    """A stop as recorded before it is placed: `placing`, until the venue's answer is recorded."""
+    return {
+        "client_algo_id": order.client_algo_id, "intent_id": intent.intent_id, "purpose": STOP_PURPOSES[purpose],
+        "kind": order.kind, "side": order.side.value, "trigger_price": order.trigger_price, "status": "placing",
+    }
+
+
+def stop_outcome(result: StopPlaced | Rejected | Unknown) -> dict[str, Any]:
+    """What the venue answered to a stop, as recorded on its row."""
+    if isinstance(result, StopPlaced):
+        return {"status": "placed", "algo_id": result.algo_id}
+    if isinstance(result, Rejected):
+        return {"status": "rejected", "exchange_code": result.code, "detail": result.message[:1000]}
+    return {"status": "unknown", "detail": result.cause[:1000]}
 
 
 def protective_orders_placed(placed: list[tuple[Intent, OrderPurpose, StopOrder]]) -> list[c.ProtectiveOrdersPlaced]:

@@ -14,7 +14,8 @@ from faststream import FastStream
 
 from egis_common.runtime import build_app, build_runtime, serve
 from executor.adapters.exchanges import close_exchanges
-from executor.flow import ask_again, register, resend_closes, sweep
+from executor.flow import register
+from executor.handlers import ask_again, resend_closes, sweep
 from executor.metrics import refresh_gauges
 from executor.settings import ExecutorSettings
 

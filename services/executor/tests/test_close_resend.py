@@ -1,7 +1,7 @@
 """A close the venue certainly did not execute is sent again, same client order id, until it fills or its time
 is up; the ledger keeps the position `closing` meanwhile and hears only the end. An open is still refused at once.
 
-Real Kafka, Postgres and ledger; the periodic job is driven here (`flow.resend_closes`, as main.py runs it).
+Real Kafka, Postgres and ledger; the periodic job is driven here (`handlers.resend_closes`, as main.py runs it).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.port import Unknown
 from egis_venues.settings import BinanceCredentials
 from executor.domain import ResendPolicy
-from executor.flow import resend_closes
+from executor.handlers import resend_closes
 
 pytestmark = pytest.mark.infra
 D = Decimal

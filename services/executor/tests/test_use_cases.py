@@ -20,7 +20,8 @@ from egis_common.contracts import ExchangeName, utc_now
 from executor import domain as decisions
 from executor.adapters import repository as repo
 from egis_venues.paper import tables as paper
-from executor.flow import ask_again, build_executor
+from executor.flow import build_executor
+from executor.handlers import ask_again
 
 pytestmark = pytest.mark.infra
 D = Decimal
