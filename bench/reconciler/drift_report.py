@@ -5,7 +5,7 @@ schema, seeds its read model of positions and its fact tables with COPY (a
 realistic mix: most positions healthy, some drifted of every kind), then runs
 the drift-report use case (`reconciler.commands.drift_report`) directly on
 Postgres, the way the admin handler does after authenticating a command, then
-splits the report into replies the way the handler does (`reconciler.replies`).
+splits the report into replies the way the handler does (`reconciler.domain.paged`).
 Kafka is left out on purpose: the command and its reply parts are a few
 messages; the work, and the 30 s target, are in the use case.
 
@@ -42,8 +42,7 @@ from egis_common.topics import encode
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from reconciler import commands
 from reconciler.adapters import read_model
-from reconciler.drift import FactIndex, drift_of
-from reconciler.replies import paged
+from reconciler.domain import FactIndex, drift_of, paged
 from reconciler.adapters.repository import facts_for
 from reconciler.settings import ReconcilerSettings
 from sqlalchemy.ext.asyncio import create_async_engine

@@ -43,16 +43,13 @@ from reconciler.commands import (
     Outcome,
     Write,
     fixed,
-    paper_repairs_done,
     prepare_drift_report,
     prepare_resolve_pending,
     prepare_sync,
     reconcile_paper_positions,
 )
 from reconciler.metrics import REPAIR_RUNS
-from reconciler.paper_repair import AWAITING
-from reconciler.replies import paged, paged_reply
-from reconciler.resolution import NotFoundWindows
+from reconciler.domain import AWAITING, NotFoundWindows, paged, paged_reply, paper_repairs_done
 
 log = get_logger(__name__)
 
@@ -109,6 +106,9 @@ class Admin:
                             run_status=run.status if run is not None else None)
                 continue
             report = paper_repairs_done(run.report, answer)
+            for line in report["positions"]:
+                if line["changed"]:
+                    log.info("paper_position_repaired", **line)
             await runs.complete(conn, answer.request_id, "ok", report)
             replies += paged_reply(answer.request_id, AdminCommandName.RECONCILE_PAPER_POSITIONS, dry_run=False,
                                    status="ok", report=report, max_bytes=self.reply_part_bytes)

@@ -26,7 +26,7 @@ from egis_common import contracts as c
 from egis_common.topics import ADMIN_COMMANDS, ADMIN_REPLIES, encode, key_for
 
 from reconciler import auth
-from reconciler.replies import assembled
+from reconciler.domain import assembled
 from reconciler.settings import ReconcilerSettings
 
 # The commands that ask the venue may run for the reconciler's longest command time; the rest are quick.

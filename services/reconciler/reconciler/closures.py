@@ -12,16 +12,15 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from egis_common import contracts as c
-from egis_common.ids import OrderPurpose, intent_id_from_client_order_id
+from egis_common.ids import OrderPurpose
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler.adapters import read_model
-from reconciler.domain import LIQUIDATION_PREFIX, closure
+from reconciler.domain import LIQUIDATION_PREFIX, closure, intents_of, made_by_exchange, order_ids_touched
 from reconciler.adapters.repository import algo_facts, facts_for, metadata, order_facts
 
 ENTRY_PREFIX = f"eg{OrderPurpose.ENTRY.value}-"
-EXCHANGE_ROUTES = ("take_profit:algo", "stop_loss:algo", "liquidation")
 backfills_sent = sa.Table(
     "backfills_sent", metadata,
     sa.Column("position_id", sa.Uuid, primary_key=True), sa.Column("close_exchange_order_id", sa.Text, primary_key=True),
@@ -44,19 +43,17 @@ async def backfills_for(conn: AsyncConnection, positions: list) -> list[c.Backfi
     positions = [p for p in positions if p.status in ("open", "closing", "closed")]
     facts = await facts_for(conn, positions)
     found = [b for b in (closure(p, facts) for p in positions) if isinstance(b, c.BackfillClosure)
-             and b.evidence["route"].startswith(EXCHANGE_ROUTES)]
+             and made_by_exchange(b)]
     return [b for b in found if await _first_time(conn, b)]
 
 
 async def _positions_touched(conn: AsyncConnection, new_facts: Sequence[c.Message]):
-    order_ids = {f.exchange_order_id for f in new_facts if isinstance(f, (c.ExchangeOrderFact, c.ExchangeTradeFact))}
-    order_ids |= {f.spawned_order_id for f in new_facts if isinstance(f, c.ExchangeAlgoOrderFact) and f.spawned_order_id}
+    order_ids = order_ids_touched(new_facts)
     if not order_ids:
         return []
     client_ids = (await conn.execute(sa.select(algo_facts.c.client_algo_id).where(
         algo_facts.c.spawned_order_id.in_(order_ids)).distinct())).scalars().all()
-    intents = {_intent(client_id) for client_id in [*client_ids, *await _entries_of_liquidated(conn, order_ids)]}
-    intents -= {None}
+    intents = intents_of([*client_ids, *await _entries_of_liquidated(conn, order_ids)])
     return await read_model.load(conn, open_intents=intents) if intents else []
 
 
@@ -69,13 +66,6 @@ async def _entries_of_liquidated(conn: AsyncConnection, order_ids: set[str]) -> 
     entries = sa.select(order_facts.c.client_order_id).where(
         venue.in_(liquidated), order_facts.c.client_order_id.startswith(ENTRY_PREFIX)).distinct()
     return list((await conn.execute(entries)).scalars().all())
-
-
-def _intent(client_id: str):
-    try:
-        return intent_id_from_client_order_id(client_id)
-    except ValueError:  # an algo order Egis did not place (client ids are ours only when derived)
-        return None
 
 
 async def _first_time(conn: AsyncConnection, backfill: c.BackfillClosure) -> bool:

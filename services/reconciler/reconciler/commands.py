@@ -23,13 +23,26 @@ from egis_common.logs import get_logger
 from egis_venues.port import LookupOutcome, Unknown
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from reconciler import paper_repair
+from reconciler import domain, paper_repair
 from reconciler.adapters import pending, read_model
-from reconciler.domain import PositionView
-from reconciler.drift import DriftKind, FactIndex, drift_of, pending_drift, repair_plan
+from reconciler.domain import (
+    Decision,
+    DriftKind,
+    FactIndex,
+    NotFoundWindows,
+    PendingOrder,
+    PositionView,
+    backlog,
+    decide,
+    drift_of,
+    operator,
+    pending_drift,
+    pending_line,
+    summary,
+    sync_lines,
+)
 from reconciler.metrics import CLOSURES_BACKFILLED, DRIFT, PENDING_SETTLED, show_pending
 from reconciler.adapters.repository import facts_for
-from reconciler.resolution import Decision, NotFoundWindows, PendingOrder, Resolution, backlog, decide, operator
 from reconciler.trade_fetch import OUT_OF_TIME, Evidence, store_evidence, venue_evidence
 
 log = get_logger(__name__)
@@ -126,19 +139,10 @@ async def _repairable(conn: AsyncConnection, bot_id: UUID | None) -> list[Positi
 
 def _sync_outcome(command: c.AdminCommand, positions: list[PositionView], facts: FactIndex, evidence: Evidence,
                   venue_report: dict[str, Any]) -> Outcome:
-    """Backfills are `sent`, never `changed`: the ledger applies them after this reply, and its announcement
-    brings the read model in line, so a later run no longer finds the position (and sends nothing)."""
-    lines, backfills = [], []
-    for position in positions:
-        plan = repair_plan(position, facts.of(position))
-        backfill = plan.pop("backfill")
-        if backfill is not None and command.confirm:
-            backfills.append(backfill)
-            CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
-        lines.append({**plan, "venue_not_asked": evidence.not_asked.get(str(position.position_id)),
-                      "sent": backfill is not None and command.confirm,
-                      "backfill": backfill.model_dump(mode="json") if backfill else None})
-    return Outcome("ok", {**_summary(lines, "would_change", "sent"), "venue": venue_report, "positions": lines},
+    lines, backfills = sync_lines(positions, facts, evidence.not_asked, command.confirm)
+    for backfill in backfills:
+        CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
+    return Outcome("ok", {**summary(lines, "would_change", "sent"), "venue": venue_report, "positions": lines},
                    backfills)
 
 
@@ -161,10 +165,10 @@ async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, 
             messages += settled
             log.info("pending_order_looked_up", intent_id=str(order.intent_id), resolution=decision.resolution.value,
                      changed=bool(settled), evidence=decision.evidence)
-            lines.append(_pending_line(order, decision, bool(settled)))
+            lines.append(pending_line(order, decision, bool(settled)))
         automatic = await pending.resolved_automatically(conn, command.bot_id, utc_now() - AUTO_REPORT_WINDOW,
                                                          AUTO_REPORT_LIMIT)
-        return Outcome("ok", {**_summary(lines), "stopped": stopped, "pending": lines,
+        return Outcome("ok", {**summary(lines), "stopped": stopped, "pending": lines,
                               "resolved_automatically": automatic}, messages)
 
     return write
@@ -201,37 +205,18 @@ async def _settled(conn: AsyncConnection, command: c.AdminCommand, order: Pendin
     return settled
 
 
-def _pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dict[str, Any]:
-    found = decision.resolution in (Resolution.FOUND_FILLED, Resolution.REJECTED_BY_EXCHANGE)
-    return {"intent_id": str(order.intent_id), "bot_id": str(order.bot_id), "resolution": decision.resolution.value,
-            "found": found, "would_change": decision.settles, "changed": changed,
-            "evidence": decision.evidence}
-
-
 def reconcile_paper_positions(command: c.AdminCommand) -> Write:
     """Database only (no venue): read in the writing transaction; a confirmed run with rows to repair sends the
     executor its command and replies once the executor says what it changed (`paper_repair`)."""
     if command.bot_id is not None:
-        return fixed(Outcome("failed", paper_repair.BOT_SCOPE_REFUSED))
+        return fixed(Outcome("failed", domain.BOT_SCOPE_REFUSED))
 
     async def write(conn: AsyncConnection) -> Outcome:
         lines = await paper_repair.examine(conn)
-        report = {**_summary(lines), "positions": lines}
-        repair = paper_repair.repair_command(command.request_id, lines) if command.confirm else None
+        report = {**summary(lines), "positions": lines}
+        repair = domain.repair_command(command.request_id, lines) if command.confirm else None
         if repair is None:
             return Outcome("ok", report)
-        return Outcome(paper_repair.AWAITING, report, [repair], awaiting_executor=True)
+        return Outcome(domain.AWAITING, report, [repair], awaiting_executor=True)
 
     return write
-
-
-def paper_repairs_done(report: dict[str, Any], answer: c.PaperPositionsRepaired) -> dict[str, Any]:
-    """A stored run's report completed by the executor's answer."""
-    lines = paper_repair.completed(report["positions"], answer)
-    return {**report, **_summary(lines), "positions": lines}
-
-
-def _summary(lines: list[dict[str, Any]], *counted: str) -> dict[str, int]:
-    """How many lines, and how many of them are true for each of `counted` (would_change and changed unless told)."""
-    return {"examined": len(lines), **{name: sum(line[name] for line in lines)
-                                       for name in counted or ("would_change", "changed")}}

@@ -22,9 +22,8 @@ from reconciler import closures
 from reconciler.adapters import pending, read_model, repository
 from reconciler.admin import Admin
 from reconciler.commands import OrderLookup
+from reconciler.domain import AWAITING, NotFoundWindows, retry_wait
 from reconciler.metrics import CLOSURES_BACKFILLED, count_facts
-from reconciler.paper_repair import AWAITING
-from reconciler.resolution import NotFoundWindows, retry_wait
 from reconciler.resolver import PendingResolver
 from reconciler.settings import ReconcilerSettings
 

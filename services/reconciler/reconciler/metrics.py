@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from reconciler.resolution import Backlog
+from reconciler.domain import Backlog
 
 FACTS_INGESTED = Counter(
     "egis_reconciler_facts_ingested_total", "Exchange facts stored, by table and outcome (new or replayed)",

@@ -12,21 +12,11 @@ executor's `PaperPositionsRepaired` says what it really changed.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
-from egis_common import contracts as c
-from egis_common.logs import get_logger
 from egis_common.money import format_decimal
 from egis_venues.paper import position_repair
 from egis_venues.paper.position_repair import Action, Holding, Repair
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-log = get_logger(__name__)
-# The reconciler knows no bot's exchange account, and paper positions are per account and symbol.
-BOT_SCOPE_REFUSED = {"error": "bot_scope_not_supported",
-                     "detail": "paper positions are kept per exchange account: run without --bot-id"}
-# The status of a stored run whose repairs the executor has not answered yet.
-AWAITING = "awaiting_executor"
 
 
 async def examine(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -39,28 +29,6 @@ def line(repair: Repair) -> dict[str, Any]:
             "found": _holding(repair.recorded), "expected": _holding(repair.derived),
             "would_change": repair.action is not Action.NONE, "changed": False,
             "evidence": {"trades": repair.derived.trades, "last_trade_id": _text(repair.derived.last_trade_id)}}
-
-
-def repair_command(request_id: UUID, lines: list[dict[str, Any]]) -> c.RepairPaperPositions | None:
-    """The executor's command for the lines that would change; None when every row follows its fills."""
-    wanted = [c.PaperPosition(account=entry["account"], symbol=entry["symbol"], qty=entry["expected"]["qty"],
-                              entry_price=entry["expected"]["entry_price"])
-              for entry in lines if entry["would_change"]]
-    return c.RepairPaperPositions(request_id=request_id, repairs=wanted) if wanted else None
-
-
-def completed(lines: list[dict[str, Any]], answer: c.PaperPositionsRepaired) -> list[dict[str, Any]]:
-    """The lines as the executor's answer leaves them: changed where it wrote, and why not where it did not."""
-    changed = {(p.account, p.symbol) for p in answer.changed}
-    skipped = {(s.account, s.symbol): s.reason.value for s in answer.skipped}
-    done = []
-    for entry in lines:
-        pair = (entry["account"], entry["symbol"])
-        done.append({**entry, "changed": pair in changed, **({"skipped": skipped[pair]} if pair in skipped else {})})
-    for entry in done:
-        if entry["changed"]:
-            log.info("paper_position_repaired", **entry)
-    return done
 
 
 def _holding(holding: Holding | None) -> dict[str, str] | None:

@@ -24,8 +24,8 @@ from egis_common.outbox import Outbox, UnitOfWork
 
 from reconciler.adapters import pending
 from reconciler.commands import OrderLookup, look_up_all
+from reconciler.domain import AUTO, Backlog, Decision, NotFoundWindows, PendingOrder, backlog, next_look_up
 from reconciler.metrics import PENDING_SETTLED, show_pending
-from reconciler.resolution import AUTO, Backlog, Decision, NotFoundWindows, PendingOrder, backlog, next_look_up
 
 log = get_logger(__name__)
 

@@ -11,7 +11,7 @@ from egis_common import contracts as c
 from egis_common.topics import encode, key_for, topic_for
 from egis_localinfra.testing import eventually
 from reconciler import auth
-from reconciler.replies import assembled
+from reconciler.domain import assembled
 
 OPERATOR_ID = "ops-alice"
 OPERATOR_KEY = "test-operator-key-" + uuid.uuid4().hex

@@ -17,7 +17,7 @@ from ledger import bots
 from ledger import repository as ledger_repo
 from reconciler import auth, cli
 from reconciler.adapters import read_model, runs
-from reconciler.replies import assembled
+from reconciler.domain import assembled
 from reconciler.adapters.repository import trade_facts
 from reconciler_helpers import (
     OPERATOR_ID,

@@ -26,7 +26,7 @@ from reconciler.adapters import runs
 from reconciler.commands import prepare_resolve_pending
 from reconciler.flow import build_admin, build_venues
 from reconciler.adapters.pending import pending_orders
-from reconciler.resolution import NotFoundWindows
+from reconciler.domain import NotFoundWindows
 from reconciler.settings import ReconcilerSettings
 from reconciler_helpers import (
     BINANCE_ACCOUNT,

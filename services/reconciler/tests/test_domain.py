@@ -12,14 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reconciler.domain import (
     AlgoFact,
+    DriftKind,
     Facts,
     NoClosure,
     OrderFact,
     PositionView,
     TradeFact,
     closure,
+    drift_of,
 )
-from reconciler.drift import DriftKind, drift_of
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 OPEN_INTENT = uuid.UUID("11111111-1111-1111-1111-111111111111")

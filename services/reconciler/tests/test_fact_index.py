@@ -10,13 +10,14 @@ from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
 from reconciler.domain import (
     AlgoFact,
+    FactIndex,
     Facts,
     OrderFact,
     PositionView,
     TradeFact,
     closure,
+    drift_of,
 )
-from reconciler.drift import FactIndex, drift_of
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 QTY = Decimal("0.01")

@@ -18,7 +18,8 @@ from egis_venues.paper.position_repair import (
     repairs,
 )
 from egis_venues.port import Unknown
-from reconciler.paper_repair import completed, line, repair_command
+from reconciler.domain import completed, repair_command
+from reconciler.paper_repair import line
 
 D = Decimal
 

@@ -7,7 +7,7 @@ import uuid
 
 from egis_common import contracts as c
 from egis_common.topics import encode
-from reconciler.replies import assembled, paged
+from reconciler.domain import assembled, paged
 from reconciler_helpers import admin_command
 
 LIMIT = 4096

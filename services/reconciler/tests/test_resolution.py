@@ -9,8 +9,7 @@ from decimal import Decimal
 import pytest
 from egis_common import contracts as c
 from egis_venues.port import Filled, NotFound, Rejected, Unknown
-from reconciler.drift import pending_drift
-from reconciler.resolution import (
+from reconciler.domain import (
     NotFoundWindows,
     PendingOrder,
     Resolution,
@@ -19,6 +18,7 @@ from reconciler.resolution import (
     decide,
     next_look_up,
     operator,
+    pending_drift,
     recorded,
     retry_wait,
 )

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from reconciler.adapters.repository import metadata
-from reconciler.resolution import AUTO, Decision, PendingOrder, Resolution, recorded
+from reconciler.domain import AUTO, Decision, PendingOrder, Resolution, recorded
 
 pending_orders = sa.Table(
     "pending_orders", metadata,
