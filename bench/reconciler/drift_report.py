@@ -3,7 +3,7 @@
 Starts its own PostgreSQL in a temporary directory, migrates the reconciler's
 schema, seeds its read model of positions and its fact tables with COPY (a
 realistic mix: most positions healthy, some drifted of every kind), then runs
-the drift-report use case (`reconciler.commands.drift_report`) directly on
+the drift-report use case (`reconciler.admin.drift_report`) directly on
 Postgres, the way the admin handler does after authenticating a command, then
 splits the report into replies the way the handler does (`reconciler.domain.paged`).
 Kafka is left out on purpose: the command and its reply parts are a few
@@ -40,7 +40,7 @@ from egis_common.ids import OrderPurpose, client_order_id
 from egis_common.migrations import upgrade
 from egis_common.topics import encode
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
-from reconciler import commands
+from reconciler import admin
 from reconciler.adapters import read_model
 from reconciler.domain import FactIndex, drift_of, paged
 from reconciler.adapters.repository import facts_for
@@ -147,7 +147,7 @@ async def run_report(url: str, profile: bool) -> dict:
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            report = await commands.drift_report(conn, command)
+            report = await admin.drift_report(conn, command)
             parts = paged(command, "ok", report, PART_BYTES)
             if profiler:
                 profiler.disable()

@@ -9,7 +9,7 @@ per position at Binance's published weights).
 Starts its own PostgreSQL and an in-process local Binance server (limit 2400
 weight per minute, as Binance), seeds the venue once, then for each weight
 budget migrates a fresh database, stores the same read model and facts, and
-runs the sync use case (`reconciler.commands.sync_wrong_closed_positions`:
+runs the sync use case (`reconciler.admin.sync_wrong_closed_positions`:
 read, ask the venue holding no connection, write) directly on Postgres. Kafka is
 left out: the command and its reply are a few messages, and the time goes into
 the venue's look-ups.
@@ -44,7 +44,7 @@ from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.settings import BinanceCredentials
 from egis_venues.binance.weights import WeightBudget
 from pydantic import SecretStr
-from reconciler.commands import sync_wrong_closed_positions
+from reconciler.admin import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings
 from sqlalchemy.ext.asyncio import create_async_engine
 

@@ -1,6 +1,6 @@
 """The admin commands as production runs them: the venue's weight budget, long commands, no transaction held.
 
-The service-layer tests here drive `reconciler.admin.Admin` the way `flow.on_admin_command` does (prepare,
+The service-layer tests here drive `reconciler.admin.Admin` the way `admin.on_admin_command` does (prepare,
 then claim and commit in one transaction), with a venue that answers only when the test lets it.
 """
 
@@ -23,7 +23,7 @@ from egis_venues.port import NotFound
 from pydantic import SecretStr
 from reconciler import auth
 from reconciler.adapters import runs
-from reconciler.commands import prepare_resolve_pending
+from reconciler.admin import prepare_resolve_pending
 from reconciler.flow import build_admin, build_venues
 from reconciler.adapters.pending import pending_orders
 from reconciler.domain import NotFoundWindows
@@ -77,7 +77,7 @@ async def test_the_admin_consumer_polls_kafka_as_rarely_as_a_command_may_take(re
 
 
 async def handle(runtime, admin, command: c.AdminCommand) -> list[c.AdminReply] | None:
-    """What `flow.on_admin_command` does with a decoded command."""
+    """What `admin.on_admin_command` does with a decoded command."""
     prepared = await admin.prepare(command)
     async with runtime.uow.begin() as conn:
         if not await runtime.inbox("reconciler.admin").claim(conn, command.message_id):

@@ -19,7 +19,7 @@ from egis_venues.paper.position_repair import (
 )
 from egis_venues.port import Unknown
 from reconciler.domain import completed, repair_command
-from reconciler.paper_repair import line
+from reconciler.adapters.paper_repair import line
 
 D = Decimal
 

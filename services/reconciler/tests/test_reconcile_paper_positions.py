@@ -22,7 +22,7 @@ from egis_venues.port import OrderSide
 from ledger import bots
 from ledger import repository as ledger_repo
 from paper_helpers import running_paper_venue, trade, unique_account, unique_symbol
-from reconciler import paper_repair
+from reconciler.adapters import paper_repair
 from reconciler.adapters import runs
 from reconciler.domain import assembled
 from reconciler_helpers import admin_command, ask, publish, reply_parts

@@ -18,7 +18,7 @@ from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.settings import BinanceCredentials
 from egis_venues.binance.weights import UNLIMITED, WeightBudget
 from pydantic import SecretStr
-from reconciler.commands import sync_wrong_closed_positions
+from reconciler.admin import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings
 from reconciler_helpers import admin_command
 from venue_closes import close_on_venue, known_to_reconciler, store

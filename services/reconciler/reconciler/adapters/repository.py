@@ -1,4 +1,4 @@
-"""SQL on the reconciler schema: facts in (insert-only), the positions read model, repair runs."""
+"""SQL on the reconciler schema: facts in (insert-only) and read back by position, and the backfills sent."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from egis_common import contracts as c
 from egis_common.bulk import any_of, array
+from egis_common.ids import OrderPurpose
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -65,6 +66,40 @@ async def insert_facts(conn: AsyncConnection, facts: Sequence[c.Message]) -> dic
             statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c.id)
             inserted[table.name] = len((await conn.execute(statement)).all())
     return inserted
+
+
+ENTRY_PREFIX = f"eg{OrderPurpose.ENTRY.value}-"
+backfills_sent = sa.Table(
+    "backfills_sent", metadata,
+    sa.Column("position_id", sa.Uuid, primary_key=True), sa.Column("close_exchange_order_id", sa.Text, primary_key=True),
+    sa.Column("message_id", sa.Uuid), sa.Column("evidence", sa.JSON),
+)
+
+
+async def algo_clients_of(conn: AsyncConnection, order_ids: set[str]) -> list[str]:
+    """Client ids of the algo orders that spawned these orders."""
+    return list((await conn.execute(sa.select(algo_facts.c.client_algo_id).where(
+        algo_facts.c.spawned_order_id.in_(order_ids)).distinct())).scalars().all())
+
+
+async def entries_of_liquidated(conn: AsyncConnection, order_ids: set[str]) -> list[str]:
+    """Client ids of our entry orders on the accounts and symbols where these orders liquidated something."""
+    columns = (order_facts.c.exchange, order_facts.c.exchange_account, order_facts.c.symbol)
+    venue = sa.tuple_(*columns)
+    liquidated = sa.select(*columns).where(order_facts.c.exchange_order_id.in_(order_ids),
+                                        order_facts.c.client_order_id.startswith(domain.LIQUIDATION_PREFIX))
+    entries = sa.select(order_facts.c.client_order_id).where(
+        venue.in_(liquidated), order_facts.c.client_order_id.startswith(ENTRY_PREFIX)).distinct()
+    return list((await conn.execute(entries)).scalars().all())
+
+
+async def sent_first_time(conn: AsyncConnection, backfill: c.BackfillClosure) -> bool:
+    """Records the backfill as sent; False when it was sent already (a position's close is backfilled once)."""
+    statement = insert(backfills_sent).values(
+        position_id=backfill.position_id, close_exchange_order_id=backfill.close_exchange_order_id,
+        message_id=backfill.message_id, evidence=backfill.evidence,
+    ).on_conflict_do_nothing().returning(backfills_sent.c.position_id)
+    return (await conn.execute(statement)).first() is not None
 
 
 # The columns the rules read, in the order of the domain records' fields (JSONB `raw` is evidence, never read here).

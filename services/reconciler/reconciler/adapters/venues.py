@@ -1,10 +1,12 @@
-"""REST as the stream's fallback: what the venue knows of the orders that could have closed a position.
+"""The venues, read-only: the look-up of a pending order by client order id, and REST as the stream's fallback.
 
-Two steps, so the venue is never asked while rows are written: `venue_evidence`
-asks the venue (through its request-weight budget) and touches no database;
-`store_evidence` keeps what came back as facts like any other (a fact already
-stored stays as it is). A position the venue could not be asked about keeps its
-reason, and a later run asks again: nothing is lost by stopping early.
+`look_up` asks an order's venue about it (`egis_venues.port.ExchangePort.find_order`).
+`venue_evidence` asks what the venue knows of the orders that could have closed a
+position, through its request-weight budget, and touches no database: the admin
+command stores what came back as facts like any other (a fact already stored stays
+as it is) in its writing transaction, so the venue is never asked while rows are
+written. A position the venue could not be asked about keeps its reason, and a
+later run asks again: nothing is lost by stopping early.
 """
 
 from __future__ import annotations
@@ -13,29 +15,41 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from egis_common import contracts as c
 from egis_common.logs import get_logger
-from egis_venues.port import NotFound, Unknown
-from sqlalchemy.ext.asyncio import AsyncConnection
+from egis_venues.port import LookupOutcome, NotFound, Unknown
 
 from reconciler.adapters.binance_events import from_account_trade, venue_time
 from reconciler.domain import (
     Facts,
     NoClosure,
     OrderFact,
+    PendingOrder,
     PositionView,
     closing_ids,
     closure,
     entry_client_id,
     filled_closing_order,
 )
-from reconciler.adapters.repository import insert_facts
 
 log = get_logger(__name__)
 ALGO_ROUTES = ("take_profit", "stop_loss")
 BANNED, OUT_OF_TIME = "venue_banned", "run_out_of_time"
+
+
+class OrderLookup(Protocol):
+    """The one read-only question the reconciler asks a venue (egis_venues.port.ExchangePort.find_order)."""
+
+    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome: ...
+
+
+async def look_up(venues: Mapping[str, OrderLookup], order: PendingOrder) -> LookupOutcome:
+    venue = venues.get(order.exchange)
+    if venue is None:
+        return Unknown(f"no_lookup_for_{order.exchange}")
+    return await venue.find_order(order.exchange_account, order.symbol, order.client_order_id)
 
 
 @dataclass
@@ -80,11 +94,6 @@ async def venue_evidence(venues: Mapping[str, Any], positions: list[PositionView
         if why == BANNED:  # sending more would lengthen the ban: stop, report, let a later run continue
             evidence.stopped = BANNED
     return evidence
-
-
-async def store_evidence(conn: AsyncConnection, evidence: Evidence) -> None:
-    if evidence.facts:
-        await insert_facts(conn, evidence.facts)
 
 
 async def _ask(venues: Mapping[str, Any], position: PositionView, facts: Facts,

@@ -1,12 +1,9 @@
-"""reconcile-paper-positions: the paper venue's positions table follows what the venue's own fills add up to.
+"""reconcile-paper-positions' reading: the paper venue's positions table against what its own fills add up to.
 
-No venue is called, and the ledger's positions are neither read nor written.
 The venue's tables are in the executor's schema: the reconciler reads them
 (`egis_venues.paper.position_repair`, a query of the venue as Binance would be
-asked), and only the executor writes them. A confirmed run that finds rows to
-repair sends the executor `RepairPaperPositions` and waits: the run is stored
-as `AWAITING`, and completed, with its reply to the operator, when the
-executor's `PaperPositionsRepaired` says what it really changed.
+asked), and only the executor writes them. Each account and symbol becomes one
+line of the report; the command and the completed report are in `domain`.
 """
 
 from __future__ import annotations
