@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+from egis_localinfra import kafka_auth
 from egis_localinfra.ports import free_ports, port_is_free
 
 KAFKA_DIR = Path(__file__).resolve().parent.parent.parent / "kafka"
@@ -47,6 +48,7 @@ class KafkaInfo:
     pid: int
     log_path: Path
     version: str
+    secure: bool = False  # SASL/SCRAM and ACLs on: clients log in (kafka_auth)
 
 
 # ---------------------------------------------------------------- jars
@@ -100,7 +102,7 @@ def kafka_status(state_dir: Path) -> KafkaInfo | None:
     try:
         data = json.loads((Path(state_dir) / "kafka.json").read_text())
         info = KafkaInfo(
-            data["bootstrap"], int(data["pid"]), Path(data["log_path"]), data["version"]
+            data["bootstrap"], int(data["pid"]), Path(data["log_path"]), data["version"], bool(data.get("secure"))
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -145,8 +147,13 @@ def _terminate(pid: int, state_dir: Path, timeout: float) -> None:
 # ---------------------------------------------------------------- start
 
 
-def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: bool = True) -> KafkaInfo:
+def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: bool = True,
+                secure: bool = False) -> KafkaInfo:
     """Start a broker+controller on 127.0.0.1 and wait until it serves admin requests.
+
+    `secure`: clients must log in (SASL/SCRAM-SHA-512) and may do only what an ACL allows; the super
+    user's credential is kept in state_dir (`kafka_auth.admin_user`). A state directory keeps the mode
+    of its first start.
 
     It comes back on the ports of its last start in state_dir while they are free, so clients
     that knew it (running services) find it again; otherwise, or on a first start, on free ports.
@@ -157,16 +164,42 @@ def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: b
         return running
     state_dir.mkdir(parents=True, exist_ok=True)
     lib = ensure_jars()
+    admin = _admin_for(state_dir, secure)
     recorded = _recorded_ports(state_dir)
     port, controller_port = recorded if recorded and all(map(port_is_free, recorded)) else free_ports(2)
-    _write_properties(state_dir, port, controller_port)
-    _format_storage(state_dir, lib)
+    _write_properties(state_dir, port, controller_port, admin)
+    _format_storage(state_dir, lib, admin)
     proc = _launch(state_dir, lib, heap, fast_start)
-    info = KafkaInfo(f"127.0.0.1:{port}", proc.pid, state_dir / "server.log", _kafka_version(lib))
+    info = KafkaInfo(f"127.0.0.1:{port}", proc.pid, state_dir / "server.log", _kafka_version(lib), admin is not None)
     record = {**asdict(info), "log_path": str(info.log_path)}
     (state_dir / "kafka.json").write_text(json.dumps(record, indent=2))
-    _wait_ready(info, state_dir)
+    _wait_ready(info, state_dir, admin.client_options() if admin else {})
     return info
+
+
+def _admin_for(state_dir: Path, secure: bool) -> kafka_auth.KafkaUser | None:
+    formatted = (state_dir / "data" / "meta.properties").exists()
+    admin = kafka_auth.admin_user(state_dir, create=secure and not formatted)
+    if formatted and secure != (admin is not None):
+        had = "with" if admin else "without"
+        raise RuntimeError(f"{state_dir} holds a Kafka started {had} authentication: start it the same way, "
+                           "or remove the directory for a new one")
+    return admin
+
+
+def admin_client_options(state_dir: Path) -> dict[str, str]:
+    """aiokafka's keyword arguments for the broker's super user; {} for a broker without authentication."""
+    admin = kafka_auth.admin_user(Path(state_dir).resolve())
+    return admin.client_options() if admin else {}
+
+
+def provision_access(state_dir: Path, bootstrap: str, users=(), grants=(), revoke=(), drop_users=()) -> str:
+    """Users and ACLs on the secure broker of state_dir, as its super user (`kafka_auth.provision`)."""
+    admin = kafka_auth.admin_user(Path(state_dir).resolve())
+    if admin is None:
+        raise RuntimeError(f"the Kafka of {state_dir} runs without authentication: it has no users or ACLs")
+    return kafka_auth.provision(_java_cmd(ensure_jars(), fast_start=True), bootstrap, admin, users, grants,
+                                revoke, drop_users)
 
 
 
@@ -180,11 +213,12 @@ def _recorded_ports(state_dir: Path) -> list[int] | None:
         text = _props_path(state_dir).read_text()
     except OSError:
         return None
-    found = re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)$", text, re.M)
+    found = re.search(r"^listeners=(?:SASL_)?PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)$",
+                      text, re.M)
     return [int(found[1]), int(found[2])] if found else None
 
 
-def _write_properties(state_dir: Path, port: int, controller_port: int) -> None:
+def _write_properties(state_dir: Path, port: int, controller_port: int, admin: kafka_auth.KafkaUser | None) -> None:
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -205,20 +239,26 @@ def _write_properties(state_dir: Path, port: int, controller_port: int) -> None:
         "auto.create.topics.enable": "false",  # typos in topic names should fail loudly
         "num.partitions": "1",
     }
-    _props_path(state_dir).write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    if admin is not None:
+        props |= kafka_auth.broker_properties(port, controller_port, admin)
+    path = _props_path(state_dir)
+    path.touch(mode=0o600)  # a secure broker's file holds its super user's password
+    path.chmod(0o600)
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
 
 
 def _java_cmd(lib: Path, *args: str, fast_start: bool = True) -> list[str]:
     return ["java", *JVM_FLAGS, *(FAST_START_FLAGS if fast_start else []), "-cp", str(lib / "*"), *args]
 
 
-def _format_storage(state_dir: Path, lib: Path) -> None:
+def _format_storage(state_dir: Path, lib: Path, admin: kafka_auth.KafkaUser | None) -> None:
     if (state_dir / "data" / "meta.properties").exists():
         return  # already formatted by an earlier start: keep its topics
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     # No log4j2 config here: log4j's default (errors to stderr) keeps server.log for the broker.
     cmd = _java_cmd(lib, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",  # "=": an id may start with "-"
-                    "-c", str(_props_path(state_dir)), "--standalone")
+                    "-c", str(_props_path(state_dir)), "--standalone",
+                    *(kafka_auth.format_arguments(admin) if admin else []))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
@@ -235,13 +275,13 @@ def _launch(state_dir: Path, lib: Path, heap: str, fast_start: bool) -> subproce
     return proc
 
 
-def _wait_ready(info: KafkaInfo, state_dir: Path) -> None:
+def _wait_ready(info: KafkaInfo, state_dir: Path, options: dict[str, str]) -> None:
     """Block until the broker answers list_topics; on failure kill it and raise with its log."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     host, port = info.bootstrap.rsplit(":", 1)
     while time.monotonic() < deadline and _alive(info.pid, state_dir):
         # The cheap port probe first, so the admin client only tries once the listener is up.
-        if _port_open(host, int(port)) and _run_async(_admin_answers(info.bootstrap)):
+        if _port_open(host, int(port)) and _run_async(_admin_answers(info.bootstrap, options)):
             return
         time.sleep(0.2)
     died = not _alive(info.pid, state_dir)
@@ -259,9 +299,9 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-async def list_topics(bootstrap: str) -> list[str]:
+async def list_topics(bootstrap: str, **options: str) -> list[str]:
     """A metadata request through an admin client of its own: what "the broker answers" means here."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **options)
     try:
         await admin.start()
         return await admin.list_topics()
@@ -269,9 +309,9 @@ async def list_topics(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-async def _admin_answers(bootstrap: str) -> bool:
+async def _admin_answers(bootstrap: str, options: dict[str, str]) -> bool:
     try:
-        await list_topics(bootstrap)
+        await list_topics(bootstrap, **options)
         return True
     except Exception:  # noqa: BLE001 - any failure just means "not ready yet"
         return False
