@@ -37,6 +37,7 @@ from faststream.message import StreamMessage
 from structlog.contextvars import bound_contextvars
 
 from egis_common.failures import DeadLetters
+from egis_common.kafka_login import broker_security
 from egis_common.logs import correlation_from_headers, get_logger
 from egis_common.metrics import kafka_middleware
 from egis_common.settings import EgisSettings
@@ -99,6 +100,7 @@ def make_broker(settings: EgisSettings, dead_letters: DeadLetters, **options: An
     return EgisBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
+        security=broker_security(settings),
         acks="all",
         enable_idempotence=True,
         middlewares=(metrics, functools.partial(_DeadLetterScope, dead_letters=dead_letters)),

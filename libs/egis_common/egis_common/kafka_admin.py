@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from egis_common.topics import ALL_TOPICS, DEAD_LETTER_PARTITIONS, DEAD_LETTER_TOPIC
@@ -21,9 +23,9 @@ def _new_topics(replication_factor: int) -> list[NewTopic]:
     return topics
 
 
-async def ensure_topics(bootstrap_servers: str, *, replication_factor: int = 1) -> list[str]:
-    """Create every missing topic; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="egis-topics")
+async def ensure_topics(bootstrap_servers: str, *, replication_factor: int = 1, **kafka_options: Any) -> list[str]:
+    """Create every missing topic; returns the names created. `kafka_options`: a login allowed to create them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="egis-topics", **kafka_options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

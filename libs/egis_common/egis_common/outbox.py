@@ -19,9 +19,9 @@ import contextlib
 import functools
 import json
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
@@ -167,13 +167,14 @@ class OutboxRelay:
         outbox: Outbox,
         *,
         client_id: str = "egis-outbox-relay",
+        kafka_options: Mapping[str, Any] | None = None,  # the service's login (egis_common.kafka_login)
         poll_interval_seconds: float = 1.0,
         batch_size: int = 500,
     ) -> None:
         self.engine = engine
         self._producer_options = {
             "bootstrap_servers": bootstrap_servers, "client_id": client_id,
-            "acks": "all", "enable_idempotence": True, "linger_ms": 0,
+            "acks": "all", "enable_idempotence": True, "linger_ms": 0, **(kafka_options or {}),
         }
         self.producer: AIOKafkaProducer | None = None  # aiokafka wants a running loop to build one
         self.table = outbox.table

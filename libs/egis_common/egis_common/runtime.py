@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from egis_common.broker import make_broker
 from egis_common.db import make_engine
 from egis_common.failures import DeadLetters
+from egis_common.kafka_login import client_options
 from egis_common.health import brokers_answer, database_answers, health_routes
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
@@ -97,7 +98,7 @@ def build_runtime(settings: EgisSettings) -> Runtime:
     # The relay's own connection: its published marks need not wait for the disk (see make_engine).
     relay = OutboxRelay(
         make_engine(settings, pool_size=1, wait_for_flush=False), settings.kafka_bootstrap_servers, outbox,
-        client_id=f"{settings.service_name}-outbox",
+        client_id=f"{settings.service_name}-outbox", kafka_options=client_options(settings),
         poll_interval_seconds=settings.outbox_poll_interval_seconds,
     )
     uow = UnitOfWork(engine, relay)

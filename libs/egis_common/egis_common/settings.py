@@ -17,6 +17,12 @@ class EgisSettings(BaseSettings):
 
     service_name: str
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # The service's own Kafka principal (SASL/SCRAM-SHA-512; egis_common.access says what it may do). No
+    # username: no login, for a broker without authentication. kafka_ssl: SASL_SSL, for production networks.
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl: bool = False
+    kafka_ssl_cafile: str | None = None  # the CA that signed the brokers' certificates; None: the system's
     # postgresql+asyncpg://user:password@host:port/database
     database_url: SecretStr = SecretStr("postgresql+asyncpg://egis:egis@127.0.0.1:5432/egis")
     db_schema: str

@@ -14,6 +14,7 @@ from faststream.kafka import KafkaBroker
 
 from egis_common import contracts as c
 from egis_common.broker import KafkaRecords, batch_subscriber
+from egis_common.kafka_login import client_options
 from egis_common.runtime import Runtime
 from egis_common.topics import BOTS, SIGNALS_RECEIVED, Topic
 from signal_router import domain, handlers
@@ -47,7 +48,7 @@ def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wi
         route_signals(runtime, view, settings)
     ((bots, on_bot_record),) = FEEDS
     feed = BotsFeed(settings.kafka_bootstrap_servers, bots.name, functools.partial(on_bot_record, view),
-                    client_id=f"{GROUP}-bots")
+                    client_id=f"{GROUP}-bots", kafka_options=client_options(settings))
     return Wiring(gateway, feed)
 
 

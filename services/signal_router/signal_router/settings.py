@@ -1,6 +1,9 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 
 from egis_common.settings import EgisSettings
 
@@ -37,5 +40,31 @@ class RouterSettings(EgisSettings):
     # processes of this service, so webhook answers do not queue behind routing work.
     gateway_enabled: bool = True
     router_enabled: bool = True
+    # The webhook gateway's own Kafka principal, which may only write signals (egis_common.access); the
+    # router half logs in as kafka_username. TLS as the service's kafka_ssl.
+    gateway_kafka_username: str | None = None
+    gateway_kafka_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _gateway_logs_in_too(self) -> RouterSettings:
+        if self.gateway_enabled and self.kafka_username and not self.gateway_kafka_username:
+            raise ValueError("EGIS_KAFKA_USERNAME is set but EGIS_GATEWAY_KAFKA_USERNAME is not: the webhook "
+                             "gateway logs in to Kafka as a principal of its own, which may only write signals")
+        return self
+
+    def gateway_login(self) -> GatewayLogin:
+        return GatewayLogin(self.gateway_kafka_username, self.gateway_kafka_password, self.kafka_ssl,
+                            self.kafka_ssl_cafile)
+
     # Startup waits this long for the bots topic to be read to its end.
     bots_ready_timeout_seconds: float = Field(default=60, gt=0)
+
+
+@dataclass(frozen=True)
+class GatewayLogin:
+    """The gateway's login, in the shape egis_common.kafka_login reads."""
+
+    kafka_username: str | None
+    kafka_password: SecretStr | None
+    kafka_ssl: bool
+    kafka_ssl_cafile: str | None

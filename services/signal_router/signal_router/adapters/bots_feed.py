@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -21,10 +22,11 @@ OnRecord = Callable[[bytes | None, bytes | None], None]  # (key, value); value N
 
 
 class BotsFeed:
-    def __init__(self, bootstrap_servers: str, topic: str, on_record: OnRecord, *, client_id: str) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, on_record: OnRecord, *, client_id: str,
+                 kafka_options: Mapping[str, Any] | None = None) -> None:
         self.topic = topic
         self.on_record = on_record
-        self.options = {"bootstrap_servers": bootstrap_servers, "client_id": client_id}
+        self.options = {"bootstrap_servers": bootstrap_servers, "client_id": client_id, **(kafka_options or {})}
         self.consumer: AIOKafkaConsumer | None = None  # aiokafka binds it to the running loop
         self.caught_up = asyncio.Event()
         self._task: asyncio.Task | None = None

@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher import DefaultPublisher
 
 from egis_common.contracts import SignalReceived
+from egis_common.kafka_login import broker_security
 from egis_common.logs import correlation_headers, get_logger
 from egis_common.topics import encode, key_for
 from signal_router.reasons import Rejected, RejectReason
@@ -29,6 +30,7 @@ def make_gateway_broker(settings: RouterSettings) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"{settings.service_name}-gateway",
+        security=broker_security(settings.gateway_login()),  # the gateway's own principal: signals only
         acks="all",
         enable_idempotence=False,
         request_timeout_ms=int(settings.gateway_kafka_timeout_seconds * 1000),

@@ -1,0 +1,58 @@
+"""How a service logs in to Kafka: SASL/SCRAM-SHA-512 as its own principal (`egis_common.access`).
+
+No username: no login, for a broker without authentication. `kafka_ssl` adds TLS (SASL_SSL), which
+production needs wherever the password would cross a network; the local system stays on loopback.
+One function per client library, so every client of a service logs in the same way.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Protocol
+
+from aiokafka.helpers import create_ssl_context
+from faststream.security import BaseSecurity, SASLScram512
+from pydantic import SecretStr
+
+MECHANISM = "SCRAM-SHA-512"
+
+
+class KafkaLogin(Protocol):
+    kafka_username: str | None
+    kafka_password: SecretStr | None
+    kafka_ssl: bool
+    kafka_ssl_cafile: str | None
+
+
+def _ssl_context(login: KafkaLogin) -> ssl.SSLContext | None:
+    return create_ssl_context(cafile=login.kafka_ssl_cafile) if login.kafka_ssl else None
+
+
+def _checked(login: KafkaLogin) -> tuple[str, str] | None:
+    if not login.kafka_username:
+        return None
+    if login.kafka_password is None:
+        raise ValueError("kafka_username is set without kafka_password (EGIS_KAFKA_PASSWORD)")
+    return login.kafka_username, login.kafka_password.get_secret_value()
+
+
+def client_options(login: KafkaLogin) -> dict[str, Any]:
+    """aiokafka's keyword arguments (producers, consumers, admin clients)."""
+    credentials = _checked(login)
+    context = _ssl_context(login)
+    if credentials is None:
+        return {"security_protocol": "SSL", "ssl_context": context} if context else {}
+    username, password = credentials
+    return {"security_protocol": "SASL_SSL" if context else "SASL_PLAINTEXT", "sasl_mechanism": MECHANISM,
+            "sasl_plain_username": username, "sasl_plain_password": password,
+            **({"ssl_context": context} if context else {})}
+
+
+def broker_security(login: KafkaLogin) -> BaseSecurity | None:
+    """FastStream's `security=` for a KafkaBroker."""
+    credentials = _checked(login)
+    context = _ssl_context(login)
+    if credentials is None:
+        return BaseSecurity(ssl_context=context, use_ssl=True) if context else None
+    username, password = credentials
+    return SASLScram512(username, password, ssl_context=context, use_ssl=context is not None)
