@@ -1,15 +1,18 @@
-"""`egis-ledger-admin`: API tokens straight in the database, bots through the HTTP API.
+"""`egis-ledger-admin`: API tokens and the audit trail straight in the database, bots through the HTTP API.
 
-    egis-ledger-admin create-token --role admin|user [--owner-id UUID] --name NAME
+    egis-ledger-admin create-token --role admin|user|viewer [--owner-id UUID] --name NAME [--expires-in 30d|ISO]
     egis-ledger-admin revoke-token TOKEN_ID
+    egis-ledger-admin tokens list                                      [--json]
+    egis-ledger-admin audit list [--bot-id UUID] [--limit N] [--before-id N]   [--json]
     egis-ledger-admin bots list | create ... | edit BOT_ID ... | delete BOT_ID
                          | budget BOT_ID | positions BOT_ID          [--json]
 
 `create` and `edit` take `--take-profit-pct` and `--stop-loss-pct` (percent
 from the entry, e.g. 2.5); `edit ... --stop-loss-pct none` removes one.
 
-Tokens need EGIS_DATABASE_URL: creating the first token cannot ask an API that
-wants a token. Bots need EGIS_LEDGER_URL (default http://127.0.0.1:8081) and
+Tokens and the audit trail need EGIS_DATABASE_URL: creating the first token
+cannot ask an API that wants a token. Token changes made here are audited as
+made by "cli". Bots need EGIS_LEDGER_URL (default http://127.0.0.1:8081) and
 EGIS_LEDGER_TOKEN, so the CLI is held to exactly the API's rules.
 """
 
@@ -20,13 +23,16 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import httpx
+from rich.console import Console
+from rich.table import Table
 
 from egis_common.contracts import ExchangeName
 from egis_common.db import make_engine
-from ledger import auth
+from ledger import audit, auth
 from ledger.settings import LedgerSettings
 
 BOT_FIELDS = ("name", "signal_key", "exchange", "exchange_account", "initial_budget_usd",
@@ -48,8 +54,15 @@ async def _in_database(work):
 def create_token(args: argparse.Namespace) -> int:
     # A user token without --owner-id starts a new owner; keep the printed owner id.
     owner_id = args.owner_id or uuid4()
-    issued = asyncio.run(_in_database(lambda conn: auth.create_token(conn, auth.Role(args.role), owner_id, args.name)))
+    try:
+        expires_at = auth.expiry(args.expires_in, datetime.now(UTC)) if args.expires_in else None
+    except auth.InvalidExpiry as error:
+        print(f"error: --expires-in: {error}", file=sys.stderr)
+        return 2
+    issued = asyncio.run(_in_database(lambda conn: auth.create_token(
+        conn, auth.Role(args.role), owner_id, args.name, expires_at=expires_at)))
     print(f"token_id: {issued.token_id}\nrole: {issued.role.value}\nowner_id: {issued.owner_id}\nname: {issued.name}")
+    print(f"expires_at: {issued.expires_at.isoformat() if issued.expires_at else 'never'}")
     print(f"token: {issued.token}\n(shown once; only its hash is stored)")
     return 0
 
@@ -58,6 +71,42 @@ def revoke_token(args: argparse.Namespace) -> int:
     revoked = asyncio.run(_in_database(lambda conn: auth.revoke_token(conn, args.token_id)))
     print(f"revoked {args.token_id}" if revoked else f"no live token {args.token_id}")
     return 0 if revoked else 1
+
+
+def list_tokens(args: argparse.Namespace) -> int:
+    rows = asyncio.run(_in_database(auth.list_tokens))
+    columns = ("token_id", "name", "role", "owner_id", "created_at", "last_used_at", "expires_at", "revoked_at")
+    _print_rows(args, "API tokens", columns, [audit.state(row) for row in rows])
+    return 0
+
+
+def list_audit(args: argparse.Namespace) -> int:
+    rows = asyncio.run(_in_database(lambda conn: audit.entries(
+        conn, bot_id=args.bot_id, before_id=args.before_id, limit=args.limit)))
+    entries = [audit.state(row) for row in rows]
+    if not args.json:
+        entries = [{**entry, "who": _who(entry), "subject": entry["bot_id"] or entry["token_id"],
+                    "changes": audit.describe_change(entry["before"], entry["after"])} for entry in entries]
+    _print_rows(args, "audit, newest first", ("audit_id", "at", "who", "action", "subject", "changes"), entries)
+    return 0
+
+
+def _who(entry: dict) -> str:
+    if entry["actor_token_id"] is None:
+        return entry["actor_name"]
+    return f"{entry['actor_name']} ({entry['actor_role']}, {entry['actor_token_id']})"
+
+
+def _print_rows(args: argparse.Namespace, title: str, columns: tuple[str, ...], rows: list[dict]) -> None:
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*("" if row[name] is None else str(row[name]) for name in columns))
+    console = Console()
+    # Piped or captured, nothing limits the width: keep ids and times whole instead of folding them at 80.
+    (console if console.is_terminal else Console(width=10_000)).print(table)
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, dict | None]:
@@ -129,6 +178,12 @@ def _bots_parser(bots: argparse.ArgumentParser) -> None:
     _bot_options(actions.choices["edit"], required=False)
 
 
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= audit.MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {audit.MAX_LIMIT}")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="egis-ledger-admin", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,10 +191,23 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", choices=[r.value for r in auth.Role], required=True)
     token.add_argument("--owner-id", type=UUID, help="default: a new owner")
     token.add_argument("--name", required=True, help="who or what holds it")
+    token.add_argument("--expires-in", metavar="30d|ISO-TIME",
+                       help="refused from then on: 90m, 12h, 30d, 2w from now, or a time (UTC unless it says)")
     token.set_defaults(run=create_token)
     revoke = commands.add_parser("revoke-token", help="refuse a token from now on")
     revoke.add_argument("token_id", type=UUID)
     revoke.set_defaults(run=revoke_token)
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    tokens = commands.add_parser("tokens", help="the API tokens (never their secrets)").add_subparsers(
+        dest="action", required=True)
+    tokens.add_parser("list", parents=[output]).set_defaults(run=list_tokens)
+    audit_list = commands.add_parser("audit", help="who changed what, newest first").add_subparsers(
+        dest="action", required=True).add_parser("list", parents=[output])
+    audit_list.add_argument("--bot-id", type=UUID, help="only this bot's changes")
+    audit_list.add_argument("--limit", type=_limit, default=50, metavar="N", help=f"at most {audit.MAX_LIMIT}")
+    audit_list.add_argument("--before-id", type=int, metavar="AUDIT_ID", help="the next page: older than this")
+    audit_list.set_defaults(run=list_audit)
     _bots_parser(commands.add_parser("bots", help="manage bots through the HTTP API"))
     return parser
 

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common.bulk import any_of, array, by_column, insert_many, update_many
@@ -79,7 +79,24 @@ api_tokens = sa.Table(
     sa.Column("role", sa.Text),
     sa.Column("owner_id", sa.Uuid),
     sa.Column("name", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("audit_id", sa.BigInteger, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True)),
+    sa.Column("actor_token_id", sa.Uuid),
+    sa.Column("actor_name", sa.Text),
+    sa.Column("actor_role", sa.Text),
+    sa.Column("action", sa.Text),
+    sa.Column("bot_id", sa.Uuid),
+    sa.Column("token_id", sa.Uuid),
+    sa.Column("before", JSONB),
+    sa.Column("after", JSONB),
 )
 
 

@@ -7,12 +7,14 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from egis_common.contracts import ExchangeName
 from egis_common.topics import LEDGER_EVENTS
-from ledger import bots
+from ledger import auth, bots
+from ledger.adapters.http import create_http_app
 from ledger.flow import build_ledger
 
 sys.path.insert(0, str(Path(__file__).parent))  # ledger_helpers, shared by the test modules
@@ -37,6 +39,28 @@ def make_bot(ledger_runtime):
         return row
 
     return make
+
+
+@pytest.fixture
+async def api(ledger_runtime):
+    """The management API in-process (ASGI, no network) on the real database."""
+    transport = httpx.ASGITransport(app=create_http_app(ledger_runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as client:
+        yield client
+
+
+@pytest.fixture
+def issue(ledger_runtime):
+    """A token straight in the database, as `egis-ledger-admin create-token` makes one."""
+    async def issue(role: str = "user", owner_id: uuid.UUID | None = None, *, name: str = "test",
+                    expires_at=None) -> dict[str, str]:
+        async with ledger_runtime.engine.begin() as conn:
+            token = await auth.create_token(conn, auth.Role(role), owner_id or uuid.uuid4(), name,
+                                            expires_at=expires_at)
+        return {"Authorization": f"Bearer {token.token}", "owner_id": str(token.owner_id), "id": str(token.token_id),
+                "token": token.token}
+
+    return issue
 
 
 @pytest.fixture(scope="session")

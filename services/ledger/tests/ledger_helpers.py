@@ -68,3 +68,31 @@ async def open_position(runtime, events, bot, symbol="ETHUSDT", size="10", qty="
         return [r for r in rows if r.position_id == answer.position_id and r.status == "open"]
 
     return (await eventually(opened, what="position open"))[0], answer
+
+
+# --- the management API -------------------------------------------------------------
+
+
+def headers(caller: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": caller["Authorization"]}
+
+
+def new_bot(**changes) -> dict:
+    return {"name": "api bot", "signal_key": f"api-{uuid.uuid4().hex}", "exchange": "paper",
+            "exchange_account": f"acct-{uuid.uuid4().hex[:8]}", "initial_budget_usd": "100",
+            "default_order_size_usd": "10", **changes}
+
+
+async def create(api, caller, **changes) -> dict:
+    response = await api.post("/v1/bots", json=new_bot(**changes), headers=headers(caller))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def ledger_state(runtime) -> tuple:
+    """Everything a refused request must leave as it was: bots (count, versions), the outbox, the audit trail."""
+    async with runtime.engine.connect() as conn:
+        bots = (await conn.execute(sa.select(sa.func.count(), sa.func.sum(repo.bots.c.version)))).one()
+        outbox = await conn.scalar(sa.select(sa.func.count()).select_from(runtime.outbox.table))
+        audited = await conn.scalar(sa.select(sa.func.count()).select_from(repo.audit_log))
+    return tuple(bots), outbox, audited

@@ -5,61 +5,18 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from ledger_helpers import reserve
+from ledger_helpers import create, headers, ledger_state, new_bot, reserve
 
 from egis_common.money import format_decimal
 from egis_common.secrets import verify_token
 from egis_common.topics import BOTS
 from ledger import auth
 from ledger import repository as repo
-from ledger.adapters.http import create_http_app
 
 pytestmark = pytest.mark.infra
-
-
-@pytest.fixture
-async def api(ledger_runtime):
-    transport = httpx.ASGITransport(app=create_http_app(ledger_runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as client:
-        yield client
-
-
-@pytest.fixture
-def issue(ledger_runtime):
-    async def issue(role: str = "user", owner_id: uuid.UUID | None = None) -> dict[str, str]:
-        async with ledger_runtime.engine.begin() as conn:
-            token = await auth.create_token(conn, auth.Role(role), owner_id or uuid.uuid4(), "test")
-        return {"Authorization": f"Bearer {token.token}", "owner_id": str(token.owner_id), "id": str(token.token_id)}
-
-    return issue
-
-
-def headers(caller: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": caller["Authorization"]}
-
-
-def new_bot(**changes) -> dict:
-    return {"name": "api bot", "signal_key": f"api-{uuid.uuid4().hex}", "exchange": "paper",
-            "exchange_account": f"acct-{uuid.uuid4().hex[:8]}", "initial_budget_usd": "100",
-            "default_order_size_usd": "10", **changes}
-
-
-async def create(api, caller, **changes) -> dict:
-    response = await api.post("/v1/bots", json=new_bot(**changes), headers=headers(caller))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def ledger_state(runtime) -> tuple:
-    """Everything a refused request must leave as it was: bots (count, versions) and the outbox."""
-    async with runtime.engine.connect() as conn:
-        bots = (await conn.execute(sa.select(sa.func.count(), sa.func.sum(repo.bots.c.version)))).one()
-        outbox = await conn.scalar(sa.select(sa.func.count()).select_from(runtime.outbox.table))
-    return tuple(bots), outbox
 
 
 async def snapshots_of(runtime, bot_id) -> list:
@@ -232,6 +189,7 @@ async def test_the_openapi_document_describes_every_endpoint_and_the_bearer_sche
     assert set(operations) == {
         ("POST", "/v1/bots"), ("GET", "/v1/bots"), ("GET", "/v1/bots/{bot_id}"), ("PATCH", "/v1/bots/{bot_id}"),
         ("DELETE", "/v1/bots/{bot_id}"), ("GET", "/v1/bots/{bot_id}/budget"), ("GET", "/v1/bots/{bot_id}/positions"),
+        ("GET", "/v1/tokens"), ("GET", "/v1/audit"),
     }
     schemes = document["components"]["securitySchemes"]
     assert list(schemes) == ["HTTPBearer"]
@@ -244,7 +202,10 @@ async def test_the_openapi_document_describes_every_endpoint_and_the_bearer_sche
     for body in ("BotCreate", "BotEdit"):
         assert schemas[body]["additionalProperties"] is False
         assert schemas[body]["properties"]["initial_budget_usd"]["type"] == "string"
-    assert {"BotOut", "BotCreated", "BudgetOut", "PositionOut", "Problem"} <= set(schemas)
+    assert {"BotOut", "BotCreated", "BudgetOut", "PositionOut", "Problem", "TokenOut", "AuditEntryOut"} <= set(schemas)
+    assert not {"token", "token_hash", "lookup_key"} & set(schemas["TokenOut"]["properties"])
+    for key, op in operations.items():
+        assert ("403" in op["responses"]) == (key[0] != "GET" or key[1] in ("/v1/tokens", "/v1/audit")), key
     assert "webhook_secret" in schemas["BotCreated"]["properties"]
     assert "webhook_secret" not in schemas["BotOut"]["properties"]
 

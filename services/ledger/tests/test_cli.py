@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,7 +48,7 @@ def printed(name: str, text: str) -> str:
 async def create_token(ledger_runtime, *args: str) -> dict[str, str]:
     code, out, _ = await cli("create-token", *args)
     assert code == 0, out
-    issued = {name: printed(name, out) for name in ("token_id", "role", "owner_id", "token")}
+    issued = {name: printed(name, out) for name in ("token_id", "role", "owner_id", "token")} | {"printed": out}
     async with ledger_runtime.engine.connect() as conn:
         row = (await conn.execute(sa.select(repo.api_tokens).where(
             repo.api_tokens.c.token_id == uuid.UUID(issued["token_id"])))).one()
@@ -118,3 +119,39 @@ async def test_bot_stop_percentages_are_set_and_removed_from_the_command_line(le
     async with ledger_runtime.engine.connect() as conn:
         row = await repo.bot_row(conn, bot_id)
     assert (row.take_profit_pct, row.stop_loss_pct, row.version) == (None, Decimal("0.5"), 2)
+
+
+async def test_a_viewer_token_with_an_expiry_is_listed_without_its_secret_and_audited(ledger_runtime):
+    name = f"grafana-{uuid.uuid4().hex[:6]}"
+    token = await create_token(ledger_runtime, "--role", "viewer", "--name", name, "--expires-in", "30d")
+    assert printed("expires_at", token["printed"]) != "never"
+    code, out, err = await cli("tokens", "list")
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if token["token_id"] in line]
+    assert name in line and "viewer" in line and token["token"] not in out
+    code, out, _ = await cli("tokens", "list", "--json")
+    (listed,) = [t for t in json.loads(out) if t["token_id"] == token["token_id"]]
+    assert set(listed) == {"token_id", "name", "role", "owner_id", "created_at", "last_used_at", "expires_at",
+                           "revoked_at"}
+    expires_in = datetime.fromisoformat(listed["expires_at"]) - datetime.fromisoformat(listed["created_at"])
+    assert timedelta(days=30) - timedelta(minutes=1) < expires_in <= timedelta(days=30)
+    async with ledger_runtime.engine.connect() as conn:
+        stored = (await conn.execute(sa.select(repo.api_tokens).where(
+            repo.api_tokens.c.token_id == uuid.UUID(token["token_id"])))).one()
+    assert stored.token_hash not in out and stored.lookup_key not in out
+
+    assert (await cli("revoke-token", token["token_id"]))[0] == 0
+    code, out, err = await cli("audit", "list", "--limit", "2")
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if token["token_id"] in line]
+    assert [("token.revoke" in line, "token.create" in line) for line in lines] == [(True, False), (False, True)]
+    assert all(" cli " in line for line in lines) and "revoked_at: None ->" in lines[0]
+
+
+@pytest.mark.parametrize("expires_in", ["yesterday", "0d", "2000-01-01T00:00:00Z"])
+async def test_an_expiry_that_is_not_one_or_is_past_creates_no_token(ledger_runtime, expires_in):
+    name = f"never-{uuid.uuid4().hex[:6]}"
+    code, out, err = await cli("create-token", "--role", "user", "--name", name, "--expires-in", expires_in)
+    assert code == 2 and "--expires-in" in err and "token:" not in out
+    async with ledger_runtime.engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).where(repo.api_tokens.c.name == name)) == 0

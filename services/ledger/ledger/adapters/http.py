@@ -1,28 +1,38 @@
 """The ledger's management API: bots, their budgets and positions, behind bearer tokens.
 
 Every change goes through `ledger.bots` inside one `uow` transaction, so the
-`BotSnapshot` reaches the outbox with it. Refusals are `{"reason", "detail"}`:
-401 (no valid token, with `WWW-Authenticate: Bearer`), 404 (no such bot, or
-another owner's: the two look the same so bot ids do not leak), 403, 409.
-Money is a decimal string both ways; a JSON number is a 422.
+`BotSnapshot` reaches the outbox with it, and so does its audit row. Who may
+call what is `adapters.access`; the admins' reads (tokens, audit) are
+`adapters.admin_api`. Refusals are `{"reason", "detail"}`: 401 (no valid
+token, with `WWW-Authenticate: Bearer`), 404 (no such bot, or another
+owner's: the two look the same so bot ids do not leak), 403, 409. Money is a
+decimal string both ways; a JSON number is a 422.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
 from uuid import UUID
 
 import sqlalchemy as sa
 from egis_common.logs import get_logger
 from egis_common.runtime import Runtime
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, Security
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import auth, bots
+from ledger import audit, auth, bots
 from ledger import repository as repo
+from ledger.adapters import admin_api
+from ledger.adapters.access import (
+    AdminOnly,
+    Caller,
+    OwnerNotAllowed,
+    ReadOnlyToken,
+    Refused,
+    Unauthorized,
+)
+from ledger.adapters.access import runtime_of as _runtime
 from ledger.adapters.schemas import (
     BotCreate,
     BotCreated,
@@ -37,47 +47,16 @@ from ledger.flow import build_ledger
 
 log = get_logger(__name__)
 
-
-
-class Refused(Exception):
-    code = "refused"
-
-
-class Unauthorized(Refused):
-    code = "unauthorized"
-
-
-class OwnerNotAllowed(Refused):
-    code = "owner_not_allowed"
-
-
 STATUS: dict[type[Exception], int] = {
-    Unauthorized: 401, OwnerNotAllowed: 403, bots.BotNotFound: 404,
+    Unauthorized: 401, OwnerNotAllowed: 403, ReadOnlyToken: 403, AdminOnly: 403, bots.BotNotFound: 404,
     bots.DuplicateSignalKey: 409, bots.BotHasActivePositions: 409,
 }  # any other BotError: 422
-_bearer = HTTPBearer(auto_error=False, description="an `egt_` token from `egis-ledger-admin create-token`")
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
-async def current_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
-) -> Principal:
-    """Every refusal looks the same: no token, a malformed, unknown or revoked one."""
-    principal = None
-    if credentials is not None:
-        async with _runtime(request).engine.connect() as conn:
-            principal = await auth.authenticate(conn, credentials.credentials)
-    if principal is None:
-        raise Unauthorized("a valid bearer token is required")
-    return principal
-
-
-Caller = Annotated[Principal, Depends(current_principal)]
 _PROBLEM = {"model": Problem}
-router = APIRouter(prefix="/v1/bots", tags=["bots"], responses={401: {**_PROBLEM, "description": "no valid token"}})
+UNAUTHORIZED = {401: {**_PROBLEM, "description": "no valid token (unknown, revoked or expired: the same answer)"}}
+FORBIDDEN = {403: {**_PROBLEM, "description": "read_only_token (a viewer's write), owner_not_allowed or admin_only"}}
+router = APIRouter(prefix="/v1/bots", tags=["bots"], responses=UNAUTHORIZED)
 _NOT_FOUND = {404: {**_PROBLEM, "description": "no such live bot of yours"}}
 
 
@@ -93,13 +72,14 @@ def _bot(row: sa.Row) -> BotOut:
 
 
 @router.post("", status_code=201, response_model=BotCreated,
-             responses={403: _PROBLEM, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
+             responses={**FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
 async def create_bot(body: BotCreate, caller: Caller, request: Request) -> BotCreated:
     if body.owner_id not in (None, caller.owner_id) and caller.role is not auth.Role.ADMIN:
         raise OwnerNotAllowed("a user token creates bots for its own owner only")
     runtime = _runtime(request)
     async with runtime.uow.begin() as conn:
         row, secret = await bots.create_bot(conn, runtime.outbox, body.owner_id or caller.owner_id, body.spec())
+        await audit.record(conn, caller.actor, "bot.create", bot_id=row.bot_id, after=row)
     log.info("bot_created", bot_id=str(row.bot_id), caller=str(caller.token_id))
     return BotCreated.model_validate({**row._mapping, "webhook_secret": secret})
 
@@ -117,24 +97,26 @@ async def get_bot(bot_id: UUID, caller: Caller, request: Request) -> BotOut:
 
 
 @router.patch("/{bot_id}", response_model=BotOut,
-              responses={**_NOT_FOUND, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
+              responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
 async def edit_bot(bot_id: UUID, body: BotEdit, caller: Caller, request: Request) -> BotOut:
     runtime = _runtime(request)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     async with runtime.uow.begin() as conn:
-        await _owned(conn, caller, bot_id, for_update=True)
+        before = await _owned(conn, caller, bot_id, for_update=True)
         row = await bots.edit_bot(conn, runtime.outbox, bot_id, changes)
+        await audit.record(conn, caller.actor, audit.bot_edit_action(changes), bot_id=bot_id, before=before, after=row)
     log.info("bot_edited", bot_id=str(bot_id), fields=sorted(changes), caller=str(caller.token_id))
     return _bot(row)
 
 
 @router.delete("/{bot_id}", status_code=204, response_class=Response,
-               responses={**_NOT_FOUND, 409: {**_PROBLEM, "description": "bot_has_active_positions"}})
+               responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "bot_has_active_positions"}})
 async def delete_bot(bot_id: UUID, caller: Caller, request: Request) -> Response:
     runtime = _runtime(request)
     async with runtime.uow.begin() as conn:
-        await _owned(conn, caller, bot_id, for_update=True)
-        await bots.delete_bot(conn, runtime.outbox, bot_id)
+        before = await _owned(conn, caller, bot_id, for_update=True)
+        row = await bots.delete_bot(conn, runtime.outbox, bot_id)
+        await audit.record(conn, caller.actor, "bot.delete", bot_id=bot_id, before=before, after=row)
     log.info("bot_deleted", bot_id=str(bot_id), caller=str(caller.token_id))
     return Response(status_code=204)
 
@@ -170,4 +152,5 @@ def create_http_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(Refused, _refuse)
     app.add_exception_handler(bots.BotError, _refuse)
     app.include_router(router)
+    app.include_router(admin_api.router, responses={**UNAUTHORIZED, **FORBIDDEN})
     return app

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from egis_common.contracts import ExchangeName, Side, StopLossPct, TakeProfitPct
@@ -112,3 +112,31 @@ class PositionOut(BaseModel):
     realised_pnl_usd: SignedUsd | None
     fee_usd: Usd
     failure_reason: str | None
+
+
+class TokenOut(BaseModel):
+    """A token as an admin sees it: never the token, its hash or its lookup key."""
+
+    model_config = ConfigDict(from_attributes=True)
+    token_id: UUID
+    name: str
+    role: str
+    owner_id: UUID
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="noted at most once a minute")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    audit_id: int
+    at: datetime
+    actor_token_id: UUID | None = Field(description="none when the command line made the change")
+    actor_name: str
+    actor_role: str | None
+    action: str
+    bot_id: UUID | None
+    token_id: UUID | None = Field(description="the token created or revoked")
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
