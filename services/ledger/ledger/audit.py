@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -18,9 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.repository import audit_log
 
-# The database's audit_log_action_known lists the same actions.
-ACTIONS = frozenset({"bot.create", "bot.update", "bot.pause", "bot.resume", "bot.delete",
-                     "token.create", "token.revoke"})
+
+
+class Action(str, Enum):
+    """What a change was; the database's audit_log_action_known lists the same."""
+
+    BOT_CREATE = "bot.create"
+    BOT_UPDATE = "bot.update"
+    BOT_PAUSE = "bot.pause"
+    BOT_RESUME = "bot.resume"
+    BOT_DELETE = "bot.delete"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
+
+
 _SECRET_COLUMNS = frozenset({"webhook_secret_hash", "token_hash", "lookup_key"})
 MAX_LIMIT = 500
 
@@ -37,11 +49,11 @@ class Actor:
 CLI = Actor(None, "cli", None)
 
 
-def bot_edit_action(changes: dict[str, Any]) -> str:
+def bot_edit_action(changes: dict[str, Any]) -> Action:
     """An edit of `paused` alone is a pause or a resume; anything else is an update."""
     if set(changes) == {"paused"}:
-        return "bot.pause" if changes["paused"] else "bot.resume"
-    return "bot.update"
+        return Action.BOT_PAUSE if changes["paused"] else Action.BOT_RESUME
+    return Action.BOT_UPDATE
 
 
 # Changed by every write; a description of a change names what the caller changed.
@@ -71,12 +83,10 @@ def _json(value: Any) -> Any:
     return value
 
 
-async def record(conn: AsyncConnection, actor: Actor, action: str, *, bot_id: UUID | None = None,
+async def record(conn: AsyncConnection, actor: Actor, action: Action, *, bot_id: UUID | None = None,
                  token_id: UUID | None = None, before: sa.Row | None = None, after: sa.Row | None = None) -> None:
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
     await conn.execute(audit_log.insert().values(
-        actor_token_id=actor.token_id, actor_name=actor.name, actor_role=actor.role, action=action,
+        actor_token_id=actor.token_id, actor_name=actor.name, actor_role=actor.role, action=action.value,
         bot_id=bot_id, token_id=token_id, before=state(before), after=state(after),
     ))
 

@@ -105,7 +105,7 @@ async def create_token(conn: AsyncConnection, role: Role, owner_id: UUID, name: 
         role=role.value, owner_id=owner_id, name=name, expires_at=expires_at,
     ))
     after = await token_row(conn, issued.token_id)
-    await audit.record(conn, actor, "token.create", token_id=issued.token_id, after=after)
+    await audit.record(conn, actor, audit.Action.TOKEN_CREATE, token_id=issued.token_id, after=after)
     return issued
 
 
@@ -117,7 +117,7 @@ async def revoke_token(conn: AsyncConnection, token_id: UUID, *, actor: Actor = 
     ).values(revoked_at=datetime.now(UTC))
     if (await conn.execute(statement)).rowcount != 1:
         return False
-    await audit.record(conn, actor, "token.revoke", token_id=token_id, before=before,
+    await audit.record(conn, actor, audit.Action.TOKEN_REVOKE, token_id=token_id, before=before,
                        after=await token_row(conn, token_id))
     return True
 

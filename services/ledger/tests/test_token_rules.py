@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -66,3 +69,12 @@ def test_a_viewer_is_read_only_and_sees_only_its_owners_bots():
 def _row(columns: tuple[str, ...], values: tuple) -> sa.Row:
     """A row as a select returns it, without a database."""
     return result_tuple(list(columns))(values)
+
+
+def test_the_database_knows_the_same_actions_and_roles():
+    spec = importlib.util.spec_from_file_location(
+        "migration_0008", Path(__file__).parents[1] / "migrations" / "versions" / "0008_token_roles_and_audit.py")
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert set(re.findall(r"'([^']+)'", migration.ACTIONS)) == {a.value for a in audit.Action}
+    assert set(re.findall(r"'([^']+)'", migration.ROLES)) == {r.value for r in auth.Role}

@@ -13,6 +13,7 @@ from alembic import command
 from ledger_helpers import create, headers, ledger_state, new_bot, reserve
 
 from egis_common.migrations import alembic_config
+from egis_localinfra.testing import eventually
 from ledger import auth
 from ledger import repository as repo
 
@@ -94,10 +95,15 @@ async def test_an_expired_token_is_refused_like_an_unknown_or_revoked_one(ledger
 
 
 async def test_a_token_that_expires_later_works_until_then(ledger_runtime, api, issue):
-    soon = await issue(expires_at=datetime.now(UTC) + timedelta(seconds=2))
+    expires_at = datetime.now(UTC) + timedelta(seconds=4)
+    soon = await issue(expires_at=expires_at)
     assert (await api.get("/v1/bots", headers=headers(soon))).status_code == 200
-    await asyncio.sleep(2.1)  # the expiry is the condition itself: nothing to poll for
-    assert (await api.get("/v1/bots", headers=headers(soon))).status_code == 401
+
+    async def refused():
+        return (await api.get("/v1/bots", headers=headers(soon))).status_code == 401
+
+    await eventually(refused, timeout=15, what="the token refused once expired")
+    assert datetime.now(UTC) >= expires_at
 
 
 async def test_the_database_refuses_an_expiry_before_creation_and_an_unknown_role(ledger_runtime, issue):

@@ -79,7 +79,7 @@ async def create_bot(body: BotCreate, caller: Caller, request: Request) -> BotCr
     runtime = _runtime(request)
     async with runtime.uow.begin() as conn:
         row, secret = await bots.create_bot(conn, runtime.outbox, body.owner_id or caller.owner_id, body.spec())
-        await audit.record(conn, caller.actor, "bot.create", bot_id=row.bot_id, after=row)
+        await audit.record(conn, caller.actor, audit.Action.BOT_CREATE, bot_id=row.bot_id, after=row)
     log.info("bot_created", bot_id=str(row.bot_id), caller=str(caller.token_id))
     return BotCreated.model_validate({**row._mapping, "webhook_secret": secret})
 
@@ -116,7 +116,7 @@ async def delete_bot(bot_id: UUID, caller: Caller, request: Request) -> Response
     async with runtime.uow.begin() as conn:
         before = await _owned(conn, caller, bot_id, for_update=True)
         row = await bots.delete_bot(conn, runtime.outbox, bot_id)
-        await audit.record(conn, caller.actor, "bot.delete", bot_id=bot_id, before=before, after=row)
+        await audit.record(conn, caller.actor, audit.Action.BOT_DELETE, bot_id=bot_id, before=before, after=row)
     log.info("bot_deleted", bot_id=str(bot_id), caller=str(caller.token_id))
     return Response(status_code=204)
 

@@ -14,7 +14,8 @@ from egis_common.contracts import ExchangeName, Side, StopLossPct, TakeProfitPct
 from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from ledger import bots
+from ledger import audit, bots
+from ledger.auth import Role
 from ledger.domain import PositionStatus
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -120,7 +121,7 @@ class TokenOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     token_id: UUID
     name: str
-    role: str
+    role: Role
     owner_id: UUID
     created_at: datetime
     last_used_at: datetime | None = Field(description="noted at most once a minute")
@@ -134,8 +135,8 @@ class AuditEntryOut(BaseModel):
     at: datetime
     actor_token_id: UUID | None = Field(description="none when the command line made the change")
     actor_name: str
-    actor_role: str | None
-    action: str
+    actor_role: Role | None
+    action: audit.Action
     bot_id: UUID | None
     token_id: UUID | None = Field(description="the token created or revoked")
     before: dict[str, Any] | None

@@ -9,6 +9,7 @@ down_revision = "ledger_0007"
 branch_labels = None
 depends_on = None
 SCHEMA = "ledger"
+ROLES = "('admin', 'user', 'viewer')"
 ACTIONS = "('bot.create', 'bot.update', 'bot.pause', 'bot.resume', 'bot.delete', 'token.create', 'token.revoke')"
 
 
@@ -18,7 +19,7 @@ def _roles(roles: str) -> None:
 
 
 def upgrade() -> None:
-    _roles("('admin', 'user', 'viewer')")
+    _roles(ROLES)
     op.add_column("api_tokens", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True), schema=SCHEMA)
     op.add_column("api_tokens", sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True), schema=SCHEMA)
     op.create_check_constraint("api_tokens_expires_after_creation", "api_tokens",
