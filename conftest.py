@@ -1,6 +1,8 @@
 """Fixtures for the whole suite, wherever its tests live.
 
-Real Kafka and Postgres and the guards come from `egis_localinfra.pytest_plugin`. One
+Real Kafka and Postgres and the guards come from `egis_localinfra.pytest_plugin`; Kafka requires a
+login and ACLs, so every service logs in as its own principal (`infra.kafka_settings`) and the
+tests' own clients as the super user (`infra.kafka_options()`). One
 in-process ledger and one signal_router serve the tests of any service that needs them,
 each for the whole session: every start of a consumer group costs a rebalance, and every
 router shares the one dedup table, so a second instance could decide a signal first with a
@@ -22,9 +24,10 @@ pytest_plugins = ["egis_localinfra.pytest_plugin", "pytester"]
 
 
 @pytest.fixture(scope="session")
-async def ledger_runtime(test_database):
+async def ledger_runtime(infra, test_database):
     """The ledger's flow with its outbox relay running (no HTTP API: tests that need it start their own)."""
-    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2))
+    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
+                                           **infra.kafka_settings("ledger")))
     register_ledger(runtime)
     await runtime.broker.start()
     await runtime.start_relay()
@@ -33,8 +36,9 @@ async def ledger_runtime(test_database):
 
 
 @pytest.fixture(scope="session")
-def router_settings(test_database) -> RouterSettings:
-    return RouterSettings(metrics_port=0, http_port=0, log_json=True, log_level="WARNING")
+def router_settings(infra, test_database) -> RouterSettings:
+    return RouterSettings(metrics_port=0, http_port=0, log_json=True, log_level="WARNING",
+                          **infra.kafka_settings("signal_router"))
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.infra
 
 @pytest.fixture
 async def admin(infra, test_database):
-    client = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    client = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options())
     await client.start()
     yield client
     await client.close()
@@ -55,5 +55,5 @@ async def test_each_service_has_its_own_schema_with_outbox_inbox_and_migration_h
 async def test_setup_is_idempotent(test_database, infra):
     import asyncio
 
-    created = await asyncio.to_thread(prepare_system, test_database.url, infra.kafka_bootstrap)
+    created = await asyncio.to_thread(prepare_system, test_database.url, infra.kafka_bootstrap, **infra.kafka_options())
     assert created == []

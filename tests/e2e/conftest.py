@@ -48,9 +48,9 @@ async def binance() -> AsyncIterator[BinanceLocal]:
 
 
 @pytest.fixture(scope="module")
-async def executor(ledger_runtime, binance) -> AsyncIterator[Executor]:
+async def executor(infra, ledger_runtime, binance) -> AsyncIterator[Executor]:
     settings = ExecutorSettings(
-        metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
+        metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING", **infra.kafka_settings("executor"),
         binance_accounts={BINANCE_ACCOUNT: {"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET}},
         binance_base_url=binance.base_url,
     )
@@ -90,7 +90,8 @@ async def gateway(router) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="module")
 async def producer(infra, test_database) -> AsyncIterator[AIOKafkaProducer]:
-    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True)
+    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
+                              **infra.kafka_options())
     await sender.start()
     yield sender
     await sender.stop()

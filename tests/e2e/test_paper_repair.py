@@ -29,11 +29,12 @@ RECONCILE = c.AdminCommandName.RECONCILE_PAPER_POSITIONS
 
 
 @pytest.fixture(scope="module")
-async def reconciler(executor) -> AsyncIterator[tuple[Runtime, Admin]]:
+async def reconciler(infra, executor) -> AsyncIterator[tuple[Runtime, Admin]]:
     """The reconciler's admin, its outbox relayed, without its consumers: another package's reconciler may be
     in its consumer group, and would take the admin topic's one partition."""
     settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
-                                  operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)})
+                                  operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
+                                  **infra.kafka_settings("reconciler"))
     runtime = build_runtime(settings)
     await runtime.start_relay()
     yield runtime, build_admin(runtime)
@@ -57,7 +58,8 @@ class Tail:
 
 @pytest.fixture
 async def answers(infra, test_database) -> AsyncIterator[Tail]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, group_id=None,
+                                **infra.kafka_options())
     await consumer.start()
     partition = TopicPartition(PAPER_REPAIRS.name, 0)
     consumer.assign([partition])

@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 from egis_common.kafka_admin import ensure_topics
 from egis_common.migrations import SERVICE_SCHEMAS, upgrade
 
 
-def prepare_system(database_url: str, kafka_bootstrap_servers: str) -> list[str]:
-    """Returns the names of the topics it created."""
+def prepare_system(database_url: str, kafka_bootstrap_servers: str, **kafka_options: Any) -> list[str]:
+    """Returns the names of the topics it created. `kafka_options`: a Kafka login allowed to create topics."""
     for service in SERVICE_SCHEMAS:
         upgrade(service, database_url)
-    return asyncio.run(ensure_topics(kafka_bootstrap_servers))
+    return asyncio.run(ensure_topics(kafka_bootstrap_servers, **kafka_options))
 
 
 def main() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from egis_common.failures import failure_columns
 from egis_common.outbox import inbox_columns, outbox_columns
 from egis_common.settings import EgisSettings
+from egis_localinfra.pytest_plugin import TEST_LOGIN
+from pydantic import Field, SecretStr
 
 SCHEMA = "probe"
 
@@ -18,6 +22,14 @@ class ProbeSettings(EgisSettings):
     metrics_port: int = 0
     consumer_max_attempts: int = 3
     outbox_poll_interval_seconds: float = 0.2
+    # No service of Egis: it uses topics of every service, so it logs in as the test broker's super user
+    # (the plugin's test-only variables; a real service never reads them).
+    kafka_username: str | None = Field(default_factory=lambda: os.environ.get(TEST_LOGIN[0]))
+    kafka_password: SecretStr | None = Field(default_factory=lambda: _secret(os.environ.get(TEST_LOGIN[1])))
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return None if value is None else SecretStr(value)
 
 
 metadata = sa.MetaData(schema=SCHEMA)

@@ -126,7 +126,7 @@ async def test_a_process_killed_after_commit_loses_nothing(runtime, infra):
     assert row.published_at is None, "the killed process must not have published"
 
     consumer = AIOKafkaConsumer(
-        MARK_PRICES.name, bootstrap_servers=infra.kafka_bootstrap, group_id=f"g-{uuid.uuid4()}",
+        MARK_PRICES.name, bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options(), group_id=f"g-{uuid.uuid4()}",
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await consumer.start()
@@ -165,7 +165,7 @@ async def scratch_topic(infra):
     its last commits) before the topic is deleted, not after.
     """
     name = f"egis.test.{uuid.uuid4().hex[:12]}.v1"
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options())
     await admin.start()
     await admin.create_topics([NewTopic(name, 1, 1)])
     yield name, admin
@@ -216,7 +216,7 @@ async def test_after_n_failures_the_message_lands_in_the_dead_letter_topic_and_t
             raise RuntimeError("cannot handle this one")
 
     dead_letters = AIOKafkaConsumer(
-        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, group_id=f"dlq-{uuid.uuid4()}",
+        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options(), group_id=f"dlq-{uuid.uuid4()}",
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await dead_letters.start()
@@ -252,7 +252,7 @@ async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_
         MARK_PRICES.decode(msg.body)
 
     dead_letters = AIOKafkaConsumer(
-        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, group_id=f"dlq-{uuid.uuid4()}",
+        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options(), group_id=f"dlq-{uuid.uuid4()}",
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await dead_letters.start()
@@ -283,7 +283,8 @@ async def _unpublished(runtime, message_ids) -> int:
 
 
 async def test_the_relay_publishes_batch_after_batch_and_waits_its_turn_behind_another_relay(runtime, infra):
-    relay = OutboxRelay(runtime.engine, infra.kafka_bootstrap, runtime.outbox, batch_size=2)
+    relay = OutboxRelay(runtime.engine, infra.kafka_bootstrap, runtime.outbox, batch_size=2,
+                        kafka_options=infra.kafka_options())
     messages = [MarkPrice(symbol=unique_symbol(), price=Decimal(n)) for n in range(1, 6)]
     async with runtime.uow.begin() as conn:
         await runtime.outbox.add(conn, *messages)
@@ -303,7 +304,7 @@ async def test_the_relay_publishes_batch_after_batch_and_waits_its_turn_behind_a
 async def test_a_relay_whose_connection_was_cut_publishes_on_a_new_one(runtime, infra):
     # The relay talks to asyncpg itself, so SQLAlchemy's pool does not see its connection fail.
     engine = make_engine(runtime.settings, pool_size=1)
-    relay = OutboxRelay(engine, infra.kafka_bootstrap, runtime.outbox)
+    relay = OutboxRelay(engine, infra.kafka_bootstrap, runtime.outbox, kafka_options=infra.kafka_options())
     message = MarkPrice(symbol=unique_symbol(), price=Decimal(1))
     try:
         assert await relay.publish_pending() == 0  # the pool's one connection is open

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from egis_common.contracts import ExchangeName
 from egis_common.runtime import Runtime, build_runtime
 from egis_common.topics import EXCHANGE_FACTS, EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS
+from egis_localinfra.pytest_plugin import service_login
 from egis_localinfra.testing import stop_service
 from ledger import bots
 
@@ -61,7 +62,8 @@ class ExecutorService:
 
 
 def executor_settings(**overrides) -> ExecutorSettings:
-    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING", **overrides)
+    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
+                            **{**service_login("executor"), **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,8 @@ async def executor(ledger_runtime):
 
 @pytest.fixture(scope="session")
 async def producer(infra, test_database):
-    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True)
+    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
+                              **infra.kafka_options())
     await sender.start()
     yield sender
     await sender.stop()
@@ -85,7 +88,8 @@ async def producer(infra, test_database):
 @pytest.fixture
 async def tail(infra, test_database):
     """Executions, exchange facts and the ledger's commands and events, from the start of the test."""
-    reader = Tail(infra.kafka_bootstrap, EXECUTIONS, EXCHANGE_FACTS, LEDGER_COMMANDS, LEDGER_EVENTS)
+    reader = Tail(infra.kafka_bootstrap, EXECUTIONS, EXCHANGE_FACTS, LEDGER_COMMANDS, LEDGER_EVENTS,
+                  login=infra.kafka_options())
     await reader.start()
     yield reader
     await reader.stop()

@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from egis_common import contracts as c
 from egis_common.topics import Topic, encode, key_for, topic_for
+from egis_localinfra.pytest_plugin import admin_options
 from egis_localinfra.testing import eventually
 from executor import domain as decisions
 from executor.adapters import repository as repo
@@ -113,9 +114,10 @@ async def pending_record(engine, intent_id):
 class Tail:
     """Every message on some topics from the moment it starts: assigned partitions, no consumer group."""
 
-    def __init__(self, bootstrap: str, *topics: Topic) -> None:
+    def __init__(self, bootstrap: str, *topics: Topic, login: dict[str, str] | None = None) -> None:
         self.topics = {t.name: t for t in topics}
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                                         **(login or admin_options()))
         self.seen: list[c.Message] = []
 
     async def start(self) -> None:
@@ -149,7 +151,7 @@ def of(kind: type, **fields):
 
 async def consumed(bootstrap: str, group: str, records: list) -> None:
     """Until `group` has committed past every one of `records` (RecordMetadata): they were processed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_options())
     await admin.start()
     try:
         async def probe():

@@ -22,12 +22,15 @@ from executor.domain import Intent, IntentStatus
 from executor.settings import BinanceCredentials, ExecutorSettings
 from executor_helpers import of
 
+from egis_localinfra.pytest_plugin import service_login
+
 API_KEY, API_SECRET = "stream-test-key", "stream-test-secret"
 TRADES, LISTEN_KEY = "/fapi/v1/userTrades", "/fapi/v1/listenKey"
 
 
 def executor_settings(**overrides) -> ExecutorSettings:
-    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING", **overrides)
+    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
+                            **{**service_login("executor"), **overrides})
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from executor_helpers import intent_in, of, open_intent, paper_orders, pending_r
 
 from egis_common import contracts as c
 from egis_localinfra.cli import wait_for_metrics
+from egis_localinfra.pytest_plugin import service_env
 from egis_localinfra.testing import eventually
 from egis_venues.paper import tables as paper
 from egis_localinfra.ports import free_port
@@ -35,7 +36,7 @@ D = Decimal
 def executor_process(log: Path, **env: str) -> Iterator[subprocess.Popen]:
     port = free_port()
     environment = {**os.environ, "EGIS_METRICS_PORT": str(port), "EGIS_LOG_LEVEL": "WARNING",
-                   "EGIS_OUTBOX_POLL_INTERVAL_SECONDS": "0.2", **env}
+                   "EGIS_OUTBOX_POLL_INTERVAL_SECONDS": "0.2", **service_env("executor"), **env}
     with log.open("ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "executor.main"], env=environment,
                                    stdout=out, stderr=subprocess.STDOUT)

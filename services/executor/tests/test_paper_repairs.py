@@ -24,7 +24,7 @@ D = Decimal
 
 @pytest.fixture
 async def answers(infra, test_database):
-    reader = Tail(infra.kafka_bootstrap, PAPER_REPAIRS)
+    reader = Tail(infra.kafka_bootstrap, PAPER_REPAIRS, login=infra.kafka_options())
     await reader.start()
     yield reader
     await reader.stop()

@@ -68,6 +68,7 @@ async def ledger_events(infra, test_database):
     """Every message on the ledger events topic, read from the beginning."""
     consumer = AIOKafkaConsumer(
         LEDGER_EVENTS.name, bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
+        **infra.kafka_options(),
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await consumer.start()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from egis_common import contracts as c
 from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, encode, key_for
+from egis_localinfra.pytest_plugin import admin_publish
 from egis_localinfra.testing import eventually
 from ledger import repository as repo
 
@@ -25,7 +26,7 @@ def reserve(bot_id, symbol="ETHUSDT", size="10", intent=c.IntentKind.OPEN, side=
 async def send(runtime, *messages) -> None:
     for message in messages:
         topic = LEDGER_COMMANDS.name if LEDGER_COMMANDS.accepts(message) else EXECUTIONS.name
-        await runtime.broker.publish(encode(message), topic, key=key_for(message))
+        await admin_publish(topic, encode(message), key_for(message))  # as the executor or reconciler would
 
 
 async def answer_to(events, intent_id):

@@ -3,7 +3,9 @@
     drift-report | sync-wrong-closed-positions | resolve-pending | reconcile-paper-positions
 
 Dry-run unless --confirm. Needs EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY (the key
-the reconciler knows this operator by) and EGIS_KAFKA_BOOTSTRAP_SERVERS.
+the reconciler knows this operator by), EGIS_KAFKA_BOOTSTRAP_SERVERS, and the
+operator's Kafka login where Kafka requires one (EGIS_KAFKA_USERNAME and
+EGIS_KAFKA_PASSWORD; EGIS_KAFKA_SSL for TLS). `source .egis/local/env` gives all of them on the local system.
 
 How long it waits for the reply (--timeout) follows the command: the commands
 that ask the venue (sync-wrong-closed-positions, resolve-pending) may run for
@@ -19,11 +21,15 @@ import asyncio
 import os
 import sys
 import time
+from typing import Any
 from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from egis_common import contracts as c
+from egis_common.kafka_login import client_options
 from egis_common.topics import ADMIN_COMMANDS, ADMIN_REPLIES, encode, key_for
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reconciler import auth
 from reconciler.domain import assembled
@@ -32,6 +38,17 @@ from reconciler.settings import ReconcilerSettings
 # The commands that ask the venue may run for the reconciler's longest command time; the rest are quick.
 ASKS_THE_VENUE = frozenset({c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, c.AdminCommandName.RESOLVE_PENDING})
 QUICK_TIMEOUT_S = 60.0
+
+
+class OperatorLogin(BaseSettings):
+    """The operator's own Kafka principal, which may only write admin commands and read their replies."""
+
+    model_config = SettingsConfigDict(env_prefix="EGIS_", extra="ignore")
+
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl: bool = False
+    kafka_ssl_cafile: str | None = None
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -62,10 +79,11 @@ def build_command(args: argparse.Namespace, operator_id: str, key: str) -> c.Adm
     return auth.signed(command, key)
 
 
-async def request(bootstrap: str, command: c.AdminCommand, timeout_s: float) -> c.AdminReply | None:
+async def request(bootstrap: str, command: c.AdminCommand, timeout_s: float,
+                  login: dict[str, Any] | None = None) -> c.AdminReply | None:
     """Publish the command, then read replies (from the end as of now) until ours arrives."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **(login or {}))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(login or {}))
     await consumer.start()
     await producer.start()
     try:
@@ -115,7 +133,8 @@ async def run(argv: list[str] | None = None) -> int:
         print("error: set EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY", file=sys.stderr)
         return 2
     bootstrap = os.environ.get("EGIS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    reply = await request(bootstrap, build_command(args, operator_id, key), args.timeout)
+    login = client_options(OperatorLogin())
+    reply = await request(bootstrap, build_command(args, operator_id, key), args.timeout, login)
     if reply is None:
         print(f"error: no reply within {args.timeout}s", file=sys.stderr)
         return 1

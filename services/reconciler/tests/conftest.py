@@ -53,14 +53,14 @@ async def binance_lookup(binance_server):
 
 
 @pytest.fixture(scope="session")
-async def reconciler_runtime(test_database, binance_lookup):
+async def reconciler_runtime(infra, test_database, binance_lookup):
     """One reconciler for the session: joining its consumer group costs a rebalance per start.
 
     Its pending resolver is not started: the tests run it when they mean to (test_pending_resolver)."""
     settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
                                   operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
                                   pending_not_found_window_seconds=PENDING_WINDOW_S,
-                                  admin_reply_part_bytes=REPLY_PART_BYTES)
+                                  admin_reply_part_bytes=REPLY_PART_BYTES, **infra.kafka_settings("reconciler"))
     runtime = build_runtime(settings)
     register(runtime, venues={ExchangeName.BINANCE_USDM.value: binance_lookup})
     await runtime.broker.start()
@@ -90,6 +90,7 @@ async def messages(infra, test_database):
     topics = (ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS, EXECUTOR_COMMANDS)
     consumer = AIOKafkaConsumer(
         *(t.name for t in topics), bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
+        **infra.kafka_options(),
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await consumer.start()

@@ -27,6 +27,7 @@ from egis_venues.port import Filled, MarketOrder, OrderSide
 from egis_venues.settings import PaperSettings
 from ledger import bots
 from ledger import repository as ledger_repo
+from egis_localinfra.pytest_plugin import service_login
 from reconciler_helpers import publish
 
 D = Decimal
@@ -36,7 +37,7 @@ D = Decimal
 async def running_paper_venue() -> AsyncIterator[PaperExchange]:
     # The venue's tables and the outbox it announces through are in the executor's schema.
     settings = EgisSettings(service_name="paper-venue", db_schema="executor", metrics_port=0,
-                            outbox_poll_interval_seconds=0.2, log_level="WARNING")
+                            outbox_poll_interval_seconds=0.2, log_level="WARNING", **service_login("executor"))
     runtime = build_runtime(settings)
     await runtime.start_relay()
     try:

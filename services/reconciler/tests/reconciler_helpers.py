@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from egis_common import contracts as c
 from egis_common.topics import encode, key_for, topic_for
+from egis_localinfra.pytest_plugin import admin_publish
 from egis_localinfra.testing import eventually
 from reconciler import auth
 from reconciler.domain import assembled
@@ -60,7 +61,8 @@ def admin_command(name: c.AdminCommandName, *, confirm: bool = False, bot_id=Non
 
 async def publish(runtime, *messages: c.Message) -> None:
     for message in messages:
-        await runtime.broker.publish(encode(message), topic_for(message).name, key=key_for(message))
+        # As the service that owns the topic would (a venue, the ledger, an operator): not as the reconciler.
+        await admin_publish(topic_for(message).name, encode(message), key_for(message))
 
 
 def unique_id() -> str:

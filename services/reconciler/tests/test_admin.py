@@ -178,9 +178,19 @@ async def _two(messages, request_id):
     return found if len(found) == 2 else None
 
 
-async def test_the_cli_signs_sends_waits_and_prints_the_report(reconciler_runtime, monkeypatch, capsys):
+@pytest.fixture
+def operator_shell(infra, monkeypatch):
+    """An operator's environment: the signing key, and the operator's own Kafka principal, which may only
+    write admin commands and read their replies."""
     monkeypatch.setenv("EGIS_OPERATOR_ID", OPERATOR_ID)
     monkeypatch.setenv("EGIS_OPERATOR_KEY", OPERATOR_KEY)
+    login = infra.kafka_settings("operator")
+    monkeypatch.setenv("EGIS_KAFKA_USERNAME", login["kafka_username"])
+    monkeypatch.setenv("EGIS_KAFKA_PASSWORD", login["kafka_password"])
+
+
+async def test_the_cli_signs_sends_waits_and_prints_the_report(reconciler_runtime, operator_shell, monkeypatch,
+                                                               capsys):
     bot_id = uuid.uuid4()
     assert await cli.run(["drift-report", "--bot-id", str(bot_id)]) == 0
     out = capsys.readouterr().out.splitlines()  # logs share stdout in tests: look for the report's lines
@@ -371,15 +381,13 @@ async def test_a_liquidation_is_found_by_the_account_and_symbol_of_the_positions
 
 
 async def test_a_report_over_the_size_limit_comes_in_parts_that_the_cli_joins_into_the_whole_report(
-    reconciler_runtime, messages, monkeypatch, capsys
+    reconciler_runtime, messages, operator_shell, capsys
 ):
     bot_id, count = uuid.uuid4(), 40
     async with reconciler_runtime.engine.begin() as conn:  # open positions without an entry fill fact: all drift
         await conn.execute(read_model.positions.insert(), [
             {"position_id": uuid.uuid4(), "bot_id": bot_id, "symbol": "ETHUSDT", "side": "long", "status": "open",
              "open_intent_id": uuid.uuid4(), "updated_at": datetime.now(UTC)} for _ in range(count)])
-    monkeypatch.setenv("EGIS_OPERATOR_ID", OPERATOR_ID)
-    monkeypatch.setenv("EGIS_OPERATOR_KEY", OPERATOR_KEY)
 
     assert await cli.run(["drift-report", "--bot-id", str(bot_id)]) == 0
 

@@ -20,7 +20,7 @@ def service(signal_router_service):
 
 @pytest.fixture(scope="session")
 async def tail(infra, test_database):
-    collected = Tail(infra.kafka_bootstrap, (SIGNALS_RECEIVED, INTENTS, SIGNALS_SKIPPED))
+    collected = Tail(infra.kafka_bootstrap, (SIGNALS_RECEIVED, INTENTS, SIGNALS_SKIPPED), infra.kafka_options())
     await collected.start()
     yield collected
     await collected.stop()
@@ -28,7 +28,7 @@ async def tail(infra, test_database):
 
 @pytest.fixture(scope="session")
 async def producer(infra, test_database):
-    sender = Producer(infra.kafka_bootstrap)
+    sender = Producer(infra.kafka_bootstrap, infra.kafka_options())
     await sender.producer.start()
     yield sender
     await sender.producer.stop()

@@ -42,8 +42,9 @@ def signal_body(bot: BotSnapshot, secret: str, **fields: Any) -> dict[str, Any]:
 class Producer:
     """Plays the ledger (bot snapshots) or a raw producer of any registry message."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    def __init__(self, bootstrap: str, login: dict[str, str] | None = None) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                         **(login or {}))
 
     async def send(self, message: Message, topic: Topic = BOTS) -> None:
         await self.producer.send_and_wait(topic.name, encode(message), key=key_for(message))
@@ -58,11 +59,13 @@ class Tail:
 
     bootstrap: str
     topics: tuple[Topic, ...]
+    login: dict[str, str] = field(default_factory=dict)  # the test broker's super user
     messages: list[Message] = field(default_factory=list)
     raw_count: int = 0
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                         **self.login)
         await self.consumer.start()
         partitions = [TopicPartition(t.name, p) for t in self.topics for p in range(t.partitions)]
         self.consumer.assign(partitions)

@@ -57,7 +57,9 @@ async def gateway(kafka, router_settings):
     """The gateway half of the service only: its router would share the session's outbox table."""
     from signal_router.main import create_service
 
-    settings = router_settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap})
+    # A broker of its own without authentication: no login.
+    settings = router_settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap, "kafka_username": None,
+                                                  "gateway_kafka_username": None})
     service = create_service(settings, migrate=False)
     await service.wiring.bots_feed.start(30)
     service.view.ready = True

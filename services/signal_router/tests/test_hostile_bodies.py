@@ -44,9 +44,10 @@ HOSTILE = settings(deadline=None, database=None, derandomize=False, print_blob=T
 class Watch:
     """Counts requests, records anything the gateway would publish, checks the topic after."""
 
-    def __init__(self, service, bootstrap: str) -> None:
+    def __init__(self, service, bootstrap: str, login: dict[str, str]) -> None:
         self.gateway = service.wiring.gateway
         self.bootstrap = bootstrap
+        self.login = login
         self.sent = 0
         self.published = []
         self._publish = self.gateway.publish
@@ -56,7 +57,7 @@ class Watch:
         await self._publish(signal)
 
     async def end_offsets(self) -> dict[TopicPartition, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, **self.login)
         await consumer.start()
         try:
             return await consumer.end_offsets([TopicPartition(SIGNALS_RECEIVED.name, p)
@@ -75,7 +76,7 @@ async def watch(service, producer, infra, request):
         return service.view.get(BOT.bot_id) is not None
 
     await eventually(known, what="bot in the view")
-    spy = Watch(service, infra.kafka_bootstrap)
+    spy = Watch(service, infra.kafka_bootstrap, infra.kafka_options())
     before = await spy.end_offsets()
     spy.gateway.publish = spy.publish
     yield spy
