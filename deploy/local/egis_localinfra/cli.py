@@ -2,7 +2,11 @@
 
 `up` starts Apache Kafka (KRaft) and PostgreSQL on loopback ports, creates the
 `egis` database, migrates every service's schema, creates every registry topic,
-then starts the four services. Run again, it brings back whatever died: Kafka
+then starts the four services. Kafka requires a login (SASL/SCRAM-SHA-512) and
+allows nothing without an ACL: each service, the webhook gateway, operators and
+the mark-price feed log in as principals of their own, made at the first `up`
+with passwords kept 0600 in the state, as is the first operator's signing key
+(printed once). The env file gives an operator's shell that login and key. Run again, it brings back whatever died: Kafka
 and Postgres come back on the ports they had, so running services find them
 again; a dead or unhealthy service is restarted on its own ports, and one
 started against addresses that are no longer right is restarted against the
@@ -35,7 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from egis_common.health import OK, PROBE_TIMEOUT_S, database_answers, probe
-from egis_localinfra.kafka import kafka_status, list_topics, start_kafka, stop_kafka
+from egis_localinfra import local_access
+from egis_localinfra.kafka import admin_client_options, kafka_status, list_topics, start_kafka, stop_kafka
 from egis_localinfra.ports import free_port, port_is_free
 from egis_localinfra.postgres import create_database, postgres_status, start_postgres, stop_postgres
 
@@ -64,14 +69,26 @@ def infra_up() -> dict[str, str]:
     from egis_common.setup import prepare_system
 
     kafka = _kafka_up()
+    if local_access.apply(STATE_DIR / "kafka", kafka.bootstrap, local_access.users(STATE_DIR)):
+        print(f"kafka users and ACLs applied: {', '.join(local_access.PRINCIPALS)}")
     postgres = _postgres_up()
     asyncio.run(create_database(postgres.admin_dsn, DATABASE, if_missing=True))
     url = postgres.dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
-    created = prepare_system(url, kafka.bootstrap)
+    created = prepare_system(url, kafka.bootstrap, **_kafka_admin())
     print(f"schemas migrated; {len(created)} topics created")
-    env = {"EGIS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "EGIS_DATABASE_URL": url}
-    _write_env(env)
-    return env
+    return {"EGIS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "EGIS_DATABASE_URL": url}
+
+
+def _kafka_admin() -> dict[str, str]:
+    """The local broker's super user, for topics and health probes."""
+    return admin_client_options(STATE_DIR / "kafka")
+
+
+def _operator_env(env: dict[str, str]) -> dict[str, str]:
+    """For an operator's shell (`source`): where Egis runs, the operator's Kafka login and signing key."""
+    (operator_id, key), _ = local_access.operator(STATE_DIR)
+    return {**env, **local_access.login_env(local_access.users(STATE_DIR)["operator"]),
+            "EGIS_OPERATOR_ID": operator_id, "EGIS_OPERATOR_KEY": key}
 
 
 def _kafka_up():
@@ -82,7 +99,7 @@ def _kafka_up():
         stop_kafka(state)
         running = None
     started = time.monotonic()
-    kafka = running or start_kafka(state)
+    kafka = running or start_kafka(state, secure=True)
     how = "running" if running else f"started ({time.monotonic() - started:.1f}s)"
     print(f"kafka {kafka.version} at {kafka.bootstrap}: {how}")
     return kafka
@@ -103,7 +120,7 @@ def _postgres_up():
 
 
 def _kafka_problem(bootstrap: str) -> str:
-    return asyncio.run(probe(lambda: list_topics(bootstrap), INFRA_PROBE_TIMEOUT_S))
+    return asyncio.run(probe(lambda: list_topics(bootstrap, **_kafka_admin()), INFRA_PROBE_TIMEOUT_S))
 
 
 def _postgres_problem(dsn: str) -> str:
@@ -290,15 +307,21 @@ def up(_: argparse.Namespace | None = None) -> None:
     """Start what is missing, bring back what died, leave what is healthy alone."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     env = infra_up()
+    logins = local_access.users(STATE_DIR)
+    operator, made = local_access.operator(STATE_DIR)
     services = _load_services()
     moved = _stop_moved(services, env)
     for service in SERVICES:
-        services[service] = _ensure_service(service, services.get(service), env, moved.get(service))
+        service_env = {**env, **local_access.service_env(service, logins, operator)}
+        services[service] = _ensure_service(service, services.get(service), service_env, moved.get(service))
         _save_services(services)  # after each one: a failure further on leaves a true record
     # The HTTP ports are free ones picked at a service's first start: the env file names them for the CLI and curl.
-    _write_env({**env, **{variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
-                          for service, variable in URL_VARIABLES.items()}})
-    print(f"\nEgis is up. Settings for other shells: source {STATE_DIR / 'env'}")
+    _write_env({**_operator_env(env), **{variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
+                                         for service, variable in URL_VARIABLES.items()}})
+    if made:
+        print(f"\nThe first operator, {operator[0]}, signs repairs with this key (shown once; kept 0600 in "
+              f"{STATE_DIR / local_access.OPERATOR_FILE}):\n  {operator[1]}")
+    print(f"\nEgis is up. Settings for other shells (an operator's, with the key): source {STATE_DIR / 'env'}")
 
 
 def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -> None:
@@ -353,7 +376,7 @@ async def _kafka_line(absent: tuple[str, str]) -> tuple[str, str, str]:
     kafka = kafka_status(STATE_DIR / "kafka")
     if kafka is None:
         return ("kafka", *absent)
-    problem = await probe(lambda: list_topics(kafka.bootstrap), INFRA_PROBE_TIMEOUT_S)
+    problem = await probe(lambda: list_topics(kafka.bootstrap, **_kafka_admin()), INFRA_PROBE_TIMEOUT_S)
     if problem != OK:
         return "kafka", "unhealthy", f"{kafka.bootstrap}, pid {kafka.pid}: no metadata ({problem})"
     return "kafka", "healthy", f"{kafka.version} at {kafka.bootstrap}, pid {kafka.pid}"
@@ -387,31 +410,23 @@ def env(_: argparse.Namespace) -> None:
 
 
 def mark_price(arguments: argparse.Namespace) -> None:
-    """Publish a MarkPrice to egis.exchange.mark-prices.v1 on the running Kafka."""
-    from egis_common.contracts import MarkPrice
-    from pydantic import ValidationError
+    """Publish a MarkPrice to egis.exchange.mark-prices.v1 on the running Kafka, as the price feed."""
+    from egis_common import mark_price as feed
 
-    try:
-        message = MarkPrice(symbol=arguments.symbol.upper(), price=arguments.price)  # a decimal string, validated
-    except ValidationError as error:
-        raise SystemExit(f"invalid price {arguments.price!r}: {error.errors()[0]['msg']}") from None
+    message = feed.mark_price(arguments.symbol, arguments.price)
     kafka = kafka_status(STATE_DIR / "kafka")
     if kafka is None:
         raise SystemExit("kafka is not running: ./egis up first")
-    asyncio.run(_publish(kafka.bootstrap, message))
+    asyncio.run(feed.publish(kafka.bootstrap, message, local_access.users(STATE_DIR)["prices"].client_options()))
     print(f"{message.symbol} mark price {message.price} published")
 
 
-async def _publish(bootstrap: str, message) -> None:
-    from aiokafka import AIOKafkaProducer
-    from egis_common.topics import encode, key_for, topic_for
+def compose_secrets(arguments: argparse.Namespace) -> None:
+    """Write docker-compose's secrets once: .env and the broker's JAAS file (0600, never committed)."""
+    from egis_localinfra import compose
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic_for(message).name, encode(message), key=key_for(message))
-    finally:
-        await producer.stop()
+    for path in compose.write_secrets(force=arguments.force):
+        print(f"written: {path} (0600)")
 
 
 def main() -> None:
@@ -427,6 +442,9 @@ def main() -> None:
     marks.add_argument("symbol", help="e.g. ETHUSDT")
     marks.add_argument("price", help="a decimal string, e.g. 2942.67")
     marks.set_defaults(handler=mark_price)
+    secrets = commands.add_parser("compose-secrets", help=compose_secrets.__doc__)
+    secrets.add_argument("--force", action="store_true", help="new secrets even if .env exists")
+    secrets.set_defaults(handler=compose_secrets)
     arguments = parser.parse_args()
     # A broker that does not answer is reported on its status line; aiokafka would also log it to stderr.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
 import sys
 import time
 import urllib.request
@@ -11,7 +14,33 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local_system import alive, run_cli, status_lines  # noqa: E402
+from local_system import alive, run_cli, status_lines, system_env  # noqa: E402
+
+
+def _secrets_are_kept_and_shown_once(state_dir: Path, first_up: str) -> None:
+    """Kafka logins, the super user and the first operator's key: owner-only files, and the key printed once."""
+    for path in ("kafka-users.json", "operator.json", "env", "kafka/kafka-admin.json", "kafka/server.properties"):
+        assert stat.S_IMODE((state_dir / path).stat().st_mode) == 0o600, path
+    key = json.loads((state_dir / "operator.json").read_text())["key"]
+    assert key in first_up and "The first operator, local-admin" in first_up
+    logins = json.loads((state_dir / "kafka-users.json").read_text())
+    assert set(logins) == {"signal_router", "executor", "ledger", "reconciler", "gateway", "operator", "prices"}
+    again = run_cli(state_dir, "up")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert key not in again.stdout and "kafka users and ACLs applied" not in again.stdout
+    for service in ("ledger", "signal_router", "executor", "reconciler"):  # no service log holds a password
+        log = Path(json.loads((state_dir / "services.json").read_text())[service]["log"]).read_text()
+        assert not any(password in log for password in logins.values()) and key not in log, service
+
+
+def _the_provisioned_operator_runs_a_repair(state_dir: Path) -> None:
+    """The README's repair, on a fresh system, from a shell that sourced the env file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | system_env(state_dir)
+    assert env["EGIS_KAFKA_USERNAME"] == "operator" and env["EGIS_OPERATOR_ID"] == "local-admin"
+    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "drift-report"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("drift-report: ok (dry run)"), done.stdout
 
 
 @pytest.mark.timeout(300)
@@ -33,6 +62,8 @@ def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_pa
                 time.sleep(0.1)
         env = run_cli(state_dir, "env").stdout
         assert "EGIS_KAFKA_BOOTSTRAP_SERVERS='127.0.0.1:" in env and "EGIS_DATABASE_URL=" in env
+        _secrets_are_kept_and_shown_once(state_dir, up.stdout)
+        _the_provisioned_operator_runs_a_repair(state_dir)
         status = run_cli(state_dir, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         lines = status_lines(status.stdout)

@@ -1,0 +1,75 @@
+"""The local system's Kafka principals and its first operator: made at the first `up`, kept in the state.
+
+Every service logs in as its own principal with the grants of `egis_common.access`, and so do the
+webhook gateway, the operators' commands and the mark-price feed. Their passwords, and the first
+operator's signing key, are generated once into files only their owner can read; the operator key
+is printed once, when it is made, and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from egis_common import access
+from egis_localinfra import kafka_auth
+from egis_localinfra.kafka import provision_access
+
+USERS_FILE = "kafka-users.json"
+OPERATOR_FILE = "operator.json"
+APPLIED_FILE = "access.applied"  # in the broker's own state: a new broker has none, and gets everything again
+PRINCIPALS = (*access.SERVICES, "gateway", "operator", "prices")
+FIRST_OPERATOR = "local-admin"
+
+
+def users(state_dir: Path) -> dict[str, kafka_auth.KafkaUser]:
+    """Every principal's login, made on first use."""
+    path = state_dir / USERS_FILE
+    known = json.loads(path.read_text()) if path.exists() else {}
+    missing = [name for name in PRINCIPALS if name not in known]
+    if missing:
+        known |= {name: kafka_auth.new_password() for name in missing}
+        kafka_auth.write_secret(path, known)
+    return {name: kafka_auth.KafkaUser(name, known[name]) for name in PRINCIPALS}
+
+
+def apply(kafka_state: Path, bootstrap: str, logins: Mapping[str, kafka_auth.KafkaUser]) -> bool:
+    """Users and ACLs on the broker, unless this broker already has exactly these; True when applied now."""
+    grants = [binding for name in PRINCIPALS for binding in access.bindings(access.GRANTS[name])]
+    digest = hashlib.sha256(repr(([(u.name, u.password) for u in logins.values()], grants)).encode()).hexdigest()
+    marker = kafka_state / APPLIED_FILE
+    if marker.exists() and marker.read_text() == digest:
+        return False
+    provision_access(kafka_state, bootstrap, users=logins.values(), grants=grants)
+    marker.write_text(digest)
+    return True
+
+
+def login_env(user: kafka_auth.KafkaUser, prefix: str = "EGIS_KAFKA") -> dict[str, str]:
+    return {f"{prefix}_USERNAME": user.name, f"{prefix}_PASSWORD": user.password}
+
+
+def service_env(service: str, logins: Mapping[str, kafka_auth.KafkaUser], operator: tuple[str, str]) -> dict[str, str]:
+    """What only this service is given: its own login, the gateway's for the router, the operator keys for the
+    reconciler."""
+    env = login_env(logins[service])
+    if service == "signal_router":
+        env |= login_env(logins["gateway"], "EGIS_GATEWAY_KAFKA")
+    if service == "reconciler":
+        operator_id, key = operator
+        env["EGIS_OPERATOR_KEYS"] = json.dumps({operator_id: key})
+    return env
+
+
+def operator(state_dir: Path) -> tuple[tuple[str, str], bool]:
+    """((operator id, signing key), made now): the first operator, so repairs work on a fresh system."""
+    path = state_dir / OPERATOR_FILE
+    if path.exists():
+        data = json.loads(path.read_text())
+        return (data["operator_id"], data["key"]), False
+    made = (FIRST_OPERATOR, secrets.token_urlsafe(32))
+    kafka_auth.write_secret(path, {"operator_id": made[0], "key": made[1]})
+    return made, True
