@@ -304,7 +304,7 @@ class Cluster:
         process = localkafka._launch(self.kafka_dir, lib, "-Xms512m -Xmx1g", fast_start=False)
         info = localkafka.KafkaInfo(old["bootstrap"], process.pid, Path(old["log_path"]), old["version"])
         (self.kafka_dir / "kafka.json").write_text(json.dumps({**old, "pid": process.pid}, indent=2))
-        localkafka._wait_ready(info, self.kafka_dir)
+        localkafka._wait_ready(info, self.kafka_dir, localkafka.admin_client_options(self.kafka_dir))
 
     # ------------------------------------------------------------ Postgres
 
