@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from egis_localinfra import guards
 from egis_localinfra.kafka_auth import KafkaUser
@@ -147,7 +148,8 @@ async def admin_publish(topic: str, value: bytes, key: bytes | None) -> None:
     await _admin_producer.send_and_wait(topic, value, key=key)
 
 
-@pytest.fixture(scope="session", autouse=True)
+# pytest_asyncio's own decorator: a plain async fixture would be refused where asyncio_mode is not "auto".
+@pytest_asyncio.fixture(scope="session", loop_scope="session", autouse=True)
 async def _close_admin_producer() -> AsyncIterator[None]:
     global _admin_producer
     yield
@@ -220,14 +222,12 @@ def _local_infra(stack: ExitStack) -> Infra:
 
 def _provision_principals(kafka_state: Path, bootstrap: str) -> dict[str, KafkaUser]:
     """Every principal of the local system, with its grants: the suite runs with authentication and ACLs on."""
-    from egis_common import access
     from egis_localinfra import kafka_auth
     from egis_localinfra.kafka import provision_access
-    from egis_localinfra.local_access import PRINCIPALS
+    from egis_localinfra.local_access import PRINCIPALS, grants
 
     logins = {name: KafkaUser(name, kafka_auth.new_password()) for name in PRINCIPALS}
-    grants = [binding for name in PRINCIPALS for binding in access.bindings(access.GRANTS[name])]
-    provision_access(kafka_state, bootstrap, users=logins.values(), grants=grants)
+    provision_access(kafka_state, bootstrap, users=logins.values(), grants=grants())
     admin = kafka_auth.admin_user(kafka_state)
     assert admin is not None, "a secure broker has its super user"
     return {"admin": admin, **logins}
