@@ -16,13 +16,16 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from egis_common.access import AclBinding
+from egis_common.kafka_login import MECHANISM, Login, client_options
 
 ADMIN_FILE = "kafka-admin.json"
 ADMIN_USER = "admin"
-MECHANISM = "SCRAM-SHA-512"
 ACCESS_TOOL = Path(__file__).resolve().parent.parent.parent / "kafka" / "access" / "EgisAccess.java"
 PROVISION_TIMEOUT_S = 120.0
 
@@ -35,10 +38,12 @@ class KafkaUser:
     def __repr__(self) -> str:  # never print the password
         return f"KafkaUser({self.name!r})"
 
-    def client_options(self) -> dict[str, str]:
+    def login(self) -> Login:
+        return Login(self.name, SecretStr(self.password))
+
+    def client_options(self) -> dict[str, Any]:
         """aiokafka's keyword arguments for a client that logs in as this user."""
-        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": MECHANISM,
-                "sasl_plain_username": self.name, "sasl_plain_password": self.password}
+        return client_options(self.login())
 
 
 def new_password() -> str:

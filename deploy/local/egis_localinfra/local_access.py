@@ -36,14 +36,19 @@ def users(state_dir: Path) -> dict[str, kafka_auth.KafkaUser]:
     return {name: kafka_auth.KafkaUser(name, known[name]) for name in PRINCIPALS}
 
 
+def grants() -> list[access.AclBinding]:
+    """Every principal's ACLs, exactly its grants."""
+    return [binding for name in PRINCIPALS for binding in access.bindings(access.GRANTS[name])]
+
+
 def apply(kafka_state: Path, bootstrap: str, logins: Mapping[str, kafka_auth.KafkaUser]) -> bool:
     """Users and ACLs on the broker, unless this broker already has exactly these; True when applied now."""
-    grants = [binding for name in PRINCIPALS for binding in access.bindings(access.GRANTS[name])]
-    digest = hashlib.sha256(repr(([(u.name, u.password) for u in logins.values()], grants)).encode()).hexdigest()
+    bindings = grants()
+    digest = hashlib.sha256(repr(([(u.name, u.password) for u in logins.values()], bindings)).encode()).hexdigest()
     marker = kafka_state / APPLIED_FILE
     if marker.exists() and marker.read_text() == digest:
         return False
-    provision_access(kafka_state, bootstrap, users=logins.values(), grants=grants)
+    provision_access(kafka_state, bootstrap, users=logins.values(), grants=bindings)
     marker.write_text(digest)
     return True
 

@@ -14,7 +14,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ClusterAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
 
 from faststream.kafka import KafkaBroker
-from pydantic import SecretStr
 
 from egis_common import access
 from egis_common.kafka_login import broker_security, client_options
@@ -154,20 +153,12 @@ def test_a_team_reads_public_events_in_its_own_groups_and_writes_nothing(secure_
         asyncio.run(_send(bootstrap, team, LEDGER_EVENTS.name, b"{}"))
 
 
-class _Login:
-    """A service's settings as far as egis_common.kafka_login reads them."""
-
-    def __init__(self, user: kafka_auth.KafkaUser) -> None:
-        self.kafka_username, self.kafka_password = user.name, SecretStr(user.password)
-        self.kafka_ssl, self.kafka_ssl_cafile = False, None
-
-
 def test_a_service_broker_logs_in_with_its_settings_and_gets_only_its_grants(secure_kafka):
     """The same FastStream broker options every service uses (egis_common.kafka_login), against the real ACLs."""
     bootstrap, users, _ = secure_kafka
 
     async def publish(user: kafka_auth.KafkaUser, topic: str) -> None:
-        broker = KafkaBroker(bootstrap, security=broker_security(_Login(user)), acks="all",
+        broker = KafkaBroker(bootstrap, security=broker_security(user.login()), acks="all",
                              enable_idempotence=True, request_timeout_ms=10000)
         await broker.start()
         try:
@@ -178,4 +169,4 @@ def test_a_service_broker_logs_in_with_its_settings_and_gets_only_its_grants(sec
     asyncio.run(publish(users["executor"], EXECUTIONS.name))
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(publish(users["executor"], INTENTS.name))
-    assert client_options(_Login(users["ledger"]))["sasl_plain_username"] == "ledger"
+    assert client_options(users["ledger"].login())["sasl_plain_username"] == "ledger"

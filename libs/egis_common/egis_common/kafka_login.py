@@ -8,11 +8,13 @@ One function per client library, so every client of a service logs in the same w
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLScram512
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MECHANISM = "SCRAM-SHA-512"
 
@@ -22,6 +24,28 @@ class KafkaLogin(Protocol):
     kafka_password: SecretStr | None
     kafka_ssl: bool
     kafka_ssl_cafile: str | None
+
+
+@dataclass(frozen=True)
+class Login:
+    """A login that is not a service's own settings (the gateway's, a user of the local broker)."""
+
+    kafka_username: str | None
+    kafka_password: SecretStr | None
+    kafka_ssl: bool = False
+    kafka_ssl_cafile: str | None = None
+
+
+class LoginSettings(BaseSettings):
+    """The Kafka address and login of a command run by a person (an operator, the price feed), from EGIS_*."""
+
+    model_config = SettingsConfigDict(env_prefix="EGIS_", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    kafka_ssl: bool = False
+    kafka_ssl_cafile: str | None = None
 
 
 def _ssl_context(login: KafkaLogin) -> ssl.SSLContext | None:

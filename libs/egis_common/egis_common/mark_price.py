@@ -12,22 +12,11 @@ import sys
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError
 
 from egis_common.contracts import MarkPrice
-from egis_common.kafka_login import client_options
+from egis_common.kafka_login import LoginSettings, client_options
 from egis_common.topics import encode, key_for, topic_for
-
-
-class FeedSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EGIS_", extra="ignore")
-
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_username: str | None = None
-    kafka_password: SecretStr | None = None
-    kafka_ssl: bool = False
-    kafka_ssl_cafile: str | None = None
 
 
 def mark_price(symbol: str, price: str) -> MarkPrice:
@@ -54,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("price", help="a decimal string, e.g. 2942.67")
     args = parser.parse_args(argv)
     message = mark_price(args.symbol, args.price)
-    settings = FeedSettings()
+    settings = LoginSettings()
     try:
         asyncio.run(publish(settings.kafka_bootstrap_servers, message, client_options(settings)))
     except Exception as error:  # noqa: BLE001 - one clear line, not a traceback

@@ -26,10 +26,8 @@ from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from egis_common import contracts as c
-from egis_common.kafka_login import client_options
+from egis_common.kafka_login import LoginSettings, client_options
 from egis_common.topics import ADMIN_COMMANDS, ADMIN_REPLIES, encode, key_for
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reconciler import auth
 from reconciler.domain import assembled
@@ -38,17 +36,6 @@ from reconciler.settings import ReconcilerSettings
 # The commands that ask the venue may run for the reconciler's longest command time; the rest are quick.
 ASKS_THE_VENUE = frozenset({c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, c.AdminCommandName.RESOLVE_PENDING})
 QUICK_TIMEOUT_S = 60.0
-
-
-class OperatorLogin(BaseSettings):
-    """The operator's own Kafka principal, which may only write admin commands and read their replies."""
-
-    model_config = SettingsConfigDict(env_prefix="EGIS_", extra="ignore")
-
-    kafka_username: str | None = None
-    kafka_password: SecretStr | None = None
-    kafka_ssl: bool = False
-    kafka_ssl_cafile: str | None = None
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -133,7 +120,7 @@ async def run(argv: list[str] | None = None) -> int:
         print("error: set EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY", file=sys.stderr)
         return 2
     bootstrap = os.environ.get("EGIS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    login = client_options(OperatorLogin())
+    login = client_options(LoginSettings())  # the operator's own principal: admin commands and replies only
     reply = await request(bootstrap, build_command(args, operator_id, key), args.timeout, login)
     if reply is None:
         print(f"error: no reply within {args.timeout}s", file=sys.stderr)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import Field, SecretStr, model_validator
 
+from egis_common.kafka_login import Login
 from egis_common.settings import EgisSettings
 
 # USDⓈ-M perpetuals a signal may name; extend with EGIS_SYMBOLS='["BTCUSDT", ...]'.
@@ -52,19 +52,8 @@ class RouterSettings(EgisSettings):
                              "gateway logs in to Kafka as a principal of its own, which may only write signals")
         return self
 
-    def gateway_login(self) -> GatewayLogin:
-        return GatewayLogin(self.gateway_kafka_username, self.gateway_kafka_password, self.kafka_ssl,
-                            self.kafka_ssl_cafile)
+    def gateway_login(self) -> Login:
+        return Login(self.gateway_kafka_username, self.gateway_kafka_password, self.kafka_ssl, self.kafka_ssl_cafile)
 
     # Startup waits this long for the bots topic to be read to its end.
     bots_ready_timeout_seconds: float = Field(default=60, gt=0)
-
-
-@dataclass(frozen=True)
-class GatewayLogin:
-    """The gateway's login, in the shape egis_common.kafka_login reads."""
-
-    kafka_username: str | None
-    kafka_password: SecretStr | None
-    kafka_ssl: bool
-    kafka_ssl_cafile: str | None
