@@ -12,7 +12,7 @@ from egis_binance_local import BinanceLocal
 from egis_common.contracts import ExchangeName
 from egis_common.runtime import build_runtime
 from egis_common.topics import ADMIN_REPLIES, EXECUTOR_COMMANDS, LEDGER_COMMANDS, LEDGER_EVENTS
-from egis_localinfra.testing import stop_service
+from egis_localinfra.testing import eventually, stop_service
 from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.settings import BinanceCredentials
 from pydantic import SecretStr
@@ -82,6 +82,14 @@ class TopicReader:
         for records in batches.values():
             self.seen.extend(self.decoders[r.topic].decode(r.value) for r in records)
         return [m for m in self.seen if predicate(m)]
+
+    async def wait_for(self, predicate, count: int = 1, what: str = "messages") -> list:
+        """Until at least `count` messages match: one fetch may not yet hold every partition's records."""
+        async def probe():
+            found = await self.matching(predicate)
+            return found if len(found) >= count else None
+
+        return await eventually(probe, what=what)
 
 
 @pytest.fixture(scope="session")

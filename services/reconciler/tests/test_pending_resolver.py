@@ -70,6 +70,10 @@ async def sent_about(messages, kind, intent_id) -> list:
     return await messages.matching(lambda m: isinstance(m, kind) and m.intent_id == intent_id)
 
 
+async def sent_once(messages, kind, intent_id) -> list:
+    return await messages.wait_for(lambda m: isinstance(m, kind) and m.intent_id == intent_id, what=kind.__name__)
+
+
 def lookups_of(server, order) -> int:
     return sum(r.params.get("origClientOrderId") == order.client_order_id for r in server.requests("GET", LOOKUP_PATH))
 
@@ -103,9 +107,9 @@ async def test_paper_orders_filled_before_the_executor_lost_track_are_settled_by
     assert (opened.executed_qty, opened.avg_entry_price, opened.size_usd) == (D("0.05"), D("200"), D("10"))
     assert [p for p in rows.values() if p.status == "open"] == [opened]
 
-    fills = await sent_about(messages, c.ApplyFoundFill, filled.intent_id)
+    fills = await sent_once(messages, c.ApplyFoundFill, filled.intent_id)
     assert [(f.executed_qty, f.exchange_order_id) for f in fills] == [(D("0.05"), booked.exchange_order_id)]
-    releases = await sent_about(messages, c.ReleaseReservation, absent.intent_id)
+    releases = await sent_once(messages, c.ReleaseReservation, absent.intent_id)
     assert [r.reason for r in releases] == ["not_found_after_window"]
     records = await eventually(lambda: _records_of(messages, bot.bot_id, 2), what="resolutions recorded")
     assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted([
