@@ -13,12 +13,12 @@ from datetime import timedelta
 from faststream.kafka import KafkaBroker
 
 from egis_common import contracts as c
+from egis_common.bots_feed import BotsFeed
 from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.kafka_login import client_options
 from egis_common.runtime import Runtime
 from egis_common.topics import BOTS, SIGNALS_RECEIVED, Topic
 from signal_router import domain, handlers
-from signal_router.adapters.bots_feed import BotsFeed
 from signal_router.adapters.gateway_producer import BoundedPublish
 from signal_router.bots import BotView
 from signal_router.gateway import Gateway
@@ -26,7 +26,7 @@ from signal_router.handlers import GROUP
 from signal_router.settings import RouterSettings
 
 # Topics read whole from the beginning at every start, then followed, without a consumer group
-# (adapters/bots_feed.py), each with the handler of its records.
+# (egis_common.bots_feed), each with the handler of its records.
 FEEDS: tuple[tuple[Topic, Callable[..., None]], ...] = ((BOTS, handlers.on_bot_record),)
 # SignalReceived by the gateway itself, acks=all and awaited before it answers 202: the one exception to the
 # outbox rule. OrderIntent and SignalSkipped through the outbox, in the transaction that claims the inbox and

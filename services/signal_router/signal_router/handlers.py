@@ -17,13 +17,13 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common.batches import process_batch
-from egis_common.contracts import OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
+from egis_common.contracts import BotSnapshot, OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
 from egis_common.failpoints import failpoint
 from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.outbox import Inbox, Outbox
 from egis_common.runtime import Runtime
-from egis_common.topics import BOTS, SIGNALS_RECEIVED
+from egis_common.topics import SIGNALS_RECEIVED
 from signal_router import domain, repository
 from signal_router.bots import BotView
 from signal_router.metrics import BOTS_KNOWN, SIGNALS_ROUTED, SIGNALS_SKIPPED
@@ -61,12 +61,12 @@ async def route(conn: AsyncConnection, outbox: Outbox, view: BotView, max_lag: t
     return decided
 
 
-def on_bot_record(view: BotView, key: bytes | None, value: bytes | None) -> None:
+def on_bot_record(view: BotView, bot_id: UUID, snapshot: BotSnapshot | None) -> None:
     """A bot's latest snapshot replaces the one in the view; a tombstone removes the bot."""
-    if value is None:
-        view.remove(UUID(key.decode()))
+    if snapshot is None:
+        view.remove(bot_id)
     else:
-        view.apply(BOTS.decode(value))
+        view.apply(snapshot)
     BOTS_KNOWN.set(len(view))
 
 

@@ -1,9 +1,14 @@
 """Follows the compacted bots topic: the whole topic at start, then every change.
 
 No consumer group and no committed offsets: every start seeks to the
-beginning, so the view is rebuilt whole after a restart. `start` returns
-once the records that were on the topic when it began have all been read,
-so nothing that depends on the view starts with a partial one.
+beginning, so a view of bots is rebuilt whole after a restart. `start`
+returns once the records that were on the topic when it began have all been
+read, so nothing that depends on the view starts with a partial one.
+`caught_up_to_now` does the same later, for a bot created a moment ago.
+
+Each record reaches `on_record` decoded: the bot's id and its latest
+snapshot, or None for a tombstone (the bot is gone). The signal router and
+the executor both keep a view of bots this way.
 """
 
 from __future__ import annotations
@@ -12,13 +17,27 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from egis_common.contracts import BotSnapshot
 from egis_common.logs import get_logger
+from egis_common.topics import BOTS
 
 log = get_logger(__name__)
-OnRecord = Callable[[bytes | None, bytes | None], None]  # (key, value); value None = tombstone
+OnRecord = Callable[[UUID, BotSnapshot | None], None]  # (bot id, snapshot); None = tombstone
+
+
+def decode(key: bytes | None, value: bytes | None) -> tuple[UUID, BotSnapshot | None]:
+    """A record of the bots topic: the bot's id and its snapshot, None for a tombstone.
+
+    Raises on a record off the contract (`pydantic.ValidationError`, or `ValueError` for a key that is no id).
+    """
+    if value is None:
+        return UUID(key.decode()), None
+    snapshot = BOTS.decode(value)
+    return snapshot.bot_id, snapshot
 
 
 class BotsFeed:
@@ -40,6 +59,21 @@ class BotsFeed:
         # Without a group, a subscription is assigned every partition of the topic.
         self.consumer.subscribe([self.topic])
         await asyncio.wait_for(self._catch_up(), ready_timeout_seconds)
+
+    async def caught_up_to_now(self, timeout_seconds: float) -> bool:
+        """Wait until every record on the topic now has been handed to `on_record`; False if that takes longer
+        than `timeout_seconds` (or the feed has not started)."""
+        if self.consumer is None or not self.caught_up.is_set():
+            return False
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                end_offsets = await self.consumer.end_offsets(sorted(self.consumer.assignment()))
+                while not await self._reached(end_offsets):
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.warning("bots_feed_catch_up_timed_out", timeout_seconds=timeout_seconds)
+            return False
+        return True
 
     async def _catch_up(self) -> None:
         while not self.consumer.assignment():
@@ -67,6 +101,7 @@ class BotsFeed:
                 log.exception("bots_feed_fetch_failed")
                 await asyncio.sleep(1)
                 continue
+            # No await between the fetch and the last record handled: a position a caller sees has been handled.
             for records in batches.values():
                 for record in records:
                     self._handle(record)
@@ -79,6 +114,6 @@ class BotsFeed:
 
     def _handle(self, record: ConsumerRecord) -> None:
         try:
-            self.on_record(record.key, record.value)
+            self.on_record(*decode(record.key, record.value))
         except Exception:  # one unreadable record must not stop the view
             log.exception("bot_record_unreadable", partition=record.partition, offset=record.offset)
