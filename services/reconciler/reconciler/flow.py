@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reconciler import admin as admin_commands
 from reconciler import handlers
+from reconciler.adapters.operator_keys import OperatorKeys
 from reconciler.adapters.venues import OrderLookup
 from reconciler.admin import Admin
 from reconciler.domain import NotFoundWindows, retry_wait
@@ -55,7 +56,7 @@ def build_resolver(runtime: Runtime, venues: dict[str, OrderLookup] | None = Non
 
 def _admin(runtime: Runtime, venues: dict[str, OrderLookup]) -> Admin:
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
-    return Admin(runtime.engine, runtime.outbox, settings.operator_keys,
+    return Admin(runtime.engine, runtime.outbox, OperatorKeys(settings.operator_keys, settings.operator_keys_file),
                  timedelta(seconds=settings.admin_command_max_age_seconds), venues,
                  not_found_windows(settings), settings.admin_ask_for_s(),
                  settings.admin_reply_part_bytes, timedelta(seconds=settings.pending_escalate_after_seconds))

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from egis_common.settings import EgisSettings
 from egis_venues.settings import BinanceCredentials
 from pydantic import Field, SecretStr, model_validator
@@ -16,6 +18,9 @@ class ReconcilerSettings(EgisSettings):
     metrics_port: int = 9104
     # EGIS_OPERATOR_KEYS='{"alice": "<key>"}': who may send admin commands, and the key each signs with.
     operator_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    # EGIS_OPERATOR_KEYS_FILE: the same as a JSON file, read again whenever it changes, so keys are added,
+    # rotated and revoked without a restart. An operator is in one of the two, never both.
+    operator_keys_file: Path | None = None
     # An admin command older than this is refused, so a captured command cannot be replayed later.
     admin_command_max_age_seconds: float = Field(default=300, gt=0)
     # How long one admin command may run: the admin consumer's max.poll.interval (Kafka's default, 300 s, is too

@@ -53,12 +53,21 @@ async def binance_lookup(binance_server):
 
 
 @pytest.fixture(scope="session")
-async def reconciler_runtime(infra, test_database, binance_lookup):
+def operator_keys_file(tmp_path_factory) -> Path:
+    """The session reconciler's keys file, empty at first: tests add, rotate and revoke keys in it."""
+    path = tmp_path_factory.mktemp("operators") / "operator-keys.json"
+    path.write_text("{}")
+    return path
+
+
+@pytest.fixture(scope="session")
+async def reconciler_runtime(infra, test_database, binance_lookup, operator_keys_file):
     """One reconciler for the session: joining its consumer group costs a rebalance per start.
 
     Its pending resolver is not started: the tests run it when they mean to (test_pending_resolver)."""
     settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
                                   operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
+                                  operator_keys_file=operator_keys_file,
                                   pending_not_found_window_seconds=PENDING_WINDOW_S,
                                   admin_reply_part_bytes=REPLY_PART_BYTES, **infra.kafka_settings("reconciler"))
     runtime = build_runtime(settings)

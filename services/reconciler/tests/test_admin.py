@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from egis_common import contracts as c
 from egis_common.contracts import AdminCommandName
 from egis_common.ids import OrderPurpose, client_order_id
@@ -171,6 +172,36 @@ async def test_the_same_request_twice_is_run_once(reconciler_runtime, messages):
     no_pending = {"under_1m": 0, "1m_to_10m": 0, "10m_to_1h": 0, "over_1h": 0}
     assert first.report == {"positions_examined": 0, "by_kind": {}, "pending_by_age": no_pending, "drift": []}
     assert replies[1].report == {**first.report, "repeated_request": True}
+
+
+async def test_an_expired_command_is_refused_and_changes_nothing(reconciler_runtime, messages):
+    # Signed by a known operator, with the right key, but captured and sent again after its time was up.
+    old = c.AdminCommand(request_id=uuid.uuid4(), command=AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS,
+                         confirm=True, operator_id=OPERATOR_ID, signature="",
+                         occurred_at=datetime.now(UTC) - timedelta(minutes=10))
+    reply = await ask(reconciler_runtime, messages, auth.signed(old, OPERATOR_KEY))
+    assert (reply.status, reply.report) == ("refused", {"reason": "stale"})
+    async with reconciler_runtime.engine.connect() as conn:
+        assert await runs.stored(conn, old.request_id) is None
+
+
+async def test_a_replayed_command_is_not_run_again(reconciler_runtime, messages):
+    command = admin_command(AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, bot_id=uuid.uuid4(), confirm=True)
+    first = await ask(reconciler_runtime, messages, command)
+    assert first.status == "ok"
+    async with reconciler_runtime.engine.connect() as conn:
+        run = await runs.stored(conn, command.request_id)
+    ran = REGISTRY.get_sample_value("egis_reconciler_repair_runs_total",
+                                    {"command": command.command.value, "outcome": "ok"})
+    await publish(reconciler_runtime, command)  # the very same record, as captured off the topic
+    # The admin topic has one partition: once a command sent after the replay is answered, the replay was handled.
+    await ask(reconciler_runtime, messages, admin_command(AdminCommandName.DRIFT_REPORT))
+    replies = await messages.matching(lambda m: isinstance(m, c.AdminReply) and m.request_id == command.request_id)
+    assert all(r.report.get("repeated_request") for r in replies[1:])  # answered from the stored run, if at all
+    async with reconciler_runtime.engine.connect() as conn:
+        assert await runs.stored(conn, command.request_id) == run
+    assert REGISTRY.get_sample_value("egis_reconciler_repair_runs_total",
+                                     {"command": command.command.value, "outcome": "ok"}) == ran
 
 
 async def _two(messages, request_id):
