@@ -139,7 +139,7 @@ def test_kafka_requires_a_login_and_allows_nothing_without_an_acl():
 def test_each_service_logs_in_as_its_own_principal_as_in_local_mode(service):
     env = environment(service)
     expected = local_access.service_env(service, {name: _Placeholder(name) for name in local_access.PRINCIPALS},
-                                        ("operator", "key"))
+                                        Path("operator-keys.json"))
     assert {key for key in env if key.startswith(("EGIS_KAFKA_USERNAME", "EGIS_GATEWAY_KAFKA", "EGIS_KAFKA_PASSWORD",
                                                   "EGIS_OPERATOR"))} == set(expected)
     assert env["EGIS_KAFKA_USERNAME"] == service and env["EGIS_KAFKA_PASSWORD"].startswith(_password_reference(service))
@@ -180,9 +180,17 @@ def test_the_access_job_runs_the_current_script_with_every_principals_secret():
 def test_compose_secrets_give_every_variable_the_file_references(tmp_path, monkeypatch):
     monkeypatch.setattr(compose, "ENV_FILE", tmp_path / ".env")
     monkeypatch.setattr(compose, "JAAS_FILE", tmp_path / "secrets" / "kafka_jaas.conf")
+    monkeypatch.setattr(compose, "OPERATORS_DIR", tmp_path / "secrets" / "operators")
     written = compose.write_secrets()
     assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in written)
-    defined = {line.split("=", 1)[0] for line in (tmp_path / ".env").read_text().splitlines()}
+    values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    defined = set(values)
+    # The reconciler's keys file holds the operator the tool service signs as, with the same key.
+    keys = json.loads((tmp_path / "secrets" / "operators" / "operator-keys.json").read_text())
+    assert keys == {values["EGIS_OPERATOR_ID"]: values["EGIS_OPERATOR_KEY"]}
+    mount = f"./{(ROOT / 'deploy/compose/secrets/operators').relative_to(ROOT)}:/run/egis/operators:ro"
+    assert mount in COMPOSE["services"]["reconciler"]["volumes"]
+    assert environment("reconciler")["EGIS_OPERATOR_KEYS_FILE"] == "/run/egis/operators/operator-keys.json"
     used = set(re.findall(r"\$\{(EGIS_[A-Z_]+)", (ROOT / "docker-compose.yml").read_text()))
     assert used <= defined, used - defined
     with pytest.raises(SystemExit):

@@ -1,4 +1,4 @@
-"""`egis-local up | down | status | restart | env | mark-price`: the whole system as local processes, no Docker.
+"""`egis-local up | down | status | restart | env | mark-price | operators | team`: the whole system as local processes.
 
 `up` starts Apache Kafka (KRaft) and PostgreSQL on loopback ports, creates the
 `egis` database, migrates every service's schema, creates every registry topic,
@@ -18,7 +18,10 @@ one component (or everything) and brings the system back up.
 State, logs and the connection settings live under `.egis/local/` in the
 repository, or under `$EGIS_LOCAL_STATE_DIR` when that is set. `mark-price
 SYMBOL PRICE` publishes a mark price for the paper venue, which fills market
-orders at it: nothing in the local setup streams real prices.
+orders at it: nothing in the local setup streams real prices. `operators` adds, rotates
+and revokes operators' signing keys in the keys file the reconciler reads again on every
+change; `team create NAME` makes a read-only Kafka login for a team consuming Egis's
+public events.
 """
 
 from __future__ import annotations
@@ -38,9 +41,17 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from egis_common import access
 from egis_common.health import OK, PROBE_TIMEOUT_S, database_answers, probe
-from egis_localinfra import local_access
-from egis_localinfra.kafka import admin_client_options, kafka_status, list_topics, start_kafka, stop_kafka
+from egis_localinfra import kafka_auth, local_access
+from egis_localinfra.kafka import (
+    admin_client_options,
+    kafka_status,
+    list_topics,
+    provision_access,
+    start_kafka,
+    stop_kafka,
+)
 from egis_localinfra.ports import free_port, port_is_free
 from egis_localinfra.postgres import create_database, postgres_status, start_postgres, stop_postgres
 
@@ -312,7 +323,7 @@ def up(_: argparse.Namespace | None = None) -> None:
     services = _load_services()
     moved = _stop_moved(services, env)
     for service in SERVICES:
-        service_env = {**env, **local_access.service_env(service, logins, operator)}
+        service_env = {**env, **local_access.service_env(service, logins, STATE_DIR / local_access.KEYS_FILE)}
         services[service] = _ensure_service(service, services.get(service), service_env, moved.get(service))
         _save_services(services)  # after each one: a failure further on leaves a true record
     # The HTTP ports are free ones picked at a service's first start: the env file names them for the CLI and curl.
@@ -429,6 +440,64 @@ def compose_secrets(arguments: argparse.Namespace) -> None:
         print(f"written: {path} (0600)")
 
 
+def operators(arguments: argparse.Namespace) -> int | None:
+    """The operators the reconciler accepts: list, add, rotate or revoke a key; no restart needed."""
+    local_access.operator(STATE_DIR)  # the keys file exists from the first operator on
+    keys = local_access.operator_keys(STATE_DIR)
+    name, action = arguments.name, arguments.action
+    if action == "list":
+        print("\n".join(sorted(keys)) or "no operators")
+        return None
+    if not name:
+        raise SystemExit(f"egis-local operators {action}: name the operator")
+    if action == "add" and name in keys:
+        raise SystemExit(f"operator {name} exists: rotate its key, or revoke it first")
+    if action in ("rotate", "revoke") and name not in keys:
+        raise SystemExit(f"no operator {name}; known: {', '.join(sorted(keys)) or 'none'}")
+    if action == "revoke":
+        if not (arguments.yes or _confirmed(f"revoke {name}'s key? their next command is refused [y/N] ")):
+            print("nothing changed")
+            return 1
+        del keys[name]
+        local_access.write_operator_keys(STATE_DIR, keys)
+        print(f"{name}'s key revoked; the reconciler refuses it from the next command on")
+        return None
+    keys[name] = local_access.new_operator_key()
+    local_access.write_operator_keys(STATE_DIR, keys)
+    print(f"{name}'s signing key ({'new' if action == 'add' else 'rotated; the old one is refused from now'}, "
+          f"shown once):\n  {keys[name]}\nthey sign with: export EGIS_OPERATOR_ID={name} EGIS_OPERATOR_KEY=<the key>")
+    return None
+
+
+def team(arguments: argparse.Namespace) -> int | None:
+    """A read-only Kafka principal for a team consuming Egis's public events, or its removal."""
+    kafka = kafka_status(STATE_DIR / "kafka")
+    if kafka is None:
+        raise SystemExit("kafka is not running: ./egis up first")
+    grant = access.team(arguments.name)  # checks the name
+    bindings = access.bindings(grant)
+    if arguments.action == "remove":
+        if not (arguments.yes or _confirmed(f"remove {grant.principal} and its ACLs? [y/N] ")):
+            print("nothing changed")
+            return 1
+        provision_access(STATE_DIR / "kafka", kafka.bootstrap, revoke=bindings, drop_users=[grant.principal])
+        print(f"{grant.principal} removed")
+        return None
+    user = kafka_auth.KafkaUser(grant.principal, kafka_auth.new_password())
+    provision_access(STATE_DIR / "kafka", kafka.bootstrap, users=[user], grants=bindings)
+    print(f"{grant.principal} may read {', '.join(grant.reads)}\nin consumer groups named {grant.group_prefix}*, "
+          f"and write nothing. Its login (SASL/SCRAM-SHA-512 at {kafka.bootstrap}; password shown once):\n"
+          f"  username: {user.name}\n  password: {user.password}")
+    return None
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:  # no terminal to ask on: not confirmed
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="egis-local", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(required=True, dest="command")
@@ -445,6 +514,16 @@ def main() -> None:
     secrets = commands.add_parser("compose-secrets", help=compose_secrets.__doc__)
     secrets.add_argument("--force", action="store_true", help="new secrets even if .env exists")
     secrets.set_defaults(handler=compose_secrets)
+    ops = commands.add_parser("operators", help=operators.__doc__)
+    ops.add_argument("action", choices=("list", "add", "rotate", "revoke"))
+    ops.add_argument("name", nargs="?", help="the operator id (not for list)")
+    ops.add_argument("--yes", action="store_true", help="revoke without asking")
+    ops.set_defaults(handler=operators)
+    teams = commands.add_parser("team", help=team.__doc__)
+    teams.add_argument("action", choices=("create", "remove"))
+    teams.add_argument("name", help="2-31 characters of a-z, 0-9 and '-', starting with a letter")
+    teams.add_argument("--yes", action="store_true", help="remove without asking")
+    teams.set_defaults(handler=team)
     arguments = parser.parse_args()
     # A broker that does not answer is reported on its status line; aiokafka would also log it to stderr.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

@@ -20,11 +20,14 @@ from pathlib import Path
 
 from egis_common import access
 from egis_localinfra.kafka_auth import new_password, write_secret
+from egis_localinfra import local_access
 from egis_localinfra.local_access import PRINCIPALS
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV_FILE = ROOT / ".env"
 JAAS_FILE = ROOT / "deploy" / "compose" / "secrets" / "kafka_jaas.conf"
+# A directory, mounted into the reconciler: a key file renamed over inside it is seen (a file mount would not be).
+OPERATORS_DIR = ROOT / "deploy" / "compose" / "secrets" / "operators"
 ACCESS_SCRIPT = ROOT / "deploy" / "kafka" / "compose" / "access.sh"
 OPERATOR_ID = "compose-admin"
 
@@ -104,13 +107,16 @@ def write_secrets(force: bool = False) -> list[Path]:
     passwords = {principal: new_password() for principal in ("admin", *PRINCIPALS)}
     ENV_FILE.touch(mode=0o600)
     ENV_FILE.chmod(0o600)
+    operator_key = secrets.token_urlsafe(32)
     ENV_FILE.write_text("".join(f"{password_variable(p)}={v}\n" for p, v in passwords.items())
-                        + f"EGIS_OPERATOR_ID={OPERATOR_ID}\nEGIS_OPERATOR_KEY={secrets.token_urlsafe(32)}\n")
+                        + f"EGIS_OPERATOR_ID={OPERATOR_ID}\nEGIS_OPERATOR_KEY={operator_key}\n")
     JAAS_FILE.parent.mkdir(parents=True, exist_ok=True)
     JAAS_FILE.touch(mode=0o600)
     JAAS_FILE.chmod(0o600)
     JAAS_FILE.write_text(jaas(passwords["admin"]))
-    return [ENV_FILE, JAAS_FILE]
+    OPERATORS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys = local_access.write_operator_keys(OPERATORS_DIR, {OPERATOR_ID: operator_key})
+    return [ENV_FILE, JAAS_FILE, keys]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from egis_localinfra.kafka import provision_access
 
 USERS_FILE = "kafka-users.json"
 OPERATOR_FILE = "operator.json"
+KEYS_FILE = "operator-keys.json"  # every operator the reconciler accepts: {"operator id": "signing key"}
 APPLIED_FILE = "access.applied"  # in the broker's own state: a new broker has none, and gets everything again
 PRINCIPALS = (*access.SERVICES, "gateway", "operator", "prices")
 FIRST_OPERATOR = "local-admin"
@@ -57,24 +59,47 @@ def login_env(user: kafka_auth.KafkaUser, prefix: str = "EGIS_KAFKA") -> dict[st
     return {f"{prefix}_USERNAME": user.name, f"{prefix}_PASSWORD": user.password}
 
 
-def service_env(service: str, logins: Mapping[str, kafka_auth.KafkaUser], operator: tuple[str, str]) -> dict[str, str]:
-    """What only this service is given: its own login, the gateway's for the router, the operator keys for the
-    reconciler."""
+def service_env(service: str, logins: Mapping[str, kafka_auth.KafkaUser], keys_file: Path) -> dict[str, str]:
+    """What only this service is given: its own login, the gateway's for the router, the operators' keys file for
+    the reconciler (read again whenever it changes: `./egis operators`)."""
     env = login_env(logins[service])
     if service == "signal_router":
         env |= login_env(logins["gateway"], "EGIS_GATEWAY_KAFKA")
     if service == "reconciler":
-        operator_id, key = operator
-        env["EGIS_OPERATOR_KEYS"] = json.dumps({operator_id: key})
+        env["EGIS_OPERATOR_KEYS_FILE"] = str(keys_file)
     return env
 
 
 def operator(state_dir: Path) -> tuple[tuple[str, str], bool]:
-    """((operator id, signing key), made now): the first operator, so repairs work on a fresh system."""
+    """((operator id, signing key), made now): the first operator, so repairs work on a fresh system.
+
+    `operator.json` is this machine's operator (the one `./egis env` signs as); every operator the reconciler
+    accepts is in the keys file, which this also makes."""
     path = state_dir / OPERATOR_FILE
     if path.exists():
         data = json.loads(path.read_text())
-        return (data["operator_id"], data["key"]), False
-    made = (FIRST_OPERATOR, secrets.token_urlsafe(32))
-    kafka_auth.write_secret(path, {"operator_id": made[0], "key": made[1]})
-    return made, True
+        made, new = (data["operator_id"], data["key"]), False
+    else:
+        made, new = (FIRST_OPERATOR, new_operator_key()), True
+        kafka_auth.write_secret(path, {"operator_id": made[0], "key": made[1]})
+    if not (state_dir / KEYS_FILE).exists():
+        write_operator_keys(state_dir, {made[0]: made[1]})
+    return made, new
+
+
+def new_operator_key() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def operator_keys(state_dir: Path) -> dict[str, str]:
+    path = state_dir / KEYS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_operator_keys(state_dir: Path, keys: Mapping[str, str]) -> Path:
+    """The whole file at once (a new file renamed over the old): the reconciler never reads half of it."""
+    path = state_dir / KEYS_FILE
+    fresh = path.with_name(path.name + ".new")
+    kafka_auth.write_secret(fresh, dict(keys))
+    os.replace(fresh, path)
+    return path

@@ -37,10 +37,43 @@ def _the_provisioned_operator_runs_a_repair(state_dir: Path) -> None:
     """The README's repair, on a fresh system, from a shell that sourced the env file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | system_env(state_dir)
     assert env["EGIS_KAFKA_USERNAME"] == "operator" and env["EGIS_OPERATOR_ID"] == "local-admin"
-    done = subprocess.run([sys.executable, "-m", "reconciler.cli", "drift-report"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = _drift_report(env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("drift-report: ok (dry run)"), done.stdout
+
+
+def _drift_report(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reconciler.cli", "drift-report"], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _operators_are_added_and_revoked_while_it_runs(state_dir: Path) -> None:
+    added = run_cli(state_dir, "operators", "add", "carol")
+    assert added.returncode == 0, added.stdout + added.stderr
+    key = added.stdout.split("shown once):\n  ", 1)[1].split()[0]
+    assert stat.S_IMODE((state_dir / "operator-keys.json").stat().st_mode) == 0o600
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | system_env(state_dir)
+    carol = env | {"EGIS_OPERATOR_ID": "carol", "EGIS_OPERATOR_KEY": key}
+    done = _drift_report(carol)
+    assert done.returncode == 0 and done.stdout.startswith("drift-report: ok"), done.stdout + done.stderr
+    listed = run_cli(state_dir, "operators", "list").stdout.split()
+    assert listed == ["carol", "local-admin"] and key not in run_cli(state_dir, "operators", "list").stdout
+    unconfirmed = run_cli(state_dir, "operators", "revoke", "carol")  # no terminal answers: nothing changes
+    assert unconfirmed.returncode == 1 and "nothing changed" in unconfirmed.stdout
+    revoked = run_cli(state_dir, "operators", "revoke", "carol", "--yes")
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    refused = _drift_report(carol)
+    assert refused.returncode == 1 and "refused" in refused.stdout and "unknown_operator" in refused.stdout
+    unknown = run_cli(state_dir, "operators", "rotate", "mallory")
+    assert unknown.returncode != 0 and "no operator mallory" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def _a_team_gets_a_read_only_login(state_dir: Path) -> None:
+    made = run_cli(state_dir, "team", "create", "analytics")
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "username: team-analytics" in made.stdout and "write nothing" in made.stdout
+    bad = run_cli(state_dir, "team", "create", "Bad Name")
+    assert bad.returncode != 0 and "team name" in bad.stderr and "Traceback" not in bad.stderr
 
 
 @pytest.mark.timeout(300)
@@ -64,6 +97,8 @@ def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_pa
         assert "EGIS_KAFKA_BOOTSTRAP_SERVERS='127.0.0.1:" in env and "EGIS_DATABASE_URL=" in env
         _secrets_are_kept_and_shown_once(state_dir, up.stdout)
         _the_provisioned_operator_runs_a_repair(state_dir)
+        _operators_are_added_and_revoked_while_it_runs(state_dir)
+        _a_team_gets_a_read_only_login(state_dir)
         status = run_cli(state_dir, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         lines = status_lines(status.stdout)
