@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.secrets import hash_token, lookup_key, new_token, verify_token
 from ledger import audit
 from ledger.audit import CLI, Actor
-from ledger.repository import api_tokens
+from ledger.repository import api_tokens, console_sessions
 
 TOKEN_PREFIX = "egt_"
 # `last_used_at` is written at most this often per token, so reading does not mean a write per request.
@@ -117,6 +117,8 @@ async def revoke_token(conn: AsyncConnection, token_id: UUID, *, actor: Actor = 
     ).values(revoked_at=datetime.now(UTC))
     if (await conn.execute(statement)).rowcount != 1:
         return False
+    # The console's sessions of the token end with it (each request checks the token as well).
+    await conn.execute(console_sessions.delete().where(console_sessions.c.token_id == token_id))
     await audit.record(conn, actor, audit.Action.TOKEN_REVOKE, token_id=token_id, before=before,
                        after=await token_row(conn, token_id))
     return True

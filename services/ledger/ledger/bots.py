@@ -122,9 +122,11 @@ async def delete_bot(conn: AsyncConnection, outbox: Outbox, bot_id: UUID) -> sa.
     return await _write(conn, outbox, statement)
 
 
-async def list_bots(conn: AsyncConnection, owner_id: UUID | None = None) -> list[sa.Row]:
-    """Live bots only; a deleted bot's history stays in the database."""
-    query = sa.select(bots).where(bots.c.deleted_at.is_(None)).order_by(bots.c.created_at)
+async def list_bots(conn: AsyncConnection, owner_id: UUID | None = None, *, include_deleted: bool = False) -> list[sa.Row]:
+    """Live bots, oldest first; deleted ones too when asked (a deleted bot's history stays in the database)."""
+    query = sa.select(bots).order_by(bots.c.created_at)
+    if not include_deleted:
+        query = query.where(bots.c.deleted_at.is_(None))
     if owner_id is not None:
         query = query.where(bots.c.owner_id == owner_id)
     return list((await conn.execute(query)).all())

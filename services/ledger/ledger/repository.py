@@ -99,6 +99,15 @@ audit_log = sa.Table(
     sa.Column("after", JSONB),
 )
 
+console_sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("session_key", sa.Text, primary_key=True),
+    sa.Column("token_id", sa.Uuid),
+    sa.Column("csrf_token", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+)
+
 
 # --- positions --------------------------------------------------------------------
 

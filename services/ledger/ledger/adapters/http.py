@@ -1,6 +1,7 @@
 """The ledger's management API: bots, their budgets and positions, behind bearer tokens.
 
-Every change goes through `ledger.bots` inside one `uow` transaction, so the
+Every change goes through `adapters.management` (which the web console, in
+`adapters.console`, calls too) inside one `uow` transaction, so the
 `BotSnapshot` reaches the outbox with it, and so does its audit row. Who may
 call what is `adapters.access`; the admins' reads (tokens, audit) are
 `adapters.admin_api`. Refusals are `{"reason", "detail"}`: 401 (no valid
@@ -19,11 +20,10 @@ from egis_common.logs import get_logger
 from egis_common.runtime import Runtime
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger import audit, auth, bots
+from ledger import bots
 from ledger import repository as repo
-from ledger.adapters import admin_api
+from ledger.adapters import admin_api, console, management
 from ledger.adapters.access import (
     AdminOnly,
     Caller,
@@ -42,7 +42,6 @@ from ledger.adapters.schemas import (
     PositionOut,
     Problem,
 )
-from ledger.auth import Principal
 from ledger.flow import build_ledger
 
 log = get_logger(__name__)
@@ -60,13 +59,6 @@ router = APIRouter(prefix="/v1/bots", tags=["bots"], responses=UNAUTHORIZED)
 _NOT_FOUND = {404: {**_PROBLEM, "description": "no such live bot of yours"}}
 
 
-async def _owned(conn: AsyncConnection, caller: Principal, bot_id: UUID, *, for_update: bool = False) -> sa.Row:
-    row = await bots.get_live_bot(conn, bot_id, for_update=for_update)
-    if not caller.may_manage(row.owner_id):
-        raise bots.BotNotFound(f"no bot {bot_id}")  # the same answer as a missing bot
-    return row
-
-
 def _bot(row: sa.Row) -> BotOut:
     return BotOut.model_validate(dict(row._mapping))
 
@@ -74,13 +66,7 @@ def _bot(row: sa.Row) -> BotOut:
 @router.post("", status_code=201, response_model=BotCreated,
              responses={**FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
 async def create_bot(body: BotCreate, caller: Caller, request: Request) -> BotCreated:
-    if body.owner_id not in (None, caller.owner_id) and caller.role is not auth.Role.ADMIN:
-        raise OwnerNotAllowed("a user token creates bots for its own owner only")
-    runtime = _runtime(request)
-    async with runtime.uow.begin() as conn:
-        row, secret = await bots.create_bot(conn, runtime.outbox, body.owner_id or caller.owner_id, body.spec())
-        await audit.record(conn, caller.actor, audit.Action.BOT_CREATE, bot_id=row.bot_id, after=row)
-    log.info("bot_created", bot_id=str(row.bot_id), caller=str(caller.token_id))
+    row, secret = await management.create_bot(_runtime(request), caller, body.owner_id, body.spec())
     return BotCreated.model_validate({**row._mapping, "webhook_secret": secret})
 
 
@@ -93,38 +79,27 @@ async def list_bots(caller: Caller, request: Request) -> list[BotOut]:
 @router.get("/{bot_id}", response_model=BotOut, responses=_NOT_FOUND)
 async def get_bot(bot_id: UUID, caller: Caller, request: Request) -> BotOut:
     async with _runtime(request).engine.connect() as conn:
-        return _bot(await _owned(conn, caller, bot_id))
+        return _bot(await management.owned(conn, caller, bot_id))
 
 
 @router.patch("/{bot_id}", response_model=BotOut,
               responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
 async def edit_bot(bot_id: UUID, body: BotEdit, caller: Caller, request: Request) -> BotOut:
-    runtime = _runtime(request)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    async with runtime.uow.begin() as conn:
-        before = await _owned(conn, caller, bot_id, for_update=True)
-        row = await bots.edit_bot(conn, runtime.outbox, bot_id, changes)
-        await audit.record(conn, caller.actor, audit.bot_edit_action(changes), bot_id=bot_id, before=before, after=row)
-    log.info("bot_edited", bot_id=str(bot_id), fields=sorted(changes), caller=str(caller.token_id))
-    return _bot(row)
+    return _bot(await management.edit_bot(_runtime(request), caller, bot_id, changes))
 
 
 @router.delete("/{bot_id}", status_code=204, response_class=Response,
                responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "bot_has_active_positions"}})
 async def delete_bot(bot_id: UUID, caller: Caller, request: Request) -> Response:
-    runtime = _runtime(request)
-    async with runtime.uow.begin() as conn:
-        before = await _owned(conn, caller, bot_id, for_update=True)
-        row = await bots.delete_bot(conn, runtime.outbox, bot_id)
-        await audit.record(conn, caller.actor, audit.Action.BOT_DELETE, bot_id=bot_id, before=before, after=row)
-    log.info("bot_deleted", bot_id=str(bot_id), caller=str(caller.token_id))
+    await management.delete_bot(_runtime(request), caller, bot_id)
     return Response(status_code=204)
 
 
 @router.get("/{bot_id}/budget", response_model=BudgetOut, responses=_NOT_FOUND)
 async def get_budget(bot_id: UUID, caller: Caller, request: Request) -> BudgetOut:
     async with _runtime(request).engine.connect() as conn:
-        await _owned(conn, caller, bot_id)
+        await management.owned(conn, caller, bot_id)
         budget = await request.app.state.ledger.budget(conn, bot_id)
     return BudgetOut(bot_id=bot_id, **asdict(budget))
 
@@ -132,7 +107,7 @@ async def get_budget(bot_id: UUID, caller: Caller, request: Request) -> BudgetOu
 @router.get("/{bot_id}/positions", response_model=list[PositionOut], responses=_NOT_FOUND)
 async def list_positions(bot_id: UUID, caller: Caller, request: Request) -> list[PositionOut]:
     async with _runtime(request).engine.connect() as conn:
-        await _owned(conn, caller, bot_id)
+        await management.owned(conn, caller, bot_id)
         return [PositionOut.model_validate(p) for p in await repo.positions_of_bot(conn, bot_id)]
 
 
@@ -153,4 +128,5 @@ def create_http_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(bots.BotError, _refuse)
     app.include_router(router)
     app.include_router(admin_api.router, responses={**UNAUTHORIZED, **FORBIDDEN})
+    console.mount(app)
     return app
