@@ -147,7 +147,7 @@ async def run_report(url: str, profile: bool) -> dict:
             started = time.perf_counter()
             if profiler:
                 profiler.enable()
-            report = await admin.drift_report(conn, command)
+            report = await admin.drift_report(conn, command, timedelta(hours=1))  # the default escalation
             parts = paged(command, "ok", report, PART_BYTES)
             if profiler:
                 profiler.disable()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 ENVIRONMENT_VARIABLE = "EGIS_FAILPOINTS"
 
 POINTS = frozenset({
-    # executor.submission: tx1 records the attempt, then the call, then tx2 records the outcome.
+    # executor (handlers.Submission): tx1 records the attempt, then the call, then tx2 records the outcome.
     "executor.before_attempt_commit",
     "executor.after_attempt_commit",
     "executor.before_exchange_call",
