@@ -32,7 +32,7 @@ acls --add --allow-principal User:signal_router --operation Describe --operation
 acls --add --allow-principal User:signal_router --operation Describe --operation Read --topic egis.signals.received.v1 --topic egis.ledger.bots.v1 --resource-pattern-type literal
 acls --add --allow-principal User:signal_router --operation Describe --operation Read --group signal_router --resource-pattern-type prefixed
 acls --add --allow-principal User:executor --operation Describe --operation Write --topic egis.ledger.commands.v1 --topic egis.executor.executions.v1 --topic egis.executor.paper-repairs.v1 --topic egis.exchange.facts.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
-acls --add --allow-principal User:executor --operation Describe --operation Read --topic egis.router.intents.v1 --topic egis.ledger.events.v1 --topic egis.executor.commands.v1 --topic egis.exchange.mark-prices.v1 --resource-pattern-type literal
+acls --add --allow-principal User:executor --operation Describe --operation Read --topic egis.router.intents.v1 --topic egis.ledger.events.v1 --topic egis.executor.commands.v1 --topic egis.exchange.mark-prices.v1 --topic egis.ledger.bots.v1 --resource-pattern-type literal
 acls --add --allow-principal User:executor --operation Describe --operation Read --group executor --resource-pattern-type prefixed
 acls --add --allow-principal User:ledger --operation Describe --operation Write --topic egis.ledger.events.v1 --topic egis.ledger.bots.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
 acls --add --allow-principal User:ledger --operation Describe --operation Read --topic egis.ledger.commands.v1 --topic egis.executor.executions.v1 --resource-pattern-type literal

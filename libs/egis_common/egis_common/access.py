@@ -50,7 +50,8 @@ GRANTS: dict[str, Grant] = {
         Grant("gateway", writes=_names(t.SIGNALS_RECEIVED)),
         Grant("signal_router", reads=_names(t.SIGNALS_RECEIVED, t.BOTS),
               writes=_names(t.SIGNALS_SKIPPED, t.INTENTS) + DEAD_LETTERS, group_prefix="signal_router"),
-        Grant("executor", reads=_names(t.INTENTS, t.LEDGER_EVENTS, t.EXECUTOR_COMMANDS, t.MARK_PRICES),
+        # The executor reads the bots topic for each bot's exchange and account: never an intent's word for them.
+        Grant("executor", reads=_names(t.INTENTS, t.LEDGER_EVENTS, t.EXECUTOR_COMMANDS, t.MARK_PRICES, t.BOTS),
               writes=_names(t.LEDGER_COMMANDS, t.EXECUTIONS, t.PAPER_REPAIRS, t.EXCHANGE_FACTS) + DEAD_LETTERS,
               group_prefix="executor"),
         Grant("ledger", reads=_names(t.LEDGER_COMMANDS, t.EXECUTIONS),
