@@ -13,7 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from egis_common.secrets import hash_token
 from egis_common.setup import prepare_system
 from egis_localinfra.cli import wait_for_metrics
-from egis_localinfra.kafka import start_kafka, stop_kafka
+from egis_localinfra import local_access
+from egis_localinfra.kafka import admin_client_options, start_kafka, stop_kafka
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
 
@@ -79,24 +80,42 @@ class System:
     dsn: str  # postgresql://..., for asyncpg
     state: Path
     infra: tuple[Infra, ...] = ()
+    # A secure broker: every principal's login, and the super user's client options for the harness's own
+    # clients (evidence, redelivery, lag). Both empty without authentication.
+    logins: dict = field(default_factory=dict)
+    kafka_admin: dict = field(default_factory=dict)
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """What `./egis up` gives the service: its own login (and the gateway's for the router)."""
+        if not self.logins:
+            return {}
+        env = local_access.login_env(self.logins[service])
+        if service == "signal_router":
+            env |= local_access.login_env(self.logins["gateway"], "EGIS_GATEWAY_KAFKA")
+        return env
 
 
 
 @contextmanager
-def infrastructure(keep: bool = False) -> Iterator[System]:
+def infrastructure(keep: bool = False, secure: bool = False) -> Iterator[System]:
+    """`secure`: Kafka with logins and ACLs as `./egis up` runs it, each service its own principal."""
     state = Path(tempfile.mkdtemp(prefix="egis-bench-executor-"))
     state.chmod(0o755)
     try:
-        kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT: the broker is under load
+        kafka = start_kafka(state / "kafka", fast_start=False, secure=secure)  # full JIT: the broker is under load
+        logins = local_access.users(state) if secure else {}
+        if secure:
+            local_access.apply(state / "kafka", kafka.bootstrap, logins)
+        kafka_admin = admin_client_options(state / "kafka")
         postgres = start_postgres(state / "postgres", durable=True)
         asyncio.run(create_database(postgres.admin_dsn, DATABASE))
         dsn = postgres.dsn(DATABASE)
         url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
-        prepare_system(url, kafka.bootstrap)
-        print(f"kafka {kafka.version} at {kafka.bootstrap}; durable postgres {postgres.version} at {postgres.port}",
-              flush=True)
+        prepare_system(url, kafka.bootstrap, **kafka_admin)
+        print(f"kafka {kafka.version} at {kafka.bootstrap}{' (logins and ACLs)' if secure else ''}; "
+              f"durable postgres {postgres.version} at {postgres.port}", flush=True)
         yield System(kafka.bootstrap, url, dsn, state,
-                     (Infra("kafka", kafka.pid, False), Infra("postgres", postgres.pid, True)))
+                     (Infra("kafka", kafka.pid, False), Infra("postgres", postgres.pid, True)), logins, kafka_admin)
     finally:
         stop_kafka(state / "kafka")
         stop_postgres(state / "postgres")

@@ -246,7 +246,8 @@ class Cluster:
         environment = {**{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
                        "EGIS_DATABASE_URL": self.url, "EGIS_KAFKA_BOOTSTRAP_SERVERS": self.system.bootstrap,
                        "EGIS_METRICS_PORT": str(metrics_port), "EGIS_HTTP_PORT": str(http_port),
-                       "EGIS_LOG_LEVEL": self.log_level, **self.common_env.get(service, {}), **env}
+                       "EGIS_LOG_LEVEL": self.log_level, **self.system.service_env(service),
+                       **self.common_env.get(service, {}), **env}
         log = self.trial_dir / f"{label.replace('#', '-')}.log"
         if self.zygote is not None:
             process = self.zygote.start(service, environment, log)

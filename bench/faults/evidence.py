@@ -29,8 +29,10 @@ Offsets = dict[TopicPartition, int]
 # --------------------------------------------------------------------------- Kafka windows
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000)
+async def end_offsets(bootstrap: str, topics: list[str], login: dict | None = None) -> Offsets:
+    """`login`: aiokafka's options for a secure broker (the harness reads as the super user)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000,
+                                **(login or {}))
     await consumer.start()
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in range(partitions_of(t))]
@@ -39,9 +41,11 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> Offsets:
         await consumer.stop()
 
 
-async def read_window(bootstrap: str, start: Offsets, end: Offsets | None = None, timeout_s: float = 30) -> list:
+async def read_window(bootstrap: str, start: Offsets, end: Offsets | None = None, timeout_s: float = 30,
+                      login: dict | None = None) -> list:
     """Every record from `start` up to `end` (default: the ends now), in partition order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=10000,
+                                **(login or {}))
     await consumer.start()
     try:
         end = end if end is not None else await consumer.end_offsets(list(start))
@@ -66,7 +70,7 @@ async def read_window(bootstrap: str, start: Offsets, end: Offsets | None = None
 
 async def gather(*, dsn: str, bootstrap: str, posts: list[Post], binance_control, binance_accounts: dict[str, str],
                  account_venue: dict[str, str], ledger_url: str | None, token: str,
-                 start_offsets: Offsets) -> Evidence:
+                 start_offsets: Offsets, kafka_login: dict | None = None) -> Evidence:
     """`binance_accounts`: exchange account -> API key on the Binance server."""
     e = Evidence(posts=posts, account_venue=account_venue)
     connection = await asyncpg.connect(dsn)
@@ -77,7 +81,7 @@ async def gather(*, dsn: str, bootstrap: str, posts: list[Post], binance_control
     await asyncio.to_thread(_binance, binance_control, binance_accounts, e)
     if ledger_url:
         e.reported_budgets = await asyncio.to_thread(_reported_budgets, ledger_url, token, list(e.initial_budgets))
-    await _kafka(bootstrap, start_offsets, e)
+    await _kafka(bootstrap, start_offsets, e, kafka_login)
     return e
 
 
@@ -131,14 +135,16 @@ def _reported_budgets(ledger_url: str, token: str, bot_ids: list[str]) -> dict[s
     return reported
 
 
-async def _kafka(bootstrap: str, start: Offsets, e: Evidence) -> None:
-    for record in await read_window(bootstrap, {tp: o for tp, o in start.items() if tp.topic == DEAD_LETTER_TOPIC}):
+async def _kafka(bootstrap: str, start: Offsets, e: Evidence, login: dict | None) -> None:
+    dead_letters = {tp: o for tp, o in start.items() if tp.topic == DEAD_LETTER_TOPIC}
+    for record in await read_window(bootstrap, dead_letters, login=login):
         headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
         origin = headers.get("x-dlq-topic", "?")
         e.dead_letters.append(DeadLetter(origin, int(headers.get("x-dlq-partition", -1)),
                                          int(headers.get("x-dlq-offset", -1)), headers.get("x-dlq-error", ""),
                                          _parses(origin, record.value)))
-    events = await read_window(bootstrap, {tp: o for tp, o in start.items() if tp.topic == LEDGER_EVENTS.name})
+    events = await read_window(bootstrap, {tp: o for tp, o in start.items() if tp.topic == LEDGER_EVENTS.name},
+                               login=login)
     for record in events:  # partition order: a bot's events are keyed by bot id, so its last one is its latest
         if b'"type":"BudgetChanged"' in record.value:
             m = LEDGER_EVENTS.decode(record.value)

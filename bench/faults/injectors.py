@@ -137,10 +137,11 @@ async def redelivery(fault: Fault, ctx: Context, injection: Injection) -> None:
     """The topic's records of this trial so far, published again: duplicates, in a shuffled order."""
     topic = fault.params["topic"]
     start = {tp: offset for tp, offset in ctx.start_offsets.items() if tp.topic == topic}
-    records = await read_window(ctx.cluster.system.bootstrap, start)
+    records = await read_window(ctx.cluster.system.bootstrap, start, login=ctx.cluster.system.kafka_admin)
     copies = [r for r in records for _ in range(fault.params["copies"])]
     random.Random(fault.params["shuffle_seed"]).shuffle(copies)
-    producer = AIOKafkaProducer(bootstrap_servers=ctx.cluster.system.bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(bootstrap_servers=ctx.cluster.system.bootstrap, acks="all", enable_idempotence=True,
+                                **ctx.cluster.system.kafka_admin)  # the super user: a redelivery, not a new writer
     await producer.start()
     try:
         for record in copies:

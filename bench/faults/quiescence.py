@@ -52,11 +52,12 @@ class Snapshot:
                               f"{self.in_flight}{behind}")
 
 
-async def wait_until_quiet(dsn: str, bootstrap: str, since: float, timeout_s: float) -> tuple[float | None, Snapshot]:
+async def wait_until_quiet(dsn: str, bootstrap: str, since: float, timeout_s: float,
+                           login: dict | None = None) -> tuple[float | None, Snapshot]:
     """(seconds from `since` to quiet, or None after `timeout_s`; the last snapshot)."""
     deadline = since + timeout_s
     quiet_since, previous = None, None
-    probe = _Probe(dsn, bootstrap)
+    probe = _Probe(dsn, bootstrap, login or {})
     try:
         while True:
             snapshot = await probe.snapshot()
@@ -78,8 +79,8 @@ async def wait_until_quiet(dsn: str, bootstrap: str, since: float, timeout_s: fl
 class _Probe:
     """Kafka clients and a database connection kept across polls, made again after any failure."""
 
-    def __init__(self, dsn: str, bootstrap: str) -> None:
-        self.dsn, self.bootstrap = dsn, bootstrap
+    def __init__(self, dsn: str, bootstrap: str, login: dict) -> None:
+        self.dsn, self.bootstrap, self.login = dsn, bootstrap, login
         self.admin = self.consumer = self.connection = None
 
     async def snapshot(self) -> Snapshot:
@@ -96,9 +97,9 @@ class _Probe:
 
     async def _lag(self) -> list[tuple[str, str, int]]:
         if self.admin is None:
-            self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+            self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **self.login)
             await self.admin.start()
-            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.login,
                                              request_timeout_ms=5000)
             await self.consumer.start()
         committed: dict[TopicPartition, int] = {}

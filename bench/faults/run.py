@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args.started = datetime.now(UTC).isoformat(timespec="seconds")
     args.commit, args.dirty = _git("rev-parse", "--short", "HEAD"), bool(_git("status", "--porcelain"))
-    with infrastructure() as system:
+    with infrastructure(secure=True) as system:  # logins and ACLs, as ./egis up runs Kafka
         binance = BinanceServer.start(out / "binance-local.log")
         zygote = Zygote(out / "zygote.log") if args.spawn == "fork" else None
         cluster = Cluster(system, binance, log_level=args.log_level, zygote=zygote)

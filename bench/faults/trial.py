@@ -76,9 +76,10 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
         trial_bots = await _create_bots(cluster, plan, tag, token, accounts)
         await _until_gateways_know(cluster, trial_bots)
         ctx.start_offsets = await evidence.end_offsets(
-            cluster.system.bootstrap, [DEAD_LETTER_TOPIC, LEDGER_EVENTS.name, *_redelivered(plan)])
+            cluster.system.bootstrap, [DEAD_LETTER_TOPIC, LEDGER_EVENTS.name, *_redelivered(plan)],
+            cluster.system.kafka_admin)
         settled, before = await wait_until_quiet(cluster.dsn, cluster.system.bootstrap, time.time(),
-                                                 SETTLE_BEFORE_LOAD_S)
+                                                 SETTLE_BEFORE_LOAD_S, cluster.system.kafka_admin)
         if settled is None:
             result["setup_note"] = f"not quiet before the load: {before.describe()}"
         phase("bots")
@@ -86,11 +87,12 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
         phase("load_and_fault")
         reference = max(ctx.load_ended_at, injection.ended_at)
         quiet_s, last = await wait_until_quiet(cluster.dsn, cluster.system.bootstrap, reference,
-                                               options.quiescence_timeout_s)
+                                               options.quiescence_timeout_s, cluster.system.kafka_admin)
         result.update(_timings(ctx, injection, quiet_s, last))
         phase("quiet")
         e = await evidence.gather(
-            dsn=cluster.dsn, bootstrap=cluster.system.bootstrap, posts=[_checked(p) for p in posts],
+            dsn=cluster.dsn, bootstrap=cluster.system.bootstrap, kafka_login=cluster.system.kafka_admin,
+            posts=[_checked(p) for p in posts],
             binance_control=cluster.binance.control, binance_accounts={a: k for a, (k, _) in accounts.items()},
             account_venue={b.exchange_account: b.venue for b in trial_bots.values()},
             ledger_url=_ledger_url(cluster), token=token, start_offsets=ctx.start_offsets)
