@@ -136,7 +136,7 @@ async def login(request: Request) -> Response:
         session_id = await sessions.open_session(conn, principal) if principal else None
     if principal is None or session_id is None:
         return _login_page(request, status=401, error="That token is not valid (unknown, revoked or expired).")
-    log.info("console_login", token_id=str(principal.token_id), role=principal.role.value)
+    log.info("console_login", caller=str(principal.token_id), role=principal.role.value)
     response = go("/console/")
     sessions.set_cookie(request, response, COOKIE, session_id, max_age=int(LIFETIME.total_seconds()))
     sessions.clear_cookie(request, response, LOGIN_COOKIE)
