@@ -47,6 +47,10 @@ class MarketOrder:
     quantity: Decimal
     client_order_id: str  # deterministic, from egis_common.ids.client_order_id
     reduce_only: bool  # closes are reduce-only: they can never open the opposite side
+    # When the caller stops waiting for this call (aware UTC). A venue that can hold to it (the paper venue)
+    # refuses the order after it, so a look-up after it can say "not found" for good; Binance cannot, and
+    # ignores it.
+    not_after: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,14 @@ class Unknown:
 
 @dataclass(frozen=True)
 class NotFound:
-    """A look-up by client order id found nothing."""
+    """A look-up by client order id found nothing.
+
+    `final`: nothing can book the order any more (its `not_after` has passed on the venue's clock, and no booking
+    of it is in flight), so it is absent for good. Otherwise it may still show up: a booking in flight, or a
+    venue across the network that has not shown it yet.
+    """
+
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,9 @@ class ExchangePort(Protocol):
 
     async def place_market_order(self, order: MarketOrder) -> OrderOutcome: ...
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome: ...
+    async def find_order(self, account: str, symbol: str, client_order_id: str,
+                         not_after: datetime | None = None) -> LookupOutcome:
+        """`not_after`: the order's, when known; a venue that holds to it may answer a final NotFound."""
+        ...
 
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown: ...

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -120,7 +121,10 @@ class BinanceExchange:
                 return await client.futures_create_order(**params)
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome:
+    async def find_order(self, account: str, symbol: str, client_order_id: str,
+                         not_after: datetime | None = None) -> LookupOutcome:
+        """`not_after` is ignored: no lock of ours holds a booking on Binance off, and its clock is not ours,
+        so "not found" is never final here; the reconciler's not-found window decides."""
         client = self._clients.for_account(account)
         if client is None:
             # Not "not found": without credentials we cannot know what the account holds.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -153,6 +154,24 @@ async def insert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
 async def latest_order(conn: AsyncConnection, account: str, client_order_id: str) -> sa.Row | None:
     query = sa.select(orders).where(orders.c.account == account, orders.c.client_order_id == client_order_id)
     return (await conn.execute(query.order_by(orders.c.order_id.desc()).limit(1))).first()
+
+
+def order_lock_key(client_order_id: str) -> int:
+    """The advisory lock key of the orders with this client order id: a booking of one and a final look-up of
+    it hold it in turn. A 64-bit hash, namespaced apart from the other advisory locks in the database; two ids
+    that share a key only wait for each other."""
+    digest = hashlib.blake2b(f"egis.paper_order:{client_order_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_orders(conn: AsyncConnection, client_order_ids: Iterable[str]) -> datetime:
+    """Hold the orders' advisory locks until the transaction ends, in key order (no two transactions wait on
+    each other); returns the database's clock once they are held, which is what `not_after` is held to."""
+    keys = sorted({order_lock_key(client_order_id) for client_order_id in client_order_ids})
+    if keys:
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(k.key) FROM unnest(CAST(:keys AS BIGINT[])) "
+                                   "WITH ORDINALITY AS k(key, n) ORDER BY k.n"), {"keys": keys})
+    return await conn.scalar(sa.select(sa.func.clock_timestamp()))
 
 
 async def insert_stop(conn: AsyncConnection, row: dict[str, Any]) -> sa.Row | None:

@@ -87,8 +87,9 @@ class PaperExchange:
     async def place_market_order(self, order: MarketOrder) -> OrderOutcome:
         return await self._orders.submit(order)
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome:
-        return await lookup.find_order(self.uow.engine, account, symbol, client_order_id)
+    async def find_order(self, account: str, symbol: str, client_order_id: str,
+                         not_after: datetime | None = None) -> LookupOutcome:
+        return await lookup.find_order(self.uow.engine, account, symbol, client_order_id, not_after)
 
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
         try:
