@@ -110,11 +110,12 @@ def main() -> None:
         bots = asyncio.run(create_bots(system.dsn, args.bots))
         # 2.5 USD: 10 USD is a whole number of steps on every paper symbol, even DOGE's step of 1.
         asyncio.run(set_mark_prices(system.dsn, args.symbols, Decimal("2.5")))
+        # The executor takes each bot's account from the bots topic (and the router its bots): as the ledger would.
+        asyncio.run(publish_bots(system.bootstrap, bots))
         with ExitStack() as running:
             services = [] if args.executor_only else [running.enter_context(service(system, "ledger"))]
             services.append(running.enter_context(service(system, "executor", args.profile)))
             if args.from_webhook:
-                asyncio.run(publish_bots(system.bootstrap, bots))
                 # Throughput, not the staleness policy: a signal stuck in a backlog is still routed.
                 services.append(running.enter_context(service(system, "signal_router",
                                                               EGIS_MAX_SIGNAL_LAG_SECONDS="3600")))

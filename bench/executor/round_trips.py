@@ -26,6 +26,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).parent))
 from load import Load  # noqa: E402
 from system import create_bots, infrastructure, service, set_mark_prices  # noqa: E402
+from webhook import publish_bots  # noqa: E402
 
 BOTS = 100
 # A logged statement: "@@ <application_name> LOG:  statement: <sql>" or "... execute <name>: <sql>".
@@ -72,6 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     with infrastructure() as system:
         bots = asyncio.run(create_bots(system.dsn, BOTS))
+        asyncio.run(publish_bots(system.bootstrap, bots))  # the executor takes each bot's account from the topic
         rounds = 2 + args.intents // BOTS
         asyncio.run(set_mark_prices(system.dsn, [f"B{i:03d}USDT" for i in range(rounds)], Decimal("2.5")))
         with ExitStack() as running:
