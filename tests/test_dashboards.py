@@ -1,0 +1,60 @@
+"""The committed Grafana dashboards are what deploy/grafana/build.py makes now, and every panel's query is
+valid PromQL (Prometheus's own parser, through promtool)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "deploy" / "grafana" / "build.py"
+# What Grafana puts in place of its variables before it sends a query.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "1h", "$bot": ".*"}
+
+
+def load_build():
+    spec = importlib.util.spec_from_file_location("egis_dashboards_build", BUILD)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def as_sent(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, f"a Grafana variable this test does not know: {expr}"
+    return expr
+
+
+def test_the_committed_dashboards_are_up_to_date():
+    result = subprocess.run([sys.executable, str(BUILD), "--check"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_committed_json_holds_every_query_of_the_generator():
+    build = load_build()
+    committed = {f"{path.stem}: {panel['title']}": target["expr"]
+                 for path in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")
+                 for panel in json.loads(path.read_text())["panels"] for target in panel.get("targets", [])}
+    assert committed == build.queries()
+    assert len(committed) >= 40
+
+
+def test_every_panel_query_is_valid_promql(tmp_path):
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: ./egis installs Debian's prometheus package, which brings it"
+    queries = load_build().queries()
+    rules = {"groups": [{"name": "panels", "rules": [
+        {"record": f"egis:panel_{number}", "expr": as_sent(expr)} for number, expr in enumerate(queries.values())]}]}
+    (tmp_path / "panels.yml").write_text(yaml.safe_dump(rules))
+    result = subprocess.run([promtool, "check", "rules", str(tmp_path / "panels.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(queries)} rules found" in result.stdout
