@@ -37,7 +37,7 @@ def _column(name: str) -> sa.Column:
         return sa.Column(name, sa.Numeric(asdecimal=True))
     if name in ("intent_id", "signal_id", "bot_id", "position_id"):
         return sa.Column(name, sa.Uuid, primary_key=name == "intent_id")
-    if name in ("filled_at", "first_sent_at", "resend_at"):
+    if name in ("filled_at", "first_sent_at", "resend_at", "not_after"):
         return sa.Column(name, sa.DateTime(timezone=True))
     if name == "send_attempts":
         return sa.Column(name, sa.Integer)
