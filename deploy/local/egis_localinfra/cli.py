@@ -10,9 +10,12 @@ with passwords kept 0600 in the state, as is the first operator's signing key
 and Postgres come back on the ports they had, so running services find them
 again; a dead or unhealthy service is restarted on its own ports, and one
 started against addresses that are no longer right is restarted against the
-new ones. A healthy system is left as it is. `status` asks every component
-whether it answers (Kafka metadata, a Postgres query, each service's
-`/health/ready`) and exits non-zero unless all do. `restart [component]` stops
+new ones. A healthy system is left as it is. When Debian's Prometheus is installed,
+`up` also starts it on a loopback port, scraping every service (a file_sd list written
+from the services it started) and evaluating the alert rules of deploy/prometheus/, and
+prints its URL. `status` asks every component whether it answers (Kafka metadata, a
+Postgres query, each service's `/health/ready`, Prometheus's targets) and exits
+non-zero unless all do. `restart [component]` stops
 one component (or everything) and brings the system back up.
 
 State, logs and the connection settings live under `.egis/local/` in the
@@ -43,7 +46,7 @@ from pathlib import Path
 
 from egis_common import access
 from egis_common.health import OK, PROBE_TIMEOUT_S, database_answers, probe
-from egis_localinfra import kafka_auth, local_access
+from egis_localinfra import kafka_auth, local_access, prometheus
 from egis_localinfra.kafka import (
     admin_client_options,
     kafka_status,
@@ -70,6 +73,8 @@ SERVICE_SETTLE_TIMEOUT_S = 30.0
 INFRA_PROBE_TIMEOUT_S = 10.0
 # What a service records of its dependencies; a difference from today's means it must restart.
 DEPENDENCIES = ("kafka", "postgres")
+# A first scrape of every target happens within one scrape interval of Prometheus finding them.
+PROMETHEUS_FIRST_SCRAPE_TIMEOUT_S = 20.0
 
 
 # ---------------------------------------------------------------- infrastructure
@@ -329,14 +334,36 @@ def up(_: argparse.Namespace | None = None) -> None:
     # The HTTP ports are free ones picked at a service's first start: the env file names them for the CLI and curl.
     _write_env({**_operator_env(env), **{variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
                                          for service, variable in URL_VARIABLES.items()}})
+    _prometheus_up(services)
     if made:
         print(f"\nThe first operator, {operator[0]}, signs repairs with this key (shown once; kept 0600 in "
               f"{STATE_DIR / local_access.OPERATOR_FILE}):\n  {operator[1]}")
     print(f"\nEgis is up. Settings for other shells (an operator's, with the key): source {STATE_DIR / 'env'}")
 
 
+def _prometheus_up(services: dict[str, dict]) -> None:
+    """Prometheus scraping `services` and evaluating the alert rules, once its first scrape of each is done."""
+    if not prometheus.installed():
+        print("prometheus: not installed, nothing scrapes the services (./egis installs Debian's package)")
+        return
+    running = prometheus.start(STATE_DIR / "prometheus",
+                               {service: int(info["EGIS_METRICS_PORT"]) for service, info in services.items()})
+    health = (0, 0)
+
+    def unscraped() -> str | None:
+        nonlocal health
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            health = prometheus.targets_health(running)
+        return None if health == (len(services), len(services)) else f"{health[0]}/{len(services)} targets up"
+
+    _poll(unscraped, lambda: True, PROMETHEUS_FIRST_SCRAPE_TIMEOUT_S)
+    print(f"prometheus at {running.url}: {health[0]}/{health[1]} targets up, alert rules loaded")
+
+
 def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -> None:
-    """Stop the services, Kafka and Postgres."""
+    """Stop Prometheus, the services, Kafka and Postgres."""
+    if prometheus.stop(STATE_DIR / "prometheus"):
+        print("prometheus stopped")
     services = _load_services()
     _stop_services({service: int(info["pid"]) for service, info in services.items()})
     for service in services:
@@ -370,7 +397,7 @@ def status(_: argparse.Namespace) -> int:
     width = max(len(name) for name, _, _ in lines) + 2
     for name, state, detail in lines:
         print(f"{name + ':':<{width}}{state:<11}{detail}".rstrip())
-    return 0 if all(state == "healthy" for _, state, _ in lines) else 1
+    return 0 if all(state in ("healthy", NOT_INSTALLED) for _, state, _ in lines) else 1
 
 
 async def _status_lines() -> list[tuple[str, str, str]]:
@@ -380,7 +407,25 @@ async def _status_lines() -> list[tuple[str, str, str]]:
     return list(await asyncio.gather(
         _kafka_line(absent), _postgres_line(absent),
         *(asyncio.to_thread(_service_line, service, services.get(service), absent) for service in SERVICES),
+        asyncio.to_thread(_prometheus_line, absent),
     ))
+
+
+NOT_INSTALLED = "absent"  # Prometheus is optional: a system without it is still whole
+
+
+def _prometheus_line(absent: tuple[str, str]) -> tuple[str, str, str]:
+    if not prometheus.installed():
+        return "prometheus", NOT_INSTALLED, "not installed (./egis installs Debian's package)"
+    running = prometheus.status(STATE_DIR / "prometheus")
+    if running is None:
+        return ("prometheus", *absent)
+    try:
+        up, total = prometheus.targets_health(running)
+    except (OSError, ValueError, KeyError) as error:
+        return "prometheus", "unhealthy", f"{running.url}, pid {running.pid}: no answer ({error})"
+    # Healthy when it answers: a service its targets miss has its own unhealthy line.
+    return "prometheus", "healthy", f"{running.url}, pid {running.pid}, targets {up}/{total} up"
 
 
 async def _kafka_line(absent: tuple[str, str]) -> tuple[str, str, str]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
+import urllib.parse
 import stat
 import subprocess
 import sys
@@ -14,7 +17,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local_system import alive, run_cli, status_lines, system_env  # noqa: E402
+from local_system import alive, new_bot, post_signal, run_cli, status_lines, system_env  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _secrets_are_kept_and_shown_once(state_dir: Path, first_up: str) -> None:
@@ -76,6 +81,73 @@ def _a_team_gets_a_read_only_login(state_dir: Path) -> None:
     assert bad.returncode != 0 and "team name" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def _prometheus(url: str, path: str, **params: str):
+    with urllib.request.urlopen(f"{url}{path}?{urllib.parse.urlencode(params)}", timeout=10) as answer:
+        body = json.loads(answer.read())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def _poll(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+    return found
+
+
+def _prometheus_scrapes_every_service(up_output: str) -> str:
+    """`up` started Prometheus and printed its URL; every service is an up target, labelled with its name."""
+    [url] = re.findall(r"prometheus at (http://127\.0\.0\.1:\d+)", up_output)
+    active = _prometheus(url, "/api/v1/targets", state="active")["activeTargets"]
+    assert sorted((t["labels"]["service"], t["health"]) for t in active) == [
+        ("executor", "up"), ("ledger", "up"), ("reconciler", "up"), ("signal_router", "up")], active
+    assert {rule["name"] for group in _prometheus(url, "/api/v1/rules")["groups"] for rule in group["rules"]} >= {
+        "EgisServiceDown", "EgisDeadLetter", "EgisDrift"}
+    return url
+
+
+def _dashboards():
+    spec = importlib.util.spec_from_file_location("egis_dashboards_build", REPO / "deploy" / "grafana" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _every_panel_query_runs_after_a_signal(state_dir: Path, url: str) -> None:
+    """Each dashboard query runs on the real Prometheus, and answers with data wherever its metrics exist."""
+    _, _, secret = new_bot(state_dir, "observed")
+    marked = run_cli(state_dir, "mark-price", "ETHUSDT", "2942.67")  # the paper venue fills at it
+    assert marked.returncode == 0, marked.stdout + marked.stderr
+    status, answer = post_signal(state_dir, {"signal_key": "observed", "secret": secret, "action": "buy",
+                                             "symbol": "ETHUSDT"})
+    assert (status, answer["status"]) == (202, "accepted")
+    _poll(lambda: _prometheus(url, "/api/v1/query", query="egis_executor_orders_total")["result"], 60,
+          "Prometheus never saw the order the signal made")
+    build = _dashboards()
+    queries = build.queries(build.AS_SENT)
+
+    def exported() -> dict[str, str]:
+        """The queries whose metrics all exist: those must answer with data."""
+        names = set(_prometheus(url, "/api/v1/label/__name__/values"))
+        return {title: expr for title, expr in queries.items()
+                if set(re.findall(r"\b(?:egis|faststream)_[a-z_]+|\bup\b", expr)) <= names}
+
+    def without_data() -> list[str]:
+        return [f"{title}: {expr}" for title, expr in exported().items()
+                if not _prometheus(url, "/api/v1/query", query=expr)["result"]]
+
+    # A rate needs two scrapes of a counter the signal made: a few scrape intervals.
+    deadline = time.monotonic() + 30
+    while (empty := without_data()) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not empty, "\n".join(empty)
+    for expr in queries.values():  # the others at least run: Prometheus parses them
+        _prometheus(url, "/api/v1/query", query=expr)
+    assert len(exported()) >= 30, sorted(set(queries) - set(exported()))  # most panels saw the flow
+
+
 @pytest.mark.timeout(300)
 def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_path):
     state_dir = tmp_path / "local"
@@ -102,8 +174,11 @@ def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_pa
         status = run_cli(state_dir, "status")
         assert status.returncode == 0, status.stdout + status.stderr
         lines = status_lines(status.stdout)
-        assert set(lines) == {"kafka", "postgres", *services}
+        assert set(lines) == {"kafka", "postgres", *services, "prometheus"}
         assert all(line.startswith("healthy") for line in lines.values()), status.stdout
+        assert "targets 4/4 up" in lines["prometheus"]
+        url = _prometheus_scrapes_every_service(up.stdout)
+        _every_panel_query_runs_after_a_signal(state_dir, url)
     finally:
         down = run_cli(state_dir, "down")
     assert down.returncode == 0, down.stdout + down.stderr
