@@ -169,6 +169,16 @@ RELIABILITY = (
         P("Reservations asked again", "sum(rate(egis_executor_reservations_resent_total[$__rate_interval]))",
           "resent", "ops"),
     )),
+    # Binance accounts only: a paper system shows these empty.
+    Section("Binance user data stream", (
+        P("Stream connected, by account", "egis_executor_binance_stream_connected", "{{account}}"),
+        P("Stream events, by account and type", rate("egis_executor_binance_stream_events_total", "account, event"),
+          "{{account}} {{event}}", "ops"),
+        P("Exchange facts published, by source", rate("egis_executor_binance_stream_facts_total", "account, source"),
+          "{{account}} {{source}}", "ops"),
+        P("Stream sessions ended, by cause", rate("egis_executor_binance_stream_disconnects_total", "account, cause"),
+          "{{account}} {{cause}}", "ops"),
+    )),
 )
 
 DASHBOARDS = {
@@ -212,9 +222,16 @@ def render(uid: str) -> str:
     return json.dumps(build(uid), indent=2, sort_keys=True) + "\n"
 
 
-def queries() -> dict[str, str]:
-    """Every panel's query, by "dashboard: panel title"."""
-    return {f"{uid}: {p.title}": p.expr for uid, (_, sections) in DASHBOARDS.items() for s in sections for p in s.panels}
+# What Grafana puts in place of the dashboards' variables before it sends a query, for running them without it.
+AS_SENT = {"$__rate_interval": "1m", "$__range": "5m", "$bot": ".*"}
+
+
+def queries(variables: dict[str, str] | None = None) -> dict[str, str]:
+    """Every panel's query, by "dashboard: panel title"; with `variables` (e.g. AS_SENT) put in their place."""
+    found = {f"{uid}: {p.title}": p.expr for uid, (_, sections) in DASHBOARDS.items() for s in sections for p in s.panels}
+    for name, value in (variables or {}).items():
+        found = {title: expr.replace(name, value) for title, expr in found.items()}
+    return found
 
 
 def stale() -> list[str]:
