@@ -50,8 +50,10 @@ R = TypeVar("R")
 # cancelled), serialization failures and deadlocks, a lock not available.
 TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "40001", "40P01", "55P03")
 # Backoff between tries while a dependency is unavailable: random in [0, min(MAX, MULTIPLIER * 2^n)] seconds.
+# The cap is how late a waiting handler may notice that the dependency is back, and every stage of the pipeline
+# waits on its own, so it stays small; a try is one cheap connection attempt, so a few a second cost nothing.
 BACKOFF_MULTIPLIER_SECONDS = 0.1
-BACKOFF_MAX_SECONDS = 10.0
+BACKOFF_MAX_SECONDS = 2.0
 # How long one delivery of a batch is held while its failures stay transient. After that the handler gives up
 # on this delivery: the consumer seeks back and fetches the same records again, so the partition still waits,
 # but Kafka sees the consumer poll well within its max poll interval (300 s) and keeps its partitions.

@@ -1,20 +1,17 @@
-"""Operator authentication of admin commands: HMAC-SHA256 of the canonical command.
-
-The canonical command is the JSON of every field except `signature`, with
-sorted keys and no whitespace, so the CLI and the reconciler sign the same bytes.
-"""
+"""Operator authentication of admin commands: HMAC-SHA256 of the canonical command (egis_common.admin_client)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 
 from egis_common import contracts as c
+from egis_common.admin_client import canonical, signature_for, signed
 from pydantic import SecretStr
+
+__all__ = ["Refusal", "canonical", "refusal", "signature_for", "signed"]
 
 
 class Refusal(str, Enum):
@@ -22,19 +19,6 @@ class Refusal(str, Enum):
     UNKNOWN_OPERATOR = "unknown_operator"
     BAD_SIGNATURE = "bad_signature"
     STALE = "stale"
-
-
-def canonical(command: c.AdminCommand) -> bytes:
-    fields = command.model_dump(mode="json", exclude={"signature"})
-    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-
-
-def signature_for(command: c.AdminCommand, key: str) -> str:
-    return hmac.new(key.encode(), canonical(command), hashlib.sha256).hexdigest()
-
-
-def signed(command: c.AdminCommand, key: str) -> c.AdminCommand:
-    return command.model_copy(update={"signature": signature_for(command, key)})
 
 
 def refusal(

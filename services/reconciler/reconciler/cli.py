@@ -20,22 +20,13 @@ import argparse
 import asyncio
 import os
 import sys
-import time
-from typing import Any
 from uuid import UUID, uuid4
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from egis_common import admin_client
 from egis_common import contracts as c
 from egis_common.kafka_login import LoginSettings, client_options
-from egis_common.topics import ADMIN_COMMANDS, ADMIN_REPLIES, encode, key_for
 
-from reconciler import auth
-from reconciler.domain import assembled
 from reconciler.settings import ReconcilerSettings
-
-# The commands that ask the venue may run for the reconciler's longest command time; the rest are quick.
-ASKS_THE_VENUE = frozenset({c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, c.AdminCommandName.RESOLVE_PENDING})
-QUICK_TIMEOUT_S = 60.0
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -54,51 +45,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def default_timeout_s(command: c.AdminCommandName) -> float:
-    if command in ASKS_THE_VENUE:
-        default = ReconcilerSettings.model_fields["admin_max_command_seconds"].default
-        return float(os.environ.get("EGIS_ADMIN_MAX_COMMAND_SECONDS", default)) + QUICK_TIMEOUT_S
-    return QUICK_TIMEOUT_S
+    default = ReconcilerSettings.model_fields["admin_max_command_seconds"].default
+    return admin_client.reply_timeout_s(command, float(os.environ.get("EGIS_ADMIN_MAX_COMMAND_SECONDS", default)))
 
 
 def build_command(args: argparse.Namespace, operator_id: str, key: str) -> c.AdminCommand:
     command = c.AdminCommand(request_id=uuid4(), command=c.AdminCommandName(args.command), confirm=args.confirm,
                              bot_id=args.bot_id, operator_id=operator_id, signature="")
-    return auth.signed(command, key)
-
-
-async def request(bootstrap: str, command: c.AdminCommand, timeout_s: float,
-                  login: dict[str, Any] | None = None) -> c.AdminReply | None:
-    """Publish the command, then read replies (from the end as of now) until ours arrives."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **(login or {}))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(login or {}))
-    await consumer.start()
-    await producer.start()
-    try:
-        partitions = [TopicPartition(ADMIN_REPLIES.name, p) for p in range(ADMIN_REPLIES.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        for partition in partitions:  # resolve the end offsets now, before the reply can exist
-            await consumer.position(partition)
-        await producer.send_and_wait(ADMIN_COMMANDS.name, encode(command), key=key_for(command))
-        return await _reply_to(consumer, command.request_id, timeout_s)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-
-
-async def _reply_to(consumer: AIOKafkaConsumer, request_id: UUID, timeout_s: float) -> c.AdminReply | None:
-    """Every part of our reply (a part published twice counts once), joined; None if not all came in time."""
-    deadline = time.monotonic() + timeout_s
-    parts: dict[int, c.AdminReply] = {}
-    while time.monotonic() < deadline:
-        for records in (await consumer.getmany(timeout_ms=200)).values():
-            for record in records:
-                reply = ADMIN_REPLIES.decode(record.value)
-                if reply.request_id == request_id:
-                    parts[reply.part] = reply
-        if parts and len(parts) == next(iter(parts.values())).parts:
-            return assembled(list(parts.values()))
-    return None
+    return admin_client.signed(command, key)
 
 
 def render(reply: c.AdminReply) -> str:
@@ -121,7 +75,7 @@ async def run(argv: list[str] | None = None) -> int:
         return 2
     bootstrap = os.environ.get("EGIS_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     login = client_options(LoginSettings())  # the operator's own principal: admin commands and replies only
-    reply = await request(bootstrap, build_command(args, operator_id, key), args.timeout, login)
+    reply = await admin_client.request(bootstrap, build_command(args, operator_id, key), args.timeout, login)
     if reply is None:
         print(f"error: no reply within {args.timeout}s", file=sys.stderr)
         return 1

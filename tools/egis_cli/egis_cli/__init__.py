@@ -1,0 +1,1 @@
+"""`egis`: one command line for Egis."""
