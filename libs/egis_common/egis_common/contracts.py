@@ -92,6 +92,8 @@ class PreflightRejectReason(str, Enum):
     OPEN_FAILED = "open_failed"
     # A reservation that waited behind an order in flight for longer than the ledger's limit.
     WAIT_EXPIRED = "wait_expired"
+    # The command names an exchange account other than its bot's: no message names a bot's account for it.
+    ACCOUNT_MISMATCH = "account_mismatch"
 
 
 # --- egis.signals.* ---------------------------------------------------------
@@ -363,6 +365,9 @@ class OrderPendingReconciliation(Message):
     exchange_account: str
     cause: str
     exchange_response: dict[str, Any] | None = None
+    # When the executor stopped (or would have stopped) waiting for the exchange call: the order's own
+    # not_after, which the paper venue holds to, so that its "not found" after it is final. None: not said.
+    not_after: AwareDatetime | None = None
 
 
 class ProtectiveOrdersPlaced(Message):

@@ -128,6 +128,9 @@ class Intent:
     send_attempts: int = 0  # times the order was sent (moved to `submitting`)
     first_sent_at: datetime | None = None  # when it was first sent: a close is sent again until a while after
     resend_at: datetime | None = None  # `resend_due`: when it is sent again
+    # The latest attempt's: when the executor stops waiting for the exchange call. Its order carries it, and so
+    # does its pending record: the paper venue books the order only before it, so a look-up after it is exact.
+    not_after: datetime | None = None
 
     def moved_to(self, status: IntentStatus, **changes: Any) -> Intent:
         if status not in TRANSITIONS[self.status]:
@@ -201,15 +204,55 @@ class SkipReason(str, Enum):
     INVALID_INTENT = "invalid_intent"
 
 
+# An intent its bot, as the bots feed states it, does not back: refused before any reservation, in the
+# ledger's words for the same refusals.
+REFUSALS = (c.PreflightRejectReason.UNKNOWN_BOT, c.PreflightRejectReason.BOT_DELETED,
+            c.PreflightRejectReason.ACCOUNT_MISMATCH)
+
+
 def skip_reasons() -> frozenset[str]:
     return frozenset(r.value for r in SkipReason) | frozenset(r.value for r in c.PreflightRejectReason)
+
+
+def is_refusal(decision: Decision) -> bool:
+    """Of `receive`'s decisions, a refusal (the ledger's answers skip with the same words: not for those)."""
+    intent = decision.intent
+    return intent is not None and intent.status is S.SKIPPED and intent.skip_reason in {r.value for r in REFUSALS}
+
+
+@dataclass(frozen=True)
+class Bot:
+    """A bot as the bots topic states it: where its orders go."""
+
+    bot_id: UUID
+    version: int
+    exchange: ExchangeName
+    exchange_account: str
+    deleted: bool
 
 
 # --- what each arriving message or exchange outcome does to an intent --------------------------------
 
 
-def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Decision:
-    """A new intent: ask the ledger to reserve, unless it can never be executed here."""
+def refusal(message: c.OrderIntent, bot: Bot | None) -> tuple[c.PreflightRejectReason, str] | None:
+    """Why `bot` does not back this intent, or None when it does. An intent's exchange and account are a claim
+    to check against its bot, never a choice: a writer of intents must not trade on another bot's account."""
+    if bot is None:
+        return c.PreflightRejectReason.UNKNOWN_BOT, f"no bot {message.bot_id} on the bots topic"
+    if bot.deleted:
+        return c.PreflightRejectReason.BOT_DELETED, f"bot version {bot.version} is deleted"
+    if (message.exchange, message.exchange_account) != (bot.exchange, bot.exchange_account):
+        return (c.PreflightRejectReason.ACCOUNT_MISMATCH,
+                f"the intent names {message.exchange.value}/{message.exchange_account}; "
+                f"bot version {bot.version} trades on {bot.exchange.value}/{bot.exchange_account}"[:1000])
+    return None
+
+
+def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName], bot: Bot | None) -> Decision:
+    """A new intent: ask the ledger to reserve, unless its bot does not back it or it can never be executed here.
+
+    The exchange and the account are the bot's. A refused intent is recorded with what it claimed.
+    """
     intent = Intent(
         intent_id=message.intent_id, signal_id=message.signal_id, bot_id=message.bot_id, kind=message.intent,
         side=message.side, symbol=message.symbol, exchange=message.exchange, exchange_account=message.exchange_account,
@@ -217,8 +260,14 @@ def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName]) -> Dec
         take_profit_price=message.take_profit_price, stop_loss_price=message.stop_loss_price,
         take_profit_pct=message.take_profit_pct, stop_loss_pct=message.stop_loss_pct,
     )
-    if message.exchange not in exchanges:
-        detail = f"no {message.exchange.value} adapter is configured"
+    refused = refusal(message, bot)
+    if refused is not None:
+        reason, detail = refused
+        return Decision(intent.moved_to(S.SKIPPED, skip_reason=reason.value, detail=detail))
+    assert bot is not None
+    intent = replace(intent, exchange=bot.exchange, exchange_account=bot.exchange_account)
+    if intent.exchange not in exchanges:
+        detail = f"no {intent.exchange.value} adapter is configured"
         return Decision(intent.moved_to(S.SKIPPED, skip_reason=SkipReason.EXCHANGE_UNAVAILABLE.value, detail=detail))
     if message.intent is IntentKind.OPEN and message.requested_size_usd is None:
         detail = "an open intent needs requested_size_usd"
@@ -274,6 +323,7 @@ def market_order(intent: Intent, quantity: Decimal) -> MarketOrder:
         account=intent.exchange_account, symbol=intent.symbol, side=intent.order_side, quantity=quantity,
         client_order_id=client_order_id(intent.intent_id, OrderPurpose.ENTRY),
         reduce_only=intent.kind is IntentKind.CLOSE,  # a close can never open the opposite side
+        not_after=intent.not_after,
     )
 
 
@@ -306,20 +356,28 @@ def plan(intent: Intent, answer: c.BudgetReserved, quote: Quote | None) -> Attem
     return Attempt(intent, answer, market_order(intent, order_quantity(intent, answer, rules, mark)), rules)
 
 
-def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime) -> Decision:
-    """The attempt, durably recorded before the exchange is called."""
+def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime,
+               not_after: datetime | None = None) -> Decision:
+    """The attempt, durably recorded before the exchange is called; `not_after`: now plus the call's timeout
+    (None: the venue is told no time, and its "not found" is never final)."""
     if intent.status is not S.PREFLIGHT_REQUESTED:
         return NOTHING
     reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side)
     return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity,
-                                      send_attempts=1, first_sent_at=now))
+                                      send_attempts=1, first_sent_at=now, not_after=not_after))
 
 
-def resending(intent: Intent) -> Decision:
+def stamped(order: MarketOrder, intent: Intent) -> MarketOrder:
+    """The order as sent: with the `not_after` its attempt was recorded with, and no other."""
+    return replace(order, not_after=intent.not_after)
+
+
+def resending(intent: Intent, not_after: datetime | None = None) -> Decision:
     """A close due to be sent again: the same order, recorded as `submitting` again before the call."""
     if intent.status is not S.RESEND_DUE:
         return NOTHING
-    return Decision(intent.moved_to(S.SUBMITTING, send_attempts=intent.send_attempts + 1, resend_at=None))
+    return Decision(intent.moved_to(S.SUBMITTING, send_attempts=intent.send_attempts + 1, resend_at=None,
+                                    not_after=not_after))
 
 
 def resent_order(intent: Intent) -> MarketOrder:
@@ -398,7 +456,7 @@ def pending(intent: Intent, cause: str, response: dict[str, Any] | None) -> Deci
     message = c.OrderPendingReconciliation(
         intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
         symbol=intent.symbol, client_order_id=intent.client_order_id, exchange=intent.exchange,
-        exchange_account=intent.exchange_account, cause=cause, exchange_response=response,
+        exchange_account=intent.exchange_account, cause=cause, exchange_response=response, not_after=intent.not_after,
     )
     return Decision(intent.moved_to(S.PENDING_RECONCILIATION, detail=cause), (message,), record)
 

@@ -5,18 +5,23 @@ What it consumes and produces: the generated list in the service's README.md.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenacity import RetryCallState, wait_random_exponential
 
 from egis_common import contracts as c
+from egis_common.bots_feed import BotsFeed
 from egis_common.broker import KafkaRecords, batch_subscriber
+from egis_common.kafka_login import client_options
 from egis_common.runtime import Runtime
-from egis_common.topics import EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_PRICES
+from egis_common.topics import BOTS, EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_PRICES, Topic
 from egis_venues.paper import PaperExchange
 from egis_venues.port import ExchangePort
 from executor import handlers
 from executor.adapters.exchanges import build_exchanges
+from executor.bots import BotView, KnownBots
 from executor.domain import ResendPolicy
 from executor.handlers import GROUP, Executor, Submission
 from executor.settings import ExecutorSettings
@@ -25,22 +30,36 @@ from executor.settings import ExecutorSettings
 # once, instead of every subscriber's join rebalancing the others (seconds each at start-up).
 INTENTS_GROUP, ANSWERS_GROUP, MARKS_GROUP = f"{GROUP}.intents", f"{GROUP}.ledger-events", f"{GROUP}.mark-prices"
 COMMANDS_GROUP = f"{GROUP}.commands"
+# Topics read whole from the beginning at every start, then followed, without a consumer group
+# (egis_common.bots_feed), each with the handler of its records: where each bot's orders go.
+FEEDS: tuple[tuple[Topic, Callable[..., None]], ...] = ((BOTS, handlers.on_bot_record),)
 
 
 @dataclass(frozen=True)
 class Wiring:
     executor: Executor
     exchanges: dict[c.ExchangeName, ExchangePort]
+    bots: KnownBots
 
 
-def build_executor(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort]) -> Executor:
+def known_bots(runtime: Runtime) -> KnownBots:
+    settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
+    view = BotView()
+    ((bots, on_bot_record),) = FEEDS
+    feed = BotsFeed(settings.kafka_bootstrap_servers, bots.name, functools.partial(on_bot_record, view),
+                    client_id=f"{GROUP}-bots", kafka_options=client_options(settings))
+    return KnownBots(runtime, view, feed, ready_timeout_seconds=settings.bots_ready_timeout_seconds,
+                     catch_up_seconds=settings.bots_catch_up_seconds)
+
+
+def build_executor(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort], bots: KnownBots) -> Executor:
     settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
     answers_inbox = runtime.inbox("executor.ledger_answers")
     submission = Submission(
         runtime.uow, runtime.outbox, answers_inbox, exchanges, settings.exchange_timeout_seconds,
         settings.exchange_concurrency, settings.outcome_retry_seconds, resend_policy(settings),
     )
-    return Executor(runtime.uow, runtime.outbox, answers_inbox, exchanges, submission)
+    return Executor(runtime.uow, runtime.outbox, answers_inbox, exchanges, submission, bots)
 
 
 def resend_policy(settings: ExecutorSettings) -> ResendPolicy:
@@ -59,7 +78,8 @@ def resend_policy(settings: ExecutorSettings) -> ResendPolicy:
 def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | None = None) -> Wiring:
     settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
     exchanges = build_exchanges(runtime) if exchanges is None else exchanges
-    executor = build_executor(runtime, exchanges)
+    bots = known_bots(runtime)
+    executor = build_executor(runtime, exchanges, bots)
     intents_inbox = runtime.inbox("executor.intents")
     commands_inbox = runtime.inbox("executor.commands")
     batch = settings.batch_max_records
@@ -83,4 +103,4 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
         async def on_mark_prices(msg: KafkaRecords) -> None:
             await handlers.on_mark_prices(runtime, paper, msg.raw_message)
 
-    return Wiring(executor, exchanges)
+    return Wiring(executor, exchanges, bots)

@@ -1,7 +1,10 @@
 """The executor's use cases: one per message it handles and per periodic job, each top to bottom.
 
 Entry points (what `flow.py` and `main.py` call):
-    on_intents          OrderIntent: a new intent asks the ledger for a reservation (ReserveBudget)
+    on_intents          OrderIntent: a new intent asks the ledger for a reservation (ReserveBudget), unless its
+                        bot, as the bots topic states it, does not back it (refused: unknown_bot, bot_deleted,
+                        account_mismatch); the exchange and the account are the bot's
+    on_bot_record       a record of the bots topic (a BotSnapshot or a tombstone): the view of bots follows it
     on_ledger_events    BudgetReserved: the order goes to the exchange and back (`Submission`);
                         PreflightRejected: the intent is skipped; every other ledger event is ignored
     on_commands         the reconciler's RecordResolution (a pending order settled) and RepairPaperPositions
@@ -24,7 +27,9 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,9 +47,12 @@ from egis_venues.paper import PaperExchange
 from egis_venues.port import ExchangePort, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown
 from executor import domain
 from executor.adapters import repository as repo
+from executor.bots import BotView, KnownBots
 from executor.domain import STALE_SUBMISSION, Attempt, Decision, Intent, Quote, ResendPolicy
 from executor.domain import IntentStatus as S
-from executor.metrics import EXCHANGE_SECONDS, RESERVATIONS_RESENT, count, count_resends, count_resolutions
+from executor.metrics import (
+    BOTS_KNOWN, EXCHANGE_SECONDS, RESERVATIONS_RESENT, count, count_refusals, count_resends, count_resolutions,
+)
 from executor.paper_repairs import repair_paper_positions
 
 log = get_logger(__name__)
@@ -61,8 +69,16 @@ Made = tuple[c.Message | None, Decision]  # the ledger's answer that led to it; 
 async def on_intents(runtime: Runtime, executor: Executor, inbox: Inbox, records: Sequence[Any]) -> None:
     """A batch of intents in one transaction, then a log line and the metrics for each."""
     started = time.perf_counter()
-    report(await process_batch(records, INTENTS, runtime.uow, inbox, runtime.dead_letters, executor.receive_intents))
+    made = await process_batch(records, INTENTS, runtime.uow, inbox, runtime.dead_letters, executor.receive_intents)
+    report(made)
+    refused(made)
     HANDLER_SECONDS.labels(GROUP, "intents_batch").observe(time.perf_counter() - started)
+
+
+def on_bot_record(view: BotView, bot_id: UUID, snapshot: c.BotSnapshot | None) -> None:
+    """A bot's latest snapshot replaces the one in the view; a tombstone removes the bot."""
+    view.apply(bot_id, snapshot)
+    BOTS_KNOWN.set(len(view))
 
 
 async def on_ledger_events(runtime: Runtime, executor: Executor, records: Sequence[Any]) -> None:
@@ -131,6 +147,16 @@ def report(made: Iterable[tuple[c.Message, Decision]]) -> None:
                  code=intent.exchange_code if intent else None)
 
 
+def refused(made: Iterable[tuple[c.Message, Decision]]) -> None:
+    """Intents their bot does not back: a router that writes them is broken or compromised, so each is a warning."""
+    made = [(message, decision) for message, decision in made if domain.is_refusal(decision)]
+    count_refusals(decision for _, decision in made)
+    for message, decision in made:
+        log.warning("intent_refused", reason=decision.intent.skip_reason, detail=decision.intent.detail,
+                    intent_id=str(message.intent_id), signal_id=str(message.signal_id), bot_id=str(message.bot_id),
+                    exchange=message.exchange.value, exchange_account=message.exchange_account)
+
+
 def resolutions(made: Iterable[tuple[c.Message, Decision]]) -> None:
     made = list(made)
     count_resolutions(decision for _, decision in made)
@@ -155,18 +181,30 @@ class Executor:
     answers_inbox: Inbox
     exchanges: Mapping[c.ExchangeName, ExchangePort]
     submission: Submission
+    bots: KnownBots
 
     async def receive_intents(self, conn: AsyncConnection,
                               messages: list[c.Message]) -> list[tuple[c.Message, Decision]]:
-        """New intents ask the ledger for a reservation; an intent seen before changes nothing."""
+        """New intents ask the ledger for a reservation; an intent seen before changes nothing.
+
+        Before an intent is refused, the view of bots is read up to the topic's current end: the router
+        routes only to a bot it has seen there, so a bot created, edited or restored a moment ago is known then.
+        """
         first: dict = {}
         for message in messages:
             first.setdefault(message.intent_id, message)
-        made = [(m, domain.receive(m, frozenset(self.exchanges))) for m in first.values()]
+        made = await self._decide(list(first.values()))
+        if any(domain.is_refusal(decision) for _, decision in made):
+            await self.bots.caught_up()
+            made = await self._decide(list(first.values()))
         inserted = await repo.insert_new(conn, [d.intent for _, d in made])
         made = [(m, d if m.intent_id in inserted else Decision(note="intent seen before")) for m, d in made]
         await self.outbox.add(conn, *(msg for _, d in made for msg in d.messages))
         return made
+
+    async def _decide(self, messages: list[c.OrderIntent]) -> list[tuple[c.Message, Decision]]:
+        bots = await self.bots.of({m.bot_id for m in messages})
+        return [(m, domain.receive(m, frozenset(self.exchanges), bots[m.bot_id])) for m in messages]
 
     async def handle_answers(self, messages: list[c.Message]) -> list[tuple[c.Message, Decision]]:
         """The ledger's answers to our reservation commands; every other ledger event is ignored."""
@@ -310,7 +348,7 @@ class Submission:
         """Closes due to be sent again (at most `limit`): tx1 picks and records them, then call and tx2."""
         async with self.uow.begin() as conn:
             due = await repo.resends_due(conn, limit)
-            made = [domain.resending(intent) for intent in due]
+            made = [domain.resending(intent, self._not_after()) for intent in due]
             await repo.persist(conn, self.outbox, made)
         started = [Attempt(d.intent, None, domain.resent_order(d.intent)) for d in made if d.intent is not None]
         outcomes = await asyncio.gather(*(self._call(attempt) for attempt in started))
@@ -357,13 +395,21 @@ class Submission:
                     if attempt.answer.message_id in claimed:
                         refused.append((attempt.answer, domain.not_placed(intent, attempt.answer, attempt.order)))
                     continue
-                decision = domain.submitting(intent, attempt.answer, attempt.order, utc_now())
+                now = utc_now()
+                decision = domain.submitting(intent, attempt.answer, attempt.order, now, self._not_after(now))
                 if decision.intent is not None:  # still ours to submit: nobody got there first
-                    started.append(replace(attempt, intent=decision.intent))
+                    started.append(replace(attempt, intent=decision.intent,
+                                           order=domain.stamped(attempt.order, decision.intent)))
                     made.append(decision)
             await repo.persist(conn, self.outbox, [*made, *(d for _, d in refused)])
             failpoint("executor.before_attempt_commit")
         return started, refused
+
+    def _not_after(self, now: datetime | None = None) -> datetime:
+        """The time of an attempt recorded now plus the call's timeout. The call starts once the attempt is
+        committed and is bounded by the same timeout, so the executor stops waiting moments after it; the order
+        carries it to the venue, and a pending record of the attempt to the reconciler."""
+        return (now or utc_now()) + timedelta(seconds=self.timeout_seconds)
 
     async def _call(self, attempt: Attempt) -> OrderOutcome:
         port = self.exchanges[attempt.intent.exchange]

@@ -2,7 +2,7 @@
 (or `faststream run --factory executor.main:create_app`).
 
 One process, one event loop: the FastStream app (executor flow, outbox relay,
-metrics), the exchange adapters (paper always; Binance when accounts are
+metrics), the bots feed (read to its end before any intent is consumed), the exchange adapters (paper always; Binance when accounts are
 configured, with one user data stream task per Binance account), and the
 periodic jobs: the gauges (pending orders, intents in each intermediate state),
 reservations asked again, closes sent again, and the stale-submission sweep.
@@ -25,6 +25,7 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
     runtime = build_runtime(settings)
     wiring = register(runtime)
     app = build_app(runtime, service="executor")
+    app.on_startup(wiring.bots.start)  # before the brokers: no intent meets a half-loaded view of bots
 
     @app.after_startup
     async def periodic() -> None:

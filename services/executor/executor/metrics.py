@@ -9,7 +9,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from executor.adapters import repository as repo
-from executor.domain import IN_FLIGHT, RESOLVED_TO, Decision
+from executor.domain import IN_FLIGHT, REFUSALS, RESOLVED_TO, Decision, skip_reasons
 from executor.domain import IntentStatus as S
 
 ORDERS = Counter(
@@ -39,6 +39,15 @@ RESOLUTIONS = Counter(
     "egis_executor_resolutions_recorded_total", "Pending orders the reconciler settled, by resolution", ["resolution"])
 SKIPPED = Counter(
     "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"])
+REFUSED = Counter(
+    "egis_executor_intents_refused_total",
+    "Intents refused before any reservation because their bot, as the bots topic states it, does not back them "
+    "(unknown_bot, bot_deleted, account_mismatch); each is also a skip", ["reason"])
+for _reason in skip_reasons():
+    SKIPPED.labels(_reason)
+for _reason in REFUSALS:  # no refusal yet is a 0, not a missing series: an alert on it needs the series
+    REFUSED.labels(_reason.value)
+BOTS_KNOWN = Gauge("egis_executor_bots_known", "Bots in the executor's view of the bots topic")
 
 _OUTCOMES = {S.FILLED: "filled", S.REJECTED: "rejected", S.PENDING_RECONCILIATION: "unknown",
              S.RESEND_DUE: "not_executed"}
@@ -54,6 +63,12 @@ def count(made: Iterable[Decision]) -> None:
             SKIPPED.labels(intent.skip_reason).inc()
         elif intent.status in _OUTCOMES:
             ORDERS.labels(intent.exchange.value, _OUTCOMES[intent.status], intent.exchange_code or "").inc()
+
+
+def count_refusals(made: Iterable[Decision]) -> None:
+    """Intents refused because their bot does not back them (`domain.refusal`)."""
+    for decision in made:
+        REFUSED.labels(decision.intent.skip_reason).inc()
 
 
 def count_resends(made: Iterable[Decision]) -> None:

@@ -28,6 +28,11 @@ class ExecutorSettings(EgisSettings):
     # venue books a whole batch's orders in one transaction, so it is not bounded.
     exchange_concurrency: int = Field(default=64, ge=1)
     gauge_refresh_seconds: float = Field(default=5.0, gt=0)
+    # Startup waits this long for the bots topic to be read to its end (the view of bots whole).
+    bots_ready_timeout_seconds: float = Field(default=60, gt=0)
+    # An intent whose bot the view does not know, or does not back, waits this long for the view to read the
+    # bots topic to its current end before it is refused; longer, and the batch is tried again (Kafka unavailable).
+    bots_catch_up_seconds: float = Field(default=5.0, gt=0)
     # While recording an exchange's outcome fails for a transient reason (the database unavailable), it is
     # tried again for this long before the outcome is kept as a pending record instead. The batch's consumer
     # does not poll meanwhile, so this stays well below Kafka's max poll interval (300 s): the exchange calls

@@ -24,7 +24,7 @@ from egis_localinfra.testing import stop_service
 from ledger import bots
 
 sys.path.insert(0, str(Path(__file__).parent))  # executor_helpers, shared by the test modules
-from executor_helpers import Tail  # noqa: E402
+from executor_helpers import Tail, on_the_bots_topic  # noqa: E402
 
 from egis_venues.paper import PaperExchange  # noqa: E402
 from executor.flow import Wiring, register  # noqa: E402
@@ -42,6 +42,8 @@ def make_bot(ledger_runtime):
         )
         async with ledger_runtime.uow.begin() as conn:
             row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, uuid.uuid4(), spec)
+        # As the router would: it routes to a bot only once it has read the bot's snapshot on the topic.
+        await on_the_bots_topic(ledger_runtime, row.bot_id)
         return row
 
     return make
@@ -70,6 +72,7 @@ def executor_settings(**overrides) -> ExecutorSettings:
 async def executor(ledger_runtime):
     runtime = build_runtime(executor_settings())
     wiring = register(runtime)
+    await wiring.bots.start()
     await runtime.broker.start()
     await runtime.start_relay()
     yield ExecutorService(runtime, wiring)

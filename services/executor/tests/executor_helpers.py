@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from egis_common import contracts as c
-from egis_common.topics import Topic, encode, key_for, topic_for
+from egis_common.topics import BOTS, Topic, encode, key_for, topic_for
 from egis_localinfra.pytest_plugin import admin_options
 from egis_localinfra.testing import eventually
 from executor import domain as decisions
@@ -37,9 +37,35 @@ def close_intent(bot, symbol="ETHUSDT", side=c.Side.LONG) -> c.OrderIntent:
     )
 
 
-def bot_of() -> SimpleNamespace:
-    """A bot as the intents name it, which the ledger does not know: for tests that never reach the ledger."""
-    return SimpleNamespace(bot_id=uuid.uuid4(), exchange="paper", exchange_account=f"acct-{uuid.uuid4().hex[:8]}")
+def bot_of(executor) -> SimpleNamespace:
+    """A bot as the intents name it, which the ledger does not know: for tests that never reach the ledger.
+    The executor's view of bots knows it, as if the bots topic had said so."""
+    bot = SimpleNamespace(bot_id=uuid.uuid4(), exchange="paper", exchange_account=f"acct-{uuid.uuid4().hex[:8]}")
+    executor.wiring.bots.view.apply(bot.bot_id, snapshot_of(bot))
+    return bot
+
+
+def snapshot_of(bot, version: int = 1, **changes) -> c.BotSnapshot:
+    """A bot's record on the bots topic, as the ledger publishes it."""
+    return c.BotSnapshot(
+        bot_id=bot.bot_id, version=version, owner_id=uuid.uuid4(), name="executor test bot",
+        signal_key=f"key-{bot.bot_id.hex}", webhook_secret_hash="not-a-secret", exchange=c.ExchangeName(bot.exchange),
+        exchange_account=bot.exchange_account, initial_budget_usd=Decimal("100"),
+        default_order_size_usd=Decimal("10"), paused=False, deleted=False, **changes,
+    )
+
+
+async def on_the_bots_topic(ledger_runtime, bot_id) -> None:
+    """Until the ledger has published every record of the bot it wrote so far (its outbox, for the bots topic)."""
+    outbox = ledger_runtime.outbox.table
+
+    async def published() -> bool:
+        query = sa.select(sa.func.count()).select_from(outbox).where(
+            outbox.c.topic == BOTS.name, outbox.c.key == str(bot_id).encode(), outbox.c.published_at.is_(None))
+        async with ledger_runtime.engine.connect() as conn:
+            return await conn.scalar(query) == 0
+
+    await eventually(published, what=f"bot {bot_id} on the bots topic")
 
 
 def reserved(intent: c.OrderIntent) -> c.BudgetReserved:
@@ -50,7 +76,7 @@ def reserved(intent: c.OrderIntent) -> c.BudgetReserved:
 async def pending_intent(executor, cause: str = "timeout") -> Intent:
     """An open whose outcome is unknown, recorded as the executor records one; nothing about it leaves the
     executor, so neither the ledger nor the reconciler hears of it."""
-    message = open_intent(bot_of())
+    message = open_intent(bot_of(executor))
     async with executor.runtime.uow.begin() as conn:
         ((_, received),) = await executor.wiring.executor.receive_intents(conn, [message])
         outbox = executor.runtime.outbox.table

@@ -32,6 +32,17 @@ def intent_message(kind=c.IntentKind.OPEN, side=c.Side.LONG, size="10", **extra)
     )
 
 
+def backing(message: c.OrderIntent, **changes) -> decisions.Bot:
+    """The bot as the bots topic states it, backing `message` unless `changes` say otherwise."""
+    fields = {"bot_id": message.bot_id, "version": 1, "exchange": message.exchange,
+              "exchange_account": message.exchange_account, "deleted": False}
+    return decisions.Bot(**{**fields, **changes})
+
+
+def received(message: c.OrderIntent) -> decisions.Decision:
+    return decisions.receive(message, PAPER, backing(message))
+
+
 def reserved_for(intent: Intent, close_qty: str | None = None) -> c.BudgetReserved:
     return c.BudgetReserved(
         intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(), intent=intent.kind,
@@ -41,7 +52,7 @@ def reserved_for(intent: Intent, close_qty: str | None = None) -> c.BudgetReserv
 
 
 def submitted(message: c.OrderIntent | None = None, mark: str = "2942.67") -> Intent:
-    intent = decisions.receive(message or intent_message(), PAPER).intent
+    intent = received(message or intent_message()).intent
     answer = reserved_for(intent, "0.003" if intent.kind is c.IntentKind.CLOSE else None)
     quantity = decisions.order_quantity(intent, answer, ETH, Decimal(mark))
     return decisions.submitting(intent, answer, decisions.market_order(intent, quantity), NOW).intent
@@ -53,7 +64,7 @@ def fill(qty="0.003", price="2942.67") -> Filled:
 
 def test_a_new_intent_asks_the_ledger_to_reserve_its_requested_size():
     message = intent_message()
-    decision = decisions.receive(message, PAPER)
+    decision = received(message)
     assert decision.intent.status is S.PREFLIGHT_REQUESTED
     (command,) = decision.messages
     assert isinstance(command, c.ReserveBudget)
@@ -66,13 +77,31 @@ def test_a_new_intent_asks_the_ledger_to_reserve_its_requested_size():
     (intent_message(size=None), SkipReason.INVALID_INTENT),
 ])
 def test_an_intent_that_can_never_execute_is_skipped_before_any_reservation(message, reason):
-    decision = decisions.receive(message, PAPER)
+    decision = received(message)
     assert decision.intent.status is S.SKIPPED and decision.intent.skip_reason == reason.value
     assert decision.messages == ()
 
 
+@pytest.mark.parametrize("bot, reason", [
+    (None, "unknown_bot"),
+    ({"deleted": True}, "bot_deleted"),
+    ({"exchange_account": "another bot's account"}, "account_mismatch"),
+    ({"exchange": c.ExchangeName.BINANCE_USDM}, "account_mismatch"),
+])
+def test_an_intent_its_bot_does_not_back_is_refused_before_any_reservation(bot, reason):
+    message = intent_message()
+    decision = decisions.receive(message, PAPER, None if bot is None else backing(message, **bot))
+    assert decision.intent.status is S.SKIPPED and decision.intent.skip_reason == reason
+    assert decision.messages == () and decisions.is_refusal(decision)
+
+
+def test_an_intent_its_bot_backs_is_no_refusal():
+    decision = received(intent_message())
+    assert decision.intent.status is S.PREFLIGHT_REQUESTED and not decisions.is_refusal(decision)
+
+
 def test_a_preflight_rejection_skips_with_the_ledgers_reason_once():
-    intent = decisions.receive(intent_message(), PAPER).intent
+    intent = received(intent_message()).intent
     answer = c.PreflightRejected(intent_id=intent.intent_id, bot_id=intent.bot_id,
                                  reason=c.PreflightRejectReason.INSUFFICIENT_BUDGET)
     skipped = decisions.preflight_rejected(intent, answer).intent
@@ -135,7 +164,7 @@ def test_closing_a_long_sells_reduce_only_the_quantity_the_ledger_holds():
     intent = submitted(intent_message(kind=c.IntentKind.CLOSE, size=None))
     order = decisions.market_order(intent, intent.order_qty)
     assert (order.side, order.reduce_only, order.quantity) == (OrderSide.SELL, True, Decimal("0.003"))
-    short_close = decisions.receive(intent_message(kind=c.IntentKind.CLOSE, side=c.Side.SHORT, size=None), PAPER).intent
+    short_close = received(intent_message(kind=c.IntentKind.CLOSE, side=c.Side.SHORT, size=None)).intent
     assert short_close.order_side is OrderSide.BUY
 
 
@@ -207,9 +236,9 @@ def test_a_pending_intent_leaves_only_for_filled_or_rejected():
 
 
 def test_a_reservation_is_asked_again_unchanged_only_while_the_answer_is_awaited():
-    received = decisions.receive(intent_message(), PAPER)
-    (first,) = received.messages
-    decision = decisions.ask_again(received.intent)
+    asked = received(intent_message())
+    (first,) = asked.messages
+    decision = decisions.ask_again(asked.intent)
     (again,) = decision.messages
     assert decision.intent is None  # the state does not change
     same = {"message_id", "occurred_at"}

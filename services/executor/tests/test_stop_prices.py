@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from test_executor_domain import ETH, NOW, POLICY, fill, intent_message, submitted
+from test_executor_domain import ETH, NOW, POLICY, fill, intent_message, received, submitted
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose
@@ -89,6 +89,5 @@ def test_a_short_take_profit_that_would_reach_zero_is_not_placed():
 
 
 def test_the_percentages_are_kept_on_the_intent_record():
-    intent = decisions.receive(intent_message(take_profit_pct=D("2.5"), stop_loss_pct=D("0.5")),
-                               frozenset({c.ExchangeName.PAPER})).intent
+    intent = received(intent_message(take_profit_pct=D("2.5"), stop_loss_pct=D("0.5"))).intent
     assert (intent.take_profit_pct, intent.stop_loss_pct) == (D("2.5"), D("0.5"))

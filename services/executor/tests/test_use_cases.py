@@ -45,12 +45,12 @@ class CountingVenue:
 def counted(executor):
     """An executor wired like the service's, whose paper orders are counted; it consumes nothing."""
     venue = CountingVenue(executor.paper)
-    return build_executor(executor.runtime, {ExchangeName.PAPER: venue}), venue
+    return build_executor(executor.runtime, {ExchangeName.PAPER: venue}, executor.wiring.bots), venue
 
 
 async def test_a_batch_of_new_intents_asks_for_each_reservation_once(executor, counted):
     built, _ = counted
-    intents = [open_intent(bot_of()) for _ in range(3)]
+    intents = [open_intent(bot_of(executor)) for _ in range(3)]
     async with executor.runtime.uow.begin() as conn:
         first = await built.receive_intents(conn, [*intents, intents[0]])
     async with executor.runtime.uow.begin() as conn:
@@ -81,7 +81,7 @@ async def test_the_same_reservation_twice_in_one_batch_or_again_later_places_one
     built, venue = counted
     symbol = unique_symbol()
     await executor.paper.set_mark_price(symbol, D("100"))
-    intent = open_intent(bot_of(), symbol)
+    intent = open_intent(bot_of(executor), symbol)
     await receive_withheld(executor, built, [intent])
     answer = reserved(intent)
     repeat = answer.model_copy(update={"message_id": uuid.uuid4()})  # the ledger's stored answer, sent again
@@ -91,9 +91,9 @@ async def test_the_same_reservation_twice_in_one_batch_or_again_later_places_one
     assert (await intent_row(executor.engine, intent.intent_id)).status == "filled"
 
 
-async def test_answers_for_intents_this_executor_never_saw_are_ignored(counted):
+async def test_answers_for_intents_this_executor_never_saw_are_ignored(executor, counted):
     built, venue = counted
-    stranger = open_intent(bot_of())
+    stranger = open_intent(bot_of(executor))
     assert await built.handle_answers([reserved(stranger), c.PreflightRejected(
         intent_id=stranger.intent_id, bot_id=stranger.bot_id, reason=c.PreflightRejectReason.UNKNOWN_BOT)]) == []
     assert venue.orders == []
@@ -103,9 +103,10 @@ async def test_a_batch_of_reservations_is_one_venue_transaction_with_every_outco
     built, venue = counted
     symbol = unique_symbol()
     await executor.paper.set_mark_price(symbol, D("100"))
-    poor = bot_of()
+    poor = bot_of(executor)
     await executor.paper.fund(poor.exchange_account, D("1"))
-    intents = [open_intent(bot_of(), symbol), open_intent(poor, symbol), open_intent(bot_of(), symbol, "4")]
+    intents = [open_intent(bot_of(executor), symbol), open_intent(poor, symbol),
+               open_intent(bot_of(executor), symbol, "4")]
     await receive_withheld(executor, built, intents)
     made = dict((m.intent_id, d) for m, d in await built.handle_answers([reserved(i) for i in intents]))
     assert [made[i.intent_id].intent.status.value for i in intents] == ["filled", "rejected", "rejected"]
@@ -119,7 +120,7 @@ async def test_every_order_of_a_venue_batch_gets_its_own_fill_back(executor, cou
     symbol = unique_symbol()
     await executor.paper.set_mark_price(symbol, D("100"))
     sizes = ["30", "10", "50", "20", "40"]
-    intents = [open_intent(bot_of(), symbol, size) for size in sizes]
+    intents = [open_intent(bot_of(executor), symbol, size) for size in sizes]
     await receive_withheld(executor, built, intents)
     made = dict((m.intent_id, d) for m, d in await built.handle_answers([reserved(i) for i in intents]))
     assert [made[i.intent_id].intent.executed_qty for i in intents] == [D(size) / 100 for size in sizes]
@@ -156,10 +157,10 @@ async def test_exchange_concurrency_bounds_a_remote_venue_and_not_one_that_batch
     bounded = executor.runtime.settings.model_copy(update={"exchange_concurrency": 2})
     runtime = SimpleNamespace(settings=bounded, uow=executor.runtime.uow, outbox=executor.runtime.outbox,
                               inbox=executor.runtime.inbox)
-    built = build_executor(runtime, {ExchangeName.PAPER: venue})
+    built = build_executor(runtime, {ExchangeName.PAPER: venue}, executor.wiring.bots)
     symbol = unique_symbol()
     await executor.paper.set_mark_price(symbol, D("100"))
-    intents = [open_intent(bot_of(), symbol) for _ in range(5)]
+    intents = [open_intent(bot_of(executor), symbol) for _ in range(5)]
     await receive_withheld(executor, built, intents)
     made = await built.handle_answers([reserved(i) for i in intents])
     assert sorted(d.intent.status.value for _, d in made) == ["filled"] * 5
@@ -168,7 +169,7 @@ async def test_exchange_concurrency_bounds_a_remote_venue_and_not_one_that_batch
 
 async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_reconciliation(executor, counted):
     built, venue = counted
-    intent = open_intent(bot_of())
+    intent = open_intent(bot_of(executor))
     async with executor.runtime.uow.begin() as conn:
         (_, received), = await built.receive_intents(conn, [intent])
         order = decisions.market_order(received.intent, D("0.1"))
@@ -205,7 +206,7 @@ def asked(made, intent_ids) -> list:
 
 async def test_an_intent_left_without_an_answer_asks_for_its_reservation_again_once_per_interval(executor, counted):
     built, venue = counted
-    intents = [open_intent(bot_of()) for _ in range(3)]
+    intents = [open_intent(bot_of(executor)) for _ in range(3)]
     ids = {i.intent_id for i in intents}
     lost = await recorded_without_their_reservation(executor, built, intents)
     assert asked(await built.ask_again_for_reservations(30, 500), ids) == []  # just asked: an answer may be coming

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from egis_common import contracts as c
 from egis_common.contracts import IntentKind, PreflightRejectReason, Side
+from egis_common.ids import client_order_id
 
 ZERO = Decimal("0")
 
@@ -168,6 +169,8 @@ class Outcome:
     created: tuple[Position, ...] = field(default=())
     # The reservation waits behind an order in flight; it is decided when that order settles.
     waiting: bool = False
+    # A backfill or found fill the ledger refused: its claim matches nothing the ledger holds.
+    refusal: ClaimRefusal | None = None
 
 
 def _rejected(command: c.ReserveBudget, reason: PreflightRejectReason, detail: str) -> Outcome:
@@ -182,9 +185,9 @@ def must_wait(command: c.ReserveBudget, bot: Bot | None, bot_positions: list[Pos
     filled, a close not yet done), or while an earlier reservation for the bot and symbol
     waits: a close behind its open closes what the open made, and a buy behind that close
     opens after it. A reservation that would be refused whatever happens (no such bot, a
-    deleted bot) does not wait.
+    deleted bot, an account other than the bot's) does not wait.
     """
-    if bot is None or bot.deleted:
+    if bot is None or bot.deleted or command.exchange_account != bot.exchange_account:
         return False
     return earlier_waiting or any(p.symbol == command.symbol and p.status in IN_FLIGHT for p in bot_positions)
 
@@ -213,6 +216,10 @@ def decide_reservation(
         return _rejected(command, PreflightRejectReason.UNKNOWN_BOT, "no such bot")
     if bot.deleted:
         return _rejected(command, PreflightRejectReason.BOT_DELETED, "the bot is deleted")
+    if command.exchange_account != bot.exchange_account:
+        # The executor takes the account from the bot; a command naming another came from no intent of this bot.
+        return _rejected(command, PreflightRejectReason.ACCOUNT_MISMATCH,
+                         f"the command names account {command.exchange_account!r}, not the bot's"[:1000])
     if command.intent is IntentKind.CLOSE:
         return _decide_close(command, bot_positions, waited_for)
     return _decide_open(command, bot, bot_positions, account_symbol_holder, new_position_id, min_order_size_usd, debug)
@@ -268,6 +275,10 @@ def _decide_close(command: c.ReserveBudget, bot_positions: list[Position], waite
         return _rejected(command, reason, f"position is {position.status.value}, not open")
     if command.side is not None and command.side != position.side:
         return _rejected(command, reason, f"the open position is {position.side.value}, not {command.side.value}")
+    if position.exchange_account != command.exchange_account:
+        # The bot's account changed while the position was open: a close sent there would close nothing it holds.
+        return _rejected(command, PreflightRejectReason.ACCOUNT_MISMATCH,
+                         f"the position is on account {position.exchange_account!r}, not the command's"[:1000])
     closing = position.moved_to(PositionStatus.CLOSING, close_intent_id=command.intent_id)
     reserved = c.BudgetReserved(
         intent_id=command.intent_id, bot_id=position.bot_id, position_id=position.position_id,
@@ -419,6 +430,38 @@ def intent_owns(position: Position, intent_id: UUID) -> bool:
     return (position.status is PositionStatus.OPENING and position.open_intent_id == intent_id) or (
         position.status is PositionStatus.CLOSING and position.close_intent_id == intent_id
     )
+
+
+# --- the reconciler's claims: backfills and found fills ------------------------------------
+
+
+class ClaimRefusal(str, Enum):
+    """Why a backfill or a found fill is refused: a valid message whose claim matches nothing the ledger holds.
+    Refused, it changes nothing and is not dead-lettered (it is no poison: it is false)."""
+
+    UNKNOWN_POSITION = "unknown_position"  # the bot holds no position with this id
+    INTENT_MISMATCH = "intent_mismatch"  # the position's open (or close) is not this intent's
+    CLIENT_ORDER_ID_MISMATCH = "client_order_id_mismatch"  # not the client order id the intent's order carries
+
+
+def refused_claim(reason: ClaimRefusal, detail: str) -> Outcome:
+    return Outcome(refusal=reason, note=detail[:1000])
+
+
+def unknown_position(command: c.BackfillClosure | c.ApplyFoundFill) -> Outcome:
+    return refused_claim(ClaimRefusal.UNKNOWN_POSITION, f"bot {command.bot_id} holds no position {command.position_id}")
+
+
+def found_fill_refusal(found: c.ApplyFoundFill, position: Position) -> Outcome | None:
+    """A found fill must be of the order the position's open (or close) sent: that intent, that client order id."""
+    held = position.open_intent_id if found.intent is IntentKind.OPEN else position.close_intent_id
+    if held != found.intent_id:
+        return refused_claim(ClaimRefusal.INTENT_MISMATCH,
+                             f"the position's {found.intent.value} is intent {held}, not {found.intent_id}")
+    if found.client_order_id != client_order_id(found.intent_id):
+        return refused_claim(ClaimRefusal.CLIENT_ORDER_ID_MISMATCH,
+                             f"{found.client_order_id!r} is not the client order id of intent {found.intent_id}")
+    return None
 
 
 # --- backfill -------------------------------------------------------------------

@@ -35,7 +35,7 @@ from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS, encod
 from ledger import domain
 from ledger import repository as repo
 from ledger.domain import Outcome, Position
-from ledger.metrics import count_preflight, show_budgets, show_waiting
+from ledger.metrics import count_preflight, count_refused_claim, show_budgets, show_waiting
 
 log = get_logger(__name__)
 
@@ -74,6 +74,12 @@ def report(handled: list[tuple[c.Message, Outcome]]) -> None:
     for message, outcome in handled:
         if isinstance(message, c.ReserveBudget) and not outcome.waiting:
             count_preflight(outcome)
+        if outcome.refusal is not None:  # a false claim, not a failure: nothing changed, nothing dead-lettered
+            count_refused_claim(message, outcome.refusal)
+            log.warning("ledger_claim_refused", message=message.type, reason=outcome.refusal.value,
+                        detail=outcome.note, bot_id=str(message.bot_id), position_id=str(message.position_id),
+                        intent_id=str(getattr(message, "intent_id", None)), message_id=str(message.message_id))
+            continue
         event = "execution_applied" if type(message) in EXECUTIONS.messages else "ledger_command_handled"
         log.info(event, message=message.type, bot_id=str(message.bot_id),
                  intent_id=str(intent_id) if (intent_id := getattr(message, "intent_id", None)) else None,
@@ -227,10 +233,13 @@ class Ledger:
         return outcomes
 
     async def apply_found_fill(self, conn: AsyncConnection, found: c.ApplyFoundFill) -> Outcome:
-        """A fill the reconciler found for a pending order: applied like the executor's, so at most once."""
+        """A fill the reconciler found for a pending order: applied like the executor's, so at most once, and only
+        to the position of the bot whose intent sent that order."""
         bot, position, others = await self._locked(conn, found.bot_id, found.position_id)
         if position is None:
-            return Outcome(note=f"no position {found.position_id} of bot {found.bot_id}")
+            return domain.unknown_position(found)
+        if (refused := domain.found_fill_refusal(found, position)) is not None:
+            return refused
         fill = c.OrderFilled(
             intent_id=found.intent_id, bot_id=found.bot_id, position_id=found.position_id, intent=found.intent,
             symbol=position.symbol, side=position.side, client_order_id=found.client_order_id,
@@ -242,7 +251,7 @@ class Ledger:
     async def backfill(self, conn: AsyncConnection, command: c.BackfillClosure) -> Outcome:
         bot, position, others = await self._locked(conn, command.bot_id, command.position_id)
         if position is None:
-            return Outcome(note=f"no position {command.position_id} of bot {command.bot_id}")
+            return domain.unknown_position(command)
         return await self._persist(conn, domain.apply_backfill(position, command, bot.initial_budget_usd, others))
 
     async def release(self, conn: AsyncConnection, command: c.ReleaseReservation) -> Outcome:

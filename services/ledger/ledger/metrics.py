@@ -13,6 +13,15 @@ from ledger.domain import Outcome, PositionStatus
 PREFLIGHT_DECISIONS = Counter(
     "egis_ledger_preflight_decisions_total", "Preflight answers by outcome and reason", ["outcome", "reason"]
 )
+for _reason in c.PreflightRejectReason:  # a reason never given yet is a 0, not a missing series
+    PREFLIGHT_DECISIONS.labels("rejected", _reason.value)
+CLAIMS_REFUSED = Counter(
+    "egis_ledger_claims_refused_total",
+    "Backfills and found fills refused because they match no position (or intent) the ledger holds, by command "
+    "and reason", ["command", "reason"])
+for _command in (c.BackfillClosure, c.ApplyFoundFill):
+    for _claim in domain.ClaimRefusal:
+        CLAIMS_REFUSED.labels(_command.__name__, _claim.value)
 OPEN_POSITIONS = Gauge("egis_ledger_open_positions", "Open and closing positions per bot", ["bot_id"])
 AVAILABLE_BUDGET = Gauge("egis_ledger_available_budget_usd", "Available budget per bot (USD)", ["bot_id"])
 WAITING = Gauge("egis_ledger_waiting_reservations", "Reservations waiting behind an order in flight")
@@ -25,6 +34,10 @@ def count_preflight(outcome: Outcome) -> None:
         PREFLIGHT_DECISIONS.labels("rejected", outcome.rejection.value).inc()
     elif outcome.created or outcome.positions:
         PREFLIGHT_DECISIONS.labels("reserved", "").inc()
+
+
+def count_refused_claim(message: c.Message, reason: domain.ClaimRefusal) -> None:
+    CLAIMS_REFUSED.labels(type(message).__name__, reason.value).inc()
 
 
 def show_waiting(count: int, oldest_seconds: float) -> None:

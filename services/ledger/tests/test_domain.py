@@ -9,6 +9,7 @@ from decimal import Decimal, Inexact
 import pytest
 
 from egis_common import contracts as c
+from egis_common.ids import client_order_id
 from ledger import domain
 from ledger.domain import Bot, IllegalTransition, Position, PositionStatus
 
@@ -77,6 +78,42 @@ def test_opens_for_missing_deleted_or_paused_bots_are_rejected(bot, reason):
     command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.OPEN, side=c.Side.LONG,
                               symbol="ETHUSDT", requested_size_usd=Decimal("10"), exchange_account="acct")
     assert domain.decide_reservation(command, bot, [], None, uuid.uuid4(), Decimal("1")).rejection is reason
+
+
+@pytest.mark.parametrize("kind", [c.IntentKind.OPEN, c.IntentKind.CLOSE])
+def test_a_reservation_on_an_account_not_the_bots_is_refused_at_once_even_behind_an_order_in_flight(kind):
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=kind, side=c.Side.LONG,
+                              symbol="ETHUSDT", requested_size_usd=Decimal("10") if kind is c.IntentKind.OPEN else None,
+                              exchange_account="another bot's account")
+    in_flight = position(PositionStatus.OPENING)
+    assert not domain.must_wait(command, BOT, [in_flight], earlier_waiting=True)
+    outcome = domain.decide_reservation(command, BOT, [position(PositionStatus.OPEN)], None, uuid.uuid4(), Decimal("1"))
+    assert outcome.rejection is c.PreflightRejectReason.ACCOUNT_MISMATCH
+    assert (outcome.created, outcome.positions) == ((), ())
+
+
+def test_a_close_is_refused_when_the_position_is_on_another_account_than_the_bots_now():
+    command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=BOT.bot_id, intent=c.IntentKind.CLOSE, side=None,
+                              symbol="ETHUSDT", exchange_account="acct")
+    elsewhere = position(PositionStatus.OPEN, exchange_account="the bot's account before an edit")
+    outcome = domain.decide_reservation(command, BOT, [elsewhere], None, uuid.uuid4(), Decimal("1"))
+    assert outcome.rejection is c.PreflightRejectReason.ACCOUNT_MISMATCH and outcome.positions == ()
+
+
+def test_a_found_fill_is_refused_unless_it_is_the_positions_intents_order():
+    opening = position(PositionStatus.OPENING)
+    intent_id = opening.open_intent_id
+    found = c.ApplyFoundFill(
+        bot_id=BOT.bot_id, intent_id=intent_id, position_id=opening.position_id, intent=c.IntentKind.OPEN,
+        client_order_id=client_order_id(intent_id), exchange_order_id="1", executed_qty=Decimal("0.003"),
+        avg_price=Decimal("2942.67"), fee_usd=Decimal("0"), filled_at=datetime.now(UTC))
+    assert domain.found_fill_refusal(found, opening) is None
+    other_intent = found.model_copy(update={"intent_id": uuid.uuid4()})
+    assert domain.found_fill_refusal(other_intent, opening).refusal is domain.ClaimRefusal.INTENT_MISMATCH
+    as_a_close = found.model_copy(update={"intent": c.IntentKind.CLOSE})
+    assert domain.found_fill_refusal(as_a_close, opening).refusal is domain.ClaimRefusal.INTENT_MISMATCH
+    other_order = found.model_copy(update={"client_order_id": client_order_id(uuid.uuid4())})
+    assert domain.found_fill_refusal(other_order, opening).refusal is domain.ClaimRefusal.CLIENT_ORDER_ID_MISMATCH
 
 
 def test_a_paused_bot_may_still_close():

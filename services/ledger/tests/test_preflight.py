@@ -13,6 +13,7 @@ import pytest
 from ledger_helpers import answer_to, budget, fill_for, open_position, position_rows, reserve, send
 
 from egis_common import contracts as c
+from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
 
 pytestmark = pytest.mark.infra
@@ -33,13 +34,15 @@ async def test_executed_size_is_authoritative_and_requested_size_is_kept(ledger_
     assert row.executed_qty == Decimal("0.003") and row.avg_entry_price == Decimal("2942.67")
     after = await budget(ledger, ledger_runtime, bot.bot_id)
     assert after.available_usd == Decimal("100") - Decimal("8.82801") == Decimal("91.17199")
-    opened = await ledger_events.matching(lambda m: isinstance(m, c.PositionOpened) and m.position_id == row.position_id)
+    # Polled: one read of the session's event reader may stop short of the event behind earlier tests' events.
+    opened = await eventually(lambda: ledger_events.matching(
+        lambda m: isinstance(m, c.PositionOpened) and m.position_id == row.position_id), what="PositionOpened")
     assert opened[0].size_usd == Decimal("8.82801")
 
 
 async def test_a_close_without_an_open_position_is_rejected_and_creates_nothing(ledger_runtime, make_bot, ledger_events):
     bot = await make_bot()
-    command = reserve(bot.bot_id, intent=c.IntentKind.CLOSE)
+    command = reserve(bot.bot_id, intent=c.IntentKind.CLOSE, account=bot.exchange_account)
     await send(ledger_runtime, command)
     answer = await answer_to(ledger_events, command.intent_id)
     assert isinstance(answer, c.PreflightRejected)
@@ -169,7 +172,7 @@ async def test_a_fill_found_by_the_reconciler_opens_the_position_exactly_once(le
         reserved = (await ledger.reserve(conn, command)).created[0]
     found = c.ApplyFoundFill(
         bot_id=bot.bot_id, intent_id=command.intent_id, position_id=reserved.position_id, intent=c.IntentKind.OPEN,
-        client_order_id="ego-x", exchange_order_id="777", executed_qty=Decimal("0.003"), avg_price=Decimal("2942.67"),
+        client_order_id=client_order_id(command.intent_id), exchange_order_id="777", executed_qty=Decimal("0.003"), avg_price=Decimal("2942.67"),
         fee_usd=Decimal("0.0035"), filled_at=datetime.now(UTC), evidence={"looked_up": "by client order id"},
     )
     await send(ledger_runtime, found, found.model_copy(update={"message_id": uuid.uuid4()}))

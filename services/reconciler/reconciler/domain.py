@@ -5,9 +5,10 @@
 - Drift: the disagreements between the ledger's positions (as the reconciler reads them) and the
   facts, and the pending orders the venue's evidence has not settled in time.
 - Pending orders: what the venue's answer to a look-up by client order id means. An order whose
-  outcome was unknown is never guessed at. Only a definitive answer settles it: a rejection, or
-  "not found" once the venue's window for an order to show up has passed. Missing reports do not
-  mean the order is absent.
+  outcome was unknown is never guessed at. Only a definitive answer settles it: a rejection, a final
+  "not found" (the paper venue's, once the order's `not_after` has passed: nothing can book it any
+  more), or "not found" once the venue's window for an order to show up has passed. Missing reports
+  do not mean the order is absent.
 - Paper repairs: the executor's command for the rows astray, and the report its answer completes.
 - Admin replies in parts: a report too large for one Kafka message goes as several, joined again.
 """
@@ -260,6 +261,9 @@ AUTO = "auto"  # resolved_by of the reconciler's own periodic look-ups
 class Resolution(str, Enum):
     FOUND_FILLED = "found_filled"
     REJECTED_BY_EXCHANGE = "rejected_by_exchange"
+    # Absent for good: not found after the venue's window, or a final "not found" (the paper venue's after the
+    # order's not_after; the evidence says `"not_found": "final"`). One name, so executors and the ledger that
+    # know it need nothing new.
     NOT_FOUND_AFTER_WINDOW = "not_found_after_window"
     NOT_FOUND_WITHIN_WINDOW = "not_found_within_window"
     STILL_UNKNOWN = "still_unknown"
@@ -279,6 +283,8 @@ class PendingOrder:
     pending_since: datetime
     attempts: int = 0  # look-ups the periodic job has begun
     last_lookup: Mapping[str, Any] | None = None  # what the venue said last time, while it settled nothing
+    # When the executor stopped waiting for the call (OrderPendingReconciliation.not_after); None: not said.
+    not_after: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -293,13 +299,21 @@ class NotFoundWindows:
 
 
 def next_look_up(order: PendingOrder, now: datetime, backoff: timedelta, window: timedelta) -> datetime:
-    """The backoff's next look-up, or the first moment after the order's window ends when that comes sooner:
-    a "not found" settles the order only then, and it should not wait a whole backoff longer."""
-    after_window = order.pending_since + window + WINDOW_GRACE
-    return min(now + backoff, after_window) if after_window > now else now + backoff
+    """The backoff's next look-up, or the first moment after the order's `not_after` or after its window ends,
+    when that comes sooner: a "not found" is final after the one, and settles the order after the other, and
+    neither should wait a whole backoff longer."""
+    edges = (order.pending_since + window, order.not_after)
+    return min([now + backoff, *(edge + WINDOW_GRACE for edge in edges if edge and edge + WINDOW_GRACE > now)])
 
 
-# A look-up just after the window, not on its edge.
+def look_up_backoff(order: PendingOrder, backoff: timedelta, paper_max: timedelta) -> timedelta:
+    """The wait after a look-up. A paper look-up is a read of the database the reconciler shares, not a request
+    against a venue's rate limits: it waits at most `paper_max` (the resolver's run interval), so after an
+    outage of that database, which made every look-up fail and the backoff grow, it is asked again at once."""
+    return min(backoff, paper_max) if order.exchange == c.ExchangeName.PAPER.value else backoff
+
+
+# A look-up just after the window (or `not_after`), not on its edge.
 WINDOW_GRACE = timedelta(seconds=1)
 
 
@@ -329,8 +343,10 @@ def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window:
     if isinstance(outcome, Rejected):
         evidence |= {"exchange_code": outcome.code, "exchange_message": outcome.message}
         return Decision(Resolution.REJECTED_BY_EXCHANGE, evidence, _release(pending, "rejected_by_exchange", evidence))
-    if isinstance(outcome, NotFound) and now - pending.pending_since >= window:
-        evidence["window_s"] = str(window.total_seconds())
+    if isinstance(outcome, NotFound) and (outcome.final or now - pending.pending_since >= window):
+        # A final "not found" needs no window: the venue says nothing can book the order any more.
+        evidence |= ({"not_found": "final", "not_after": pending.not_after and pending.not_after.isoformat()}
+                     if outcome.final else {"window_s": str(window.total_seconds())})
         if pending.intent == c.IntentKind.CLOSE.value:  # sent again by the executor, the reservation still held
             return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence)
         return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence,

@@ -68,7 +68,7 @@ def _resolver(runtime: Runtime, venues: dict[str, OrderLookup]) -> PendingResolv
         runtime.uow, runtime.outbox, venues, not_found_windows(settings),
         retry_wait(settings.pending_retry_initial_seconds, settings.pending_retry_max_seconds),
         timedelta(seconds=settings.pending_escalate_after_seconds), settings.pending_resolve_batch,
-        settings.pending_resolve_max_seconds)
+        settings.pending_resolve_max_seconds, timedelta(seconds=settings.pending_resolve_interval_seconds))
 
 
 def not_found_windows(settings: ReconcilerSettings) -> NotFoundWindows:

@@ -18,7 +18,8 @@ fails, the sync-wrong-closed-positions command repairs them from the same eviden
 
 The pending resolver's run:
 1. claim the orders that are due (never looked up, or their backoff has passed), pushing each one's next
-   attempt out first, in a short transaction of its own;
+   attempt out first, in a short transaction of its own: no later than just after the order's `not_after` or
+   not-found window, and a paper order's no later than the next run;
 2. ask each one's venue by client order id, holding no transaction (`look_up_all`, as resolve-pending);
 3. in one transaction, settle on a definitive answer exactly as a confirmed resolve-pending does, with the
    ledger's command and the executor's `RecordResolution` in the outbox; keep what the venue said otherwise;
@@ -145,6 +146,7 @@ class PendingResolver:
     escalate_after: timedelta
     batch: int
     ask_for_s: float
+    paper_retry_max: timedelta  # the run interval: see domain.look_up_backoff
 
     async def run(self) -> ResolverRun:
         looked_up, settled = await self.resolve_due()
@@ -172,8 +174,8 @@ class PendingResolver:
         return len(orders), settled
 
     def _next_look_up(self, order: PendingOrder, now: datetime) -> datetime:
-        return domain.next_look_up(order, now, self.retry_wait(order.attempts),
-                                   self.not_found_windows.of(order.exchange))
+        backoff = domain.look_up_backoff(order, self.retry_wait(order.attempts), self.paper_retry_max)
+        return domain.next_look_up(order, now, backoff, self.not_found_windows.of(order.exchange))
 
     async def escalate(self) -> tuple[list[PendingOrder], Backlog]:
         now = utc_now()

@@ -88,7 +88,7 @@ class HeldVenue:
     def __init__(self, outcome) -> None:
         self.outcome, self.asked, self.release, self.calls = outcome, asyncio.Event(), asyncio.Event(), 0
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str):
+    async def find_order(self, account: str, symbol: str, client_order_id: str, not_after=None):
         self.calls += 1
         self.asked.set()
         async with asyncio.timeout(30):

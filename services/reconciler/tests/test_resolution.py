@@ -16,6 +16,7 @@ from reconciler.domain import (
     age_bucket,
     backlog,
     decide,
+    look_up_backoff,
     next_look_up,
     operator,
     pending_drift,
@@ -27,9 +28,9 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=2)
 
 
-def pending(minutes_ago: float) -> PendingOrder:
-    return PendingOrder(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "open", "ETHUSDT", "ego-x", "binance_usdm", "acct",
-                        "timeout", NOW - timedelta(minutes=minutes_ago))
+def pending(minutes_ago: float, exchange: str = "binance_usdm", not_after: datetime | None = None) -> PendingOrder:
+    return PendingOrder(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "open", "ETHUSDT", "ego-x", exchange, "acct",
+                        "timeout", NOW - timedelta(minutes=minutes_ago), not_after=not_after)
 
 
 def test_not_found_releases_only_after_the_exchanges_window():
@@ -129,3 +130,37 @@ def test_the_next_look_up_comes_just_after_the_window_when_the_backoff_would_wai
         seconds=1)
     late = pending(5)  # its window is long over: the backoff alone
     assert next_look_up(late, NOW, timedelta(seconds=90), window) == NOW + timedelta(seconds=90)
+
+
+def test_a_final_not_found_settles_at_once_without_the_window_and_a_close_is_left_to_the_executor():
+    from dataclasses import replace
+
+    order = pending(0, "paper", not_after=NOW - timedelta(seconds=1))  # pending for no time of a 2 min window
+    decision = decide(order, NotFound(final=True), NOW, WINDOW)
+    assert (decision.resolution, decision.settles) == (Resolution.NOT_FOUND_AFTER_WINDOW, True)
+    assert (decision.evidence["not_found"], decision.evidence["not_after"]) == ("final", order.not_after.isoformat())
+    assert "window_s" not in decision.evidence
+    assert isinstance(decision.command, c.ReleaseReservation) and decision.command.reason == "not_found_after_window"
+    close = decide(replace(order, intent="close"), NotFound(final=True), NOW, WINDOW)
+    assert (close.settles, close.command) == (True, None)  # the executor sends that close again
+    not_final = decide(order, NotFound(), NOW, WINDOW)
+    assert (not_final.resolution, not_final.settles) == (Resolution.NOT_FOUND_WITHIN_WINDOW, False)
+
+
+def test_the_next_look_up_comes_just_after_not_after_when_that_is_sooner_than_the_backoff():
+    order = pending(0, "paper", not_after=NOW + timedelta(seconds=3))
+    window, grace = timedelta(seconds=20), timedelta(seconds=1)
+    assert next_look_up(order, NOW, timedelta(seconds=5), window) == order.not_after + grace
+    assert next_look_up(order, NOW, timedelta(seconds=2), window) == NOW + timedelta(seconds=2)
+    passed = pending(0, "paper", not_after=NOW - timedelta(seconds=3))  # past: the backoff or the window
+    assert next_look_up(passed, NOW, timedelta(seconds=5), window) == NOW + timedelta(seconds=5)
+    assert next_look_up(passed, NOW, timedelta(seconds=90), window) == passed.pending_since + window + grace
+    older = pending(0, "paper")  # no not_after: as before
+    assert next_look_up(older, NOW, timedelta(seconds=90), window) == older.pending_since + window + grace
+
+
+def test_a_paper_look_up_waits_at_most_the_run_interval_and_a_remote_one_its_backoff():
+    run_interval, long_wait = timedelta(seconds=5), timedelta(seconds=160)
+    assert look_up_backoff(pending(3, "paper"), long_wait, run_interval) == run_interval
+    assert look_up_backoff(pending(3, "paper"), timedelta(seconds=2), run_interval) == timedelta(seconds=2)
+    assert look_up_backoff(pending(3, "binance_usdm"), long_wait, run_interval) == long_wait

@@ -24,7 +24,7 @@ pending_orders = sa.Table(
     sa.Column("pending_since", sa.DateTime(timezone=True)), sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("evidence", JSONB), sa.Column("attempts", sa.Integer),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True)), sa.Column("last_lookup", JSONB),
-    sa.Column("escalated_at", sa.DateTime(timezone=True)),
+    sa.Column("escalated_at", sa.DateTime(timezone=True)), sa.Column("not_after", sa.DateTime(timezone=True)),
 )
 FIELDS = list(PendingOrder.__dataclass_fields__)
 ORDER_COLUMNS = [pending_orders.c[name] for name in FIELDS]
@@ -54,7 +54,7 @@ async def record_executions(conn: AsyncConnection, executions: Sequence[c.Messag
 def _recorded_once(new: Any) -> Any:
     """A pending order is recorded once; only a close the venue never got, which the executor sent again
     (same client order id), is pending again with the outcome of that attempt, to be looked up afresh."""
-    again = {name: new.excluded[name] for name in ("cause", "pending_since", "position_id")}
+    again = {name: new.excluded[name] for name in ("cause", "pending_since", "position_id", "not_after")}
     again |= {"attempts": 0, **{name: None for name in (
         "resolution", "resolved_by", "resolved_at", "evidence", "next_attempt_at", "last_lookup", "escalated_at")}}
     sent_again = (pending_orders.c.intent == c.IntentKind.CLOSE.value) & (

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from egis_common import contracts as c
@@ -42,14 +43,16 @@ BANNED, OUT_OF_TIME = "venue_banned", "run_out_of_time"
 class OrderLookup(Protocol):
     """The one read-only question the reconciler asks a venue (egis_venues.port.ExchangePort.find_order)."""
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str) -> LookupOutcome: ...
+    async def find_order(self, account: str, symbol: str, client_order_id: str,
+                         not_after: datetime | None = None) -> LookupOutcome: ...
 
 
 async def look_up(venues: Mapping[str, OrderLookup], order: PendingOrder) -> LookupOutcome:
+    """The order's `not_after` goes along: a venue that holds to it answers a final "not found" after it."""
     venue = venues.get(order.exchange)
     if venue is None:
         return Unknown(f"no_lookup_for_{order.exchange}")
-    return await venue.find_order(order.exchange_account, order.symbol, order.client_order_id)
+    return await venue.find_order(order.exchange_account, order.symbol, order.client_order_id, order.not_after)
 
 
 @dataclass
