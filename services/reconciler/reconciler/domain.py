@@ -644,16 +644,6 @@ def paged_reply(request_id: UUID, name: c.AdminCommandName, *, dry_run: bool, st
     return [reply(_page_report(report, lists, page), n, len(pages)) for n, page in enumerate(pages, start=1)]
 
 
-def assembled(parts: Sequence[c.AdminReply]) -> c.AdminReply:
-    """The whole reply from all its parts (in any order, each once)."""
-    ordered = sorted(parts, key=lambda part: part.part)
-    assert [p.part for p in ordered] == list(range(1, ordered[0].parts + 1)), "every part, once"
-    first = ordered[0]
-    report = {name: [line for part in ordered for line in part.report[name]] if isinstance(value, list) else value
-              for name, value in first.report.items()}
-    return first.model_copy(update={"report": report})
-
-
 def _split(lines: list[tuple[str, Any]], room: int) -> list[list[tuple[str, Any]]]:
     pages: list[list[tuple[str, Any]]] = [[]]
     used = 0

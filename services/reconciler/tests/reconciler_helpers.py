@@ -12,7 +12,7 @@ from egis_common.topics import encode, key_for, topic_for
 from egis_localinfra.pytest_plugin import admin_publish
 from egis_localinfra.testing import eventually
 from reconciler import auth
-from reconciler.domain import assembled
+from egis_common.admin_client import assembled
 
 OPERATOR_ID = "ops-alice"
 OPERATOR_KEY = "test-operator-key-" + uuid.uuid4().hex

@@ -18,7 +18,7 @@ from ledger import bots
 from ledger import repository as ledger_repo
 from reconciler import auth, cli
 from reconciler.adapters import read_model, runs
-from reconciler.domain import assembled
+from egis_common.admin_client import assembled
 from reconciler.adapters.repository import trade_facts
 from reconciler_helpers import (
     OPERATOR_ID,

@@ -24,7 +24,7 @@ from ledger import repository as ledger_repo
 from paper_helpers import running_paper_venue, trade, unique_account, unique_symbol
 from reconciler.adapters import paper_repair
 from reconciler.adapters import runs
-from reconciler.domain import assembled
+from egis_common.admin_client import assembled
 from reconciler_helpers import admin_command, ask, publish, reply_parts
 
 pytestmark = pytest.mark.infra

@@ -7,7 +7,8 @@ import uuid
 
 from egis_common import contracts as c
 from egis_common.topics import encode
-from reconciler.domain import assembled, paged
+from egis_common.admin_client import assembled
+from reconciler.domain import paged
 from reconciler_helpers import admin_command
 
 LIMIT = 4096
