@@ -26,8 +26,9 @@ pytest_plugins = ["egis_localinfra.pytest_plugin", "pytester"]
 @pytest.fixture(scope="session")
 async def ledger_runtime(infra, test_database):
     """The ledger's flow with its outbox relay running (no HTTP API: tests that need it start their own)."""
-    runtime = build_runtime(LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
-                                           **infra.kafka_settings("ledger")))
+    runtime = build_runtime(
+        LedgerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, **infra.kafka_settings("ledger"))
+    )
     register_ledger(runtime)
     await runtime.broker.start()
     await runtime.start_relay()
@@ -37,8 +38,9 @@ async def ledger_runtime(infra, test_database):
 
 @pytest.fixture(scope="session")
 def router_settings(infra, test_database) -> RouterSettings:
-    return RouterSettings(metrics_port=0, http_port=0, log_json=True, log_level="WARNING",
-                          **infra.kafka_settings("signal_router"))
+    return RouterSettings(
+        metrics_port=0, http_port=0, log_json=True, log_level="WARNING", **infra.kafka_settings("signal_router")
+    )
 
 
 @pytest.fixture(scope="session")

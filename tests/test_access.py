@@ -13,8 +13,12 @@ from egis_common.docs_gen import describe_service
 from egis_common.topics import ALL_TOPICS, topic_named
 
 # The principals one service's processes log in as: the signal router's webhook gateway has its own.
-PRINCIPALS = {"signal_router": ("signal_router", "gateway"), "executor": ("executor",), "ledger": ("ledger",),
-              "reconciler": ("reconciler",)}
+PRINCIPALS = {
+    "signal_router": ("signal_router", "gateway"),
+    "executor": ("executor",),
+    "ledger": ("ledger",),
+    "reconciler": ("reconciler",),
+}
 
 
 def _granted(service: str, field: str) -> set[str]:
@@ -27,15 +31,20 @@ def test_a_service_consumes_only_granted_topics_in_its_own_groups(service):
     missing = {consumer.topic.name for consumer in described.consumes} - _granted(service, "reads")
     assert not missing, f"{service} consumes {sorted(missing)} without a grant in egis_common.access"
     prefix = access.GRANTS[service].group_prefix
-    foreign = [consumer.group for consumer in described.consumes
-               if consumer.group and not consumer.group.startswith(prefix)]
+    foreign = [
+        consumer.group for consumer in described.consumes if consumer.group and not consumer.group.startswith(prefix)
+    ]
     assert not foreign, f"{service} joins consumer groups outside its prefix {prefix!r}: {foreign}"
 
 
 @pytest.mark.parametrize("service", access.SERVICES)
 def test_a_service_produces_only_to_granted_topics(service):
-    topics = {topic.name for message in describe_service(service).produces
-              for topic in ALL_TOPICS if message in topic.messages}
+    topics = {
+        topic.name
+        for message in describe_service(service).produces
+        for topic in ALL_TOPICS
+        if message in topic.messages
+    }
     missing = topics - _granted(service, "writes")
     assert not missing, f"{service} produces to {sorted(missing)} without a grant in egis_common.access"
 
@@ -53,7 +62,12 @@ def test_grants_name_only_registry_topics_and_public_events_are_read_only_for_te
 
 
 def test_only_the_router_writes_intents_and_only_the_executor_writes_executions():
-    writers = {name: {p for p, g in access.GRANTS.items() if name in g.writes}
-               for name in ("egis.router.intents.v1", "egis.executor.executions.v1", "egis.signals.received.v1")}
-    assert writers == {"egis.router.intents.v1": {"signal_router"}, "egis.executor.executions.v1": {"executor"},
-                       "egis.signals.received.v1": {"gateway"}}
+    writers = {
+        name: {p for p, g in access.GRANTS.items() if name in g.writes}
+        for name in ("egis.router.intents.v1", "egis.executor.executions.v1", "egis.signals.received.v1")
+    }
+    assert writers == {
+        "egis.router.intents.v1": {"signal_router"},
+        "egis.executor.executions.v1": {"executor"},
+        "egis.signals.received.v1": {"gateway"},
+    }

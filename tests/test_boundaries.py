@@ -12,7 +12,12 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
 def test_the_import_contracts_hold():
-    run = subprocess.run([str(LINT_IMPORTS), "--config", str(ROOT / ".importlinter"), "--no-cache"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(ROOT / ".importlinter"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, f"an import contract is broken:\n{run.stdout}\n{run.stderr}"
     assert "0 broken" in run.stdout, run.stdout

@@ -41,8 +41,16 @@ TOOLS = {"operator", "prices"}  # run by hand: `docker compose run --rm <tool> .
 
 def test_it_names_the_whole_system_each_with_a_health_check():
     services = COMPOSE["services"]
-    assert set(services) == {"kafka", "kafka-access", "postgres", "init", *EGIS_SERVICES, "prometheus", "grafana",
-                             *TOOLS}
+    assert set(services) == {
+        "kafka",
+        "kafka-access",
+        "postgres",
+        "init",
+        *EGIS_SERVICES,
+        "prometheus",
+        "grafana",
+        *TOOLS,
+    }
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     for name, service in services.items():
@@ -65,7 +73,9 @@ def test_environment_matches_the_settings_class(service, monkeypatch):
     env = environment(service)
     for key in env:
         assert key.startswith("EGIS_"), key
-        assert key.removeprefix("EGIS_").lower() in cls.model_fields, f"{service}: {key} is no setting of {cls.__name__}"
+        assert key.removeprefix("EGIS_").lower() in cls.model_fields, (
+            f"{service}: {key} is no setting of {cls.__name__}"
+        )
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = cls()  # the values validate, not only the names
@@ -79,9 +89,7 @@ def test_ports_agree_with_settings_and_prometheus(service, monkeypatch):
     env = environment(service)
     assert int(env["EGIS_METRICS_PORT"]) == cls.model_fields["metrics_port"].default
     scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {
-        job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape["scrape_configs"]
-    }
+    targets = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in scrape["scrape_configs"]}
     assert targets[service] == f"{service}:{env['EGIS_METRICS_PORT']}"
     if "http_port" in cls.model_fields:
         assert int(env["EGIS_HTTP_PORT"]) == cls.model_fields["http_port"].default
@@ -99,7 +107,10 @@ def test_init_job_runs_the_system_setup_against_the_same_kafka_and_database():
         assert env["EGIS_KAFKA_BOOTSTRAP_SERVERS"] == init["environment"]["EGIS_KAFKA_BOOTSTRAP_SERVERS"]
     url = init["environment"]["EGIS_DATABASE_URL"]
     postgres = COMPOSE["services"]["postgres"]["environment"]
-    assert url == f"postgresql+asyncpg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}"
+    assert (
+        url
+        == f"postgresql+asyncpg://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
     assert init["environment"]["EGIS_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert "PLAINTEXT://kafka:9092" in COMPOSE["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
 
@@ -109,8 +120,12 @@ def test_mounted_files_exist_and_the_dashboard_queries_real_metrics():
         for volume in COMPOSE["services"][name]["volumes"]:
             source = volume.split(":")[0]
             assert (ROOT / source).exists(), source
-    exprs = " ".join(target["expr"] for path in (ROOT / "deploy/grafana/dashboards").glob("*.json")
-                     for panel in json.loads(path.read_text())["panels"] for target in panel.get("targets", []))
+    exprs = " ".join(
+        target["expr"]
+        for path in (ROOT / "deploy/grafana/dashboards").glob("*.json")
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    )
     from prometheus_client import REGISTRY
 
     for module in ("egis_common.metrics", "egis_venues.binance.stream", *(f"{s}.metrics" for s in EGIS_SERVICES)):
@@ -140,10 +155,14 @@ def test_kafka_requires_a_login_and_allows_nothing_without_an_acl():
 @pytest.mark.parametrize("service", sorted(EGIS_SERVICES))
 def test_each_service_logs_in_as_its_own_principal_as_in_local_mode(service):
     env = environment(service)
-    expected = local_access.service_env(service, {name: _Placeholder(name) for name in local_access.PRINCIPALS},
-                                        Path("operator-keys.json"))
-    assert {key for key in env if key.startswith(("EGIS_KAFKA_USERNAME", "EGIS_GATEWAY_KAFKA", "EGIS_KAFKA_PASSWORD",
-                                                  "EGIS_OPERATOR"))} == set(expected)
+    expected = local_access.service_env(
+        service, {name: _Placeholder(name) for name in local_access.PRINCIPALS}, Path("operator-keys.json")
+    )
+    assert {
+        key
+        for key in env
+        if key.startswith(("EGIS_KAFKA_USERNAME", "EGIS_GATEWAY_KAFKA", "EGIS_KAFKA_PASSWORD", "EGIS_OPERATOR"))
+    } == set(expected)
     assert env["EGIS_KAFKA_USERNAME"] == service and env["EGIS_KAFKA_PASSWORD"].startswith(_password_reference(service))
     if service == "signal_router":
         assert env["EGIS_GATEWAY_KAFKA_USERNAME"] == "gateway"
@@ -161,7 +180,9 @@ def test_the_tools_and_the_setup_job_log_in_as_their_principals():
         assert env["EGIS_KAFKA_USERNAME"] == tool and env["EGIS_KAFKA_PASSWORD"].startswith(_password_reference(tool))
     assert importlib.util.find_spec("egis_common.mark_price") is not None
     init = COMPOSE["services"]["init"]["environment"]
-    assert init["EGIS_KAFKA_USERNAME"] == "admin" and init["EGIS_KAFKA_PASSWORD"].startswith(_password_reference("admin"))
+    assert init["EGIS_KAFKA_USERNAME"] == "admin" and init["EGIS_KAFKA_PASSWORD"].startswith(
+        _password_reference("admin")
+    )
 
 
 def test_the_access_job_runs_the_current_script_with_every_principals_secret():
@@ -174,9 +195,12 @@ def test_the_access_job_runs_the_current_script_with_every_principals_secret():
     script = compose.access_script()
     for principal in local_access.PRINCIPALS:
         for binding in access.bindings(access.GRANTS[principal]):
-            assert any(line.startswith(f"acls --add --allow-principal {binding.principal} ")
-                       and f"--operation {binding.operation.title()}" in line and f" {binding.resource} " in line
-                       for line in script.splitlines()), binding
+            assert any(
+                line.startswith(f"acls --add --allow-principal {binding.principal} ")
+                and f"--operation {binding.operation.title()}" in line
+                and f" {binding.resource} " in line
+                for line in script.splitlines()
+            ), binding
 
 
 def test_compose_secrets_give_every_variable_the_file_references(tmp_path, monkeypatch):
@@ -207,7 +231,9 @@ def test_kafka_and_postgres_are_the_major_versions_of_local_mode():
     assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{local_kafka}"
     from egis_localinfra.postgres import PG_ROOT
 
-    installed = sorted((int(p.name) for p in PG_ROOT.glob("*") if p.name.isdigit()), reverse=True) if PG_ROOT.exists() else []
+    installed = (
+        sorted((int(p.name) for p in PG_ROOT.glob("*") if p.name.isdigit()), reverse=True) if PG_ROOT.exists() else []
+    )
     if not installed:
         pytest.skip("no local PostgreSQL installed to compare with")
     assert COMPOSE["services"]["postgres"]["image"] == f"postgres:{installed[0]}"

@@ -31,9 +31,12 @@ def test_the_committed_dashboards_are_up_to_date():
 
 def test_the_committed_json_holds_every_query_of_the_generator():
     build = load_build()
-    committed = {f"{path.stem}: {panel['title']}": target["expr"]
-                 for path in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")
-                 for panel in json.loads(path.read_text())["panels"] for target in panel.get("targets", [])}
+    committed = {
+        f"{path.stem}: {panel['title']}": target["expr"]
+        for path in (ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")
+        for panel in json.loads(path.read_text())["panels"]
+        for target in panel.get("targets", [])
+    }
     assert committed == build.queries()
     assert len(committed) >= 40
 
@@ -44,10 +47,19 @@ def test_every_panel_query_is_valid_promql(tmp_path):
     build = load_build()
     queries = build.queries(build.AS_SENT)
     assert not [expr for expr in queries.values() if "$" in expr], "a Grafana variable AS_SENT does not know"
-    rules = {"groups": [{"name": "panels", "rules": [
-        {"record": f"egis:panel_{number}", "expr": expr} for number, expr in enumerate(queries.values())]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "panels",
+                "rules": [
+                    {"record": f"egis:panel_{number}", "expr": expr} for number, expr in enumerate(queries.values())
+                ],
+            }
+        ]
+    }
     (tmp_path / "panels.yml").write_text(yaml.safe_dump(rules))
-    result = subprocess.run([promtool, "check", "rules", str(tmp_path / "panels.yml")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [promtool, "check", "rules", str(tmp_path / "panels.yml")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(queries)} rules found" in result.stdout

@@ -13,8 +13,13 @@ from egis_common.topics import ALL_TOPICS
 
 
 def test_the_committed_readme_lists_and_asyncapi_document_are_what_the_code_generates():
-    checked = subprocess.run([sys.executable, "-m", "egis_common.docs_gen", "--check"],
-                             capture_output=True, text=True, timeout=120, check=False)
+    checked = subprocess.run(
+        [sys.executable, "-m", "egis_common.docs_gen", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stderr
 
 

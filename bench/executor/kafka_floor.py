@@ -54,10 +54,14 @@ from system import cpu_seconds  # noqa: E402
 
 TOPIC, PARTITIONS, SIZE = "egis.bench.kafka-floor.v1", 6, 300
 # The pipeline's five crossings, and which stand-in forwards each one to the next.
-CHAIN = [f"egis.bench.kafka-floor.{stage}.v1" for stage in
-         ("intents", "ledger-commands", "ledger-events", "executions", "positions")]
-FORWARDERS = {"executor": [(CHAIN[0], CHAIN[1]), (CHAIN[2], CHAIN[3])],
-              "ledger": [(CHAIN[1], CHAIN[2]), (CHAIN[3], CHAIN[4])]}
+CHAIN = [
+    f"egis.bench.kafka-floor.{stage}.v1"
+    for stage in ("intents", "ledger-commands", "ledger-events", "executions", "positions")
+]
+FORWARDERS = {
+    "executor": [(CHAIN[0], CHAIN[1]), (CHAIN[2], CHAIN[3])],
+    "ledger": [(CHAIN[1], CHAIN[2]), (CHAIN[3], CHAIN[4])],
+}
 
 
 RELAY_LINGER_MS = 0  # egis_common.outbox.OutboxRelay's
@@ -69,8 +73,9 @@ def relay_producer(bootstrap: str, linger_ms: int = RELAY_LINGER_MS) -> AIOKafka
 
 
 def service_consumer(bootstrap: str, topic: str, group: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                            auto_offset_reset="earliest")
+    return AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
 
 
 async def forward(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
@@ -83,8 +88,11 @@ async def forward(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
         await consumer.start()
         while True:
             batches = await consumer.getmany(timeout_ms=20, max_records=500)
-            sent = [await producer.send(target, record.value, key=record.key)
-                    for records in batches.values() for record in records]
+            sent = [
+                await producer.send(target, record.value, key=record.key)
+                for records in batches.values()
+                for record in records
+            ]
             if sent:
                 await asyncio.gather(*sent)
                 await consumer.commit()
@@ -101,14 +109,21 @@ def run_forwarder(bootstrap: str, pairs: list[tuple[str, str]]) -> None:
 
 def rd_producer(bootstrap: str, linger_ms: int = RELAY_LINGER_MS):
     from confluent_kafka import Producer
-    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                     "linger.ms": linger_ms})
+
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": linger_ms})
 
 
 def rd_consumer(bootstrap: str, topic: str, group: str):
     from confluent_kafka import Consumer
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest"})
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     return consumer
 
@@ -169,8 +184,15 @@ class RdGenerator:
         return sent
 
 
-async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm_up: float,
-              pipeline: bool = False, client: str = "aiokafka") -> dict:
+async def hop(
+    bootstrap: str,
+    broker_pid: int,
+    rate: float,
+    seconds: float,
+    warm_up: float,
+    pipeline: bool = False,
+    client: str = "aiokafka",
+) -> dict:
     first, last = (CHAIN[0], CHAIN[-1]) if pipeline else (TOPIC, TOPIC)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -249,12 +271,16 @@ async def hop(bootstrap: str, broker_pid: int, rate: float, seconds: float, warm
     ordered = sorted(latencies)
     pick = lambda q: round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
     result = {
-        "rate": rate, "records": sent, "received": len(latencies), "hops": len(CHAIN) if pipeline else 1,
+        "rate": rate,
+        "records": sent,
+        "received": len(latencies),
+        "hops": len(CHAIN) if pipeline else 1,
         "broker_cpu_pct_of_a_core": round(100 * broker / elapsed, 1),
         "client": client,
         "producer_and_consumer_cpu_pct_of_a_core": round(100 * client_cpu / elapsed, 1),
         "broker_cpu_ms_per_record": round(1000 * broker / sent, 3),
-        "latency_p50_ms": pick(0.5), "latency_p99_ms": pick(0.99),
+        "latency_p50_ms": pick(0.5),
+        "latency_p99_ms": pick(0.99),
     }
     if pipeline:
         result["stand_in_cpu_pct_of_a_core"] = {name: round(100 * cpu / elapsed, 1) for name, cpu in stand_ins.items()}
@@ -268,14 +294,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warm-up", type=float, default=60)
     parser.add_argument("--pipeline", action="store_true", help="five hops in the pipeline's shape (see above)")
-    parser.add_argument("--client", choices=("aiokafka", "confluent"), default="aiokafka",
-                        help="the Kafka client every process uses (see above)")
+    parser.add_argument(
+        "--client",
+        choices=("aiokafka", "confluent"),
+        default="aiokafka",
+        help="the Kafka client every process uses (see above)",
+    )
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="egis-bench-kafka-"))
     try:
         kafka = start_kafka(state / "kafka", fast_start=False)  # full JIT, as the other benchmarks
-        result = asyncio.run(hop(kafka.bootstrap, kafka.pid, args.rate, args.seconds, args.warm_up,
-                                     args.pipeline, args.client))
+        result = asyncio.run(
+            hop(kafka.bootstrap, kafka.pid, args.rate, args.seconds, args.warm_up, args.pipeline, args.client)
+        )
         result.update(kafka=kafka.version, cores=os.cpu_count())
         print(json.dumps(result, indent=2))
     finally:

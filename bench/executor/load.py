@@ -23,8 +23,13 @@ from egis_common import contracts as c
 from egis_common.topics import EXECUTIONS, INTENTS, LEDGER_COMMANDS, LEDGER_EVENTS, encode
 
 STAGES = ("OrderIntent", "ReserveBudget", "BudgetReserved", "OrderFilled", "PositionOpened")
-TOPIC_OF = {"OrderIntent": INTENTS, "ReserveBudget": LEDGER_COMMANDS, "BudgetReserved": LEDGER_EVENTS,
-            "OrderFilled": EXECUTIONS, "PositionOpened": LEDGER_EVENTS}
+TOPIC_OF = {
+    "OrderIntent": INTENTS,
+    "ReserveBudget": LEDGER_COMMANDS,
+    "BudgetReserved": LEDGER_EVENTS,
+    "OrderFilled": EXECUTIONS,
+    "PositionOpened": LEDGER_EVENTS,
+}
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,16 @@ class IntentSender:
 
     def plan(self, bot: Bot, symbol: str) -> Planned:
         intent = c.OrderIntent(
-            intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.OPEN,
-            side=c.Side.LONG, symbol=symbol, requested_size_usd=Decimal("10"), exchange=c.ExchangeName.PAPER,
-            exchange_account=bot.account)
+            intent_id=uuid.uuid4(),
+            signal_id=uuid.uuid4(),
+            bot_id=bot.bot_id,
+            intent=c.IntentKind.OPEN,
+            side=c.Side.LONG,
+            symbol=symbol,
+            requested_size_usd=Decimal("10"),
+            exchange=c.ExchangeName.PAPER,
+            exchange_account=bot.account,
+        )
         return Planned(intent.intent_id, bot.bot_id, symbol, intent)
 
     async def send(self, planned: Planned) -> None:
@@ -72,11 +84,12 @@ class IntentSender:
 class Load:
     """Each (bot, symbol) pair used once; `symbols(round)` names the symbol of each round over the bots."""
 
-    def __init__(self, bootstrap: str, bots: list[Bot], services: list[Service | Infra], symbols, end: str,
-                 stages: bool = False) -> None:
+    def __init__(
+        self, bootstrap: str, bots: list[Bot], services: list[Service | Infra], symbols, end: str, stages: bool = False
+    ) -> None:
         self.bots, self.services, self.symbols, self.end, self.round = bots, services, symbols, end, 0
         # Watching every stage costs this process (which shares the cores) a consumer of four topics.
-        self.stages = STAGES[:STAGES.index(end) + 1] if stages else (end,)
+        self.stages = STAGES[: STAGES.index(end) + 1] if stages else (end,)
         self.wanted = tuple(f'"type":"{stage}"'.encode() for stage in self.stages)
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=2)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -97,8 +110,10 @@ class Load:
         await self.consumer.stop()
 
     def planned(self, count: int) -> list[Planned]:
-        made = [self.sender.plan(self.bots[i % len(self.bots)], self.symbols(self.round + i // len(self.bots)))
-                for i in range(count)]
+        made = [
+            self.sender.plan(self.bots[i % len(self.bots)], self.symbols(self.round + i // len(self.bots)))
+            for i in range(count)
+        ]
         self.round += -(-count // len(self.bots))
         return made
 
@@ -185,9 +200,13 @@ class Run:
             stages[f"{previous}->{stage}_p50_ms"] = pick([t[stage] - t[previous] for t in self.times.values()], 0.5)
             previous = stage
         return {
-            "intents": len(self.intent_of), "target_rate": rate or "as fast as possible",
-            "send_seconds": round(self.sent - self.started, 2), "seconds": round(self.finished - self.started, 2),
+            "intents": len(self.intent_of),
+            "target_rate": rate or "as fast as possible",
+            "send_seconds": round(self.sent - self.started, 2),
+            "seconds": round(self.finished - self.started, 2),
             f"{self.stages[-1]}_per_second": round(len(self.intent_of) / (self.finished - self.started)),
-            "latency_p50_ms": pick(self.latencies, 0.5), "latency_p99_ms": pick(self.latencies, 0.99),
-            "latency_max_ms": pick(self.latencies, 1.0), "stages": stages,
+            "latency_p50_ms": pick(self.latencies, 0.5),
+            "latency_p99_ms": pick(self.latencies, 0.99),
+            "latency_max_ms": pick(self.latencies, 1.0),
+            "stages": stages,
         }

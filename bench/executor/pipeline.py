@@ -87,19 +87,28 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--burst", type=int, default=10000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--stages", action="store_true",
-                        help="also time each stage (watches four topics, which costs this process CPU)")
+    parser.add_argument(
+        "--stages", action="store_true", help="also time each stage (watches four topics, which costs this process CPU)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory and the logs")
     parser.add_argument("--profile", type=Path, help="run the executor under cProfile, writing stats here")
-    parser.add_argument("--executor-only", action="store_true",
-                        help="no ledger: a stand-in answers every ReserveBudget at once; time intent -> OrderFilled")
-    parser.add_argument("--from-webhook", action="store_true",
-                        help="POST signals to the signal_router's gateway instead of publishing intents")
+    parser.add_argument(
+        "--executor-only",
+        action="store_true",
+        help="no ledger: a stand-in answers every ReserveBudget at once; time intent -> OrderFilled",
+    )
+    parser.add_argument(
+        "--from-webhook",
+        action="store_true",
+        help="POST signals to the signal_router's gateway instead of publishing intents",
+    )
     args = parser.parse_args()
     rounds = 1 + -(-args.burst // args.bots) + -(-int(args.rate * args.seconds) // args.bots)
     if args.from_webhook and rounds > len(ROUTER_SYMBOLS):
-        parser.error(f"with --from-webhook each bot opens each of {len(ROUTER_SYMBOLS)} symbols once: "
-                     f"(1 + burst + rate x seconds) / bots must be at most {len(ROUTER_SYMBOLS)}, not {rounds}")
+        parser.error(
+            f"with --from-webhook each bot opens each of {len(ROUTER_SYMBOLS)} symbols once: "
+            f"(1 + burst + rate x seconds) / bots must be at most {len(ROUTER_SYMBOLS)}, not {rounds}"
+        )
     args.symbols = list(ROUTER_SYMBOLS) if args.from_webhook else [f"B{i:03d}USDT" for i in range(rounds)]
     return args
 
@@ -117,13 +126,19 @@ def main() -> None:
             services.append(running.enter_context(service(system, "executor", args.profile)))
             if args.from_webhook:
                 # Throughput, not the staleness policy: a signal stuck in a backlog is still routed.
-                services.append(running.enter_context(service(system, "signal_router",
-                                                              EGIS_MAX_SIGNAL_LAG_SECONDS="3600")))
+                services.append(
+                    running.enter_context(service(system, "signal_router", EGIS_MAX_SIGNAL_LAG_SECONDS="3600"))
+                )
             results = asyncio.run(bench(system, bots, services, args))
             results["handlers"] = {s.name: handler_seconds(s.metrics_port) for s in services}
     source = "signals POSTed to the signal_router gateway" if args.from_webhook else "intents on egis.router.intents.v1"
-    results.update(bots=args.bots, cores=os.cpu_count(), source=source, postgres="durable (fsync on)",
-                   end="OrderFilled (stand-in ledger)" if args.executor_only else "PositionOpened")
+    results.update(
+        bots=args.bots,
+        cores=os.cpu_count(),
+        source=source,
+        postgres="durable (fsync on)",
+        end="OrderFilled (stand-in ledger)" if args.executor_only else "PositionOpened",
+    )
     print(json.dumps(results, indent=2))
 
 

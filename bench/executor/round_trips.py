@@ -60,10 +60,14 @@ def count(log: Path, services: list[str], intents: int) -> dict:
         if (logged := LOGGED.match(line)) and logged[1] in kinds:
             words = logged[2].split()
             kinds[logged[1]][words[0].rstrip(";").upper() if words else "(continued)"] += 1
-    return {name: {"statements_per_intent": round(sum(k.values()) / intents, 2),
-                   "transactions_per_intent": round(k["BEGIN"] / intents, 2),
-                   "by_kind_per_intent": {kind: round(n / intents, 2) for kind, n in sorted(k.items())}}
-            for name, k in kinds.items()}
+    return {
+        name: {
+            "statements_per_intent": round(sum(k.values()) / intents, 2),
+            "transactions_per_intent": round(k["BEGIN"] / intents, 2),
+            "by_kind_per_intent": {kind: round(n / intents, 2) for kind, n in sorted(k.items())},
+        }
+        for name, k in kinds.items()
+    }
 
 
 def main() -> None:

@@ -51,7 +51,11 @@ class StandInLedger:
 
 def _reserved(command: dict) -> c.BudgetReserved:
     return c.BudgetReserved(
-        intent_id=command["intent_id"], bot_id=command["bot_id"], position_id=uuid.uuid4(),
-        intent=command["intent"], side=command["side"], symbol=command["symbol"],
+        intent_id=command["intent_id"],
+        bot_id=command["bot_id"],
+        position_id=uuid.uuid4(),
+        intent=command["intent"],
+        side=command["side"],
+        symbol=command["symbol"],
         reserved_usd=Decimal(command["requested_size_usd"] or "0"),
     )

@@ -50,8 +50,7 @@ async def measure(dsn: str, count: int) -> dict[str, float]:
     async with engine.connect() as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         await timed("sqlalchemy text() statement, us", lambda i: _all(conn.execute(statement, {"wanted": [i, i + 1]})))
-        await timed("sqlalchemy exec_driver_sql, us",
-                    lambda i: _all(conn.exec_driver_sql(SQL_NUMBERED, ([i, i + 1],))))
+        await timed("sqlalchemy exec_driver_sql, us", lambda i: _all(conn.exec_driver_sql(SQL_NUMBERED, ([i, i + 1],))))
         await timed("asyncpg fetch, us", lambda i: driver.fetch(SQL_NUMBERED, [i, i + 1]))
         await conn.rollback()
 

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,18 +19,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import urllib.request
-
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 from egis_common.secrets import hash_token
 from egis_common.setup import prepare_system
-from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra import local_access
+from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import admin_client_options, start_kafka, stop_kafka
-from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
+from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "egis_bench"
@@ -95,7 +94,6 @@ class System:
         return env
 
 
-
 @contextmanager
 def infrastructure(keep: bool = False, secure: bool = False) -> Iterator[System]:
     """`secure`: Kafka with logins and ACLs as `./egis up` runs it, each service its own principal."""
@@ -112,10 +110,20 @@ def infrastructure(keep: bool = False, secure: bool = False) -> Iterator[System]
         dsn = postgres.dsn(DATABASE)
         url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
         prepare_system(url, kafka.bootstrap, **kafka_admin)
-        print(f"kafka {kafka.version} at {kafka.bootstrap}{' (logins and ACLs)' if secure else ''}; "
-              f"durable postgres {postgres.version} at {postgres.port}", flush=True)
-        yield System(kafka.bootstrap, url, dsn, state,
-                     (Infra("kafka", kafka.pid, False), Infra("postgres", postgres.pid, True)), logins, kafka_admin)
+        print(
+            f"kafka {kafka.version} at {kafka.bootstrap}{' (logins and ACLs)' if secure else ''}; "
+            f"durable postgres {postgres.version} at {postgres.port}",
+            flush=True,
+        )
+        yield System(
+            kafka.bootstrap,
+            url,
+            dsn,
+            state,
+            (Infra("kafka", kafka.pid, False), Infra("postgres", postgres.pid, True)),
+            logins,
+            kafka_admin,
+        )
     finally:
         stop_kafka(state / "kafka")
         stop_postgres(state / "postgres")
@@ -139,14 +147,25 @@ class Service:
 def service(system: System, name: str, profile: Path | None = None, **env: str) -> Iterator[Service]:
     """`python -m <name>.main` as its own process, until the block ends (SIGTERM)."""
     port, http_port = free_port(), free_port()
-    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
-                   "EGIS_DATABASE_URL": system.url, "EGIS_KAFKA_BOOTSTRAP_SERVERS": system.bootstrap,
-                   "EGIS_METRICS_PORT": str(port), "EGIS_HTTP_PORT": str(http_port), "EGIS_LOG_LEVEL": "WARNING",
-                   **env}
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
+        "EGIS_DATABASE_URL": system.url,
+        "EGIS_KAFKA_BOOTSTRAP_SERVERS": system.bootstrap,
+        "EGIS_METRICS_PORT": str(port),
+        "EGIS_HTTP_PORT": str(http_port),
+        "EGIS_LOG_LEVEL": "WARNING",
+        **env,
+    }
     log = system.state / f"{name}.log"
     profiling = ["-m", "cProfile", "-o", str(profile)] if profile else []
-    process = subprocess.Popen([sys.executable, *profiling, "-m", f"{name}.main"], env=environment, cwd=REPO,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, *profiling, "-m", f"{name}.main"],
+        env=environment,
+        cwd=REPO,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for_metrics(name, port, process)
         print(f"{name} pid {process.pid}, metrics :{port}, log {log}", flush=True)
@@ -170,8 +189,11 @@ def handler_seconds(port: int) -> dict:
                 sums[label] = sample.value
             elif label and sample.name.endswith("_seconds_count"):
                 counts[label] = sample.value
-    return {label: {"calls": int(counts[label]), "mean_ms": round(1000 * sums[label] / counts[label], 2)}
-            for label in sums if counts.get(label)}
+    return {
+        label: {"calls": int(counts[label]), "mean_ms": round(1000 * sums[label] / counts[label], 2)}
+        for label in sums
+        if counts.get(label)
+    }
 
 
 @dataclass(frozen=True)
@@ -187,16 +209,42 @@ BOT_SECRET = "whs_bench-secret-shared-by-every-bench-bot"
 
 async def create_bots(dsn: str, count: int) -> list[Bot]:
     """`count` paper bots, each on its own account, written as the ledger stores them."""
-    bots = [Bot(b, f"paper-{i}", f"bench-{b.hex}", hash_token(BOT_SECRET))
-            for i, b in enumerate(uuid.uuid4() for _ in range(count))]
+    bots = [
+        Bot(b, f"paper-{i}", f"bench-{b.hex}", hash_token(BOT_SECRET))
+        for i, b in enumerate(uuid.uuid4() for _ in range(count))
+    ]
     connection = await asyncpg.connect(dsn)
     try:
         await connection.copy_records_to_table(
-            "bots", schema_name="ledger",
-            columns=["bot_id", "owner_id", "name", "strategy", "signal_key", "webhook_secret_hash", "exchange",
-                     "exchange_account", "initial_budget_usd", "default_order_size_usd"],
-            records=[(b.bot_id, b.bot_id, f"bench {i}", "signal_hook", b.signal_key, b.secret_hash, "paper", b.account,
-                      Decimal("100000000"), Decimal("10")) for i, b in enumerate(bots)],
+            "bots",
+            schema_name="ledger",
+            columns=[
+                "bot_id",
+                "owner_id",
+                "name",
+                "strategy",
+                "signal_key",
+                "webhook_secret_hash",
+                "exchange",
+                "exchange_account",
+                "initial_budget_usd",
+                "default_order_size_usd",
+            ],
+            records=[
+                (
+                    b.bot_id,
+                    b.bot_id,
+                    f"bench {i}",
+                    "signal_hook",
+                    b.signal_key,
+                    b.secret_hash,
+                    "paper",
+                    b.account,
+                    Decimal("100000000"),
+                    Decimal("10"),
+                )
+                for i, b in enumerate(bots)
+            ],
         )
     finally:
         await connection.close()
@@ -208,7 +256,9 @@ async def set_mark_prices(dsn: str, symbols: list[str], price: Decimal) -> None:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.copy_records_to_table(
-            "paper_mark_prices", schema_name="executor", columns=["symbol", "price", "as_of"],
+            "paper_mark_prices",
+            schema_name="executor",
+            columns=["symbol", "price", "as_of"],
             records=[(symbol, price, datetime.now(UTC)) for symbol in symbols],
         )
     finally:

@@ -24,8 +24,18 @@ from egis_common.ids import intent_id_for, signal_dedup_key, signal_id_for
 from egis_common.topics import BOTS, encode
 
 # The gateway's default symbol list (signal_router.settings.DEFAULT_SYMBOLS): one round of bots per symbol.
-ROUTER_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT",
-                  "DOGEUSDT", "ADAUSDT", "AVAXUSDT", "LINKUSDT", "LTCUSDT")
+ROUTER_SYMBOLS = (
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+    "BNBUSDT",
+    "XRPUSDT",
+    "DOGEUSDT",
+    "ADAUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+    "LTCUSDT",
+)
 
 
 async def publish_bots(bootstrap: str, bots: list[Bot]) -> None:
@@ -34,10 +44,19 @@ async def publish_bots(bootstrap: str, bots: list[Bot]) -> None:
     try:
         for bot in bots:
             snapshot = BotSnapshot(
-                bot_id=bot.bot_id, version=1, owner_id=bot.bot_id, name="bench", signal_key=bot.signal_key,
-                webhook_secret_hash=bot.secret_hash, exchange=ExchangeName.PAPER, exchange_account=bot.account,
-                initial_budget_usd=Decimal("100000000"), default_order_size_usd=Decimal("10"), paused=False,
-                deleted=False)
+                bot_id=bot.bot_id,
+                version=1,
+                owner_id=bot.bot_id,
+                name="bench",
+                signal_key=bot.signal_key,
+                webhook_secret_hash=bot.secret_hash,
+                exchange=ExchangeName.PAPER,
+                exchange_account=bot.account,
+                initial_budget_usd=Decimal("100000000"),
+                default_order_size_usd=Decimal("10"),
+                paused=False,
+                deleted=False,
+            )
             await producer.send(BOTS.name, encode(snapshot), key=str(bot.bot_id).encode())
         await producer.flush()
     finally:
@@ -69,8 +88,13 @@ class WebhookSender:
     def plan(self, bot: Bot, symbol: str) -> Planned:
         client_id = uuid.uuid4().hex
         dedup_key = signal_dedup_key(bot.signal_key, SignalAction.OPEN_LONG.value, symbol, None, client_id)
-        body = {"signal_key": bot.signal_key, "secret": BOT_SECRET, "action": "buy", "symbol": symbol,
-                "signal_id": client_id}
+        body = {
+            "signal_key": bot.signal_key,
+            "secret": BOT_SECRET,
+            "action": "buy",
+            "symbol": symbol,
+            "signal_id": client_id,
+        }
         return Planned(intent_id_for(signal_id_for(dedup_key)), bot.bot_id, symbol, body)
 
     async def send(self, planned: Planned) -> None:

@@ -25,8 +25,9 @@ ZERO = Decimal(0)
 EXACT = decimal.Context(prec=60, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow])
 
 INTENT_DONE = frozenset({"filled", "rejected", "skipped"})
-INTENT_IN_FLIGHT = frozenset({"received", "preflight_requested", "reserved", "submitting", "pending_reconciliation",
-                              "resend_due"})
+INTENT_IN_FLIGHT = frozenset(
+    {"received", "preflight_requested", "reserved", "submitting", "pending_reconciliation", "resend_due"}
+)
 POSITION_IN_FLIGHT = frozenset({"opening", "closing"})
 POSITION_HOLDS = frozenset({"open", "closing"})
 # Skips that leave a position open on purpose, each with its enumerated reason.
@@ -164,19 +165,36 @@ def lost_signals(e: Evidence) -> list[Finding]:
     for post in (p for p in e.posts if p.accepted):
         decision = e.decisions.get(post.signal_id)
         if decision is None:
-            found.append(Finding("lost_signal", post.signal_id, f"accepted ({post.action} {post.symbol}, "
-                                  f"bot {post.bot_id}) and never decided by the router"))
+            found.append(
+                Finding(
+                    "lost_signal",
+                    post.signal_id,
+                    f"accepted ({post.action} {post.symbol}, bot {post.bot_id}) and never decided by the router",
+                )
+            )
         elif decision.outcome == "routed" and decision.intent_id not in e.intents:
-            found.append(Finding("lost_signal", post.signal_id, f"routed to intent {decision.intent_id}, "
-                                 "which the executor never recorded"))
+            found.append(
+                Finding(
+                    "lost_signal",
+                    post.signal_id,
+                    f"routed to intent {decision.intent_id}, which the executor never recorded",
+                )
+            )
     return found
 
 
 def refused_signals_acted_on(e: Evidence) -> list[Finding]:
     """A signal the gateway refused should not be routed; when Kafka lost only the ack it can be (noted)."""
-    return [Finding("refused_then_routed", p.derived_signal_id,
-                    f"answered {p.status} but routed anyway ({p.action} {p.symbol}, bot {p.bot_id})", violation=False)
-            for p in e.posts if isinstance(p.status, int) and not p.accepted and p.derived_signal_id in e.decisions]
+    return [
+        Finding(
+            "refused_then_routed",
+            p.derived_signal_id,
+            f"answered {p.status} but routed anyway ({p.action} {p.symbol}, bot {p.bot_id})",
+            violation=False,
+        )
+        for p in e.posts
+        if isinstance(p.status, int) and not p.accepted and p.derived_signal_id in e.decisions
+    ]
 
 
 def duplicates(e: Evidence) -> list[Finding]:
@@ -203,13 +221,23 @@ def orders_without_intent(e: Evidence) -> list[Finding]:
         try:
             intent_id = str(intent_id_from_client_order_id(order.client_order_id))
         except ValueError:
-            found.append(Finding("order_without_intent", order.client_order_id,
-                                 f"{order.venue} order {order.order_id} with a client id Egis never makes"))
+            found.append(
+                Finding(
+                    "order_without_intent",
+                    order.client_order_id,
+                    f"{order.venue} order {order.order_id} with a client id Egis never makes",
+                )
+            )
             continue
         intent = e.intents.get(intent_id)
         if intent is None or intent.client_order_id != order.client_order_id:
-            found.append(Finding("order_without_intent", order.client_order_id,
-                                 f"{order.venue} order {order.order_id} ({order.status}) has no intent recording it"))
+            found.append(
+                Finding(
+                    "order_without_intent",
+                    order.client_order_id,
+                    f"{order.venue} order {order.order_id} ({order.status}) has no intent recording it",
+                )
+            )
     return found
 
 
@@ -217,8 +245,11 @@ def closed_without_facts(e: Evidence) -> list[Finding]:
     """Closed is a conclusion backed by facts: the closing order, its price, the time, the realised PnL."""
     found = []
     for p in (p for p in e.positions if p.status == "closed"):
-        missing = [name for name in ("close_exchange_order_id", "close_price", "closed_at", "realised_pnl_usd")
-                   if getattr(p, name) is None]
+        missing = [
+            name
+            for name in ("close_exchange_order_id", "close_price", "closed_at", "realised_pnl_usd")
+            if getattr(p, name) is None
+        ]
         if missing:
             found.append(Finding("closed_without_facts", p.position_id, f"closed without {', '.join(missing)}"))
     return found
@@ -243,54 +274,86 @@ def budgets(e: Evidence) -> list[Finding]:
         by_bot[p.bot_id].append(p)
     for bot_id, initial in e.initial_budgets.items():
         expected = budget_formula(initial, by_bot[bot_id])
-        for source, reported in (("ledger API", e.reported_budgets.get(bot_id)),
-                                 ("last BudgetChanged", e.last_budget_events.get(bot_id))):
+        for source, reported in (
+            ("ledger API", e.reported_budgets.get(bot_id)),
+            ("last BudgetChanged", e.last_budget_events.get(bot_id)),
+        ):
             if reported is not None and reported != expected:
-                found.append(Finding("budget", bot_id, f"{source} says {_budget(reported)}; "
-                                                       f"the formula over the positions gives {_budget(expected)}"))
+                found.append(
+                    Finding(
+                        "budget",
+                        bot_id,
+                        f"{source} says {_budget(reported)}; the formula over the positions gives {_budget(expected)}",
+                    )
+                )
         if expected.available_usd < 0:
             found.append(Finding("budget", bot_id, f"available {expected.available_usd} is below zero"))
     for p in e.positions:
         if p.status in POSITION_HOLDS | {"closed"} and p.avg_entry_price is not None:
             executed = EXACT.multiply(p.executed_qty, p.avg_entry_price)
             if executed != p.size_usd:
-                found.append(Finding("budget", p.position_id, f"size_usd {p.size_usd} is not executed_qty x "
-                                                              f"avg_entry_price = {executed}"))
+                found.append(
+                    Finding(
+                        "budget",
+                        p.position_id,
+                        f"size_usd {p.size_usd} is not executed_qty x avg_entry_price = {executed}",
+                    )
+                )
     return found
 
 
 def unpublished_outbox(e: Evidence) -> list[Finding]:
-    return [Finding("unpublished_outbox", schema, f"{rows} outbox rows never published")
-            for schema, rows in e.unpublished_outbox.items() if rows]
+    return [
+        Finding("unpublished_outbox", schema, f"{rows} outbox rows never published")
+        for schema, rows in e.unpublished_outbox.items()
+        if rows
+    ]
 
 
 def intermediate_states(e: Evidence) -> list[Finding]:
     """Nothing waits forever: once quiet, no intent, position or pending record is still on its way."""
-    found = [Finding("intermediate_state", i.intent_id, f"executor intent ({i.kind} {i.symbol}) still {i.status}")
-             for i in e.intents.values() if i.status in INTENT_IN_FLIGHT]
-    found += [Finding("intermediate_state", p.position_id, f"ledger position ({p.symbol}) still {p.status}")
-              for p in e.positions if p.status in POSITION_IN_FLIGHT]
-    found += [Finding("intermediate_state", intent_id, "pending_reconciliation record never resolved")
-              for intent_id in e.unresolved_pending]
+    found = [
+        Finding("intermediate_state", i.intent_id, f"executor intent ({i.kind} {i.symbol}) still {i.status}")
+        for i in e.intents.values()
+        if i.status in INTENT_IN_FLIGHT
+    ]
+    found += [
+        Finding("intermediate_state", p.position_id, f"ledger position ({p.symbol}) still {p.status}")
+        for p in e.positions
+        if p.status in POSITION_IN_FLIGHT
+    ]
+    found += [
+        Finding("intermediate_state", intent_id, "pending_reconciliation record never resolved")
+        for intent_id in e.unresolved_pending
+    ]
     return found
 
 
 def dead_letters(e: Evidence) -> list[Finding]:
     """The load sends only valid messages: a dead letter of one that parses is a failure mistaken for poison."""
-    return [Finding("dead_letter", f"{d.origin_topic}[{d.partition}]@{d.offset}", d.error[:300], violation=d.valid)
-            for d in e.dead_letters]
+    return [
+        Finding("dead_letter", f"{d.origin_topic}[{d.partition}]@{d.offset}", d.error[:300], violation=d.valid)
+        for d in e.dead_letters
+    ]
 
 
 def quiescence(e: Evidence) -> list[Finding]:
     if e.quiescent_after_s is None:
-        return [Finding("not_quiescent", "system", f"still busy {e.quiescence_timeout_s:.0f}s after the fault "
-                                                   "and the load ended")]
+        return [
+            Finding(
+                "not_quiescent",
+                "system",
+                f"still busy {e.quiescence_timeout_s:.0f}s after the fault and the load ended",
+            )
+        ]
     return []
 
 
 def services_exited(e: Evidence) -> list[Finding]:
-    return [Finding("service_exited", label, "exited without being killed (nothing restarts it)")
-            for label in e.exited_on_their_own]
+    return [
+        Finding("service_exited", label, "exited without being killed (nothing restarts it)")
+        for label in e.exited_on_their_own
+    ]
 
 
 def closes_applied(e: Evidence) -> list[Finding]:
@@ -304,15 +367,24 @@ def closes_applied(e: Evidence) -> list[Finding]:
     accepted = sorted((p for p in e.posts if p.accepted), key=lambda p: p.sent_at)
     for position in (p for p in e.positions if p.status in POSITION_HOLDS | {"closed"}):
         opened = next((i for i, p in enumerate(accepted) if _intent_of(e, p) == position.open_intent_id), None)
-        later = accepted[opened + 1:] if opened is not None else []
-        close = next((p for p in later if p.action == "exit" and (p.bot_id, p.symbol) == (position.bot_id,
-                                                                                           position.symbol)), None)
+        later = accepted[opened + 1 :] if opened is not None else []
+        close = next(
+            (p for p in later if p.action == "exit" and (p.bot_id, p.symbol) == (position.bot_id, position.symbol)),
+            None,
+        )
         if close is None:
             continue
         decision = e.decisions.get(close.signal_id)
         if decision is not None and decision.outcome == "skipped" and decision.skip_reason in CLOSE_SKIPS_ALLOWED:
-            found.append(Finding("close_skipped_on_purpose", position.position_id, f"position ({position.symbol}) "
-                                 f"left {position.status}: its close was skipped ({decision.skip_reason})", False))
+            found.append(
+                Finding(
+                    "close_skipped_on_purpose",
+                    position.position_id,
+                    f"position ({position.symbol}) "
+                    f"left {position.status}: its close was skipped ({decision.skip_reason})",
+                    False,
+                )
+            )
             continue
         close_intent = decision.intent_id if decision is not None else None
         if position.status == "closed" and position.close_intent_id == close_intent:
@@ -320,8 +392,11 @@ def closes_applied(e: Evidence) -> list[Finding]:
         intent = e.intents.get(close_intent) if close_intent else None
         if intent is not None and intent.status in INTENT_IN_FLIGHT:
             continue  # still on its way: an intermediate state, reported as one
-        why = (f"its close was {intent.status}" + (f" ({intent.skip_reason})" if intent.skip_reason else "")
-               if intent is not None else f"its close was {decision.outcome if decision else 'never decided'}")
+        why = (
+            f"its close was {intent.status}" + (f" ({intent.skip_reason})" if intent.skip_reason else "")
+            if intent is not None
+            else f"its close was {decision.outcome if decision else 'never decided'}"
+        )
         state = "closed by a later close" if position.status == "closed" else f"left {position.status}"
         found.append(Finding("close_not_applied", position.position_id, f"position ({position.symbol}) {state}: {why}"))
     return found
@@ -347,19 +422,47 @@ def venue_drift(e: Evidence) -> list[Finding]:
         on_venue, in_ledger = e.venue_positions.get(key, ZERO), held.get(key, ZERO)
         if on_venue != in_ledger:
             venue, account, symbol = key
-            found.append(Finding("venue_drift", f"{venue}/{account}/{symbol}",
-                                 f"the venue holds {on_venue}, the ledger's open positions {in_ledger}"))
+            found.append(
+                Finding(
+                    "venue_drift",
+                    f"{venue}/{account}/{symbol}",
+                    f"the venue holds {on_venue}, the ledger's open positions {in_ledger}",
+                )
+            )
     return found
 
 
 CHECKS: tuple[Callable[[Evidence], list[Finding]], ...] = (
-    lost_signals, refused_signals_acted_on, duplicates, orders_without_intent, closed_without_facts, budgets,
-    unpublished_outbox, intermediate_states, dead_letters, quiescence, services_exited, closes_applied, venue_drift,
+    lost_signals,
+    refused_signals_acted_on,
+    duplicates,
+    orders_without_intent,
+    closed_without_facts,
+    budgets,
+    unpublished_outbox,
+    intermediate_states,
+    dead_letters,
+    quiescence,
+    services_exited,
+    closes_applied,
+    venue_drift,
 )
 # Every check's name, in the order the summary shows them.
-CHECK_NAMES = ("lost_signal", "duplicate_order", "duplicate_position", "order_without_intent", "closed_without_facts",
-               "budget", "unpublished_outbox", "intermediate_state", "dead_letter", "not_quiescent",
-               "service_exited", "close_not_applied", "venue_drift")
+CHECK_NAMES = (
+    "lost_signal",
+    "duplicate_order",
+    "duplicate_position",
+    "order_without_intent",
+    "closed_without_facts",
+    "budget",
+    "unpublished_outbox",
+    "intermediate_state",
+    "dead_letter",
+    "not_quiescent",
+    "service_exited",
+    "close_not_applied",
+    "venue_drift",
+)
 
 
 def check_all(e: Evidence) -> list[Finding]:
@@ -372,5 +475,7 @@ def _intent_of(e: Evidence, post: Post) -> str | None:
 
 
 def _budget(b: Budget) -> str:
-    return (f"initial {b.initial_usd}, open {b.reserved_open_usd}, opening {b.reserved_opening_usd}, "
-            f"available {b.available_usd}")
+    return (
+        f"initial {b.initial_usd}, open {b.reserved_open_usd}, opening {b.reserved_opening_usd}, "
+        f"available {b.available_usd}"
+    )

@@ -88,9 +88,15 @@ class Zygote:
     """zygote.py as a child of this process: forks service processes that start without importing anything."""
 
     def __init__(self, log: Path) -> None:
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("zygote.py"))], cwd=REPO,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log.open("ab"),
-                                        text=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("zygote.py"))],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log.open("ab"),
+            text=True,
+            start_new_session=True,
+        )
         self._lock = threading.Lock()
         if not self._read().get("ready"):
             raise RuntimeError(f"the zygote did not start; see {log}")
@@ -157,8 +163,13 @@ class BinanceServer:
     @classmethod
     def start(cls, log: Path) -> BinanceServer:
         port = free_port()
-        process = subprocess.Popen([sys.executable, "-m", "egis_binance_local", "--port", str(port)],
-                                   stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "egis_binance_local", "--port", str(port)],
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
         server = cls(process, f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -173,8 +184,9 @@ class BinanceServer:
 
     def control(self, method: str, path: str, body: dict | None = None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method,
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base_url}{path}", data=data, method=method, headers={"content-type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read() or b"null")
 
@@ -243,17 +255,29 @@ class Cluster:
         same = [i for i in self.instances if i.service == service]
         label = service if not same else f"{service}#{len(same) + 1}"
         metrics_port, http_port = free_port(), free_port()
-        environment = {**{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
-                       "EGIS_DATABASE_URL": self.url, "EGIS_KAFKA_BOOTSTRAP_SERVERS": self.system.bootstrap,
-                       "EGIS_METRICS_PORT": str(metrics_port), "EGIS_HTTP_PORT": str(http_port),
-                       "EGIS_LOG_LEVEL": self.log_level, **self.system.service_env(service),
-                       **self.common_env.get(service, {}), **env}
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
+            "EGIS_DATABASE_URL": self.url,
+            "EGIS_KAFKA_BOOTSTRAP_SERVERS": self.system.bootstrap,
+            "EGIS_METRICS_PORT": str(metrics_port),
+            "EGIS_HTTP_PORT": str(http_port),
+            "EGIS_LOG_LEVEL": self.log_level,
+            **self.system.service_env(service),
+            **self.common_env.get(service, {}),
+            **env,
+        }
         log = self.trial_dir / f"{label.replace('#', '-')}.log"
         if self.zygote is not None:
             process = self.zygote.start(service, environment, log)
         else:
-            process = subprocess.Popen([sys.executable, "-m", f"{service}.main"], env=environment, cwd=REPO,
-                                       stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"{service}.main"],
+                env=environment,
+                cwd=REPO,
+                stdout=log.open("ab"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         instance = Instance(service, label, process, metrics_port, http_port, log, env)
         self.instances.append(instance)
         if wait:
@@ -324,8 +348,9 @@ class Cluster:
     def start_postgres_again(self) -> None:
         """The same cluster on the same port (pgdata/egis.conf keeps it)."""
         info = self.postgres()
-        localpg._pg_ctl(localpg.ensure_postgres_installed(), info.data_dir, "start", "-l", str(info.log_path),
-                        "-t", "60")
+        localpg._pg_ctl(
+            localpg.ensure_postgres_installed(), info.data_dir, "start", "-l", str(info.log_path), "-t", "60"
+        )
         fresh = localpg._wait_ready(info.data_dir.parent, info.port)
         record = json.loads((self.postgres_dir / "postgres.json").read_text())
         (self.postgres_dir / "postgres.json").write_text(json.dumps({**record, "pid": fresh.pid}, indent=2))
@@ -336,8 +361,11 @@ class Cluster:
         try:
             await connection.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS {str(not refuse).lower()}')
             if refuse:
-                await connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                         "WHERE datname = $1 AND pid <> pg_backend_pid()", self.database)
+                await connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    self.database,
+                )
         finally:
             await connection.close()
 

@@ -85,8 +85,9 @@ async def kill_at_point(fault: Fault, ctx: Context, injection: Injection) -> Non
         return
     injection.started_at = time.time()
     injection.fired, injection.killed = armed.died_of_sigkill(), [armed.pid]
-    injection.note(f"{armed.label} died at {fault.params['point']} hit {fault.params['hit']} "
-                   f"(exit {armed.process.returncode})")
+    injection.note(
+        f"{armed.label} died at {fault.params['point']} hit {fault.params['hit']} (exit {armed.process.returncode})"
+    )
     await asyncio.sleep(fault.params["down_s"])
     fresh = await asyncio.to_thread(ctx.cluster.restart, armed)
     injection.note(f"{fresh.label} restarted without the failpoint (pid {fresh.pid})")
@@ -140,8 +141,12 @@ async def redelivery(fault: Fault, ctx: Context, injection: Injection) -> None:
     records = await read_window(ctx.cluster.system.bootstrap, start, login=ctx.cluster.system.kafka_admin)
     copies = [r for r in records for _ in range(fault.params["copies"])]
     random.Random(fault.params["shuffle_seed"]).shuffle(copies)
-    producer = AIOKafkaProducer(bootstrap_servers=ctx.cluster.system.bootstrap, acks="all", enable_idempotence=True,
-                                **ctx.cluster.system.kafka_admin)  # the super user: a redelivery, not a new writer
+    producer = AIOKafkaProducer(
+        bootstrap_servers=ctx.cluster.system.bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **ctx.cluster.system.kafka_admin,
+    )  # the super user: a redelivery, not a new writer
     await producer.start()
     try:
         for record in copies:
@@ -168,11 +173,14 @@ async def binance_orders_fault(fault: Fault, ctx: Context, injection: Injection)
     faulted: list[dict] = []
     # Orders behind an unknown outcome may wait for it, so fewer than `count` may come: then the load's end decides.
     while len(faulted) < fault.params["count"] and not (
-            ctx.load_done.is_set() and time.time() > ctx.load_ended_at + EXECUTOR_REQUEST_TIMEOUT_S + 2):
+        ctx.load_done.is_set() and time.time() > ctx.load_ended_at + EXECUTOR_REQUEST_TIMEOUT_S + 2
+    ):
         await asyncio.sleep(0.2)
-        faulted = [r for r in await asyncio.to_thread(server.control, "GET", f"/_control/requests?method=POST"
-                                                      f"&path={ORDER_PATH}")
-                   if r["time"] >= since_ms and r["fault"] == fault.params["fault"]]
+        faulted = [
+            r
+            for r in await asyncio.to_thread(server.control, "GET", f"/_control/requests?method=POST&path={ORDER_PATH}")
+            if r["time"] >= since_ms and r["fault"] == fault.params["fault"]
+        ]
     await asyncio.to_thread(server.control, "DELETE", "/_control/faults")  # unused ones must not reach another trial
     injection.fired = bool(faulted)
     if faulted:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-
 from evidence import SCHEMAS, partitions_of
 
 POLL_S = 0.5
@@ -48,12 +47,14 @@ class Snapshot:
 
     def describe(self) -> str:
         behind = "".join(f"; {group} behind on {topic} by {records}" for group, topic, records in self.behind[:5])
-        return self.error or (f"lag {self.lag}, unpublished outbox rows {self.unpublished}, in flight "
-                              f"{self.in_flight}{behind}")
+        return self.error or (
+            f"lag {self.lag}, unpublished outbox rows {self.unpublished}, in flight {self.in_flight}{behind}"
+        )
 
 
-async def wait_until_quiet(dsn: str, bootstrap: str, since: float, timeout_s: float,
-                           login: dict | None = None) -> tuple[float | None, Snapshot]:
+async def wait_until_quiet(
+    dsn: str, bootstrap: str, since: float, timeout_s: float, login: dict | None = None
+) -> tuple[float | None, Snapshot]:
     """(seconds from `since` to quiet, or None after `timeout_s`; the last snapshot)."""
     deadline = since + timeout_s
     quiet_since, previous = None, None
@@ -92,15 +93,21 @@ class _Probe:
             await self.close()
             return Snapshot(-1, -1, -1, (), f"probe failed: {type(error).__name__}: {error}"[:200])
         in_flight = row["intents"] + row["positions"] + row["pending"]
-        return Snapshot(sum(records for *_, records in behind), row["unpublished"], in_flight,
-                        (row["all_intents"], row["settled"]), behind=tuple(behind))
+        return Snapshot(
+            sum(records for *_, records in behind),
+            row["unpublished"],
+            in_flight,
+            (row["all_intents"], row["settled"]),
+            behind=tuple(behind),
+        )
 
     async def _lag(self) -> list[tuple[str, str, int]]:
         if self.admin is None:
             self.admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000, **self.login)
             await self.admin.start()
-            self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.login,
-                                             request_timeout_ms=5000)
+            self.consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.login, request_timeout_ms=5000
+            )
             await self.consumer.start()
         committed: dict[TopicPartition, int] = {}
         topics = set()
@@ -117,7 +124,7 @@ class _Probe:
         behind: dict[tuple[str, str], int] = {}
         for tp, end in ends.items():
             for group in groups_of.get(tp.topic, ()):
-                if (records := max(0, end - committed.get((group, tp), 0))):
+                if records := max(0, end - committed.get((group, tp), 0)):
                     behind[(group, tp.topic)] = behind.get((group, tp.topic), 0) + records
         return sorted(((group, topic, records) for (group, topic), records in behind.items()), key=lambda b: -b[2])
 

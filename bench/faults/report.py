@@ -20,12 +20,12 @@ def trial_lines(result: dict) -> list[str]:
         head,
         f"    load: {load['posts']} POSTs in {result['load_s']}s, {load['accepted']} accepted ({answers})",
         f"    fault: {'fired' if result['fired'] else 'DID NOT FIRE'} at {result['fault_started_s']}s, "
-        f"over at {result['fault_ended_s']}s" + (f"; {'; '.join(n.split(' ', 1)[1] for n in result['notes'])}"
-                                                 if result["notes"] else ""),
+        f"over at {result['fault_ended_s']}s"
+        + (f"; {'; '.join(n.split(' ', 1)[1] for n in result['notes'])}" if result["notes"] else ""),
         f"    intents: {_counts(outcomes['intents'])}",
         f"    positions: {_counts(outcomes['positions'])}; orders: {_counts(outcomes['orders'])}",
-        "    quiet after " + (f"{result['quiescence_s']}s" if result["quiescence_s"] is not None
-                             else f"NEVER ({result['last_probe']})"),
+        "    quiet after "
+        + (f"{result['quiescence_s']}s" if result["quiescence_s"] is not None else f"NEVER ({result['last_probe']})"),
     ]
     if result.get("setup_note"):
         lines.append(f"    setup: {result['setup_note']}")
@@ -34,9 +34,11 @@ def trial_lines(result: dict) -> list[str]:
         by_check[(finding["violation"], finding["check"])].append(finding)
     for (violation, check), found in sorted(by_check.items(), key=lambda item: (not item[0][0], item[0][1])):
         label = "VIOLATION" if violation else "note"
-        lines.append(f"    {label} {check} x{len(found)}: "
-                     + "; ".join(f"{f['subject']}: {f['detail']}" for f in found[:EXAMPLES])
-                     + (" ..." if len(found) > EXAMPLES else ""))
+        lines.append(
+            f"    {label} {check} x{len(found)}: "
+            + "; ".join(f"{f['subject']}: {f['detail']}" for f in found[:EXAMPLES])
+            + (" ..." if len(found) > EXAMPLES else "")
+        )
     if result["violations"]:
         lines.append(f"    logs: {result['trial_dir']}")
     return lines
@@ -47,9 +49,11 @@ def summary_table(results: list[dict]) -> str:
     by_kind: dict[str, list[dict]] = defaultdict(list)
     for result in results:
         by_kind[result["kind"]].append(result)
-    rows = ["| fault kind | trials | fired | clean | violations by check (trials with it) | quiet p50 / p95 / max (s) "
-            "| never quiet |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| fault kind | trials | fired | clean | violations by check (trials with it) | quiet p50 / p95 / max (s) "
+        "| never quiet |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for kind, trials in by_kind.items():
         rows.append(_row(kind, trials))
     rows.append(_row("**all**", results))
@@ -61,15 +65,23 @@ def _row(kind: str, trials: list[dict]) -> str:
     errors = len(trials) - len(judged)
     per_check = Counter(f["check"] for t in judged for f in t["findings"] if f["violation"])
     trials_per_check = Counter(check for t in judged for check in {f["check"] for f in t["findings"] if f["violation"]})
-    checks = ", ".join(f"{check} {per_check[check]} ({trials_per_check[check]} trials)"
-                       for check in CHECK_NAMES if per_check[check]) or "0"
+    checks = (
+        ", ".join(
+            f"{check} {per_check[check]} ({trials_per_check[check]} trials)"
+            for check in CHECK_NAMES
+            if per_check[check]
+        )
+        or "0"
+    )
     times = [t["quiescence_s"] if t["quiescence_s"] is not None else math.inf for t in judged]
     never = sum(math.isinf(x) for x in times)
     clean = sum(t["violations"] == 0 for t in judged)
-    return (f"| {kind} | {len(trials)}{f' ({errors} errored)' if errors else ''} | "
-            f"{sum(bool(t.get('fired')) for t in judged)} | {clean} | {checks} | "
-            f"{_seconds(percentile(times, 0.5))} / {_seconds(percentile(times, 0.95))} / "
-            f"{_seconds(max(times, default=math.nan))} | {never} |")
+    return (
+        f"| {kind} | {len(trials)}{f' ({errors} errored)' if errors else ''} | "
+        f"{sum(bool(t.get('fired')) for t in judged)} | {clean} | {checks} | "
+        f"{_seconds(percentile(times, 0.5))} / {_seconds(percentile(times, 0.95))} / "
+        f"{_seconds(max(times, default=math.nan))} | {never} |"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -54,20 +54,38 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ci", action="store_true", help="the CI subset's short trials")
     # Above the longest path the system takes on purpose: an order whose outcome is unknown is released only
     # after its venue's not-found window (60 s for Binance) and the look-up just after it.
-    parser.add_argument("--quiescence-timeout", type=float, default=100.0,
-                        help="seconds after the load and the fault end before a trial counts as never quiet")
+    parser.add_argument(
+        "--quiescence-timeout",
+        type=float,
+        default=100.0,
+        help="seconds after the load and the fault end before a trial counts as never quiet",
+    )
     parser.add_argument("--out", type=Path, help="where trials keep results and logs (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep every trial's database")
     parser.add_argument("--log-level", default="WARNING", help="the services' log level")
-    parser.add_argument("--env", action="append", default=[], metavar="SERVICE:NAME=VALUE",
-                        help="a setting for one service's processes, for experiments (repeatable), e.g. "
-                             "reconciler:EGIS_PENDING_NOT_FOUND_WINDOW_SECONDS=10")
-    parser.add_argument("--spawn", choices=("fork", "exec"), default="fork",
-                        help="fork services from a process that imported them once (zygote.py), or exec "
-                             "`python -m <service>.main` for each")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="SERVICE:NAME=VALUE",
+        help="a setting for one service's processes, for experiments (repeatable), e.g. "
+        "reconciler:EGIS_PENDING_NOT_FOUND_WINDOW_SECONDS=10",
+    )
+    parser.add_argument(
+        "--spawn",
+        choices=("fork", "exec"),
+        default="fork",
+        help="fork services from a process that imported them once (zygote.py), or exec "
+        "`python -m <service>.main` for each",
+    )
     parser.add_argument("--list", action="store_true", help="list the fault kinds and exit")
-    parser.add_argument("--summarize", nargs="+", type=Path, metavar="RESULTS_JSON",
-                        help="print the summary table of earlier runs' results.json files together, and exit")
+    parser.add_argument(
+        "--summarize",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="print the summary table of earlier runs' results.json files together, and exit",
+    )
     args = parser.parse_args(argv)
     kinds = [args.kind] if args.kind else list(KINDS) if args.kinds == "all" else args.kinds.split(",")
     unknown = [k for k in kinds if k not in KINDS]
@@ -109,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for number, (kind, seed) in enumerate(args.trials, 1):
                 trial_started = time.monotonic()
-                result = asyncio.run(run_trial(cluster, plan(kind, seed, args.shape),
-                                               Options(args.quiescence_timeout, args.keep, args.service_env),
-                                               out / f"{number:03d}-{kind}-{seed}"))
+                result = asyncio.run(
+                    run_trial(
+                        cluster,
+                        plan(kind, seed, args.shape),
+                        Options(args.quiescence_timeout, args.keep, args.service_env),
+                        out / f"{number:03d}-{kind}-{seed}",
+                    )
+                )
                 result["trial_s"] = round(time.monotonic() - trial_started, 1)
                 results.append(result)
                 _progress(number, len(args.trials), result, started)
@@ -126,21 +149,34 @@ def main(argv: list[str] | None = None) -> int:
 def _progress(number: int, total: int, result: dict, started: float) -> None:
     elapsed = time.monotonic() - started
     eta = elapsed / number * (total - number)
-    verdict = ("ERROR" if result.get("violations") is None
-               else "clean" if result["violations"] == 0 else f"{result['violations']} VIOLATIONS")
-    print(f"\n[{number}/{total}] {verdict} in {result['trial_s']}s (elapsed {elapsed / 60:.1f} min, "
-          f"about {eta / 60:.1f} min to go)", flush=True)
+    verdict = (
+        "ERROR"
+        if result.get("violations") is None
+        else "clean"
+        if result["violations"] == 0
+        else f"{result['violations']} VIOLATIONS"
+    )
+    print(
+        f"\n[{number}/{total}] {verdict} in {result['trial_s']}s (elapsed {elapsed / 60:.1f} min, "
+        f"about {eta / 60:.1f} min to go)",
+        flush=True,
+    )
     print("\n".join(trial_lines(result)), flush=True)
     print("    phases (s): " + ", ".join(f"{k} {v}" for k, v in result.get("phases_s", {}).items()), flush=True)
 
 
 def _save(out: Path, args: argparse.Namespace, results: list[dict]) -> None:
     # The tree as the run found it: other work may commit while it runs.
-    run = {"command": " ".join(sys.argv), "started": args.started, "commit": args.commit,
-           "uncommitted_changes": args.dirty,
-           "shape": {k: v for k, v in vars(args.shape).items()}, "quiescence_timeout_s": args.quiescence_timeout,
-           "service_env": args.service_env,
-           "results": results}
+    run = {
+        "command": " ".join(sys.argv),
+        "started": args.started,
+        "commit": args.commit,
+        "uncommitted_changes": args.dirty,
+        "shape": {k: v for k, v in vars(args.shape).items()},
+        "quiescence_timeout_s": args.quiescence_timeout,
+        "service_env": args.service_env,
+        "results": results,
+    }
     (out / "results.json").write_text(json.dumps(run, indent=2, default=str))
     (out / "summary.md").write_text(summary_table(results) + "\n")
 

@@ -62,8 +62,9 @@ class Traffic:
     async def run(self, signals: tuple[Signal, ...], started_at: float) -> list[Post]:
         """POST each signal at `started_at + at_s` (wall clock); returns once every answer is in."""
         connector = aiohttp.TCPConnector(limit=100)
-        async with aiohttp.ClientSession(connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+        ) as session:
             tasks = []
             for signal in signals:
                 if (pause := started_at + signal.at_s - time.time()) > 0:
@@ -78,8 +79,13 @@ class Traffic:
         gateway = live[next(self._turn) % len(live)] if live else ""
         post = Post(signal, bot.bot_id, bot.signal_key, time.time(), gateway)
         self.posts.append(post)
-        body = {"signal_key": bot.signal_key, "secret": bot.secret, "action": signal.action,
-                "symbol": signal.symbol, "signal_id": signal.client_id}
+        body = {
+            "signal_key": bot.signal_key,
+            "secret": bot.secret,
+            "action": signal.action,
+            "symbol": signal.symbol,
+            "signal_id": signal.client_id,
+        }
         if not gateway:
             post.status = "no_live_gateway"
             return
@@ -91,6 +97,6 @@ class Traffic:
                     post.signal_id = payload["signal_id"]
                 else:
                     post.reason = payload.get("reason") if isinstance(payload, dict) else str(payload)[:200]
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as error:
             post.status = type(error).__name__
         post.seconds = round(time.time() - post.sent_at, 4)

@@ -1,11 +1,11 @@
 """One trial: a fresh database and services, the trial's bots, the load with its one fault, quiet, the checks.
 
-    setup     database from the template, Binance accounts, mark prices, the services (a failpoint
-              armed, or a second instance, when the fault needs it), an admin token, the bots
-    load      every planned signal POSTed on schedule, while the fault is injected and undone
-    quiet     wait until nothing is left to do (quiescence.py), from the later of the load's and the fault's end
-    check     gather the evidence, run every check, write result.json and history.jsonl
-    teardown  stop the services, drop the database (kept with --keep)
+setup     database from the template, Binance accounts, mark prices, the services (a failpoint
+          armed, or a second instance, when the fault needs it), an admin token, the bots
+load      every planned signal POSTed on schedule, while the fault is injected and undone
+quiet     wait until nothing is left to do (quiescence.py), from the later of the load's and the fault's end
+check     gather the evidence, run every check, write result.json and history.jsonl
+teardown  stop the services, drop the database (kept with --keep)
 """
 
 from __future__ import annotations
@@ -51,14 +51,25 @@ class Options:
 async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: Path) -> dict:
     tag = f"{plan.kind}-{plan.seed}-{uuid.uuid4().hex[:6]}"
     accounts = await asyncio.to_thread(_binance_accounts, cluster, plan, tag)
-    venue_env = {"EGIS_BINANCE_ACCOUNTS": json.dumps({a: {"api_key": k, "api_secret": s}
-                                                     for a, (k, s) in accounts.items()}),
-                 "EGIS_BINANCE_BASE_URL": cluster.binance.base_url}
-    service_env = {service: {**(venue_env if service in ("executor", "reconciler") else {}),
-                             **options.service_env.get(service, {})} for service in SERVICES}
+    venue_env = {
+        "EGIS_BINANCE_ACCOUNTS": json.dumps({a: {"api_key": k, "api_secret": s} for a, (k, s) in accounts.items()}),
+        "EGIS_BINANCE_BASE_URL": cluster.binance.base_url,
+    }
+    service_env = {
+        service: {
+            **(venue_env if service in ("executor", "reconciler") else {}),
+            **options.service_env.get(service, {}),
+        }
+        for service in SERVICES
+    }
     await asyncio.to_thread(cluster.begin_trial, f"egis_fx_{tag.replace('-', '_')}", trial_dir, service_env)
-    result: dict = {"kind": plan.kind, "seed": plan.seed, "fault": plan.fault.describe(), "database": cluster.database,
-                    "trial_dir": str(trial_dir)}
+    result: dict = {
+        "kind": plan.kind,
+        "seed": plan.seed,
+        "fault": plan.fault.describe(),
+        "database": cluster.database,
+        "trial_dir": str(trial_dir),
+    }
     phases = result["phases_s"] = {}
     mark = time.monotonic()
 
@@ -76,39 +87,58 @@ async def run_trial(cluster: Cluster, plan: Plan, options: Options, trial_dir: P
         trial_bots = await _create_bots(cluster, plan, tag, token, accounts)
         await _until_gateways_know(cluster, trial_bots)
         ctx.start_offsets = await evidence.end_offsets(
-            cluster.system.bootstrap, [DEAD_LETTER_TOPIC, LEDGER_EVENTS.name, *_redelivered(plan)],
-            cluster.system.kafka_admin)
-        settled, before = await wait_until_quiet(cluster.dsn, cluster.system.bootstrap, time.time(),
-                                                 SETTLE_BEFORE_LOAD_S, cluster.system.kafka_admin)
+            cluster.system.bootstrap,
+            [DEAD_LETTER_TOPIC, LEDGER_EVENTS.name, *_redelivered(plan)],
+            cluster.system.kafka_admin,
+        )
+        settled, before = await wait_until_quiet(
+            cluster.dsn, cluster.system.bootstrap, time.time(), SETTLE_BEFORE_LOAD_S, cluster.system.kafka_admin
+        )
         if settled is None:
             result["setup_note"] = f"not quiet before the load: {before.describe()}"
         phase("bots")
         injection, posts = await _load_with_fault(cluster, plan, ctx, trial_bots)
         phase("load_and_fault")
         reference = max(ctx.load_ended_at, injection.ended_at)
-        quiet_s, last = await wait_until_quiet(cluster.dsn, cluster.system.bootstrap, reference,
-                                               options.quiescence_timeout_s, cluster.system.kafka_admin)
+        quiet_s, last = await wait_until_quiet(
+            cluster.dsn, cluster.system.bootstrap, reference, options.quiescence_timeout_s, cluster.system.kafka_admin
+        )
         result.update(_timings(ctx, injection, quiet_s, last))
         phase("quiet")
         e = await evidence.gather(
-            dsn=cluster.dsn, bootstrap=cluster.system.bootstrap, kafka_login=cluster.system.kafka_admin,
+            dsn=cluster.dsn,
+            bootstrap=cluster.system.bootstrap,
+            kafka_login=cluster.system.kafka_admin,
             posts=[_checked(p) for p in posts],
-            binance_control=cluster.binance.control, binance_accounts={a: k for a, (k, _) in accounts.items()},
+            binance_control=cluster.binance.control,
+            binance_accounts={a: k for a, (k, _) in accounts.items()},
             account_venue={b.exchange_account: b.venue for b in trial_bots.values()},
-            ledger_url=_ledger_url(cluster), token=token, start_offsets=ctx.start_offsets)
+            ledger_url=_ledger_url(cluster),
+            token=token,
+            start_offsets=ctx.start_offsets,
+        )
         e.quiescent_after_s, e.quiescence_timeout_s = quiet_s, options.quiescence_timeout_s
         e.exited_on_their_own = [i.label for i in cluster.instances if not i.alive() and i.pid not in injection.killed]
         findings = checks.check_all(e)
         _write_evidence(trial_dir, e)
         result.update(
-            fired=injection.fired, notes=injection.notes, load=_load_summary(posts), outcomes=_outcomes(e),
-            findings=[asdict(f) for f in findings], violations=sum(f.violation for f in findings))
+            fired=injection.fired,
+            notes=injection.notes,
+            load=_load_summary(posts),
+            outcomes=_outcomes(e),
+            findings=[asdict(f) for f in findings],
+            violations=sum(f.violation for f in findings),
+        )
         phase("check")
         _write(trial_dir, result, posts)
         return result
     except Exception as error:
-        result.update(error=f"{type(error).__name__}: {error}"[:500], violations=None, findings=[],
-                      traceback=traceback.format_exc())
+        result.update(
+            error=f"{type(error).__name__}: {error}"[:500],
+            violations=None,
+            findings=[],
+            traceback=traceback.format_exc(),
+        )
         _write(trial_dir, result, [])
         return result
     finally:
@@ -161,17 +191,23 @@ def _ledger_url(cluster: Cluster) -> str | None:
     return f"http://127.0.0.1:{live[0].http_port}" if live else None
 
 
-async def _create_bots(cluster: Cluster, plan: Plan, tag: str, token: str,
-                       accounts: dict[str, tuple[str, str]]) -> dict[str, Bot]:
+async def _create_bots(
+    cluster: Cluster, plan: Plan, tag: str, token: str, accounts: dict[str, tuple[str, str]]
+) -> dict[str, Bot]:
     """Through the ledger's API, as a user would: it publishes each bot to the router."""
     binance_accounts = iter(accounts)
     headers = {"Authorization": f"Bearer {token}"}
 
     async def create(session: aiohttp.ClientSession, label: str, venue: str) -> Bot:
         account = next(binance_accounts) if venue == "binance" else f"paper-{tag}-{label}"
-        body = {"name": label, "signal_key": f"fx-{tag}-{label}", "exchange": "paper" if venue == "paper"
-                else "binance_usdm", "exchange_account": account, "initial_budget_usd": INITIAL_BUDGET_USD,
-                "default_order_size_usd": ORDER_SIZE_USD}
+        body = {
+            "name": label,
+            "signal_key": f"fx-{tag}-{label}",
+            "exchange": "paper" if venue == "paper" else "binance_usdm",
+            "exchange_account": account,
+            "initial_budget_usd": INITIAL_BUDGET_USD,
+            "default_order_size_usd": ORDER_SIZE_USD,
+        }
         async with session.post(f"{_ledger_url(cluster)}/v1/bots", json=body, headers=headers) as answer:
             created = await answer.json()
             if answer.status != 201:
@@ -201,8 +237,13 @@ async def _until_gateways_know(cluster: Cluster, trial_bots: dict[str, Bot], tim
             await asyncio.sleep(0.1)
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-        await asyncio.gather(*(known(session, instance.http_port, bot) for instance in cluster.running("signal_router")
-                               for bot in trial_bots.values()))
+        await asyncio.gather(
+            *(
+                known(session, instance.http_port, bot)
+                for instance in cluster.running("signal_router")
+                for bot in trial_bots.values()
+            )
+        )
 
 
 def _redelivered(plan: Plan) -> list[str]:
@@ -227,32 +268,50 @@ async def _load_with_fault(cluster: Cluster, plan: Plan, ctx: Context, trial_bot
 
 
 def _checked(post) -> checks.Post:
-    return checks.Post(post.bot_id, post.signal_key, post.signal.symbol, post.signal.action, post.signal.client_id,
-                       post.sent_at, post.status, post.signal_id)
+    return checks.Post(
+        post.bot_id,
+        post.signal_key,
+        post.signal.symbol,
+        post.signal.action,
+        post.signal.client_id,
+        post.sent_at,
+        post.status,
+        post.signal_id,
+    )
 
 
 # --------------------------------------------------------------------------- the result
 
 
 def _timings(ctx: Context, injection: Injection, quiet_s: float | None, last) -> dict:
-    return {"load_s": round(ctx.load_ended_at - ctx.load_started_at, 2),
-            "fault_started_s": round(injection.started_at - ctx.load_started_at, 2),
-            "fault_ended_s": round(injection.ended_at - ctx.load_started_at, 2),
-            "quiescence_s": quiet_s, "last_probe": last.describe()}
+    return {
+        "load_s": round(ctx.load_ended_at - ctx.load_started_at, 2),
+        "fault_started_s": round(injection.started_at - ctx.load_started_at, 2),
+        "fault_ended_s": round(injection.ended_at - ctx.load_started_at, 2),
+        "quiescence_s": quiet_s,
+        "last_probe": last.describe(),
+    }
 
 
 def _load_summary(posts) -> dict:
-    return {"posts": len(posts), "accepted": sum(p.accepted for p in posts),
-            "answers": dict(Counter(str(p.status) + (f" {p.reason}" if p.reason else "") for p in posts))}
+    return {
+        "posts": len(posts),
+        "accepted": sum(p.accepted for p in posts),
+        "answers": dict(Counter(str(p.status) + (f" {p.reason}" if p.reason else "") for p in posts)),
+    }
 
 
 def _outcomes(e: checks.Evidence) -> dict:
-    return {"router": dict(Counter(d.outcome + (f" {d.skip_reason}" if d.skip_reason else "")
-                                   for d in e.decisions.values())),
-            "intents": dict(Counter(f"{i.kind} {i.status}" + (f" {i.skip_reason}" if i.skip_reason else "")
-                                    for i in e.intents.values())),
-            "positions": dict(Counter(p.status for p in e.positions)),
-            "orders": dict(Counter(f"{o.venue} {o.status}" for o in e.orders))}
+    return {
+        "router": dict(
+            Counter(d.outcome + (f" {d.skip_reason}" if d.skip_reason else "") for d in e.decisions.values())
+        ),
+        "intents": dict(
+            Counter(f"{i.kind} {i.status}" + (f" {i.skip_reason}" if i.skip_reason else "") for i in e.intents.values())
+        ),
+        "positions": dict(Counter(p.status for p in e.positions)),
+        "orders": dict(Counter(f"{o.venue} {o.status}" for o in e.orders)),
+    }
 
 
 def _write_evidence(trial_dir: Path, e: checks.Evidence) -> None:

@@ -40,12 +40,11 @@ from egis_common.setup import prepare_system
 from egis_common.topics import LEDGER_COMMANDS, LEDGER_EVENTS, encode
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
-from egis_localinfra.postgres import create_database, ensure_postgres_installed, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
+from egis_localinfra.postgres import create_database, ensure_postgres_installed, start_postgres, stop_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWERS = {"BudgetReserved", "PreflightRejected"}
-
 
 
 async def create_bots(dsn: str, count: int) -> list[uuid.UUID]:
@@ -53,11 +52,35 @@ async def create_bots(dsn: str, count: int) -> list[uuid.UUID]:
     connection = await asyncpg.connect(dsn)
     try:
         await connection.copy_records_to_table(
-            "bots", schema_name="ledger",
-            columns=["bot_id", "owner_id", "name", "strategy", "signal_key", "webhook_secret_hash", "exchange",
-                     "exchange_account", "initial_budget_usd", "default_order_size_usd"],
-            records=[(b, b, f"bench {i}", "signal_hook", f"bench-{b.hex}", "sha256$00$00", "paper", f"acct-{i}",
-                      Decimal("1000000"), Decimal("10")) for i, b in enumerate(bot_ids)],
+            "bots",
+            schema_name="ledger",
+            columns=[
+                "bot_id",
+                "owner_id",
+                "name",
+                "strategy",
+                "signal_key",
+                "webhook_secret_hash",
+                "exchange",
+                "exchange_account",
+                "initial_budget_usd",
+                "default_order_size_usd",
+            ],
+            records=[
+                (
+                    b,
+                    b,
+                    f"bench {i}",
+                    "signal_hook",
+                    f"bench-{b.hex}",
+                    "sha256$00$00",
+                    "paper",
+                    f"acct-{i}",
+                    Decimal("1000000"),
+                    Decimal("10"),
+                )
+                for i, b in enumerate(bot_ids)
+            ],
         )
     finally:
         await connection.close()
@@ -66,9 +89,15 @@ async def create_bots(dsn: str, count: int) -> list[uuid.UUID]:
 
 def commands_for(bot_ids: list[uuid.UUID], total: int) -> list[c.ReserveBudget]:
     return [
-        c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=bot_ids[i % len(bot_ids)], intent=c.IntentKind.OPEN,
-                        side=c.Side.LONG, symbol=f"B{i // len(bot_ids):04d}USDT", requested_size_usd=Decimal("10"),
-                        exchange_account=f"acct-{i % len(bot_ids)}")
+        c.ReserveBudget(
+            intent_id=uuid.uuid4(),
+            bot_id=bot_ids[i % len(bot_ids)],
+            intent=c.IntentKind.OPEN,
+            side=c.Side.LONG,
+            symbol=f"B{i // len(bot_ids):04d}USDT",
+            requested_size_usd=Decimal("10"),
+            exchange_account=f"acct-{i % len(bot_ids)}",
+        )
         for i in range(total)
     ]
 
@@ -77,11 +106,25 @@ def start_ledger(env: dict[str, str], log_path: Path, profile: Path | None = Non
     command = [sys.executable, "-m", "ledger.main"]
     if profile is not None:  # py-spy writes the flame graph when the ledger exits
         graph = "flamegraph" if profile.suffix == ".svg" else "raw"  # raw: collapsed stacks, one a line
-        command = [shutil.which("py-spy") or "py-spy", "record", "--rate", "200", "--format", graph,
-                   "--output", str(profile), "--", *command]
+        command = [
+            shutil.which("py-spy") or "py-spy",
+            "record",
+            "--rate",
+            "200",
+            "--format",
+            graph,
+            "--output",
+            str(profile),
+            "--",
+            *command,
+        ]
     process = subprocess.Popen(
-        command, env=env, cwd=REPO,
-        stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        command,
+        env=env,
+        cwd=REPO,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_for_metrics("ledger", int(env["EGIS_METRICS_PORT"]), process)
@@ -176,14 +219,49 @@ def pgbench(info, database: str, seconds: int = 15) -> dict:
     script = Path(tempfile.mkstemp(suffix=".sql")[1])
     script.write_text("INSERT INTO bench_insert (v) VALUES (1);\n")
     env = {**os.environ, "PGPASSWORD": info.password}
-    subprocess.run([str(bin_dir / "psql"), "-h", info.host, "-p", str(info.port), "-U", info.user, "-d", database,
-                    "-qc", "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, v int)"], env=env, check=True)
+    subprocess.run(
+        [
+            str(bin_dir / "psql"),
+            "-h",
+            info.host,
+            "-p",
+            str(info.port),
+            "-U",
+            info.user,
+            "-d",
+            database,
+            "-qc",
+            "CREATE TABLE IF NOT EXISTS bench_insert (id bigserial PRIMARY KEY, v int)",
+        ],
+        env=env,
+        check=True,
+    )
     results = {}
     for clients in (1, 8):
         out = subprocess.run(
-            [str(bin_dir / "pgbench"), "-h", info.host, "-p", str(info.port), "-U", info.user, "-n",
-             "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script), database],
-            env=env, capture_output=True, text=True, check=True,
+            [
+                str(bin_dir / "pgbench"),
+                "-h",
+                info.host,
+                "-p",
+                str(info.port),
+                "-U",
+                info.user,
+                "-n",
+                "-c",
+                str(clients),
+                "-j",
+                "2",
+                "-T",
+                str(seconds),
+                "-f",
+                str(script),
+                database,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         results[f"pgbench_insert_tps_{clients}_clients"] = round(float(re.search(r"tps = ([\d.]+)", out).group(1)))
     return results
@@ -194,7 +272,11 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=20000)
     parser.add_argument("--bots", type=int, default=1000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    parser.add_argument("--profile", type=Path, help="record the ledger with py-spy: a flame graph (.svg) or collapsed stacks (any other suffix)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the ledger with py-spy: a flame graph (.svg) or collapsed stacks (any other suffix)",
+    )
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="egis-bench-ledger-"))
@@ -207,17 +289,24 @@ def main() -> None:
         url = pg.dsn("egis_bench").replace("postgresql://", "postgresql+asyncpg://", 1)
         prepare_system(url, kafka.bootstrap)
         bot_ids = asyncio.run(create_bots(pg.dsn("egis_bench"), args.bots))
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
-               "EGIS_DATABASE_URL": url, "EGIS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-               "EGIS_METRICS_PORT": str(free_port()), "EGIS_HTTP_PORT": str(free_port()), "EGIS_LOG_LEVEL": "WARNING"}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("EGIS_")},
+            "EGIS_DATABASE_URL": url,
+            "EGIS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "EGIS_METRICS_PORT": str(free_port()),
+            "EGIS_HTTP_PORT": str(free_port()),
+            "EGIS_LOG_LEVEL": "WARNING",
+        }
         ledger = start_ledger(env, state / "ledger.log", args.profile)
         asyncio.run(run_load(kafka.bootstrap, commands_for(bot_ids, 200)))  # warm-up: joins, caches, JIT of nothing
         metrics_port = int(env["EGIS_METRICS_PORT"])
         cpu_before, batches_before = cpu_seconds(ledger.pid), command_batches(metrics_port)
         result = asyncio.run(run_load(kafka.bootstrap, commands_for(bot_ids, args.commands)))
-        batches, handler_seconds = (now - before for now, before in zip(command_batches(metrics_port), batches_before))
+        after = command_batches(metrics_port)
+        batches, handler_seconds = (now - before for now, before in zip(after, batches_before, strict=True))
         result.update(
-            ledger_cpu_seconds=round(cpu_seconds(ledger.pid) - cpu_before, 2), command_batches=int(batches),
+            ledger_cpu_seconds=round(cpu_seconds(ledger.pid) - cpu_before, 2),
+            command_batches=int(batches),
             batch_handler_ms_mean=round(handler_seconds / batches * 1000, 1) if batches else None,
             load_average=[round(load, 2) for load in os.getloadavg()],
         )

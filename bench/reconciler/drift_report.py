@@ -35,6 +35,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
 from egis_common.migrations import upgrade
@@ -42,19 +44,21 @@ from egis_common.topics import encode
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from reconciler import admin
 from reconciler.adapters import read_model
-from reconciler.domain import FactIndex, drift_of, paged
 from reconciler.adapters.repository import facts_for
+from reconciler.domain import FactIndex, drift_of, paged
 from reconciler.settings import ReconcilerSettings
-from sqlalchemy.ext.asyncio import create_async_engine
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PART_BYTES = ReconcilerSettings.model_fields["admin_reply_part_bytes"].default
 SYMBOLS = [f"S{i:02d}USDT" for i in range(10)]
 # Shares of the positions, by what the report should find; the rest are healthy.
 MIX = {
-    "healthy_closed": 0.70, "healthy_open": 0.20,
-    "closed_without_close_facts": 0.025, "exchange_filled_close_but_position_open": 0.025,
-    "position_open_but_no_fill_fact": 0.025, "close_order_differs_from_exchange": 0.025,
+    "healthy_closed": 0.70,
+    "healthy_open": 0.20,
+    "closed_without_close_facts": 0.025,
+    "exchange_filled_close_but_position_open": 0.025,
+    "position_open_but_no_fill_fact": 0.025,
+    "close_order_differs_from_exchange": 0.025,
 }
 FACT_COLUMNS = ["message_id", "exchange", "exchange_account", "symbol", "bot_id", "event_time", "raw"]
 
@@ -77,26 +81,58 @@ def seed_rows(count: int, bots: int) -> dict[str, list[tuple]]:
         intent, opened = uuid.uuid4(), T0 + timedelta(seconds=n)
         closed = opened + timedelta(minutes=5)
         entry_id, close_id = str(10_000_000 + 2 * n), str(10_000_001 + 2 * n)
-        status = "closed" if kind in ("healthy_closed", "closed_without_close_facts",
-                                      "close_order_differs_from_exchange") else "open"
+        status = (
+            "closed"
+            if kind in ("healthy_closed", "closed_without_close_facts", "close_order_differs_from_exchange")
+            else "open"
+        )
         recorded = {"healthy_closed": close_id, "close_order_differs_from_exchange": str(90_000_000 + n)}.get(kind)
         complete = recorded is not None
-        rows["positions"].append((
-            uuid.uuid4(), venue[3], venue[2], "long", status, intent, None, QTY, PRICE, opened, recorded,
-            TP_PRICE if complete else None, closed if complete else None, PNL if complete else None,
-            closed if status == "closed" else opened))
+        rows["positions"].append(
+            (
+                uuid.uuid4(),
+                venue[3],
+                venue[2],
+                "long",
+                status,
+                intent,
+                None,
+                QTY,
+                PRICE,
+                opened,
+                recorded,
+                TP_PRICE if complete else None,
+                closed if complete else None,
+                PNL if complete else None,
+                closed if status == "closed" else opened,
+            )
+        )
         if kind != "position_open_but_no_fill_fact":
-            rows["order_facts"].append((*_head(venue, opened), entry_id, client_order_id(intent), "FILLED", "BUY",
-                                        "MARKET", False, QTY, QTY, PRICE))
+            rows["order_facts"].append(
+                (
+                    *_head(venue, opened),
+                    entry_id,
+                    client_order_id(intent),
+                    "FILLED",
+                    "BUY",
+                    "MARKET",
+                    False,
+                    QTY,
+                    QTY,
+                    PRICE,
+                )
+            )
         for purpose, algo_id in ((OrderPurpose.TAKE_PROFIT, f"a{n}"), (OrderPurpose.STOP_LOSS, f"b{n}")):
             rows["algo_facts"].append(_algo(venue, opened, algo_id, client_order_id(intent, purpose), "NEW", None))
         if kind not in ("healthy_open", "position_open_but_no_fill_fact"):  # the take-profit filled, in one trade
             tp = client_order_id(intent, OrderPurpose.TAKE_PROFIT)
             rows["algo_facts"].append(_algo(venue, closed, f"a{n}", tp, "TRIGGERED", close_id))
-            rows["order_facts"].append((*_head(venue, closed), close_id, f"algo{n}", "FILLED", "SELL", "MARKET", True,
-                                        QTY, QTY, TP_PRICE))
-            rows["trade_facts"].append((*_head(venue, closed), f"t{n}", close_id, "SELL", TP_PRICE, QTY, PNL, FEE,
-                                        "USDT"))
+            rows["order_facts"].append(
+                (*_head(venue, closed), close_id, f"algo{n}", "FILLED", "SELL", "MARKET", True, QTY, QTY, TP_PRICE)
+            )
+            rows["trade_facts"].append(
+                (*_head(venue, closed), f"t{n}", close_id, "SELL", TP_PRICE, QTY, PNL, FEE, "USDT")
+            )
     return rows
 
 
@@ -110,15 +146,56 @@ def _algo(venue: tuple, at: datetime, algo_id: str, client_id: str, status: str,
 
 
 COLUMNS = {
-    "positions": ["position_id", "bot_id", "symbol", "side", "status", "open_intent_id", "close_intent_id",
-                  "executed_qty", "avg_entry_price", "opened_at", "close_exchange_order_id", "close_price",
-                  "closed_at", "realised_pnl_usd", "updated_at"],
-    "order_facts": [*FACT_COLUMNS, "exchange_order_id", "client_order_id", "status", "side", "order_type",
-                    "reduce_only", "orig_qty", "executed_qty", "avg_price"],
-    "algo_facts": [*FACT_COLUMNS, "algo_id", "client_algo_id", "status", "order_type", "side", "trigger_price",
-                   "spawned_order_id"],
-    "trade_facts": [*FACT_COLUMNS, "trade_id", "exchange_order_id", "side", "price", "qty", "realised_pnl_usd",
-                    "commission", "commission_asset"],
+    "positions": [
+        "position_id",
+        "bot_id",
+        "symbol",
+        "side",
+        "status",
+        "open_intent_id",
+        "close_intent_id",
+        "executed_qty",
+        "avg_entry_price",
+        "opened_at",
+        "close_exchange_order_id",
+        "close_price",
+        "closed_at",
+        "realised_pnl_usd",
+        "updated_at",
+    ],
+    "order_facts": [
+        *FACT_COLUMNS,
+        "exchange_order_id",
+        "client_order_id",
+        "status",
+        "side",
+        "order_type",
+        "reduce_only",
+        "orig_qty",
+        "executed_qty",
+        "avg_price",
+    ],
+    "algo_facts": [
+        *FACT_COLUMNS,
+        "algo_id",
+        "client_algo_id",
+        "status",
+        "order_type",
+        "side",
+        "trigger_price",
+        "spawned_order_id",
+    ],
+    "trade_facts": [
+        *FACT_COLUMNS,
+        "trade_id",
+        "exchange_order_id",
+        "side",
+        "price",
+        "qty",
+        "realised_pnl_usd",
+        "commission",
+        "commission_asset",
+    ],
 }
 
 
@@ -127,10 +204,12 @@ async def seed(dsn: str, count: int, bots: int) -> dict[str, int]:
     connection = await asyncpg.connect(dsn)
     try:
         for table, records in rows.items():
-            await connection.copy_records_to_table(table, schema_name="reconciler", columns=COLUMNS[table],
-                                                   records=records)
-        await connection.execute("ANALYZE reconciler.positions, reconciler.order_facts, reconciler.algo_facts, "
-                                 "reconciler.trade_facts")
+            await connection.copy_records_to_table(
+                table, schema_name="reconciler", columns=COLUMNS[table], records=records
+            )
+        await connection.execute(
+            "ANALYZE reconciler.positions, reconciler.order_facts, reconciler.algo_facts, reconciler.trade_facts"
+        )
     finally:
         await connection.close()
     return {table: len(records) for table, records in rows.items()}
@@ -138,8 +217,14 @@ async def seed(dsn: str, count: int, bots: int) -> dict[str, int]:
 
 async def run_report(url: str, profile: bool) -> dict:
     engine = create_async_engine(url)
-    command = c.AdminCommand(request_id=uuid.uuid4(), command=c.AdminCommandName.DRIFT_REPORT, confirm=False,
-                             bot_id=None, operator_id="bench", signature="")
+    command = c.AdminCommand(
+        request_id=uuid.uuid4(),
+        command=c.AdminCommandName.DRIFT_REPORT,
+        confirm=False,
+        bot_id=None,
+        operator_id="bench",
+        signature="",
+    )
     try:
         async with engine.connect() as conn:
             phases = await _phases(conn)
@@ -154,10 +239,16 @@ async def run_report(url: str, profile: bool) -> dict:
             seconds = time.perf_counter() - started
     finally:
         await engine.dispose()
-    result = {"seconds": round(seconds, 2), "phases_s": phases, "positions_examined": report["positions_examined"],
-              "by_kind": report["by_kind"], "reply_json_bytes": len(json.dumps(report, default=str)),
-              "reply_parts": len(parts), "largest_part_bytes": max(len(encode(p)) for p in parts),
-              "load_average": _load()}
+    result = {
+        "seconds": round(seconds, 2),
+        "phases_s": phases,
+        "positions_examined": report["positions_examined"],
+        "by_kind": report["by_kind"],
+        "reply_json_bytes": len(json.dumps(report, default=str)),
+        "reply_parts": len(parts),
+        "largest_part_bytes": max(len(encode(p)) for p in parts),
+        "load_average": _load(),
+    }
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
@@ -202,10 +293,20 @@ def main() -> None:
         upgrade("reconciler", url)
         started = time.perf_counter()
         seeded = asyncio.run(seed(pg.dsn("egis_bench"), args.positions, args.bots))
-        print(json.dumps({"seeded_rows": seeded, "seed_seconds": round(time.perf_counter() - started, 1),
-                          "load_average": _load()}))
-        expected = {k: v for k, v in ((kind, kinds_for(args.positions).count(kind)) for kind in MIX)
-                    if not k.startswith("healthy")}
+        print(
+            json.dumps(
+                {
+                    "seeded_rows": seeded,
+                    "seed_seconds": round(time.perf_counter() - started, 1),
+                    "load_average": _load(),
+                }
+            )
+        )
+        expected = {
+            k: v
+            for k, v in ((kind, kinds_for(args.positions).count(kind)) for kind in MIX)
+            if not k.startswith("healthy")
+        }
         for run in range(args.runs):
             result = asyncio.run(run_report(url, args.profile and run == args.runs - 1))
             profile = result.pop("profile", None)

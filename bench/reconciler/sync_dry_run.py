@@ -36,17 +36,18 @@ import time
 import uuid
 from pathlib import Path
 
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from egis_binance_local import BinanceLocal
 from egis_common import contracts as c
 from egis_common.migrations import upgrade
 from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from egis_venues.binance.exchange import BinanceExchange
-from egis_venues.settings import BinanceCredentials
 from egis_venues.binance.weights import WeightBudget
-from pydantic import SecretStr
+from egis_venues.settings import BinanceCredentials
 from reconciler.admin import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings
-from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "reconciler" / "tests"))
 from venue_closes import close_on_venue, known_to_reconciler, store
@@ -78,8 +79,14 @@ async def _run(engine, server: BinanceLocal, bot_id: uuid.UUID, per_minute: int)
     weights = WeightBudget(per_minute)
     credentials = BinanceCredentials(api_key=SecretStr(KEY), api_secret=SecretStr(SECRET))
     exchange = BinanceExchange({ACCOUNT: credentials}, base_url=server.base_url, weights=weights)
-    command = c.AdminCommand(request_id=uuid.uuid4(), command=c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS,
-                             confirm=False, bot_id=bot_id, operator_id="bench", signature="")
+    command = c.AdminCommand(
+        request_id=uuid.uuid4(),
+        command=c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS,
+        confirm=False,
+        bot_id=bot_id,
+        operator_id="bench",
+        signature="",
+    )
     started = time.perf_counter()
     try:
         venues = {c.ExchangeName.BINANCE_USDM.value: exchange}
@@ -92,12 +99,18 @@ async def _run(engine, server: BinanceLocal, bot_id: uuid.UUID, per_minute: int)
     by_minute: dict[int, int] = {}
     for request in sent:
         by_minute[request.time_ms // 60_000] = by_minute.get(request.time_ms // 60_000, 0) + request.weight
-    return {"seconds": round(seconds, 1), "examined": report["examined"], "would_change": report["would_change"],
-            "stopped": report["venue"]["stopped"],
-            "venue_requests": len(sent), "venue_weight": sum(r.weight for r in sent),
-            "venue_weight_by_minute": list(by_minute.values()),
-            "venue_answers": {str(s): sum(r.status == s for r in sent) for s in sorted({r.status for r in sent})},
-            "budget_report": weights.report(), "load_average": _load()}
+    return {
+        "seconds": round(seconds, 1),
+        "examined": report["examined"],
+        "would_change": report["would_change"],
+        "stopped": report["venue"]["stopped"],
+        "venue_requests": len(sent),
+        "venue_weight": sum(r.weight for r in sent),
+        "venue_weight_by_minute": list(by_minute.values()),
+        "venue_answers": {str(s): sum(r.status == s for r in sent) for s in sorted({r.status for r in sent})},
+        "budget_report": weights.report(),
+        "load_average": _load(),
+    }
 
 
 async def _fresh_minute(server: BinanceLocal) -> None:
@@ -125,8 +138,11 @@ def main() -> None:
     default_budget = ReconcilerSettings.model_fields["binance_weight_budget_per_minute"].default
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--positions", type=int, default=1000)
-    parser.add_argument("--budgets", default=f"{default_budget},0",
-                        help="weight budgets per minute to run, comma-separated; 0 is unlimited")
+    parser.add_argument(
+        "--budgets",
+        default=f"{default_budget},0",
+        help="weight budgets per minute to run, comma-separated; 0 is unlimited",
+    )
     parser.add_argument("--server-limit", type=int, default=2400, help="the venue's weight limit per minute")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="egis-bench-sync-"))

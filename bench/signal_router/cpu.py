@@ -31,12 +31,14 @@ def tree_seconds(roots: set[int]) -> float:
                 continue
             parents[int(entry.name)] = int(fields[1])
             used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / TICK
+
     def inside(pid: int) -> bool:
         while pid > 1:
             if pid in roots:
                 return True
             pid = parents.get(pid, 0)
         return False
+
     return sum(seconds for pid, seconds in used.items() if inside(pid))
 
 
@@ -51,8 +53,11 @@ class CpuMeter:
         seconds = time.monotonic() - self.t0
         busy = (machine_busy_seconds() - self.busy0) / seconds
         ours = (tree_seconds(self.roots) - self.ours0) / seconds
-        return {"machine_busy_cores": round(busy, 2), "benchmark_cores": round(ours, 2),
-                "other_cores": round(max(0.0, busy - ours), 2)}
+        return {
+            "machine_busy_cores": round(busy, 2),
+            "benchmark_cores": round(ours, 2),
+            "other_cores": round(max(0.0, busy - ours), 2),
+        }
 
 
 async def wait_until_quiet(meter: CpuMeter, limit_cores: float, timeout: float) -> dict:

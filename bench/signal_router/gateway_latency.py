@@ -38,11 +38,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from cpu import CpuMeter, wait_until_quiet
 from infra import bench_bots, infrastructure, running_service, signal_bodies
 from load import Run, open_loop
+from prometheus_client.parser import text_string_to_metric_families
 
 P99_LIMIT_MS = 50.0
 QUIET_CORES = 0.25  # other processes' load under which a run starts
@@ -95,9 +94,14 @@ async def run_all(args: argparse.Namespace, bench: Bench, metrics_ports: list[in
     fixed = await bench.measure(args.rate, args.seconds)
     router = None if args.mode == "gateway-only" else await drained(metrics_ports, started, args.drain_timeout)
     found = await search(bench, args.search_seconds, args.search_from, args.search_ceiling)
-    return {"mode": args.mode, "bots": args.bots,
-            "fixed_rate": fixed.summary(), "router_after_fixed_rate": router, "search": found,
-            "cores": os.cpu_count()}
+    return {
+        "mode": args.mode,
+        "bots": args.bots,
+        "fixed_rate": fixed.summary(),
+        "router_after_fixed_rate": router,
+        "search": found,
+        "cores": os.cpu_count(),
+    }
 
 
 async def drained(metrics_ports: list[int], started: float, timeout: float) -> dict:
@@ -109,14 +113,18 @@ async def drained(metrics_ports: list[int], started: float, timeout: float) -> d
             break
         await asyncio.sleep(1)
     seconds = time.monotonic() - started
-    return {**counts, "seconds_since_run_start": round(seconds, 1),
-            "decided_per_second": round(counts["decided"] / seconds, 1)}
+    return {
+        **counts,
+        "seconds_since_run_start": round(seconds, 1),
+        "decided_per_second": round(counts["decided"] / seconds, 1),
+    }
 
 
 def router_counts(metrics_ports: list[int]) -> dict:
     """Summed over the processes: the gateway counts what it accepted, the router what it decided."""
-    texts = [urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-             for port in metrics_ports]
+    texts = [
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode() for port in metrics_ports
+    ]
     samples = [s for text in texts for family in text_string_to_metric_families(text) for s in family.samples]
     total = lambda name: sum(s.value for s in samples if s.name == name)  # noqa: E731
     skipped: dict[str, float] = {}
@@ -124,8 +132,12 @@ def router_counts(metrics_ports: list[int]) -> dict:
         if sample.name == "egis_router_signals_skipped_total":
             skipped[sample.labels["reason"]] = skipped.get(sample.labels["reason"], 0) + sample.value
     routed = total("egis_router_intents_routed_total")
-    return {"accepted": total("egis_gateway_signals_accepted_total"), "routed": routed,
-            "skipped": skipped, "decided": routed + sum(skipped.values())}
+    return {
+        "accepted": total("egis_gateway_signals_accepted_total"),
+        "routed": routed,
+        "skipped": skipped,
+        "decided": routed + sum(skipped.values()),
+    }
 
 
 def main() -> None:
@@ -142,11 +154,12 @@ def main() -> None:
     parser.add_argument("--mode", choices=("service", "split", "gateway-only"), default="service")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    with (infrastructure() as (bootstrap, database_url, infra_pids),
-          running_service(bootstrap, database_url, args.mode) as (port, metrics_ports)):
+    with (
+        infrastructure() as (bootstrap, database_url, infra_pids),
+        running_service(bootstrap, database_url, args.mode) as (port, metrics_ports),
+    ):
         bots = asyncio.run(bench_bots(bootstrap, port, args.bots))
-        bench = Bench(f"http://127.0.0.1:{port}/v1/signals", signal_bodies(bots),
-                      CpuMeter(infra_pids), args)
+        bench = Bench(f"http://127.0.0.1:{port}/v1/signals", signal_bodies(bots), CpuMeter(infra_pids), args)
         results = asyncio.run(run_all(args, bench, metrics_ports))
     print(json.dumps(results, indent=2))
     if args.json:

@@ -28,12 +28,11 @@ from egis_common.setup import prepare_system
 from egis_common.topics import BOTS, encode
 from egis_localinfra.cli import wait_for_metrics
 from egis_localinfra.kafka import start_kafka, stop_kafka
-from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 from egis_localinfra.ports import free_port
+from egis_localinfra.postgres import create_database, start_postgres, stop_postgres
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE = "egis_bench"
-
 
 
 @contextmanager
@@ -74,13 +73,26 @@ def running_service(bootstrap: str, database_url: str, mode: str) -> Iterator[tu
     try:
         for switches in ROLES[mode]:
             metrics_ports.append(free_port())
-            env = {**os.environ, "EGIS_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "EGIS_DATABASE_URL": database_url,
-                   "EGIS_HTTP_PORT": str(port), "EGIS_METRICS_PORT": str(metrics_ports[-1]),
-                   "EGIS_LOG_JSON": "true", **switches}
+            env = {
+                **os.environ,
+                "EGIS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "EGIS_DATABASE_URL": database_url,
+                "EGIS_HTTP_PORT": str(port),
+                "EGIS_METRICS_PORT": str(metrics_ports[-1]),
+                "EGIS_LOG_JSON": "true",
+                **switches,
+            }
             log = Path(tempfile.mkstemp(prefix="signal_router-", suffix=".log")[1])
-            processes.append(subprocess.Popen([sys.executable, "-m", "signal_router.main"], env=env, cwd=REPO,
-                                              stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                              start_new_session=True))
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "signal_router.main"],
+                    env=env,
+                    cwd=REPO,
+                    stdout=log.open("wb"),
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
             wait_for_metrics("signal_router", metrics_ports[-1], processes[-1])
             print(f"signal_router pid {processes[-1].pid} {switches or 'both halves'}, log {log}", flush=True)
         yield port, metrics_ports
@@ -114,8 +126,9 @@ async def bench_bots(bootstrap: str, port: int, count: int) -> list[tuple[BotSna
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:  # metrics are served before HTTP starts, and the bots take a moment to arrive
-                async with session.post(f"http://127.0.0.1:{port}/v1/signals", data=body(),
-                                        headers={"content-type": "application/json"}) as response:
+                async with session.post(
+                    f"http://127.0.0.1:{port}/v1/signals", data=body(), headers={"content-type": "application/json"}
+                ) as response:
                     if response.status == 202:
                         return bots
             except aiohttp.ClientConnectionError:
@@ -126,11 +139,20 @@ async def bench_bots(bootstrap: str, port: int, count: int) -> list[tuple[BotSna
 
 def _bot(index: int) -> tuple[BotSnapshot, str]:
     secret = new_token("whs_")
-    bot = BotSnapshot(bot_id=uuid.uuid4(), version=1, owner_id=uuid.uuid4(), name=f"bench {index}",
-                      signal_key=f"bench-{index}", webhook_secret_hash=hash_token(secret),
-                      exchange=ExchangeName.PAPER, exchange_account=f"paper-{index}",
-                      initial_budget_usd=Decimal("1000000"), default_order_size_usd=Decimal("10"),
-                      paused=False, deleted=False)
+    bot = BotSnapshot(
+        bot_id=uuid.uuid4(),
+        version=1,
+        owner_id=uuid.uuid4(),
+        name=f"bench {index}",
+        signal_key=f"bench-{index}",
+        webhook_secret_hash=hash_token(secret),
+        exchange=ExchangeName.PAPER,
+        exchange_account=f"paper-{index}",
+        initial_budget_usd=Decimal("1000000"),
+        default_order_size_usd=Decimal("10"),
+        paused=False,
+        deleted=False,
+    )
     return bot, secret
 
 
@@ -140,6 +162,15 @@ def signal_bodies(bots: list[tuple[BotSnapshot, str]]) -> Callable[[], bytes]:
 
     def body() -> bytes:
         bot, secret = next(turn)
-        return json.dumps({"signal_key": bot.signal_key, "secret": secret, "action": "buy", "symbol": "BTCUSDT",
-                           "timestamp": datetime.now(UTC).isoformat(), "signal_id": uuid.uuid4().hex}).encode()
+        return json.dumps(
+            {
+                "signal_key": bot.signal_key,
+                "secret": secret,
+                "action": "buy",
+                "symbol": "BTCUSDT",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "signal_id": uuid.uuid4().hex,
+            }
+        ).encode()
+
     return body

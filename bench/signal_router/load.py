@@ -38,12 +38,17 @@ class Run:
     def summary(self) -> dict:
         sent = sum(self.outcomes.values())
         return {
-            "target_rps": self.rate, "seconds": self.seconds, "sent": sent,
+            "target_rps": self.rate,
+            "seconds": self.seconds,
+            "sent": sent,
             "achieved_rps": round(sent / self.wall_seconds, 1) if self.wall_seconds else 0,
-            "p50_ms": round(self.percentile(50), 2), "p99_ms": round(self.percentile(99), 2),
+            "p50_ms": round(self.percentile(50), 2),
+            "p99_ms": round(self.percentile(99), 2),
             "max_ms": round(max(self.latencies_ms, default=float("nan")), 2),
             "service_p99_ms": round(self.percentile(99, self.service_ms), 2),
-            "errors": self.errors, "outcomes": {str(k): v for k, v in self.outcomes.items()}, "cpu": self.cpu,
+            "errors": self.errors,
+            "outcomes": {str(k): v for k, v in self.outcomes.items()},
+            "cpu": self.cpu,
         }
 
 

@@ -37,8 +37,10 @@ def dead_letters(window: str) -> str:
     services would make plain increase() right.
     """
     counter = "egis_messages_dead_lettered_total"
-    return (f"sum by (topic) ((increase({counter}[{window}]) and {counter} offset {window})"
-            f" or ({counter} unless {counter} offset {window} and on(instance) (up offset {window})))")
+    return (
+        f"sum by (topic) ((increase({counter}[{window}]) and {counter} offset {window})"
+        f" or ({counter} unless {counter} offset {window} and on(instance) (up offset {window})))"
+    )
 
 
 def p99(histogram: str, by: str) -> str:
@@ -67,118 +69,259 @@ class Section:
 
 
 OVERVIEW = (
-    Section("Health", (
-        P("Services answering their scrape", f"min by (service) (up{{{EGIS_SERVICE}}})", "{{service}}", stat=True),
-        P("Open positions", "sum(egis_ledger_open_positions)", stat=True),
-        P("Pending reconciliations", "egis_reconciler_pending_unresolved", stat=True),
-        P("Positions in drift", "sum(egis_reconciler_drift_positions)", stat=True),
-        P("Dead letters in range", dead_letters("$__range"), "{{topic}}", stat=True),
-        P("Intents in flight", "sum(egis_executor_intents_in_flight)", stat=True),
-    )),
-    Section("Flow", (
-        P("Signals accepted per second", "sum(rate(egis_gateway_signals_accepted_total[$__rate_interval]))",
-          "accepted", "reqps"),
-        P("Signals rejected per second, by reason", rate("egis_gateway_signals_rejected_total", "reason"),
-          "{{reason}}", "reqps"),
-        P("Orders per second, by outcome", rate("egis_executor_orders_total", "exchange, outcome"),
-          "{{exchange}} {{outcome}}", "ops"),
-        P("Handler latency p99", p99("egis_handler_seconds", "service, handler"), "{{service}} {{handler}}", "s"),
-    )),
+    Section(
+        "Health",
+        (
+            P("Services answering their scrape", f"min by (service) (up{{{EGIS_SERVICE}}})", "{{service}}", stat=True),
+            P("Open positions", "sum(egis_ledger_open_positions)", stat=True),
+            P("Pending reconciliations", "egis_reconciler_pending_unresolved", stat=True),
+            P("Positions in drift", "sum(egis_reconciler_drift_positions)", stat=True),
+            P("Dead letters in range", dead_letters("$__range"), "{{topic}}", stat=True),
+            P("Intents in flight", "sum(egis_executor_intents_in_flight)", stat=True),
+        ),
+    ),
+    Section(
+        "Flow",
+        (
+            P(
+                "Signals accepted per second",
+                "sum(rate(egis_gateway_signals_accepted_total[$__rate_interval]))",
+                "accepted",
+                "reqps",
+            ),
+            P(
+                "Signals rejected per second, by reason",
+                rate("egis_gateway_signals_rejected_total", "reason"),
+                "{{reason}}",
+                "reqps",
+            ),
+            P(
+                "Orders per second, by outcome",
+                rate("egis_executor_orders_total", "exchange, outcome"),
+                "{{exchange}} {{outcome}}",
+                "ops",
+            ),
+            P("Handler latency p99", p99("egis_handler_seconds", "service, handler"), "{{service}} {{handler}}", "s"),
+        ),
+    ),
 )
 
 TRADING = (
-    Section("Bots", (
-        P("Open positions per bot", 'egis_ledger_open_positions{bot_id=~"$bot"}', "{{bot_id}}"),
-        P("Available budget per bot", 'egis_ledger_available_budget_usd{bot_id=~"$bot"}', "{{bot_id}}",
-          "currencyUSD"),
-    )),
-    Section("Signals and skips", (
-        P("Webhook rejections, by reason", rate("egis_gateway_signals_rejected_total", "reason"), "{{reason}}",
-          "reqps"),
-        P("Webhook latency p99, by outcome", p99("egis_gateway_request_seconds", "outcome"), "{{outcome}}", "s"),
-        P("Intents routed, by intent", rate("egis_router_intents_routed_total", "intent"), "{{intent}}", "ops"),
-        P("Signals skipped by the router, by reason", rate("egis_router_signals_skipped_total", "reason"),
-          "{{reason}}", "ops"),
-        P("Intents skipped by the executor, by reason", rate("egis_executor_intents_skipped_total", "reason"),
-          "{{reason}}", "ops"),
-        P("Preflight answers, by outcome and reason",
-          rate("egis_ledger_preflight_decisions_total", "outcome, reason"), "{{outcome}} {{reason}}", "ops"),
-    )),
-    Section("Orders", (
-        P("Orders, by exchange, outcome and code", rate("egis_executor_orders_total", "exchange, outcome, code"),
-          "{{exchange}} {{outcome}} {{code}}", "ops"),
-        P("Exchange call latency p99, by operation", p99("egis_executor_exchange_seconds", "exchange, operation"),
-          "{{exchange}} {{operation}}", "s"),
-        P("Closes sent again, by outcome", rate("egis_executor_close_resends_total", "exchange, outcome"),
-          "{{exchange}} {{outcome}}", "ops"),
-        P("Closures backfilled, by route", rate("egis_reconciler_closures_backfilled_total", "route"), "{{route}}",
-          "ops"),
-    )),
+    Section(
+        "Bots",
+        (
+            P("Open positions per bot", 'egis_ledger_open_positions{bot_id=~"$bot"}', "{{bot_id}}"),
+            P(
+                "Available budget per bot",
+                'egis_ledger_available_budget_usd{bot_id=~"$bot"}',
+                "{{bot_id}}",
+                "currencyUSD",
+            ),
+        ),
+    ),
+    Section(
+        "Signals and skips",
+        (
+            P(
+                "Webhook rejections, by reason",
+                rate("egis_gateway_signals_rejected_total", "reason"),
+                "{{reason}}",
+                "reqps",
+            ),
+            P("Webhook latency p99, by outcome", p99("egis_gateway_request_seconds", "outcome"), "{{outcome}}", "s"),
+            P("Intents routed, by intent", rate("egis_router_intents_routed_total", "intent"), "{{intent}}", "ops"),
+            P(
+                "Signals skipped by the router, by reason",
+                rate("egis_router_signals_skipped_total", "reason"),
+                "{{reason}}",
+                "ops",
+            ),
+            P(
+                "Intents skipped by the executor, by reason",
+                rate("egis_executor_intents_skipped_total", "reason"),
+                "{{reason}}",
+                "ops",
+            ),
+            P(
+                "Preflight answers, by outcome and reason",
+                rate("egis_ledger_preflight_decisions_total", "outcome, reason"),
+                "{{outcome}} {{reason}}",
+                "ops",
+            ),
+        ),
+    ),
+    Section(
+        "Orders",
+        (
+            P(
+                "Orders, by exchange, outcome and code",
+                rate("egis_executor_orders_total", "exchange, outcome, code"),
+                "{{exchange}} {{outcome}} {{code}}",
+                "ops",
+            ),
+            P(
+                "Exchange call latency p99, by operation",
+                p99("egis_executor_exchange_seconds", "exchange, operation"),
+                "{{exchange}} {{operation}}",
+                "s",
+            ),
+            P(
+                "Closes sent again, by outcome",
+                rate("egis_executor_close_resends_total", "exchange, outcome"),
+                "{{exchange}} {{outcome}}",
+                "ops",
+            ),
+            P(
+                "Closures backfilled, by route",
+                rate("egis_reconciler_closures_backfilled_total", "route"),
+                "{{route}}",
+                "ops",
+            ),
+        ),
+    ),
 )
 
 PIPELINE = (
-    Section("Throughput per stage", (
-        P("Messages consumed, by service and handler", rate("faststream_received_messages_total", "app_name, handler"),
-          "{{app_name}} {{handler}}", "ops"),
-        P("Messages published, by service and topic",
-          rate("faststream_published_messages_total", "app_name, destination"), "{{app_name}} {{destination}}", "ops"),
-        P("Outbox rows published, by schema", rate("egis_outbox_published_total", "schema"), "{{schema}}", "ops"),
-        P("Exchange facts stored, by table and outcome", rate("egis_reconciler_facts_ingested_total", "table, outcome"),
-          "{{table}} {{outcome}}", "ops"),
-    )),
-    Section("Latency", (
-        P("Handler latency p99, database commit included", p99("egis_handler_seconds", "service, handler"),
-          "{{service}} {{handler}}", "s"),
-        P("Consume-to-ack latency p99",
-          p99("faststream_received_processed_messages_duration_seconds", "app_name, handler"),
-          "{{app_name}} {{handler}}", "s"),
-        P("Messages being processed", "sum by (app_name, handler) (faststream_received_messages_in_process)",
-          "{{app_name}} {{handler}}"),
-        P("Handler exceptions, by type",
-          rate("faststream_received_processed_messages_exceptions_total", "app_name, handler, exception_type"),
-          "{{app_name}} {{handler}} {{exception_type}}", "ops"),
-    )),
+    Section(
+        "Throughput per stage",
+        (
+            P(
+                "Messages consumed, by service and handler",
+                rate("faststream_received_messages_total", "app_name, handler"),
+                "{{app_name}} {{handler}}",
+                "ops",
+            ),
+            P(
+                "Messages published, by service and topic",
+                rate("faststream_published_messages_total", "app_name, destination"),
+                "{{app_name}} {{destination}}",
+                "ops",
+            ),
+            P("Outbox rows published, by schema", rate("egis_outbox_published_total", "schema"), "{{schema}}", "ops"),
+            P(
+                "Exchange facts stored, by table and outcome",
+                rate("egis_reconciler_facts_ingested_total", "table, outcome"),
+                "{{table}} {{outcome}}",
+                "ops",
+            ),
+        ),
+    ),
+    Section(
+        "Latency",
+        (
+            P(
+                "Handler latency p99, database commit included",
+                p99("egis_handler_seconds", "service, handler"),
+                "{{service}} {{handler}}",
+                "s",
+            ),
+            P(
+                "Consume-to-ack latency p99",
+                p99("faststream_received_processed_messages_duration_seconds", "app_name, handler"),
+                "{{app_name}} {{handler}}",
+                "s",
+            ),
+            P(
+                "Messages being processed",
+                "sum by (app_name, handler) (faststream_received_messages_in_process)",
+                "{{app_name}} {{handler}}",
+            ),
+            P(
+                "Handler exceptions, by type",
+                rate("faststream_received_processed_messages_exceptions_total", "app_name, handler, exception_type"),
+                "{{app_name}} {{handler}} {{exception_type}}",
+                "ops",
+            ),
+        ),
+    ),
 )
 
 RELIABILITY = (
-    Section("Pending reconciliations", (
-        P("Unsettled pending orders, by age", "egis_reconciler_pending_orders", "{{age}}"),
-        P("Oldest unsettled pending order", "egis_reconciler_pending_oldest_age_seconds", "oldest", "s"),
-        P("Escalated to an operator", "egis_reconciler_pending_escalated", "escalated", stat=True),
-        P("Pending in the executor", "egis_executor_pending_reconciliation", "pending", stat=True),
-        P("Pending settled, by resolution", rate("egis_reconciler_pending_settled_total", "resolved_by, resolution"),
-          "{{resolved_by}} {{resolution}}", "ops"),
-    )),
-    Section("Drift and repairs", (
-        P("Positions in drift, by kind", "egis_reconciler_drift_positions", "{{kind}}"),
-        P("Repair runs, by command and outcome", rate("egis_reconciler_repair_runs_total", "command, outcome"),
-          "{{command}} {{outcome}}", "ops"),
-        P("Claims the ledger refused, by command and reason",
-          rate("egis_ledger_claims_refused_total", "command, reason"), "{{command}} {{reason}}", "ops"),
-    )),
-    Section("Dead letters and messaging", (
-        P("Dead letters per topic, 5-minute windows", dead_letters("5m"), "{{topic}}"),
-        P("Outbox and inbox rows pruned", rate("egis_messaging_rows_pruned_total", "schema, table"),
-          "{{schema}} {{table}}", "ops"),
-    )),
-    Section("Intermediate states", (
-        P("Intents in flight, by state", "egis_executor_intents_in_flight", "{{state}}"),
-        P("Oldest intent in each state", "egis_executor_intents_in_flight_oldest_age_seconds", "{{state}}", "s"),
-        P("Reservations waiting behind an order in flight", "egis_ledger_waiting_reservations", "waiting"),
-        P("Oldest waiting reservation", "egis_ledger_oldest_waiting_reservation_seconds", "oldest", "s"),
-        P("Reservations asked again", "sum(rate(egis_executor_reservations_resent_total[$__rate_interval]))",
-          "resent", "ops"),
-    )),
+    Section(
+        "Pending reconciliations",
+        (
+            P("Unsettled pending orders, by age", "egis_reconciler_pending_orders", "{{age}}"),
+            P("Oldest unsettled pending order", "egis_reconciler_pending_oldest_age_seconds", "oldest", "s"),
+            P("Escalated to an operator", "egis_reconciler_pending_escalated", "escalated", stat=True),
+            P("Pending in the executor", "egis_executor_pending_reconciliation", "pending", stat=True),
+            P(
+                "Pending settled, by resolution",
+                rate("egis_reconciler_pending_settled_total", "resolved_by, resolution"),
+                "{{resolved_by}} {{resolution}}",
+                "ops",
+            ),
+        ),
+    ),
+    Section(
+        "Drift and repairs",
+        (
+            P("Positions in drift, by kind", "egis_reconciler_drift_positions", "{{kind}}"),
+            P(
+                "Repair runs, by command and outcome",
+                rate("egis_reconciler_repair_runs_total", "command, outcome"),
+                "{{command}} {{outcome}}",
+                "ops",
+            ),
+            P(
+                "Claims the ledger refused, by command and reason",
+                rate("egis_ledger_claims_refused_total", "command, reason"),
+                "{{command}} {{reason}}",
+                "ops",
+            ),
+        ),
+    ),
+    Section(
+        "Dead letters and messaging",
+        (
+            P("Dead letters per topic, 5-minute windows", dead_letters("5m"), "{{topic}}"),
+            P(
+                "Outbox and inbox rows pruned",
+                rate("egis_messaging_rows_pruned_total", "schema, table"),
+                "{{schema}} {{table}}",
+                "ops",
+            ),
+        ),
+    ),
+    Section(
+        "Intermediate states",
+        (
+            P("Intents in flight, by state", "egis_executor_intents_in_flight", "{{state}}"),
+            P("Oldest intent in each state", "egis_executor_intents_in_flight_oldest_age_seconds", "{{state}}", "s"),
+            P("Reservations waiting behind an order in flight", "egis_ledger_waiting_reservations", "waiting"),
+            P("Oldest waiting reservation", "egis_ledger_oldest_waiting_reservation_seconds", "oldest", "s"),
+            P(
+                "Reservations asked again",
+                "sum(rate(egis_executor_reservations_resent_total[$__rate_interval]))",
+                "resent",
+                "ops",
+            ),
+        ),
+    ),
     # Binance accounts only: a paper system shows these empty.
-    Section("Binance user data stream", (
-        P("Stream connected, by account", "egis_executor_binance_stream_connected", "{{account}}"),
-        P("Stream events, by account and type", rate("egis_executor_binance_stream_events_total", "account, event"),
-          "{{account}} {{event}}", "ops"),
-        P("Exchange facts published, by source", rate("egis_executor_binance_stream_facts_total", "account, source"),
-          "{{account}} {{source}}", "ops"),
-        P("Stream sessions ended, by cause", rate("egis_executor_binance_stream_disconnects_total", "account, cause"),
-          "{{account}} {{cause}}", "ops"),
-    )),
+    Section(
+        "Binance user data stream",
+        (
+            P("Stream connected, by account", "egis_executor_binance_stream_connected", "{{account}}"),
+            P(
+                "Stream events, by account and type",
+                rate("egis_executor_binance_stream_events_total", "account, event"),
+                "{{account}} {{event}}",
+                "ops",
+            ),
+            P(
+                "Exchange facts published, by source",
+                rate("egis_executor_binance_stream_facts_total", "account, source"),
+                "{{account}} {{source}}",
+                "ops",
+            ),
+            P(
+                "Stream sessions ended, by cause",
+                rate("egis_executor_binance_stream_disconnects_total", "account, cause"),
+                "{{account}} {{cause}}",
+                "ops",
+            ),
+        ),
+    ),
 )
 
 DASHBOARDS = {
@@ -194,20 +337,32 @@ def _panel(spec: P, panel_id: int):
     query = Dataquery().expr(spec.expr).ref_id("A")
     if spec.legend:
         query = query.legend_format(spec.legend)
-    return (panel.id(panel_id).title(spec.title).datasource(DATASOURCE).unit(spec.unit)
-            .height(4 if spec.stat else 8).span(4 if spec.stat else 12).with_target(query))
+    return (
+        panel.id(panel_id)
+        .title(spec.title)
+        .datasource(DATASOURCE)
+        .unit(spec.unit)
+        .height(4 if spec.stat else 8)
+        .span(4 if spec.stat else 12)
+        .with_target(query)
+    )
 
 
 def build(uid: str) -> dict:
     title, sections = DASHBOARDS[uid]
-    dashboard = (Dashboard(title).uid(uid).tags(["egis"]).time("now-1h", "now").refresh("30s")
-                 .timezone("browser"))
+    dashboard = Dashboard(title).uid(uid).tags(["egis"]).time("now-1h", "now").refresh("30s").timezone("browser")
     if any("$bot" in p.expr for s in sections for p in s.panels):
         # Only the ledger's position and budget gauges carry a bot label (bounded: one series per live bot).
         dashboard = dashboard.with_variable(
-            QueryVariable("bot").label("bot").datasource(DATASOURCE)
+            QueryVariable("bot")
+            .label("bot")
+            .datasource(DATASOURCE)
             .query("label_values(egis_ledger_open_positions, bot_id)")
-            .multi(True).include_all(True).all_value(".*").refresh(VariableRefresh.ON_TIME_RANGE_CHANGED))
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        )
     panel_id = 0
     for section in sections:
         panel_id += 1
@@ -228,7 +383,9 @@ AS_SENT = {"$__rate_interval": "1m", "$__range": "5m", "$bot": ".*"}
 
 def queries(variables: dict[str, str] | None = None) -> dict[str, str]:
     """Every panel's query, by "dashboard: panel title"; with `variables` (e.g. AS_SENT) put in their place."""
-    found = {f"{uid}: {p.title}": p.expr for uid, (_, sections) in DASHBOARDS.items() for s in sections for p in s.panels}
+    found = {
+        f"{uid}: {p.title}": p.expr for uid, (_, sections) in DASHBOARDS.items() for s in sections for p in s.panels
+    }
     for name, value in (variables or {}).items():
         found = {title: expr.replace(name, value) for title, expr in found.items()}
     return found
@@ -236,6 +393,7 @@ def queries(variables: dict[str, str] | None = None) -> dict[str, str]:
 
 def stale() -> list[str]:
     """The dashboards whose committed JSON differs from what this file makes now (or is missing)."""
+
     def committed(uid: str) -> str | None:
         path = DASHBOARDS_DIR / f"{uid}.json"
         return path.read_text() if path.exists() else None

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from egis_binance_local import BinanceLocal
 from egis_common.http_server import HttpServer
 from egis_common.runtime import Runtime, build_runtime
@@ -50,7 +51,10 @@ async def binance() -> AsyncIterator[BinanceLocal]:
 @pytest.fixture(scope="module")
 async def executor(infra, ledger_runtime, binance) -> AsyncIterator[Executor]:
     settings = ExecutorSettings(
-        metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING", **infra.kafka_settings("executor"),
+        metrics_port=0,
+        outbox_poll_interval_seconds=0.2,
+        log_level="WARNING",
+        **infra.kafka_settings("executor"),
         binance_accounts={BINANCE_ACCOUNT: {"api_key": BINANCE_KEY, "api_secret": BINANCE_SECRET}},
         binance_base_url=binance.base_url,
     )
@@ -90,8 +94,9 @@ async def gateway(router) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="module")
 async def producer(infra, test_database) -> AsyncIterator[AIOKafkaProducer]:
-    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
-                              **infra.kafka_options())
+    sender = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **infra.kafka_options()
+    )
     await sender.start()
     yield sender
     await sender.stop()
@@ -102,9 +107,15 @@ def create_bot(ledger_api, router):
     """A bot through the ledger's API, once the gateway knows it; returns (bot, webhook secret)."""
 
     async def create(exchange: str, account: str, default_order_size_usd: str, **fields: str) -> tuple[dict, str]:
-        body = {"name": "e2e bot", "signal_key": f"e2e-{uuid.uuid4().hex[:12]}", "exchange": exchange,
-                "exchange_account": account, "initial_budget_usd": "100",
-                "default_order_size_usd": default_order_size_usd, **fields}
+        body = {
+            "name": "e2e bot",
+            "signal_key": f"e2e-{uuid.uuid4().hex[:12]}",
+            "exchange": exchange,
+            "exchange_account": account,
+            "initial_budget_usd": "100",
+            "default_order_size_usd": default_order_size_usd,
+            **fields,
+        }
         response = await ledger_api.post("/v1/bots", json=body)
         assert response.status_code == 201, response.text
         bot = response.json()

@@ -8,13 +8,14 @@ from decimal import Decimal
 import httpx
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+
 from egis_common import contracts as c
 from egis_common.ids import intent_id_for
 from egis_common.runtime import Runtime
 from egis_common.topics import encode, key_for, topic_for
 from egis_localinfra.testing import eventually
-from executor.adapters import repository as executor_repo
 from egis_venues.paper import tables as paper_tables
+from executor.adapters import repository as executor_repo
 from ledger import repository as ledger_repo
 
 BINANCE_ACCOUNT = "e2e-binance"  # the executor's name for the account; a bot's exchange_account names it
@@ -23,8 +24,13 @@ BINANCE_KEY, BINANCE_SECRET = "e2e-key", "e2e-secret"
 
 async def post_signal(gateway: httpx.AsyncClient, bot: dict, secret: str, action: str) -> uuid.UUID:
     """POST /v1/signals as TradingView would; returns the intent id the router derives from the signal."""
-    body = {"signal_key": bot["signal_key"], "secret": secret, "action": action, "symbol": "ETHUSDT",
-            "signal_id": uuid.uuid4().hex}
+    body = {
+        "signal_key": bot["signal_key"],
+        "secret": secret,
+        "action": action,
+        "symbol": "ETHUSDT",
+        "signal_id": uuid.uuid4().hex,
+    }
     response = await gateway.post("/v1/signals", json=body)
     assert response.status_code == 202, response.text
     return intent_id_for(uuid.UUID(response.json()["signal_id"]))

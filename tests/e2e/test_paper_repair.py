@@ -9,13 +9,14 @@ from decimal import Decimal
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import SecretStr
+
 from egis_common import contracts as c
 from egis_common.runtime import Runtime, build_runtime
 from egis_common.topics import PAPER_REPAIRS
 from egis_localinfra.testing import eventually
 from egis_venues.paper import tables as paper_tables
 from egis_venues.port import Filled, MarketOrder, OrderSide
-from pydantic import SecretStr
 from reconciler import auth
 from reconciler.adapters import runs
 from reconciler.admin import Admin
@@ -32,9 +33,13 @@ RECONCILE = c.AdminCommandName.RECONCILE_PAPER_POSITIONS
 async def reconciler(infra, executor) -> AsyncIterator[tuple[Runtime, Admin]]:
     """The reconciler's admin, its outbox relayed, without its consumers: another package's reconciler may be
     in its consumer group, and would take the admin topic's one partition."""
-    settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
-                                  operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
-                                  **infra.kafka_settings("reconciler"))
+    settings = ReconcilerSettings(
+        metrics_port=0,
+        outbox_poll_interval_seconds=0.2,
+        log_level="WARNING",
+        operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
+        **infra.kafka_settings("reconciler"),
+    )
     runtime = build_runtime(settings)
     await runtime.start_relay()
     yield runtime, build_admin(runtime)
@@ -58,8 +63,9 @@ class Tail:
 
 @pytest.fixture
 async def answers(infra, test_database) -> AsyncIterator[Tail]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, group_id=None,
-                                **infra.kafka_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=infra.kafka_bootstrap, enable_auto_commit=False, group_id=None, **infra.kafka_options()
+    )
     await consumer.start()
     partition = TopicPartition(PAPER_REPAIRS.name, 0)
     consumer.assign([partition])
@@ -73,8 +79,10 @@ async def confirmed_run(reconciler, answers: Tail) -> dict:
     """A confirmed reconcile-paper-positions, handled as the reconciler's admin subscriber handles it; the
     executor's answer completes it (here, or in another reconciler of the session: either way, once)."""
     runtime, admin = reconciler
-    command = auth.signed(c.AdminCommand(request_id=uuid.uuid4(), command=RECONCILE, confirm=True,
-                                         operator_id=OPERATOR_ID, signature=""), OPERATOR_KEY)
+    command = auth.signed(
+        c.AdminCommand(request_id=uuid.uuid4(), command=RECONCILE, confirm=True, operator_id=OPERATOR_ID, signature=""),
+        OPERATOR_KEY,
+    )
     prepared = await admin.prepare(command)
     async with runtime.uow.begin() as conn:
         immediate = await admin.commit(conn, command, prepared)

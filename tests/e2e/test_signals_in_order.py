@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from e2e_helpers import paper_mark_price, post_signal
+
 from egis_localinfra.testing import eventually
 from executor.adapters import repository as executor_repo
 from ledger import repository as ledger_repo
@@ -37,8 +38,11 @@ async def test_a_burst_of_buys_and_closes_opens_and_closes_every_position_in_ord
     async def every_intent_settled():
         table = executor_repo.intents
         async with executor.runtime.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(table.c.intent_id, table.c.status, table.c.skip_reason)
-                                       .where(table.c.bot_id == bot_id))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(table.c.intent_id, table.c.status, table.c.skip_reason).where(table.c.bot_id == bot_id)
+                )
+            ).all()
         done = {r.intent_id: (r.status, r.skip_reason) for r in rows if r.status in ("filled", "skipped", "rejected")}
         return done if len(done) == len(sent) else None
 
@@ -51,7 +55,9 @@ async def test_a_burst_of_buys_and_closes_opens_and_closes_every_position_in_ord
         # The executor's last fill reaches the ledger over Kafka a moment after the executor recorded it.
         async with ledger_runtime.engine.connect() as conn:
             rows = (await conn.execute(sa.select(table).where(table.c.bot_id == bot_id))).all()
-        return rows if len(rows) == ROUND_TRIPS and all(r.status in ("closed", "open", "failed") for r in rows) else None
+        return (
+            rows if len(rows) == ROUND_TRIPS and all(r.status in ("closed", "open", "failed") for r in rows) else None
+        )
 
     positions = await eventually(every_position_settled, timeout=30, what="every position of the burst settled")
     by_open = {p.open_intent_id: p for p in positions}
@@ -59,5 +65,9 @@ async def test_a_burst_of_buys_and_closes_opens_and_closes_every_position_in_ord
     for buy, close in zip(sent[::2], sent[1::2], strict=True):
         position = by_open[buy]
         assert (position.status, position.close_intent_id) == ("closed", close), "each close closed its own buy"
-        assert None not in (position.close_exchange_order_id, position.close_price, position.closed_at,
-                            position.realised_pnl_usd)
+        assert None not in (
+            position.close_exchange_order_id,
+            position.close_price,
+            position.closed_at,
+            position.realised_pnl_usd,
+        )

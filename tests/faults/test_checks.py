@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "faults"))
 import checks  # noqa: E402
-from checks import Budget, Decision, DeadLetter, Evidence, Intent, Order, Position, Post  # noqa: E402
+from checks import Budget, DeadLetter, Decision, Evidence, Intent, Order, Position, Post  # noqa: E402
 
 from egis_common.ids import client_order_id, intent_id_for  # noqa: E402
 
@@ -39,24 +39,42 @@ def clean() -> Evidence:
     opening, closing = post("buy", "o-1", 1.0), post("exit", "c-1", 3.0)
     open_id, close_id = intent_for(opening), intent_for(closing)
     position = Position(
-        str(uuid.uuid4()), BOT, SYMBOL, "long", "closed", ACCOUNT, open_id, D("25"), D("23.54136"), D("0.008"),
-        D("2942.67"), close_id, "1002", D("3000"), datetime.now(UTC), D("0.45864"))
+        str(uuid.uuid4()),
+        BOT,
+        SYMBOL,
+        "long",
+        "closed",
+        ACCOUNT,
+        open_id,
+        D("25"),
+        D("23.54136"),
+        D("0.008"),
+        D("2942.67"),
+        close_id,
+        "1002",
+        D("3000"),
+        datetime.now(UTC),
+        D("0.45864"),
+    )
     return Evidence(
         posts=[opening, closing],
         initial_budgets={BOT: D("1000")},
         decisions={p.signal_id: Decision(p.signal_id, "routed", intent_for(p)) for p in (opening, closing)},
-        intents={open_id: Intent(open_id, BOT, "open", SYMBOL, "filled", client_order_id(uuid.UUID(open_id))),
-                 close_id: Intent(close_id, BOT, "close", SYMBOL, "filled", client_order_id(uuid.UUID(close_id)))},
+        intents={
+            open_id: Intent(open_id, BOT, "open", SYMBOL, "filled", client_order_id(uuid.UUID(open_id))),
+            close_id: Intent(close_id, BOT, "close", SYMBOL, "filled", client_order_id(uuid.UUID(close_id))),
+        },
         positions=[position],
-        orders=[Order("paper", ACCOUNT, SYMBOL, "1001", client_order_id(uuid.UUID(open_id)), "BUY", "FILLED",
-                      D("0.008")),
-                Order("paper", ACCOUNT, SYMBOL, "1002", client_order_id(uuid.UUID(close_id)), "SELL", "FILLED",
-                      D("0.008"))],
+        orders=[
+            Order("paper", ACCOUNT, SYMBOL, "1001", client_order_id(uuid.UUID(open_id)), "BUY", "FILLED", D("0.008")),
+            Order("paper", ACCOUNT, SYMBOL, "1002", client_order_id(uuid.UUID(close_id)), "SELL", "FILLED", D("0.008")),
+        ],
         account_venue={ACCOUNT: "paper"},
         reported_budgets={BOT: Budget(D("1000"), D("0"), D("0"), D("1000"))},
         last_budget_events={BOT: Budget(D("1000.00"), D("0"), D("0"), D("1000.00"))},
         unpublished_outbox={"ledger": 0, "executor": 0},
-        quiescent_after_s=2.5, quiescence_timeout_s=30,
+        quiescent_after_s=2.5,
+        quiescence_timeout_s=30,
     )
 
 
@@ -105,8 +123,9 @@ def test_two_positions_opened_by_one_intent_are_a_duplicate_position():
 
 def test_two_active_positions_of_one_bot_and_symbol_are_a_duplicate_position():
     e = clean()
-    e.positions = [replace(e.positions[0], status="open", open_intent_id=str(uuid.uuid4()), position_id=str(i))
-                   for i in range(2)]
+    e.positions = [
+        replace(e.positions[0], status="open", open_intent_id=str(uuid.uuid4()), position_id=str(i)) for i in range(2)
+    ]
     assert "2 active positions" in [f.detail for f in found(e, "duplicate_position")]
 
 
@@ -141,8 +160,15 @@ def test_a_reported_budget_off_by_the_smallest_amount_breaks_the_formula():
 
 def test_a_last_budget_event_that_forgot_an_open_position_breaks_the_formula():
     e = clean()
-    e.positions[0] = replace(e.positions[0], status="open", close_intent_id=None, close_exchange_order_id=None,
-                             close_price=None, closed_at=None, realised_pnl_usd=None)
+    e.positions[0] = replace(
+        e.positions[0],
+        status="open",
+        close_intent_id=None,
+        close_exchange_order_id=None,
+        close_price=None,
+        closed_at=None,
+        realised_pnl_usd=None,
+    )
     e.reported_budgets[BOT] = Budget(D("1000"), D("23.54136"), D("0"), D("976.45864"))
     e.venue_positions[("paper", ACCOUNT, SYMBOL)] = D("0.008")
     e.posts.pop()  # the close was never sent, so the position is meant to stay open
@@ -199,8 +225,10 @@ def test_an_unresolved_pending_record_is_caught():
 
 def test_a_dead_letter_of_a_valid_message_is_a_violation_and_of_garbage_a_note():
     e = clean()
-    e.dead_letters = [DeadLetter("egis.executor.executions.v1", 2, 40, "OperationalError: the database is gone", True),
-                      DeadLetter("egis.executor.executions.v1", 2, 41, "ValidationError", False)]
+    e.dead_letters = [
+        DeadLetter("egis.executor.executions.v1", 2, 40, "OperationalError: the database is gone", True),
+        DeadLetter("egis.executor.executions.v1", 2, 41, "ValidationError", False),
+    ]
     assert [f.violation for f in found(e, "dead_letter")] == [True, False]
 
 
@@ -220,8 +248,15 @@ def test_a_close_refused_while_its_open_was_in_flight_leaves_the_position_open()
     e = clean()
     close_id = intent_for(e.posts[1])
     e.intents[close_id] = replace(e.intents[close_id], status="skipped", skip_reason="no_open_position_to_close")
-    e.positions[0] = replace(e.positions[0], status="open", close_intent_id=None, close_exchange_order_id=None,
-                             close_price=None, closed_at=None, realised_pnl_usd=None)
+    e.positions[0] = replace(
+        e.positions[0],
+        status="open",
+        close_intent_id=None,
+        close_exchange_order_id=None,
+        close_price=None,
+        closed_at=None,
+        realised_pnl_usd=None,
+    )
     e.orders.pop()
     e.venue_positions[("paper", ACCOUNT, SYMBOL)] = D("0.008")
     e.reported_budgets[BOT] = e.last_budget_events[BOT] = Budget(D("1000"), D("23.54136"), D("0"), D("976.45864"))
@@ -237,8 +272,7 @@ def test_a_position_closed_by_a_later_close_than_the_first_one_sent_is_caught():
     e.decisions[late.signal_id] = Decision(late.signal_id, "routed", late_id)
     e.intents[late_id] = Intent(late_id, BOT, "close", SYMBOL, "filled", client_order_id(uuid.UUID(late_id)))
     first_close = intent_for(e.posts[1])
-    e.intents[first_close] = replace(e.intents[first_close], status="skipped",
-                                     skip_reason="no_open_position_to_close")
+    e.intents[first_close] = replace(e.intents[first_close], status="skipped", skip_reason="no_open_position_to_close")
     e.positions[0] = replace(e.positions[0], close_intent_id=late_id)
     e.orders[1] = replace(e.orders[1], client_order_id=client_order_id(uuid.UUID(late_id)))
     (late_close,) = found(e, "close_not_applied")
@@ -250,8 +284,15 @@ def test_a_close_skipped_as_stale_leaves_the_position_open_on_purpose():
     closing = e.posts[1]
     e.decisions[closing.signal_id] = Decision(closing.signal_id, "skipped", None, "stale_signal")
     del e.intents[intent_for(closing)]
-    e.positions[0] = replace(e.positions[0], status="open", close_intent_id=None, close_exchange_order_id=None,
-                             close_price=None, closed_at=None, realised_pnl_usd=None)
+    e.positions[0] = replace(
+        e.positions[0],
+        status="open",
+        close_intent_id=None,
+        close_exchange_order_id=None,
+        close_price=None,
+        closed_at=None,
+        realised_pnl_usd=None,
+    )
     e.orders.pop()
     e.venue_positions[("paper", ACCOUNT, SYMBOL)] = D("0.008")
     e.reported_budgets[BOT] = e.last_budget_events[BOT] = Budget(D("1000"), D("23.54136"), D("0"), D("976.45864"))

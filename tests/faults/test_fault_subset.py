@@ -36,13 +36,22 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     out = tmp_path_factory.mktemp("faults")
     # The run starts its own Kafka and Postgres: nothing of this session's may leak into its services.
     environment = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")}
-    command = [sys.executable, str(REPO / "bench" / "faults" / "run.py"), "--ci", "--kinds", "all", "--seed",
-               str(SEED), "--out", str(out)]
-    done = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True,
-                          timeout=SUBSET_TIMEOUT_S)
+    command = [
+        sys.executable,
+        str(REPO / "bench" / "faults" / "run.py"),
+        "--ci",
+        "--kinds",
+        "all",
+        "--seed",
+        str(SEED),
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=SUBSET_TIMEOUT_S)
     results = out / "results.json"
-    assert results.exists(), f"the fault run produced no results (exit {done.returncode}):\n{done.stdout[-3000:]}" \
-                             f"\n{done.stderr[-3000:]}"
+    assert results.exists(), (
+        f"the fault run produced no results (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return {r["kind"]: {**r, "report": done.stdout} for r in json.loads(results.read_text())["results"]}
 
 

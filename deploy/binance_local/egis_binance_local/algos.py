@@ -30,9 +30,7 @@ def place(exchange: Exchange, account: Account, request: AlgoRequest) -> AlgoOrd
     if not request.close_position:
         check_quantity(spec, request.quantity, market=True)
         check_notional(spec, request.quantity, request.trigger_price, reduce_only=request.reduce_only)
-    if request.client_algo_id and any(
-        a.client_algo_id == request.client_algo_id for a in account.open_algo_orders()
-    ):
+    if request.client_algo_id and any(a.client_algo_id == request.client_algo_id for a in account.open_algo_orders()):
         raise errors.duplicate_client_id()
     if is_triggered(request.order_type, request.side, request.trigger_price, exchange.marks[spec.symbol]):
         raise errors.would_immediately_trigger()
@@ -45,10 +43,20 @@ def place(exchange: Exchange, account: Account, request: AlgoRequest) -> AlgoOrd
 def _new_algo(exchange: Exchange, request: AlgoRequest) -> AlgoOrder:
     now = exchange.clock()
     return AlgoOrder(
-        exchange.next_algo_id(), request.client_algo_id or secrets.token_urlsafe(16)[:22],
-        request.symbol, request.side, request.order_type, request.quantity, request.trigger_price,
-        request.close_position, request.reduce_only, request.working_type, request.price_protect,
-        request.time_in_force, now, update_ms=now,
+        exchange.next_algo_id(),
+        request.client_algo_id or secrets.token_urlsafe(16)[:22],
+        request.symbol,
+        request.side,
+        request.order_type,
+        request.quantity,
+        request.trigger_price,
+        request.close_position,
+        request.reduce_only,
+        request.working_type,
+        request.price_protect,
+        request.time_in_force,
+        now,
+        update_ms=now,
     )
 
 
@@ -105,8 +113,19 @@ def _margin_ok(exchange: Exchange, account: Account, algo: AlgoOrder, qty: Decim
 def _spawned_order(exchange: Exchange, algo: AlgoOrder, qty: Decimal) -> Order:
     now = exchange.clock()
     return Order(
-        exchange.next_order_id(), f"algo{algo.algo_id}", algo.symbol, algo.side, "MARKET", "MARKET",
-        qty, ZERO, "GTC", algo.reduce_only or algo.close_position, algo.close_position, now, update_ms=now,
+        exchange.next_order_id(),
+        f"algo{algo.algo_id}",
+        algo.symbol,
+        algo.side,
+        "MARKET",
+        "MARKET",
+        qty,
+        ZERO,
+        "GTC",
+        algo.reduce_only or algo.close_position,
+        algo.close_position,
+        now,
+        update_ms=now,
     )
 
 

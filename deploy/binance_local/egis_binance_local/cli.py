@@ -14,8 +14,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="egis-binance-local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--account", action="append", default=[], metavar="KEY:SECRET[:USDT]",
-                        help="create an account at start (repeatable)")
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="KEY:SECRET[:USDT]",
+        help="create an account at start (repeatable)",
+    )
     parser.add_argument("--weight-limit", type=int, default=2400)
     parser.add_argument("--taker-fee-rate", default="0.0005")
     parser.add_argument("--slippage-rate", default="0")
@@ -29,8 +34,13 @@ def _add_accounts(server: BinanceLocal, specs: list[str]) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    server = BinanceLocal(host=args.host, port=args.port, weight_limit=args.weight_limit,
-                          taker_fee_rate=args.taker_fee_rate, slippage_rate=args.slippage_rate)
+    server = BinanceLocal(
+        host=args.host,
+        port=args.port,
+        weight_limit=args.weight_limit,
+        taker_fee_rate=args.taker_fee_rate,
+        slippage_rate=args.slippage_rate,
+    )
     _add_accounts(server, args.account)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

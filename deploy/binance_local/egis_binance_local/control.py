@@ -79,8 +79,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 async def add_account(server: BinanceLocal, request: web.Request) -> Any:
     body = await _body(request)
-    account = server.add_account(body["apiKey"], body["apiSecret"], usdt=body.get("usdt", "10000"),
-                                 leverage=int(body.get("leverage", 20)))
+    account = server.add_account(
+        body["apiKey"], body["apiSecret"], usdt=body.get("usdt", "10000"), leverage=int(body.get("leverage", 20))
+    )
     return _account_summary(server, account.api_key)
 
 
@@ -106,8 +107,9 @@ async def mark_prices(server: BinanceLocal, request: web.Request) -> Any:
 async def add_fault(server: BinanceLocal, request: web.Request) -> Any:
     body = await _body(request)
     options = {field: body[name] for name, field in _FAULT_OPTIONS.items() if name in body}
-    fault = server.inject_fault(body["kind"], count=int(body.get("count", 1)), method=body.get("method"),
-                                path=body.get("path"), **options)
+    fault = server.inject_fault(
+        body["kind"], count=int(body.get("count", 1)), method=body.get("method"), path=body.get("path"), **options
+    )
     return {**dataclasses.asdict(fault), "kind": fault.kind.value}
 
 
@@ -157,13 +159,33 @@ def _account_summary(server: BinanceLocal, api_key: str) -> dict[str, Any]:
     return {
         "apiKey": account.api_key,
         "walletUsdt": render_plain(account.wallet_usdt),
-        "positions": {s: {"amount": render_plain(p.amount), "entryPrice": render_plain(p.entry_price)}
-                      for s, p in account.positions.items() if p.amount},
-        "orders": [{"orderId": o.order_id, "clientOrderId": o.client_order_id, "symbol": o.symbol,
-                    "side": o.side, "type": o.type, "status": o.status,
-                    "executedQty": render_plain(o.executed_qty)} for o in account.orders.values()],
-        "algoOrders": [{"algoId": a.algo_id, "clientAlgoId": a.client_algo_id, "symbol": a.symbol,
-                        "orderType": a.order_type, "algoStatus": a.status,
-                        "actualOrderId": a.actual_order_id} for a in account.algo_orders.values()],
+        "positions": {
+            s: {"amount": render_plain(p.amount), "entryPrice": render_plain(p.entry_price)}
+            for s, p in account.positions.items()
+            if p.amount
+        },
+        "orders": [
+            {
+                "orderId": o.order_id,
+                "clientOrderId": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side,
+                "type": o.type,
+                "status": o.status,
+                "executedQty": render_plain(o.executed_qty),
+            }
+            for o in account.orders.values()
+        ],
+        "algoOrders": [
+            {
+                "algoId": a.algo_id,
+                "clientAlgoId": a.client_algo_id,
+                "symbol": a.symbol,
+                "orderType": a.order_type,
+                "algoStatus": a.status,
+                "actualOrderId": a.actual_order_id,
+            }
+            for a in account.algo_orders.values()
+        ],
         "trades": len(account.trades),
     }

@@ -167,8 +167,19 @@ class Exchange:
         position = account.position(order.symbol)
         effect = apply_fill(position.amount, position.entry_price, qty if order.side == "BUY" else -qty, price)
         fee = usdt(qty * price * (self.fees.maker_rate if maker else self.fees.taker_rate))
-        trade = Trade(next(self._trade_ids), order.order_id, order.symbol, order.side, price, qty,
-                      qty * price, effect.realized_pnl, fee, now, maker)
+        trade = Trade(
+            next(self._trade_ids),
+            order.order_id,
+            order.symbol,
+            order.side,
+            price,
+            qty,
+            qty * price,
+            effect.realized_pnl,
+            fee,
+            now,
+            maker,
+        )
         position.amount, position.entry_price, position.update_ms = effect.amount, effect.entry_price, now
         account.wallet_usdt += effect.realized_pnl - fee
         account.update_ms = now

@@ -27,24 +27,31 @@ def _taker_rate(call: Call) -> Any:
 
 def position_risk_v2(call: Call) -> Any:
     specs = call.venue.exchange.specs
-    return [shapes.position_risk_v2(f, specs[f.position.symbol], _taker_rate(call))
-            for f in _figures(call, params.text(call.params, "symbol"), all_symbols=True)]
+    return [
+        shapes.position_risk_v2(f, specs[f.position.symbol], _taker_rate(call))
+        for f in _figures(call, params.text(call.params, "symbol"), all_symbols=True)
+    ]
 
 
 def position_risk_v3(call: Call) -> Any:
     specs = call.venue.exchange.specs
-    return [shapes.position_risk_v3(call.me, f, specs[f.position.symbol], _taker_rate(call))
-            for f in _figures(call, params.text(call.params, "symbol"), all_symbols=False)]
+    return [
+        shapes.position_risk_v3(call.me, f, specs[f.position.symbol], _taker_rate(call))
+        for f in _figures(call, params.text(call.params, "symbol"), all_symbols=False)
+    ]
 
 
 def account_v2(call: Call) -> Any:
     totals = account_figures(call.me, call.venue.exchange.marks)
     specs = call.venue.exchange.specs
     return {
-        **shapes.account_v2_header(), **shapes.totals(totals),
+        **shapes.account_v2_header(),
+        **shapes.totals(totals),
         "assets": [shapes.usdt_asset(totals, call.me.update_ms, v2=True)],
-        "positions": [shapes.account_position_v2(f, specs[f.position.symbol], _taker_rate(call))
-                      for f in _figures(call, None, all_symbols=True)],
+        "positions": [
+            shapes.account_position_v2(f, specs[f.position.symbol], _taker_rate(call))
+            for f in _figures(call, None, all_symbols=True)
+        ],
     }
 
 
@@ -54,8 +61,9 @@ def account_v3(call: Call) -> Any:
     return {
         **shapes.totals(totals),
         "assets": [shapes.usdt_asset(totals, call.me.update_ms, v2=False)],
-        "positions": [shapes.account_position_v3(f, specs[f.position.symbol])
-                      for f in _figures(call, None, all_symbols=False)],
+        "positions": [
+            shapes.account_position_v3(f, specs[f.position.symbol]) for f in _figures(call, None, all_symbols=False)
+        ],
     }
 
 
@@ -81,8 +89,11 @@ def position_mode(call: Call) -> Any:
 def commission_rate(call: Call) -> Any:
     symbol = call.venue.exchange.spec(params.required(call.params, "symbol")).symbol
     fees = call.venue.exchange.fees
-    return {"symbol": symbol, "makerCommissionRate": render_plain(fees.maker_rate),
-            "takerCommissionRate": render_plain(fees.taker_rate)}
+    return {
+        "symbol": symbol,
+        "makerCommissionRate": render_plain(fees.maker_rate),
+        "takerCommissionRate": render_plain(fees.taker_rate),
+    }
 
 
 def listen_key(call: Call) -> Any:
@@ -107,16 +118,29 @@ def _per_symbol(call: Call, shape: Any) -> Any:
 
 def premium_index(call: Call) -> Any:
     exchange = call.venue.exchange
-    return _per_symbol(call, lambda s: {
-        "symbol": s, "markPrice": render_usdt(exchange.marks[s]), "indexPrice": render_usdt(exchange.marks[s]),
-        "estimatedSettlePrice": render_usdt(exchange.marks[s]), "lastFundingRate": "0.00000000",
-        "interestRate": "0.00010000", "nextFundingTime": 0, "time": exchange.clock(),
-    })
+    return _per_symbol(
+        call,
+        lambda s: {
+            "symbol": s,
+            "markPrice": render_usdt(exchange.marks[s]),
+            "indexPrice": render_usdt(exchange.marks[s]),
+            "estimatedSettlePrice": render_usdt(exchange.marks[s]),
+            "lastFundingRate": "0.00000000",
+            "interestRate": "0.00010000",
+            "nextFundingTime": 0,
+            "time": exchange.clock(),
+        },
+    )
 
 
 def ticker_price(call: Call) -> Any:
     # Without a trade feed, the last price is the mark price.
     exchange = call.venue.exchange
-    return _per_symbol(call, lambda s: {
-        "symbol": s, "price": render_plain(exchange.marks[s]), "time": exchange.clock(),
-    })
+    return _per_symbol(
+        call,
+        lambda s: {
+            "symbol": s,
+            "price": render_plain(exchange.marks[s]),
+            "time": exchange.clock(),
+        },
+    )

@@ -80,5 +80,13 @@ class RequestRecord:
     fault: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "params": self.params, "weight": self.weight,
-                "apiKey": self.api_key, "time": self.time_ms, "status": self.status, "fault": self.fault}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "params": self.params,
+            "weight": self.weight,
+            "apiKey": self.api_key,
+            "time": self.time_ms,
+            "status": self.status,
+            "fault": self.fault,
+        }

@@ -57,8 +57,14 @@ def order_request(p: Params) -> OrderRequest:
     if client_id is not None:
         check_client_id(client_id, "newClientOrderId")
     return OrderRequest(
-        symbol, side, order_type, quantity, price, tif,
-        bool(params.boolean(p, "reduceOnly")), client_id,
+        symbol,
+        side,
+        order_type,
+        quantity,
+        price,
+        tif,
+        bool(params.boolean(p, "reduceOnly")),
+        client_id,
         # Futures default is ACK: the answer says NEW even for a market order that filled.
         params.text(p, "newOrderRespType") or "ACK",
     )
@@ -77,10 +83,17 @@ def algo_request(p: Params) -> AlgoRequest:
     if client_id is not None:
         check_client_id(client_id, "clientAlgoId")
     return AlgoRequest(
-        symbol, side, order_type, quantity, trigger, close_position, reduce_only,
+        symbol,
+        side,
+        order_type,
+        quantity,
+        trigger,
+        close_position,
+        reduce_only,
         params.text(p, "workingType") or "CONTRACT_PRICE",
         bool(params.boolean(p, "priceProtect")),
-        params.text(p, "timeInForce") or "GTC", client_id,
+        params.text(p, "timeInForce") or "GTC",
+        client_id,
     )
 
 

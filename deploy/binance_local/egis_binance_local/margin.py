@@ -58,7 +58,9 @@ def position_figures(account: Account, position: Position, mark: Decimal) -> Pos
     leverage = account.leverage_of(position.symbol)
     notional = usdt(position.amount * mark)
     return PositionFigures(
-        position, mark, leverage,
+        position,
+        mark,
+        leverage,
         unrealized_pnl(position.amount, position.entry_price, mark),
         notional,
         usdt(abs(notional) / leverage),

@@ -73,7 +73,7 @@ def to_decimal(value: Decimal | str) -> Decimal:
     elif isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value):
         result = Decimal(value)
     else:
-        raise ValueError(f"expected a Decimal or a plain decimal string such as \"10.5\", got {value!r}")
+        raise ValueError(f'expected a Decimal or a plain decimal string such as "10.5", got {value!r}')
     if not result.is_finite():
         raise ValueError(f"{value!r} is not a finite decimal")
     return result

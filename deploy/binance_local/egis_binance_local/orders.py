@@ -47,9 +47,7 @@ def _validate(exchange: Exchange, account: Account, request: OrderRequest) -> No
         check_price(spec, request.price)
     reference = exchange.marks[spec.symbol] if market else request.price
     check_notional(spec, request.quantity, reference, reduce_only=request.reduce_only)
-    if request.client_order_id and any(
-        o.client_order_id == request.client_order_id for o in account.open_orders()
-    ):
+    if request.client_order_id and any(o.client_order_id == request.client_order_id for o in account.open_orders()):
         raise errors.duplicate_client_id()
     amount = account.position(spec.symbol).amount
     if request.reduce_only and closing_qty(amount, request.side, request.quantity) != request.quantity:
@@ -63,9 +61,19 @@ def _validate(exchange: Exchange, account: Account, request: OrderRequest) -> No
 def _new_order(exchange: Exchange, account: Account, request: OrderRequest) -> Order:
     now = exchange.clock()
     return Order(
-        exchange.next_order_id(), request.client_order_id or _random_client_id(), request.symbol,
-        request.side, request.type, request.type, request.quantity, request.price,
-        request.time_in_force, request.reduce_only, False, now, update_ms=now,
+        exchange.next_order_id(),
+        request.client_order_id or _random_client_id(),
+        request.symbol,
+        request.side,
+        request.type,
+        request.type,
+        request.quantity,
+        request.price,
+        request.time_in_force,
+        request.reduce_only,
+        False,
+        now,
+        update_ms=now,
     )
 
 

@@ -87,8 +87,11 @@ def algo_query(algo: AlgoOrder, spec: SymbolSpec, actual: Order | None) -> dict[
         "triggerPrice": to_places(algo.trigger_price, spec.price_precision),
         "price": zero_price,
         "icebergQuantity": None,
-        "tpTriggerPrice": zero_price, "tpPrice": zero_price,
-        "slTriggerPrice": zero_price, "slPrice": zero_price, "tpOrderType": "",
+        "tpTriggerPrice": zero_price,
+        "tpPrice": zero_price,
+        "slTriggerPrice": zero_price,
+        "slPrice": zero_price,
+        "tpOrderType": "",
         **_algo_flags(algo),
         **_algo_times(algo),
     }
@@ -121,8 +124,12 @@ def _algo_flags(algo: AlgoOrder) -> dict[str, Any]:
 
 
 def _algo_times(algo: AlgoOrder) -> dict[str, Any]:
-    return {"createTime": algo.create_ms, "updateTime": algo.update_ms,
-            "triggerTime": algo.trigger_ms, "goodTillDate": 0}
+    return {
+        "createTime": algo.create_ms,
+        "updateTime": algo.update_ms,
+        "triggerTime": algo.trigger_ms,
+        "goodTillDate": 0,
+    }
 
 
 def algo_canceled(algo: AlgoOrder) -> dict[str, Any]:

@@ -30,14 +30,17 @@ def _side_notional(account: Account, symbol: str, side: str) -> str:
 def position_risk_v3(account: Account, f: PositionFigures, spec: SymbolSpec, taker_rate: Decimal) -> dict[str, Any]:
     p = f.position
     return {
-        "symbol": p.symbol, "positionSide": "BOTH",
+        "symbol": p.symbol,
+        "positionSide": "BOTH",
         "positionAmt": to_places(p.amount, spec.quantity_precision),
         "entryPrice": render_plain(p.entry_price),
         "breakEvenPrice": render_plain(break_even_price(f, taker_rate)),
         "markPrice": render_usdt(f.mark_price),
         "unRealizedProfit": render_usdt(f.unrealized),
         "liquidationPrice": "0",  # no liquidation engine here
-        "isolatedMargin": "0", "notional": render_usdt(f.notional), "marginAsset": "USDT",
+        "isolatedMargin": "0",
+        "notional": render_usdt(f.notional),
+        "marginAsset": "USDT",
         "isolatedWallet": "0",
         "initialMargin": render_usdt(f.initial_margin + f.open_order_margin),
         "maintMargin": render_usdt(f.maint_margin),
@@ -75,10 +78,13 @@ def position_risk_v2(f: PositionFigures, spec: SymbolSpec, taker_rate: Decimal) 
 def account_position_v3(f: PositionFigures, spec: SymbolSpec) -> dict[str, Any]:
     p = f.position
     return {
-        "symbol": p.symbol, "positionSide": "BOTH",
+        "symbol": p.symbol,
+        "positionSide": "BOTH",
         "positionAmt": to_places(p.amount, spec.quantity_precision),
         "unrealizedProfit": render_usdt(f.unrealized),
-        "isolatedMargin": "0", "notional": render_usdt(f.notional), "isolatedWallet": "0",
+        "isolatedMargin": "0",
+        "notional": render_usdt(f.notional),
+        "isolatedWallet": "0",
         "initialMargin": render_usdt(f.initial_margin + f.open_order_margin),
         "maintMargin": render_usdt(f.maint_margin),
         "updateTime": p.update_ms,
@@ -94,10 +100,13 @@ def account_position_v2(f: PositionFigures, spec: SymbolSpec, taker_rate: Decima
         "unrealizedProfit": render_usdt(f.unrealized),
         "positionInitialMargin": render_usdt(f.initial_margin),
         "openOrderInitialMargin": render_usdt(f.open_order_margin),
-        "leverage": str(f.leverage), "isolated": False,
+        "leverage": str(f.leverage),
+        "isolated": False,
         "entryPrice": render_plain(p.entry_price),
         "breakEvenPrice": render_plain(break_even_price(f, taker_rate)),
-        "maxNotional": MAX_NOTIONAL, "bidNotional": "0", "askNotional": "0",
+        "maxNotional": MAX_NOTIONAL,
+        "bidNotional": "0",
+        "askNotional": "0",
         "positionSide": "BOTH",
         "positionAmt": to_places(p.amount, spec.quantity_precision),
         "updateTime": p.update_ms,
@@ -142,8 +151,15 @@ def usdt_asset(a: AccountFigures, update_ms: int, *, v2: bool) -> dict[str, Any]
 
 
 def account_v2_header() -> dict[str, Any]:
-    return {"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
-            "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": False}
+    return {
+        "feeTier": 0,
+        "canTrade": True,
+        "canDeposit": True,
+        "canWithdraw": True,
+        "tradeGroupId": -1,
+        "updateTime": 0,
+        "multiAssetsMargin": False,
+    }
 
 
 def balance_entry(account: Account, a: AccountFigures) -> dict[str, Any]:

@@ -121,7 +121,12 @@ class BinanceLocal:
     # --- faults, request log, weight ------------------------------------------------
 
     def inject_fault(
-        self, kind: FaultKind | str, *, count: int = 1, method: str | None = None, path: str | None = None,
+        self,
+        kind: FaultKind | str,
+        *,
+        count: int = 1,
+        method: str | None = None,
+        path: str | None = None,
         **options: Any,
     ) -> Fault:
         """Arm a fault for the next `count` requests matching method and path (None: any)."""

@@ -16,13 +16,17 @@ def local_client_class(base_url: str) -> type:
     from binance import AsyncClient
 
     fapi = f"{base_url}/fapi"
-    return type("LocalAsyncClient", (AsyncClient,), {
-        "FUTURES_URL": fapi,
-        "FUTURES_TESTNET_URL": fapi,
-        "FUTURES_DEMO_URL": fapi,
-        "FUTURES_DATA_URL": f"{base_url}/futures/data",
-        "FUTURES_DATA_TESTNET_URL": f"{base_url}/futures/data",
-    })
+    return type(
+        "LocalAsyncClient",
+        (AsyncClient,),
+        {
+            "FUTURES_URL": fapi,
+            "FUTURES_TESTNET_URL": fapi,
+            "FUTURES_DEMO_URL": fapi,
+            "FUTURES_DATA_URL": f"{base_url}/futures/data",
+            "FUTURES_DATA_TESTNET_URL": f"{base_url}/futures/data",
+        },
+    )
 
 
 def local_async_client(base_url: str, api_key: str, api_secret: str, **kwargs: Any) -> Any:

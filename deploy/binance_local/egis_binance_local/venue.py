@@ -32,7 +32,8 @@ _FAULT_DEFAULTS = {
     # "occured" is the venue's spelling.
     FaultKind.HTTP_500: errors.BinanceError(-1000, "An unknown error occured while processing the request.", 500),
     FaultKind.HTTP_503: errors.BinanceError(
-        -1001, "Internal error; unable to process your request. Please try again.", 503),
+        -1001, "Internal error; unable to process your request. Please try again.", 503
+    ),
     FaultKind.REJECT: errors.BinanceError(-1000, "Rejected by an injected fault.", 400),
 }
 
@@ -48,8 +49,14 @@ class Venue:
     async def handle(self, route: Route, request: web.Request) -> web.StreamResponse:
         raw = await _raw_request(request)
         params = _params(raw)
-        record = RequestRecord(request.method, request.path, {k: v for k, v in params.items() if k != "signature"},
-                               route.weight(params), raw.api_key, self.exchange.clock())
+        record = RequestRecord(
+            request.method,
+            request.path,
+            {k: v for k, v in params.items() if k != "signature"},
+            route.weight(params),
+            raw.api_key,
+            self.exchange.clock(),
+        )
         self.log.append(record)
         fault, (status, body, headers) = self._outcome(route, raw, params, record)
         record.status = status

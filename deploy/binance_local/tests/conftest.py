@@ -42,7 +42,6 @@ async def client(make_client: Callable[..., AsyncClient]) -> AsyncClient:
     return make_client()
 
 
-
 @pytest.fixture
 def api_key() -> str:
     return API_KEY

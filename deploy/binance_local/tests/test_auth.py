@@ -56,8 +56,9 @@ async def test_a_client_order_id_with_a_colon_breaks_python_binance_signatures(s
     # "a%3Ab"; the venue verifies the raw body, so the request is refused. Ids sent
     # through python-binance POST/DELETE must stay within [A-Za-z0-9._-].
     with pytest.raises(BinanceAPIException) as refused:
-        await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
-                                          quantity="0.002", newClientOrderId="bot:1")
+        await client.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002", newClientOrderId="bot:1"
+        )
     assert refused.value.code == -1022
     assert server.orders("test-key-alice") == []
 
@@ -101,8 +102,9 @@ async def test_a_recv_window_above_sixty_seconds_is_refused(server):
 async def test_each_key_is_its_own_account(server, make_client):
     server.add_account("test-key-bob", "test-secret-bob", usdt="500")
     alice, bob = make_client(), make_client("test-key-bob", "test-secret-bob")
-    await alice.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002",
-                                     newClientOrderId="alice-1")
+    await alice.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002", newClientOrderId="alice-1"
+    )
     assert await bob.futures_account_trades(symbol="BTCUSDT") == []
     assert (await bob.futures_account_balance())[0]["balance"] == "500.00000000"
     with pytest.raises(BinanceAPIException) as missing:

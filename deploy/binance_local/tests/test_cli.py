@@ -12,7 +12,9 @@ import urllib.request
 def test_the_cli_serves_on_the_printed_address_and_stops_on_sigterm():
     process = subprocess.Popen(
         [sys.executable, "-m", "egis_binance_local", "--port", "0", "--account", "demo:secret:123.45"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = process.stdout.readline()  # printed once listening

@@ -6,13 +6,28 @@ from decimal import Decimal
 
 
 async def test_list_and_bulk_cancel_methods(server, client):
-    await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                      quantity="0.002", price="50000", newClientOrderId="rest-a")
-    await client.futures_create_order(symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="40000",
-                                      quantity="0.002", reduceOnly=True, clientAlgoId="sl-a")
+    await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="50000",
+        newClientOrderId="rest-a",
+    )
+    await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="SELL",
+        type="STOP_MARKET",
+        stopPrice="40000",
+        quantity="0.002",
+        reduceOnly=True,
+        clientAlgoId="sl-a",
+    )
     assert [o["clientOrderId"] for o in await client.futures_get_all_orders(symbol="BTCUSDT")] == ["rest-a"]
     assert [a["clientAlgoId"] for a in await client.futures_get_all_orders(symbol="BTCUSDT", conditional=True)] == [
-        "sl-a"]
+        "sl-a"
+    ]
     assert (await client.futures_cancel_all_open_orders(symbol="BTCUSDT"))["code"] == 200
     assert (await client.futures_cancel_all_open_orders(symbol="BTCUSDT", conditional=True))["code"] == 200
     assert await client.futures_get_open_orders() == []

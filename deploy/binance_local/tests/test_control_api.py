@@ -21,8 +21,9 @@ async def call(session: aiohttp.ClientSession, method: str, path: str, body: dic
 
 
 async def test_create_and_fund_an_account_then_trade_with_it(server, control, make_client):
-    status, created = await call(control, "POST", "/_control/accounts",
-                                 {"apiKey": "demo-key", "apiSecret": "demo-secret", "usdt": "250"})
+    status, created = await call(
+        control, "POST", "/_control/accounts", {"apiKey": "demo-key", "apiSecret": "demo-secret", "usdt": "250"}
+    )
     assert (status, created["walletUsdt"]) == (200, "250")
     status, funded = await call(control, "POST", "/_control/accounts/demo-key/fund", {"amount": "50.5"})
     assert funded["walletUsdt"] == "300.5"
@@ -34,8 +35,9 @@ async def test_create_and_fund_an_account_then_trade_with_it(server, control, ma
 
 async def test_mark_price_over_http_triggers_algo_orders(server, control, client):
     await client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.010")
-    await client.futures_create_order(symbol="ETHUSDT", side="SELL", type="STOP_MARKET", stopPrice="2900",
-                                      closePosition=True, clientAlgoId="eth-sl")
+    await client.futures_create_order(
+        symbol="ETHUSDT", side="SELL", type="STOP_MARKET", stopPrice="2900", closePosition=True, clientAlgoId="eth-sl"
+    )
     status, answer = await call(control, "POST", "/_control/mark_price", {"symbol": "ETHUSDT", "price": "2899.99"})
     assert (status, answer["markPrice"]) == (200, "2899.99")
     assert (await client.futures_get_algo_order(clientAlgoId="eth-sl"))["algoStatus"] == "FINISHED"
@@ -44,8 +46,9 @@ async def test_mark_price_over_http_triggers_algo_orders(server, control, client
 
 
 async def test_faults_and_the_request_log_over_http(server, control, client):
-    status, fault = await call(control, "POST", "/_control/faults",
-                               {"kind": "reject", "path": "/fapi/v1/order", "code": -2010, "msg": "nope"})
+    status, fault = await call(
+        control, "POST", "/_control/faults", {"kind": "reject", "path": "/fapi/v1/order", "code": -2010, "msg": "nope"}
+    )
     assert (status, fault["kind"], fault["remaining"]) == (200, "reject", 1)
     with pytest.raises(BinanceAPIException) as rejected:
         await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002")

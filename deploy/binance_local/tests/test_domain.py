@@ -36,9 +36,17 @@ def test_closing_exactly_leaves_no_entry_price():
     assert (effect.amount, effect.entry_price) == (0, 0)
 
 
-@pytest.mark.parametrize(("quantity", "code"), [
-    ("0.0010", None), ("0.001", None), ("0.0005", -1111), ("0", -4003), ("0.0001", -1111), ("1000.001", -4005),
-])
+@pytest.mark.parametrize(
+    ("quantity", "code"),
+    [
+        ("0.0010", None),
+        ("0.001", None),
+        ("0.0005", -1111),
+        ("0", -4003),
+        ("0.0001", -1111),
+        ("1000.001", -4005),
+    ],
+)
 def test_quantity_checks(quantity, code):
     try:
         check_quantity(BTC, D(quantity), market=False)
@@ -48,8 +56,9 @@ def test_quantity_checks(quantity, code):
         assert code is None
 
 
-@pytest.mark.parametrize(("price", "code"), [("60000.1", None), ("60000.10", None), ("60000.05", -4014),
-                                             ("60000.001", -1111), ("0", -4001)])
+@pytest.mark.parametrize(
+    ("price", "code"), [("60000.1", None), ("60000.10", None), ("60000.05", -4014), ("60000.001", -1111), ("0", -4001)]
+)
 def test_price_checks(price, code):
     try:
         check_price(BTC, D(price))
@@ -59,8 +68,9 @@ def test_price_checks(price, code):
         assert code is None
 
 
-@pytest.mark.parametrize(("value", "code"), [("intent-7f3a.tp_1", None), ("bot:1/x", None),
-                                             ("a" * 37, -4015), ("bad id", -1100)])
+@pytest.mark.parametrize(
+    ("value", "code"), [("intent-7f3a.tp_1", None), ("bot:1/x", None), ("a" * 37, -4015), ("bad id", -1100)]
+)
 def test_client_id_checks(value, code):
     try:
         check_client_id(value, "newClientOrderId")
@@ -75,10 +85,16 @@ def test_the_signature_segment_is_removed_and_nothing_else_changes():
     assert strip_signature("") == ""
 
 
-@pytest.mark.parametrize(("order_type", "side", "mark", "fires"), [
-    ("STOP_MARKET", "SELL", "99", True), ("STOP_MARKET", "SELL", "101", False),
-    ("STOP_MARKET", "BUY", "101", True), ("TAKE_PROFIT_MARKET", "SELL", "101", True),
-    ("TAKE_PROFIT_MARKET", "BUY", "99", True), ("TAKE_PROFIT_MARKET", "BUY", "101", False),
-])
+@pytest.mark.parametrize(
+    ("order_type", "side", "mark", "fires"),
+    [
+        ("STOP_MARKET", "SELL", "99", True),
+        ("STOP_MARKET", "SELL", "101", False),
+        ("STOP_MARKET", "BUY", "101", True),
+        ("TAKE_PROFIT_MARKET", "SELL", "101", True),
+        ("TAKE_PROFIT_MARKET", "BUY", "99", True),
+        ("TAKE_PROFIT_MARKET", "BUY", "101", False),
+    ],
+)
 def test_trigger_directions(order_type, side, mark, fires):
     assert is_triggered(order_type, side, D("100"), D(mark)) is fires

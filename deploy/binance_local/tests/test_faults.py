@@ -10,8 +10,9 @@ ORDER = "/fapi/v1/order"
 
 
 async def market_buy(client, client_id: str) -> dict:
-    return await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002",
-                                             newClientOrderId=client_id)
+    return await client.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002", newClientOrderId=client_id
+    )
 
 
 async def test_accept_then_timeout_places_exactly_one_order_the_client_never_hears_of(server, make_client, api_key):
@@ -38,8 +39,15 @@ async def test_accept_then_drop_places_the_order_and_resets_the_connection(serve
 async def test_a_dropped_cancel_is_retried_by_aiohttp_and_answers_unknown_order(server, client, api_key):
     # aiohttp resends an idempotent method (DELETE) once when a kept-alive connection
     # drops: the first cancel worked, the resent one finds nothing open any more.
-    placed = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                               quantity="0.002", price="50000", newClientOrderId="rest-1")
+    placed = await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="50000",
+        newClientOrderId="rest-1",
+    )
     server.inject_fault("accept_then_drop", method="DELETE", path=ORDER)
     with pytest.raises(BinanceAPIException) as answer:
         await client.futures_cancel_order(symbol="BTCUSDT", orderId=placed["orderId"])
@@ -60,8 +68,12 @@ async def test_server_errors_place_nothing(server, client, api_key, kind, status
 
 
 async def test_reject_answers_the_given_code_and_places_nothing(server, client, api_key):
-    server.inject_fault("reject", path=ORDER, code=-4131,
-                        msg="The counterparty's best price does not meet the PERCENT_PRICE filter limit.")
+    server.inject_fault(
+        "reject",
+        path=ORDER,
+        code=-4131,
+        msg="The counterparty's best price does not meet the PERCENT_PRICE filter limit.",
+    )
     with pytest.raises(BinanceAPIException) as error:
         await market_buy(client, "intent-12-open")
     assert (error.value.status_code, error.value.code) == (400, -4131)

@@ -33,8 +33,12 @@ async def test_a_market_order_with_result_fills_the_step_rounded_quantity(server
     wanted = Decimal("150") / Decimal("60000")  # $150 of BTC: 0.0025
     quantity = floor_to_step(wanted, await step_size(client, "BTCUSDT"))
     answer = await client.futures_create_order(
-        symbol="BTCUSDT", side="BUY", type="MARKET", quantity=str(quantity),
-        newClientOrderId="intent-7f3a-open", newOrderRespType="RESULT",
+        symbol="BTCUSDT",
+        side="BUY",
+        type="MARKET",
+        quantity=str(quantity),
+        newClientOrderId="intent-7f3a-open",
+        newOrderRespType="RESULT",
     )
     assert (answer["status"], answer["clientOrderId"]) == ("FILLED", "intent-7f3a-open")
     assert (answer["origQty"], answer["executedQty"], answer["cumQty"]) == ("0.002", "0.002", "0.002")
@@ -46,8 +50,9 @@ async def test_a_market_order_with_result_fills_the_step_rounded_quantity(server
 
 
 async def test_the_default_ack_answer_says_new_even_though_the_market_order_filled(client):
-    answer = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET",
-                                               quantity="0.002", newClientOrderId="ack-1")
+    answer = await client.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002", newClientOrderId="ack-1"
+    )
     assert (answer["status"], answer["executedQty"]) == ("NEW", "0.000")
     found = await client.futures_get_order(symbol="BTCUSDT", orderId=answer["orderId"])
     assert found["status"] == "FILLED"
@@ -55,8 +60,9 @@ async def test_the_default_ack_answer_says_new_even_though_the_market_order_fill
 
 async def test_a_ten_dollar_order_fills_on_a_symbol_with_minimum_notional_five(client):
     quantity = floor_to_step(Decimal("10") / Decimal("150"), await step_size(client, "SOLUSDT"))
-    answer = await client.futures_create_order(symbol="SOLUSDT", side="BUY", type="MARKET",
-                                               quantity=str(quantity), newOrderRespType="RESULT")
+    answer = await client.futures_create_order(
+        symbol="SOLUSDT", side="BUY", type="MARKET", quantity=str(quantity), newOrderRespType="RESULT"
+    )
     assert (answer["status"], answer["executedQty"]) == ("FILLED", "0.06")
 
 
@@ -67,34 +73,54 @@ async def test_below_minimum_notional_is_refused_with_4164(server, client, api_k
     assert server.orders(api_key) == []
 
 
-@pytest.mark.parametrize(("quantity", "code"), [
-    ("0.0015", -1111),  # finer than the step's precision
-    ("0", -4003),
-    ("121", -4005),  # MARKET_LOT_SIZE caps market orders at 120 BTC
-    ("1e-3", -1100),  # exponent notation is not a decimal the venue accepts
-])
+@pytest.mark.parametrize(
+    ("quantity", "code"),
+    [
+        ("0.0015", -1111),  # finer than the step's precision
+        ("0", -4003),
+        ("121", -4005),  # MARKET_LOT_SIZE caps market orders at 120 BTC
+        ("1e-3", -1100),  # exponent notation is not a decimal the venue accepts
+    ],
+)
 async def test_quantity_filters(client, quantity, code):
     error = await refused(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity=quantity)
     assert error.code == code
 
 
 async def test_a_price_off_the_tick_is_refused_with_4014(client):
-    error = await refused(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="LIMIT",
-                          timeInForce="GTC", quantity="0.002", price="59000.05")
+    error = await refused(
+        client.futures_create_order,
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="59000.05",
+    )
     assert (error.code, error.message) == (-4014, "Price not increased by tick size.")
 
 
 async def test_unknown_symbol_and_missing_parameters(client):
-    assert (await refused(client.futures_create_order, symbol="NOPEUSDT", side="BUY", type="MARKET",
-                          quantity="1")).code == -1121
+    assert (
+        await refused(client.futures_create_order, symbol="NOPEUSDT", side="BUY", type="MARKET", quantity="1")
+    ).code == -1121
     missing = await refused(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="MARKET")
     assert (missing.code, missing.message) == (
-        -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.")
+        -1102,
+        "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed.",
+    )
 
 
 async def test_a_client_order_id_is_unique_among_open_orders_only(client):
-    params = dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.002",
-                  price="50000", newClientOrderId="resting-1")
+    params = dict(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="50000",
+        newClientOrderId="resting-1",
+    )
     first = await client.futures_create_order(**params)
     duplicate = await refused(client.futures_create_order, **params)
     assert (duplicate.code, duplicate.message) == (-4116, "ClientOrderId is duplicated.")
@@ -105,15 +131,18 @@ async def test_a_client_order_id_is_unique_among_open_orders_only(client):
 
 async def test_reduce_only_closes_a_long_and_never_opens_a_short(server, client, api_key):
     await client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.010")
-    too_much = await refused(client.futures_create_order, symbol="ETHUSDT", side="SELL", type="MARKET",
-                             quantity="0.011", reduceOnly=True)
+    too_much = await refused(
+        client.futures_create_order, symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.011", reduceOnly=True
+    )
     assert (too_much.code, too_much.message) == (-2022, "ReduceOnly Order is rejected.")
-    close = await client.futures_create_order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.010",
-                                              reduceOnly=True, newOrderRespType="RESULT")
+    close = await client.futures_create_order(
+        symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.010", reduceOnly=True, newOrderRespType="RESULT"
+    )
     assert (close["side"], close["status"], close["reduceOnly"]) == ("SELL", "FILLED", True)
     assert server.position(api_key, "ETHUSDT").amount == 0
-    again = await refused(client.futures_create_order, symbol="ETHUSDT", side="SELL", type="MARKET",
-                          quantity="0.010", reduceOnly=True)
+    again = await refused(
+        client.futures_create_order, symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.010", reduceOnly=True
+    )
     assert again.code == -2022
     assert server.position(api_key, "ETHUSDT").amount == 0
 
@@ -127,8 +156,9 @@ async def test_an_order_beyond_the_margin_is_refused_with_2019(server, make_clie
 
 
 async def test_unknown_orders_and_algo_ids_on_regular_endpoints(client):
-    algo = await client.futures_create_order(symbol="BTCUSDT", side="SELL", type="STOP_MARKET",
-                                             stopPrice="55000", closePosition=True, clientAlgoId="sl-x")
+    algo = await client.futures_create_order(
+        symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="55000", closePosition=True, clientAlgoId="sl-x"
+    )
     for ref in ({"orderId": 123}, {"orderId": algo["algoId"]}, {"origClientOrderId": "sl-x"}):
         assert (await refused(client.futures_get_order, symbol="BTCUSDT", **ref)).code == -2013
         cancel = await refused(client.futures_cancel_order, symbol="BTCUSDT", **ref)
@@ -136,8 +166,15 @@ async def test_unknown_orders_and_algo_ids_on_regular_endpoints(client):
 
 
 async def test_a_resting_limit_order_fills_as_maker_when_the_mark_reaches_it(server, client, api_key):
-    placed = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                               quantity="0.002", price="59000.00", newClientOrderId="dip-1")
+    placed = await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="59000.00",
+        newClientOrderId="dip-1",
+    )
     assert [o["clientOrderId"] for o in await client.futures_get_open_orders(symbol="BTCUSDT")] == ["dip-1"]
     server.set_mark_price("BTCUSDT", "59500")
     assert (await client.futures_get_order(symbol="BTCUSDT", orderId=placed["orderId"]))["status"] == "NEW"
@@ -151,8 +188,9 @@ async def test_a_resting_limit_order_fills_as_maker_when_the_mark_reaches_it(ser
 async def test_user_trades_filter_by_order_and_page_by_id(client):
     ids = []
     for n in range(3):
-        answer = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002",
-                                                   newClientOrderId=f"page-{n}")
+        answer = await client.futures_create_order(
+            symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002", newClientOrderId=f"page-{n}"
+        )
         ids.append(answer["orderId"])
     trades = await client.futures_account_trades(symbol="BTCUSDT")
     assert [t["orderId"] for t in trades] == ids

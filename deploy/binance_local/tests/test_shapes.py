@@ -67,10 +67,18 @@ def differences(real: Any, ours: Any, where: str = "$") -> list[str]:
     SAMPLES_FILE is None, reason="../shared/binance-samples/usdm_responses.json is not next to this repository"
 )
 async def test_answers_match_the_real_shapes(server, client):
-    placed = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.009",
-                                               newOrderRespType="RESULT")
-    await client.futures_create_order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
-                                      quantity="0.002", price="65000", newClientOrderId="resting")
+    placed = await client.futures_create_order(
+        symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.009", newOrderRespType="RESULT"
+    )
+    await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="SELL",
+        type="LIMIT",
+        timeInForce="GTC",
+        quantity="0.002",
+        price="65000",
+        newClientOrderId="resting",
+    )
     server.set_mark_price("BTCUSDT", "60100")
     pairs = {
         "create swap orders": ([placed], "POST /fapi/v1/order"),
@@ -78,18 +86,32 @@ async def test_answers_match_the_real_shapes(server, client):
         "Swap private trade": (await client.futures_account_trades(symbol="BTCUSDT"), "userTrades"),
         "Fetch linear positions without symbols": (await client.futures_position_information(), "v3 positionRisk"),
         "Fetch linear positions using account endnpoint": (  # sic, as in the file
-            await client.futures_account(version=3), "v3 account"),
+            await client.futures_account(version=3),
+            "v3 account",
+        ),
         "Linear swap balance": (await client.futures_account(), "v2 account"),
     }
-    found = [f"{name} vs '{description}': {d}" for description, (ours, name) in pairs.items()
-             for d in differences(sample(description), ours)]
+    found = [
+        f"{name} vs '{description}': {d}"
+        for description, (ours, name) in pairs.items()
+        for d in differences(sample(description), ours)
+    ]
     assert found == []
 
 
 async def test_balance_v2_and_v3_have_the_documented_fields(client):
     # No real sample of /balance in the shared set; the fields are those of Binance's documentation.
-    documented = {"accountAlias", "asset", "balance", "crossWalletBalance", "crossUnPnl", "availableBalance",
-                  "maxWithdrawAmount", "marginAvailable", "updateTime"}
+    documented = {
+        "accountAlias",
+        "asset",
+        "balance",
+        "crossWalletBalance",
+        "crossUnPnl",
+        "availableBalance",
+        "maxWithdrawAmount",
+        "marginAvailable",
+        "updateTime",
+    }
     for version in (2, 3):
         [entry] = await client.futures_account_balance(version=version)
         assert set(entry) == documented

@@ -86,19 +86,48 @@ async def test_a_market_order_pushes_new_then_its_trade(server, client, session)
     key = await client.futures_stream_get_listen_key()
     ws = await connect(session, server, key)
     await connected(server)
-    placed = await client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.002",
-                                               newClientOrderId="open-1", newOrderRespType="RESULT")
+    placed = await client.futures_create_order(
+        symbol="BTCUSDT",
+        side="BUY",
+        type="MARKET",
+        quantity="0.002",
+        newClientOrderId="open-1",
+        newOrderRespType="RESULT",
+    )
     new, trade = await next_event(ws), await next_event(ws)
     assert (new["e"], new["o"]["x"], new["o"]["X"], new["o"]["z"], new["o"]["t"]) == (
-        "ORDER_TRADE_UPDATE", "NEW", "NEW", "0.000", 0)
+        "ORDER_TRADE_UPDATE",
+        "NEW",
+        "NEW",
+        "0.000",
+        0,
+    )
     order = trade["o"]
     [venue_trade] = server.trades(API_KEY)
     assert (order["x"], order["X"], order["i"], order["c"], order["S"], order["o"], order["ot"]) == (
-        "TRADE", "FILLED", placed["orderId"], "open-1", "BUY", "MARKET", "MARKET")
+        "TRADE",
+        "FILLED",
+        placed["orderId"],
+        "open-1",
+        "BUY",
+        "MARKET",
+        "MARKET",
+    )
     assert (order["l"], order["z"], order["L"], order["ap"], order["q"]) == (
-        "0.002", "0.002", "60000.00", "60000.00000", "0.002")
+        "0.002",
+        "0.002",
+        "60000.00",
+        "60000.00000",
+        "0.002",
+    )
     assert (order["n"], order["N"], order["rp"], order["t"], order["m"], order["R"]) == (
-        "0.06000000", "USDT", "0", venue_trade.trade_id, False, False)
+        "0.06000000",
+        "USDT",
+        "0",
+        venue_trade.trade_id,
+        False,
+        False,
+    )
     assert Decimal(order["n"]) == Decimal("60000") * Decimal("0.002") * Decimal("0.0005")
     assert trade["T"] == order["T"] == venue_trade.time_ms
     await ws.close()
@@ -112,11 +141,23 @@ async def test_a_take_profit_pushes_its_algo_updates_and_the_spawned_order_with_
     ws = await connect(session, server, key, path="/private/ws/")
     await connected(server)
     await client.futures_create_algo_order(
-        algoType="CONDITIONAL", symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_MARKET", triggerPrice="61000.00",
-        closePosition="true", workingType="MARK_PRICE", clientAlgoId="tp-1")
+        algoType="CONDITIONAL",
+        symbol="BTCUSDT",
+        side="SELL",
+        type="TAKE_PROFIT_MARKET",
+        triggerPrice="61000.00",
+        closePosition="true",
+        workingType="MARK_PRICE",
+        clientAlgoId="tp-1",
+    )
     placed = await next_event(ws)
     assert (placed["e"], placed["o"]["caid"], placed["o"]["X"], placed["o"]["o"], placed["o"]["tp"]) == (
-        "ALGO_UPDATE", "tp-1", "NEW", "TAKE_PROFIT_MARKET", "61000.00")
+        "ALGO_UPDATE",
+        "tp-1",
+        "NEW",
+        "TAKE_PROFIT_MARKET",
+        "61000.00",
+    )
     assert (placed["o"]["ai"], placed["o"]["cp"], placed["o"]["wt"]) == ("", True, "MARK_PRICE")
 
     server.set_mark_price("BTCUSDT", "61000.50")
@@ -124,11 +165,21 @@ async def test_a_take_profit_pushes_its_algo_updates_and_the_spawned_order_with_
     [algo] = server.algo_orders(API_KEY)
     spawned_id = algo.actual_order_id
     assert (triggered["e"], triggered["o"]["X"], triggered["o"]["ai"], triggered["o"]["aid"]) == (
-        "ALGO_UPDATE", "TRIGGERED", str(spawned_id), algo.algo_id)
+        "ALGO_UPDATE",
+        "TRIGGERED",
+        str(spawned_id),
+        algo.algo_id,
+    )
     assert (new["o"]["x"], new["o"]["i"], new["o"]["R"]) == ("NEW", spawned_id, True)
     order = trade["o"]
     assert (order["x"], order["X"], order["i"], order["S"], order["l"], order["L"]) == (
-        "TRADE", "FILLED", spawned_id, "SELL", "0.003", "61000.50")
+        "TRADE",
+        "FILLED",
+        spawned_id,
+        "SELL",
+        "0.003",
+        "61000.50",
+    )
     assert Decimal(order["rp"]) == (Decimal("61000.50") - Decimal("60000")) * Decimal("0.003")
     assert order["n"] == "0.09150075"  # 61000.50 * 0.003 * 0.0005, 8 decimals
     assert (finished["o"]["X"], finished["o"]["ai"], finished["o"]["aq"]) == ("FINISHED", str(spawned_id), "0.003")
@@ -140,11 +191,21 @@ async def test_every_socket_of_the_account_gets_the_event_and_another_account_no
     other = local_async_client(server.base_url, "other-key", "other-secret")
     try:
         key, other_key = await client.futures_stream_get_listen_key(), await other.futures_stream_get_listen_key()
-        first, second = await connect(session, server, key), await connect(session, server, key, "/private/ws?listenKey=")
+        first, second = (
+            await connect(session, server, key),
+            await connect(session, server, key, "/private/ws?listenKey="),
+        )
         outsider = await connect(session, server, other_key)
         await connected(server, 3)
-        await client.futures_create_order(symbol="ETHUSDT", side="SELL", type="LIMIT", quantity="0.010",
-                                          price="3100.00", timeInForce="GTC", newClientOrderId="rest-1")
+        await client.futures_create_order(
+            symbol="ETHUSDT",
+            side="SELL",
+            type="LIMIT",
+            quantity="0.010",
+            price="3100.00",
+            timeInForce="GTC",
+            newClientOrderId="rest-1",
+        )
         assert (await next_event(first))["o"]["c"] == (await next_event(second))["o"]["c"] == "rest-1"
         await client.futures_cancel_order(symbol="ETHUSDT", origClientOrderId="rest-1")
         canceled = await next_event(first)
@@ -195,7 +256,9 @@ async def test_an_expired_listen_key_says_so_and_closes_its_sockets(server, clie
     event = await next_event(ws)
     assert (event["e"], event["listenKey"]) == ("listenKeyExpired", key)
     assert (await asyncio.wait_for(ws.receive(), RECEIVE_TIMEOUT_S)).type in (
-        aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        aiohttp.WSMsgType.CLOSE,
+        aiohttp.WSMsgType.CLOSED,
+    )
     with pytest.raises(BinanceAPIException):
         await client.futures_stream_keepalive(key)
 

@@ -6,7 +6,8 @@ then starts the four services. Kafka requires a login (SASL/SCRAM-SHA-512) and
 allows nothing without an ACL: each service, the webhook gateway, operators and
 the mark-price feed log in as principals of their own, made at the first `up`
 with passwords kept 0600 in the state, as is the first operator's signing key
-(printed once). The env file gives an operator's shell that login and key. Run again, it brings back whatever died: Kafka
+(printed once). The env file gives an operator's shell that login and key.
+Run again, it brings back whatever died: Kafka
 and Postgres come back on the ports they had, so running services find them
 again; a dead or unhealthy service is restarted on its own ports, and one
 started against addresses that are no longer right is restarted against the
@@ -69,7 +70,8 @@ URL_VARIABLES = {"ledger": "EGIS_LEDGER_URL", "signal_router": "EGIS_GATEWAY_URL
 SERVICE_START_TIMEOUT_S = 60.0
 # A running service reconnects on its own once Kafka or Postgres is back; this is how long it gets.
 SERVICE_SETTLE_TIMEOUT_S = 30.0
-# Kafka's and Postgres's answers to `status` and `up`, larger than a service's own probe: a cold admin client connects first.
+# Kafka's and Postgres's answers to `status` and `up`, larger than a service's own probe:
+# a cold admin client connects first.
 INFRA_PROBE_TIMEOUT_S = 10.0
 # What a service records of its dependencies; a difference from today's means it must restart.
 DEPENDENCIES = ("kafka", "postgres")
@@ -103,8 +105,12 @@ def _kafka_admin() -> dict[str, str]:
 def _operator_env(env: dict[str, str]) -> dict[str, str]:
     """For an operator's shell (`source`): where Egis runs, the operator's Kafka login and signing key."""
     (operator_id, key), _ = local_access.operator(STATE_DIR)
-    return {**env, **local_access.login_env(local_access.users(STATE_DIR)["operator"]),
-            "EGIS_OPERATOR_ID": operator_id, "EGIS_OPERATOR_KEY": key}
+    return {
+        **env,
+        **local_access.login_env(local_access.users(STATE_DIR)["operator"]),
+        "EGIS_OPERATOR_ID": operator_id,
+        "EGIS_OPERATOR_KEY": key,
+    }
 
 
 def _kafka_up():
@@ -157,7 +163,10 @@ def _dependencies(env: dict[str, str]) -> dict[str, str]:
     from sqlalchemy.engine import make_url
 
     database = make_url(env["EGIS_DATABASE_URL"])
-    return {"kafka": env["EGIS_KAFKA_BOOTSTRAP_SERVERS"], "postgres": f"{database.host}:{database.port}/{database.database}"}
+    return {
+        "kafka": env["EGIS_KAFKA_BOOTSTRAP_SERVERS"],
+        "postgres": f"{database.host}:{database.port}/{database.database}",
+    }
 
 
 def start_service(service: str, env: dict[str, str], recorded: dict | None = None) -> dict[str, int | str]:
@@ -186,12 +195,16 @@ def _recorded_or_free(port: int | None) -> int:
     return port if port and port_is_free(port) else free_port()
 
 
-def wait_for_ready(service: str, port: int, process: subprocess.Popen, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
+def wait_for_ready(
+    service: str, port: int, process: subprocess.Popen, timeout: float = SERVICE_START_TIMEOUT_S
+) -> None:
     """Until the service answers /health/ready; exits if it died first or never gets there (see its log)."""
     _wait_for_page(service, f"http://127.0.0.1:{port}/health/ready", process, timeout)
 
 
-def wait_for_metrics(service: str, port: int, process: subprocess.Popen, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
+def wait_for_metrics(
+    service: str, port: int, process: subprocess.Popen, timeout: float = SERVICE_START_TIMEOUT_S
+) -> None:
     """Until the service serves /metrics; exits with its return code if it died first (see its log)."""
     _wait_for_page(service, f"http://127.0.0.1:{port}/metrics", process, timeout)
 
@@ -258,14 +271,17 @@ def _stop_service(service: str, pid: int) -> None:
 
 
 def _stop_moved(services: dict[str, dict], env: dict[str, str]) -> dict[str, str]:
-    """Stop, all at once, the running services that look for Kafka or Postgres where it no longer is; returns why, per service.
+    """Stop, all at once, the running services that look for Kafka or Postgres where it no longer is; returns why,
+    per service.
 
     At once: a service whose broker is gone cannot finish a clean shutdown, so each waits out the whole grace.
     """
     wanted = _dependencies(env)
     moved = {}
     for service, info in services.items():
-        changes = [f"{name} {info.get(name)} -> {wanted[name]}" for name in DEPENDENCIES if info.get(name) != wanted[name]]
+        changes = [
+            f"{name} {info.get(name)} -> {wanted[name]}" for name in DEPENDENCIES if info.get(name) != wanted[name]
+        ]
         if changes and _service_alive(service, int(info["pid"])):
             moved[service] = ", ".join(changes)
     _stop_services({service: int(services[service]["pid"]) for service in moved})
@@ -297,8 +313,11 @@ def _report_started(service: str, what: str, info: dict) -> dict:
 
 def _ports(info: dict) -> str:
     """Like "metrics :41234, http :41235"."""
-    return ", ".join(f"{name.removeprefix('EGIS_').removesuffix('_PORT').lower()} :{info[name]}"
-                     for name in info if name.endswith("_PORT"))
+    return ", ".join(
+        f"{name.removeprefix('EGIS_').removesuffix('_PORT').lower()} :{info[name]}"
+        for name in info
+        if name.endswith("_PORT")
+    )
 
 
 def _services_file() -> Path:
@@ -332,12 +351,21 @@ def up(_: argparse.Namespace | None = None) -> None:
         services[service] = _ensure_service(service, services.get(service), service_env, moved.get(service))
         _save_services(services)  # after each one: a failure further on leaves a true record
     # The HTTP ports are free ones picked at a service's first start: the env file names them for the CLI and curl.
-    _write_env({**_operator_env(env), **{variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
-                                         for service, variable in URL_VARIABLES.items()}})
+    _write_env(
+        {
+            **_operator_env(env),
+            **{
+                variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
+                for service, variable in URL_VARIABLES.items()
+            },
+        }
+    )
     _prometheus_up(services)
     if made:
-        print(f"\nThe first operator, {operator[0]}, signs repairs with this key (shown once; kept 0600 in "
-              f"{STATE_DIR / local_access.OPERATOR_FILE}):\n  {operator[1]}")
+        print(
+            f"\nThe first operator, {operator[0]}, signs repairs with this key (shown once; kept 0600 in "
+            f"{STATE_DIR / local_access.OPERATOR_FILE}):\n  {operator[1]}"
+        )
     print(f"\nEgis is up. Settings for other shells (an operator's, with the key): source {STATE_DIR / 'env'}")
 
 
@@ -346,8 +374,9 @@ def _prometheus_up(services: dict[str, dict]) -> None:
     if not prometheus.installed():
         print("prometheus: not installed, nothing scrapes the services (./egis installs Debian's package)")
         return
-    running = prometheus.start(STATE_DIR / "prometheus",
-                               {service: int(info["EGIS_METRICS_PORT"]) for service, info in services.items()})
+    running = prometheus.start(
+        STATE_DIR / "prometheus", {service: int(info["EGIS_METRICS_PORT"]) for service, info in services.items()}
+    )
     health = (0, 0)
 
     def unscraped() -> str | None:
@@ -404,11 +433,14 @@ async def _status_lines() -> list[tuple[str, str, str]]:
     # The services' record exists from `up` to `down`: until then, whatever does not run is missed, not stopped.
     absent = ("unhealthy", "not running") if _services_file().exists() else ("stopped", "")
     services = _load_services()
-    return list(await asyncio.gather(
-        _kafka_line(absent), _postgres_line(absent),
-        *(asyncio.to_thread(_service_line, service, services.get(service), absent) for service in SERVICES),
-        asyncio.to_thread(_prometheus_line, absent),
-    ))
+    return list(
+        await asyncio.gather(
+            _kafka_line(absent),
+            _postgres_line(absent),
+            *(asyncio.to_thread(_service_line, service, services.get(service), absent) for service in SERVICES),
+            asyncio.to_thread(_prometheus_line, absent),
+        )
+    )
 
 
 NOT_INSTALLED = "absent"  # Prometheus is optional: a system without it is still whole
@@ -454,7 +486,11 @@ def _service_line(service: str, info: dict | None, absent: tuple[str, str]) -> t
     if not _service_alive(service, pid):
         return service, "unhealthy", f"not running (pid {pid}; see {info['log']})"
     problem = _page_problem(f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/health/ready")
-    return (service, "healthy", f"pid {pid}, {_ports(info)}") if problem is None else (service, "unhealthy", f"pid {pid}: {problem}")
+    return (
+        (service, "healthy", f"pid {pid}, {_ports(info)}")
+        if problem is None
+        else (service, "unhealthy", f"pid {pid}: {problem}")
+    )
 
 
 def env(_: argparse.Namespace) -> None:
@@ -509,8 +545,10 @@ def operators(arguments: argparse.Namespace) -> int | None:
         return None
     keys[name] = local_access.new_operator_key()
     local_access.write_operator_keys(STATE_DIR, keys)
-    print(f"{name}'s signing key ({'new' if action == 'add' else 'rotated; the old one is refused from now'}, "
-          f"shown once):\n  {keys[name]}\nthey sign with: export EGIS_OPERATOR_ID={name} EGIS_OPERATOR_KEY=<the key>")
+    print(
+        f"{name}'s signing key ({'new' if action == 'add' else 'rotated; the old one is refused from now'}, "
+        f"shown once):\n  {keys[name]}\nthey sign with: export EGIS_OPERATOR_ID={name} EGIS_OPERATOR_KEY=<the key>"
+    )
     return None
 
 
@@ -530,9 +568,11 @@ def team(arguments: argparse.Namespace) -> int | None:
         return None
     user = kafka_auth.KafkaUser(grant.principal, kafka_auth.new_password())
     provision_access(STATE_DIR / "kafka", kafka.bootstrap, users=[user], grants=bindings)
-    print(f"{grant.principal} may read {', '.join(grant.reads)}\nin consumer groups named {grant.group_prefix}*, "
-          f"and write nothing. Its login (SASL/SCRAM-SHA-512 at {kafka.bootstrap}; password shown once):\n"
-          f"  username: {user.name}\n  password: {user.password}")
+    print(
+        f"{grant.principal} may read {', '.join(grant.reads)}\nin consumer groups named {grant.group_prefix}*, "
+        f"and write nothing. Its login (SASL/SCRAM-SHA-512 at {kafka.bootstrap}; password shown once):\n"
+        f"  username: {user.name}\n  password: {user.password}"
+    )
     return None
 
 
@@ -549,8 +589,9 @@ def main() -> None:
     for name, handler in (("up", up), ("down", down), ("status", status), ("env", env)):
         commands.add_parser(name, help=handler.__doc__).set_defaults(handler=handler)
     restarts = commands.add_parser("restart", help=restart.__doc__)
-    restarts.add_argument("component", nargs="?", choices=("kafka", "postgres", *SERVICES),
-                          help="what to restart; without it, everything")
+    restarts.add_argument(
+        "component", nargs="?", choices=("kafka", "postgres", *SERVICES), help="what to restart; without it, everything"
+    )
     restarts.set_defaults(handler=restart)
     marks = commands.add_parser("mark-price", help=mark_price.__doc__)
     marks.add_argument("symbol", help="e.g. ETHUSDT")

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from egis_common import access
-from egis_localinfra.kafka_auth import new_password, write_secret
 from egis_localinfra import local_access
+from egis_localinfra.kafka_auth import new_password
 from egis_localinfra.local_access import PRINCIPALS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -53,18 +53,20 @@ def access_script() -> str:
         "esac",
         "ADMIN=$(mktemp)",
         "trap 'rm -f \"$ADMIN\"' EXIT",
-        "cat > \"$ADMIN\" <<EOF",
+        'cat > "$ADMIN" <<EOF',
         "security.protocol=SASL_PLAINTEXT",
         "sasl.mechanism=$MECHANISM",
         'sasl.jaas.config=$MODULE required username="admin" password="${EGIS_KAFKA_ADMIN_PASSWORD:?}";',
         "EOF",
         'BIN="${KAFKA_BIN:-/opt/kafka/bin}"',
-        'configs() { "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN" "$@" > /dev/null; }',
+        'configs() { "$BIN/kafka-configs.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN" "$@" > /dev/null; }',  # noqa: E501 (one shell line)
         'acls() { "$BIN/kafka-acls.sh" --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN" "$@" > /dev/null; }',
     ]
     for principal in ("admin", *PRINCIPALS):
-        lines.append(f'configs --alter --entity-type users --entity-name {principal} '
-                     f'--add-config "SCRAM-SHA-512=[password=${{{password_variable(principal)}:?}}]"')
+        lines.append(
+            f"configs --alter --entity-type users --entity-name {principal} "
+            f'--add-config "SCRAM-SHA-512=[password=${{{password_variable(principal)}:?}}]"'
+        )
     for principal in PRINCIPALS:
         lines += [_acls_call(key, resources) for key, resources in _grouped(access.bindings(access.GRANTS[principal]))]
     lines.append('echo "kafka users and ACLs applied"')
@@ -85,19 +87,27 @@ def _grouped(bindings: list[access.AclBinding]) -> list[tuple[tuple, list[str]]]
 def _acls_call(key: tuple, resources: list[str]) -> str:
     principal, kind, pattern, operations = key
     flag = "--topic" if kind == "TOPIC" else "--group"
-    return " ".join(["acls --add --allow-principal", principal,
-                     *(f"--operation {op.title()}" for op in operations),
-                     *(f"{flag} {resource}" for resource in resources),
-                     "--resource-pattern-type", pattern.lower()])
+    return " ".join(
+        [
+            "acls --add --allow-principal",
+            principal,
+            *(f"--operation {op.title()}" for op in operations),
+            *(f"{flag} {resource}" for resource in resources),
+            "--resource-pattern-type",
+            pattern.lower(),
+        ]
+    )
 
 
 def jaas(admin_password: str) -> str:
     credential = f'username="admin" password="{admin_password}"'
-    return ("KafkaServer {\n"
-            f'  org.apache.kafka.common.security.plain.PlainLoginModule required {credential} '
-            f'user_admin="{admin_password}";\n'
-            f"  org.apache.kafka.common.security.scram.ScramLoginModule required {credential};\n"
-            "};\n")
+    return (
+        "KafkaServer {\n"
+        f"  org.apache.kafka.common.security.plain.PlainLoginModule required {credential} "
+        f'user_admin="{admin_password}";\n'
+        f"  org.apache.kafka.common.security.scram.ScramLoginModule required {credential};\n"
+        "};\n"
+    )
 
 
 def write_secrets(force: bool = False) -> list[Path]:
@@ -108,8 +118,10 @@ def write_secrets(force: bool = False) -> list[Path]:
     ENV_FILE.touch(mode=0o600)
     ENV_FILE.chmod(0o600)
     operator_key = secrets.token_urlsafe(32)
-    ENV_FILE.write_text("".join(f"{password_variable(p)}={v}\n" for p, v in passwords.items())
-                        + f"EGIS_OPERATOR_ID={OPERATOR_ID}\nEGIS_OPERATOR_KEY={operator_key}\n")
+    ENV_FILE.write_text(
+        "".join(f"{password_variable(p)}={v}\n" for p, v in passwords.items())
+        + f"EGIS_OPERATOR_ID={OPERATOR_ID}\nEGIS_OPERATOR_KEY={operator_key}\n"
+    )
     JAAS_FILE.parent.mkdir(parents=True, exist_ok=True)
     JAAS_FILE.touch(mode=0o600)
     JAAS_FILE.chmod(0o600)
@@ -131,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         ACCESS_SCRIPT.chmod(0o755)
         return 0
     if args.check and not current:
-        print(f"{ACCESS_SCRIPT.relative_to(ROOT)} is out of date: python -m egis_localinfra.compose --write",
-              file=sys.stderr)
+        print(
+            f"{ACCESS_SCRIPT.relative_to(ROOT)} is out of date: python -m egis_localinfra.compose --write",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
+
 from egis_localinfra import kafka_auth
 from egis_localinfra.ports import free_ports, port_is_free
 
@@ -76,8 +77,7 @@ def ensure_jars() -> Path:
 
 
 def _copy_dependencies() -> None:
-    cmd = ["mvn", "-B", "-q", "dependency:copy-dependencies", "-DincludeScope=runtime",
-           f"-DoutputDirectory={LIB_DIR}"]
+    cmd = ["mvn", "-B", "-q", "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={LIB_DIR}"]
     try:
         proc = subprocess.run(cmd, cwd=KAFKA_DIR, capture_output=True, text=True, timeout=600)
     except FileNotFoundError as exc:
@@ -147,8 +147,9 @@ def _terminate(pid: int, state_dir: Path, timeout: float) -> None:
 # ---------------------------------------------------------------- start
 
 
-def start_kafka(state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: bool = True,
-                secure: bool = False) -> KafkaInfo:
+def start_kafka(
+    state_dir: Path, *, heap: str = "-Xms512m -Xmx1g", fast_start: bool = True, secure: bool = False
+) -> KafkaInfo:
     """Start a broker+controller on 127.0.0.1 and wait until it serves admin requests.
 
     `secure`: clients must log in (SASL/SCRAM-SHA-512) and may do only what an ACL allows; the super
@@ -182,8 +183,10 @@ def _admin_for(state_dir: Path, secure: bool) -> kafka_auth.KafkaUser | None:
     admin = kafka_auth.admin_user(state_dir, create=secure and not formatted)
     if formatted and secure != (admin is not None):
         had = "with" if admin else "without"
-        raise RuntimeError(f"{state_dir} holds a Kafka started {had} authentication: start it the same way, "
-                           "or remove the directory for a new one")
+        raise RuntimeError(
+            f"{state_dir} holds a Kafka started {had} authentication: start it the same way, "
+            "or remove the directory for a new one"
+        )
     return admin
 
 
@@ -198,9 +201,9 @@ def provision_access(state_dir: Path, bootstrap: str, users=(), grants=(), revok
     admin = kafka_auth.admin_user(Path(state_dir).resolve())
     if admin is None:
         raise RuntimeError(f"the Kafka of {state_dir} runs without authentication: it has no users or ACLs")
-    return kafka_auth.provision(_java_cmd(ensure_jars(), fast_start=True), bootstrap, admin, users, grants,
-                                revoke, drop_users)
-
+    return kafka_auth.provision(
+        _java_cmd(ensure_jars(), fast_start=True), bootstrap, admin, users, grants, revoke, drop_users
+    )
 
 
 def _props_path(state_dir: Path) -> Path:
@@ -213,8 +216,9 @@ def _recorded_ports(state_dir: Path) -> list[int] | None:
         text = _props_path(state_dir).read_text()
     except OSError:
         return None
-    found = re.search(r"^listeners=(?:SASL_)?PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)$",
-                      text, re.M)
+    found = re.search(
+        r"^listeners=(?:SASL_)?PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)$", text, re.M
+    )
     return [int(found[1]), int(found[2])] if found else None
 
 
@@ -256,9 +260,16 @@ def _format_storage(state_dir: Path, lib: Path, admin: kafka_auth.KafkaUser | No
         return  # already formatted by an earlier start: keep its topics
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     # No log4j2 config here: log4j's default (errors to stderr) keeps server.log for the broker.
-    cmd = _java_cmd(lib, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",  # "=": an id may start with "-"
-                    "-c", str(_props_path(state_dir)), "--standalone",
-                    *(kafka_auth.format_arguments(admin) if admin else []))
+    cmd = _java_cmd(
+        lib,
+        "kafka.tools.StorageTool",
+        "format",
+        f"--cluster-id={cluster_id}",  # "=": an id may start with "-"
+        "-c",
+        str(_props_path(state_dir)),
+        "--standalone",
+        *(kafka_auth.format_arguments(admin) if admin else []),
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
@@ -269,8 +280,9 @@ def _launch(state_dir: Path, lib: Path, heap: str, fast_start: bool) -> subproce
     log_flags = [f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={state_dir}"]
     cmd = _java_cmd(lib, *heap.split(), *log_flags, "kafka.Kafka", str(_props_path(state_dir)), fast_start=fast_start)
     with open(state_dir / "kafka.out", "ab") as out:  # JVM crashes land here, not in server.log
-        proc = subprocess.Popen(cmd, cwd=state_dir, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=state_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     _CHILDREN[proc.pid] = proc
     return proc
 

@@ -16,8 +16,8 @@ import secrets
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -81,12 +81,14 @@ def broker_properties(port: int, controller_port: int, admin: KafkaUser) -> dict
         "inter.broker.listener.name": "SASL_PLAINTEXT",
         "sasl.enabled.mechanisms": MECHANISM,
         "sasl.mechanism.inter.broker.protocol": MECHANISM,
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
-            f"org.apache.kafka.common.security.scram.ScramLoginModule required {scram};",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.scram.ScramLoginModule required {scram};"
+        ),
         "sasl.mechanism.controller.protocol": "PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-        "listener.name.controller.plain.sasl.jaas.config":
-            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain};",
+        "listener.name.controller.plain.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain};"
+        ),
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "super.users": f"User:{admin.name}",
         "allow.everyone.if.no.acl.found": "false",
@@ -98,17 +100,34 @@ def format_arguments(admin: KafkaUser) -> list[str]:
     return ["--add-scram", f"{MECHANISM}=[name={admin.name},password={admin.password}]"]
 
 
-def provision(java_cmd: list[str], bootstrap: str, admin: KafkaUser, users: Iterable[KafkaUser] = (),
-              grants: Iterable[AclBinding] = (), revoke: Iterable[str] = (), drop_users: Iterable[str] = ()) -> str:
+def provision(
+    java_cmd: list[str],
+    bootstrap: str,
+    admin: KafkaUser,
+    users: Iterable[KafkaUser] = (),
+    grants: Iterable[AclBinding] = (),
+    revoke: Iterable[str] = (),
+    drop_users: Iterable[str] = (),
+) -> str:
     """Apply users and ACLs (idempotent); the tool's one-line summary. Raises with its errors on failure."""
     lines = [f"revoke {principal}" for principal in revoke]
     lines += [f"drop-user {name}" for name in drop_users]
     lines += [f"user {user.name} {user.password}" for user in users]
     lines += [" ".join(("allow", *binding.fields())) for binding in grants]
-    env = {**os.environ, "EGIS_KAFKA_BOOTSTRAP": bootstrap, "EGIS_KAFKA_ADMIN_USER": admin.name,
-           "EGIS_KAFKA_ADMIN_PASSWORD": admin.password}
-    proc = subprocess.run([*java_cmd, str(ACCESS_TOOL)], input="\n".join(lines) + "\n", capture_output=True,
-                          text=True, env=env, timeout=PROVISION_TIMEOUT_S)
+    env = {
+        **os.environ,
+        "EGIS_KAFKA_BOOTSTRAP": bootstrap,
+        "EGIS_KAFKA_ADMIN_USER": admin.name,
+        "EGIS_KAFKA_ADMIN_PASSWORD": admin.password,
+    }
+    proc = subprocess.run(
+        [*java_cmd, str(ACCESS_TOOL)],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=PROVISION_TIMEOUT_S,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"Kafka users and ACLs not applied ({proc.returncode}):\n{_quiet(proc.stderr)}")
     return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""

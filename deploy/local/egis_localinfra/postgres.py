@@ -37,6 +37,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
+
 from egis_localinfra.ports import free_port, port_is_free
 
 PG_ROOT = Path("/usr/lib/postgresql")
@@ -245,9 +246,16 @@ def _initdb(bin_dir: Path, home: Path, durable: bool) -> None:
     _give_to_postgres(pgdata)
     pwfile = _password_file(home)
     args = [
-        str(bin_dir / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, f"--pwfile={pwfile}",
-        "--auth-local=trust", "--auth-host=scram-sha-256",
-        "--encoding=UTF8", "--locale=C.UTF-8",  # C.UTF-8 always exists; LANG's locale may not
+        str(bin_dir / "initdb"),
+        "-D",
+        str(pgdata),
+        "-U",
+        SUPERUSER,
+        f"--pwfile={pwfile}",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C.UTF-8",  # C.UTF-8 always exists; LANG's locale may not
     ]
     _run_as_postgres(args + ([] if durable else ["--no-sync"]), timeout=120)
     with (pgdata / "postgresql.conf").open("a") as conf:
@@ -279,7 +287,6 @@ def _write_server_conf(home: Path, port: int, durable: bool) -> None:
     conf = home / "pgdata" / "egis.conf"
     conf.write_text("\n".join(lines) + "\n")
     _give_to_postgres(conf)
-
 
 
 def _pg_ctl(bin_dir: Path, pgdata: Path, action: str, *extra: str) -> None:
@@ -318,9 +325,14 @@ def _wait_ready(home: Path, port: int) -> PostgresInfo:
             f"postgres on {HOST}:{port} did not answer within {READY_TIMEOUT_S:.0f}s: {exc!r}\n{_log_tail(home)}"
         ) from exc
     return PostgresInfo(
-        host=HOST, port=port, user=SUPERUSER, password=password,
+        host=HOST,
+        port=port,
+        user=SUPERUSER,
+        password=password,
         pid=_live_postmaster_pid(home / "pgdata") or 0,
-        data_dir=home / "pgdata", log_path=home / "postgres.log", version=version,
+        data_dir=home / "pgdata",
+        log_path=home / "postgres.log",
+        version=version,
     )
 
 
@@ -336,7 +348,7 @@ async def _query_version(port: int, password: str) -> str:
                 return await conn.fetchval("show server_version")
             finally:
                 await conn.close()
-        except (OSError, asyncpg.CannotConnectNowError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, asyncpg.CannotConnectNowError):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)

@@ -46,8 +46,10 @@ def write_targets(state: Path, metrics_ports: dict[str, int]) -> Path:
     """The file_sd list: one target per service, labelled with its name (what dashboards and alerts select on)."""
     state.mkdir(parents=True, exist_ok=True)
     path = state / "targets.json"
-    targets = [{"targets": [f"127.0.0.1:{port}"], "labels": {"service": service}}
-               for service, port in sorted(metrics_ports.items())]
+    targets = [
+        {"targets": [f"127.0.0.1:{port}"], "labels": {"service": service}}
+        for service, port in sorted(metrics_ports.items())
+    ]
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(targets, indent=2))
     temporary.replace(path)  # whole: Prometheus may read the file at any moment
@@ -59,8 +61,12 @@ def write_config(state: Path) -> Path:
     config = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
         "rule_files": [str(RULES)],
-        "scrape_configs": [{"job_name": "egis", "file_sd_configs": [
-            {"files": [str(state / "targets.json")], "refresh_interval": SCRAPE_INTERVAL}]}],
+        "scrape_configs": [
+            {
+                "job_name": "egis",
+                "file_sd_configs": [{"files": [str(state / "targets.json")], "refresh_interval": SCRAPE_INTERVAL}],
+            }
+        ],
     }
     path.write_text(json.dumps(config, indent=2))  # JSON is YAML
     return path
@@ -90,9 +96,18 @@ def start(state: Path, metrics_ports: dict[str, int]) -> Running:
         raise RuntimeError("prometheus is not installed (./egis installs Debian's package)")
     port = _recorded_port(state)
     process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={state / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle", "--storage.tsdb.retention.time=7d"],
-        stdout=(state / "prometheus.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={state / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=7d",
+        ],
+        stdout=(state / "prometheus.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     (state / "prometheus.json").write_text(json.dumps({"pid": process.pid, "port": port}))
     running = Running(process.pid, port)
     deadline = time.monotonic() + START_TIMEOUT_S

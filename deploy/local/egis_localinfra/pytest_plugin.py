@@ -19,12 +19,11 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import ExitStack
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -142,8 +141,9 @@ async def admin_publish(topic: str, value: bytes, key: bytes | None) -> None:
         from aiokafka import AIOKafkaProducer
 
         assert _session_infra is not None, "no test broker yet"
-        _admin_producer = AIOKafkaProducer(bootstrap_servers=_session_infra.kafka_bootstrap, acks="all",
-                                           enable_idempotence=True, **admin_options())
+        _admin_producer = AIOKafkaProducer(
+            bootstrap_servers=_session_infra.kafka_bootstrap, acks="all", enable_idempotence=True, **admin_options()
+        )
         await _admin_producer.start()
     await _admin_producer.send_and_wait(topic, value, key=key)
 

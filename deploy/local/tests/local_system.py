@@ -19,7 +19,10 @@ def run_cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env["EGIS_LOCAL_STATE_DIR"] = str(state_dir)
     return subprocess.run(
         [sys.executable, "-m", "egis_localinfra.cli", *args],
-        env=env, capture_output=True, text=True, timeout=240,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -67,8 +70,9 @@ def system_env(state_dir: Path) -> dict[str, str]:
 def ledger_admin(state_dir: Path, *args: str, token: str | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")}
     env.update(system_env(state_dir), **({"EGIS_LEDGER_TOKEN": token} if token else {}))
-    done = subprocess.run([sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -77,17 +81,36 @@ def new_bot(state_dir: Path, signal_key: str) -> tuple[str, str, str]:
     """(admin token, bot id, webhook secret) of a new paper bot, as the README's walkthrough makes one."""
     issued = ledger_admin(state_dir, "create-token", "--role", "admin", "--name", "ops")
     token = next(line.split()[1] for line in issued.splitlines() if line.startswith("token: "))
-    created = json.loads(ledger_admin(
-        state_dir, "bots", "create", "--name", signal_key, "--signal-key", signal_key, "--exchange", "paper",
-        "--exchange-account", f"paper-{signal_key}", "--initial-budget-usd", "100", "--default-order-size-usd", "10",
-        "--json", token=token,
-    ))
+    created = json.loads(
+        ledger_admin(
+            state_dir,
+            "bots",
+            "create",
+            "--name",
+            signal_key,
+            "--signal-key",
+            signal_key,
+            "--exchange",
+            "paper",
+            "--exchange-account",
+            f"paper-{signal_key}",
+            "--initial-budget-usd",
+            "100",
+            "--default-order-size-usd",
+            "10",
+            "--json",
+            token=token,
+        )
+    )
     return token, created["bot_id"], created["webhook_secret"]
 
 
 def post_signal(state_dir: Path, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{system_env(state_dir)['EGIS_GATEWAY_URL']}/v1/signals",
-                                     data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"{system_env(state_dir)['EGIS_GATEWAY_URL']}/v1/signals",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())

@@ -6,11 +6,11 @@ import importlib.util
 import json
 import os
 import re
-import urllib.parse
 import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -48,8 +48,9 @@ def _the_provisioned_operator_runs_a_repair(state_dir: Path) -> None:
 
 
 def _drift_report(env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reconciler.cli", "drift-report"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler.cli", "drift-report"], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def _operators_are_added_and_revoked_while_it_runs(state_dir: Path) -> None:
@@ -101,9 +102,16 @@ def _prometheus_scrapes_every_service(up_output: str) -> str:
     [url] = re.findall(r"prometheus at (http://127\.0\.0\.1:\d+)", up_output)
     active = _prometheus(url, "/api/v1/targets", state="active")["activeTargets"]
     assert sorted((t["labels"]["service"], t["health"]) for t in active) == [
-        ("executor", "up"), ("ledger", "up"), ("reconciler", "up"), ("signal_router", "up")], active
+        ("executor", "up"),
+        ("ledger", "up"),
+        ("reconciler", "up"),
+        ("signal_router", "up"),
+    ], active
     assert {rule["name"] for group in _prometheus(url, "/api/v1/rules")["groups"] for rule in group["rules"]} >= {
-        "EgisServiceDown", "EgisDeadLetter", "EgisDrift"}
+        "EgisServiceDown",
+        "EgisDeadLetter",
+        "EgisDrift",
+    }
     return url
 
 
@@ -120,23 +128,33 @@ def _every_panel_query_runs_after_a_signal(state_dir: Path, url: str) -> None:
     _, _, secret = new_bot(state_dir, "observed")
     marked = run_cli(state_dir, "mark-price", "ETHUSDT", "2942.67")  # the paper venue fills at it
     assert marked.returncode == 0, marked.stdout + marked.stderr
-    status, answer = post_signal(state_dir, {"signal_key": "observed", "secret": secret, "action": "buy",
-                                             "symbol": "ETHUSDT"})
+    status, answer = post_signal(
+        state_dir, {"signal_key": "observed", "secret": secret, "action": "buy", "symbol": "ETHUSDT"}
+    )
     assert (status, answer["status"]) == (202, "accepted")
-    _poll(lambda: _prometheus(url, "/api/v1/query", query="egis_executor_orders_total")["result"], 60,
-          "Prometheus never saw the order the signal made")
+    _poll(
+        lambda: _prometheus(url, "/api/v1/query", query="egis_executor_orders_total")["result"],
+        60,
+        "Prometheus never saw the order the signal made",
+    )
     build = _dashboards()
     queries = build.queries(build.AS_SENT)
 
     def exported() -> dict[str, str]:
         """The queries whose metrics all exist: those must answer with data."""
         names = set(_prometheus(url, "/api/v1/label/__name__/values"))
-        return {title: expr for title, expr in queries.items()
-                if set(re.findall(r"\b(?:egis|faststream)_[a-z_]+|\bup\b", expr)) <= names}
+        return {
+            title: expr
+            for title, expr in queries.items()
+            if set(re.findall(r"\b(?:egis|faststream)_[a-z_]+|\bup\b", expr)) <= names
+        }
 
     def without_data() -> list[str]:
-        return [f"{title}: {expr}" for title, expr in exported().items()
-                if not _prometheus(url, "/api/v1/query", query=expr)["result"]]
+        return [
+            f"{title}: {expr}"
+            for title, expr in exported().items()
+            if not _prometheus(url, "/api/v1/query", query=expr)["result"]
+        ]
 
     # A rate needs two scrapes of a counter the signal made: a few scrape intervals.
     deadline = time.monotonic() + 30

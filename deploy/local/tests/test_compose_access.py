@@ -20,9 +20,7 @@ from egis_localinfra import compose, kafka_auth
 from egis_localinfra.kafka import _java_cmd, admin_client_options, ensure_jars, start_kafka, stop_kafka
 from egis_localinfra.local_access import PRINCIPALS
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("java") and shutil.which("mvn")), reason="needs java and mvn on PATH"
-)
+pytestmark = pytest.mark.skipif(not (shutil.which("java") and shutil.which("mvn")), reason="needs java and mvn on PATH")
 TOOLS = {"kafka-configs.sh": "kafka.admin.ConfigCommand", "kafka-acls.sh": "org.apache.kafka.tools.AclCommand"}
 
 
@@ -44,10 +42,15 @@ def applied(tmp_path_factory):
     admin = kafka_auth.admin_user(state / "kafka")
     passwords = {name: kafka_auth.new_password() for name in PRINCIPALS}
     asyncio.run(_create_topics(info.bootstrap, admin_client_options(state / "kafka")))
-    env = {**os.environ, "EGIS_KAFKA_BOOTSTRAP": info.bootstrap, "KAFKA_BIN": _kafka_bin(state / "bin"),
-           # Here the super user has its SCRAM credential from the format; compose's broker knows it by PLAIN.
-           "EGIS_KAFKA_ADMIN_MECHANISM": "SCRAM-SHA-512", "EGIS_KAFKA_ADMIN_PASSWORD": admin.password,
-           **{compose.password_variable(name): password for name, password in passwords.items()}}
+    env = {
+        **os.environ,
+        "EGIS_KAFKA_BOOTSTRAP": info.bootstrap,
+        "KAFKA_BIN": _kafka_bin(state / "bin"),
+        # Here the super user has its SCRAM credential from the format; compose's broker knows it by PLAIN.
+        "EGIS_KAFKA_ADMIN_MECHANISM": "SCRAM-SHA-512",
+        "EGIS_KAFKA_ADMIN_PASSWORD": admin.password,
+        **{compose.password_variable(name): password for name, password in passwords.items()},
+    }
     done = subprocess.run(["bash", str(compose.ACCESS_SCRIPT)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
     assert "kafka users and ACLs applied" in done.stdout
@@ -65,8 +68,13 @@ async def _create_topics(bootstrap: str, options: dict) -> None:
 
 
 async def _send(bootstrap: str, user: kafka_auth.KafkaUser, topic: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                request_timeout_ms=10000, **user.client_options())
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        request_timeout_ms=10000,
+        **user.client_options(),
+    )
     try:
         await producer.start()
         await producer.send_and_wait(topic, b"{}", key=b"k")
@@ -77,8 +85,12 @@ async def _send(bootstrap: str, user: kafka_auth.KafkaUser, topic: str) -> None:
 @pytest.mark.timeout(900)
 def test_every_principal_logs_in_and_writes_only_what_local_mode_grants_it(applied):
     bootstrap, users = applied
-    for principal, topic in (("executor", EXECUTIONS), ("signal_router", INTENTS), ("operator", ADMIN_COMMANDS),
-                             ("prices", MARK_PRICES)):
+    for principal, topic in (
+        ("executor", EXECUTIONS),
+        ("signal_router", INTENTS),
+        ("operator", ADMIN_COMMANDS),
+        ("prices", MARK_PRICES),
+    ):
         asyncio.run(_send(bootstrap, users[principal], topic.name))
     for principal in ("executor", "reconciler", "ledger", "operator", "prices", "gateway"):
         with pytest.raises(TopicAuthorizationFailedError):

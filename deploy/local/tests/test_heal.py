@@ -50,7 +50,9 @@ def pids(state_dir: Path) -> dict[str, int]:
 
 
 def ports(state_dir: Path) -> dict[str, dict]:
-    return {service: {k: v for k, v in info.items() if k.endswith("_PORT")} for service, info in services(state_dir).items()}
+    return {
+        service: {k: v for k, v in info.items() if k.endswith("_PORT")} for service, info in services(state_dir).items()
+    }
 
 
 def kafka_record(state_dir: Path) -> dict:
@@ -93,7 +95,9 @@ async def test_status_names_a_killed_service_and_up_restarts_only_it_on_its_own_
     up_again(state_dir)
     after = pids(state_dir)
     assert after["executor"] != before_pids["executor"]
-    assert {s: p for s, p in after.items() if s != "executor"} == {s: p for s, p in before_pids.items() if s != "executor"}
+    assert {s: p for s, p in after.items() if s != "executor"} == {
+        s: p for s, p in before_pids.items() if s != "executor"
+    }
     assert ports(state_dir) == before_ports
     assert_healthy(state_dir)
 
@@ -140,7 +144,9 @@ async def test_restart_of_one_service_gives_it_a_new_process_on_the_same_ports_a
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     after = pids(state_dir)
     assert after["reconciler"] != before_pids["reconciler"]
-    assert {s: p for s, p in after.items() if s != "reconciler"} == {s: p for s, p in before_pids.items() if s != "reconciler"}
+    assert {s: p for s, p in after.items() if s != "reconciler"} == {
+        s: p for s, p in before_pids.items() if s != "reconciler"
+    }
     assert ports(state_dir) == before_ports
     assert_healthy(state_dir)
 

@@ -12,19 +12,16 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import ClusterAuthorizationFailedError, KafkaError, TopicAuthorizationFailedError
-
 from faststream.kafka import KafkaBroker
 
 from egis_common import access
-from egis_common.kafka_login import broker_security, client_options
 from egis_common import contracts as c
+from egis_common.kafka_login import broker_security, client_options
 from egis_common.topics import EXECUTIONS, INTENTS, LEDGER_EVENTS, encode
 from egis_localinfra import kafka_auth
 from egis_localinfra.kafka import admin_client_options, provision_access, start_kafka, stop_kafka
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("java") and shutil.which("mvn")), reason="needs java and mvn on PATH"
-)
+pytestmark = pytest.mark.skipif(not (shutil.which("java") and shutil.which("mvn")), reason="needs java and mvn on PATH")
 TOPICS = (INTENTS, LEDGER_EVENTS, EXECUTIONS)
 
 
@@ -32,8 +29,7 @@ TOPICS = (INTENTS, LEDGER_EVENTS, EXECUTIONS)
 def secure_kafka(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("secure-kafka")
     info = start_kafka(state_dir, secure=True)
-    users = {name: kafka_auth.KafkaUser(name, kafka_auth.new_password())
-             for name in (*access.SERVICES, "team-risk")}
+    users = {name: kafka_auth.KafkaUser(name, kafka_auth.new_password()) for name in (*access.SERVICES, "team-risk")}
     grants = [binding for name in access.SERVICES for binding in access.bindings(access.GRANTS[name])]
     grants += access.bindings(access.team("risk"))
     asyncio.run(_create_topics(info.bootstrap, admin_client_options(state_dir)))
@@ -53,17 +49,26 @@ async def _create_topics(bootstrap: str, options: dict) -> None:
 
 
 def _intent() -> c.OrderIntent:
-    return c.OrderIntent.model_validate({
-        "signal_id": "00000000-0000-4000-8000-000000000001", "intent_id": "00000000-0000-4000-8000-000000000002",
-        "bot_id": "00000000-0000-4000-8000-000000000003", "intent": "open", "symbol": "BTCUSDT", "side": "long",
-        "requested_size_usd": "1000", "exchange": "paper", "exchange_account": "victim",
-    })
+    return c.OrderIntent.model_validate(
+        {
+            "signal_id": "00000000-0000-4000-8000-000000000001",
+            "intent_id": "00000000-0000-4000-8000-000000000002",
+            "bot_id": "00000000-0000-4000-8000-000000000003",
+            "intent": "open",
+            "symbol": "BTCUSDT",
+            "side": "long",
+            "requested_size_usd": "1000",
+            "exchange": "paper",
+            "exchange_account": "victim",
+        }
+    )
 
 
 async def _send(bootstrap: str, user: kafka_auth.KafkaUser | None, topic: str, value: bytes) -> None:
     options = user.client_options() if user else {}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                request_timeout_ms=10000, **options)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=10000, **options
+    )
     try:
         await producer.start()
         await producer.send_and_wait(topic, value, key=b"k")
@@ -72,8 +77,13 @@ async def _send(bootstrap: str, user: kafka_auth.KafkaUser | None, topic: str, v
 
 
 async def _read_all(bootstrap: str, user: kafka_auth.KafkaUser, topic: str, group: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest", **user.client_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **user.client_options(),
+    )
     await consumer.start()
     try:
         consumer.subscribe([topic])
@@ -87,8 +97,9 @@ async def _read_all(bootstrap: str, user: kafka_auth.KafkaUser, topic: str, grou
 
 async def _fetch(bootstrap: str, user: kafka_auth.KafkaUser, topic: str) -> list[bytes]:
     """A partition read directly, with no group: only the topic's own ACL decides."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, request_timeout_ms=10000,
-                                **user.client_options())
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, request_timeout_ms=10000, **user.client_options()
+    )
     await consumer.start()
     try:
         partition = TopicPartition(topic, 0)
@@ -158,8 +169,13 @@ def test_a_service_broker_logs_in_with_its_settings_and_gets_only_its_grants(sec
     bootstrap, users, _ = secure_kafka
 
     async def publish(user: kafka_auth.KafkaUser, topic: str) -> None:
-        broker = KafkaBroker(bootstrap, security=broker_security(user.login()), acks="all",
-                             enable_idempotence=True, request_timeout_ms=10000)
+        broker = KafkaBroker(
+            bootstrap,
+            security=broker_security(user.login()),
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=10000,
+        )
         await broker.start()
         try:
             await broker.publish(b"{}", topic, key=b"k")

@@ -10,9 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from egis_localinfra.kafka import kafka_status, start_kafka, stop_kafka
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("java") and shutil.which("mvn")), reason="needs java and mvn on PATH"
-)
+pytestmark = pytest.mark.skipif(not (shutil.which("java") and shutil.which("mvn")), reason="needs java and mvn on PATH")
 
 
 async def _roundtrip(bootstrap: str) -> None:

@@ -48,18 +48,31 @@ GRANTS: dict[str, Grant] = {
     for grant in (
         # The webhook gateway only turns authenticated webhooks into signals.
         Grant("gateway", writes=_names(t.SIGNALS_RECEIVED)),
-        Grant("signal_router", reads=_names(t.SIGNALS_RECEIVED, t.BOTS),
-              writes=_names(t.SIGNALS_SKIPPED, t.INTENTS) + DEAD_LETTERS, group_prefix="signal_router"),
+        Grant(
+            "signal_router",
+            reads=_names(t.SIGNALS_RECEIVED, t.BOTS),
+            writes=_names(t.SIGNALS_SKIPPED, t.INTENTS) + DEAD_LETTERS,
+            group_prefix="signal_router",
+        ),
         # The executor reads the bots topic for each bot's exchange and account: never an intent's word for them.
-        Grant("executor", reads=_names(t.INTENTS, t.LEDGER_EVENTS, t.EXECUTOR_COMMANDS, t.MARK_PRICES, t.BOTS),
-              writes=_names(t.LEDGER_COMMANDS, t.EXECUTIONS, t.PAPER_REPAIRS, t.EXCHANGE_FACTS) + DEAD_LETTERS,
-              group_prefix="executor"),
-        Grant("ledger", reads=_names(t.LEDGER_COMMANDS, t.EXECUTIONS),
-              writes=_names(t.LEDGER_EVENTS, t.BOTS) + DEAD_LETTERS, group_prefix="ledger"),
-        Grant("reconciler", reads=_names(t.LEDGER_EVENTS, t.EXECUTIONS, t.PAPER_REPAIRS, t.EXCHANGE_FACTS,
-                                         t.ADMIN_COMMANDS),
-              writes=_names(t.LEDGER_COMMANDS, t.EXECUTOR_COMMANDS, t.ADMIN_REPLIES) + DEAD_LETTERS,
-              group_prefix="reconciler"),
+        Grant(
+            "executor",
+            reads=_names(t.INTENTS, t.LEDGER_EVENTS, t.EXECUTOR_COMMANDS, t.MARK_PRICES, t.BOTS),
+            writes=_names(t.LEDGER_COMMANDS, t.EXECUTIONS, t.PAPER_REPAIRS, t.EXCHANGE_FACTS) + DEAD_LETTERS,
+            group_prefix="executor",
+        ),
+        Grant(
+            "ledger",
+            reads=_names(t.LEDGER_COMMANDS, t.EXECUTIONS),
+            writes=_names(t.LEDGER_EVENTS, t.BOTS) + DEAD_LETTERS,
+            group_prefix="ledger",
+        ),
+        Grant(
+            "reconciler",
+            reads=_names(t.LEDGER_EVENTS, t.EXECUTIONS, t.PAPER_REPAIRS, t.EXCHANGE_FACTS, t.ADMIN_COMMANDS),
+            writes=_names(t.LEDGER_COMMANDS, t.EXECUTOR_COMMANDS, t.ADMIN_REPLIES) + DEAD_LETTERS,
+            group_prefix="reconciler",
+        ),
         # People running repairs: they sign admin commands and read the replies, nothing else.
         Grant("operator", writes=_names(t.ADMIN_COMMANDS), reads=_names(t.ADMIN_REPLIES), group_prefix="operator."),
         # The paper venue's mark prices come from outside Egis (a feed, or `egis prices` by hand).

@@ -50,13 +50,20 @@ def assembled(parts: Sequence[c.AdminReply]) -> c.AdminReply:
     ordered = sorted(parts, key=lambda part: part.part)
     assert [p.part for p in ordered] == list(range(1, ordered[0].parts + 1)), "every part, once"
     first = ordered[0]
-    report = {name: [line for part in ordered for line in part.report[name]] if isinstance(value, list) else value
-              for name, value in first.report.items()}
+    report = {
+        name: [line for part in ordered for line in part.report[name]] if isinstance(value, list) else value
+        for name, value in first.report.items()
+    }
     return first.model_copy(update={"report": report})
 
 
-async def request(bootstrap: str, command: c.AdminCommand, timeout_s: float, login: dict[str, Any] | None = None,
-                  waiting: Callable[[float], None] | None = None) -> c.AdminReply | None:
+async def request(
+    bootstrap: str,
+    command: c.AdminCommand,
+    timeout_s: float,
+    login: dict[str, Any] | None = None,
+    waiting: Callable[[float], None] | None = None,
+) -> c.AdminReply | None:
     """Publish the command, then read replies (from the end as of now) until ours has arrived whole.
 
     `waiting(seconds so far)` is called while the reply is awaited, for a progress display."""
@@ -79,8 +86,9 @@ async def request(bootstrap: str, command: c.AdminCommand, timeout_s: float, log
         await consumer.stop()
 
 
-async def _reply_to(consumer: AIOKafkaConsumer, request_id: UUID, timeout_s: float,
-                    waiting: Callable[[float], None] | None) -> c.AdminReply | None:
+async def _reply_to(
+    consumer: AIOKafkaConsumer, request_id: UUID, timeout_s: float, waiting: Callable[[float], None] | None
+) -> c.AdminReply | None:
     """Every part of our reply (a part published twice counts once), joined; None if not all came in time."""
     started = time.monotonic()
     parts: dict[int, c.AdminReply] = {}

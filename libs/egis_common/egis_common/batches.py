@@ -32,7 +32,9 @@ BatchHandler = Callable[[list[Message]], Awaitable[list[R]]]
 log = get_logger(__name__)
 
 
-async def consume_batch(records: Sequence[Any], topic: Topic, dead_letters: DeadLetters, handle: BatchHandler) -> list[R]:
+async def consume_batch(
+    records: Sequence[Any], topic: Topic, dead_letters: DeadLetters, handle: BatchHandler
+) -> list[R]:
     decoded = [(record, message) for record in records if (message := await _decode(record, topic, dead_letters))]
     if len(decoded) > 1:
         messages = [message for _, message in decoded]
@@ -49,7 +51,11 @@ async def consume_batch(records: Sequence[Any], topic: Topic, dead_letters: Dead
 
 
 async def process_batch(
-    records: Sequence[Any], topic: Topic, uow: UnitOfWork, inbox: Inbox, dead_letters: DeadLetters,
+    records: Sequence[Any],
+    topic: Topic,
+    uow: UnitOfWork,
+    inbox: Inbox,
+    dead_letters: DeadLetters,
     handle: Callable[[AsyncConnection, list[Message]], Awaitable[list[R]]],
 ) -> list[R]:
     async def in_one_transaction(messages: list[Message]) -> list[R]:

@@ -41,8 +41,15 @@ def decode(key: bytes | None, value: bytes | None) -> tuple[UUID, BotSnapshot | 
 
 
 class BotsFeed:
-    def __init__(self, bootstrap_servers: str, topic: str, on_record: OnRecord, *, client_id: str,
-                 kafka_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        on_record: OnRecord,
+        *,
+        client_id: str,
+        kafka_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.topic = topic
         self.on_record = on_record
         self.options = {"bootstrap_servers": bootstrap_servers, "client_id": client_id, **(kafka_options or {})}
@@ -52,8 +59,11 @@ class BotsFeed:
 
     async def start(self, ready_timeout_seconds: float) -> None:
         self.consumer = AIOKafkaConsumer(
-            **self.options, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            **self.options,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
         )
         await self.consumer.start()
         # Without a group, a subscription is assigned every partition of the topic.

@@ -44,8 +44,14 @@ from egis_common.settings import EgisSettings
 from egis_common.subscriber import IDLE_WAIT_MS, BatchSubscriber
 
 __all__ = [
-    "IDLE_WAIT_MS", "BatchSubscriber", "EgisBroker", "KafkaRecords", "batch_subscriber", "batch_subscriber_options",
-    "make_broker", "subscriber_options",
+    "IDLE_WAIT_MS",
+    "BatchSubscriber",
+    "EgisBroker",
+    "KafkaRecords",
+    "batch_subscriber",
+    "batch_subscriber_options",
+    "make_broker",
+    "subscriber_options",
 ]
 
 log = get_logger(__name__)
@@ -89,8 +95,12 @@ class EgisBroker(KafkaBroker):
         for subscriber in self.batch_subscribers:
             await subscriber.start()
 
-    async def stop(self, exc_type: type[BaseException] | None = None, exc_val: BaseException | None = None,
-                   exc_tb: TracebackType | None = None) -> None:
+    async def stop(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> None:
         await asyncio.gather(*(subscriber.stop() for subscriber in self.batch_subscribers))
         await super().stop(exc_type, exc_val, exc_tb)
 
@@ -142,7 +152,8 @@ def batch_subscriber(broker: KafkaBroker, topic: str, group_id: str, max_records
     if not isinstance(broker, EgisBroker):
         raise TypeError("batch_subscriber needs the broker make_broker builds (an EgisBroker)")
     carrier = broker.subscriber(topic, **batch_subscriber_options(group_id, max_records))
-    subscriber = BatchSubscriber(carrier, group_id, max_records, middlewares=broker.batch_middlewares,
-                                 context=broker.context)
+    subscriber = BatchSubscriber(
+        carrier, group_id, max_records, middlewares=broker.batch_middlewares, context=broker.context
+    )
     broker.batch_subscribers.append(subscriber)
     return subscriber

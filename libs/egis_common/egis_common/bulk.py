@@ -32,8 +32,10 @@ def insert_many(table: sa.Table, names: Sequence[str], suffix: str = "", *, in_o
     source = unnest_columns(table, names)
     if in_order:
         source = f"{source} WITH ORDINALITY AS u({columns}, row_number) ORDER BY row_number"
-    return sa.text(f"INSERT INTO {table.schema}.{table.name} ({columns}) "
-                   f"SELECT {columns if in_order else '*'} FROM {source} {suffix}".rstrip())
+    return sa.text(
+        f"INSERT INTO {table.schema}.{table.name} ({columns}) "
+        f"SELECT {columns if in_order else '*'} FROM {source} {suffix}".rstrip()
+    )
 
 
 def update_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.TextClause:
@@ -42,8 +44,10 @@ def update_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.T
     `suffix` adds assignments, e.g. ", updated_at = now()".
     """
     key, values = names[0], names[1:]
-    return sa.text(f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(f'{n} = u.{n}' for n in values)}{suffix}"
-                   f" FROM {unnest_columns(table, names)} AS u({', '.join(names)}) WHERE t.{key} = u.{key}")
+    return sa.text(
+        f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(f'{n} = u.{n}' for n in values)}{suffix}"
+        f" FROM {unnest_columns(table, names)} AS u({', '.join(names)}) WHERE t.{key} = u.{key}"
+    )
 
 
 def by_column(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list]:

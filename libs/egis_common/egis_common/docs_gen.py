@@ -102,8 +102,11 @@ def _sources(service: str) -> list[Path]:
     package = _package_dir(service)
     own = sorted(package.rglob("*.py"))
     libraries = {root for path in own for root in _imported_roots(ast.parse(path.read_text()))}
-    library_dirs = [d for root in sorted(libraries - {"egis_common", service})
-                    if (d := _package_dir(root)) is not None and (ROOT / "libs") in d.parents]
+    library_dirs = [
+        d
+        for root in sorted(libraries - {"egis_common", service})
+        if (d := _package_dir(root)) is not None and (ROOT / "libs") in d.parents
+    ]
     return own + [path for d in library_dirs for path in sorted(d.rglob("*.py"))]
 
 
@@ -150,11 +153,19 @@ def describe_service(service: str) -> ServiceMessages:
 
 def readme_block(described: ServiceMessages, everyone: Sequence[ServiceMessages]) -> str:
     senders = _senders(everyone)
-    lines = [BEGIN, f"<!-- generated from the code by `{COMMAND}`; edit the code, not this list -->", "",
-             "**Consumes**", "", "| topic | messages on it (sent by) | consumer group |", "|---|---|---|"]
+    lines = [
+        BEGIN,
+        f"<!-- generated from the code by `{COMMAND}`; edit the code, not this list -->",
+        "",
+        "**Consumes**",
+        "",
+        "| topic | messages on it (sent by) | consumer group |",
+        "|---|---|---|",
+    ]
     for consumer in described.consumes:
-        messages = ", ".join(f"{m.__name__} ({', '.join(senders.get(m, ['outside the services']))})"
-                             for m in consumer.topic.messages)
+        messages = ", ".join(
+            f"{m.__name__} ({', '.join(senders.get(m, ['outside the services']))})" for m in consumer.topic.messages
+        )
         group = f"`{consumer.group}`" if consumer.group else "none: read whole from the beginning at every start"
         lines.append(f"| `{consumer.topic.name}` | {messages} | {group} |")
     lines += ["", "**Produces**", "", "| topic | messages | consumed by |", "|---|---|---|"]
@@ -195,30 +206,37 @@ def with_block(readme: str, block: str) -> str:
 # --- AsyncAPI ------------------------------------------------------------------------------
 
 
-def asyncapi_document(described: Sequence[ServiceMessages], *, title: str = "Egis",
-                      topics: Sequence[Topic] = ALL_TOPICS, command: str = COMMAND) -> dict[str, Any]:
+def asyncapi_document(
+    described: Sequence[ServiceMessages],
+    *,
+    title: str = "Egis",
+    topics: Sequence[Topic] = ALL_TOPICS,
+    command: str = COMMAND,
+) -> dict[str, Any]:
     """An AsyncAPI 3.0 document of `topics`: channels, messages with their pydantic payload schemas, and
     an operation per subscriber (receive) and per topic a service produces to (send), tagged by service."""
     messages = [message for topic in topics for message in topic.messages]
-    _, schemas = models_json_schema([(m, "serialization") for m in messages],
-                                    ref_template="#/components/schemas/{model}")
+    _, schemas = models_json_schema(
+        [(m, "serialization") for m in messages], ref_template="#/components/schemas/{model}"
+    )
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": title, "version": "1",
-                 "description": f"Generated from the topic registry and the services' wiring by `{command}`."},
+        "info": {
+            "title": title,
+            "version": "1",
+            "description": f"Generated from the topic registry and the services' wiring by `{command}`.",
+        },
         "defaultContentType": "application/json",
         "channels": {channel_id(topic): _channel(topic) for topic in topics},
         "operations": dict(_operations(described, topics)),
-        "components": {"schemas": schemas.get("$defs", {}),
-                       "messages": {m.__name__: _message(m) for m in messages}},
+        "components": {"schemas": schemas.get("$defs", {}), "messages": {m.__name__: _message(m) for m in messages}},
     }
 
 
 def service_asyncapi(described: ServiceMessages, *, title: str, command: str) -> dict[str, Any]:
     """One service's part of the document: the topics it consumes or produces to, and its operations."""
     touched = {consumer.topic for consumer in described.consumes} | {_topic_of(m) for m in described.produces}
-    return asyncapi_document([described], title=title, topics=[t for t in ALL_TOPICS if t in touched],
-                             command=command)
+    return asyncapi_document([described], title=title, topics=[t for t in ALL_TOPICS if t in touched], command=command)
 
 
 def channel_id(topic: Topic) -> str:
@@ -249,21 +267,32 @@ def _operations(described: Sequence[ServiceMessages], topics: Sequence[Topic]) -
     for service in described:
         for consumer in service.consumes:
             if consumer.topic in topics:
-                summary = (f"Consumer group `{consumer.group}`." if consumer.group
-                           else "No consumer group: read whole from the beginning at every start, then followed.")
-                yield (f"{service.service}-receives-{channel_id(consumer.topic)}",
-                       _operation(service.service, "receive", consumer.topic, consumer.topic.messages, summary))
+                summary = (
+                    f"Consumer group `{consumer.group}`."
+                    if consumer.group
+                    else "No consumer group: read whole from the beginning at every start, then followed."
+                )
+                yield (
+                    f"{service.service}-receives-{channel_id(consumer.topic)}",
+                    _operation(service.service, "receive", consumer.topic, consumer.topic.messages, summary),
+                )
         for topic, messages in _by_topic(service.produces):
             if topic in topics:
-                yield (f"{service.service}-sends-{channel_id(topic)}",
-                       _operation(service.service, "send", topic, messages, "Sent by the service."))
+                yield (
+                    f"{service.service}-sends-{channel_id(topic)}",
+                    _operation(service.service, "send", topic, messages, "Sent by the service."),
+                )
 
 
 def _operation(service: str, action: str, topic: Topic, messages: Iterable[type[Message]], summary: str) -> dict:
     channel = channel_id(topic)
-    return {"action": action, "channel": {"$ref": f"#/channels/{channel}"}, "summary": summary,
-            "tags": [{"name": service}],
-            "messages": [{"$ref": f"#/channels/{channel}/messages/{m.__name__}"} for m in messages]}
+    return {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "summary": summary,
+        "tags": [{"name": service}],
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{m.__name__}"} for m in messages],
+    }
 
 
 def render_json(document: dict[str, Any]) -> str:

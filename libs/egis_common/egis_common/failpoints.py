@@ -24,23 +24,25 @@ from dataclasses import dataclass
 
 ENVIRONMENT_VARIABLE = "EGIS_FAILPOINTS"
 
-POINTS = frozenset({
-    # executor (handlers.Submission): tx1 records the attempt, then the call, then tx2 records the outcome.
-    "executor.before_attempt_commit",
-    "executor.after_attempt_commit",
-    "executor.before_exchange_call",
-    "executor.after_exchange_call",
-    "executor.before_outcome_commit",
-    "executor.after_outcome_commit",
-    # ledger: one transaction per consumed batch of commands (reservations) and of executions.
-    "ledger.before_reservation_commit",
-    "ledger.after_reservation_commit",
-    "ledger.before_execution_commit",
-    "ledger.after_execution_commit",
-    # signal_router: one transaction per consumed batch of signals (dedup keys, intents, skips).
-    "signal_router.before_commit",
-    "signal_router.after_commit",
-})
+POINTS = frozenset(
+    {
+        # executor (handlers.Submission): tx1 records the attempt, then the call, then tx2 records the outcome.
+        "executor.before_attempt_commit",
+        "executor.after_attempt_commit",
+        "executor.before_exchange_call",
+        "executor.after_exchange_call",
+        "executor.before_outcome_commit",
+        "executor.after_outcome_commit",
+        # ledger: one transaction per consumed batch of commands (reservations) and of executions.
+        "ledger.before_reservation_commit",
+        "ledger.after_reservation_commit",
+        "ledger.before_execution_commit",
+        "ledger.after_execution_commit",
+        # signal_router: one transaction per consumed batch of signals (dedup keys, intents, skips).
+        "signal_router.before_commit",
+        "signal_router.after_commit",
+    }
+)
 
 
 class FailpointSpecError(ValueError):

@@ -29,7 +29,11 @@ import sqlalchemy.exc
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from tenacity import (
-    AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_random_exponential,
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_random_exponential,
 )
 
 from egis_common.logs import get_logger
@@ -74,14 +78,25 @@ def is_transient(error: BaseException) -> bool:
 def _transient_alone(error: BaseException) -> bool:
     if isinstance(error, (PoisonMessage, ValidationError)):
         return False
-    if isinstance(error, (OSError, TimeoutError, asyncio.TimeoutError, asyncpg.InterfaceError,
-                          asyncpg.PostgresConnectionError, sqlalchemy.exc.TimeoutError)):
+    if isinstance(
+        error,
+        (
+            OSError,
+            TimeoutError,
+            asyncio.TimeoutError,
+            asyncpg.InterfaceError,
+            asyncpg.PostgresConnectionError,
+            sqlalchemy.exc.TimeoutError,
+        ),
+    ):
         return True  # ConnectionRefusedError, ConnectionResetError and the like are OSErrors
     if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
         return True
     if isinstance(error, KafkaError):
-        return bool(getattr(error, "retriable", False)) or type(error).__name__ in ("KafkaConnectionError",
-                                                                                   "KafkaTimeoutError")
+        return bool(getattr(error, "retriable", False)) or type(error).__name__ in (
+            "KafkaConnectionError",
+            "KafkaTimeoutError",
+        )
     sqlstate = getattr(error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES)
 
@@ -105,8 +120,13 @@ def _log_retry(what: str) -> Callable[[RetryCallState], None]:
             return  # a failure on a healthy system: count_failure logged it
         if isinstance(error, _TryAgain):
             error = error.__cause__
-        log.warning("dependency_unavailable_will_retry", what=what, attempt=state.attempt_number,
-                    waiting_s=round(state.upcoming_sleep, 3), error=repr(error))
+        log.warning(
+            "dependency_unavailable_will_retry",
+            what=what,
+            attempt=state.attempt_number,
+            waiting_s=round(state.upcoming_sleep, 3),
+            error=repr(error),
+        )
 
     return before_sleep
 
@@ -147,15 +167,18 @@ def drop_failures_table(op: Operations, schema: str) -> None:
 
 def dead_letter_id(schema: str, record: Any) -> uuid.UUID:
     """The outbox id of a record's dead letter: one per record and consuming schema, however often it fails."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"egis-dead-letter:{schema}/{record.topic}/{record.partition}/{record.offset}")
+    return uuid.uuid5(
+        uuid.NAMESPACE_URL, f"egis-dead-letter:{schema}/{record.topic}/{record.partition}/{record.offset}"
+    )
 
 
 class DeadLetters:
     """Runs a record's handler until it succeeds or the record is dead-lettered; never dead-letters a transient
     failure. The service's schema keeps the attempts and, through its outbox, the dead letter itself."""
 
-    def __init__(self, max_attempts: int, uow: UnitOfWork, outbox: Outbox, *,
-                 hold_seconds: float = HOLD_SECONDS) -> None:
+    def __init__(
+        self, max_attempts: int, uow: UnitOfWork, outbox: Outbox, *, hold_seconds: float = HOLD_SECONDS
+    ) -> None:
         self.max_attempts = max_attempts
         self.uow = uow
         self.outbox = outbox
@@ -195,8 +218,9 @@ class DeadLetters:
 
         Returns None when the record was dead-lettered (now or before), else what `call` returned.
         """
-        async for attempt in self._retrying(f"{record.topic}/{record.partition}/{record.offset}",
-                                            stop=stop_after_delay(self.hold_seconds)):
+        async for attempt in self._retrying(
+            f"{record.topic}/{record.partition}/{record.offset}", stop=stop_after_delay(self.hold_seconds)
+        ):
             with attempt:
                 try:
                     return await call()
@@ -214,34 +238,59 @@ class DeadLetters:
 
         async def count() -> bool:
             async with self.uow.begin() as conn:
-                attempts, already = (await conn.execute(self._upsert, {
-                    "topic": record.topic, "partition_no": record.partition, "record_offset": record.offset,
-                    "error": _describe(error),
-                })).one()
+                attempts, already = (
+                    await conn.execute(
+                        self._upsert,
+                        {
+                            "topic": record.topic,
+                            "partition_no": record.partition,
+                            "record_offset": record.offset,
+                            "error": _describe(error),
+                        },
+                    )
+                ).one()
                 if already is not None:
                     return True
                 if not immediate and attempts < self.max_attempts:
-                    log.warning("handler_failed_will_retry", topic=record.topic, partition=record.partition,
-                                offset=record.offset, attempts=attempts, error=repr(error))
+                    log.warning(
+                        "handler_failed_will_retry",
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        attempts=attempts,
+                        error=repr(error),
+                    )
                     return False
                 await self._dead_letter(conn, record, error, attempts)
             DEAD_LETTERED.labels(record.topic).inc()
-            log.error("message_dead_lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                      attempts=attempts, error=repr(error))
+            log.error(
+                "message_dead_lettered",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                attempts=attempts,
+                error=repr(error),
+            )
             return True
 
         return await self.retry_transient("count_failure", count)
 
     async def dead_letter_now(self, record: Any, error: BaseException) -> None:
         """A record that cannot be handled at all (it does not parse): dead-lettered at once, once."""
-        await self.count_failure(record, error if isinstance(error, (PoisonMessage, ValidationError))
-                                 else PoisonMessage(repr(error)))
+        await self.count_failure(
+            record, error if isinstance(error, (PoisonMessage, ValidationError)) else PoisonMessage(repr(error))
+        )
 
     async def _dead_letter(self, conn: Any, record: Any, error: BaseException, attempts: int) -> None:
-        await conn.execute(self.table.update().where(
-            self.table.c.topic == record.topic, self.table.c.partition_no == record.partition,
-            self.table.c.record_offset == record.offset,
-        ).values(dead_lettered_at=sa.func.now()))
+        await conn.execute(
+            self.table.update()
+            .where(
+                self.table.c.topic == record.topic,
+                self.table.c.partition_no == record.partition,
+                self.table.c.record_offset == record.offset,
+            )
+            .values(dead_lettered_at=sa.func.now())
+        )
         headers = {
             **{k: v.decode(errors="replace") for k, v in (record.headers or ()) if k != "content-type"},
             "x-dlq-topic": record.topic,
@@ -250,8 +299,14 @@ class DeadLetters:
             "x-dlq-attempts": str(attempts),
             "x-dlq-error": _describe(error),
         }
-        await self.outbox.add_raw(conn, message_id=dead_letter_id(self.schema, record), topic=DEAD_LETTER_TOPIC,
-                                  key=record.key, payload=record.value or b"", headers=headers)
+        await self.outbox.add_raw(
+            conn,
+            message_id=dead_letter_id(self.schema, record),
+            topic=DEAD_LETTER_TOPIC,
+            key=record.key,
+            payload=record.value or b"",
+            headers=headers,
+        )
 
     @property
     def _upsert(self) -> sa.TextClause:

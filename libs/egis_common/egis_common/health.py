@@ -39,7 +39,7 @@ async def probe(check: Check, timeout_s: float = PROBE_TIMEOUT_S) -> str:
 async def readiness(checks: Mapping[str, Check], timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, str]:
     """Every check at once, so the whole answer is bounded by one timeout."""
     results = await asyncio.gather(*(probe(check, timeout_s) for check in checks.values()))
-    return dict(zip(checks, results))
+    return dict(zip(checks, results, strict=True))
 
 
 def one_line(error: BaseException) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-
 from typing import Any
 
 import uvicorn
@@ -23,8 +22,14 @@ class HttpServer:
 
     def __init__(self, app: Any, host: str, port: int) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_config=None, access_log=False,
-            timeout_graceful_shutdown=5, timeout_keep_alive=75,
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=75,
         )
         self.app = app
         self.server = _Server(config)

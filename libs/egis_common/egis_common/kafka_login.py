@@ -67,9 +67,13 @@ def client_options(login: KafkaLogin) -> dict[str, Any]:
     if credentials is None:
         return {"security_protocol": "SSL", "ssl_context": context} if context else {}
     username, password = credentials
-    return {"security_protocol": "SASL_SSL" if context else "SASL_PLAINTEXT", "sasl_mechanism": MECHANISM,
-            "sasl_plain_username": username, "sasl_plain_password": password,
-            **({"ssl_context": context} if context else {})}
+    return {
+        "security_protocol": "SASL_SSL" if context else "SASL_PLAINTEXT",
+        "sasl_mechanism": MECHANISM,
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+        **({"ssl_context": context} if context else {}),
+    }
 
 
 def broker_security(login: KafkaLogin) -> BaseSecurity | None:

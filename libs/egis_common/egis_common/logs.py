@@ -54,14 +54,16 @@ if not structlog.is_configured():
     # Until a service configures logging (tests, command lines): structlog's default renders a
     # failure with rich, every local variable included. With a batch of Kafka records in scope
     # that blocks the event loop long enough for consumers to miss heartbeats.
-    structlog.configure(processors=[
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=True),
-        structlog.processors.format_exc_info,
-        _redact_secrets,
-        structlog.dev.ConsoleRenderer(),
-    ])
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=True),
+            structlog.processors.format_exc_info,
+            _redact_secrets,
+            structlog.dev.ConsoleRenderer(),
+        ]
+    )
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
@@ -81,11 +83,7 @@ def correlation_from_headers(headers: Mapping[str, Any]) -> dict[str, str]:
 
 def correlation_of(message: Any) -> dict[str, str]:
     """The correlation ids a message itself names."""
-    return {
-        field: str(value)
-        for field in CORRELATION_HEADERS
-        if (value := getattr(message, field, None)) is not None
-    }
+    return {field: str(value) for field in CORRELATION_HEADERS if (value := getattr(message, field, None)) is not None}
 
 
 def bind_correlation(**ids: Any) -> None:

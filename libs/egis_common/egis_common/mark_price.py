@@ -28,8 +28,9 @@ def mark_price(symbol: str, price: str) -> MarkPrice:
 
 
 async def publish(bootstrap: str, message: MarkPrice, login: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                request_timeout_ms=10000, **login)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=10000, **login
+    )
     try:
         await producer.start()
         await producer.send_and_wait(topic_for(message).name, encode(message), key=key_for(message))

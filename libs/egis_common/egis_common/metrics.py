@@ -15,12 +15,8 @@ HANDLER_SECONDS = Histogram(
     ["service", "handler"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-DEAD_LETTERED = Counter(
-    "egis_messages_dead_lettered_total", "Messages sent to the dead-letter topic", ["topic"]
-)
-OUTBOX_PUBLISHED = Counter(
-    "egis_outbox_published_total", "Outbox rows published to Kafka", ["schema"]
-)
+DEAD_LETTERED = Counter("egis_messages_dead_lettered_total", "Messages sent to the dead-letter topic", ["topic"])
+OUTBOX_PUBLISHED = Counter("egis_outbox_published_total", "Outbox rows published to Kafka", ["schema"])
 MESSAGING_ROWS_PRUNED = Counter(
     "egis_messaging_rows_pruned_total", "Published outbox rows and old inbox claims deleted", ["schema", "table"]
 )

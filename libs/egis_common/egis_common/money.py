@@ -30,9 +30,7 @@ def parse_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return _check_finite(value)
     if isinstance(value, bool) or isinstance(value, (int, float)):
-        raise MoneyFormatError(
-            f"expected a decimal string such as \"10.5\", got a JSON number {value!r}"
-        )
+        raise MoneyFormatError(f'expected a decimal string such as "10.5", got a JSON number {value!r}')
     if not isinstance(value, str):
         raise MoneyFormatError(f"expected a decimal string, got {type(value).__name__}")
     if len(value) > _MAX_TEXT_LENGTH or not _DECIMAL_PATTERN.fullmatch(value):

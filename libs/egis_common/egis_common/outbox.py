@@ -69,7 +69,10 @@ def create_messaging_tables(op: Operations, schema: str) -> None:
     """For a service's Alembic migration: its outbox and inbox tables."""
     op.create_table("outbox", *outbox_columns(), schema=schema)
     op.create_index(
-        "outbox_unpublished", "outbox", ["id"], schema=schema,
+        "outbox_unpublished",
+        "outbox",
+        ["id"],
+        schema=schema,
         postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_table("inbox", *inbox_columns(), schema=schema)
@@ -99,22 +102,41 @@ class Outbox:
         if not messages:
             return
         conn.info[WROTE_OUTBOX] = True  # the unit of work wakes the relay only after such a commit
-        await conn.execute(self._insert, {
-            "message_id": [message.message_id for message in messages],
-            "topic": [topic_for(message).name for message in messages],
-            "key": [key_for(message) for message in messages],
-            "payload": [encode(message) for message in messages],
-            # jsonb[] travels as text: asyncpg's jsonb codec takes a string
-            "headers": [json.dumps(correlation_headers(message)) for message in messages],
-        })
+        await conn.execute(
+            self._insert,
+            {
+                "message_id": [message.message_id for message in messages],
+                "topic": [topic_for(message).name for message in messages],
+                "key": [key_for(message) for message in messages],
+                "payload": [encode(message) for message in messages],
+                # jsonb[] travels as text: asyncpg's jsonb codec takes a string
+                "headers": [json.dumps(correlation_headers(message)) for message in messages],
+            },
+        )
 
-    async def add_raw(self, conn: AsyncConnection, *, message_id: UUID, topic: str, key: bytes | None,
-                      payload: bytes, headers: dict[str, str]) -> None:
+    async def add_raw(
+        self,
+        conn: AsyncConnection,
+        *,
+        message_id: UUID,
+        topic: str,
+        key: bytes | None,
+        payload: bytes,
+        headers: dict[str, str],
+    ) -> None:
         """A record that is not a contract message (a dead letter); a row with its id already there is kept."""
         conn.info[WROTE_OUTBOX] = True
-        await conn.execute(insert(self.table).values(
-            message_id=message_id, topic=topic, key=key, payload=payload, headers=headers,
-        ).on_conflict_do_nothing(index_elements=[self.table.c.message_id]))
+        await conn.execute(
+            insert(self.table)
+            .values(
+                message_id=message_id,
+                topic=topic,
+                key=key,
+                payload=payload,
+                headers=headers,
+            )
+            .on_conflict_do_nothing(index_elements=[self.table.c.message_id])
+        )
 
     @functools.cached_property
     def _insert(self) -> sa.TextClause:
@@ -173,8 +195,12 @@ class OutboxRelay:
     ) -> None:
         self.engine = engine
         self._producer_options = {
-            "bootstrap_servers": bootstrap_servers, "client_id": client_id,
-            "acks": "all", "enable_idempotence": True, "linger_ms": 0, **(kafka_options or {}),
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 0,
+            **(kafka_options or {}),
         }
         self.producer: AIOKafkaProducer | None = None  # aiokafka wants a running loop to build one
         self.table = outbox.table
@@ -222,9 +248,11 @@ class OutboxRelay:
     @functools.cached_property
     def _pending(self) -> str:
         # headers as text: what a jsonb value decodes to depends on the codecs set on the connection
-        return (f"WITH turn AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS ours) "
-                f"SELECT id, topic, key, payload, headers::text AS headers FROM {self._table_name}, turn "
-                f"WHERE turn.ours AND published_at IS NULL ORDER BY id LIMIT $2")
+        return (
+            f"WITH turn AS MATERIALIZED (SELECT pg_try_advisory_xact_lock($1) AS ours) "
+            f"SELECT id, topic, key, payload, headers::text AS headers FROM {self._table_name}, turn "
+            f"WHERE turn.ours AND published_at IS NULL ORDER BY id LIMIT $2"
+        )
 
     @functools.cached_property
     def _mark_published(self) -> str:
@@ -246,8 +274,10 @@ class OutboxRelay:
                 row["topic"],
                 row["payload"],
                 key=row["key"],
-                headers=[("content-type", b"application/json"),
-                         *((k, v.encode()) for k, v in json.loads(row["headers"]).items())],
+                headers=[
+                    ("content-type", b"application/json"),
+                    *((k, v.encode()) for k, v in json.loads(row["headers"]).items()),
+                ],
             )
             for row in rows
         ]

@@ -19,9 +19,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from egis_common.failures import failure_columns
 from egis_common.logs import get_logger
 from egis_common.metrics import MESSAGING_ROWS_PRUNED
-from egis_common.failures import failure_columns
 from egis_common.outbox import inbox_columns, outbox_columns
 
 log = get_logger(__name__)
@@ -35,16 +35,26 @@ async def prune_messaging(
     outbox = sa.Table("outbox", metadata, *outbox_columns())
     inbox = sa.Table("inbox", metadata, *inbox_columns())
     failures = sa.Table("consumer_failures", metadata, *failure_columns())
-    published_long_ago = sa.and_(outbox.c.published_at.is_not(None),
-                                 outbox.c.published_at < sa.func.now() - outbox_keep)
+    published_long_ago = sa.and_(
+        outbox.c.published_at.is_not(None), outbox.c.published_at < sa.func.now() - outbox_keep
+    )
     pruned = {
         "outbox": await _delete_in_batches(engine, outbox, [outbox.c.id], published_long_ago, batch_rows),
-        "inbox": await _delete_in_batches(engine, inbox, [inbox.c.consumer, inbox.c.message_id],
-                                          inbox.c.processed_at < sa.func.now() - inbox_keep, batch_rows),
+        "inbox": await _delete_in_batches(
+            engine,
+            inbox,
+            [inbox.c.consumer, inbox.c.message_id],
+            inbox.c.processed_at < sa.func.now() - inbox_keep,
+            batch_rows,
+        ),
         # A record's failures matter as long as Kafka can deliver it again, like an inbox claim.
         "consumer_failures": await _delete_in_batches(
-            engine, failures, [failures.c.topic, failures.c.partition_no, failures.c.record_offset],
-            failures.c.last_failed_at < sa.func.now() - inbox_keep, batch_rows),
+            engine,
+            failures,
+            [failures.c.topic, failures.c.partition_no, failures.c.record_offset],
+            failures.c.last_failed_at < sa.func.now() - inbox_keep,
+            batch_rows,
+        ),
     }
     for table, count in pruned.items():
         MESSAGING_ROWS_PRUNED.labels(schema, table).inc(count)

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from egis_common.broker import make_broker
 from egis_common.db import make_engine
 from egis_common.failures import DeadLetters
-from egis_common.kafka_login import client_options
 from egis_common.health import brokers_answer, database_answers, health_routes
+from egis_common.kafka_login import client_options
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
 from egis_common.migrations import upgrade_async
@@ -62,7 +62,8 @@ class Runtime:
     async def prune(self) -> dict[str, int]:
         """Delete long-published outbox rows and expired inbox claims (egis_common.retention)."""
         return await prune_messaging(
-            self.engine, self.settings.db_schema,
+            self.engine,
+            self.settings.db_schema,
             outbox_keep=timedelta(hours=self.settings.outbox_retention_hours),
             inbox_keep=timedelta(days=self.settings.inbox_retention_days),
         )
@@ -97,13 +98,17 @@ def build_runtime(settings: EgisSettings) -> Runtime:
     outbox = Outbox(settings.db_schema)
     # The relay's own connection: its published marks need not wait for the disk (see make_engine).
     relay = OutboxRelay(
-        make_engine(settings, pool_size=1, wait_for_flush=False), settings.kafka_bootstrap_servers, outbox,
-        client_id=f"{settings.service_name}-outbox", kafka_options=client_options(settings),
+        make_engine(settings, pool_size=1, wait_for_flush=False),
+        settings.kafka_bootstrap_servers,
+        outbox,
+        client_id=f"{settings.service_name}-outbox",
+        kafka_options=client_options(settings),
         poll_interval_seconds=settings.outbox_poll_interval_seconds,
     )
     uow = UnitOfWork(engine, relay)
-    dead_letters = DeadLetters(settings.consumer_max_attempts, uow, outbox,
-                               hold_seconds=settings.consumer_transient_hold_seconds)
+    dead_letters = DeadLetters(
+        settings.consumer_max_attempts, uow, outbox, hold_seconds=settings.consumer_transient_hold_seconds
+    )
     broker = make_broker(settings, dead_letters)
     return Runtime(settings, broker, engine, outbox, relay, uow, dead_letters)
 

@@ -54,8 +54,15 @@ class BatchSubscriber:
     """Fetches up to `max_records` records at once and hands them to its one handler as a KafkaMessage
     whose `raw_message` is the tuple of records; commits them in the background once it has returned."""
 
-    def __init__(self, carrier: Any, group_id: str, max_records: int, *,
-                 middlewares: Sequence[MiddlewareFactory] = (), context: Any = None) -> None:
+    def __init__(
+        self,
+        carrier: Any,
+        group_id: str,
+        max_records: int,
+        *,
+        middlewares: Sequence[MiddlewareFactory] = (),
+        context: Any = None,
+    ) -> None:
         self.carrier = carrier  # the FastStream subscriber that owns the consumer
         self.group_id = group_id
         self.max_records = max_records
@@ -104,13 +111,16 @@ class BatchSubscriber:
             except ConsumerStoppedError:
                 return
             except UnsupportedCodecError as error:
-                framework_log.log(logging.ERROR, "There is no suitable compression library available",
-                                  exc_info=error, extra=self._log_context(None))
+                framework_log.log(
+                    logging.ERROR,
+                    "There is no suitable compression library available",
+                    exc_info=error,
+                    extra=self._log_context(None),
+                )
                 await asyncio.sleep(CODEC_ERROR_PAUSE_SECONDS)
                 continue
             except KafkaError as error:
-                framework_log.log(logging.ERROR, "Kafka error occurred", exc_info=error,
-                                  extra=self._log_context(None))
+                framework_log.log(logging.ERROR, "Kafka error occurred", exc_info=error, extra=self._log_context(None))
                 await asyncio.sleep(KAFKA_ERROR_PAUSE_SECONDS)
                 continue
             except Exception:  # the loop outlives any one failure, as FastStream's restarts its task
@@ -170,9 +180,12 @@ class BatchSubscriber:
         return {"topic": topic, "group_id": self.group_id, "message_id": getattr(message, "message_id", "")}
 
 
-def _wrapped(factory: MiddlewareFactory, message: KafkaAckableMessage,
-             call_next: Callable[[KafkaAckableMessage], Awaitable[Any]], context: Any,
-             ) -> Callable[[KafkaAckableMessage], Awaitable[Any]]:
+def _wrapped(
+    factory: MiddlewareFactory,
+    message: KafkaAckableMessage,
+    call_next: Callable[[KafkaAckableMessage], Awaitable[Any]],
+    context: Any,
+) -> Callable[[KafkaAckableMessage], Awaitable[Any]]:
     async def call(msg: KafkaAckableMessage) -> Any:
         middleware = factory(message.raw_message, context=context)
         async with middleware:
@@ -236,8 +249,11 @@ class BackgroundCommits:
                 if offsets:
                     await self.consumer.commit(offsets)
             except Exception as error:  # those records come again after a rebalance or restart; inboxes drop them
-                log.warning("offset_commit_failed", offsets={f"{p.topic}/{p.partition}": o for p, o in offsets.items()},
-                            error=repr(error))
+                log.warning(
+                    "offset_commit_failed",
+                    offsets={f"{p.topic}/{p.partition}": o for p, o in offsets.items()},
+                    error=repr(error),
+                )
             with contextlib.suppress(TimeoutError):  # what is handled meanwhile goes in the next commit
                 async with asyncio.timeout(COMMIT_INTERVAL_SECONDS):
                     await self._stopping.wait()
@@ -255,5 +271,8 @@ class BackgroundCommits:
             async with asyncio.timeout(STOP_COMMIT_TIMEOUT_SECONDS):
                 await self._task
         except TimeoutError:
-            log.warning("offset_commit_abandoned_at_stop", topics=sorted(self.consumer.subscription()),
-                        waited_seconds=STOP_COMMIT_TIMEOUT_SECONDS)
+            log.warning(
+                "offset_commit_abandoned_at_stop",
+                topics=sorted(self.consumer.subscription()),
+                waited_seconds=STOP_COMMIT_TIMEOUT_SECONDS,
+            )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 
 import sqlalchemy as sa
+from pydantic import Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from egis_common.failures import failure_columns
 from egis_common.outbox import inbox_columns, outbox_columns
 from egis_common.settings import EgisSettings
 from egis_localinfra.pytest_plugin import TEST_LOGIN
-from pydantic import Field, SecretStr
 
 SCHEMA = "probe"
 

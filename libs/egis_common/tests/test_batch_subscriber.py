@@ -1,4 +1,6 @@
-"""The batch subscriber's loop against a hand-written consumer (the real-Kafka tests are in test_messaging_integration)."""
+"""The batch subscriber's loop against a hand-written consumer.
+
+The real-Kafka tests are in test_messaging_integration."""
 
 from __future__ import annotations
 
@@ -33,8 +35,11 @@ class StubConsumer:
     def append(self, count: int = 1) -> None:
         for _ in range(count):
             offset = len(self.log)
-            self.log.append(ConsumerRecord(TOPIC, 0, offset, offset, 0, b"k", b'{"n": %d}' % offset, None, 1, 8,
-                                           [("signal_id", b"s")]))
+            self.log.append(
+                ConsumerRecord(
+                    TOPIC, 0, offset, offset, 0, b"k", b'{"n": %d}' % offset, None, 1, 8, [("signal_id", b"s")]
+                )
+            )
         self._appended.set()
 
     async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[ConsumerRecord]]:
@@ -45,7 +50,7 @@ class StubConsumer:
                 await asyncio.wait_for(self._appended.wait(), timeout_ms / 1000)
             except TimeoutError:
                 return {}
-        records = self.log[self.position:self.position + max_records]
+        records = self.log[self.position : self.position + max_records]
         self.position += len(records)
         return {PARTITION: records}
 

@@ -22,9 +22,18 @@ from egis_common.topics import (
 
 def a_fill(**overrides):
     fields = dict(
-        intent_id=uuid.uuid4(), bot_id=uuid.uuid4(), position_id=uuid.uuid4(), intent="open",
-        symbol="ETHUSDT", side="long", client_order_id="ego-" + "0" * 32, exchange_order_id="42",
-        executed_qty="0.003", avg_price="2942.67", fee_usd="0.0035", filled_at=datetime.now(UTC),
+        intent_id=uuid.uuid4(),
+        bot_id=uuid.uuid4(),
+        position_id=uuid.uuid4(),
+        intent="open",
+        symbol="ETHUSDT",
+        side="long",
+        client_order_id="ego-" + "0" * 32,
+        exchange_order_id="42",
+        executed_qty="0.003",
+        avg_price="2942.67",
+        fee_usd="0.0035",
+        filled_at=datetime.now(UTC),
     )
     return c.OrderFilled(**{**fields, **overrides})
 
@@ -83,7 +92,8 @@ def test_every_message_class_travels_on_exactly_one_topic():
     classes = [m for t in ALL_TOPICS for m in t.messages]
     assert len(classes) == len(set(classes))
     message_classes = {
-        obj for obj in vars(c).values()
+        obj
+        for obj in vars(c).values()
         if isinstance(obj, type) and issubclass(obj, c.Message) and "type" in obj.model_fields
     }
     assert message_classes == set(classes)
@@ -96,17 +106,36 @@ def test_bot_messages_are_keyed_by_bot_id():
 
 
 def test_a_bot_snapshot_from_before_the_stop_percentages_still_parses_and_new_ones_are_bounded():
-    old = {"type": "BotSnapshot", "schema_version": 1, "message_id": str(uuid.uuid4()),
-           "occurred_at": "2026-01-01T00:00:00Z", "bot_id": str(uuid.uuid4()), "version": 3,
-           "owner_id": str(uuid.uuid4()), "name": "old", "strategy": "signal_hook", "signal_key": "k",
-           "webhook_secret_hash": "h", "exchange": "paper", "exchange_account": "a", "initial_budget_usd": "100",
-           "default_order_size_usd": "10", "paused": False, "deleted": False}
+    old = {
+        "type": "BotSnapshot",
+        "schema_version": 1,
+        "message_id": str(uuid.uuid4()),
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "bot_id": str(uuid.uuid4()),
+        "version": 3,
+        "owner_id": str(uuid.uuid4()),
+        "name": "old",
+        "strategy": "signal_hook",
+        "signal_key": "k",
+        "webhook_secret_hash": "h",
+        "exchange": "paper",
+        "exchange_account": "a",
+        "initial_budget_usd": "100",
+        "default_order_size_usd": "10",
+        "paused": False,
+        "deleted": False,
+    }
     snapshot = BOTS.decode(json.dumps(old))
     assert (snapshot.take_profit_pct, snapshot.stop_loss_pct) == (None, None)
     new = BOTS.decode(json.dumps({**old, "take_profit_pct": "2.5", "stop_loss_pct": "99.99"}))
     assert (new.take_profit_pct, new.stop_loss_pct) == (Decimal("2.5"), Decimal("99.99"))
-    for bad in ({"take_profit_pct": "0"}, {"stop_loss_pct": "-1"}, {"stop_loss_pct": "100"},
-                {"take_profit_pct": "1000.1"}, {"take_profit_pct": 2}):
+    for bad in (
+        {"take_profit_pct": "0"},
+        {"stop_loss_pct": "-1"},
+        {"stop_loss_pct": "100"},
+        {"take_profit_pct": "1000.1"},
+        {"take_profit_pct": 2},
+    ):
         with pytest.raises(ValidationError):
             BOTS.decode(json.dumps({**old, **bad}))
 
@@ -137,7 +166,8 @@ def test_a_reader_of_today_reads_a_message_from_a_later_producer(name):
     newer = {**sample, "schema_version": 2, "added_later": "x", "another_added_later": {"nested": [1, "2"]}}
     read = TOPIC_OF[name].decode(json.dumps(newer))
     assert read.model_dump(exclude={"schema_version"}) == TOPIC_OF[name].decode(json.dumps(sample)).model_dump(
-        exclude={"schema_version"})
+        exclude={"schema_version"}
+    )
     assert read.schema_version == 2
 
 

@@ -11,10 +11,10 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.exc
-from sqlalchemy.engine import make_url
 from aiokafka.errors import KafkaConnectionError, UnknownTopicOrPartitionError
 from faststream import AckPolicy
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import make_url
 
 from egis_common.broker import subscriber_options
 from egis_common.db import make_engine
@@ -47,35 +47,43 @@ def _wrapped(driver_error: Exception) -> sqlalchemy.exc.DBAPIError:
     return sqlalchemy.exc.OperationalError("SELECT 1", {}, adapted)
 
 
-@pytest.mark.parametrize("error", [
-    ConnectionRefusedError(111, "Connect call failed"),
-    ConnectionResetError(),
-    TimeoutError(),
-    asyncpg.CannotConnectNowError("the database system is starting up"),
-    asyncpg.AdminShutdownError("terminating connection due to administrator command"),
-    asyncpg.TooManyConnectionsError("sorry, too many clients already"),
-    asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
-    asyncpg.SerializationError("could not serialize access"),
-    asyncpg.DeadlockDetectedError("deadlock detected"),
-    _wrapped(ConnectionRefusedError(111, "refused")),
-    _wrapped(asyncpg.SerializationError("could not serialize access")),
-    sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
-    KafkaConnectionError("no broker"),
-    UnknownTopicOrPartitionError(),
-], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "Connect call failed"),
+        ConnectionResetError(),
+        TimeoutError(),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.SerializationError("could not serialize access"),
+        asyncpg.DeadlockDetectedError("deadlock detected"),
+        _wrapped(ConnectionRefusedError(111, "refused")),
+        _wrapped(asyncpg.SerializationError("could not serialize access")),
+        sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
+        KafkaConnectionError("no broker"),
+        UnknownTopicOrPartitionError(),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_unavailable_dependencies_are_transient(error):
     assert is_transient(error)
 
 
-@pytest.mark.parametrize("error", [
-    RuntimeError("a bug"),
-    KeyError("missing"),
-    PoisonMessage("bad"),
-    _validation_error(),
-    asyncpg.UniqueViolationError("duplicate key"),
-    asyncpg.CheckViolationError("violates check constraint"),
-    _wrapped(asyncpg.CheckViolationError("violates check constraint")),
-], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("a bug"),
+        KeyError("missing"),
+        PoisonMessage("bad"),
+        _validation_error(),
+        asyncpg.UniqueViolationError("duplicate key"),
+        asyncpg.CheckViolationError("violates check constraint"),
+        _wrapped(asyncpg.CheckViolationError("violates check constraint")),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_everything_else_is_not_transient_by_its_type(error):
     assert not is_transient(error)
 
@@ -96,7 +104,6 @@ class Record:
     headers: tuple = (("signal_id", b"s-1"),)
 
 
-
 @pytest.fixture
 async def runtime(test_database):
     runtime = build_runtime(ProbeSettings())
@@ -108,12 +115,17 @@ async def runtime(test_database):
 async def _rows(runtime, record: Record) -> tuple[int | None, int]:
     """(attempts counted, dead letters in the outbox) for one record."""
     async with runtime.engine.connect() as conn:
-        attempts = await conn.scalar(sa.text(
-            f"SELECT attempts FROM {SCHEMA}.consumer_failures WHERE topic = :t AND partition_no = :p "
-            "AND record_offset = :o"), {"t": record.topic, "p": record.partition, "o": record.offset})
-        letters = await conn.scalar(sa.text(
-            f"SELECT count(*) FROM {SCHEMA}.outbox WHERE topic = :dlq AND message_id = :id"),
-            {"dlq": DEAD_LETTER_TOPIC, "id": dead_letter_id(SCHEMA, record)})
+        attempts = await conn.scalar(
+            sa.text(
+                f"SELECT attempts FROM {SCHEMA}.consumer_failures WHERE topic = :t AND partition_no = :p "
+                "AND record_offset = :o"
+            ),
+            {"t": record.topic, "p": record.partition, "o": record.offset},
+        )
+        letters = await conn.scalar(
+            sa.text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE topic = :dlq AND message_id = :id"),
+            {"dlq": DEAD_LETTER_TOPIC, "id": dead_letter_id(SCHEMA, record)},
+        )
     return attempts, letters
 
 
@@ -166,9 +178,12 @@ async def test_run_dead_letters_a_record_that_fails_max_attempts_times_on_a_heal
     assert calls == 3
     assert await _rows(runtime, record) == (3, 1)
     async with runtime.engine.connect() as conn:
-        row = (await conn.execute(sa.text(
-            f"SELECT key, payload, headers FROM {SCHEMA}.outbox WHERE message_id = :id"),
-            {"id": dead_letter_id(SCHEMA, record)})).one()
+        row = (
+            await conn.execute(
+                sa.text(f"SELECT key, payload, headers FROM {SCHEMA}.outbox WHERE message_id = :id"),
+                {"id": dead_letter_id(SCHEMA, record)},
+            )
+        ).one()
     assert row.key == b"k" and row.payload == b'{"n": 1}'
     assert row.headers["x-dlq-topic"] == record.topic and row.headers["x-dlq-offset"] == "40"
     assert row.headers["x-dlq-attempts"] == "3" and "a bug" in row.headers["x-dlq-error"]

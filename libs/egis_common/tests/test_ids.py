@@ -21,7 +21,9 @@ def test_intent_id_is_deterministic_and_distinct_per_signal():
     assert intent_id_for(signal) == intent_id_for(signal)
     assert intent_id_for(signal) != intent_id_for(uuid.uuid4())
     # Pinned: a change here would make a restarted executor lose track of orders.
-    assert str(intent_id_for(signal)) == str(uuid.uuid5(uuid.UUID("6f1c9d52-8a4e-5b7e-9c1f-3d2a7e4b8c60"), f"intent:{signal}"))
+    assert str(intent_id_for(signal)) == str(
+        uuid.uuid5(uuid.UUID("6f1c9d52-8a4e-5b7e-9c1f-3d2a7e4b8c60"), f"intent:{signal}")
+    )
 
 
 @given(st.uuids(), st.sampled_from(list(OrderPurpose)))

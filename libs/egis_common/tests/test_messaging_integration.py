@@ -19,7 +19,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from egis_common import subscriber as subscriber_module
 from egis_common.broker import (
-    IDLE_WAIT_MS, KafkaRecords, batch_subscriber, batch_subscriber_options, subscriber_options,
+    IDLE_WAIT_MS,
+    KafkaRecords,
+    batch_subscriber,
+    batch_subscriber_options,
+    subscriber_options,
 )
 from egis_common.contracts import MarkPrice, SignalSkipped
 from egis_common.db import make_engine
@@ -126,14 +130,16 @@ async def test_a_process_killed_after_commit_loses_nothing(runtime, infra):
     assert row.published_at is None, "the killed process must not have published"
 
     consumer = AIOKafkaConsumer(
-        MARK_PRICES.name, bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options(), group_id=f"g-{uuid.uuid4()}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        MARK_PRICES.name,
+        bootstrap_servers=infra.kafka_bootstrap,
+        **infra.kafka_options(),
+        group_id=f"g-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
-        restarted = subprocess.run(
-            [sys.executable, str(script), "relay"], capture_output=True, text=True, timeout=60
-        )
+        restarted = subprocess.run([sys.executable, str(script), "relay"], capture_output=True, text=True, timeout=60)
         assert restarted.returncode == 0, restarted.stderr
         assert int(restarted.stdout.strip().splitlines()[-1]) >= 1
         received = await _read_until(consumer, lambda record: MARK_PRICES.decode(record.value).message_id == message_id)
@@ -216,8 +222,12 @@ async def test_after_n_failures_the_message_lands_in_the_dead_letter_topic_and_t
             raise RuntimeError("cannot handle this one")
 
     dead_letters = AIOKafkaConsumer(
-        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options(), group_id=f"dlq-{uuid.uuid4()}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        DEAD_LETTER_TOPIC,
+        bootstrap_servers=infra.kafka_bootstrap,
+        **infra.kafka_options(),
+        group_id=f"dlq-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await dead_letters.start()
     try:
@@ -252,8 +262,12 @@ async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_
         MARK_PRICES.decode(msg.body)
 
     dead_letters = AIOKafkaConsumer(
-        DEAD_LETTER_TOPIC, bootstrap_servers=infra.kafka_bootstrap, **infra.kafka_options(), group_id=f"dlq-{uuid.uuid4()}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        DEAD_LETTER_TOPIC,
+        bootstrap_servers=infra.kafka_bootstrap,
+        **infra.kafka_options(),
+        group_id=f"dlq-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await dead_letters.start()
     try:
@@ -278,13 +292,17 @@ async def test_an_unparseable_message_is_dead_lettered_at_once(runtime, scratch_
 async def _unpublished(runtime, message_ids) -> int:
     table = runtime.outbox.table
     async with runtime.engine.connect() as conn:
-        return await conn.scalar(sa.select(sa.func.count()).select_from(table).where(
-            table.c.message_id.in_(message_ids), table.c.published_at.is_(None)))
+        return await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(table.c.message_id.in_(message_ids), table.c.published_at.is_(None))
+        )
 
 
 async def test_the_relay_publishes_batch_after_batch_and_waits_its_turn_behind_another_relay(runtime, infra):
-    relay = OutboxRelay(runtime.engine, infra.kafka_bootstrap, runtime.outbox, batch_size=2,
-                        kafka_options=infra.kafka_options())
+    relay = OutboxRelay(
+        runtime.engine, infra.kafka_bootstrap, runtime.outbox, batch_size=2, kafka_options=infra.kafka_options()
+    )
     messages = [MarkPrice(symbol=unique_symbol(), price=Decimal(n)) for n in range(1, 6)]
     async with runtime.uow.begin() as conn:
         await runtime.outbox.add(conn, *messages)
@@ -354,9 +372,12 @@ def faststream_batch_subscriber(broker, topic: str, group_id: str):
     return broker.subscriber(topic, **batch_subscriber_options(group_id))
 
 
-@pytest.mark.parametrize("subscribe, hops_to_a_thread", [(batch_subscriber, False), (faststream_batch_subscriber, True)])
+@pytest.mark.parametrize(
+    "subscribe, hops_to_a_thread", [(batch_subscriber, False), (faststream_batch_subscriber, True)]
+)
 async def test_a_batch_handler_gets_its_message_without_a_trip_to_a_worker_thread(
-        runtime, scratch_topic, monkeypatch, subscribe, hops_to_a_thread):
+    runtime, scratch_topic, monkeypatch, subscribe, hops_to_a_thread
+):
     # FastStream's own batch subscriber is the control: fast_depends resolves the message in a worker thread.
     topic, _ = scratch_topic
     to_threads: list[object] = []
@@ -386,7 +407,8 @@ async def test_a_batch_handler_gets_its_message_without_a_trip_to_a_worker_threa
 
 @pytest.mark.parametrize("subscribe, sleeps", [(batch_subscriber, False), (faststream_batch_subscriber, True)])
 async def test_an_idle_batch_subscriber_goes_straight_back_to_kafka_without_sleeping(
-        scratch_topic, runtime, monkeypatch, subscribe, sleeps):
+    scratch_topic, runtime, monkeypatch, subscribe, sleeps
+):
     # FastStream's own batch subscriber is the control: after every wait that ends empty it sleeps
     # batch_timeout_ms, and a record that arrives meanwhile waits the sleep out.
     topic, _ = scratch_topic
@@ -421,9 +443,16 @@ async def test_an_idle_batch_subscriber_goes_straight_back_to_kafka_without_slee
 async def test_a_service_connects_to_postgres_under_its_own_name(runtime):
     # pg_stat_activity and the server's log lines (%a) tell the services apart by it.
     async with runtime.uow.read() as conn:
-        names = set((await conn.execute(sa.text(
-            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid() "
-            "UNION ALL SELECT current_setting('application_name')"))).scalars())
+        names = set(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid() "
+                        "UNION ALL SELECT current_setting('application_name')"
+                    )
+                )
+            ).scalars()
+        )
     assert names == {"probe"}
 
 
@@ -464,7 +493,8 @@ async def start_recording(runtime, topic: str, group: str, handled: list[int]) -
 
 
 async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_commit_is_on_its_way(
-        scratch_topic, runtime, monkeypatch):
+    scratch_topic, runtime, monkeypatch
+):
     # FastStream awaits each batch's commit before it fetches the next; batch_subscriber sends it in the background.
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
@@ -484,7 +514,8 @@ async def test_a_batch_subscriber_fetches_its_next_batch_while_the_last_ones_com
 
 
 async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_one_that_failed(
-        scratch_topic, runtime, monkeypatch):
+    scratch_topic, runtime, monkeypatch
+):
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
     handled: list[int] = []
@@ -523,7 +554,8 @@ async def test_a_batch_subscriber_never_commits_a_batch_still_being_handled_or_o
 
 
 async def test_a_batch_subscriber_commits_at_once_after_a_quiet_spell_then_at_most_once_per_interval(
-        scratch_topic, runtime, monkeypatch):
+    scratch_topic, runtime, monkeypatch
+):
     topic, admin = scratch_topic
     group = f"g-{uuid.uuid4()}"
     monkeypatch.setattr(subscriber_module, "COMMIT_INTERVAL_SECONDS", 3.0)

@@ -33,11 +33,17 @@ def _framework_methods() -> set[str]:
     """The coroutine methods of the framework objects a service holds (broker, subscribers, consumer,
     producer): the ones the framework awaits, and the kind the old patches shadowed."""
     broker = KafkaBroker()
-    subscribers = [broker.subscriber("t", group_id="g", ack_policy=AckPolicy.NACK_ON_ERROR, **extra)
-                   for extra in ({}, {"batch": True})]
+    subscribers = [
+        broker.subscriber("t", group_id="g", ack_policy=AckPolicy.NACK_ON_ERROR, **extra)
+        for extra in ({}, {"batch": True})
+    ]
     classes = [AIOKafkaConsumer, AIOKafkaProducer, KafkaBroker, *(type(s) for s in subscribers)]
-    return {name for cls in classes for name in dir(cls)
-            if not name.startswith("__") and inspect.iscoroutinefunction(getattr(cls, name, None))}
+    return {
+        name
+        for cls in classes
+        for name in dir(cls)
+        if not name.startswith("__") and inspect.iscoroutinefunction(getattr(cls, name, None))
+    }
 
 
 def _internal_imports(tree: ast.AST) -> list[str]:
@@ -60,10 +66,19 @@ def _shadowed_methods(tree: ast.AST, methods: set[str]) -> list[str]:
         targets: list[ast.expr] = []
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            found += [f"line {node.lineno}: {ast.unparse(t)} =" for t in targets
-                      if isinstance(t, ast.Attribute) and t.attr in methods and ast.unparse(t.value) != "self"]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setattr"
-              and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in methods):
+            found += [
+                f"line {node.lineno}: {ast.unparse(t)} ="
+                for t in targets
+                if isinstance(t, ast.Attribute) and t.attr in methods and ast.unparse(t.value) != "self"
+            ]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in methods
+        ):
             found.append(f"line {node.lineno}: {ast.unparse(node)}")
     return found
 
@@ -84,8 +99,11 @@ def test_the_guard_sees_the_shapes_of_the_old_patches():
 
 
 def test_no_module_imports_faststream_internals():
-    offenders = {str(p.relative_to(ROOT)): found for p in _python_files()
-                 if (found := _internal_imports(ast.parse(p.read_text(), str(p))))}
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in _python_files()
+        if (found := _internal_imports(ast.parse(p.read_text(), str(p))))
+    }
     assert offenders == {}
 
 
@@ -95,6 +113,9 @@ def framework_methods() -> set[str]:
 
 
 def test_no_module_replaces_a_method_of_a_framework_object(framework_methods):
-    offenders = {str(p.relative_to(ROOT)): found for p in _production_files()
-                 if (found := _shadowed_methods(ast.parse(p.read_text(), str(p)), framework_methods))}
+    offenders = {
+        str(p.relative_to(ROOT)): found
+        for p in _production_files()
+        if (found := _shadowed_methods(ast.parse(p.read_text(), str(p)), framework_methods))
+    }
     assert offenders == {}

@@ -74,5 +74,7 @@ def test_correlation_ids_travel_through_headers():
     }
     encoded = {k: v.encode() for k, v in headers.items()}
     assert logs.correlation_from_headers(encoded) == {
-        "signal_id": str(uuid.UUID(int=1)), "intent_id": "i-9", "bot_id": str(uuid.UUID(int=2)),
+        "signal_id": str(uuid.UUID(int=1)),
+        "intent_id": "i-9",
+        "bot_id": str(uuid.UUID(int=2)),
     }

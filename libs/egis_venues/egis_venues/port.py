@@ -139,8 +139,9 @@ class ExchangePort(Protocol):
 
     async def place_market_order(self, order: MarketOrder) -> OrderOutcome: ...
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str,
-                         not_after: datetime | None = None) -> LookupOutcome:
+    async def find_order(
+        self, account: str, symbol: str, client_order_id: str, not_after: datetime | None = None
+    ) -> LookupOutcome:
         """`not_after`: the order's, when known; a venue that holds to it may answer a final NotFound."""
         ...
 

@@ -13,8 +13,8 @@ import pytest
 
 from egis_binance_local import BinanceLocal, local_async_client
 from egis_common.ids import OrderPurpose, client_order_id
-from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.binance.errors import MarketDataUnavailable, UnknownSymbol
+from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.binance.parse import account_trade, filled, unexecuted_outcome, venue_order
 from egis_venues.port import Filled, MarketOrder, NotFound, OrderSide, Rejected, StopOrder, StopPlaced, Unknown
 from egis_venues.settings import BinanceCredentials
@@ -62,7 +62,11 @@ async def test_symbol_rules_parse_exchange_info_and_are_cached_until_the_ttl(ser
     try:
         rules = await adapter.symbol_rules("BTCUSDT")
         assert (rules.step_size, rules.tick_size, rules.min_qty, rules.min_notional_usd) == (
-            Decimal("0.001"), Decimal("0.10"), Decimal("0.001"), Decimal("100"))
+            Decimal("0.001"),
+            Decimal("0.10"),
+            Decimal("0.001"),
+            Decimal("100"),
+        )
         await adapter.symbol_rules("ETHUSDT")
         assert len(server.requests("GET", "/fapi/v1/exchangeInfo")) == 1
         now[0] = 61.0
@@ -170,23 +174,31 @@ async def test_a_dropped_connection_after_acceptance_is_unknown_and_never_resent
     assert isinstance(await exchange.find_order("main", "BTCUSDT", order.client_order_id), Filled)
 
 
-@pytest.mark.parametrize(("fault", "msg"), [
-    ("http_500", None),  # -1000 "An unknown error occured while processing the request."
-    ("http_503", "Unknown error, please check your request or try again later."),
-])
-async def test_server_errors_that_leave_the_execution_unknown_are_unknown_and_never_resent(server, exchange, fault, msg):
+@pytest.mark.parametrize(
+    ("fault", "msg"),
+    [
+        ("http_500", None),  # -1000 "An unknown error occured while processing the request."
+        ("http_503", "Unknown error, please check your request or try again later."),
+    ],
+)
+async def test_server_errors_that_leave_the_execution_unknown_are_unknown_and_never_resent(
+    server, exchange, fault, msg
+):
     server.inject_fault(fault, method="POST", path=ORDER_PATH, **({"msg": msg} if msg else {}))
     outcome = await exchange.place_market_order(market(OrderSide.BUY, "0.002"))
     assert isinstance(outcome, Unknown) and outcome.cause.startswith("http_50")
     assert len(server.requests("POST", ORDER_PATH)) == 1 and server.orders(API_KEY) == []
 
 
-@pytest.mark.parametrize(("fault", "options"), [
-    ("http_503", {}),  # -1001 "Internal error; unable to process your request. Please try again."
-    ("http_503", {"msg": "Service Unavailable."}),
-    ("http_429", {"retry_after_s": 1}),
-    ("http_418", {"retry_after_s": 1}),
-])
+@pytest.mark.parametrize(
+    ("fault", "options"),
+    [
+        ("http_503", {}),  # -1001 "Internal error; unable to process your request. Please try again."
+        ("http_503", {"msg": "Service Unavailable."}),
+        ("http_429", {"retry_after_s": 1}),
+        ("http_418", {"retry_after_s": 1}),
+    ],
+)
 async def test_an_order_the_venue_did_not_process_is_sent_again_and_placed_once(server, exchange, fault, options):
     order = market(OrderSide.BUY, "0.002")
     server.inject_fault(fault, method="POST", path=ORDER_PATH, **options)
@@ -198,8 +210,9 @@ async def test_an_order_the_venue_did_not_process_is_sent_again_and_placed_once(
 
 
 @pytest.mark.parametrize(("fault", "status"), [("http_429", 429), ("http_418", 418)])
-async def test_a_rate_limit_that_asks_for_more_time_than_the_order_has_is_refused_at_once(server, exchange, fault,
-                                                                                          status):
+async def test_a_rate_limit_that_asks_for_more_time_than_the_order_has_is_refused_at_once(
+    server, exchange, fault, status
+):
     server.inject_fault(fault, method="POST", path=ORDER_PATH, retry_after_s=30)
     outcome = await exchange.place_market_order(market(OrderSide.BUY, "0.002"))
     assert isinstance(outcome, Rejected) and outcome.code == f"http_{status}"
@@ -209,8 +222,9 @@ async def test_a_rate_limit_that_asks_for_more_time_than_the_order_has_is_refuse
 
 
 async def test_an_order_the_venue_keeps_not_processing_is_refused_after_the_resend_window(server):
-    adapter = BinanceExchange({"main": credentials()}, base_url=server.base_url, request_timeout_s=TIMEOUT_S,
-                              resend_within_s=0.5)
+    adapter = BinanceExchange(
+        {"main": credentials()}, base_url=server.base_url, request_timeout_s=TIMEOUT_S, resend_within_s=0.5
+    )
     try:
         server.inject_fault("http_503", count=1000, method="POST", path=ORDER_PATH)
         outcome = await adapter.place_market_order(market(OrderSide.BUY, "0.002"))
@@ -230,8 +244,15 @@ async def test_a_duplicate_open_client_id_is_unknown_and_the_lookup_shows_the_op
     order = market(OrderSide.BUY, "0.002")
     raw_client = local_async_client(server.base_url, API_KEY, API_SECRET)
     try:
-        await raw_client.futures_create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
-                                              quantity="0.002", price="50000", newClientOrderId=order.client_order_id)
+        await raw_client.futures_create_order(
+            symbol="BTCUSDT",
+            side="BUY",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.002",
+            price="50000",
+            newClientOrderId=order.client_order_id,
+        )
     finally:
         await raw_client.close_connection()
     outcome = await exchange.place_market_order(order)
@@ -316,10 +337,15 @@ def test_parsers_read_recorded_order_and_trade_bodies():
     assert unexecuted_outcome(venue_order(created)) == Unknown("order_new", created)
     trade = account_trade(trade_body)
     assert (trade.trade_id, trade.order_id, trade.price, trade.qty) == (
-        "272536245", "3524852987", Decimal("36567.10"), Decimal("0.010"))
+        "272536245",
+        "3524852987",
+        Decimal("36567.10"),
+        Decimal("0.010"),
+    )
     assert (trade.commission, trade.realised_pnl_usd, trade.traded_at.year) == (Decimal("0.14626840"), 0, 2023)
-    executed = venue_order({**open_order, "status": "FILLED", "executedQty": "0.010", "avgPrice": "36567.10",
-                            "cumQuote": "365.67100"})
+    executed = venue_order(
+        {**open_order, "status": "FILLED", "executedQty": "0.010", "avgPrice": "36567.10", "cumQuote": "365.67100"}
+    )
     fill = filled(executed, [trade])
     assert (fill.exchange_order_id, fill.fee_usd) == ("664082074", Decimal("0.14626840"))
     assert fill.executed_qty * fill.avg_price == trade.quote_qty

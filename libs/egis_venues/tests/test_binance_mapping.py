@@ -12,7 +12,10 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 
 from egis_venues.binance.client import client_factory
 from egis_venues.binance.errors import (
-    CONFIG_ERROR_CODES, REFUSED_CODES, lookup_failure, placement_failure,
+    CONFIG_ERROR_CODES,
+    REFUSED_CODES,
+    lookup_failure,
+    placement_failure,
 )
 from egis_venues.binance.parse import unexecuted_outcome, venue_decimal, venue_order
 from egis_venues.binance.requests import invalid_market_order, market_order_params, stop_params
@@ -31,8 +34,9 @@ def placed(error: Exception) -> Rejected | Unknown:
 
 @pytest.mark.parametrize("code", sorted(REFUSED_CODES) + sorted(CONFIG_ERROR_CODES))
 def test_codes_proving_nothing_was_placed_are_rejections(code):
-    assert placed(api_error(code)) == Rejected(str(code), "venue says no", {"status": 400, "code": code,
-                                                                           "msg": "venue says no"})
+    assert placed(api_error(code)) == Rejected(
+        str(code), "venue says no", {"status": 400, "code": code, "msg": "venue says no"}
+    )
 
 
 @pytest.mark.parametrize("code", [-4116, -1000, -1001, -1003, -1007, -1008, -9999])
@@ -45,14 +49,17 @@ def test_any_5xx_is_unknown_whatever_its_code(status):
     assert isinstance(placed(api_error(-2019, status)), Unknown)
 
 
-@pytest.mark.parametrize(("error", "cause"), [
-    (TimeoutError(), "timeout"),
-    (aiohttp.ServerTimeoutError("read"), "timeout"),
-    (aiohttp.ServerDisconnectedError(), "connection"),
-    (aiohttp.ClientConnectionError("reset"), "connection"),
-    (BinanceRequestException("Invalid Response: <html>"), "unreadable_response"),
-    (KeyError("orderId"), "unexpected_KeyError"),
-])
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (TimeoutError(), "timeout"),
+        (aiohttp.ServerTimeoutError("read"), "timeout"),
+        (aiohttp.ServerDisconnectedError(), "connection"),
+        (aiohttp.ClientConnectionError("reset"), "connection"),
+        (BinanceRequestException("Invalid Response: <html>"), "unreadable_response"),
+        (KeyError("orderId"), "unexpected_KeyError"),
+    ],
+)
 def test_infrastructure_failures_are_unknown(error, cause):
     assert placed(error).cause == cause
 
@@ -64,14 +71,28 @@ def test_a_lookup_finds_nothing_only_on_order_does_not_exist():
 
 
 def order_body(status: str, executed: str) -> dict[str, object]:
-    return {"orderId": 7, "clientOrderId": "ego-x", "status": status, "executedQty": executed,
-            "avgPrice": "0.00", "cumQuote": "0", "updateTime": 1700000000000}
+    return {
+        "orderId": 7,
+        "clientOrderId": "ego-x",
+        "status": status,
+        "executedQty": executed,
+        "avgPrice": "0.00",
+        "cumQuote": "0",
+        "updateTime": 1700000000000,
+    }
 
 
-@pytest.mark.parametrize(("status", "executed", "expected"), [
-    ("NEW", "0", Unknown), ("EXPIRED", "0", Rejected), ("CANCELED", "0", Rejected),
-    ("EXPIRED", "0.001", None), ("PARTIALLY_FILLED", "0.001", None), ("FILLED", "0.002", None),
-])
+@pytest.mark.parametrize(
+    ("status", "executed", "expected"),
+    [
+        ("NEW", "0", Unknown),
+        ("EXPIRED", "0", Rejected),
+        ("CANCELED", "0", Rejected),
+        ("EXPIRED", "0.001", None),
+        ("PARTIALLY_FILLED", "0.001", None),
+        ("FILLED", "0.002", None),
+    ],
+)
 def test_order_statuses(status, executed, expected):
     outcome = unexecuted_outcome(venue_order(order_body(status, executed)))
     assert outcome is None if expected is None else isinstance(outcome, expected)
@@ -101,11 +122,14 @@ def test_stop_params_put_the_trigger_on_the_tick_and_close_the_position():
     assert "quantity" not in params and "reduceOnly" not in params
 
 
-@pytest.mark.parametrize(("live", "base_url", "expected"), [
-    (False, None, "https://testnet.binancefuture.com/fapi/v1/ping"),
-    (True, None, "https://fapi.binance.com/fapi/v1/ping"),
-    (True, "http://127.0.0.1:9", "http://127.0.0.1:9/fapi/v1/ping"),
-])
+@pytest.mark.parametrize(
+    ("live", "base_url", "expected"),
+    [
+        (False, None, "https://testnet.binancefuture.com/fapi/v1/ping"),
+        (True, None, "https://fapi.binance.com/fapi/v1/ping"),
+        (True, "http://127.0.0.1:9", "http://127.0.0.1:9/fapi/v1/ping"),
+    ],
+)
 async def test_testnet_unless_live_and_a_base_url_overrides_both(live, base_url, expected):
     make = client_factory(live=live, base_url=base_url, request_timeout_s=5)
     client = make(BinanceCredentials(api_key="k", api_secret="s"))

@@ -10,8 +10,9 @@ from egis_venues.paper.matching import Book, VenueConfig, after_fill, match, tri
 from egis_venues.port import MarketOrder, OrderSide, Rejected, SymbolRules
 
 ETH = SymbolRules("ETHUSDT", Decimal("0.001"), Decimal("0.01"), Decimal("0"), Decimal("5"))
-CONFIG = VenueConfig(taker_fee_rate=Decimal("0.0004"), slippage_bps=Decimal("0"), fill_ratio=Decimal("1"),
-                     leverage=Decimal("1"))
+CONFIG = VenueConfig(
+    taker_fee_rate=Decimal("0.0004"), slippage_bps=Decimal("0"), fill_ratio=Decimal("1"), leverage=Decimal("1")
+)
 RICH = Book(Decimal("0"), Decimal("0"), Decimal("1000000"), Decimal("0"))
 D = Decimal
 
@@ -28,10 +29,13 @@ def test_a_buy_fills_at_the_mark_with_the_taker_fee_and_opens_a_long():
     assert execution.wallet_usd == D("1000000") - D("0.00353120")
 
 
-@pytest.mark.parametrize("qty, mark, code", [
-    ("0.0009", "2942.67", "-4003"),  # rounds down to zero
-    ("0.001", "2942.67", "-4164"),  # 2.94 USD < 5 minimum notional
-])
+@pytest.mark.parametrize(
+    "qty, mark, code",
+    [
+        ("0.0009", "2942.67", "-4003"),  # rounds down to zero
+        ("0.001", "2942.67", "-4164"),  # 2.94 USD < 5 minimum notional
+    ],
+)
 def test_filters_refuse_with_binance_codes(qty, mark, code):
     assert match(order(qty), ETH, D(mark), RICH, CONFIG).code == code
 
@@ -71,14 +75,17 @@ def test_positions_average_their_entry_and_flip_at_the_fill_price():
     assert after_fill(D("-2"), D("90"), D("2"), D("80"))[2] == D("20.00000000")
 
 
-@pytest.mark.parametrize("kind, side, mark, fired", [
-    ("TAKE_PROFIT_MARKET", OrderSide.SELL, "3100", True),
-    ("TAKE_PROFIT_MARKET", OrderSide.SELL, "3099.99", False),
-    ("STOP_MARKET", OrderSide.SELL, "2800", True),
-    ("STOP_MARKET", OrderSide.SELL, "2800.01", False),
-    ("TAKE_PROFIT_MARKET", OrderSide.BUY, "2800", True),
-    ("STOP_MARKET", OrderSide.BUY, "3100", True),
-])
+@pytest.mark.parametrize(
+    "kind, side, mark, fired",
+    [
+        ("TAKE_PROFIT_MARKET", OrderSide.SELL, "3100", True),
+        ("TAKE_PROFIT_MARKET", OrderSide.SELL, "3099.99", False),
+        ("STOP_MARKET", OrderSide.SELL, "2800", True),
+        ("STOP_MARKET", OrderSide.SELL, "2800.01", False),
+        ("TAKE_PROFIT_MARKET", OrderSide.BUY, "2800", True),
+        ("STOP_MARKET", OrderSide.BUY, "3100", True),
+    ],
+)
 def test_take_profit_fires_in_the_positions_favour_and_stop_against_it(kind, side, mark, fired):
     trigger = D("3100") if (kind == "TAKE_PROFIT_MARKET") == (side is OrderSide.SELL) else D("2800")
     assert triggers(kind, side, trigger, D(mark)) is fired

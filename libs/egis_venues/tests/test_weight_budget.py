@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from egis_venues.binance.weights import (
     UNLIMITED,
     IpBanned,

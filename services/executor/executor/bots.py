@@ -41,16 +41,22 @@ class BotView:
         current = self._by_id.get(bot_id)
         if current is not None and current.version > snapshot.version:
             return
-        self._by_id[bot_id] = Bot(bot_id=bot_id, version=snapshot.version, exchange=snapshot.exchange,
-                                  exchange_account=snapshot.exchange_account, deleted=snapshot.deleted)
+        self._by_id[bot_id] = Bot(
+            bot_id=bot_id,
+            version=snapshot.version,
+            exchange=snapshot.exchange,
+            exchange_account=snapshot.exchange_account,
+            deleted=snapshot.deleted,
+        )
 
 
 class KnownBots:
     """The view and the feed that fills it. The feed starts once, when the service starts or, in a
     composition that did not start it, before the first intent is looked up; it stops with the runtime."""
 
-    def __init__(self, runtime: Runtime, view: BotView, feed: BotsFeed, *, ready_timeout_seconds: float,
-                 catch_up_seconds: float) -> None:
+    def __init__(
+        self, runtime: Runtime, view: BotView, feed: BotsFeed, *, ready_timeout_seconds: float, catch_up_seconds: float
+    ) -> None:
         self.runtime, self.view, self.feed = runtime, view, feed
         self.ready_timeout_seconds, self.catch_up_seconds = ready_timeout_seconds, catch_up_seconds
         self._started = False

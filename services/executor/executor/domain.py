@@ -41,7 +41,15 @@ from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, IntentKind, Side
 from egis_common.ids import OrderPurpose, client_order_id
 from egis_venues.port import (
-    Filled, MarketOrder, OrderOutcome, OrderSide, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
+    Filled,
+    MarketOrder,
+    OrderOutcome,
+    OrderSide,
+    Rejected,
+    StopOrder,
+    StopPlaced,
+    SymbolRules,
+    Unknown,
 )
 
 
@@ -206,8 +214,11 @@ class SkipReason(str, Enum):
 
 # An intent its bot, as the bots feed states it, does not back: refused before any reservation, in the
 # ledger's words for the same refusals.
-REFUSALS = (c.PreflightRejectReason.UNKNOWN_BOT, c.PreflightRejectReason.BOT_DELETED,
-            c.PreflightRejectReason.ACCOUNT_MISMATCH)
+REFUSALS = (
+    c.PreflightRejectReason.UNKNOWN_BOT,
+    c.PreflightRejectReason.BOT_DELETED,
+    c.PreflightRejectReason.ACCOUNT_MISMATCH,
+)
 
 
 def skip_reasons() -> frozenset[str]:
@@ -242,9 +253,11 @@ def refusal(message: c.OrderIntent, bot: Bot | None) -> tuple[c.PreflightRejectR
     if bot.deleted:
         return c.PreflightRejectReason.BOT_DELETED, f"bot version {bot.version} is deleted"
     if (message.exchange, message.exchange_account) != (bot.exchange, bot.exchange_account):
-        return (c.PreflightRejectReason.ACCOUNT_MISMATCH,
-                f"the intent names {message.exchange.value}/{message.exchange_account}; "
-                f"bot version {bot.version} trades on {bot.exchange.value}/{bot.exchange_account}"[:1000])
+        return (
+            c.PreflightRejectReason.ACCOUNT_MISMATCH,
+            f"the intent names {message.exchange.value}/{message.exchange_account}; "
+            f"bot version {bot.version} trades on {bot.exchange.value}/{bot.exchange_account}"[:1000],
+        )
     return None
 
 
@@ -254,11 +267,20 @@ def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName], bot: B
     The exchange and the account are the bot's. A refused intent is recorded with what it claimed.
     """
     intent = Intent(
-        intent_id=message.intent_id, signal_id=message.signal_id, bot_id=message.bot_id, kind=message.intent,
-        side=message.side, symbol=message.symbol, exchange=message.exchange, exchange_account=message.exchange_account,
-        status=S.RECEIVED, requested_size_usd=message.requested_size_usd,
-        take_profit_price=message.take_profit_price, stop_loss_price=message.stop_loss_price,
-        take_profit_pct=message.take_profit_pct, stop_loss_pct=message.stop_loss_pct,
+        intent_id=message.intent_id,
+        signal_id=message.signal_id,
+        bot_id=message.bot_id,
+        kind=message.intent,
+        side=message.side,
+        symbol=message.symbol,
+        exchange=message.exchange,
+        exchange_account=message.exchange_account,
+        status=S.RECEIVED,
+        requested_size_usd=message.requested_size_usd,
+        take_profit_price=message.take_profit_price,
+        stop_loss_price=message.stop_loss_price,
+        take_profit_pct=message.take_profit_pct,
+        stop_loss_pct=message.stop_loss_pct,
     )
     refused = refusal(message, bot)
     if refused is not None:
@@ -278,8 +300,13 @@ def receive(message: c.OrderIntent, exchanges: frozenset[c.ExchangeName], bot: B
 def reservation(intent: Intent) -> c.ReserveBudget:
     """The reservation an intent asks the ledger for: the same command whenever it asks, under a new message id."""
     return c.ReserveBudget(
-        intent_id=intent.intent_id, bot_id=intent.bot_id, intent=intent.kind, side=intent.side, symbol=intent.symbol,
-        requested_size_usd=intent.requested_size_usd, exchange_account=intent.exchange_account,
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        intent=intent.kind,
+        side=intent.side,
+        symbol=intent.symbol,
+        requested_size_usd=intent.requested_size_usd,
+        exchange_account=intent.exchange_account,
     )
 
 
@@ -309,8 +336,9 @@ def answered(intent: Intent, answer: c.Message) -> Decision:
     return NOTHING
 
 
-def order_quantity(intent: Intent, answer: c.BudgetReserved, rules: SymbolRules | None,
-                   mark: Decimal | None) -> Decimal:
+def order_quantity(
+    intent: Intent, answer: c.BudgetReserved, rules: SymbolRules | None, mark: Decimal | None
+) -> Decimal:
     """An open buys what the requested size is worth at the mark, rounded down; a close, what the ledger holds."""
     if intent.kind is IntentKind.CLOSE:
         return answer.close_qty or Decimal("0")
@@ -320,7 +348,10 @@ def order_quantity(intent: Intent, answer: c.BudgetReserved, rules: SymbolRules 
 
 def market_order(intent: Intent, quantity: Decimal) -> MarketOrder:
     return MarketOrder(
-        account=intent.exchange_account, symbol=intent.symbol, side=intent.order_side, quantity=quantity,
+        account=intent.exchange_account,
+        symbol=intent.symbol,
+        side=intent.order_side,
+        quantity=quantity,
         client_order_id=client_order_id(intent.intent_id, OrderPurpose.ENTRY),
         reduce_only=intent.kind is IntentKind.CLOSE,  # a close can never open the opposite side
         not_after=intent.not_after,
@@ -356,15 +387,24 @@ def plan(intent: Intent, answer: c.BudgetReserved, quote: Quote | None) -> Attem
     return Attempt(intent, answer, market_order(intent, order_quantity(intent, answer, rules, mark)), rules)
 
 
-def submitting(intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime,
-               not_after: datetime | None = None) -> Decision:
+def submitting(
+    intent: Intent, answer: c.BudgetReserved, order: MarketOrder, now: datetime, not_after: datetime | None = None
+) -> Decision:
     """The attempt, durably recorded before the exchange is called; `not_after`: now plus the call's timeout
     (None: the venue is told no time, and its "not found" is never final)."""
     if intent.status is not S.PREFLIGHT_REQUESTED:
         return NOTHING
     reserved = intent.moved_to(S.RESERVED, position_id=answer.position_id, side=answer.side)
-    return Decision(reserved.moved_to(S.SUBMITTING, client_order_id=order.client_order_id, order_qty=order.quantity,
-                                      send_attempts=1, first_sent_at=now, not_after=not_after))
+    return Decision(
+        reserved.moved_to(
+            S.SUBMITTING,
+            client_order_id=order.client_order_id,
+            order_qty=order.quantity,
+            send_attempts=1,
+            first_sent_at=now,
+            not_after=not_after,
+        )
+    )
 
 
 def stamped(order: MarketOrder, intent: Intent) -> MarketOrder:
@@ -376,8 +416,9 @@ def resending(intent: Intent, not_after: datetime | None = None) -> Decision:
     """A close due to be sent again: the same order, recorded as `submitting` again before the call."""
     if intent.status is not S.RESEND_DUE:
         return NOTHING
-    return Decision(intent.moved_to(S.SUBMITTING, send_attempts=intent.send_attempts + 1, resend_at=None,
-                                    not_after=not_after))
+    return Decision(
+        intent.moved_to(S.SUBMITTING, send_attempts=intent.send_attempts + 1, resend_at=None, not_after=not_after)
+    )
 
 
 def resent_order(intent: Intent) -> MarketOrder:
@@ -425,14 +466,28 @@ def not_executed(intent: Intent, refusal: Rejected, now: datetime, policy: Resen
 
 def _filled(intent: Intent, fill: Filled) -> Decision:
     filled = intent.moved_to(
-        S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
-        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
+        S.FILLED,
+        exchange_order_id=fill.exchange_order_id,
+        executed_qty=fill.executed_qty,
+        avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd,
+        realised_pnl_usd=fill.realised_pnl_usd,
+        filled_at=fill.filled_at,
     )
     message = c.OrderFilled(
-        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
-        symbol=intent.symbol, side=intent.side, client_order_id=intent.client_order_id,
-        exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
-        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, partial=fill.executed_qty < intent.order_qty,
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        position_id=intent.position_id,
+        intent=intent.kind,
+        symbol=intent.symbol,
+        side=intent.side,
+        client_order_id=intent.client_order_id,
+        exchange_order_id=fill.exchange_order_id,
+        executed_qty=fill.executed_qty,
+        avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd,
+        realised_pnl_usd=fill.realised_pnl_usd,
+        partial=fill.executed_qty < intent.order_qty,
         filled_at=fill.filled_at,
     )
     return Decision(filled, (message,))
@@ -441,8 +496,12 @@ def _filled(intent: Intent, fill: Filled) -> Decision:
 def _rejected(intent: Intent, refusal: Rejected) -> Decision:
     rejected = intent.moved_to(S.REJECTED, exchange_code=refusal.code, detail=refusal.message)
     message = c.OrderRejected(
-        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
-        client_order_id=intent.client_order_id or client_order_id(intent.intent_id), exchange_code=refusal.code,
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        position_id=intent.position_id,
+        intent=intent.kind,
+        client_order_id=intent.client_order_id or client_order_id(intent.intent_id),
+        exchange_code=refusal.code,
         reason=refusal.message,
     )
     return Decision(rejected, (message,))
@@ -454,9 +513,17 @@ def pending(intent: Intent, cause: str, response: dict[str, Any] | None) -> Deci
         return NOTHING
     record = PendingRecord(intent.intent_id, intent.client_order_id, cause, response)
     message = c.OrderPendingReconciliation(
-        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id, intent=intent.kind,
-        symbol=intent.symbol, client_order_id=intent.client_order_id, exchange=intent.exchange,
-        exchange_account=intent.exchange_account, cause=cause, exchange_response=response, not_after=intent.not_after,
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        position_id=intent.position_id,
+        intent=intent.kind,
+        symbol=intent.symbol,
+        client_order_id=intent.client_order_id,
+        exchange=intent.exchange,
+        exchange_account=intent.exchange_account,
+        cause=cause,
+        exchange_response=response,
+        not_after=intent.not_after,
     )
     return Decision(intent.moved_to(S.PENDING_RECONCILIATION, detail=cause), (message,), record)
 
@@ -471,8 +538,9 @@ def recording_failed(intent: Intent, outcome: OrderOutcome, error: str) -> Decis
     return pending(intent, RECORDING_FAILED, {**describe(outcome), "error": error[:1000]})
 
 
-def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolution, now: datetime,
-             policy: ResendPolicy) -> Decision:
+def resolved(
+    intent: Intent | None, unresolved: bool, message: c.RecordResolution, now: datetime, policy: ResendPolicy
+) -> Decision:
     """The reconciler settled a pending order: the resolution is recorded, and the intent leaves
     `pending_reconciliation`, filled as the venue reports or rejected with the resolution as its reason.
 
@@ -486,8 +554,9 @@ def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolutio
     """
     if intent is None or not unresolved:
         return NOTHING
-    record = ResolutionRecord(intent.intent_id, message.resolution, message.resolved_by, message.resolved_at,
-                              message.evidence)
+    record = ResolutionRecord(
+        intent.intent_id, message.resolution, message.resolved_by, message.resolved_at, message.evidence
+    )
     target = RESOLVED_TO.get(message.resolution)
     if intent.status is not S.PENDING_RECONCILIATION or target is None:
         return Decision(resolved=record, note=f"{message.resolution} recorded; the intent stays {intent.status.value}")
@@ -501,8 +570,13 @@ def resolved(intent: Intent | None, unresolved: bool, message: c.RecordResolutio
     if fill is None:
         return Decision(resolved=record, note="found filled, but no fill was stated")
     filled = intent.moved_to(
-        S.FILLED, exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
-        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at,
+        S.FILLED,
+        exchange_order_id=fill.exchange_order_id,
+        executed_qty=fill.executed_qty,
+        avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd,
+        realised_pnl_usd=fill.realised_pnl_usd,
+        filled_at=fill.filled_at,
         detail=f"found filled, resolved by {message.resolved_by}"[:1000],
     )
     return Decision(filled, resolved=record)
@@ -526,20 +600,30 @@ def stop_orders(intent: Intent, rules: SymbolRules) -> list[tuple[OrderPurpose, 
     if intent.kind is not IntentKind.OPEN or intent.status is not S.FILLED:
         return []
     closing = OrderSide.SELL if intent.order_side is OrderSide.BUY else OrderSide.BUY
-    wanted = [(OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", stop_trigger(intent, OrderPurpose.TAKE_PROFIT, rules)),
-              (OrderPurpose.STOP_LOSS, "STOP_MARKET", stop_trigger(intent, OrderPurpose.STOP_LOSS, rules))]
+    wanted = [
+        (OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", stop_trigger(intent, OrderPurpose.TAKE_PROFIT, rules)),
+        (OrderPurpose.STOP_LOSS, "STOP_MARKET", stop_trigger(intent, OrderPurpose.STOP_LOSS, rules)),
+    ]
     return [
-        (purpose, StopOrder(intent.exchange_account, intent.symbol, closing, kind, price,
-                            client_order_id(intent.intent_id, purpose)))
-        for purpose, kind, price in wanted if price is not None
+        (
+            purpose,
+            StopOrder(
+                intent.exchange_account, intent.symbol, closing, kind, price, client_order_id(intent.intent_id, purpose)
+            ),
+        )
+        for purpose, kind, price in wanted
+        if price is not None
     ]
 
 
 def stop_trigger(intent: Intent, purpose: OrderPurpose, rules: SymbolRules) -> Decimal | None:
     """A stop's trigger: the signal's explicit price wins; else the percentage from the fill's average price."""
     take_profit = purpose is OrderPurpose.TAKE_PROFIT
-    price, pct = ((intent.take_profit_price, intent.take_profit_pct) if take_profit
-                  else (intent.stop_loss_price, intent.stop_loss_pct))
+    price, pct = (
+        (intent.take_profit_price, intent.take_profit_pct)
+        if take_profit
+        else (intent.stop_loss_price, intent.stop_loss_pct)
+    )
     if price is not None:
         return rules.price_on_tick(price)
     if pct is None or intent.avg_price is None:
@@ -576,8 +660,13 @@ STOP_PURPOSES = {OrderPurpose.TAKE_PROFIT: "take_profit", OrderPurpose.STOP_LOSS
 def stop_row(intent: Intent, purpose: OrderPurpose, order: StopOrder) -> dict[str, Any]:
     """A stop as recorded before it is placed: `placing`, until the venue's answer is recorded."""
     return {
-        "client_algo_id": order.client_algo_id, "intent_id": intent.intent_id, "purpose": STOP_PURPOSES[purpose],
-        "kind": order.kind, "side": order.side.value, "trigger_price": order.trigger_price, "status": "placing",
+        "client_algo_id": order.client_algo_id,
+        "intent_id": intent.intent_id,
+        "purpose": STOP_PURPOSES[purpose],
+        "kind": order.kind,
+        "side": order.side.value,
+        "trigger_price": order.trigger_price,
+        "status": "placing",
     }
 
 
@@ -597,8 +686,11 @@ def protective_orders_placed(placed: list[tuple[Intent, OrderPurpose, StopOrder]
         ids.setdefault(intent.intent_id, (intent, {}))[1][purpose] = order.client_algo_id
     return [
         c.ProtectiveOrdersPlaced(
-            intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=intent.position_id,
-            tp_order_id=by_purpose.get(OrderPurpose.TAKE_PROFIT), sl_order_id=by_purpose.get(OrderPurpose.STOP_LOSS),
+            intent_id=intent.intent_id,
+            bot_id=intent.bot_id,
+            position_id=intent.position_id,
+            tp_order_id=by_purpose.get(OrderPurpose.TAKE_PROFIT),
+            sl_order_id=by_purpose.get(OrderPurpose.STOP_LOSS),
         )
         for intent, by_purpose in ids.values()
     ]

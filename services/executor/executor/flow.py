@@ -46,26 +46,45 @@ def known_bots(runtime: Runtime) -> KnownBots:
     settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
     view = BotView()
     ((bots, on_bot_record),) = FEEDS
-    feed = BotsFeed(settings.kafka_bootstrap_servers, bots.name, functools.partial(on_bot_record, view),
-                    client_id=f"{GROUP}-bots", kafka_options=client_options(settings))
-    return KnownBots(runtime, view, feed, ready_timeout_seconds=settings.bots_ready_timeout_seconds,
-                     catch_up_seconds=settings.bots_catch_up_seconds)
+    feed = BotsFeed(
+        settings.kafka_bootstrap_servers,
+        bots.name,
+        functools.partial(on_bot_record, view),
+        client_id=f"{GROUP}-bots",
+        kafka_options=client_options(settings),
+    )
+    return KnownBots(
+        runtime,
+        view,
+        feed,
+        ready_timeout_seconds=settings.bots_ready_timeout_seconds,
+        catch_up_seconds=settings.bots_catch_up_seconds,
+    )
 
 
 def build_executor(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort], bots: KnownBots) -> Executor:
     settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
     answers_inbox = runtime.inbox("executor.ledger_answers")
     submission = Submission(
-        runtime.uow, runtime.outbox, answers_inbox, exchanges, settings.exchange_timeout_seconds,
-        settings.exchange_concurrency, settings.outcome_retry_seconds, resend_policy(settings),
+        runtime.uow,
+        runtime.outbox,
+        answers_inbox,
+        exchanges,
+        settings.exchange_timeout_seconds,
+        settings.exchange_concurrency,
+        settings.outcome_retry_seconds,
+        resend_policy(settings),
     )
     return Executor(runtime.uow, runtime.outbox, answers_inbox, exchanges, submission, bots)
 
 
 def resend_policy(settings: ExecutorSettings) -> ResendPolicy:
     """Full jitter, so that the closes one outage refused are not all sent again at the same moment."""
-    wait = wait_random_exponential(multiplier=settings.close_resend_min_seconds, min=settings.close_resend_min_seconds,
-                                   max=settings.close_resend_max_seconds)
+    wait = wait_random_exponential(
+        multiplier=settings.close_resend_min_seconds,
+        min=settings.close_resend_min_seconds,
+        max=settings.close_resend_max_seconds,
+    )
 
     def backoff_seconds(attempts: int) -> float:
         state = RetryCallState(None, None, (), {})

@@ -51,7 +51,13 @@ from executor.bots import BotView, KnownBots
 from executor.domain import STALE_SUBMISSION, Attempt, Decision, Intent, Quote, ResendPolicy
 from executor.domain import IntentStatus as S
 from executor.metrics import (
-    BOTS_KNOWN, EXCHANGE_SECONDS, RESERVATIONS_RESENT, count, count_refusals, count_resends, count_resolutions,
+    BOTS_KNOWN,
+    EXCHANGE_SECONDS,
+    RESERVATIONS_RESENT,
+    count,
+    count_refusals,
+    count_resends,
+    count_resolutions,
 )
 from executor.paper_repairs import repair_paper_positions
 
@@ -91,8 +97,11 @@ async def on_ledger_events(runtime: Runtime, executor: Executor, records: Sequen
 async def on_commands(runtime: Runtime, executor: Executor, inbox: Inbox, records: Sequence[Any]) -> None:
     """A batch of the reconciler's commands in one transaction, then a log line for each resolution."""
     started = time.perf_counter()
-    resolutions(await process_batch(records, EXECUTOR_COMMANDS, runtime.uow, inbox, runtime.dead_letters,
-                                    executor.handle_commands))
+    resolutions(
+        await process_batch(
+            records, EXECUTOR_COMMANDS, runtime.uow, inbox, runtime.dead_letters, executor.handle_commands
+        )
+    )
     HANDLER_SECONDS.labels(GROUP, "commands_batch").observe(time.perf_counter() - started)
 
 
@@ -132,9 +141,15 @@ async def resend_closes(executor: Executor, batch: int) -> None:
     for decision in made:
         intent = decision.intent
         if intent is not None:
-            log.warning("close_resent", intent_id=str(intent.intent_id), exchange=intent.exchange.value,
-                        attempt=intent.send_attempts, status=intent.status.value, code=intent.exchange_code,
-                        detail=intent.detail)
+            log.warning(
+                "close_resent",
+                intent_id=str(intent.intent_id),
+                exchange=intent.exchange.value,
+                attempt=intent.send_attempts,
+                status=intent.status.value,
+                code=intent.exchange_code,
+                detail=intent.detail,
+            )
 
 
 def report(made: Iterable[tuple[c.Message, Decision]]) -> None:
@@ -142,9 +157,15 @@ def report(made: Iterable[tuple[c.Message, Decision]]) -> None:
     count(decision for _, decision in made)
     for message, decision in made:
         intent = decision.intent
-        log.info("executor_handled", message=message.type, intent_id=str(message.intent_id), note=decision.note,
-                 status=intent.status.value if intent else None, reason=intent.skip_reason if intent else None,
-                 code=intent.exchange_code if intent else None)
+        log.info(
+            "executor_handled",
+            message=message.type,
+            intent_id=str(message.intent_id),
+            note=decision.note,
+            status=intent.status.value if intent else None,
+            reason=intent.skip_reason if intent else None,
+            code=intent.exchange_code if intent else None,
+        )
 
 
 def refused(made: Iterable[tuple[c.Message, Decision]]) -> None:
@@ -152,17 +173,28 @@ def refused(made: Iterable[tuple[c.Message, Decision]]) -> None:
     made = [(message, decision) for message, decision in made if domain.is_refusal(decision)]
     count_refusals(decision for _, decision in made)
     for message, decision in made:
-        log.warning("intent_refused", reason=decision.intent.skip_reason, detail=decision.intent.detail,
-                    intent_id=str(message.intent_id), signal_id=str(message.signal_id), bot_id=str(message.bot_id),
-                    exchange=message.exchange.value, exchange_account=message.exchange_account)
+        log.warning(
+            "intent_refused",
+            reason=decision.intent.skip_reason,
+            detail=decision.intent.detail,
+            intent_id=str(message.intent_id),
+            signal_id=str(message.signal_id),
+            bot_id=str(message.bot_id),
+            exchange=message.exchange.value,
+            exchange_account=message.exchange_account,
+        )
 
 
 def resolutions(made: Iterable[tuple[c.Message, Decision]]) -> None:
     made = list(made)
     count_resolutions(decision for _, decision in made)
     for message, decision in made:
-        fields = {"intent_id": str(message.intent_id), "resolution": message.resolution,
-                  "resolved_by": message.resolved_by, "note": decision.note}
+        fields = {
+            "intent_id": str(message.intent_id),
+            "resolution": message.resolution,
+            "resolved_by": message.resolved_by,
+            "note": decision.note,
+        }
         if decision.intent is not None:
             log.info("pending_resolution_recorded", status=decision.intent.status.value, **fields)
         elif decision.resolved is not None:  # recorded, but the intent cannot follow it: a person must look
@@ -183,8 +215,9 @@ class Executor:
     submission: Submission
     bots: KnownBots
 
-    async def receive_intents(self, conn: AsyncConnection,
-                              messages: list[c.Message]) -> list[tuple[c.Message, Decision]]:
+    async def receive_intents(
+        self, conn: AsyncConnection, messages: list[c.Message]
+    ) -> list[tuple[c.Message, Decision]]:
         """New intents ask the ledger for a reservation; an intent seen before changes nothing.
 
         Before an intent is refused, the view of bots is read up to the topic's current end: the router
@@ -216,8 +249,12 @@ class Executor:
         to_submit: dict = {}
         for answer in answers:
             intent = known.get(answer.intent_id)
-            if (isinstance(answer, c.BudgetReserved) and intent is not None
-                    and intent.status is S.PREFLIGHT_REQUESTED and answer.intent_id not in to_submit):
+            if (
+                isinstance(answer, c.BudgetReserved)
+                and intent is not None
+                and intent.status is S.PREFLIGHT_REQUESTED
+                and answer.intent_id not in to_submit
+            ):
                 to_submit[answer.intent_id] = (intent, answer)
         # A copy of a chosen answer is left to the submission's own claim: were it claimed here, a crash
         # before the outcome is recorded would leave nothing unclaimed to find the intent `submitting`.
@@ -225,8 +262,9 @@ class Executor:
         others = [a for a in answers if a.message_id not in chosen and a.intent_id in known]
         return [*await self._bookkeeping(others), *await self.submission.submit(list(to_submit.values()))]
 
-    async def handle_commands(self, conn: AsyncConnection,
-                              commands: list[c.Message]) -> list[tuple[c.Message, Decision]]:
+    async def handle_commands(
+        self, conn: AsyncConnection, commands: list[c.Message]
+    ) -> list[tuple[c.Message, Decision]]:
         """The reconciler's commands, in the caller's transaction: paper repairs answered, resolutions recorded."""
         repairs = [m for m in commands if isinstance(m, c.RepairPaperPositions)]
         if repairs:
@@ -234,16 +272,18 @@ class Executor:
         settled = [m for m in commands if isinstance(m, c.RecordResolution)]
         return await self.record_resolutions(conn, settled) if settled else []
 
-    async def record_resolutions(self, conn: AsyncConnection,
-                                 messages: list[c.Message]) -> list[tuple[c.Message, Decision]]:
+    async def record_resolutions(
+        self, conn: AsyncConnection, messages: list[c.Message]
+    ) -> list[tuple[c.Message, Decision]]:
         """The reconciler settled pending orders: each resolution recorded once, the first standing."""
         ids = [m.intent_id for m in messages]
         current = await repo.load(conn, ids, lock=True)
         unresolved = await repo.unresolved_pending_of(conn, ids)
         made, now = [], utc_now()
         for message in messages:
-            decision = domain.resolved(current.get(message.intent_id), message.intent_id in unresolved, message,
-                                       now, self.submission.resend)
+            decision = domain.resolved(
+                current.get(message.intent_id), message.intent_id in unresolved, message, now, self.submission.resend
+            )
             if decision.resolved is not None:
                 unresolved.discard(message.intent_id)
             if decision.intent is not None:
@@ -398,8 +438,9 @@ class Submission:
                 now = utc_now()
                 decision = domain.submitting(intent, attempt.answer, attempt.order, now, self._not_after(now))
                 if decision.intent is not None:  # still ours to submit: nobody got there first
-                    started.append(replace(attempt, intent=decision.intent,
-                                           order=domain.stamped(attempt.order, decision.intent)))
+                    started.append(
+                        replace(attempt, intent=decision.intent, order=domain.stamped(attempt.order, decision.intent))
+                    )
                     made.append(decision)
             await repo.persist(conn, self.outbox, [*made, *(d for _, d in refused)])
             failpoint("executor.before_attempt_commit")
@@ -416,8 +457,12 @@ class Submission:
         async with contextlib.nullcontext() if getattr(port, "batches_concurrent_calls", False) else self._slots:
             try:
                 failpoint("executor.before_exchange_call")
-                return await timed(port.place_market_order(attempt.order), attempt.intent.exchange,
-                                   "place_market_order", self.timeout_seconds)
+                return await timed(
+                    port.place_market_order(attempt.order),
+                    attempt.intent.exchange,
+                    "place_market_order",
+                    self.timeout_seconds,
+                )
             except TimeoutError:
                 return Unknown("timeout", {"timeout_seconds": self.timeout_seconds})
             except Exception as error:  # an adapter must not raise; if one does, the outcome is unknown
@@ -449,8 +494,10 @@ class Submission:
             await self.inbox.claim_many(conn, _answer_ids([attempt for attempt, _ in results]))
             current = await repo.load(conn, [attempt.intent.intent_id for attempt, _ in results], lock=True)
             now = utc_now()
-            made = [(a.answer, domain.settle(current[a.intent.intent_id], outcome, now, self.resend))
-                    for a, outcome in results]
+            made = [
+                (a.answer, domain.settle(current[a.intent.intent_id], outcome, now, self.resend))
+                for a, outcome in results
+            ]
             await repo.persist(conn, self.outbox, [d for _, d in made])
             if self.before_outcome_commit is not None:
                 await self.before_outcome_commit(conn, [d for _, d in made])
@@ -473,12 +520,18 @@ class Submission:
         They go out after the entry's outcome is committed. A crash in between leaves `placing` rows behind:
         visible, never re-sent blindly (a venue keeps client algo ids unique only among open algo orders).
         """
-        wanted = [(intent, purpose, order) for intent, rules in filled if rules is not None
-                  for purpose, order in domain.stop_orders(intent, rules)]
+        wanted = [
+            (intent, purpose, order)
+            for intent, rules in filled
+            if rules is not None
+            for purpose, order in domain.stop_orders(intent, rules)
+        ]
         if not wanted:
             return
         async with self.uow.begin() as conn:
-            await repo.insert_stops(conn, [domain.stop_row(intent, purpose, order) for intent, purpose, order in wanted])
+            await repo.insert_stops(
+                conn, [domain.stop_row(intent, purpose, order) for intent, purpose, order in wanted]
+            )
         results = await asyncio.gather(*(_place_stop(self.exchanges[i.exchange], order) for i, _, order in wanted))
         async with self.uow.begin() as conn:
             for (_, _, order), result in zip(wanted, results, strict=True):

@@ -2,9 +2,9 @@
 (or `faststream run --factory executor.main:create_app`).
 
 One process, one event loop: the FastStream app (executor flow, outbox relay,
-metrics), the bots feed (read to its end before any intent is consumed), the exchange adapters (paper always; Binance when accounts are
-configured, with one user data stream task per Binance account), and the
-periodic jobs: the gauges (pending orders, intents in each intermediate state),
+metrics), the bots feed (read to its end before any intent is consumed), the exchange
+adapters (paper always; Binance when accounts are configured, with one user data stream task
+per Binance account), and the periodic jobs: the gauges (pending orders, intents in each intermediate state),
 reservations asked again, closes sent again, and the stale-submission sweep.
 """
 
@@ -33,12 +33,19 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
         runtime.start_task(gauges, "gauges")
         stale = runtime.every(60, lambda: sweep(wiring.executor, settings.stale_submission_seconds), "stale-sweep")
         runtime.start_task(stale, "stale-sweep")
-        again = runtime.every(settings.reservation_resend_every_seconds, lambda: ask_again(
-            wiring.executor, settings.reservation_resend_after_seconds, settings.reservation_resend_batch),
-            "reservation-resend")
+        again = runtime.every(
+            settings.reservation_resend_every_seconds,
+            lambda: ask_again(
+                wiring.executor, settings.reservation_resend_after_seconds, settings.reservation_resend_batch
+            ),
+            "reservation-resend",
+        )
         runtime.start_task(again, "reservation-resend")
-        closes = runtime.every(settings.close_resend_every_seconds, lambda: resend_closes(
-            wiring.executor, settings.close_resend_batch), "close-resend")
+        closes = runtime.every(
+            settings.close_resend_every_seconds,
+            lambda: resend_closes(wiring.executor, settings.close_resend_batch),
+            "close-resend",
+        )
         runtime.start_task(closes, "close-resend")
 
     @app.after_startup

@@ -13,11 +13,13 @@ from executor.domain import IN_FLIGHT, REFUSALS, RESOLVED_TO, Decision, skip_rea
 from executor.domain import IntentStatus as S
 
 ORDERS = Counter(
-    "egis_executor_orders_total", "Entry orders by outcome (filled, rejected, unknown) and exchange code",
+    "egis_executor_orders_total",
+    "Entry orders by outcome (filled, rejected, unknown) and exchange code",
     ["exchange", "outcome", "code"],
 )
 EXCHANGE_SECONDS = Histogram(
-    "egis_executor_exchange_seconds", "Time an exchange call took, by exchange and operation",
+    "egis_executor_exchange_seconds",
+    "Time an exchange call took, by exchange and operation",
     ["exchange", "operation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
@@ -25,32 +27,45 @@ PENDING = Gauge("egis_executor_pending_reconciliation", "Orders whose outcome is
 IN_FLIGHT_INTENTS = Gauge("egis_executor_intents_in_flight", "Intents in an intermediate state, by state", ["state"])
 IN_FLIGHT_OLDEST = Gauge(
     "egis_executor_intents_in_flight_oldest_age_seconds",
-    "How long the oldest intent in each intermediate state has been in it; 0 when there is none", ["state"])
+    "How long the oldest intent in each intermediate state has been in it; 0 when there is none",
+    ["state"],
+)
 for _state in IN_FLIGHT:  # a state with nothing in it is a 0, not a missing series
     IN_FLIGHT_INTENTS.labels(_state.value).set(0)
     IN_FLIGHT_OLDEST.labels(_state.value).set(0)
 RESERVATIONS_RESENT = Counter(
-    "egis_executor_reservations_resent_total", "Reservations asked of the ledger again, no answer having come")
+    "egis_executor_reservations_resent_total", "Reservations asked of the ledger again, no answer having come"
+)
 CLOSE_RESENDS = Counter(
     "egis_executor_close_resends_total",
     "Closes sent again after the venue did not execute them, by exchange and the attempt's outcome "
-    "(filled, rejected, unknown, not_executed: to be sent again)", ["exchange", "outcome"])
+    "(filled, rejected, unknown, not_executed: to be sent again)",
+    ["exchange", "outcome"],
+)
 RESOLUTIONS = Counter(
-    "egis_executor_resolutions_recorded_total", "Pending orders the reconciler settled, by resolution", ["resolution"])
+    "egis_executor_resolutions_recorded_total", "Pending orders the reconciler settled, by resolution", ["resolution"]
+)
 SKIPPED = Counter(
-    "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"])
+    "egis_executor_intents_skipped_total", "Intents that never reached an exchange, by reason", ["reason"]
+)
 REFUSED = Counter(
     "egis_executor_intents_refused_total",
     "Intents refused before any reservation because their bot, as the bots topic states it, does not back them "
-    "(unknown_bot, bot_deleted, account_mismatch); each is also a skip", ["reason"])
+    "(unknown_bot, bot_deleted, account_mismatch); each is also a skip",
+    ["reason"],
+)
 for _reason in skip_reasons():
     SKIPPED.labels(_reason)
 for _reason in REFUSALS:  # no refusal yet is a 0, not a missing series: an alert on it needs the series
     REFUSED.labels(_reason.value)
 BOTS_KNOWN = Gauge("egis_executor_bots_known", "Bots in the executor's view of the bots topic")
 
-_OUTCOMES = {S.FILLED: "filled", S.REJECTED: "rejected", S.PENDING_RECONCILIATION: "unknown",
-             S.RESEND_DUE: "not_executed"}
+_OUTCOMES = {
+    S.FILLED: "filled",
+    S.REJECTED: "rejected",
+    S.PENDING_RECONCILIATION: "unknown",
+    S.RESEND_DUE: "not_executed",
+}
 
 
 def count(made: Iterable[Decision]) -> None:

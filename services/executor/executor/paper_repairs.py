@@ -19,8 +19,9 @@ from egis_venues.paper.position_repair import Repair
 log = get_logger(__name__)
 
 
-async def repair_paper_positions(conn: AsyncConnection, outbox: Outbox,
-                                 commands: list[c.RepairPaperPositions]) -> list[c.PaperPositionsRepaired]:
+async def repair_paper_positions(
+    conn: AsyncConnection, outbox: Outbox, commands: list[c.RepairPaperPositions]
+) -> list[c.PaperPositionsRepaired]:
     answers = [await _repaired(conn, command) for command in commands]
     await outbox.add(conn, *answers)
     return answers
@@ -38,8 +39,14 @@ async def _repaired(conn: AsyncConnection, command: c.RepairPaperPositions) -> c
         else:
             skipped.append(c.PaperPositionSkipped(account=wanted.account, symbol=wanted.symbol, reason=why))
     await position_repair.apply(conn, chosen)
-    changed = [c.PaperPosition(account=r.account, symbol=r.symbol, qty=r.derived.qty,
-                               entry_price=r.derived.entry_price) for r in chosen]
-    log.info("paper_positions_repaired", request_id=str(command.request_id), changed=len(changed),
-             skipped=[s.model_dump(mode="json") for s in skipped])
+    changed = [
+        c.PaperPosition(account=r.account, symbol=r.symbol, qty=r.derived.qty, entry_price=r.derived.entry_price)
+        for r in chosen
+    ]
+    log.info(
+        "paper_positions_repaired",
+        request_id=str(command.request_id),
+        changed=len(changed),
+        skipped=[s.model_dump(mode="json") for s in skipped],
+    )
     return c.PaperPositionsRepaired(request_id=command.request_id, changed=changed, skipped=skipped)

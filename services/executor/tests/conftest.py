@@ -33,12 +33,17 @@ from executor.settings import ExecutorSettings  # noqa: E402
 
 @pytest.fixture
 def make_bot(ledger_runtime):
-    async def make(budget: str = "100", *, exchange: ExchangeName = ExchangeName.PAPER, account: str | None = None,
-                   **extra):
+    async def make(
+        budget: str = "100", *, exchange: ExchangeName = ExchangeName.PAPER, account: str | None = None, **extra
+    ):
         spec = bots.NewBot(
-            name="executor test bot", signal_key=f"key-{uuid.uuid4().hex}", exchange=exchange,
+            name="executor test bot",
+            signal_key=f"key-{uuid.uuid4().hex}",
+            exchange=exchange,
             exchange_account=account or f"acct-{uuid.uuid4().hex[:10]}",
-            initial_budget_usd=Decimal(budget), default_order_size_usd=Decimal("10"), **extra,
+            initial_budget_usd=Decimal(budget),
+            default_order_size_usd=Decimal("10"),
+            **extra,
         )
         async with ledger_runtime.uow.begin() as conn:
             row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, uuid.uuid4(), spec)
@@ -64,8 +69,12 @@ class ExecutorService:
 
 
 def executor_settings(**overrides) -> ExecutorSettings:
-    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
-                            **{**service_login("executor"), **overrides})
+    return ExecutorSettings(
+        metrics_port=0,
+        outbox_poll_interval_seconds=0.2,
+        log_level="WARNING",
+        **{**service_login("executor"), **overrides},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +90,9 @@ async def executor(ledger_runtime):
 
 @pytest.fixture(scope="session")
 async def producer(infra, test_database):
-    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
-                              **infra.kafka_options())
+    sender = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True, **infra.kafka_options()
+    )
     await sender.start()
     yield sender
     await sender.stop()
@@ -91,8 +101,9 @@ async def producer(infra, test_database):
 @pytest.fixture
 async def tail(infra, test_database):
     """Executions, exchange facts and the ledger's commands and events, from the start of the test."""
-    reader = Tail(infra.kafka_bootstrap, EXECUTIONS, EXCHANGE_FACTS, LEDGER_COMMANDS, LEDGER_EVENTS,
-                  login=infra.kafka_options())
+    reader = Tail(
+        infra.kafka_bootstrap, EXECUTIONS, EXCHANGE_FACTS, LEDGER_COMMANDS, LEDGER_EVENTS, login=infra.kafka_options()
+    )
     await reader.start()
     yield reader
     await reader.stop()

@@ -15,25 +15,38 @@ from egis_common import contracts as c
 from egis_common.topics import BOTS, Topic, encode, key_for, topic_for
 from egis_localinfra.pytest_plugin import admin_options
 from egis_localinfra.testing import eventually
+from egis_venues.paper import tables as paper
 from executor import domain as decisions
 from executor.adapters import repository as repo
 from executor.domain import Intent
-from egis_venues.paper import tables as paper
 from ledger import repository as ledger_repo
 
 
 def open_intent(bot, symbol="ETHUSDT", size="10", side=c.Side.LONG, **extra) -> c.OrderIntent:
     return c.OrderIntent(
-        intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.OPEN, side=side,
-        symbol=symbol, requested_size_usd=Decimal(size), exchange=c.ExchangeName(bot.exchange),
-        exchange_account=bot.exchange_account, **extra,
+        intent_id=uuid.uuid4(),
+        signal_id=uuid.uuid4(),
+        bot_id=bot.bot_id,
+        intent=c.IntentKind.OPEN,
+        side=side,
+        symbol=symbol,
+        requested_size_usd=Decimal(size),
+        exchange=c.ExchangeName(bot.exchange),
+        exchange_account=bot.exchange_account,
+        **extra,
     )
 
 
 def close_intent(bot, symbol="ETHUSDT", side=c.Side.LONG) -> c.OrderIntent:
     return c.OrderIntent(
-        intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.CLOSE, side=side,
-        symbol=symbol, exchange=c.ExchangeName(bot.exchange), exchange_account=bot.exchange_account,
+        intent_id=uuid.uuid4(),
+        signal_id=uuid.uuid4(),
+        bot_id=bot.bot_id,
+        intent=c.IntentKind.CLOSE,
+        side=side,
+        symbol=symbol,
+        exchange=c.ExchangeName(bot.exchange),
+        exchange_account=bot.exchange_account,
     )
 
 
@@ -48,10 +61,19 @@ def bot_of(executor) -> SimpleNamespace:
 def snapshot_of(bot, version: int = 1, **changes) -> c.BotSnapshot:
     """A bot's record on the bots topic, as the ledger publishes it."""
     return c.BotSnapshot(
-        bot_id=bot.bot_id, version=version, owner_id=uuid.uuid4(), name="executor test bot",
-        signal_key=f"key-{bot.bot_id.hex}", webhook_secret_hash="not-a-secret", exchange=c.ExchangeName(bot.exchange),
-        exchange_account=bot.exchange_account, initial_budget_usd=Decimal("100"),
-        default_order_size_usd=Decimal("10"), paused=False, deleted=False, **changes,
+        bot_id=bot.bot_id,
+        version=version,
+        owner_id=uuid.uuid4(),
+        name="executor test bot",
+        signal_key=f"key-{bot.bot_id.hex}",
+        webhook_secret_hash="not-a-secret",
+        exchange=c.ExchangeName(bot.exchange),
+        exchange_account=bot.exchange_account,
+        initial_budget_usd=Decimal("100"),
+        default_order_size_usd=Decimal("10"),
+        paused=False,
+        deleted=False,
+        **changes,
     )
 
 
@@ -60,8 +82,11 @@ async def on_the_bots_topic(ledger_runtime, bot_id) -> None:
     outbox = ledger_runtime.outbox.table
 
     async def published() -> bool:
-        query = sa.select(sa.func.count()).select_from(outbox).where(
-            outbox.c.topic == BOTS.name, outbox.c.key == str(bot_id).encode(), outbox.c.published_at.is_(None))
+        query = (
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.topic == BOTS.name, outbox.c.key == str(bot_id).encode(), outbox.c.published_at.is_(None))
+        )
         async with ledger_runtime.engine.connect() as conn:
             return await conn.scalar(query) == 0
 
@@ -69,8 +94,15 @@ async def on_the_bots_topic(ledger_runtime, bot_id) -> None:
 
 
 def reserved(intent: c.OrderIntent) -> c.BudgetReserved:
-    return c.BudgetReserved(intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(),
-                            intent=intent.intent, side=intent.side, symbol=intent.symbol, reserved_usd=Decimal("10"))
+    return c.BudgetReserved(
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        position_id=uuid.uuid4(),
+        intent=intent.intent,
+        side=intent.side,
+        symbol=intent.symbol,
+        reserved_usd=Decimal("10"),
+    )
 
 
 async def pending_intent(executor, cause: str = "timeout") -> Intent:
@@ -117,8 +149,9 @@ async def intent_in(engine, intent_id, *statuses: str, timeout: float = 15):
 
 
 async def paper_orders(engine, account: str) -> list:
-    return await rows(engine, sa.select(paper.orders).where(paper.orders.c.account == account)
-                      .order_by(paper.orders.c.order_id))
+    return await rows(
+        engine, sa.select(paper.orders).where(paper.orders.c.account == account).order_by(paper.orders.c.order_id)
+    )
 
 
 async def positions(engine, bot_id) -> list:
@@ -142,8 +175,9 @@ class Tail:
 
     def __init__(self, bootstrap: str, *topics: Topic, login: dict[str, str] | None = None) -> None:
         self.topics = {t.name: t for t in topics}
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                                         **(login or admin_options()))
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **(login or admin_options())
+        )
         self.seen: list[c.Message] = []
 
     async def start(self) -> None:
@@ -180,10 +214,14 @@ async def consumed(bootstrap: str, group: str, records: list) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_options())
     await admin.start()
     try:
+
         async def probe():
             offsets = await admin.list_consumer_group_offsets(group)
-            return all(TopicPartition(r.topic, r.partition) in offsets
-                       and offsets[TopicPartition(r.topic, r.partition)].offset > r.offset for r in records)
+            return all(
+                TopicPartition(r.topic, r.partition) in offsets
+                and offsets[TopicPartition(r.topic, r.partition)].offset > r.offset
+                for r in records
+            )
 
         await eventually(probe, timeout=30, what=f"group {group} past {len(records)} records")
     finally:

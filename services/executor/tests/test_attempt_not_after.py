@@ -7,25 +7,41 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from egis_common import contracts as c
+from egis_venues.port import Unknown
 from executor import domain
 from executor.domain import Intent
 from executor.domain import IntentStatus as S
-from egis_venues.port import Unknown
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TIMEOUT = timedelta(seconds=10)
 
 
 def waiting_for_reservation(kind: c.IntentKind = c.IntentKind.OPEN) -> Intent:
-    return Intent(intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), kind=kind, side=c.Side.LONG,
-                  symbol="ETHUSDT", exchange=c.ExchangeName.PAPER, exchange_account="acct",
-                  status=S.PREFLIGHT_REQUESTED, requested_size_usd=Decimal("10"))
+    return Intent(
+        intent_id=uuid.uuid4(),
+        signal_id=uuid.uuid4(),
+        bot_id=uuid.uuid4(),
+        kind=kind,
+        side=c.Side.LONG,
+        symbol="ETHUSDT",
+        exchange=c.ExchangeName.PAPER,
+        exchange_account="acct",
+        status=S.PREFLIGHT_REQUESTED,
+        requested_size_usd=Decimal("10"),
+    )
 
 
 def attempted(intent: Intent, not_after: datetime) -> tuple[Intent, object]:
-    answer = c.BudgetReserved(intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(),
-                              intent=intent.kind, side=c.Side.LONG, symbol=intent.symbol, reserved_usd=Decimal("10"),
-                              close_qty=Decimal("0.01") if intent.kind is c.IntentKind.CLOSE else None)
+    answer = c.BudgetReserved(
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        position_id=uuid.uuid4(),
+        intent=intent.kind,
+        side=c.Side.LONG,
+        symbol=intent.symbol,
+        reserved_usd=Decimal("10"),
+        close_qty=Decimal("0.01") if intent.kind is c.IntentKind.CLOSE else None,
+    )
     order = domain.market_order(intent, Decimal("0.003"))
     recorded = domain.submitting(intent, answer, order, NOW, not_after).intent
     return recorded, domain.stamped(order, recorded)
@@ -44,7 +60,9 @@ def test_an_attempt_left_submitting_by_a_crash_is_swept_with_the_not_after_it_wa
     for decision in (domain.pending(intent, domain.STALE_SUBMISSION, None), domain.interrupted(intent)):
         [message] = decision.messages
         assert (message.cause in (domain.STALE_SUBMISSION, domain.INTERRUPTED), message.not_after) == (
-            True, NOW + TIMEOUT)
+            True,
+            NOW + TIMEOUT,
+        )
 
 
 def test_a_close_sent_again_is_a_new_attempt_with_a_new_not_after():

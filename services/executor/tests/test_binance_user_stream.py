@@ -9,28 +9,31 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from executor_helpers import of
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from egis_binance_local import BinanceLocal, local_async_client
 from egis_common import contracts as c
 from egis_common.runtime import build_runtime
+from egis_localinfra.pytest_plugin import service_login
 from egis_localinfra.testing import eventually, stop_service
-from executor.adapters import repository as repo
 from egis_venues.binance.stream import AccountStream
+from executor.adapters import repository as repo
 from executor.adapters.user_streams import start_user_streams, stream_url, user_streams
 from executor.domain import Intent, IntentStatus
 from executor.settings import BinanceCredentials, ExecutorSettings
-from executor_helpers import of
-
-from egis_localinfra.pytest_plugin import service_login
 
 API_KEY, API_SECRET = "stream-test-key", "stream-test-secret"
 TRADES, LISTEN_KEY = "/fapi/v1/userTrades", "/fapi/v1/listenKey"
 
 
 def executor_settings(**overrides) -> ExecutorSettings:
-    return ExecutorSettings(metrics_port=0, outbox_poll_interval_seconds=0.2, log_level="WARNING",
-                            **{**service_login("executor"), **overrides})
+    return ExecutorSettings(
+        metrics_port=0,
+        outbox_poll_interval_seconds=0.2,
+        log_level="WARNING",
+        **{**service_login("executor"), **overrides},
+    )
 
 
 @pytest.fixture
@@ -60,8 +63,11 @@ async def streaming(test_database, venue, account):
     async def start(**overrides) -> AccountStream:
         settings = executor_settings(
             binance_accounts={account: BinanceCredentials(api_key=API_KEY, api_secret=API_SECRET)},
-            binance_base_url=venue.base_url, binance_stream_reconnect_min_seconds=0.05,
-            binance_stream_reconnect_max_seconds=0.3, **overrides)
+            binance_base_url=venue.base_url,
+            binance_stream_reconnect_min_seconds=0.05,
+            binance_stream_reconnect_max_seconds=0.3,
+            **overrides,
+        )
         runtime = build_runtime(settings)
         runtimes.append(runtime)
         await runtime.start_relay()
@@ -82,8 +88,9 @@ async def _is_set(stream: AccountStream) -> bool:
 
 
 async def buy(client, qty: str = "0.002", symbol: str = "BTCUSDT", **extra) -> dict:
-    return await client.futures_create_order(symbol=symbol, side="BUY", type="MARKET", quantity=qty,
-                                             newOrderRespType="RESULT", **extra)
+    return await client.futures_create_order(
+        symbol=symbol, side="BUY", type="MARKET", quantity=qty, newOrderRespType="RESULT", **extra
+    )
 
 
 def from_stream(fact: c.Message) -> bool:
@@ -101,14 +108,28 @@ async def test_a_filled_market_order_reaches_the_facts_topic_with_exact_decimals
     [trade] = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account), what="the trade fact")
     [venue_trade] = venue.trades(API_KEY)
     assert (trade.trade_id, trade.exchange_order_id, trade.symbol, trade.side) == (
-        str(venue_trade.trade_id), order_id, "BTCUSDT", "BUY")
+        str(venue_trade.trade_id),
+        order_id,
+        "BTCUSDT",
+        "BUY",
+    )
     assert (trade.price, trade.qty, trade.commission, trade.commission_asset, trade.realised_pnl_usd) == (
-        Decimal("60000.00"), Decimal("0.002"), Decimal("0.06"), "USDT", Decimal("0"))
+        Decimal("60000.00"),
+        Decimal("0.002"),
+        Decimal("0.06"),
+        "USDT",
+        Decimal("0"),
+    )
     assert trade.exchange is c.ExchangeName.BINANCE_USDM and from_stream(trade)
-    filled = await tail.wait_for(of(c.ExchangeOrderFact, exchange_account=account, status="FILLED"),
-                                 what="the filled order fact")
+    filled = await tail.wait_for(
+        of(c.ExchangeOrderFact, exchange_account=account, status="FILLED"), what="the filled order fact"
+    )
     assert (filled[0].exchange_order_id, filled[0].client_order_id, filled[0].executed_qty, filled[0].avg_price) == (
-        order_id, "egis-open-1", Decimal("0.002"), Decimal("60000"))
+        order_id,
+        "egis-open-1",
+        Decimal("0.002"),
+        Decimal("60000"),
+    )
     new = await tail.matching(of(c.ExchangeOrderFact, exchange_account=account, status="NEW"))
     assert [f.executed_qty for f in new] == [Decimal("0")]
 
@@ -120,26 +141,41 @@ async def test_a_take_profit_that_triggers_gives_its_algo_facts_and_the_spawned_
     await stream_connected(stream)
     await buy(client, "0.003")
     await client.futures_create_algo_order(
-        algoType="CONDITIONAL", symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_MARKET", triggerPrice="61000.00",
-        closePosition="true", workingType="MARK_PRICE", clientAlgoId="egis-tp-1")
+        algoType="CONDITIONAL",
+        symbol="BTCUSDT",
+        side="SELL",
+        type="TAKE_PROFIT_MARKET",
+        triggerPrice="61000.00",
+        closePosition="true",
+        workingType="MARK_PRICE",
+        clientAlgoId="egis-tp-1",
+    )
     await tail.wait_for(of(c.ExchangeAlgoOrderFact, exchange_account=account, status="NEW"), what="the algo NEW")
 
     venue.set_mark_price("BTCUSDT", "61000.50")
-    [finished] = await tail.wait_for(of(c.ExchangeAlgoOrderFact, exchange_account=account, status="FINISHED"),
-                                     what="the algo order FINISHED")
+    [finished] = await tail.wait_for(
+        of(c.ExchangeAlgoOrderFact, exchange_account=account, status="FINISHED"), what="the algo order FINISHED"
+    )
     [algo] = venue.algo_orders(API_KEY)
     spawned = str(algo.actual_order_id)
     [triggered] = await tail.matching(of(c.ExchangeAlgoOrderFact, exchange_account=account, status="TRIGGERED"))
     assert (triggered.algo_id, triggered.client_algo_id, triggered.spawned_order_id, triggered.order_type) == (
-        str(algo.algo_id), "egis-tp-1", spawned, "TAKE_PROFIT_MARKET")
+        str(algo.algo_id),
+        "egis-tp-1",
+        spawned,
+        "TAKE_PROFIT_MARKET",
+    )
     assert (finished.spawned_order_id, finished.trigger_price) == (spawned, Decimal("61000.00"))
-    [closing] = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account, exchange_order_id=spawned),
-                                    what="the spawned order's trade")
+    [closing] = await tail.wait_for(
+        of(c.ExchangeTradeFact, exchange_account=account, exchange_order_id=spawned), what="the spawned order's trade"
+    )
     assert (closing.side, closing.price, closing.qty) == ("SELL", Decimal("61000.50"), Decimal("0.003"))
     assert closing.realised_pnl_usd == (Decimal("61000.50") - Decimal("60000.00")) * Decimal("0.003")
     assert closing.commission == Decimal("0.09150075")  # 61000.50 * 0.003 * 0.0005 on the venue's 8 decimals
-    await tail.wait_for(of(c.ExchangeOrderFact, exchange_account=account, exchange_order_id=spawned, status="FILLED",
-                           reduce_only=True), what="the spawned order FILLED")
+    await tail.wait_for(
+        of(c.ExchangeOrderFact, exchange_account=account, exchange_order_id=spawned, status="FILLED", reduce_only=True),
+        what="the spawned order FILLED",
+    )
 
 
 async def test_a_fill_while_the_socket_is_down_arrives_over_rest_once_and_the_stream_comes_back(
@@ -155,17 +191,26 @@ async def test_a_fill_while_the_socket_is_down_arrives_over_rest_once_and_the_st
     placed = await buy(client, "0.004")
     [missed] = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account), what="the missed fill")
     assert (missed.exchange_order_id, missed.price, missed.qty, missed.commission) == (
-        str(placed["orderId"]), Decimal("60000.00"), Decimal("0.004"), Decimal("0.12"))
+        str(placed["orderId"]),
+        Decimal("60000.00"),
+        Decimal("0.004"),
+        Decimal("0.12"),
+    )
     assert not from_stream(missed) and venue.requests("GET", TRADES)  # from userTrades, the socket was down
-    await tail.wait_for(of(c.ExchangeOrderFact, exchange_account=account, status="FILLED",
-                           exchange_order_id=str(placed["orderId"])), what="the missed order, over REST")
+    await tail.wait_for(
+        of(c.ExchangeOrderFact, exchange_account=account, status="FILLED", exchange_order_id=str(placed["orderId"])),
+        what="the missed order, over REST",
+    )
 
     venue.user_streams_accepting = True
     await stream_connected(stream)
-    closing = await client.futures_create_order(symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.004",
-                                                reduceOnly="true")
-    [after] = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account,
-                                     exchange_order_id=str(closing["orderId"])), what="a fill after the reconnect")
+    closing = await client.futures_create_order(
+        symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.004", reduceOnly="true"
+    )
+    [after] = await tail.wait_for(
+        of(c.ExchangeTradeFact, exchange_account=account, exchange_order_id=str(closing["orderId"])),
+        what="a fill after the reconnect",
+    )
     assert from_stream(after)
     # Facts of one account are relayed in order on one partition: every copy of the missed trade is in by now.
     assert len(await tail.matching(of(c.ExchangeTradeFact, exchange_account=account, trade_id=missed.trade_id))) == 1
@@ -176,7 +221,11 @@ async def test_trades_from_before_the_start_are_caught_up_over_rest(streaming, v
     await streaming()
     [trade] = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account), what="the earlier trade")
     assert (trade.exchange_order_id, trade.symbol, trade.price, trade.qty) == (
-        str(placed["orderId"]), "ETHUSDT", Decimal("3000.00"), Decimal("0.010"))
+        str(placed["orderId"]),
+        "ETHUSDT",
+        Decimal("3000.00"),
+        Decimal("0.010"),
+    )
     assert not from_stream(trade)
 
 
@@ -185,22 +234,41 @@ async def test_a_fresh_start_looks_at_the_symbols_of_our_own_orders_even_when_no
 ):
     """A stop closed the position while no stream listened: nothing open points at the symbol any more."""
     opened = await buy(client, "0.10", symbol="SOLUSDT")
-    closed = await client.futures_create_order(symbol="SOLUSDT", side="SELL", type="MARKET", quantity="0.10",
-                                               reduceOnly="true", newOrderRespType="RESULT")
+    closed = await client.futures_create_order(
+        symbol="SOLUSDT", side="SELL", type="MARKET", quantity="0.10", reduceOnly="true", newOrderRespType="RESULT"
+    )
     assert not [p for p in await client.futures_position_information() if Decimal(p["positionAmt"]) != 0]
     engine = create_async_engine(test_database.url)
     try:
         async with engine.begin() as conn:  # the executor's record of the open it sent
-            await repo.insert_new(conn, [Intent(
-                intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), kind=c.IntentKind.OPEN,
-                side=c.Side.LONG, symbol="SOLUSDT", exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account,
-                status=IntentStatus.SUBMITTING, requested_size_usd=Decimal("25"), position_id=uuid.uuid4(),
-                client_order_id=f"egx-{uuid.uuid4().hex[:16]}", order_qty=Decimal("0.10"))])
+            await repo.insert_new(
+                conn,
+                [
+                    Intent(
+                        intent_id=uuid.uuid4(),
+                        signal_id=uuid.uuid4(),
+                        bot_id=uuid.uuid4(),
+                        kind=c.IntentKind.OPEN,
+                        side=c.Side.LONG,
+                        symbol="SOLUSDT",
+                        exchange=c.ExchangeName.BINANCE_USDM,
+                        exchange_account=account,
+                        status=IntentStatus.SUBMITTING,
+                        requested_size_usd=Decimal("25"),
+                        position_id=uuid.uuid4(),
+                        client_order_id=f"egx-{uuid.uuid4().hex[:16]}",
+                        order_qty=Decimal("0.10"),
+                    )
+                ],
+            )
     finally:
         await engine.dispose()
     await streaming()
-    trades = await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account, symbol="SOLUSDT"), count=2,
-                                 what="both trades on a symbol with nothing open")
+    trades = await tail.wait_for(
+        of(c.ExchangeTradeFact, exchange_account=account, symbol="SOLUSDT"),
+        count=2,
+        what="both trades on a symbol with nothing open",
+    )
     assert sorted(t.exchange_order_id for t in trades) == sorted(str(o["orderId"]) for o in (opened, closed))
 
 
@@ -211,41 +279,81 @@ async def test_a_fresh_start_finds_our_stop_that_fired_while_nothing_listened_an
     take-profit: on a fresh start the stream has seen no algo order open, so it asks about ours."""
     await buy(client, "0.003")
     placed = await client.futures_create_algo_order(
-        algoType="CONDITIONAL", symbol="BTCUSDT", side="SELL", type="TAKE_PROFIT_MARKET", triggerPrice="61000.00",
-        closePosition="true", workingType="MARK_PRICE", clientAlgoId="egt-fired-while-down")
+        algoType="CONDITIONAL",
+        symbol="BTCUSDT",
+        side="SELL",
+        type="TAKE_PROFIT_MARKET",
+        triggerPrice="61000.00",
+        closePosition="true",
+        workingType="MARK_PRICE",
+        clientAlgoId="egt-fired-while-down",
+    )
     intent_id = uuid.uuid4()
     engine = create_async_engine(test_database.url)
     try:
         async with engine.begin() as conn:  # the executor's records of the open and of its two stops
-            await repo.insert_new(conn, [Intent(
-                intent_id=intent_id, signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), kind=c.IntentKind.OPEN,
-                side=c.Side.LONG, symbol="BTCUSDT", exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account,
-                status=IntentStatus.SUBMITTING, requested_size_usd=Decimal("180"), position_id=uuid.uuid4(),
-                client_order_id=f"egx-{uuid.uuid4().hex[:16]}", order_qty=Decimal("0.003"))])
-            await repo.insert_stops(conn, [
-                {"client_algo_id": client_id, "intent_id": intent_id, "purpose": purpose, "kind": kind,
-                 "side": "SELL", "trigger_price": Decimal(trigger), "status": "placing"}
-                for client_id, purpose, kind, trigger in (
-                    ("egt-fired-while-down", "take_profit", "TAKE_PROFIT_MARKET", "61000.00"),
-                    ("egs-never-reached-the-venue", "stop_loss", "STOP_MARKET", "59000.00"))])
+            await repo.insert_new(
+                conn,
+                [
+                    Intent(
+                        intent_id=intent_id,
+                        signal_id=uuid.uuid4(),
+                        bot_id=uuid.uuid4(),
+                        kind=c.IntentKind.OPEN,
+                        side=c.Side.LONG,
+                        symbol="BTCUSDT",
+                        exchange=c.ExchangeName.BINANCE_USDM,
+                        exchange_account=account,
+                        status=IntentStatus.SUBMITTING,
+                        requested_size_usd=Decimal("180"),
+                        position_id=uuid.uuid4(),
+                        client_order_id=f"egx-{uuid.uuid4().hex[:16]}",
+                        order_qty=Decimal("0.003"),
+                    )
+                ],
+            )
+            await repo.insert_stops(
+                conn,
+                [
+                    {
+                        "client_algo_id": client_id,
+                        "intent_id": intent_id,
+                        "purpose": purpose,
+                        "kind": kind,
+                        "side": "SELL",
+                        "trigger_price": Decimal(trigger),
+                        "status": "placing",
+                    }
+                    for client_id, purpose, kind, trigger in (
+                        ("egt-fired-while-down", "take_profit", "TAKE_PROFIT_MARKET", "61000.00"),
+                        ("egs-never-reached-the-venue", "stop_loss", "STOP_MARKET", "59000.00"),
+                    )
+                ],
+            )
             await repo.stop_placed(conn, "egt-fired-while-down", status="placed", algo_id=str(placed["algoId"]))
         venue.set_mark_price("BTCUSDT", "61000.50")  # fires while no stream listens
         [algo] = venue.algo_orders(API_KEY)
         spawned = str(algo.actual_order_id)
 
         await streaming()
-        [finished] = await tail.wait_for(of(c.ExchangeAlgoOrderFact, exchange_account=account, status="FINISHED"),
-                                         what="the FINISHED fact of the stop that fired while nothing listened")
+        [finished] = await tail.wait_for(
+            of(c.ExchangeAlgoOrderFact, exchange_account=account, status="FINISHED"),
+            what="the FINISHED fact of the stop that fired while nothing listened",
+        )
         assert (finished.client_algo_id, finished.spawned_order_id) == ("egt-fired-while-down", spawned)
-        await tail.wait_for(of(c.ExchangeTradeFact, exchange_account=account, exchange_order_id=spawned),
-                            what="the spawned order's trade")
+        await tail.wait_for(
+            of(c.ExchangeTradeFact, exchange_account=account, exchange_order_id=spawned),
+            what="the spawned order's trade",
+        )
         async with engine.connect() as conn:
             left = await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
-            status = await conn.scalar(sa.select(repo.stop_orders.c.detail).where(
-                repo.stop_orders.c.client_algo_id == "egt-fired-while-down"))
+            status = await conn.scalar(
+                sa.select(repo.stop_orders.c.detail).where(repo.stop_orders.c.client_algo_id == "egt-fired-while-down")
+            )
         assert status == "FINISHED"
-        assert [stop.client_algo_id for stop in left] == ["egs-never-reached-the-venue"], \
+        assert [stop.client_algo_id for stop in left] == ["egs-never-reached-the-venue"], (
             "a stop the venue never had stays to be asked about again; the finished one is not"
+        )
     finally:
         await engine.dispose()
 
@@ -265,8 +373,9 @@ async def test_an_expired_listen_key_is_replaced_and_a_kept_one_is_put(streaming
 async def test_no_stream_without_accounts_or_when_switched_off_and_urls_follow_the_settings(test_database):
     credentials = {"main": BinanceCredentials(api_key="k", api_secret="s")}
     assert user_streams(build_runtime(executor_settings())) == []
-    assert user_streams(build_runtime(executor_settings(binance_accounts=credentials,
-                                                        binance_stream_enabled=False))) == []
+    assert (
+        user_streams(build_runtime(executor_settings(binance_accounts=credentials, binance_stream_enabled=False))) == []
+    )
     assert stream_url(executor_settings(binance_base_url="http://127.0.0.1:8765/")) == "ws://127.0.0.1:8765"
     assert stream_url(executor_settings(binance_base_url="https://venue.example")) == "wss://venue.example"
     assert stream_url(executor_settings(binance_stream_url="wss://elsewhere/x/")) == "wss://elsewhere/x"

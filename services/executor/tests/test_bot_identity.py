@@ -12,7 +12,15 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
 from executor_helpers import (
-    intent_in, of, on_the_bots_topic, open_intent, paper_orders, positions, publish, rows, snapshot_of,
+    intent_in,
+    of,
+    on_the_bots_topic,
+    open_intent,
+    paper_orders,
+    positions,
+    publish,
+    rows,
+    snapshot_of,
 )
 from prometheus_client import REGISTRY
 
@@ -32,8 +40,12 @@ def refused(reason: str) -> float:
 @pytest.fixture
 async def router_login(infra, test_database):
     """A producer logged in as the signal router: what a compromised router could write."""
-    sender = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
-                              **infra.kafka_options("signal_router"))
+    sender = AIOKafkaProducer(
+        bootstrap_servers=infra.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **infra.kafka_options("signal_router"),
+    )
     await sender.start()
     yield sender
     await sender.stop()
@@ -85,8 +97,9 @@ async def test_an_intent_for_a_bot_nobody_created_is_refused_unknown_bot(executo
     await assert_refused(executor, tail, nobody, "unknown_bot", before, nobody.exchange_account)
 
 
-async def test_an_intent_for_a_deleted_bot_is_refused_bot_deleted(executor, ledger_runtime, router_login, make_bot,
-                                                                  tail):
+async def test_an_intent_for_a_deleted_bot_is_refused_bot_deleted(
+    executor, ledger_runtime, router_login, make_bot, tail
+):
     bot = await make_bot("100")
     async with ledger_runtime.uow.begin() as conn:
         await bots.delete_bot(conn, ledger_runtime.outbox, bot.bot_id)

@@ -12,12 +12,20 @@ from decimal import Decimal
 
 import pytest
 from executor_helpers import (
-    close_intent, intent_in, intent_row, of, open_intent, paper_orders, pending_record, position_in, positions,
+    close_intent,
+    intent_in,
+    intent_row,
+    of,
+    open_intent,
+    paper_orders,
+    pending_record,
+    position_in,
+    positions,
     publish,
 )
+from prometheus_client import REGISTRY
 
 from egis_binance_local import BinanceLocal
-from prometheus_client import REGISTRY
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName
 from egis_localinfra.testing import eventually
@@ -93,6 +101,7 @@ async def opened(executor, producer, bot, symbol="ETHUSDT"):
 
 async def resent_until(executor, intent_id, *statuses: str, timeout: float = 20):
     """Run the periodic job until the intent is in one of `statuses`."""
+
     async def probe():
         await resend_closes(executor.wiring.executor, 50)
         row = await intent_row(executor.engine, intent_id)
@@ -102,8 +111,14 @@ async def resent_until(executor, intent_id, *statuses: str, timeout: float = 20)
 
 
 def not_found_after_window(intent_id, bot_id) -> c.RecordResolution:
-    return c.RecordResolution(intent_id=intent_id, bot_id=bot_id, resolution="not_found_after_window",
-                              resolved_by="auto", resolved_at=datetime.now(UTC), evidence={"window_s": "20.0"})
+    return c.RecordResolution(
+        intent_id=intent_id,
+        bot_id=bot_id,
+        resolution="not_found_after_window",
+        resolved_by="auto",
+        resolved_at=datetime.now(UTC),
+        evidence={"window_s": "20.0"},
+    )
 
 
 async def test_a_close_refused_while_the_paper_venue_is_unavailable_fills_when_sent_again(
@@ -125,8 +140,9 @@ async def test_a_close_refused_while_the_paper_venue_is_unavailable_fills_when_s
     row = await resent_until(executor, close.intent_id, "filled")
     assert row.send_attempts == 2 and row.exchange_code is None
     assert REGISTRY.get_sample_value("egis_executor_close_resends_total", resent_filled) == before + 1
-    orders = [o for o in await paper_orders(executor.engine, bot.exchange_account)
-              if o.client_order_id == row.client_order_id]
+    orders = [
+        o for o in await paper_orders(executor.engine, bot.exchange_account) if o.client_order_id == row.client_order_id
+    ]
     assert len(orders) == 1 and str(orders[0].order_id) == row.exchange_order_id  # one order on the venue
     closed = await position_in(executor.engine, bot.bot_id, "closed")
     assert (closed.close_exchange_order_id, closed.close_price) == (row.exchange_order_id, row.avg_price)
@@ -156,8 +172,9 @@ async def test_a_pending_close_the_venue_never_got_is_sent_again_and_fills(execu
     finally:
         executor.wiring.exchanges[ExchangeName.PAPER] = losing.venue
     assert row.send_attempts == 3 and losing.seen[row.client_order_id] == 3
-    orders = [o for o in await paper_orders(executor.engine, bot.exchange_account)
-              if o.client_order_id == row.client_order_id]
+    orders = [
+        o for o in await paper_orders(executor.engine, bot.exchange_account) if o.client_order_id == row.client_order_id
+    ]
     assert len(orders) == 1
     closed = await position_in(executor.engine, bot.bot_id, "closed")
     assert closed.close_exchange_order_id == row.exchange_order_id
@@ -212,8 +229,9 @@ async def test_a_close_still_not_executed_when_its_time_is_up_is_rejected_and_th
     assert rejected.exchange_code == "paper_venue_unavailable"
     reopened = await position_in(executor.engine, bot.bot_id, "open")
     assert reopened.close_intent_id is None
-    assert [o for o in await paper_orders(executor.engine, bot.exchange_account)
-            if o.client_order_id == row.client_order_id] == []
+    assert [
+        o for o in await paper_orders(executor.engine, bot.exchange_account) if o.client_order_id == row.client_order_id
+    ] == []
 
 
 @pytest.fixture
@@ -221,8 +239,12 @@ async def binance(executor) -> AsyncIterator[BinanceLocal]:
     """A local Binance server behind the executor; the adapter gives up resending itself after 0.5 s."""
     async with BinanceLocal() as server:
         server.add_account(API_KEY, API_SECRET, usdt="100000")
-        adapter = BinanceExchange({"main": BinanceCredentials(api_key=API_KEY, api_secret=API_SECRET)},
-                                  base_url=server.base_url, request_timeout_s=2.0, resend_within_s=0.5)
+        adapter = BinanceExchange(
+            {"main": BinanceCredentials(api_key=API_KEY, api_secret=API_SECRET)},
+            base_url=server.base_url,
+            request_timeout_s=2.0,
+            resend_within_s=0.5,
+        )
         executor.wiring.exchanges[ExchangeName.BINANCE_USDM] = adapter
         try:
             yield server

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from test_executor_domain import NOW, POLICY, fill, intent_message, resolution, submitted
 
 from egis_common import contracts as c
+from egis_venues.port import Rejected, Unknown
 from executor import domain as decisions
 from executor.domain import IntentStatus as S
-from egis_venues.port import Rejected, Unknown
 
 BUSY = Rejected("http_429", "Too many requests.", not_processed=True)
 UNAVAILABLE = Rejected("paper_venue_unavailable", "nothing was placed", not_processed=True)
@@ -63,7 +63,10 @@ def test_a_close_sent_again_is_the_same_order_recorded_again_before_the_call():
     assert again.first_sent_at == waiting.first_sent_at
     order = decisions.resent_order(again)
     assert (order.client_order_id, order.quantity, order.reduce_only) == (
-        waiting.client_order_id, waiting.order_qty, True)
+        waiting.client_order_id,
+        waiting.order_qty,
+        True,
+    )
     assert decisions.resending(again) is decisions.NOTHING  # picked once
     later = NOW + timedelta(seconds=3)
     assert decisions.settle(again, BUSY, later, POLICY).intent.resend_at == later + timedelta(seconds=4)

@@ -22,24 +22,30 @@ from executor_helpers import intent_in, of, open_intent, paper_orders, pending_r
 
 from egis_common import contracts as c
 from egis_localinfra.cli import wait_for_metrics
+from egis_localinfra.ports import free_port
 from egis_localinfra.pytest_plugin import service_env
 from egis_localinfra.testing import eventually
 from egis_venues.paper import tables as paper
-from egis_localinfra.ports import free_port
 
 pytestmark = pytest.mark.infra
 D = Decimal
 
 
-
 @contextmanager
 def executor_process(log: Path, **env: str) -> Iterator[subprocess.Popen]:
     port = free_port()
-    environment = {**os.environ, "EGIS_METRICS_PORT": str(port), "EGIS_LOG_LEVEL": "WARNING",
-                   "EGIS_OUTBOX_POLL_INTERVAL_SECONDS": "0.2", **service_env("executor"), **env}
+    environment = {
+        **os.environ,
+        "EGIS_METRICS_PORT": str(port),
+        "EGIS_LOG_LEVEL": "WARNING",
+        "EGIS_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        **service_env("executor"),
+        **env,
+    }
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "executor.main"], env=environment,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "executor.main"], env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         wait_for_metrics("executor", port, process)
         yield process
@@ -59,8 +65,10 @@ async def test_a_kill_between_the_exchange_call_and_the_commit_never_orders_twic
     log = tmp_path / "executor.log"
     with executor_process(log, EGIS_FAILPOINTS="executor.after_exchange_call=kill") as doomed:
         await publish(producer, symbol_mark)
-        await eventually(lambda: rows(engine, paper.marks.select().where(paper.marks.c.price == D("2942.67"))),
-                         what="the mark price in the paper venue")
+        await eventually(
+            lambda: rows(engine, paper.marks.select().where(paper.marks.c.price == D("2942.67"))),
+            what="the mark price in the paper venue",
+        )
         await publish(producer, intent)
         await eventually(lambda: _exited(doomed), timeout=60, what="the executor killing itself")
         assert doomed.returncode == -signal.SIGKILL

@@ -7,7 +7,16 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from executor_helpers import (
-    close_intent, intent_in, of, open_intent, paper_orders, position_in, positions, publish, rows, unique_symbol,
+    close_intent,
+    intent_in,
+    of,
+    open_intent,
+    paper_orders,
+    position_in,
+    positions,
+    publish,
+    rows,
+    unique_symbol,
 )
 
 from egis_common import contracts as c
@@ -37,14 +46,22 @@ async def test_an_intent_ends_as_an_open_position_with_the_size_the_exchange_exe
     assert (row.order_qty, row.position_id) == (D("0.003"), position.position_id)
     (order,) = await paper_orders(executor.engine, bot.exchange_account)
     assert (order.client_order_id, order.side, order.reduce_only, order.status) == (
-        row.client_order_id, "BUY", False, "FILLED")
+        row.client_order_id,
+        "BUY",
+        False,
+        "FILLED",
+    )
     assert position.open_exchange_order_id == str(order.order_id)
     (filled,) = await tail.wait_for(of(c.OrderFilled, intent_id=intent.intent_id), what="OrderFilled")
     assert filled.fee_usd == D("0.00353120") == position.fee_usd
     trade = of(c.ExchangeTradeFact, exchange_account=bot.exchange_account)
     (fact,) = await tail.wait_for(trade, what="the trade as an exchange fact")
     assert (fact.qty, fact.price, fact.commission, fact.exchange_order_id) == (
-        D("0.003"), D("2942.67"), D("0.00353120"), str(order.order_id))
+        D("0.003"),
+        D("2942.67"),
+        D("0.00353120"),
+        str(order.order_id),
+    )
     await tail.wait_for(of(c.ExchangeOrderFact, exchange_account=bot.exchange_account, status="FILLED"))
 
 
@@ -66,10 +83,13 @@ async def test_closing_a_long_sells_reduce_only_and_closes_the_position_without_
     await intent_in(executor.engine, close.intent_id, "filled")
 
 
-@pytest.mark.parametrize("size, balance, code", [
-    ("10", "1", "-2019"),  # insufficient margin on the paper account
-    ("4", None, "-4164"),  # 0.001 ETH = 2.94 USD, below the 5 USD minimum notional
-])
+@pytest.mark.parametrize(
+    "size, balance, code",
+    [
+        ("10", "1", "-2019"),  # insufficient margin on the paper account
+        ("4", None, "-4164"),  # 0.001 ETH = 2.94 USD, below the 5 USD minimum notional
+    ],
+)
 async def test_a_rejected_order_releases_the_reservation_and_records_the_code(
     executor, producer, make_bot, tail, size, balance, code
 ):
@@ -121,9 +141,13 @@ async def test_a_filled_open_places_its_take_profit_and_stop_loss_and_a_mark_pri
 ):
     bot, symbol = await make_bot("100"), unique_symbol()
     intent, position = await open_through_the_paper_exchange(
-        executor, producer, bot, symbol, mark="100", take_profit_price=D("110"), stop_loss_price=D("95"))
-    placed = await tail.wait_for(of(c.ExchangeAlgoOrderFact, exchange_account=bot.exchange_account, status="NEW"),
-                                 count=2, what="TP and SL placed")
+        executor, producer, bot, symbol, mark="100", take_profit_price=D("110"), stop_loss_price=D("95")
+    )
+    placed = await tail.wait_for(
+        of(c.ExchangeAlgoOrderFact, exchange_account=bot.exchange_account, status="NEW"),
+        count=2,
+        what="TP and SL placed",
+    )
     assert {f.order_type for f in placed} == {"TAKE_PROFIT_MARKET", "STOP_MARKET"}
     await publish(producer, c.MarkPrice(symbol=symbol, price=D("110.5")))
     finished = of(c.ExchangeAlgoOrderFact, exchange_account=bot.exchange_account, status="FINISHED")
@@ -138,6 +162,8 @@ async def test_a_filled_open_places_its_take_profit_and_stop_loss_and_a_mark_pri
     table = repo.stop_orders
     stops = await rows(executor.engine, sa.select(table).where(table.c.intent_id == intent.intent_id))
     assert sorted((s.purpose, s.status, s.detail) for s in stops) == [
-        ("stop_loss", "finished", "EXPIRED"), ("take_profit", "finished", "FINISHED")]
+        ("stop_loss", "finished", "EXPIRED"),
+        ("take_profit", "finished", "FINISHED"),
+    ]
     # The ledger's position is closed by the reconciler from these facts, not by the executor.
     assert [p.status for p in await positions(executor.engine, bot.bot_id)] == ["open"]

@@ -11,31 +11,50 @@ from pydantic import ValidationError
 
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id
+from egis_venues.port import Filled, OrderSide, Rejected, SymbolRules, Unknown
 from executor import domain as decisions
 from executor.domain import (
-    INTERRUPTED, NOTHING, RECORDING_FAILED, TRANSITIONS, IllegalTransition, Intent, ResendPolicy, SkipReason,
+    INTERRUPTED,
+    NOTHING,
+    RECORDING_FAILED,
+    TRANSITIONS,
+    IllegalTransition,
+    Intent,
+    ResendPolicy,
+    SkipReason,
 )
 from executor.domain import IntentStatus as S
-from egis_venues.port import Filled, OrderSide, Rejected, SymbolRules, Unknown
 
 ETH = SymbolRules("ETHUSDT", Decimal("0.001"), Decimal("0.01"), Decimal("0"), Decimal("5"))
 PAPER = frozenset({c.ExchangeName.PAPER})
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-POLICY = ResendPolicy(300, lambda attempts: 2.0 ** attempts)  # no jitter: the waits are exact here
+POLICY = ResendPolicy(300, lambda attempts: 2.0**attempts)  # no jitter: the waits are exact here
 
 
 def intent_message(kind=c.IntentKind.OPEN, side=c.Side.LONG, size="10", **extra) -> c.OrderIntent:
     return c.OrderIntent(
-        intent_id=uuid.uuid4(), signal_id=uuid.uuid4(), bot_id=uuid.uuid4(), intent=kind, side=side, symbol="ETHUSDT",
-        requested_size_usd=Decimal(size) if size else None, exchange=c.ExchangeName.PAPER, exchange_account="a1",
+        intent_id=uuid.uuid4(),
+        signal_id=uuid.uuid4(),
+        bot_id=uuid.uuid4(),
+        intent=kind,
+        side=side,
+        symbol="ETHUSDT",
+        requested_size_usd=Decimal(size) if size else None,
+        exchange=c.ExchangeName.PAPER,
+        exchange_account="a1",
         **extra,
     )
 
 
 def backing(message: c.OrderIntent, **changes) -> decisions.Bot:
     """The bot as the bots topic states it, backing `message` unless `changes` say otherwise."""
-    fields = {"bot_id": message.bot_id, "version": 1, "exchange": message.exchange,
-              "exchange_account": message.exchange_account, "deleted": False}
+    fields = {
+        "bot_id": message.bot_id,
+        "version": 1,
+        "exchange": message.exchange,
+        "exchange_account": message.exchange_account,
+        "deleted": False,
+    }
     return decisions.Bot(**{**fields, **changes})
 
 
@@ -45,8 +64,13 @@ def received(message: c.OrderIntent) -> decisions.Decision:
 
 def reserved_for(intent: Intent, close_qty: str | None = None) -> c.BudgetReserved:
     return c.BudgetReserved(
-        intent_id=intent.intent_id, bot_id=intent.bot_id, position_id=uuid.uuid4(), intent=intent.kind,
-        side=intent.side, symbol=intent.symbol, reserved_usd=intent.requested_size_usd or Decimal("0"),
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        position_id=uuid.uuid4(),
+        intent=intent.kind,
+        side=intent.side,
+        symbol=intent.symbol,
+        reserved_usd=intent.requested_size_usd or Decimal("0"),
         close_qty=Decimal(close_qty) if close_qty else None,
     )
 
@@ -69,25 +93,37 @@ def test_a_new_intent_asks_the_ledger_to_reserve_its_requested_size():
     (command,) = decision.messages
     assert isinstance(command, c.ReserveBudget)
     assert (command.intent_id, command.requested_size_usd, command.exchange_account) == (
-        message.intent_id, Decimal("10"), "a1")
+        message.intent_id,
+        Decimal("10"),
+        "a1",
+    )
 
 
-@pytest.mark.parametrize("message, reason", [
-    (intent_message().model_copy(update={"exchange": c.ExchangeName.BINANCE_USDM}), SkipReason.EXCHANGE_UNAVAILABLE),
-    (intent_message(size=None), SkipReason.INVALID_INTENT),
-])
+@pytest.mark.parametrize(
+    "message, reason",
+    [
+        (
+            intent_message().model_copy(update={"exchange": c.ExchangeName.BINANCE_USDM}),
+            SkipReason.EXCHANGE_UNAVAILABLE,
+        ),
+        (intent_message(size=None), SkipReason.INVALID_INTENT),
+    ],
+)
 def test_an_intent_that_can_never_execute_is_skipped_before_any_reservation(message, reason):
     decision = received(message)
     assert decision.intent.status is S.SKIPPED and decision.intent.skip_reason == reason.value
     assert decision.messages == ()
 
 
-@pytest.mark.parametrize("bot, reason", [
-    (None, "unknown_bot"),
-    ({"deleted": True}, "bot_deleted"),
-    ({"exchange_account": "another bot's account"}, "account_mismatch"),
-    ({"exchange": c.ExchangeName.BINANCE_USDM}, "account_mismatch"),
-])
+@pytest.mark.parametrize(
+    "bot, reason",
+    [
+        (None, "unknown_bot"),
+        ({"deleted": True}, "bot_deleted"),
+        ({"exchange_account": "another bot's account"}, "account_mismatch"),
+        ({"exchange": c.ExchangeName.BINANCE_USDM}, "account_mismatch"),
+    ],
+)
 def test_an_intent_its_bot_does_not_back_is_refused_before_any_reservation(bot, reason):
     message = intent_message()
     decision = decisions.receive(message, PAPER, None if bot is None else backing(message, **bot))
@@ -102,8 +138,9 @@ def test_an_intent_its_bot_backs_is_no_refusal():
 
 def test_a_preflight_rejection_skips_with_the_ledgers_reason_once():
     intent = received(intent_message()).intent
-    answer = c.PreflightRejected(intent_id=intent.intent_id, bot_id=intent.bot_id,
-                                 reason=c.PreflightRejectReason.INSUFFICIENT_BUDGET)
+    answer = c.PreflightRejected(
+        intent_id=intent.intent_id, bot_id=intent.bot_id, reason=c.PreflightRejectReason.INSUFFICIENT_BUDGET
+    )
     skipped = decisions.preflight_rejected(intent, answer).intent
     assert skipped.status is S.SKIPPED and skipped.skip_reason == "insufficient_budget"
     assert decisions.preflight_rejected(skipped, answer).intent is None
@@ -173,7 +210,11 @@ def test_take_profit_and_stop_loss_close_from_the_other_side_on_the_tick():
     filled = decisions.settle(submitted(message), fill(), NOW, POLICY).intent
     (tp_purpose, tp), (sl_purpose, sl) = decisions.stop_orders(filled, ETH)
     assert (tp_purpose, tp.kind, tp.side, tp.trigger_price) == (
-        OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", OrderSide.SELL, Decimal("3100.00"))
+        OrderPurpose.TAKE_PROFIT,
+        "TAKE_PROFIT_MARKET",
+        OrderSide.SELL,
+        Decimal("3100.00"),
+    )
     assert (sl_purpose, sl.kind, sl.trigger_price) == (OrderPurpose.STOP_LOSS, "STOP_MARKET", Decimal("2800.00"))
     assert tp.client_algo_id != sl.client_algo_id
 
@@ -189,12 +230,24 @@ def pending_one() -> Intent:
 
 
 def resolution(intent: Intent, name: str, fill: c.FoundFill | None = None, **evidence) -> c.RecordResolution:
-    return c.RecordResolution(intent_id=intent.intent_id, bot_id=intent.bot_id, resolution=name, resolved_by="auto",
-                              resolved_at=datetime.now(UTC), fill=fill, evidence=evidence)
+    return c.RecordResolution(
+        intent_id=intent.intent_id,
+        bot_id=intent.bot_id,
+        resolution=name,
+        resolved_by="auto",
+        resolved_at=datetime.now(UTC),
+        fill=fill,
+        evidence=evidence,
+    )
 
 
-FOUND = c.FoundFill(exchange_order_id="8000000001", executed_qty=Decimal("0.003"), avg_price=Decimal("2942.67"),
-                    fee_usd=Decimal("0.0035312"), filled_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+FOUND = c.FoundFill(
+    exchange_order_id="8000000001",
+    executed_qty=Decimal("0.003"),
+    avg_price=Decimal("2942.67"),
+    fee_usd=Decimal("0.0035312"),
+    filled_at=datetime(2026, 12, 1, 12, 0, tzinfo=UTC),
+)
 
 
 def test_a_pending_order_found_filled_fills_the_intent_with_the_found_fill_and_records_the_resolution():
@@ -203,7 +256,10 @@ def test_a_pending_order_found_filled_fills_the_intent_with_the_found_fill_and_r
     decision = decisions.resolved(intent, True, message, NOW, POLICY)
     assert decision.intent.status is S.FILLED and decision.messages == ()  # the reconciler told the ledger already
     assert (decision.intent.exchange_order_id, decision.intent.executed_qty, decision.intent.fee_usd) == (
-        "8000000001", Decimal("0.003"), Decimal("0.0035312"))
+        "8000000001",
+        Decimal("0.003"),
+        Decimal("0.0035312"),
+    )
     assert (decision.resolved.resolution, decision.resolved.resolved_at) == ("found_filled", message.resolved_at)
     assert decisions.resolved(intent, False, message, NOW, POLICY) is NOTHING  # resolved before: the first stands
     assert decisions.resolved(None, True, message, NOW, POLICY) is NOTHING  # an intent unknown here

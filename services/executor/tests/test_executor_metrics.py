@@ -34,8 +34,10 @@ async def test_orders_skips_latency_and_pending_are_measured(executor, producer,
     await intent_in(executor.engine, skipped.intent_id, "skipped")
     assert sample("egis_executor_orders_total", exchange="paper", outcome="filled", code="") == filled_before + 1
     assert sample("egis_executor_intents_skipped_total", reason="insufficient_budget") == skipped_before + 1
-    assert sample("egis_executor_exchange_seconds_count", exchange="paper",
-                  operation="place_market_order") == calls_before + 1
+    assert (
+        sample("egis_executor_exchange_seconds_count", exchange="paper", operation="place_market_order")
+        == calls_before + 1
+    )
     await refresh_gauges(executor.engine)
     async with executor.engine.connect() as conn:
         assert sample("egis_executor_pending_reconciliation") == await repo.unresolved_pending(conn)
@@ -46,17 +48,28 @@ IN_FLIGHT = ("preflight_requested", "reserved", "submitting", "pending_reconcili
 
 
 async def test_every_intermediate_state_has_a_count_and_the_age_of_its_oldest_intent(executor):
-    assert all(REGISTRY.get_sample_value("egis_executor_intents_in_flight", {"state": s}) is not None
-               for s in IN_FLIGHT)  # from the start, before any refresh
+    assert all(
+        REGISTRY.get_sample_value("egis_executor_intents_in_flight", {"state": s}) is not None for s in IN_FLIGHT
+    )  # from the start, before any refresh
     stuck = await pending_intent(executor)
     async with executor.runtime.uow.begin() as conn:
-        await conn.execute(sa.update(repo.intents).where(repo.intents.c.intent_id == stuck.intent_id)
-                           .values(updated_at=sa.func.now() - timedelta(days=30)))
+        await conn.execute(
+            sa.update(repo.intents)
+            .where(repo.intents.c.intent_id == stuck.intent_id)
+            .values(updated_at=sa.func.now() - timedelta(days=30))
+        )
     await refresh_gauges(executor.engine)
-    counted = dict(await rows(executor.engine, sa.select(repo.intents.c.status, sa.func.count()).where(
-        repo.intents.c.status.in_(IN_FLIGHT)).group_by(repo.intents.c.status)))
+    counted = dict(
+        await rows(
+            executor.engine,
+            sa.select(repo.intents.c.status, sa.func.count())
+            .where(repo.intents.c.status.in_(IN_FLIGHT))
+            .group_by(repo.intents.c.status),
+        )
+    )
     assert {s: sample("egis_executor_intents_in_flight", state=s) for s in IN_FLIGHT} == {
-        s: counted.get(s, 0) for s in IN_FLIGHT}
+        s: counted.get(s, 0) for s in IN_FLIGHT
+    }
     oldest = sample("egis_executor_intents_in_flight_oldest_age_seconds", state="pending_reconciliation")
     assert 30 * 86400 <= oldest < 30 * 86400 + 60
     empty = [s for s in IN_FLIGHT if not counted.get(s)]  # `reserved` at least: never a resting state

@@ -26,14 +26,19 @@ def venue(executor, **settings) -> PaperExchange:
 
 
 def buy(symbol: str, qty: str, account: str | None = None, side=OrderSide.BUY, reduce_only=False) -> MarketOrder:
-    return MarketOrder(account or f"acct-{uuid.uuid4().hex[:8]}", symbol, side, D(qty), f"ego-{uuid.uuid4().hex}",
-                       reduce_only)
+    return MarketOrder(
+        account or f"acct-{uuid.uuid4().hex[:8]}", symbol, side, D(qty), f"ego-{uuid.uuid4().hex}", reduce_only
+    )
 
 
 async def facts_of(executor, account: str) -> list[c.Message]:
     outbox = executor.runtime.outbox.table
-    found = await rows(executor.engine, sa.select(outbox.c.payload).where(
-        outbox.c.topic == EXCHANGE_FACTS.name, outbox.c.key == account.encode()).order_by(outbox.c.id))
+    found = await rows(
+        executor.engine,
+        sa.select(outbox.c.payload)
+        .where(outbox.c.topic == EXCHANGE_FACTS.name, outbox.c.key == account.encode())
+        .order_by(outbox.c.id),
+    )
     return [EXCHANGE_FACTS.decode(bytes(r.payload)) for r in found]
 
 
@@ -117,8 +122,11 @@ async def test_a_stop_loss_closes_a_short_with_a_buy_and_the_loss_is_in_the_trad
     assert (await paper.position(short.account, symbol))[0] == 0
     algo = [f for f in await facts_of(executor, short.account) if isinstance(f, c.ExchangeAlgoOrderFact)]
     assert [(f.status, f.algo_id) for f in algo] == [(s, placed.algo_id) for s in ("NEW", "TRIGGERED", "FINISHED")]
-    (trade,) = [f for f in await facts_of(executor, short.account)
-                if isinstance(f, c.ExchangeTradeFact) and f.exchange_order_id == algo[-1].spawned_order_id]
+    (trade,) = [
+        f
+        for f in await facts_of(executor, short.account)
+        if isinstance(f, c.ExchangeTradeFact) and f.exchange_order_id == algo[-1].spawned_order_id
+    ]
     assert trade.side == "BUY" and trade.realised_pnl_usd == D("-0.60000000")
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from executor_helpers import Tail, publish, unique_symbol
 
 from egis_common import contracts as c
 from egis_common.topics import PAPER_REPAIRS
@@ -16,7 +17,6 @@ from egis_localinfra.testing import eventually
 from egis_venues.paper import tables as paper_tables
 from egis_venues.port import MarketOrder, OrderSide
 from executor.paper_repairs import repair_paper_positions
-from executor_helpers import Tail, publish, unique_symbol
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -35,25 +35,25 @@ def account() -> str:
 
 
 async def buy(paper, who: str, symbol: str, qty: str) -> None:
-    await paper.place_market_order(MarketOrder(who, symbol, OrderSide.BUY, D(qty), f"ego-{uuid.uuid4().hex[:20]}",
-                                               False))
+    await paper.place_market_order(
+        MarketOrder(who, symbol, OrderSide.BUY, D(qty), f"ego-{uuid.uuid4().hex[:20]}", False)
+    )
 
 
 async def set_row(engine, who: str, symbol: str, qty: str, entry_price: str) -> None:
     """Corrupt the venue's table behind its back."""
     p = paper_tables.positions
     async with engine.begin() as conn:
-        await conn.execute(p.update().where(p.c.account == who, p.c.symbol == symbol).values(
-            qty=D(qty), entry_price=D(entry_price)))
+        await conn.execute(
+            p.update().where(p.c.account == who, p.c.symbol == symbol).values(qty=D(qty), entry_price=D(entry_price))
+        )
 
 
 def wanted(who: str, symbol: str, qty: str, entry_price: str) -> c.PaperPosition:
     return c.PaperPosition(account=who, symbol=symbol, qty=D(qty), entry_price=D(entry_price))
 
 
-async def test_rows_still_astray_are_written_once_and_the_answer_says_what_was_and_was_not(
-    executor, producer, answers
-):
+async def test_rows_still_astray_are_written_once_and_the_answer_says_what_was_and_was_not(executor, producer, answers):
     paper, symbol = executor.paper, unique_symbol()
     astray, moved, in_sync = account(), account(), account()
     await paper.set_mark_price(symbol, D("100"))
@@ -62,29 +62,37 @@ async def test_rows_still_astray_are_written_once_and_the_answer_says_what_was_a
     await buy(paper, moved, symbol, "1")  # booked after the reconciler looked: the fills say 2 now
     for who in (astray, moved):
         await set_row(executor.engine, who, symbol, "5", "90")
-    command = c.RepairPaperPositions(request_id=uuid.uuid4(), repairs=[
-        wanted(astray, symbol, "1", "100"), wanted(moved, symbol, "1", "100"), wanted(in_sync, symbol, "1", "100")])
+    command = c.RepairPaperPositions(
+        request_id=uuid.uuid4(),
+        repairs=[
+            wanted(astray, symbol, "1", "100"),
+            wanted(moved, symbol, "1", "100"),
+            wanted(in_sync, symbol, "1", "100"),
+        ],
+    )
 
     await publish(producer, command)
     [answer] = await answers.wait_for(lambda m: m.request_id == command.request_id, what="the executor's answer")
     assert [(p.account, p.qty, p.entry_price) for p in answer.changed] == [(astray, D("1"), D("100"))]
     assert {(s.account, s.reason) for s in answer.skipped} == {
-        (moved, c.PaperRepairSkip.FILLS_MOVED), (in_sync, c.PaperRepairSkip.ALREADY_MATCHING)}
+        (moved, c.PaperRepairSkip.FILLS_MOVED),
+        (in_sync, c.PaperRepairSkip.ALREADY_MATCHING),
+    }
     assert await paper.position(astray, symbol) == (D("1"), D("100"))
     assert await paper.position(moved, symbol) == (D("5"), D("90"))  # left as it was: a new run shows what to do
 
     await publish(producer, command)  # redelivered: claimed already, nothing done, nothing said
     again = c.RepairPaperPositions(request_id=command.request_id, repairs=command.repairs)  # sent anew
     await publish(producer, again)
-    first, second = await answers.wait_for(lambda m: m.request_id == command.request_id, count=2,
-                                           what="the answer to the command sent anew")
+    first, second = await answers.wait_for(
+        lambda m: m.request_id == command.request_id, count=2, what="the answer to the command sent anew"
+    )
     assert first == answer and answers.seen.count(answer) == 1 and second.changed == []
     assert {s.reason for s in second.skipped} == {c.PaperRepairSkip.ALREADY_MATCHING, c.PaperRepairSkip.FILLS_MOVED}
 
 
 async def _waiting_on_accounts(engine) -> bool:
-    query = ("SELECT count(*) FROM pg_locks WHERE NOT granted "
-             "AND relation = 'executor.paper_accounts'::regclass")
+    query = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'executor.paper_accounts'::regclass"
     async with engine.connect() as conn:
         return await conn.scalar(sa.text(query)) > 0
 

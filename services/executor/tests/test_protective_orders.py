@@ -60,12 +60,16 @@ async def test_only_the_stops_the_venue_accepted_are_named(executor, producer, m
     intent, _ = await open_with_stops(executor, producer, bot, take_profit_price=D("90"), stop_loss_price=D("95"))
     position = await position_with_stop_ids(executor.engine, bot.bot_id)
     assert (position.tp_order_id, position.sl_order_id) == (
-        None, client_order_id(intent.intent_id, OrderPurpose.STOP_LOSS))
+        None,
+        client_order_id(intent.intent_id, OrderPurpose.STOP_LOSS),
+    )
     (message,) = await tail.wait_for(of(c.ProtectiveOrdersPlaced, intent_id=intent.intent_id))
     assert message.tp_order_id is None
     stops = await stops_settled(executor.engine, intent.intent_id)
     assert sorted((s.purpose, s.status, s.exchange_code) for s in stops) == [
-        ("stop_loss", "placed", None), ("take_profit", "rejected", "-2021")]
+        ("stop_loss", "placed", None),
+        ("take_profit", "rejected", "-2021"),
+    ]
 
 
 async def test_nothing_is_sent_when_no_stop_was_placed(executor, producer, make_bot):
@@ -75,8 +79,10 @@ async def test_nothing_is_sent_when_no_stop_was_placed(executor, producer, make_
     assert {s.status for s in stops} == {"rejected"}
     # The stops' outcome and any message about them commit together: none is in the outbox, none ever will be.
     outbox = executor.runtime.outbox.table
-    sent = [EXECUTIONS.decode(bytes(r.payload)) for r in await rows(
-        executor.engine, sa.select(outbox.c.payload).where(outbox.c.topic == EXECUTIONS.name))]
+    sent = [
+        EXECUTIONS.decode(bytes(r.payload))
+        for r in await rows(executor.engine, sa.select(outbox.c.payload).where(outbox.c.topic == EXECUTIONS.name))
+    ]
     assert [m for m in sent if isinstance(m, c.ProtectiveOrdersPlaced) and m.intent_id == intent.intent_id] == []
     position = await position_in(executor.engine, bot.bot_id, "open")
     assert (position.tp_order_id, position.sl_order_id) == (None, None)
@@ -86,12 +92,19 @@ async def test_a_bots_percentages_price_the_stops_from_the_fill_and_an_explicit_
     executor, producer, make_bot
 ):
     short_bot = await make_bot("100", take_profit_pct=D("2"), stop_loss_pct=D("1"))
-    short, _ = await open_with_stops(executor, producer, short_bot, side=c.Side.SHORT,
-                                     take_profit_pct=short_bot.take_profit_pct, stop_loss_pct=short_bot.stop_loss_pct)
+    short, _ = await open_with_stops(
+        executor,
+        producer,
+        short_bot,
+        side=c.Side.SHORT,
+        take_profit_pct=short_bot.take_profit_pct,
+        stop_loss_pct=short_bot.stop_loss_pct,
+    )
     long_bot = await make_bot("100", take_profit_pct=D("2"), stop_loss_pct=D("1"))
     # The router never sends a leg's percentage next to its price; if one came, the price would win.
-    long, _ = await open_with_stops(executor, producer, long_bot, take_profit_price=D("110"),
-                                    take_profit_pct=D("2"), stop_loss_pct=D("1"))
+    long, _ = await open_with_stops(
+        executor, producer, long_bot, take_profit_price=D("110"), take_profit_pct=D("2"), stop_loss_pct=D("1")
+    )
     # Filled at the mark, 100: a short's TP 2 % below it and SL 1 % above; the long's SL 1 % below.
     expected_short = {("take_profit", "BUY", D("98")), ("stop_loss", "BUY", D("101"))}
     expected_long = {("take_profit", "SELL", D("110")), ("stop_loss", "SELL", D("99"))}
@@ -101,8 +114,10 @@ async def test_a_bots_percentages_price_the_stops_from_the_fill_and_an_explicit_
         assert {s.status for s in stops} == {"placed"}
         position = await position_with_stop_ids(executor.engine, bot.bot_id)
         assert (position.avg_entry_price, position.tp_order_id, position.sl_order_id) == (
-            D("100"), client_order_id(intent.intent_id, OrderPurpose.TAKE_PROFIT),
-            client_order_id(intent.intent_id, OrderPurpose.STOP_LOSS))
+            D("100"),
+            client_order_id(intent.intent_id, OrderPurpose.TAKE_PROFIT),
+            client_order_id(intent.intent_id, OrderPurpose.STOP_LOSS),
+        )
 
 
 async def test_a_stop_whose_end_was_heard_before_its_placement_was_recorded_stays_finished(executor, make_bot):
@@ -110,22 +125,58 @@ async def test_a_stop_whose_end_was_heard_before_its_placement_was_recorded_stay
     bot = await make_bot("100")
     intent_id, prefix = bot.bot_id, f"egt-{bot.bot_id.hex[:12]}"
     async with executor.engine.begin() as conn:
-        await repo.insert_new(conn, [Intent(
-            intent_id=intent_id, signal_id=intent_id, bot_id=bot.bot_id, kind=c.IntentKind.OPEN, side=c.Side.LONG,
-            symbol=unique_symbol(), exchange=c.ExchangeName.PAPER, exchange_account=bot.exchange_account,
-            status=IntentStatus.PREFLIGHT_REQUESTED, requested_size_usd=D("10"))])
-        await repo.insert_stops(conn, [
-            {"client_algo_id": f"{prefix}-{purpose}", "intent_id": intent_id, "purpose": purpose,
-             "kind": "STOP_MARKET", "side": "SELL", "trigger_price": D("95"), "status": "placing"}
-            for purpose in ("take_profit", "stop_loss")])
+        await repo.insert_new(
+            conn,
+            [
+                Intent(
+                    intent_id=intent_id,
+                    signal_id=intent_id,
+                    bot_id=bot.bot_id,
+                    kind=c.IntentKind.OPEN,
+                    side=c.Side.LONG,
+                    symbol=unique_symbol(),
+                    exchange=c.ExchangeName.PAPER,
+                    exchange_account=bot.exchange_account,
+                    status=IntentStatus.PREFLIGHT_REQUESTED,
+                    requested_size_usd=D("10"),
+                )
+            ],
+        )
+        await repo.insert_stops(
+            conn,
+            [
+                {
+                    "client_algo_id": f"{prefix}-{purpose}",
+                    "intent_id": intent_id,
+                    "purpose": purpose,
+                    "kind": "STOP_MARKET",
+                    "side": "SELL",
+                    "trigger_price": D("95"),
+                    "status": "placing",
+                }
+                for purpose in ("take_profit", "stop_loss")
+            ],
+        )
         ended = c.ExchangeAlgoOrderFact(
-            exchange=c.ExchangeName.PAPER, exchange_account=bot.exchange_account, symbol="X", event_time=c.utc_now(),
-            raw={}, algo_id="41", client_algo_id=f"{prefix}-take_profit", status="FINISHED",
-            order_type="STOP_MARKET", side="SELL", trigger_price=D("95"), spawned_order_id="42")
+            exchange=c.ExchangeName.PAPER,
+            exchange_account=bot.exchange_account,
+            symbol="X",
+            event_time=c.utc_now(),
+            raw={},
+            algo_id="41",
+            client_algo_id=f"{prefix}-take_profit",
+            status="FINISHED",
+            order_type="STOP_MARKET",
+            side="SELL",
+            trigger_price=D("95"),
+            spawned_order_id="42",
+        )
         await repo.stops_finished(conn, [ended])
         for purpose, algo_id in (("take_profit", "41"), ("stop_loss", "43")):
             await repo.stop_placed(conn, f"{prefix}-{purpose}", status="placed", algo_id=algo_id)
     table = repo.stop_orders
     found = await rows(executor.engine, sa.select(table).where(table.c.intent_id == intent_id))
     assert sorted((s.purpose, s.status, s.detail, s.algo_id) for s in found) == [
-        ("stop_loss", "placed", "", "43"), ("take_profit", "finished", "FINISHED", "41")]
+        ("stop_loss", "placed", "", "43"),
+        ("take_profit", "finished", "FINISHED", "41"),
+    ]

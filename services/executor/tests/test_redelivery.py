@@ -15,12 +15,29 @@ from executor.flow import ANSWERS_GROUP, INTENTS_GROUP, MARKS_GROUP
 
 pytestmark = pytest.mark.infra
 D = Decimal
-CONSUMERS = {INTENTS.name: INTENTS_GROUP, LEDGER_EVENTS.name: ANSWERS_GROUP, MARK_PRICES.name: MARKS_GROUP,
-             LEDGER_COMMANDS.name: "ledger", EXECUTIONS.name: "ledger"}
-STATE_TABLES = [f"executor.{name}" for name in (
-    "intents", "pending_reconciliations", "stop_orders", "paper_accounts", "paper_positions", "paper_orders",
-    "paper_trades", "paper_stop_orders", "paper_mark_prices", "outbox", "inbox")] + [
-    f"ledger.{name}" for name in ("positions", "preflight_answers", "outbox", "inbox")]
+CONSUMERS = {
+    INTENTS.name: INTENTS_GROUP,
+    LEDGER_EVENTS.name: ANSWERS_GROUP,
+    MARK_PRICES.name: MARKS_GROUP,
+    LEDGER_COMMANDS.name: "ledger",
+    EXECUTIONS.name: "ledger",
+}
+STATE_TABLES = [
+    f"executor.{name}"
+    for name in (
+        "intents",
+        "pending_reconciliations",
+        "stop_orders",
+        "paper_accounts",
+        "paper_positions",
+        "paper_orders",
+        "paper_trades",
+        "paper_stop_orders",
+        "paper_mark_prices",
+        "outbox",
+        "inbox",
+    )
+] + [f"ledger.{name}" for name in ("positions", "preflight_answers", "outbox", "inbox")]
 
 
 async def state(engine) -> dict:
@@ -33,8 +50,10 @@ async def state(engine) -> dict:
 
 
 async def full_flow(executor, producer, bot, symbol) -> list[c.Message]:
-    sent = [c.MarkPrice(symbol=symbol, price=D("100")),
-            open_intent(bot, symbol, take_profit_price=D("120"), stop_loss_price=D("90"))]
+    sent = [
+        c.MarkPrice(symbol=symbol, price=D("100")),
+        open_intent(bot, symbol, take_profit_price=D("120"), stop_loss_price=D("90")),
+    ]
     await publish(producer, *sent)
     await position_in(executor.engine, bot.bot_id, "open")
     closing = [c.MarkPrice(symbol=symbol, price=D("105")), close_intent(bot, symbol)]
@@ -48,12 +67,20 @@ async def test_redelivering_every_message_of_a_full_flow_three_times_changes_not
 ):
     bot, symbol = await make_bot("100"), unique_symbol()
     sent = await full_flow(executor, producer, bot, symbol)
-    produced = await tail.wait_for(lambda m: getattr(m, "bot_id", None) == bot.bot_id or getattr(
-        m, "exchange_account", None) == bot.exchange_account, count=20, what="every message of the flow")
+    produced = await tail.wait_for(
+        lambda m: (
+            getattr(m, "bot_id", None) == bot.bot_id or getattr(m, "exchange_account", None) == bot.exchange_account
+        ),
+        count=20,
+        what="every message of the flow",
+    )
     assert sorted(type(m).__name__ for m in produced) == sorted(
         ["ReserveBudget", "BudgetReserved", "OrderFilled", "ExchangeOrderFact", "ExchangeTradeFact"] * 2
-        + ["BudgetChanged"] * 3 + ["PositionOpened", "PositionClosed"] + ["ExchangeAlgoOrderFact"] * 4
-        + ["ProtectiveOrdersPlaced"])
+        + ["BudgetChanged"] * 3
+        + ["PositionOpened", "PositionClosed"]
+        + ["ExchangeAlgoOrderFact"] * 4
+        + ["ProtectiveOrdersPlaced"]
+    )
     before = await state(executor.engine)
     records = await publish(producer, *[*sent, *produced] * 3)
     for group in set(CONSUMERS.values()):

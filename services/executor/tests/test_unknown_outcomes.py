@@ -12,7 +12,15 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from executor_helpers import (
-    consumed, intent_in, of, open_intent, paper_orders, pending_record, position_in, positions, publish,
+    consumed,
+    intent_in,
+    of,
+    open_intent,
+    paper_orders,
+    pending_record,
+    position_in,
+    positions,
+    publish,
 )
 
 from egis_common import contracts as c
@@ -184,11 +192,25 @@ async def test_an_order_left_pending_ends_filled_once_the_reconciler_records_the
     await publish(producer, intent)
     row = await intent_in(executor.engine, intent.intent_id, "pending_reconciliation")
     found = await executor.paper.find_order(bot.exchange_account, "ETHUSDT", row.client_order_id)
-    fill = c.FoundFill(exchange_order_id=found.exchange_order_id, executed_qty=found.executed_qty,
-                       avg_price=found.avg_price, fee_usd=found.fee_usd, filled_at=found.filled_at)
-    await publish(producer, c.RecordResolution(intent_id=intent.intent_id, bot_id=bot.bot_id, resolution="found_filled",
-                                               resolved_by="auto", resolved_at=datetime.now(UTC), fill=fill,
-                                               evidence={"client_order_id": row.client_order_id}))
+    fill = c.FoundFill(
+        exchange_order_id=found.exchange_order_id,
+        executed_qty=found.executed_qty,
+        avg_price=found.avg_price,
+        fee_usd=found.fee_usd,
+        filled_at=found.filled_at,
+    )
+    await publish(
+        producer,
+        c.RecordResolution(
+            intent_id=intent.intent_id,
+            bot_id=bot.bot_id,
+            resolution="found_filled",
+            resolved_by="auto",
+            resolved_at=datetime.now(UTC),
+            fill=fill,
+            evidence={"client_order_id": row.client_order_id},
+        ),
+    )
     row = await intent_in(executor.engine, intent.intent_id, "filled")
     (order,) = await paper_orders(executor.engine, bot.exchange_account)
     assert (row.exchange_order_id, row.executed_qty, row.avg_price) == (str(order.order_id), D("0.003"), D("2942.67"))

@@ -11,15 +11,24 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 from executor_helpers import (
-    bot_of, intent_in, intent_row, of, open_intent, paper_orders, position_in, reserved, rows, unique_symbol,
+    bot_of,
+    intent_in,
+    intent_row,
+    of,
+    open_intent,
+    paper_orders,
+    position_in,
+    reserved,
+    rows,
+    unique_symbol,
 )
 from prometheus_client import REGISTRY
 
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, utc_now
+from egis_venues.paper import tables as paper
 from executor import domain as decisions
 from executor.adapters import repository as repo
-from egis_venues.paper import tables as paper
 from executor.flow import build_executor
 from executor.handlers import ask_again
 
@@ -94,8 +103,17 @@ async def test_the_same_reservation_twice_in_one_batch_or_again_later_places_one
 async def test_answers_for_intents_this_executor_never_saw_are_ignored(executor, counted):
     built, venue = counted
     stranger = open_intent(bot_of(executor))
-    assert await built.handle_answers([reserved(stranger), c.PreflightRejected(
-        intent_id=stranger.intent_id, bot_id=stranger.bot_id, reason=c.PreflightRejectReason.UNKNOWN_BOT)]) == []
+    assert (
+        await built.handle_answers(
+            [
+                reserved(stranger),
+                c.PreflightRejected(
+                    intent_id=stranger.intent_id, bot_id=stranger.bot_id, reason=c.PreflightRejectReason.UNKNOWN_BOT
+                ),
+            ]
+        )
+        == []
+    )
     assert venue.orders == []
 
 
@@ -105,8 +123,11 @@ async def test_a_batch_of_reservations_is_one_venue_transaction_with_every_outco
     await executor.paper.set_mark_price(symbol, D("100"))
     poor = bot_of(executor)
     await executor.paper.fund(poor.exchange_account, D("1"))
-    intents = [open_intent(bot_of(executor), symbol), open_intent(poor, symbol),
-               open_intent(bot_of(executor), symbol, "4")]
+    intents = [
+        open_intent(bot_of(executor), symbol),
+        open_intent(poor, symbol),
+        open_intent(bot_of(executor), symbol, "4"),
+    ]
     await receive_withheld(executor, built, intents)
     made = dict((m.intent_id, d) for m, d in await built.handle_answers([reserved(i) for i in intents]))
     assert [made[i.intent_id].intent.status.value for i in intents] == ["filled", "rejected", "rejected"]
@@ -125,9 +146,13 @@ async def test_every_order_of_a_venue_batch_gets_its_own_fill_back(executor, cou
     made = dict((m.intent_id, d) for m, d in await built.handle_answers([reserved(i) for i in intents]))
     assert [made[i.intent_id].intent.executed_qty for i in intents] == [D(size) / 100 for size in sizes]
     async with executor.engine.connect() as conn:
-        booked = {row.client_order_id: row.executed_qty for row in await conn.execute(
-            sa.select(paper.orders).where(paper.orders.c.symbol == symbol))}
-    assert booked == {made[i.intent_id].intent.client_order_id: D(size) / 100 for i, size in zip(intents, sizes, strict=True)}
+        booked = {
+            row.client_order_id: row.executed_qty
+            for row in await conn.execute(sa.select(paper.orders).where(paper.orders.c.symbol == symbol))
+        }
+    assert booked == {
+        made[i.intent_id].intent.client_order_id: D(size) / 100 for i, size in zip(intents, sizes, strict=True)
+    }
 
 
 class InFlight:
@@ -152,11 +177,13 @@ class InFlight:
 
 @pytest.mark.parametrize(("batches_concurrent_calls", "most_in_flight"), [(False, 2), (True, 5)])
 async def test_exchange_concurrency_bounds_a_remote_venue_and_not_one_that_batches_calls_itself(
-        executor, batches_concurrent_calls, most_in_flight):
+    executor, batches_concurrent_calls, most_in_flight
+):
     venue = InFlight(executor.paper, batches_concurrent_calls)
     bounded = executor.runtime.settings.model_copy(update={"exchange_concurrency": 2})
-    runtime = SimpleNamespace(settings=bounded, uow=executor.runtime.uow, outbox=executor.runtime.outbox,
-                              inbox=executor.runtime.inbox)
+    runtime = SimpleNamespace(
+        settings=bounded, uow=executor.runtime.uow, outbox=executor.runtime.outbox, inbox=executor.runtime.inbox
+    )
     built = build_executor(runtime, {ExchangeName.PAPER: venue}, executor.wiring.bots)
     symbol = unique_symbol()
     await executor.paper.set_mark_price(symbol, D("100"))
@@ -171,13 +198,16 @@ async def test_an_intent_left_submitting_long_past_any_exchange_timeout_goes_to_
     built, venue = counted
     intent = open_intent(bot_of(executor))
     async with executor.runtime.uow.begin() as conn:
-        (_, received), = await built.receive_intents(conn, [intent])
+        ((_, received),) = await built.receive_intents(conn, [intent])
         order = decisions.market_order(received.intent, D("0.1"))
         await repo.save(conn, [decisions.submitting(received.intent, reserved(intent), order, utc_now()).intent])
     assert await built.sweep_stale_submissions(600) == []  # just now: maybe in flight, left alone
     async with executor.runtime.uow.begin() as conn:
-        await conn.execute(sa.update(repo.intents).where(repo.intents.c.intent_id == intent.intent_id)
-                           .values(updated_at=sa.func.now() - sa.text("interval '11 minutes'")))
+        await conn.execute(
+            sa.update(repo.intents)
+            .where(repo.intents.c.intent_id == intent.intent_id)
+            .values(updated_at=sa.func.now() - sa.text("interval '11 minutes'"))
+        )
     (swept,) = [d for d in await built.sweep_stale_submissions(600) if d.intent.intent_id == intent.intent_id]
     assert swept.pending.cause == "stale_submission" and venue.orders == []
     assert (await intent_row(executor.engine, intent.intent_id)).status == "pending_reconciliation"
@@ -196,8 +226,11 @@ async def recorded_without_their_reservation(executor, built, intents) -> dict:
 async def waited(executor, intent_ids, ago: timedelta) -> None:
     """The intents recorded (and their reservation asked for) `ago`."""
     async with executor.runtime.uow.begin() as conn:
-        await conn.execute(sa.update(repo.intents).where(repo.intents.c.intent_id.in_(intent_ids))
-                           .values(updated_at=sa.func.now() - ago))
+        await conn.execute(
+            sa.update(repo.intents)
+            .where(repo.intents.c.intent_id.in_(intent_ids))
+            .values(updated_at=sa.func.now() - ago)
+        )
 
 
 def asked(made, intent_ids) -> list:
@@ -219,8 +252,12 @@ async def test_an_intent_left_without_an_answer_asks_for_its_reservation_again_o
     assert {r.status for r in found} <= {"preflight_requested", "skipped"}  # skipped: the ledger knows no such bot
     assert all(r.reservation_sent_at is not None and r.updated_at < r.reservation_sent_at for r in found)
     outbox = executor.runtime.outbox.table
-    sent = [c.ReserveBudget.model_validate_json(bytes(r.payload)) for r in await rows(
-        executor.engine, sa.select(outbox.c.payload).where(outbox.c.topic == "egis.ledger.commands.v1"))]
+    sent = [
+        c.ReserveBudget.model_validate_json(bytes(r.payload))
+        for r in await rows(
+            executor.engine, sa.select(outbox.c.payload).where(outbox.c.topic == "egis.ledger.commands.v1")
+        )
+    ]
     again = {m.intent_id: m for m in sent if m.intent_id in ids}
     assert sorted(again) == sorted(ids) and len([m for m in sent if m.intent_id in ids]) == 3
     unchanged = {"message_id", "occurred_at"}

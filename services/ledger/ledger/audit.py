@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.repository import audit_log
 
 
-
 class Action(str, Enum):
     """What a change was; the database's audit_log_action_known lists the same."""
 
@@ -83,16 +82,33 @@ def _json(value: Any) -> Any:
     return value
 
 
-async def record(conn: AsyncConnection, actor: Actor, action: Action, *, bot_id: UUID | None = None,
-                 token_id: UUID | None = None, before: sa.Row | None = None, after: sa.Row | None = None) -> None:
-    await conn.execute(audit_log.insert().values(
-        actor_token_id=actor.token_id, actor_name=actor.name, actor_role=actor.role, action=action.value,
-        bot_id=bot_id, token_id=token_id, before=state(before), after=state(after),
-    ))
+async def record(
+    conn: AsyncConnection,
+    actor: Actor,
+    action: Action,
+    *,
+    bot_id: UUID | None = None,
+    token_id: UUID | None = None,
+    before: sa.Row | None = None,
+    after: sa.Row | None = None,
+) -> None:
+    await conn.execute(
+        audit_log.insert().values(
+            actor_token_id=actor.token_id,
+            actor_name=actor.name,
+            actor_role=actor.role,
+            action=action.value,
+            bot_id=bot_id,
+            token_id=token_id,
+            before=state(before),
+            after=state(after),
+        )
+    )
 
 
-async def entries(conn: AsyncConnection, *, bot_id: UUID | None = None, before_id: int | None = None,
-                  limit: int = 50) -> list[sa.Row]:
+async def entries(
+    conn: AsyncConnection, *, bot_id: UUID | None = None, before_id: int | None = None, limit: int = 50
+) -> list[sa.Row]:
     """Newest first; `before_id` (the last audit_id of a page) gives the next page."""
     query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(min(limit, MAX_LIMIT))
     if bot_id is not None:

@@ -95,15 +95,29 @@ def is_live(row: sa.Row, now: datetime) -> bool:
     return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
 
 
-async def create_token(conn: AsyncConnection, role: Role, owner_id: UUID, name: str,
-                       *, expires_at: datetime | None = None, actor: Actor = CLI) -> IssuedToken:
+async def create_token(
+    conn: AsyncConnection,
+    role: Role,
+    owner_id: UUID,
+    name: str,
+    *,
+    expires_at: datetime | None = None,
+    actor: Actor = CLI,
+) -> IssuedToken:
     """`actor`: who asked; the default is the command line, the one way in without a token."""
     token = new_token(TOKEN_PREFIX)
     issued = IssuedToken(uuid4(), role, owner_id, name, token, expires_at)
-    await conn.execute(api_tokens.insert().values(
-        token_id=issued.token_id, lookup_key=lookup_key(token), token_hash=hash_token(token),
-        role=role.value, owner_id=owner_id, name=name, expires_at=expires_at,
-    ))
+    await conn.execute(
+        api_tokens.insert().values(
+            token_id=issued.token_id,
+            lookup_key=lookup_key(token),
+            token_hash=hash_token(token),
+            role=role.value,
+            owner_id=owner_id,
+            name=name,
+            expires_at=expires_at,
+        )
+    )
     after = await token_row(conn, issued.token_id)
     await audit.record(conn, actor, audit.Action.TOKEN_CREATE, token_id=issued.token_id, after=after)
     return issued
@@ -112,15 +126,18 @@ async def create_token(conn: AsyncConnection, role: Role, owner_id: UUID, name: 
 async def revoke_token(conn: AsyncConnection, token_id: UUID, *, actor: Actor = CLI) -> bool:
     """True when a live token was revoked now; revoking twice changes nothing (and is not audited)."""
     before = await token_row(conn, token_id, for_update=True)
-    statement = api_tokens.update().where(
-        api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None)
-    ).values(revoked_at=datetime.now(UTC))
+    statement = (
+        api_tokens.update()
+        .where(api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
     if (await conn.execute(statement)).rowcount != 1:
         return False
     # The console's sessions of the token end with it (each request checks the token as well).
     await conn.execute(console_sessions.delete().where(console_sessions.c.token_id == token_id))
-    await audit.record(conn, actor, audit.Action.TOKEN_REVOKE, token_id=token_id, before=before,
-                       after=await token_row(conn, token_id))
+    await audit.record(
+        conn, actor, audit.Action.TOKEN_REVOKE, token_id=token_id, before=before, after=await token_row(conn, token_id)
+    )
     return True
 
 
@@ -141,10 +158,14 @@ async def authenticate(conn: AsyncConnection, token: str) -> Principal | None:
 
 async def _note_use(conn: AsyncConnection, token_id: UUID, now: datetime) -> None:
     # The condition again in SQL: of concurrent first requests in a minute, one writes.
-    await conn.execute(api_tokens.update().where(
-        api_tokens.c.token_id == token_id,
-        sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= now - LAST_USED_EVERY),
-    ).values(last_used_at=now))
+    await conn.execute(
+        api_tokens.update()
+        .where(
+            api_tokens.c.token_id == token_id,
+            sa.or_(api_tokens.c.last_used_at.is_(None), api_tokens.c.last_used_at <= now - LAST_USED_EVERY),
+        )
+        .values(last_used_at=now)
+    )
 
 
 # Every read of tokens leaves out what would let someone use or test one.

@@ -23,8 +23,19 @@ from ledger import domain
 from ledger import repository as repo
 from ledger.repository import bots
 
-EDITABLE = frozenset({"name", "signal_key", "exchange", "exchange_account", "initial_budget_usd",
-                      "default_order_size_usd", "paused", "take_profit_pct", "stop_loss_pct"})
+EDITABLE = frozenset(
+    {
+        "name",
+        "signal_key",
+        "exchange",
+        "exchange_account",
+        "initial_budget_usd",
+        "default_order_size_usd",
+        "paused",
+        "take_profit_pct",
+        "stop_loss_pct",
+    }
+)
 
 
 class BotError(Exception):
@@ -59,12 +70,20 @@ class NewBot:
 
 def snapshot(row: sa.Row) -> BotSnapshot:
     return BotSnapshot(
-        bot_id=row.bot_id, version=row.version, owner_id=row.owner_id, name=row.name,
-        signal_key=row.signal_key, webhook_secret_hash=row.webhook_secret_hash,
-        exchange=row.exchange, exchange_account=row.exchange_account,
-        initial_budget_usd=row.initial_budget_usd, default_order_size_usd=row.default_order_size_usd,
-        paused=row.paused, deleted=row.deleted_at is not None,
-        take_profit_pct=row.take_profit_pct, stop_loss_pct=row.stop_loss_pct,
+        bot_id=row.bot_id,
+        version=row.version,
+        owner_id=row.owner_id,
+        name=row.name,
+        signal_key=row.signal_key,
+        webhook_secret_hash=row.webhook_secret_hash,
+        exchange=row.exchange,
+        exchange_account=row.exchange_account,
+        initial_budget_usd=row.initial_budget_usd,
+        default_order_size_usd=row.default_order_size_usd,
+        paused=row.paused,
+        deleted=row.deleted_at is not None,
+        take_profit_pct=row.take_profit_pct,
+        stop_loss_pct=row.stop_loss_pct,
     )
 
 
@@ -105,8 +124,10 @@ async def edit_bot(conn: AsyncConnection, outbox: Outbox, bot_id: UUID, changes:
     await get_live_bot(conn, bot_id, for_update=True)
     if isinstance(changes.get("exchange"), ExchangeName):
         changes = {**changes, "exchange": changes["exchange"].value}
-    statement = bots.update().where(bots.c.bot_id == bot_id).values(
-        **changes, version=bots.c.version + 1, updated_at=sa.func.now()
+    statement = (
+        bots.update()
+        .where(bots.c.bot_id == bot_id)
+        .values(**changes, version=bots.c.version + 1, updated_at=sa.func.now())
     )
     return await _write(conn, outbox, statement)
 
@@ -116,13 +137,17 @@ async def delete_bot(conn: AsyncConnection, outbox: Outbox, bot_id: UUID) -> sa.
     refusal = domain.deletion_refusal(await repo.active_positions(conn, bot_id))
     if refusal:
         raise BotHasActivePositions(refusal)
-    statement = bots.update().where(bots.c.bot_id == bot_id).values(
-        deleted_at=datetime.now(UTC), version=bots.c.version + 1, updated_at=sa.func.now()
+    statement = (
+        bots.update()
+        .where(bots.c.bot_id == bot_id)
+        .values(deleted_at=datetime.now(UTC), version=bots.c.version + 1, updated_at=sa.func.now())
     )
     return await _write(conn, outbox, statement)
 
 
-async def list_bots(conn: AsyncConnection, owner_id: UUID | None = None, *, include_deleted: bool = False) -> list[sa.Row]:
+async def list_bots(
+    conn: AsyncConnection, owner_id: UUID | None = None, *, include_deleted: bool = False
+) -> list[sa.Row]:
     """Live bots, oldest first; deleted ones too when asked (a deleted bot's history stays in the database)."""
     query = sa.select(bots).order_by(bots.c.created_at)
     if not include_deleted:

@@ -35,8 +35,16 @@ from egis_common.db import make_engine
 from ledger import audit, auth
 from ledger.settings import LedgerSettings
 
-BOT_FIELDS = ("name", "signal_key", "exchange", "exchange_account", "initial_budget_usd",
-              "default_order_size_usd", "paused", "owner_id")
+BOT_FIELDS = (
+    "name",
+    "signal_key",
+    "exchange",
+    "exchange_account",
+    "initial_budget_usd",
+    "default_order_size_usd",
+    "paused",
+    "owner_id",
+)
 # Optional on create too; `edit --take-profit-pct none` removes the bot's take profit (sends null).
 PERCENT_FIELDS = ("take_profit_pct", "stop_loss_pct")
 NONE = "none"
@@ -59,8 +67,11 @@ def create_token(args: argparse.Namespace) -> int:
     except auth.InvalidExpiry as error:
         print(f"error: --expires-in: {error}", file=sys.stderr)
         return 2
-    issued = asyncio.run(_in_database(lambda conn: auth.create_token(
-        conn, auth.Role(args.role), owner_id, args.name, expires_at=expires_at)))
+    issued = asyncio.run(
+        _in_database(
+            lambda conn: auth.create_token(conn, auth.Role(args.role), owner_id, args.name, expires_at=expires_at)
+        )
+    )
     print(f"token_id: {issued.token_id}\nrole: {issued.role.value}\nowner_id: {issued.owner_id}\nname: {issued.name}")
     print(f"expires_at: {issued.expires_at.isoformat() if issued.expires_at else 'never'}")
     print(f"token: {issued.token}\n(shown once; only its hash is stored)")
@@ -81,12 +92,20 @@ def list_tokens(args: argparse.Namespace) -> int:
 
 
 def list_audit(args: argparse.Namespace) -> int:
-    rows = asyncio.run(_in_database(lambda conn: audit.entries(
-        conn, bot_id=args.bot_id, before_id=args.before_id, limit=args.limit)))
+    rows = asyncio.run(
+        _in_database(lambda conn: audit.entries(conn, bot_id=args.bot_id, before_id=args.before_id, limit=args.limit))
+    )
     entries = [audit.state(row) for row in rows]
     if not args.json:
-        entries = [{**entry, "who": _who(entry), "subject": entry["bot_id"] or entry["token_id"],
-                    "changes": audit.describe_change(entry["before"], entry["after"])} for entry in entries]
+        entries = [
+            {
+                **entry,
+                "who": _who(entry),
+                "subject": entry["bot_id"] or entry["token_id"],
+                "changes": audit.describe_change(entry["before"], entry["after"]),
+            }
+            for entry in entries
+        ]
     _print_rows(args, "audit, newest first", ("audit_id", "at", "who", "action", "subject", "changes"), entries)
     return 0
 
@@ -115,8 +134,11 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict | None]:
     body.update({name: None for name in PERCENT_FIELDS if body.get(name) == NONE})
     bot = f"/v1/bots/{args.bot_id}" if getattr(args, "bot_id", None) else "/v1/bots"
     return {
-        "list": ("GET", bot, None), "create": ("POST", bot, body), "edit": ("PATCH", bot, body),
-        "delete": ("DELETE", bot, None), "budget": ("GET", f"{bot}/budget", None),
+        "list": ("GET", bot, None),
+        "create": ("POST", bot, body),
+        "edit": ("PATCH", bot, body),
+        "delete": ("DELETE", bot, None),
+        "budget": ("GET", f"{bot}/budget", None),
         "positions": ("GET", f"{bot}/positions", None),
     }[args.action]
 
@@ -159,9 +181,13 @@ def _bot_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--paused", choices=("true", "false"), default=None)
     for name in PERCENT_FIELDS:
         what = name.removesuffix("_pct").replace("_", " ")
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="PERCENT",
-                            help=f"{what} as a percentage from the entry, e.g. 2.5" + (
-                                f"; '{NONE}' removes it" if not required else ""))
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            metavar="PERCENT",
+            help=f"{what} as a percentage from the entry, e.g. 2.5"
+            + (f"; '{NONE}' removes it" if not required else ""),
+        )
 
 
 def _bots_parser(bots: argparse.ArgumentParser) -> None:
@@ -191,8 +217,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--role", choices=[r.value for r in auth.Role], required=True)
     token.add_argument("--owner-id", type=UUID, help="default: a new owner")
     token.add_argument("--name", required=True, help="who or what holds it")
-    token.add_argument("--expires-in", metavar="30d|ISO-TIME",
-                       help="refused from then on: 90m, 12h, 30d, 2w from now, or a time (UTC unless it says)")
+    token.add_argument(
+        "--expires-in",
+        metavar="30d|ISO-TIME",
+        help="refused from then on: 90m, 12h, 30d, 2w from now, or a time (UTC unless it says)",
+    )
     token.set_defaults(run=create_token)
     revoke = commands.add_parser("revoke-token", help="refuse a token from now on")
     revoke.add_argument("token_id", type=UUID)
@@ -200,10 +229,14 @@ def _parser() -> argparse.ArgumentParser:
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tokens = commands.add_parser("tokens", help="the API tokens (never their secrets)").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     tokens.add_parser("list", parents=[output]).set_defaults(run=list_tokens)
-    audit_list = commands.add_parser("audit", help="who changed what, newest first").add_subparsers(
-        dest="action", required=True).add_parser("list", parents=[output])
+    audit_list = (
+        commands.add_parser("audit", help="who changed what, newest first")
+        .add_subparsers(dest="action", required=True)
+        .add_parser("list", parents=[output])
+    )
     audit_list.add_argument("--bot-id", type=UUID, help="only this bot's changes")
     audit_list.add_argument("--limit", type=_limit, default=50, metavar="N", help=f"at most {audit.MAX_LIMIT}")
     audit_list.add_argument("--before-id", type=int, metavar="AUDIT_ID", help="the next page: older than this")

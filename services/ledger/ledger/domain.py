@@ -133,10 +133,14 @@ def compute_budget(
         debug(
             "budget_computed",
             initial_usd=str(initial_usd),
-            open_positions=[(str(p.position_id), p.status.value, str(p.size_usd)) for p in positions
-                            if p.status in (PositionStatus.OPEN, PositionStatus.CLOSING)],
-            opening_positions=[(str(p.position_id), str(p.requested_size_usd)) for p in positions
-                               if p.status is PositionStatus.OPENING],
+            open_positions=[
+                (str(p.position_id), p.status.value, str(p.size_usd))
+                for p in positions
+                if p.status in (PositionStatus.OPEN, PositionStatus.CLOSING)
+            ],
+            opening_positions=[
+                (str(p.position_id), str(p.requested_size_usd)) for p in positions if p.status is PositionStatus.OPENING
+            ],
             reserved_open_usd=str(reserved_open),
             reserved_opening_usd=str(reserved_opening),
             rounding="none: exact decimal arithmetic, inexact results raise",
@@ -218,8 +222,11 @@ def decide_reservation(
         return _rejected(command, PreflightRejectReason.BOT_DELETED, "the bot is deleted")
     if command.exchange_account != bot.exchange_account:
         # The executor takes the account from the bot; a command naming another came from no intent of this bot.
-        return _rejected(command, PreflightRejectReason.ACCOUNT_MISMATCH,
-                         f"the command names account {command.exchange_account!r}, not the bot's"[:1000])
+        return _rejected(
+            command,
+            PreflightRejectReason.ACCOUNT_MISMATCH,
+            f"the command names account {command.exchange_account!r}, not the bot's"[:1000],
+        )
     if command.intent is IntentKind.CLOSE:
         return _decide_close(command, bot_positions, waited_for)
     return _decide_open(command, bot, bot_positions, account_symbol_holder, new_position_id, min_order_size_usd, debug)
@@ -240,21 +247,36 @@ def _decide_open(
     if any(p.symbol == command.symbol and p.status in ACTIVE for p in bot_positions):
         return _rejected(command, reason.EXISTING_OPEN_POSITION, f"{command.symbol} already has an active position")
     if account_symbol_holder is not None:
-        return _rejected(command, reason.ACCOUNT_SYMBOL_IN_USE, f"bot {account_symbol_holder} holds {command.symbol} on this account")
+        return _rejected(
+            command, reason.ACCOUNT_SYMBOL_IN_USE, f"bot {account_symbol_holder} holds {command.symbol} on this account"
+        )
     requested = command.requested_size_usd
     if requested is None or requested < min_order_size_usd:
         return _rejected(command, reason.BELOW_MIN_SIZE, f"requested {requested} < minimum {min_order_size_usd}")
     budget = compute_budget(bot.initial_budget_usd, bot_positions, debug)
     if requested > budget.available_usd:
-        return _rejected(command, reason.INSUFFICIENT_BUDGET, f"requested {requested} > available {budget.available_usd}")
+        return _rejected(
+            command, reason.INSUFFICIENT_BUDGET, f"requested {requested} > available {budget.available_usd}"
+        )
     position = Position(
-        position_id=new_position_id, bot_id=bot.bot_id, symbol=command.symbol, side=command.side,
-        status=PositionStatus.OPENING, exchange=bot.exchange, exchange_account=bot.exchange_account,
-        requested_size_usd=requested, open_intent_id=command.intent_id,
+        position_id=new_position_id,
+        bot_id=bot.bot_id,
+        symbol=command.symbol,
+        side=command.side,
+        status=PositionStatus.OPENING,
+        exchange=bot.exchange,
+        exchange_account=bot.exchange_account,
+        requested_size_usd=requested,
+        open_intent_id=command.intent_id,
     )
     reserved = c.BudgetReserved(
-        intent_id=command.intent_id, bot_id=bot.bot_id, position_id=position.position_id,
-        intent=IntentKind.OPEN, side=command.side, symbol=command.symbol, reserved_usd=requested,
+        intent_id=command.intent_id,
+        bot_id=bot.bot_id,
+        position_id=position.position_id,
+        intent=IntentKind.OPEN,
+        side=command.side,
+        symbol=command.symbol,
+        reserved_usd=requested,
     )
     after = compute_budget(bot.initial_budget_usd, [*bot_positions, position])
     return Outcome(created=(position,), messages=(reserved, budget_changed(bot.bot_id, after)))
@@ -264,8 +286,9 @@ def _decide_close(command: c.ReserveBudget, bot_positions: list[Position], waite
     reason = PreflightRejectReason.NO_OPEN_POSITION_TO_CLOSE
     candidates = [p for p in bot_positions if p.symbol == command.symbol and p.status in ACTIVE]
     if not candidates and waited_for is not None and waited_for.status is PositionStatus.FAILED:
-        return _rejected(command, PreflightRejectReason.OPEN_FAILED,
-                         f"the open it waited for failed: {waited_for.failure_reason}")
+        return _rejected(
+            command, PreflightRejectReason.OPEN_FAILED, f"the open it waited for failed: {waited_for.failure_reason}"
+        )
     if not candidates:
         return _rejected(command, reason, f"no position on {command.symbol}")
     (position,) = candidates  # at most one active position per bot and symbol (unique index)
@@ -277,21 +300,32 @@ def _decide_close(command: c.ReserveBudget, bot_positions: list[Position], waite
         return _rejected(command, reason, f"the open position is {position.side.value}, not {command.side.value}")
     if position.exchange_account != command.exchange_account:
         # The bot's account changed while the position was open: a close sent there would close nothing it holds.
-        return _rejected(command, PreflightRejectReason.ACCOUNT_MISMATCH,
-                         f"the position is on account {position.exchange_account!r}, not the command's"[:1000])
+        return _rejected(
+            command,
+            PreflightRejectReason.ACCOUNT_MISMATCH,
+            f"the position is on account {position.exchange_account!r}, not the command's"[:1000],
+        )
     closing = position.moved_to(PositionStatus.CLOSING, close_intent_id=command.intent_id)
     reserved = c.BudgetReserved(
-        intent_id=command.intent_id, bot_id=position.bot_id, position_id=position.position_id,
-        intent=IntentKind.CLOSE, side=position.side, symbol=position.symbol,
-        reserved_usd=ZERO, close_qty=position.executed_qty,
+        intent_id=command.intent_id,
+        bot_id=position.bot_id,
+        position_id=position.position_id,
+        intent=IntentKind.CLOSE,
+        side=position.side,
+        symbol=position.symbol,
+        reserved_usd=ZERO,
+        close_qty=position.executed_qty,
     )
     return Outcome(positions=(closing,), messages=(reserved,))
 
 
 def wait_expired(command: c.ReserveBudget, waited_seconds: float) -> Outcome:
     """A reservation that waited longer than the ledger allows is refused: a signal that late is not acted on."""
-    return _rejected(command, PreflightRejectReason.WAIT_EXPIRED,
-                     f"waited {waited_seconds:.0f} s behind an order in flight on {command.symbol}")
+    return _rejected(
+        command,
+        PreflightRejectReason.WAIT_EXPIRED,
+        f"waited {waited_seconds:.0f} s behind an order in flight on {command.symbol}",
+    )
 
 
 # --- executions -----------------------------------------------------------------
@@ -310,7 +344,9 @@ def apply_fill(position: Position, fill: c.OrderFilled, initial_budget_usd: Deci
     return _apply_close_fill(position, fill, initial_budget_usd, others)
 
 
-def _with_budget(bot_id: UUID, initial: Decimal, positions: list[Position], *messages: c.Message) -> tuple[c.Message, ...]:
+def _with_budget(
+    bot_id: UUID, initial: Decimal, positions: list[Position], *messages: c.Message
+) -> tuple[c.Message, ...]:
     return (*messages, budget_changed(bot_id, compute_budget(initial, positions)))
 
 
@@ -322,13 +358,25 @@ def _apply_open_fill(position: Position, fill: c.OrderFilled, initial: Decimal, 
     with decimal.localcontext(_EXACT):
         size_usd = fill.executed_qty * fill.avg_price
     opened = position.moved_to(
-        PositionStatus.OPEN, size_usd=size_usd, executed_qty=fill.executed_qty, avg_entry_price=fill.avg_price,
-        open_exchange_order_id=fill.exchange_order_id, opened_at=fill.filled_at, fee_usd=position.fee_usd + fill.fee_usd,
+        PositionStatus.OPEN,
+        size_usd=size_usd,
+        executed_qty=fill.executed_qty,
+        avg_entry_price=fill.avg_price,
+        open_exchange_order_id=fill.exchange_order_id,
+        opened_at=fill.filled_at,
+        fee_usd=position.fee_usd + fill.fee_usd,
     )
     event = c.PositionOpened(
-        bot_id=opened.bot_id, position_id=opened.position_id, symbol=opened.symbol, side=opened.side,
-        requested_size_usd=opened.requested_size_usd, size_usd=size_usd, executed_qty=fill.executed_qty,
-        avg_entry_price=fill.avg_price, opened_at=fill.filled_at, intent_id=fill.intent_id,
+        bot_id=opened.bot_id,
+        position_id=opened.position_id,
+        symbol=opened.symbol,
+        side=opened.side,
+        requested_size_usd=opened.requested_size_usd,
+        size_usd=size_usd,
+        executed_qty=fill.executed_qty,
+        avg_entry_price=fill.avg_price,
+        opened_at=fill.filled_at,
+        intent_id=fill.intent_id,
     )
     return Outcome(positions=(opened,), messages=_with_budget(opened.bot_id, initial, [*others, opened], event))
 
@@ -348,26 +396,44 @@ def _apply_close_fill(position: Position, fill: c.OrderFilled, initial: Decimal,
     if remaining > 0:
         return _reduce(position, closed_qty, remaining, total_pnl, fee, initial, others)
     closed = position.moved_to(
-        PositionStatus.CLOSED, close_exchange_order_id=fill.exchange_order_id, close_price=fill.avg_price,
-        closed_at=fill.filled_at, realised_pnl_usd=total_pnl, fee_usd=fee,
+        PositionStatus.CLOSED,
+        close_exchange_order_id=fill.exchange_order_id,
+        close_price=fill.avg_price,
+        closed_at=fill.filled_at,
+        realised_pnl_usd=total_pnl,
+        fee_usd=fee,
     )
     return Outcome(positions=(closed,), messages=_with_budget(closed.bot_id, initial, others, _closed_event(closed)))
 
 
 def _reduce(
-    position: Position, closed_qty: Decimal, remaining: Decimal, pnl: Decimal, fee: Decimal,
-    initial: Decimal, others: list[Position],
+    position: Position,
+    closed_qty: Decimal,
+    remaining: Decimal,
+    pnl: Decimal,
+    fee: Decimal,
+    initial: Decimal,
+    others: list[Position],
 ) -> Outcome:
     """A partial close: the executed part is realised; the rest is open again, at its entry value."""
     with decimal.localcontext(_EXACT):
         size_usd = remaining * position.avg_entry_price
     reduced = position.moved_to(
-        PositionStatus.OPEN, executed_qty=remaining, size_usd=size_usd, realised_pnl_usd=pnl,
-        fee_usd=fee, close_intent_id=None,
+        PositionStatus.OPEN,
+        executed_qty=remaining,
+        size_usd=size_usd,
+        realised_pnl_usd=pnl,
+        fee_usd=fee,
+        close_intent_id=None,
     )
     event = c.PositionReduced(
-        bot_id=reduced.bot_id, position_id=reduced.position_id, symbol=reduced.symbol,
-        closed_qty=closed_qty, remaining_qty=remaining, size_usd=size_usd, realised_pnl_usd=pnl,
+        bot_id=reduced.bot_id,
+        position_id=reduced.position_id,
+        symbol=reduced.symbol,
+        closed_qty=closed_qty,
+        remaining_qty=remaining,
+        size_usd=size_usd,
+        realised_pnl_usd=pnl,
         intent_id=position.close_intent_id,
     )
     return Outcome(positions=(reduced,), messages=_with_budget(reduced.bot_id, initial, [*others, reduced], event))
@@ -375,10 +441,16 @@ def _reduce(
 
 def _closed_event(position: Position, *, backfilled: bool = False) -> c.PositionClosed:
     return c.PositionClosed(
-        bot_id=position.bot_id, position_id=position.position_id, symbol=position.symbol,
-        close_exchange_order_id=position.close_exchange_order_id, close_price=position.close_price,
-        closed_at=position.closed_at, realised_pnl_usd=position.realised_pnl_usd, fee_usd=position.fee_usd,
-        backfilled=backfilled, intent_id=None if backfilled else position.close_intent_id,
+        bot_id=position.bot_id,
+        position_id=position.position_id,
+        symbol=position.symbol,
+        close_exchange_order_id=position.close_exchange_order_id,
+        close_price=position.close_price,
+        closed_at=position.closed_at,
+        realised_pnl_usd=position.realised_pnl_usd,
+        fee_usd=position.fee_usd,
+        backfilled=backfilled,
+        intent_id=None if backfilled else position.close_intent_id,
     )
 
 
@@ -386,13 +458,15 @@ def apply_rejection(position: Position, reason: str, initial: Decimal, others: l
     """The exchange refused (or never got) the order: release what the intent reserved."""
     if position.status is PositionStatus.OPENING:
         failed = position.moved_to(PositionStatus.FAILED, failure_reason=reason)
-        event = c.PositionFailed(bot_id=failed.bot_id, position_id=failed.position_id, reason=reason,
-                                 intent_id=position.open_intent_id)
+        event = c.PositionFailed(
+            bot_id=failed.bot_id, position_id=failed.position_id, reason=reason, intent_id=position.open_intent_id
+        )
         return Outcome(positions=(failed,), messages=_with_budget(failed.bot_id, initial, others, event))
     if position.status is PositionStatus.CLOSING:
         reopened = position.moved_to(PositionStatus.OPEN, close_intent_id=None)
-        event = c.CloseRejected(bot_id=reopened.bot_id, position_id=reopened.position_id, reason=reason,
-                                intent_id=position.close_intent_id)
+        event = c.CloseRejected(
+            bot_id=reopened.bot_id, position_id=reopened.position_id, reason=reason, intent_id=position.close_intent_id
+        )
         return Outcome(positions=(reopened,), messages=(event,))
     return Outcome(note=f"rejection ignored: position is {position.status.value}")
 
@@ -406,7 +480,9 @@ def decide_execution(execution: c.Message, position: Position, initial: Decimal,
     if isinstance(execution, c.OrderRejected):
         if not intent_owns(position, execution.intent_id):
             return Outcome(note="rejection of a settled intent")
-        return apply_rejection(position, f"exchange_rejected:{execution.exchange_code}:{execution.reason}", initial, others)
+        return apply_rejection(
+            position, f"exchange_rejected:{execution.exchange_code}:{execution.reason}", initial, others
+        )
     # OrderPendingReconciliation: the reservation stays held until the reconciler resolves it
     return Outcome(note="pending reconciliation: reservation held")
 
@@ -417,8 +493,9 @@ def record_protective_orders(position: Position, placed: c.ProtectiveOrdersPlace
         return Outcome(note="protective orders of another intent ignored")
     named = {"tp_order_id": placed.tp_order_id, "sl_order_id": placed.sl_order_id}
     missing = {name: value for name, value in named.items() if value is not None and getattr(position, name) is None}
-    differing = sorted(name for name, value in named.items()
-                       if value is not None and getattr(position, name) not in (None, value))
+    differing = sorted(
+        name for name, value in named.items() if value is not None and getattr(position, name) not in (None, value)
+    )
     note = f"kept the recorded {differing}" if differing else ""
     if not missing:
         return Outcome(note=note or "protective orders already recorded")
@@ -456,11 +533,14 @@ def found_fill_refusal(found: c.ApplyFoundFill, position: Position) -> Outcome |
     """A found fill must be of the order the position's open (or close) sent: that intent, that client order id."""
     held = position.open_intent_id if found.intent is IntentKind.OPEN else position.close_intent_id
     if held != found.intent_id:
-        return refused_claim(ClaimRefusal.INTENT_MISMATCH,
-                             f"the position's {found.intent.value} is intent {held}, not {found.intent_id}")
+        return refused_claim(
+            ClaimRefusal.INTENT_MISMATCH, f"the position's {found.intent.value} is intent {held}, not {found.intent_id}"
+        )
     if found.client_order_id != client_order_id(found.intent_id):
-        return refused_claim(ClaimRefusal.CLIENT_ORDER_ID_MISMATCH,
-                             f"{found.client_order_id!r} is not the client order id of intent {found.intent_id}")
+        return refused_claim(
+            ClaimRefusal.CLIENT_ORDER_ID_MISMATCH,
+            f"{found.client_order_id!r} is not the client order id of intent {found.intent_id}",
+        )
     return None
 
 
@@ -493,12 +573,16 @@ def apply_backfill(position: Position, command: c.BackfillClosure, initial: Deci
         return Outcome(note=f"backfill refused: position is {position.status.value}")
     missing = {name: value for name, value in facts.items() if getattr(position, name) is None}
     if not missing:
-        return Outcome(messages=(_closed_event(position, backfilled=True),),
-                       note="backfill: close facts already complete, announced again")
+        return Outcome(
+            messages=(_closed_event(position, backfilled=True),),
+            note="backfill: close facts already complete, announced again",
+        )
     if "close_exchange_order_id" in missing:
         missing["fee_usd"] = fee_with_close
     filled = replace(position, **missing)
-    return Outcome(positions=(filled,), messages=(_closed_event(filled, backfilled=True),), note=f"filled {sorted(missing)}")
+    return Outcome(
+        positions=(filled,), messages=(_closed_event(filled, backfilled=True),), note=f"filled {sorted(missing)}"
+    )
 
 
 # --- bots -------------------------------------------------------------------------

@@ -17,8 +17,15 @@ GROUP = "ledger"
 # Through the outbox, in the transaction of the state change: the preflight answers and every position and
 # budget change (handlers), and a BotSnapshot on every bot change (bots.py, from the HTTP API and the CLI).
 PRODUCES: tuple[type[c.Message], ...] = (
-    c.BudgetReserved, c.PreflightRejected, c.PositionOpened, c.PositionClosed, c.PositionReduced,
-    c.PositionFailed, c.CloseRejected, c.BudgetChanged, c.BotSnapshot,
+    c.BudgetReserved,
+    c.PreflightRejected,
+    c.PositionOpened,
+    c.PositionClosed,
+    c.PositionReduced,
+    c.PositionFailed,
+    c.CloseRejected,
+    c.BudgetChanged,
+    c.BotSnapshot,
 )
 
 

@@ -43,8 +43,9 @@ log = get_logger(__name__)
 async def on_ledger_commands(runtime: Runtime, ledger: Ledger, inbox: Inbox, records: Sequence[Any]) -> None:
     """A batch of ledger commands in one transaction, then a log line and the metrics for each."""
     started = time.perf_counter()
-    handled = await process_batch(records, LEDGER_COMMANDS, runtime.uow, inbox, runtime.dead_letters,
-                                  ledger.handle_commands)
+    handled = await process_batch(
+        records, LEDGER_COMMANDS, runtime.uow, inbox, runtime.dead_letters, ledger.handle_commands
+    )
     failpoint("ledger.after_reservation_commit")
     report(handled)
     HANDLER_SECONDS.labels("ledger", "ledger_commands_batch").observe(time.perf_counter() - started)
@@ -53,8 +54,9 @@ async def on_ledger_commands(runtime: Runtime, ledger: Ledger, inbox: Inbox, rec
 async def on_executions(runtime: Runtime, ledger: Ledger, inbox: Inbox, records: Sequence[Any]) -> None:
     """A batch of executions in one transaction, then a log line and the metrics for each."""
     started = time.perf_counter()
-    handled = await process_batch(records, EXECUTIONS, runtime.uow, inbox, runtime.dead_letters,
-                                  ledger.handle_executions)
+    handled = await process_batch(
+        records, EXECUTIONS, runtime.uow, inbox, runtime.dead_letters, ledger.handle_executions
+    )
     failpoint("ledger.after_execution_commit")
     report(handled)
     HANDLER_SECONDS.labels("ledger", "executions_batch").observe(time.perf_counter() - started)
@@ -76,15 +78,27 @@ def report(handled: list[tuple[c.Message, Outcome]]) -> None:
             count_preflight(outcome)
         if outcome.refusal is not None:  # a false claim, not a failure: nothing changed, nothing dead-lettered
             count_refused_claim(message, outcome.refusal)
-            log.warning("ledger_claim_refused", message=message.type, reason=outcome.refusal.value,
-                        detail=outcome.note, bot_id=str(message.bot_id), position_id=str(message.position_id),
-                        intent_id=str(getattr(message, "intent_id", None)), message_id=str(message.message_id))
+            log.warning(
+                "ledger_claim_refused",
+                message=message.type,
+                reason=outcome.refusal.value,
+                detail=outcome.note,
+                bot_id=str(message.bot_id),
+                position_id=str(message.position_id),
+                intent_id=str(getattr(message, "intent_id", None)),
+                message_id=str(message.message_id),
+            )
             continue
         event = "execution_applied" if type(message) in EXECUTIONS.messages else "ledger_command_handled"
-        log.info(event, message=message.type, bot_id=str(message.bot_id),
-                 intent_id=str(intent_id) if (intent_id := getattr(message, "intent_id", None)) else None,
-                 note=outcome.note, waiting=outcome.waiting,
-                 rejection=outcome.rejection.value if outcome.rejection else None)
+        log.info(
+            event,
+            message=message.type,
+            bot_id=str(message.bot_id),
+            intent_id=str(intent_id) if (intent_id := getattr(message, "intent_id", None)) else None,
+            note=outcome.note,
+            waiting=outcome.waiting,
+            rejection=outcome.rejection.value if outcome.rejection else None,
+        )
     show_budgets(outcome for _, outcome in handled)
 
 
@@ -103,7 +117,9 @@ class Ledger:
         await self.outbox.add(conn, *outcome.messages)
         return outcome
 
-    async def handle_commands(self, conn: AsyncConnection, commands: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
+    async def handle_commands(
+        self, conn: AsyncConnection, commands: list[c.Message]
+    ) -> list[tuple[c.Message, Outcome]]:
         """Ledger commands in their order; runs of reservations go through `reserve_batch` together."""
         results: list[tuple[c.Message, Outcome]] = []
         run: list[c.ReserveBudget] = []
@@ -126,7 +142,9 @@ class Ledger:
                 results.extend(await self.resume_waiting(conn, outcome.positions))
         return results
 
-    async def handle_executions(self, conn: AsyncConnection, executions: list[c.Message]) -> list[tuple[c.Message, Outcome]]:
+    async def handle_executions(
+        self, conn: AsyncConnection, executions: list[c.Message]
+    ) -> list[tuple[c.Message, Outcome]]:
         """Executions, then the reservations that waited behind the orders they settled."""
         outcomes = await self.apply_executions(conn, executions)
         resumed = await self.resume_waiting(conn, [p for o in outcomes for p in o.positions])
@@ -142,8 +160,12 @@ class Ledger:
     async def reserve(self, conn: AsyncConnection, command: c.ReserveBudget) -> Outcome:
         return (await self.reserve_batch(conn, [command]))[0]
 
-    async def reserve_batch(self, conn: AsyncConnection, commands: list[c.ReserveBudget],
-                            resumed: dict[tuple[UUID, str], Position] | None = None) -> list[Outcome]:
+    async def reserve_batch(
+        self,
+        conn: AsyncConnection,
+        commands: list[c.ReserveBudget],
+        resumed: dict[tuple[UUID, str], Position] | None = None,
+    ) -> list[Outcome]:
         """Preflight for many commands with a handful of queries; decisions stay one at a time, in order.
 
         The same intent always gets the same answer and changes nothing twice,
@@ -169,12 +191,24 @@ class Ledger:
             if domain.must_wait(command, bot, positions, key in state.waiting_keys):
                 state.waiting_keys.add(key)
                 outcomes.append(domain.waiting(command))
-                new_waiting.append({"intent_id": command.intent_id, "bot_id": command.bot_id,
-                                    "symbol": command.symbol, "command": encode(command)})
+                new_waiting.append(
+                    {
+                        "intent_id": command.intent_id,
+                        "bot_id": command.bot_id,
+                        "symbol": command.symbol,
+                        "command": encode(command),
+                    }
+                )
                 continue
             outcome = domain.decide_reservation(
-                command, bot, positions, state.holder(command), new_position_id, self.min_order_size_usd,
-                self._debug(), waited_for=(resumed or {}).get(key),
+                command,
+                bot,
+                positions,
+                state.holder(command),
+                new_position_id,
+                self.min_order_size_usd,
+                self._debug(),
+                waited_for=(resumed or {}).get(key),
             )
             state.apply(outcome)
             answers[command.intent_id] = encode(outcome.messages[0])
@@ -189,7 +223,9 @@ class Ledger:
         failpoint("ledger.before_reservation_commit")
         return outcomes
 
-    async def resume_waiting(self, conn: AsyncConnection, changed: Iterable[Position]) -> list[tuple[c.Message, Outcome]]:
+    async def resume_waiting(
+        self, conn: AsyncConnection, changed: Iterable[Position]
+    ) -> list[tuple[c.Message, Outcome]]:
         """Reservations that waited behind an order that has now settled, decided in arrival order."""
         settled = {(p.bot_id, p.symbol): p for p in changed if p.status not in domain.IN_FLIGHT}
         rows = await repo.lock_waiting(conn, list(settled)) if settled else []
@@ -197,15 +233,21 @@ class Ledger:
             return []
         commands = [LEDGER_COMMANDS.decode(row.command) for row in rows]
         outcomes = await self.reserve_batch(conn, commands, resumed=settled)
-        await repo.stop_waiting(conn, [cmd.intent_id for cmd, o in zip(commands, outcomes, strict=True) if not o.waiting])
+        await repo.stop_waiting(
+            conn, [cmd.intent_id for cmd, o in zip(commands, outcomes, strict=True) if not o.waiting]
+        )
         return list(zip(commands, outcomes, strict=True))
 
-    async def expire_waiting(self, conn: AsyncConnection, older_than_seconds: float,
-                             limit: int = 500) -> list[tuple[c.Message, Outcome]]:
+    async def expire_waiting(
+        self, conn: AsyncConnection, older_than_seconds: float, limit: int = 500
+    ) -> list[tuple[c.Message, Outcome]]:
         """Reservations that waited too long are refused (`wait_expired`): nothing waits forever."""
         rows = await repo.lock_waiting_since(conn, older_than_seconds, limit)
-        made = [(command, domain.wait_expired(command, row.waited_seconds))
-                for row in rows for command in [LEDGER_COMMANDS.decode(row.command)]]
+        made = [
+            (command, domain.wait_expired(command, row.waited_seconds))
+            for row in rows
+            for command in [LEDGER_COMMANDS.decode(row.command)]
+        ]
         await repo.store_answers(conn, [_answer_row(cmd, o, encode(o.messages[0])) for cmd, o in made])
         await self.outbox.add(conn, *(m for _, o in made for m in o.messages))
         await repo.stop_waiting(conn, [cmd.intent_id for cmd, _ in made])
@@ -241,10 +283,19 @@ class Ledger:
         if (refused := domain.found_fill_refusal(found, position)) is not None:
             return refused
         fill = c.OrderFilled(
-            intent_id=found.intent_id, bot_id=found.bot_id, position_id=found.position_id, intent=found.intent,
-            symbol=position.symbol, side=position.side, client_order_id=found.client_order_id,
-            exchange_order_id=found.exchange_order_id, executed_qty=found.executed_qty, avg_price=found.avg_price,
-            fee_usd=found.fee_usd, realised_pnl_usd=found.realised_pnl_usd, filled_at=found.filled_at,
+            intent_id=found.intent_id,
+            bot_id=found.bot_id,
+            position_id=found.position_id,
+            intent=found.intent,
+            symbol=position.symbol,
+            side=position.side,
+            client_order_id=found.client_order_id,
+            exchange_order_id=found.exchange_order_id,
+            executed_qty=found.executed_qty,
+            avg_price=found.avg_price,
+            fee_usd=found.fee_usd,
+            realised_pnl_usd=found.realised_pnl_usd,
+            filled_at=found.filled_at,
         )
         return await self._persist(conn, domain.apply_fill(position, fill, bot.initial_budget_usd, others))
 
@@ -267,7 +318,7 @@ class Ledger:
 def _new_ids(count: int) -> list[UUID]:
     """Random (version 4) ids from one read of the system's random source; uuid4() reads once per id."""
     pool = os.urandom(16 * count)
-    return [UUID(bytes=pool[at:at + 16], version=4) for at in range(0, len(pool), 16)]
+    return [UUID(bytes=pool[at : at + 16], version=4) for at in range(0, len(pool), 16)]
 
 
 def _repeat(stored: bytes) -> Outcome:
@@ -277,7 +328,9 @@ def _repeat(stored: bytes) -> Outcome:
 
 def _answer_row(command: c.ReserveBudget, outcome: Outcome, answer: bytes) -> dict:
     return {
-        "intent_id": command.intent_id, "bot_id": command.bot_id, "answer": answer,
+        "intent_id": command.intent_id,
+        "bot_id": command.bot_id,
+        "answer": answer,
         "outcome": "rejected" if outcome.rejection else "reserved",
         "reason": outcome.rejection.value if outcome.rejection else None,
     }
@@ -294,8 +347,9 @@ class _PreflightState:
     waiting_keys: set  # (bot id, symbol) behind which reservations wait
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, commands: list[c.ReserveBudget], *,
-                   with_waiting: bool = True) -> _PreflightState:
+    async def load(
+        cls, conn: AsyncConnection, commands: list[c.ReserveBudget], *, with_waiting: bool = True
+    ) -> _PreflightState:
         bots = await repo.lock_bots(conn, {command.bot_id for command in commands})
         positions = await repo.active_positions_of(conn, list(bots))
         # The batch's own bots' positions are loaded already: ask the database only for the other bots'.
@@ -333,8 +387,10 @@ class _ExecutionState:
     async def load(cls, conn: AsyncConnection, executions: list[c.Message]) -> _ExecutionState:
         bots = await repo.lock_bots(conn, {execution.bot_id for execution in executions})
         targets = await repo.lock_positions(conn, {e.position_id for e in executions if e.bot_id in bots})
-        positions = {bot_id: {p.position_id: p for p in active}
-                     for bot_id, active in (await repo.active_positions_of(conn, list(bots))).items()}
+        positions = {
+            bot_id: {p.position_id: p for p in active}
+            for bot_id, active in (await repo.active_positions_of(conn, list(bots))).items()
+        }
         for target in targets:
             positions.setdefault(target.bot_id, {})[target.position_id] = target
         return cls(bots, positions)

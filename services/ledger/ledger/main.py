@@ -30,11 +30,18 @@ def create_app(settings: LedgerSettings | None = None) -> FastStream:
 
     @app.after_startup
     async def gauges() -> None:
-        runtime.start_task(runtime.every(settings.gauge_refresh_seconds, lambda: refresh_bot_gauges(runtime.engine),
-                                         "bot-gauges"), "bot-gauges")
-        runtime.start_task(runtime.every(settings.waiting_sweep_seconds,
-                                         lambda: on_waiting_expiry(runtime, ledger, settings.max_wait_seconds),
-                                         "expire-waiting"), "expire-waiting")
+        runtime.start_task(
+            runtime.every(settings.gauge_refresh_seconds, lambda: refresh_bot_gauges(runtime.engine), "bot-gauges"),
+            "bot-gauges",
+        )
+        runtime.start_task(
+            runtime.every(
+                settings.waiting_sweep_seconds,
+                lambda: on_waiting_expiry(runtime, ledger, settings.max_wait_seconds),
+                "expire-waiting",
+            ),
+            "expire-waiting",
+        )
 
     return app
 

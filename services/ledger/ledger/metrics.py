@@ -18,15 +18,19 @@ for _reason in c.PreflightRejectReason:  # a reason never given yet is a 0, not 
 CLAIMS_REFUSED = Counter(
     "egis_ledger_claims_refused_total",
     "Backfills and found fills refused because they match no position (or intent) the ledger holds, by command "
-    "and reason", ["command", "reason"])
+    "and reason",
+    ["command", "reason"],
+)
 for _command in (c.BackfillClosure, c.ApplyFoundFill):
     for _claim in domain.ClaimRefusal:
         CLAIMS_REFUSED.labels(_command.__name__, _claim.value)
 OPEN_POSITIONS = Gauge("egis_ledger_open_positions", "Open and closing positions per bot", ["bot_id"])
 AVAILABLE_BUDGET = Gauge("egis_ledger_available_budget_usd", "Available budget per bot (USD)", ["bot_id"])
 WAITING = Gauge("egis_ledger_waiting_reservations", "Reservations waiting behind an order in flight")
-OLDEST_WAITING = Gauge("egis_ledger_oldest_waiting_reservation_seconds",
-                       "Age of the oldest reservation waiting behind an order in flight (0 when none)")
+OLDEST_WAITING = Gauge(
+    "egis_ledger_oldest_waiting_reservation_seconds",
+    "Age of the oldest reservation waiting behind an order in flight (0 when none)",
+)
 
 
 def count_preflight(outcome: Outcome) -> None:

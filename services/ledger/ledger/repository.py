@@ -19,7 +19,8 @@ SCHEMA = "ledger"
 metadata = sa.MetaData(schema=SCHEMA)
 
 bots = sa.Table(
-    "bots", metadata,
+    "bots",
+    metadata,
     sa.Column("bot_id", sa.Uuid, primary_key=True),
     sa.Column("owner_id", sa.Uuid),
     sa.Column("name", sa.Text),
@@ -40,8 +41,15 @@ bots = sa.Table(
 )
 
 _POSITION_FIELDS = [f.name for f in fields(Position)]
-_DECIMAL_FIELDS = {"requested_size_usd", "size_usd", "executed_qty", "avg_entry_price", "close_price",
-                   "realised_pnl_usd", "fee_usd"}
+_DECIMAL_FIELDS = {
+    "requested_size_usd",
+    "size_usd",
+    "executed_qty",
+    "avg_entry_price",
+    "close_price",
+    "realised_pnl_usd",
+    "fee_usd",
+}
 _TIME_FIELDS = {"opened_at", "closed_at"}
 _UUID_FIELDS = {"position_id", "bot_id", "open_intent_id", "close_intent_id"}
 
@@ -57,13 +65,15 @@ def _position_column(name: str) -> sa.Column:
 
 
 positions = sa.Table(
-    "positions", metadata,
+    "positions",
+    metadata,
     *(_position_column(name) for name in _POSITION_FIELDS),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
 preflight_answers = sa.Table(
-    "preflight_answers", metadata,
+    "preflight_answers",
+    metadata,
     sa.Column("intent_id", sa.Uuid, primary_key=True),
     sa.Column("bot_id", sa.Uuid),
     sa.Column("outcome", sa.Text),
@@ -72,7 +82,8 @@ preflight_answers = sa.Table(
 )
 
 api_tokens = sa.Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     sa.Column("token_id", sa.Uuid, primary_key=True),
     sa.Column("lookup_key", sa.Text),
     sa.Column("token_hash", sa.Text),
@@ -86,7 +97,8 @@ api_tokens = sa.Table(
 )
 
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("audit_id", sa.BigInteger, primary_key=True),
     sa.Column("at", sa.DateTime(timezone=True)),
     sa.Column("actor_token_id", sa.Uuid),
@@ -100,7 +112,8 @@ audit_log = sa.Table(
 )
 
 console_sessions = sa.Table(
-    "console_sessions", metadata,
+    "console_sessions",
+    metadata,
     sa.Column("session_key", sa.Text, primary_key=True),
     sa.Column("token_id", sa.Uuid),
     sa.Column("csrf_token", sa.Text),
@@ -115,7 +128,7 @@ console_sessions = sa.Table(
 _SIDES = {side.value: side for side in Side}
 _STATUSES = {status.value: status for status in PositionStatus}
 _SIDE_AT, _STATUS_AT = _POSITION_FIELDS.index("side"), _POSITION_FIELDS.index("status")
-assert list(positions.c.keys())[:len(_POSITION_FIELDS)] == _POSITION_FIELDS
+assert list(positions.c.keys())[: len(_POSITION_FIELDS)] == _POSITION_FIELDS
 assert not hasattr(Position, "__post_init__") and not hasattr(Position, "__slots__")
 
 
@@ -141,9 +154,7 @@ def _position_row(position: Position) -> dict[str, Any]:
 
 
 async def active_positions(conn: AsyncConnection, bot_id: UUID) -> list[Position]:
-    query = sa.select(positions).where(
-        positions.c.bot_id == bot_id, positions.c.status.in_([s.value for s in ACTIVE])
-    )
+    query = sa.select(positions).where(positions.c.bot_id == bot_id, positions.c.status.in_([s.value for s in ACTIVE]))
     return [_to_position(row) for row in (await conn.execute(query)).all()]
 
 
@@ -151,8 +162,10 @@ async def account_symbol_holder(
     conn: AsyncConnection, exchange: str, account: str, symbol: str, bot_id: UUID
 ) -> UUID | None:
     query = sa.select(positions.c.bot_id).where(
-        positions.c.exchange == exchange, positions.c.exchange_account == account,
-        positions.c.symbol == symbol, positions.c.bot_id != bot_id,
+        positions.c.exchange == exchange,
+        positions.c.exchange_account == account,
+        positions.c.symbol == symbol,
+        positions.c.bot_id != bot_id,
         positions.c.status.in_([s.value for s in ACTIVE]),
     )
     return await conn.scalar(query.limit(1))
@@ -167,7 +180,10 @@ async def position(conn: AsyncConnection, position_id: UUID, *, for_update: bool
 async def lock_positions(conn: AsyncConnection, position_ids: Sequence[UUID]) -> list[Position]:
     """The positions that exist among `position_ids`, locked in id order."""
     query = sa.select(positions).where(any_of(positions.c.position_id, position_ids))
-    return [_to_position(row) for row in (await conn.execute(query.order_by(positions.c.position_id).with_for_update())).all()]
+    return [
+        _to_position(row)
+        for row in (await conn.execute(query.order_by(positions.c.position_id).with_for_update())).all()
+    ]
 
 
 async def position_holding_intent(conn: AsyncConnection, intent_id: UUID) -> Position | None:
@@ -224,7 +240,9 @@ async def active_holders(
     wanted = wanted.table_valued("exchange", "exchange_account").render_derived()
     left_out = sa.select(sa.func.unnest(array(positions.c.bot_id, except_bots)))
     query = sa.select(positions.c.exchange, positions.c.exchange_account, positions.c.symbol, positions.c.bot_id).where(
-        sa.tuple_(positions.c.exchange, positions.c.exchange_account).in_(sa.select(wanted.c.exchange, wanted.c.exchange_account)),
+        sa.tuple_(positions.c.exchange, positions.c.exchange_account).in_(
+            sa.select(wanted.c.exchange, wanted.c.exchange_account)
+        ),
         positions.c.status.in_([s.value for s in ACTIVE]),
         positions.c.bot_id.not_in(left_out),
     )
@@ -236,8 +254,12 @@ async def active_holders(
 
 def _to_bot(row: sa.Row) -> Bot:
     return Bot(
-        bot_id=row.bot_id, initial_budget_usd=row.initial_budget_usd, exchange=row.exchange,
-        exchange_account=row.exchange_account, paused=row.paused, deleted=row.deleted_at is not None,
+        bot_id=row.bot_id,
+        initial_budget_usd=row.initial_budget_usd,
+        exchange=row.exchange,
+        exchange_account=row.exchange_account,
+        paused=row.paused,
+        deleted=row.deleted_at is not None,
     )
 
 
@@ -263,10 +285,17 @@ async def initial_budget(conn: AsyncConnection, bot_id: UUID) -> Any:
 
 
 async def live_bots_with_active_positions(conn: AsyncConnection) -> list[tuple[Bot, list[Position]]]:
-    live = {row.bot_id: (_to_bot(row), []) for row in (await conn.execute(
-        sa.select(bots).where(bots.c.deleted_at.is_(None)))).all()}
-    for row in (await conn.execute(sa.select(positions).where(
-            positions.c.status.in_([s.value for s in ACTIVE]), any_of(positions.c.bot_id, live)))).all():
+    live = {
+        row.bot_id: (_to_bot(row), [])
+        for row in (await conn.execute(sa.select(bots).where(bots.c.deleted_at.is_(None)))).all()
+    }
+    for row in (
+        await conn.execute(
+            sa.select(positions).where(
+                positions.c.status.in_([s.value for s in ACTIVE]), any_of(positions.c.bot_id, live)
+            )
+        )
+    ).all():
         live[row.bot_id][1].append(_to_position(row))
     return list(live.values())
 
@@ -294,7 +323,8 @@ async def store_answers(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -
 # --- reservations waiting behind an order in flight ------------------------------
 
 waiting_reservations = sa.Table(
-    "waiting_reservations", metadata,
+    "waiting_reservations",
+    metadata,
     sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("intent_id", sa.Uuid),
     sa.Column("bot_id", sa.Uuid),
@@ -314,26 +344,38 @@ async def waiting_of_bots(conn: AsyncConnection, bot_ids: Sequence[UUID]) -> lis
 async def lock_waiting(conn: AsyncConnection, keys: Sequence[tuple[UUID, str]]) -> list[sa.Row]:
     """The reservations waiting on these (bot, symbol) keys, locked, in arrival order."""
     w = waiting_reservations
-    query = sa.select(w.c.intent_id, w.c.bot_id, w.c.symbol, w.c.command).where(
-        sa.tuple_(w.c.bot_id, w.c.symbol).in_(list(keys))).order_by(w.c.seq).with_for_update()
+    query = (
+        sa.select(w.c.intent_id, w.c.bot_id, w.c.symbol, w.c.command)
+        .where(sa.tuple_(w.c.bot_id, w.c.symbol).in_(list(keys)))
+        .order_by(w.c.seq)
+        .with_for_update()
+    )
     return list((await conn.execute(query)).all())
 
 
 async def lock_waiting_since(conn: AsyncConnection, older_than_seconds: float, limit: int) -> list[sa.Row]:
-    """Reservations waiting longer than `older_than_seconds`, oldest first; ones another transaction holds are skipped."""
+    """Reservations waiting longer than `older_than_seconds`, oldest first; ones another transaction holds are
+    skipped."""
     w = waiting_reservations
     age = sa.func.extract("epoch", sa.func.now() - w.c.waiting_since)
-    query = sa.select(w.c.intent_id, w.c.command, age.label("waited_seconds")).where(
-        w.c.waiting_since < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
-    ).order_by(w.c.seq).limit(limit).with_for_update(skip_locked=True)
+    query = (
+        sa.select(w.c.intent_id, w.c.command, age.label("waited_seconds"))
+        .where(
+            w.c.waiting_since < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds),
+        )
+        .order_by(w.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     return list((await conn.execute(query)).all())
 
 
 async def start_waiting(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """rows: intent_id, bot_id, symbol, command (the encoded ReserveBudget); an intent already waiting is kept."""
     if rows:
-        await conn.execute(insert(waiting_reservations).values(list(rows))
-                           .on_conflict_do_nothing(index_elements=["intent_id"]))
+        await conn.execute(
+            insert(waiting_reservations).values(list(rows)).on_conflict_do_nothing(index_elements=["intent_id"])
+        )
 
 
 async def stop_waiting(conn: AsyncConnection, intent_ids: Sequence[UUID]) -> None:
@@ -344,7 +386,12 @@ async def stop_waiting(conn: AsyncConnection, intent_ids: Sequence[UUID]) -> Non
 async def waiting_gauge(conn: AsyncConnection) -> tuple[int, float]:
     """How many reservations wait, and the oldest one's age in seconds (0 when none)."""
     w = waiting_reservations
-    row = (await conn.execute(sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.extract("epoch", sa.func.now() - sa.func.min(w.c.waiting_since)), 0),
-    ))).one()
+    row = (
+        await conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.extract("epoch", sa.func.now() - sa.func.min(w.c.waiting_since)), 0),
+            )
+        )
+    ).one()
     return int(row[0]), float(row[1])

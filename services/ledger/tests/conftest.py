@@ -27,12 +27,21 @@ async def ledger(ledger_runtime):
 
 @pytest.fixture
 def make_bot(ledger_runtime):
-    async def make(budget: str = "100", *, owner_id: uuid.UUID | None = None, account: str | None = None,
-                   signal_key: str | None = None, exchange: ExchangeName = ExchangeName.PAPER):
+    async def make(
+        budget: str = "100",
+        *,
+        owner_id: uuid.UUID | None = None,
+        account: str | None = None,
+        signal_key: str | None = None,
+        exchange: ExchangeName = ExchangeName.PAPER,
+    ):
         spec = bots.NewBot(
-            name="test bot", signal_key=signal_key or f"key-{uuid.uuid4().hex}", exchange=exchange,
+            name="test bot",
+            signal_key=signal_key or f"key-{uuid.uuid4().hex}",
+            exchange=exchange,
             exchange_account=account or f"acct-{uuid.uuid4().hex[:8]}",
-            initial_budget_usd=Decimal(budget), default_order_size_usd=Decimal("10"),
+            initial_budget_usd=Decimal(budget),
+            default_order_size_usd=Decimal("10"),
         )
         async with ledger_runtime.uow.begin() as conn:
             row, _secret = await bots.create_bot(conn, ledger_runtime.outbox, owner_id or uuid.uuid4(), spec)
@@ -52,13 +61,20 @@ async def api(ledger_runtime):
 @pytest.fixture
 def issue(ledger_runtime):
     """A token straight in the database, as `egis-ledger-admin create-token` makes one."""
-    async def issue(role: str = "user", owner_id: uuid.UUID | None = None, *, name: str = "test",
-                    expires_at=None) -> dict[str, str]:
+
+    async def issue(
+        role: str = "user", owner_id: uuid.UUID | None = None, *, name: str = "test", expires_at=None
+    ) -> dict[str, str]:
         async with ledger_runtime.engine.begin() as conn:
-            token = await auth.create_token(conn, auth.Role(role), owner_id or uuid.uuid4(), name,
-                                            expires_at=expires_at)
-        return {"Authorization": f"Bearer {token.token}", "owner_id": str(token.owner_id), "id": str(token.token_id),
-                "token": token.token}
+            token = await auth.create_token(
+                conn, auth.Role(role), owner_id or uuid.uuid4(), name, expires_at=expires_at
+            )
+        return {
+            "Authorization": f"Bearer {token.token}",
+            "owner_id": str(token.owner_id),
+            "id": str(token.token_id),
+            "token": token.token,
+        }
 
     return issue
 
@@ -67,9 +83,12 @@ def issue(ledger_runtime):
 async def ledger_events(infra, test_database):
     """Every message on the ledger events topic, read from the beginning."""
     consumer = AIOKafkaConsumer(
-        LEDGER_EVENTS.name, bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
+        LEDGER_EVENTS.name,
+        bootstrap_servers=infra.kafka_bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
         **infra.kafka_options(),
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     yield EventReader(consumer)

@@ -17,9 +17,14 @@ from ledger import repository as repo
 
 def reserve(bot_id, symbol="ETHUSDT", size="10", intent=c.IntentKind.OPEN, side=c.Side.LONG, account="acct", **extra):
     return c.ReserveBudget(
-        intent_id=uuid.uuid4(), bot_id=bot_id, intent=intent, side=side, symbol=symbol,
+        intent_id=uuid.uuid4(),
+        bot_id=bot_id,
+        intent=intent,
+        side=side,
+        symbol=symbol,
         requested_size_usd=Decimal(size) if intent is c.IntentKind.OPEN else None,
-        exchange_account=account, **extra,
+        exchange_account=account,
+        **extra,
     )
 
 
@@ -50,10 +55,19 @@ async def budget(ledger, runtime, bot_id):
 
 def fill_for(answer: c.BudgetReserved, qty: str, price: str, **extra) -> c.OrderFilled:
     return c.OrderFilled(
-        intent_id=answer.intent_id, bot_id=answer.bot_id, position_id=answer.position_id, intent=answer.intent,
-        symbol=answer.symbol, side=answer.side, client_order_id=f"ego-{answer.intent_id.hex}",
-        exchange_order_id=str(uuid.uuid4().int % 10**9), executed_qty=Decimal(qty), avg_price=Decimal(price),
-        fee_usd=Decimal("0.0035"), filled_at=datetime.now(UTC), **extra,
+        intent_id=answer.intent_id,
+        bot_id=answer.bot_id,
+        position_id=answer.position_id,
+        intent=answer.intent,
+        symbol=answer.symbol,
+        side=answer.side,
+        client_order_id=f"ego-{answer.intent_id.hex}",
+        exchange_order_id=str(uuid.uuid4().int % 10**9),
+        executed_qty=Decimal(qty),
+        avg_price=Decimal(price),
+        fee_usd=Decimal("0.0035"),
+        filled_at=datetime.now(UTC),
+        **extra,
     )
 
 
@@ -79,9 +93,15 @@ def headers(caller: dict[str, str]) -> dict[str, str]:
 
 
 def new_bot(**changes) -> dict:
-    return {"name": "api bot", "signal_key": f"api-{uuid.uuid4().hex}", "exchange": "paper",
-            "exchange_account": f"acct-{uuid.uuid4().hex[:8]}", "initial_budget_usd": "100",
-            "default_order_size_usd": "10", **changes}
+    return {
+        "name": "api bot",
+        "signal_key": f"api-{uuid.uuid4().hex}",
+        "exchange": "paper",
+        "exchange_account": f"acct-{uuid.uuid4().hex[:8]}",
+        "initial_budget_usd": "100",
+        "default_order_size_usd": "10",
+        **changes,
+    }
 
 
 async def create(api, caller, **changes) -> dict:

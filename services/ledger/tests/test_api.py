@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-
 from ledger_helpers import create, headers, ledger_state, new_bot, reserve
 
 from egis_common.money import format_decimal
@@ -22,8 +21,13 @@ pytestmark = pytest.mark.infra
 async def snapshots_of(runtime, bot_id) -> list:
     table = runtime.outbox.table
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(sa.select(table.c.payload).where(
-            table.c.topic == BOTS.name, table.c.key == bot_id.encode()).order_by(table.c.id))).all()
+        rows = (
+            await conn.execute(
+                sa.select(table.c.payload)
+                .where(table.c.topic == BOTS.name, table.c.key == bot_id.encode())
+                .order_by(table.c.id)
+            )
+        ).all()
     return [BOTS.decode(bytes(r.payload)) for r in rows]
 
 
@@ -36,8 +40,10 @@ async def test_create_shows_the_secret_once_and_stores_only_its_hash(ledger_runt
     async with ledger_runtime.engine.connect() as conn:
         stored = await repo.bot_row(conn, uuid.UUID(bot_id))
     assert verify_token(secret, stored.webhook_secret_hash) and secret not in stored.webhook_secret_hash
-    for response in (await api.get(f"/v1/bots/{bot_id}", headers=headers(admin)),
-                     await api.get("/v1/bots", headers=headers(admin))):
+    for response in (
+        await api.get(f"/v1/bots/{bot_id}", headers=headers(admin)),
+        await api.get("/v1/bots", headers=headers(admin)),
+    ):
         assert response.status_code == 200
         assert secret not in response.text and stored.webhook_secret_hash not in response.text
         assert "webhook_secret" not in response.text
@@ -63,8 +69,13 @@ async def test_another_owners_bot_is_a_404_and_nothing_changes(ledger_runtime, a
     alice, bob = await issue(), await issue()
     bot_id = (await create(api, alice))["bot_id"]
     before = await ledger_state(ledger_runtime)
-    for method, path, body in [("GET", "", None), ("PATCH", "", {"paused": True}), ("DELETE", "", None),
-                               ("GET", "/budget", None), ("GET", "/positions", None)]:
+    for method, path, body in [
+        ("GET", "", None),
+        ("PATCH", "", {"paused": True}),
+        ("DELETE", "", None),
+        ("GET", "/budget", None),
+        ("GET", "/positions", None),
+    ]:
         response = await api.request(method, f"/v1/bots/{bot_id}{path}", json=body, headers=headers(bob))
         assert (response.status_code, response.json()["reason"]) == (404, "bot_not_found"), (method, path)
     assert bot_id not in (await api.get("/v1/bots", headers=headers(bob))).text
@@ -83,8 +94,12 @@ async def test_a_user_cannot_create_a_bot_for_another_owner_but_an_admin_can(led
 async def test_editing_keeps_its_own_signal_key_and_a_duplicate_key_is_409(ledger_runtime, api, issue):
     user = await issue()
     first, second = await create(api, user), await create(api, user)
-    edit = {"signal_key": first["signal_key"], "name": "renamed", "initial_budget_usd": "250.5",
-            "exchange": "binance_usdm"}
+    edit = {
+        "signal_key": first["signal_key"],
+        "name": "renamed",
+        "initial_budget_usd": "250.5",
+        "exchange": "binance_usdm",
+    }
     edited = await api.patch(f"/v1/bots/{first['bot_id']}", json=edit, headers=headers(user))
     assert edited.status_code == 200, edited.text
     assert {k: edited.json()[k] for k in edit} == edit and edited.json()["version"] == 2
@@ -124,8 +139,13 @@ async def test_budget_and_positions_are_the_ledgers_numbers_as_strings(ledger_ru
         outcome = await ledger.reserve(conn, reserve(bot_id, size="10.25", account=bot["exchange_account"]))
         expected = await ledger.budget(conn, bot_id)
     budget = (await api.get(f"/v1/bots/{bot_id}/budget", headers=headers(user))).json()
-    assert budget == {"bot_id": str(bot_id), "initial_usd": "100.50", "reserved_open_usd": "0",
-                      "reserved_opening_usd": "10.25", "available_usd": "90.25"}
+    assert budget == {
+        "bot_id": str(bot_id),
+        "initial_usd": "100.50",
+        "reserved_open_usd": "0",
+        "reserved_opening_usd": "10.25",
+        "available_usd": "90.25",
+    }
     assert budget["available_usd"] == format_decimal(expected.available_usd)
     assert Decimal(budget["reserved_opening_usd"]) == expected.reserved_opening_usd
     (position,) = (await api.get(f"/v1/bots/{bot_id}/positions", headers=headers(user))).json()
@@ -151,20 +171,35 @@ async def test_a_revoked_token_is_401_and_changes_nothing(ledger_runtime, api, i
 
 async def assert_refused_everywhere(runtime, api, sent: dict, bot_id: str) -> None:
     before = await ledger_state(runtime)
-    for method, path, body in [("POST", "", new_bot()), ("GET", "", None), ("GET", f"/{bot_id}", None),
-                               ("PATCH", f"/{bot_id}", {"paused": True}), ("DELETE", f"/{bot_id}", None),
-                               ("GET", f"/{bot_id}/budget", None), ("GET", f"/{bot_id}/positions", None)]:
+    for method, path, body in [
+        ("POST", "", new_bot()),
+        ("GET", "", None),
+        ("GET", f"/{bot_id}", None),
+        ("PATCH", f"/{bot_id}", {"paused": True}),
+        ("DELETE", f"/{bot_id}", None),
+        ("GET", f"/{bot_id}/budget", None),
+        ("GET", f"/{bot_id}/positions", None),
+    ]:
         response = await api.request(method, f"/v1/bots{path}", json=body, headers=sent)
         assert response.status_code == 401, (method, path, response.text)
         assert response.headers["www-authenticate"] == "Bearer" and response.json()["reason"] == "unauthorized"
     assert await ledger_state(runtime) == before
 
 
-@pytest.mark.parametrize("body", [
-    new_bot(initial_budget_usd=100.5), new_bot(default_order_size_usd=10), new_bot(initial_budget_usd="1e3"),
-    new_bot(initial_budget_usd="-1"), new_bot(default_order_size_usd="0"), new_bot(exchange="kraken"),
-    new_bot(strategy="grid"), new_bot(webhook_secret_hash="sha256$00$00"), new_bot(paused="yes"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        new_bot(initial_budget_usd=100.5),
+        new_bot(default_order_size_usd=10),
+        new_bot(initial_budget_usd="1e3"),
+        new_bot(initial_budget_usd="-1"),
+        new_bot(default_order_size_usd="0"),
+        new_bot(exchange="kraken"),
+        new_bot(strategy="grid"),
+        new_bot(webhook_secret_hash="sha256$00$00"),
+        new_bot(paused="yes"),
+    ],
+)
 async def test_an_invalid_bot_is_422_and_changes_nothing(ledger_runtime, api, issue, body):
     admin = await issue("admin")
     before = await ledger_state(ledger_runtime)
@@ -187,9 +222,15 @@ async def test_the_openapi_document_describes_every_endpoint_and_the_bearer_sche
     document = (await api.get("/openapi.json")).json()
     operations = {(method.upper(), path): op for path, ops in document["paths"].items() for method, op in ops.items()}
     assert set(operations) == {
-        ("POST", "/v1/bots"), ("GET", "/v1/bots"), ("GET", "/v1/bots/{bot_id}"), ("PATCH", "/v1/bots/{bot_id}"),
-        ("DELETE", "/v1/bots/{bot_id}"), ("GET", "/v1/bots/{bot_id}/budget"), ("GET", "/v1/bots/{bot_id}/positions"),
-        ("GET", "/v1/tokens"), ("GET", "/v1/audit"),
+        ("POST", "/v1/bots"),
+        ("GET", "/v1/bots"),
+        ("GET", "/v1/bots/{bot_id}"),
+        ("PATCH", "/v1/bots/{bot_id}"),
+        ("DELETE", "/v1/bots/{bot_id}"),
+        ("GET", "/v1/bots/{bot_id}/budget"),
+        ("GET", "/v1/bots/{bot_id}/positions"),
+        ("GET", "/v1/tokens"),
+        ("GET", "/v1/audit"),
     }
     schemes = document["components"]["securitySchemes"]
     assert list(schemes) == ["HTTPBearer"]
@@ -217,23 +258,34 @@ async def test_stop_percentages_are_created_edited_read_and_published(ledger_run
     assert (created["take_profit_pct"], created["stop_loss_pct"]) == ("2", "1.5")
     plain = await create(api, user)
     assert (plain["take_profit_pct"], plain["stop_loss_pct"]) == (None, None)
-    edited = await api.patch(f"/v1/bots/{bot_id}", json={"take_profit_pct": "1000", "stop_loss_pct": None},
-                             headers=headers(user))
+    edited = await api.patch(
+        f"/v1/bots/{bot_id}", json={"take_profit_pct": "1000", "stop_loss_pct": None}, headers=headers(user)
+    )
     assert edited.status_code == 200, edited.text
     assert (edited.json()["take_profit_pct"], edited.json()["stop_loss_pct"]) == ("1000", None)
     read = (await api.get(f"/v1/bots/{bot_id}", headers=headers(user))).json()
     assert (read["take_profit_pct"], read["stop_loss_pct"], read["version"]) == ("1000", None, 2)
     snapshots = await snapshots_of(ledger_runtime, bot_id)
     assert [(s.version, s.take_profit_pct, s.stop_loss_pct) for s in snapshots] == [
-        (1, Decimal("2"), Decimal("1.5")), (2, Decimal("1000"), None)]
+        (1, Decimal("2"), Decimal("1.5")),
+        (2, Decimal("1000"), None),
+    ]
 
 
-@pytest.mark.parametrize("body", [
-    {"take_profit_pct": "0"}, {"take_profit_pct": "-2"}, {"stop_loss_pct": "0"}, {"stop_loss_pct": "-0.5"},
-    {"stop_loss_pct": "100"}, {"take_profit_pct": "1000.01"}, {"take_profit_pct": 2}, {"stop_loss_pct": "1e1"},
-])
-async def test_a_zero_negative_or_out_of_range_percentage_is_422_and_changes_nothing(ledger_runtime, api, issue,
-                                                                                     body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"take_profit_pct": "0"},
+        {"take_profit_pct": "-2"},
+        {"stop_loss_pct": "0"},
+        {"stop_loss_pct": "-0.5"},
+        {"stop_loss_pct": "100"},
+        {"take_profit_pct": "1000.01"},
+        {"take_profit_pct": 2},
+        {"stop_loss_pct": "1e1"},
+    ],
+)
+async def test_a_zero_negative_or_out_of_range_percentage_is_422_and_changes_nothing(ledger_runtime, api, issue, body):
     user = await issue()
     bot_id = (await create(api, user, take_profit_pct="3", stop_loss_pct="2"))["bot_id"]
     before = await ledger_state(ledger_runtime)
@@ -245,8 +297,10 @@ async def test_a_zero_negative_or_out_of_range_percentage_is_422_and_changes_not
     assert (read["take_profit_pct"], read["stop_loss_pct"]) == ("3", "2")
 
 
-@pytest.mark.parametrize("column, value", [("take_profit_pct", "0"), ("take_profit_pct", "1000.5"),
-                                           ("stop_loss_pct", "-1"), ("stop_loss_pct", "100")])
+@pytest.mark.parametrize(
+    "column, value",
+    [("take_profit_pct", "0"), ("take_profit_pct", "1000.5"), ("stop_loss_pct", "-1"), ("stop_loss_pct", "100")],
+)
 async def test_the_database_refuses_an_out_of_range_percentage_too(ledger_runtime, api, issue, column, value):
     bot_id = uuid.UUID((await create(api, await issue()))["bot_id"])
     with pytest.raises(sa.exc.IntegrityError, match="bots_.*_pct_range"):

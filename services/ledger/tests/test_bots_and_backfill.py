@@ -8,9 +8,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-
 from ledger_helpers import reserve
+from sqlalchemy.exc import IntegrityError
 
 from egis_common import contracts as c
 from egis_common.topics import BOTS
@@ -28,7 +27,9 @@ async def test_duplicate_live_signal_key_is_refused_by_the_database(ledger_runti
     # The database itself enforces it, whatever the code above does:
     async with ledger_runtime.engine.connect() as conn:
         first = (await conn.execute(sa.select(repo.bots).where(repo.bots.c.signal_key == key))).one()
-        values = {col: getattr(first, col) for col in first._fields if col not in ("bot_id", "created_at", "updated_at")}
+        values = {
+            col: getattr(first, col) for col in first._fields if col not in ("bot_id", "created_at", "updated_at")
+        }
         with pytest.raises(IntegrityError, match="bots_live_signal_key"):
             await conn.execute(repo.bots.insert().values(**values, bot_id=uuid.uuid4()))
 
@@ -36,8 +37,9 @@ async def test_duplicate_live_signal_key_is_refused_by_the_database(ledger_runti
 async def test_editing_a_bot_with_its_own_key_works(ledger_runtime, make_bot):
     bot = await make_bot(signal_key=f"own-{uuid.uuid4().hex}")
     async with ledger_runtime.uow.begin() as conn:
-        edited = await bots.edit_bot(conn, ledger_runtime.outbox, bot.bot_id,
-                                     {"signal_key": bot.signal_key, "name": "renamed", "paused": True})
+        edited = await bots.edit_bot(
+            conn, ledger_runtime.outbox, bot.bot_id, {"signal_key": bot.signal_key, "name": "renamed", "paused": True}
+        )
     assert edited.name == "renamed" and edited.paused and edited.version == bot.version + 1
 
 
@@ -76,12 +78,19 @@ async def test_every_bot_change_is_a_snapshot_in_the_outbox(ledger_runtime, make
         await bots.delete_bot(conn, ledger_runtime.outbox, bot.bot_id)
     outbox = ledger_runtime.outbox.table
     async with ledger_runtime.engine.connect() as conn:
-        rows = (await conn.execute(
-            sa.select(outbox.c.payload).where(outbox.c.topic == BOTS.name, outbox.c.key == str(bot.bot_id).encode())
-            .order_by(outbox.c.id)
-        )).all()
+        rows = (
+            await conn.execute(
+                sa.select(outbox.c.payload)
+                .where(outbox.c.topic == BOTS.name, outbox.c.key == str(bot.bot_id).encode())
+                .order_by(outbox.c.id)
+            )
+        ).all()
     snapshots = [BOTS.decode(bytes(r.payload)) for r in rows]
-    assert [(s.version, s.paused, s.deleted) for s in snapshots] == [(1, False, False), (2, True, False), (3, True, True)]
+    assert [(s.version, s.paused, s.deleted) for s in snapshots] == [
+        (1, False, False),
+        (2, True, False),
+        (3, True, True),
+    ]
     assert all(s.webhook_secret_hash.startswith("sha256$") for s in snapshots)
 
 
@@ -96,25 +105,46 @@ async def insert_corrupt_closed_position(runtime, bot) -> uuid.UUID:
     opened_at = datetime.now(UTC) - timedelta(hours=2)
     async with runtime.engine.begin() as conn:
         await conn.execute(sa.text("ALTER TABLE ledger.positions DROP CONSTRAINT positions_closed_has_close_facts"))
-        await conn.execute(repo.positions.insert().values(
-            position_id=position_id, bot_id=bot.bot_id, symbol="ETHUSDT", side="long", status="closed",
-            exchange="paper", exchange_account=bot.exchange_account, requested_size_usd=Decimal("10"),
-            size_usd=Decimal("8.82801"), executed_qty=Decimal("0.003"), avg_entry_price=Decimal("2942.67"),
-            open_intent_id=uuid.uuid4(), open_exchange_order_id="111", opened_at=opened_at, fee_usd=Decimal("0.0035"),
-        ))
-        await conn.execute(sa.text(
-            "ALTER TABLE ledger.positions ADD CONSTRAINT positions_closed_has_close_facts CHECK (status <> 'closed' OR "
-            "(close_exchange_order_id IS NOT NULL AND close_price IS NOT NULL AND closed_at IS NOT NULL "
-            "AND realised_pnl_usd IS NOT NULL)) NOT VALID"
-        ))
+        await conn.execute(
+            repo.positions.insert().values(
+                position_id=position_id,
+                bot_id=bot.bot_id,
+                symbol="ETHUSDT",
+                side="long",
+                status="closed",
+                exchange="paper",
+                exchange_account=bot.exchange_account,
+                requested_size_usd=Decimal("10"),
+                size_usd=Decimal("8.82801"),
+                executed_qty=Decimal("0.003"),
+                avg_entry_price=Decimal("2942.67"),
+                open_intent_id=uuid.uuid4(),
+                open_exchange_order_id="111",
+                opened_at=opened_at,
+                fee_usd=Decimal("0.0035"),
+            )
+        )
+        await conn.execute(
+            sa.text(
+                "ALTER TABLE ledger.positions ADD CONSTRAINT positions_closed_has_close_facts "
+                "CHECK (status <> 'closed' OR "
+                "(close_exchange_order_id IS NOT NULL AND close_price IS NOT NULL AND closed_at IS NOT NULL "
+                "AND realised_pnl_usd IS NOT NULL)) NOT VALID"
+            )
+        )
     return position_id
 
 
 def backfill(bot, position_id) -> c.BackfillClosure:
     return c.BackfillClosure(
-        bot_id=bot.bot_id, position_id=position_id, close_exchange_order_id="222",
-        close_price=Decimal("3000"), closed_at=datetime.now(UTC) - timedelta(hours=1),
-        realised_pnl_usd=Decimal("0.17199"), fee_usd=Decimal("0.0036"), evidence={"trades": ["9001"]},
+        bot_id=bot.bot_id,
+        position_id=position_id,
+        close_exchange_order_id="222",
+        close_price=Decimal("3000"),
+        closed_at=datetime.now(UTC) - timedelta(hours=1),
+        realised_pnl_usd=Decimal("0.17199"),
+        fee_usd=Decimal("0.0036"),
+        evidence={"trades": ["9001"]},
     )
 
 
@@ -130,7 +160,10 @@ async def test_a_backfill_repairs_a_closed_position_missing_its_facts_and_a_seco
     async with ledger_runtime.engine.connect() as conn:
         repaired = await repo.position(conn, position_id, for_update=False)
     assert (repaired.close_exchange_order_id, repaired.close_price, repaired.realised_pnl_usd) == (
-        "222", Decimal("3000"), Decimal("0.17199"))
+        "222",
+        Decimal("3000"),
+        Decimal("0.17199"),
+    )
     assert repaired.fee_usd == Decimal("0.0071") and repaired.closed_at == command.closed_at
 
     again = command.model_copy(update={"message_id": uuid.uuid4(), "close_price": Decimal("2999")})
@@ -140,7 +173,11 @@ async def test_a_backfill_repairs_a_closed_position_missing_its_facts_and_a_seco
     [announced] = second.messages
     assert second.positions == () and isinstance(announced, c.PositionClosed) and announced.backfilled
     assert (announced.close_exchange_order_id, announced.close_price, announced.closed_at, announced.fee_usd) == (
-        "222", Decimal("3000"), command.closed_at, Decimal("0.0071"))
+        "222",
+        Decimal("3000"),
+        command.closed_at,
+        Decimal("0.0071"),
+    )
     async with ledger_runtime.engine.connect() as conn:
         assert await repo.position(conn, position_id, for_update=False) == repaired
     async with ledger_runtime.engine.begin() as conn:  # every closed row has its facts now
@@ -151,25 +188,48 @@ async def test_the_database_refuses_a_closed_position_without_close_facts(ledger
     bot = await make_bot()
     with pytest.raises(IntegrityError, match="positions_closed_has_close_facts"):
         async with ledger_runtime.engine.begin() as conn:
-            await conn.execute(repo.positions.insert().values(
-                position_id=uuid.uuid4(), bot_id=bot.bot_id, symbol="BTCUSDT", side="long", status="closed",
-                exchange="paper", exchange_account=bot.exchange_account, requested_size_usd=Decimal("10"),
-                executed_qty=Decimal("0.001"), avg_entry_price=Decimal("100000"), opened_at=datetime.now(UTC),
-                open_intent_id=uuid.uuid4(),
-            ))
+            await conn.execute(
+                repo.positions.insert().values(
+                    position_id=uuid.uuid4(),
+                    bot_id=bot.bot_id,
+                    symbol="BTCUSDT",
+                    side="long",
+                    status="closed",
+                    exchange="paper",
+                    exchange_account=bot.exchange_account,
+                    requested_size_usd=Decimal("10"),
+                    executed_qty=Decimal("0.001"),
+                    avg_entry_price=Decimal("100000"),
+                    opened_at=datetime.now(UTC),
+                    open_intent_id=uuid.uuid4(),
+                )
+            )
 
 
 async def test_the_database_allows_one_active_position_per_bot_and_symbol(ledger_runtime, make_bot):
     bot = await make_bot()
-    row = dict(bot_id=bot.bot_id, symbol="BTCUSDT", side="long", status="opening", exchange="paper",
-               exchange_account=bot.exchange_account, requested_size_usd=Decimal("10"))
+    row = dict(
+        bot_id=bot.bot_id,
+        symbol="BTCUSDT",
+        side="long",
+        status="opening",
+        exchange="paper",
+        exchange_account=bot.exchange_account,
+        requested_size_usd=Decimal("10"),
+    )
     async with ledger_runtime.engine.begin() as conn:
         await conn.execute(repo.positions.insert().values(**row, position_id=uuid.uuid4(), open_intent_id=uuid.uuid4()))
     with pytest.raises(IntegrityError, match="positions_one_active_per"):
         async with ledger_runtime.engine.begin() as conn:
-            await conn.execute(repo.positions.insert().values(**row, position_id=uuid.uuid4(), open_intent_id=uuid.uuid4()))
+            await conn.execute(
+                repo.positions.insert().values(**row, position_id=uuid.uuid4(), open_intent_id=uuid.uuid4())
+            )
     with pytest.raises(IntegrityError, match="positions_sizes_not_negative"):
         async with ledger_runtime.engine.begin() as conn:
-            await conn.execute(repo.positions.insert().values(
-                **{**row, "symbol": "XRPUSDT", "requested_size_usd": Decimal("-1")},
-                position_id=uuid.uuid4(), open_intent_id=uuid.uuid4()))
+            await conn.execute(
+                repo.positions.insert().values(
+                    **{**row, "symbol": "XRPUSDT", "requested_size_usd": Decimal("-1")},
+                    position_id=uuid.uuid4(),
+                    open_intent_id=uuid.uuid4(),
+                )
+            )

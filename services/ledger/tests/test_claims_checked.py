@@ -46,18 +46,27 @@ async def refused(command: str, reason: str, before: float, times: int = 1) -> N
 
 def found_fill(position, intent_id, **changes) -> c.ApplyFoundFill:
     fields = dict(
-        bot_id=position.bot_id, intent_id=intent_id, position_id=position.position_id, intent=c.IntentKind.OPEN,
-        client_order_id=client_order_id(intent_id), exchange_order_id="777", executed_qty=Decimal("0.003"),
-        avg_price=Decimal("2942.67"), fee_usd=Decimal("0.0035"), filled_at=datetime.now(UTC),
+        bot_id=position.bot_id,
+        intent_id=intent_id,
+        position_id=position.position_id,
+        intent=c.IntentKind.OPEN,
+        client_order_id=client_order_id(intent_id),
+        exchange_order_id="777",
+        executed_qty=Decimal("0.003"),
+        avg_price=Decimal("2942.67"),
+        fee_usd=Decimal("0.0035"),
+        filled_at=datetime.now(UTC),
     )
     return c.ApplyFoundFill(**{**fields, **changes})
 
 
 async def test_every_reason_is_a_series_from_the_start(ledger_runtime):
     assert sample("egis_ledger_preflight_decisions_total", outcome="rejected", reason="account_mismatch") is not None
-    assert all(refused_claims(command, reason) is not None
-               for command in ("BackfillClosure", "ApplyFoundFill")
-               for reason in ("unknown_position", "intent_mismatch", "client_order_id_mismatch"))
+    assert all(
+        refused_claims(command, reason) is not None
+        for command in ("BackfillClosure", "ApplyFoundFill")
+        for reason in ("unknown_position", "intent_mismatch", "client_order_id_mismatch")
+    )
 
 
 async def test_a_reservation_on_another_bots_account_is_refused_account_mismatch(
@@ -86,8 +95,10 @@ async def test_a_backfill_of_a_position_the_bot_does_not_hold_changes_nothing(le
     (row,) = await position_rows(ledger_runtime, holder.bot_id)
     assert row == held and row.status == "open"
     assert await position_rows(ledger_runtime, claimant.bot_id) == []
-    assert await ledger_events.matching(lambda m: isinstance(m, c.PositionClosed)
-                                        and m.position_id == held.position_id) == []
+    assert (
+        await ledger_events.matching(lambda m: isinstance(m, c.PositionClosed) and m.position_id == held.position_id)
+        == []
+    )
     assert await dead_letters(ledger_runtime) == letters
 
 

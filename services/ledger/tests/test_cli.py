@@ -15,10 +15,10 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from egis_common.http_server import HttpServer
 from egis_common.secrets import verify_token
 from ledger import repository as repo
 from ledger.adapters.http import create_http_app
-from egis_common.http_server import HttpServer
 
 pytestmark = pytest.mark.infra
 
@@ -34,8 +34,13 @@ async def ledger_url(ledger_runtime):
 async def cli(*args: str, **env: str) -> tuple[int, str, str]:
     """Run the CLI without blocking the loop: the HTTP server it talks to runs in this loop."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ledger.cli", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ledger.cli",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     return process.returncode, out.decode(), err.decode()
@@ -50,8 +55,11 @@ async def create_token(ledger_runtime, *args: str) -> dict[str, str]:
     assert code == 0, out
     issued = {name: printed(name, out) for name in ("token_id", "role", "owner_id", "token")} | {"printed": out}
     async with ledger_runtime.engine.connect() as conn:
-        row = (await conn.execute(sa.select(repo.api_tokens).where(
-            repo.api_tokens.c.token_id == uuid.UUID(issued["token_id"])))).one()
+        row = (
+            await conn.execute(
+                sa.select(repo.api_tokens).where(repo.api_tokens.c.token_id == uuid.UUID(issued["token_id"]))
+            )
+        ).one()
     assert (row.role, str(row.owner_id), row.revoked_at) == (issued["role"], issued["owner_id"], None)
     assert verify_token(issued["token"], row.token_hash) and issued["token"] not in (row.token_hash, row.lookup_key)
     return issued
@@ -64,9 +72,23 @@ async def test_tokens_from_the_database_and_bots_through_the_api(ledger_runtime,
     env = {"EGIS_LEDGER_URL": ledger_url, "EGIS_LEDGER_TOKEN": token["token"]}
     key = f"cli-{uuid.uuid4().hex}"
 
-    code, out, err = await cli("bots", "create", "--name", "cli bot", "--signal-key", key, "--exchange", "paper",
-                               "--exchange-account", "acct-cli", "--initial-budget-usd", "250.75",
-                               "--default-order-size-usd", "12.5", **env)
+    code, out, err = await cli(
+        "bots",
+        "create",
+        "--name",
+        "cli bot",
+        "--signal-key",
+        key,
+        "--exchange",
+        "paper",
+        "--exchange-account",
+        "acct-cli",
+        "--initial-budget-usd",
+        "250.75",
+        "--default-order-size-usd",
+        "12.5",
+        **env,
+    )
     assert code == 0, err
     bot_id, secret = printed("bot_id", out), printed("webhook_secret", out)
     assert secret.startswith("whk_") and printed("initial_budget_usd", out) == "250.75"
@@ -81,7 +103,10 @@ async def test_tokens_from_the_database_and_bots_through_the_api(ledger_runtime,
     code, out, _ = await cli("bots", "budget", bot_id, **env)
     assert code == 0
     assert {name: printed(name, out) for name in ("initial_usd", "reserved_opening_usd", "available_usd")} == {
-        "initial_usd": "250.75", "reserved_opening_usd": "0", "available_usd": "250.75"}
+        "initial_usd": "250.75",
+        "reserved_opening_usd": "0",
+        "available_usd": "250.75",
+    }
 
 
 async def test_a_refusal_is_printed_and_a_revoked_token_stops_working(ledger_runtime, ledger_url):
@@ -92,8 +117,9 @@ async def test_a_refusal_is_printed_and_a_revoked_token_stops_working(ledger_run
     code, out, _ = await cli("revoke-token", token["token_id"])
     assert code == 0 and f"revoked {token['token_id']}" in out
     async with ledger_runtime.engine.connect() as conn:
-        revoked_at = await conn.scalar(sa.select(repo.api_tokens.c.revoked_at).where(
-            repo.api_tokens.c.token_id == uuid.UUID(token["token_id"])))
+        revoked_at = await conn.scalar(
+            sa.select(repo.api_tokens.c.revoked_at).where(repo.api_tokens.c.token_id == uuid.UUID(token["token_id"]))
+        )
     assert revoked_at is not None
     code, _, err = await cli("bots", "list", **env)
     assert code == 1 and "401" in err and "unauthorized" in err
@@ -103,15 +129,33 @@ async def test_a_refusal_is_printed_and_a_revoked_token_stops_working(ledger_run
 async def test_bot_stop_percentages_are_set_and_removed_from_the_command_line(ledger_runtime, ledger_url):
     token = await create_token(ledger_runtime, "--role", "user", "--name", "cli percentages")
     env = {"EGIS_LEDGER_URL": ledger_url, "EGIS_LEDGER_TOKEN": token["token"]}
-    code, out, err = await cli("bots", "create", "--name", "pct bot", "--signal-key", f"cli-{uuid.uuid4().hex}",
-                               "--exchange", "paper", "--exchange-account", f"acct-{uuid.uuid4().hex[:8]}",
-                               "--initial-budget-usd", "100", "--default-order-size-usd", "10",
-                               "--take-profit-pct", "2", "--stop-loss-pct", "1", **env)
+    code, out, err = await cli(
+        "bots",
+        "create",
+        "--name",
+        "pct bot",
+        "--signal-key",
+        f"cli-{uuid.uuid4().hex}",
+        "--exchange",
+        "paper",
+        "--exchange-account",
+        f"acct-{uuid.uuid4().hex[:8]}",
+        "--initial-budget-usd",
+        "100",
+        "--default-order-size-usd",
+        "10",
+        "--take-profit-pct",
+        "2",
+        "--stop-loss-pct",
+        "1",
+        **env,
+    )
     assert code == 0, err
     bot_id = uuid.UUID(printed("bot_id", out))
     assert (printed("take_profit_pct", out), printed("stop_loss_pct", out)) == ("2", "1")
-    code, out, err = await cli("bots", "edit", str(bot_id), "--take-profit-pct", "none", "--stop-loss-pct", "0.5",
-                               "--json", **env)
+    code, out, err = await cli(
+        "bots", "edit", str(bot_id), "--take-profit-pct", "none", "--stop-loss-pct", "0.5", "--json", **env
+    )
     assert code == 0, err
     assert (json.loads(out)["take_profit_pct"], json.loads(out)["stop_loss_pct"]) == (None, "0.5")
     code, _, err = await cli("bots", "edit", str(bot_id), "--stop-loss-pct", "0", **env)
@@ -131,13 +175,24 @@ async def test_a_viewer_token_with_an_expiry_is_listed_without_its_secret_and_au
     assert name in line and "viewer" in line and token["token"] not in out
     code, out, _ = await cli("tokens", "list", "--json")
     (listed,) = [t for t in json.loads(out) if t["token_id"] == token["token_id"]]
-    assert set(listed) == {"token_id", "name", "role", "owner_id", "created_at", "last_used_at", "expires_at",
-                           "revoked_at"}
+    assert set(listed) == {
+        "token_id",
+        "name",
+        "role",
+        "owner_id",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    }
     expires_in = datetime.fromisoformat(listed["expires_at"]) - datetime.fromisoformat(listed["created_at"])
     assert timedelta(days=30) - timedelta(minutes=1) < expires_in <= timedelta(days=30)
     async with ledger_runtime.engine.connect() as conn:
-        stored = (await conn.execute(sa.select(repo.api_tokens).where(
-            repo.api_tokens.c.token_id == uuid.UUID(token["token_id"])))).one()
+        stored = (
+            await conn.execute(
+                sa.select(repo.api_tokens).where(repo.api_tokens.c.token_id == uuid.UUID(token["token_id"]))
+            )
+        ).one()
     assert stored.token_hash not in out and stored.lookup_key not in out
 
     assert (await cli("revoke-token", token["token_id"]))[0] == 0

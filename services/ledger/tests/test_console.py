@@ -11,7 +11,6 @@ from decimal import Decimal
 import httpx
 import pytest
 import sqlalchemy as sa
-
 from ledger_helpers import create, headers, ledger_state, open_position
 
 from egis_common.secrets import verify_token
@@ -30,8 +29,9 @@ async def browser_like(ledger_runtime):
     clients: list[httpx.AsyncClient] = []
 
     def make(base_url: str = "http://ledger.test") -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_http_app(ledger_runtime)),
-                                   base_url=base_url)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_http_app(ledger_runtime)), base_url=base_url
+        )
         clients.append(client)
         return client
 
@@ -59,14 +59,24 @@ async def page_csrf(client: httpx.AsyncClient) -> str:
 
 async def session_rows(runtime, token_id: str) -> list[sa.Row]:
     async with runtime.engine.connect() as conn:
-        return list((await conn.execute(sa.select(repo.console_sessions).where(
-            repo.console_sessions.c.token_id == uuid.UUID(token_id)))).all())
+        return list(
+            (
+                await conn.execute(
+                    sa.select(repo.console_sessions).where(repo.console_sessions.c.token_id == uuid.UUID(token_id))
+                )
+            ).all()
+        )
 
 
 async def audit_actions(runtime, bot_id) -> list[tuple[str, uuid.UUID | None]]:
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(sa.select(repo.audit_log.c.action, repo.audit_log.c.actor_token_id).where(
-            repo.audit_log.c.bot_id == uuid.UUID(str(bot_id))).order_by(repo.audit_log.c.audit_id))).all()
+        rows = (
+            await conn.execute(
+                sa.select(repo.audit_log.c.action, repo.audit_log.c.actor_token_id)
+                .where(repo.audit_log.c.bot_id == uuid.UUID(str(bot_id)))
+                .order_by(repo.audit_log.c.audit_id)
+            )
+        ).all()
     return [tuple(r) for r in rows]
 
 
@@ -78,18 +88,21 @@ async def test_home_sends_a_person_to_the_console_and_the_console_to_its_login(b
     assert (listed.status_code, listed.headers["location"]) == (303, "/console/login")
     login = await client.get("/console/login")
     assert login.status_code == 200 and '<label for="f-token">API token</label>' in login.text
-    assert "script" not in login.headers["content-security-policy"] and "default-src 'none'" in login.headers[
-        "content-security-policy"]
+    assert (
+        "script" not in login.headers["content-security-policy"]
+        and "default-src 'none'" in login.headers["content-security-policy"]
+    )
     css = await client.get("/console/static/console.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
 
 
-async def test_login_opens_a_server_side_session_behind_a_strict_http_only_cookie(ledger_runtime, browser_like,
-                                                                                   issue):
+async def test_login_opens_a_server_side_session_behind_a_strict_http_only_cookie(ledger_runtime, browser_like, issue):
     caller = await issue("user", name="ops-alice")
     client = browser_like()
-    refused = await client.post("/console/login", data={"csrf": csrf_of((await client.get("/console/login")).text),
-                                                        "token": caller["token"] + "x"})
+    refused = await client.post(
+        "/console/login",
+        data={"csrf": csrf_of((await client.get("/console/login")).text), "token": caller["token"] + "x"},
+    )
     assert refused.status_code == 401 and "not valid" in refused.text and "egis_console=" not in str(refused.headers)
     response = await log_in(client, caller)
     cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("egis_console="))
@@ -121,7 +134,12 @@ async def test_every_post_needs_the_sessions_csrf_token(ledger_runtime, browser_
     client = browser_like()
     await log_in(client, caller)
     before = await ledger_state(ledger_runtime)
-    for form in ({}, {"csrf": ""}, {"csrf": "x" * 43}, {"csrf": csrf_of((await browser_like().get("/console/login")).text)}):
+    for form in (
+        {},
+        {"csrf": ""},
+        {"csrf": "x" * 43},
+        {"csrf": csrf_of((await browser_like().get("/console/login")).text)},
+    ):
         response = await client.post(f"/console/bots/{bot['bot_id']}/pause", data=form)
         assert response.status_code == 403, form
     assert (await client.post("/console/logout")).status_code == 403
@@ -156,11 +174,22 @@ async def test_a_viewer_sees_no_write_control_and_a_forged_post_is_refused(ledge
     assert (await client.get("/console/bots/new")).status_code == 403
     before = await ledger_state(ledger_runtime)
     csrf = await page_csrf(client)  # a valid session and token: the role alone refuses
-    for path, form in [(f"/console/bots/{bot['bot_id']}/pause", {}), (f"/console/bots/{bot['bot_id']}/delete", {}),
-                       (f"/console/bots/{bot['bot_id']}/edit", {"name": "renamed"}),
-                       ("/console/bots", {"name": "new", "signal_key": "k", "exchange": "paper",
-                                          "exchange_account": "a", "initial_budget_usd": "10",
-                                          "default_order_size_usd": "1"})]:
+    for path, form in [
+        (f"/console/bots/{bot['bot_id']}/pause", {}),
+        (f"/console/bots/{bot['bot_id']}/delete", {}),
+        (f"/console/bots/{bot['bot_id']}/edit", {"name": "renamed"}),
+        (
+            "/console/bots",
+            {
+                "name": "new",
+                "signal_key": "k",
+                "exchange": "paper",
+                "exchange_account": "a",
+                "initial_budget_usd": "10",
+                "default_order_size_usd": "1",
+            },
+        ),
+    ]:
         response = await client.post(path, data={"csrf": csrf, **form})
         assert response.status_code == 403 and "reads only" in response.text, path
     assert await ledger_state(ledger_runtime) == before
@@ -192,9 +221,17 @@ async def test_console_writes_are_the_apis_writes_in_the_audit_trail(ledger_runt
     client = browser_like()
     await log_in(client, caller)
     csrf = await page_csrf(client)
-    form = {"csrf": csrf, "name": "console bot", "signal_key": f"c-{uuid.uuid4().hex}", "exchange": "paper",
-            "exchange_account": f"acct-{uuid.uuid4().hex[:8]}", "initial_budget_usd": "250.50",
-            "default_order_size_usd": "10", "take_profit_pct": "", "stop_loss_pct": "2.5"}
+    form = {
+        "csrf": csrf,
+        "name": "console bot",
+        "signal_key": f"c-{uuid.uuid4().hex}",
+        "exchange": "paper",
+        "exchange_account": f"acct-{uuid.uuid4().hex[:8]}",
+        "initial_budget_usd": "250.50",
+        "default_order_size_usd": "10",
+        "take_profit_pct": "",
+        "stop_loss_pct": "2.5",
+    }
     invalid = await client.post("/console/bots", data={**form, "initial_budget_usd": "-1"})
     assert invalid.status_code == 422 and "negative" in invalid.text and 'aria-invalid="true"' in invalid.text
     created = await client.post("/console/bots", data=form)
@@ -211,16 +248,20 @@ async def test_console_writes_are_the_apis_writes_in_the_audit_trail(ledger_runt
     assert secret not in detail.text and "$250.50" in detail.text
     edit = await client.get(f"/console/bots/{bot['bot_id']}/edit")
     assert 'value="250.50"' in edit.text
-    saved = await client.post(f"/console/bots/{bot['bot_id']}/edit",
-                              data={**form, "name": "renamed bot", "stop_loss_pct": ""})
+    saved = await client.post(
+        f"/console/bots/{bot['bot_id']}/edit", data={**form, "name": "renamed bot", "stop_loss_pct": ""}
+    )
     assert saved.headers["location"] == f"/console/bots/{bot['bot_id']}?notice=saved"
-    unchanged = await client.post(f"/console/bots/{bot['bot_id']}/edit",
-                                  data={**form, "name": "renamed bot", "stop_loss_pct": ""})
+    unchanged = await client.post(
+        f"/console/bots/{bot['bot_id']}/edit", data={**form, "name": "renamed bot", "stop_loss_pct": ""}
+    )
     assert unchanged.headers["location"].endswith("notice=unchanged")
     assert (await client.post(f"/console/bots/{bot['bot_id']}/pause", data={"csrf": csrf})).status_code == 303
-    assert (await client.post(f"/console/bots/{bot['bot_id']}/resume",
-                              data={"csrf": csrf, "back": "detail"})).headers["location"].startswith(
-        f"/console/bots/{bot['bot_id']}?")
+    assert (
+        (await client.post(f"/console/bots/{bot['bot_id']}/resume", data={"csrf": csrf, "back": "detail"}))
+        .headers["location"]
+        .startswith(f"/console/bots/{bot['bot_id']}?")
+    )
     confirm = await client.get(f"/console/bots/{bot['bot_id']}/delete")
     assert confirm.status_code == 200 and "Delete renamed bot?" in confirm.text
     deleted = await client.post(f"/console/bots/{bot['bot_id']}/delete", data={"csrf": csrf})
@@ -230,16 +271,27 @@ async def test_console_writes_are_the_apis_writes_in_the_audit_trail(ledger_runt
 
     me = uuid.UUID(caller["id"])
     assert await audit_actions(ledger_runtime, bot["bot_id"]) == [
-        ("bot.create", me), ("bot.update", me), ("bot.pause", me), ("bot.resume", me), ("bot.delete", me)]
+        ("bot.create", me),
+        ("bot.update", me),
+        ("bot.pause", me),
+        ("bot.resume", me),
+        ("bot.delete", me),
+    ]
     async with ledger_runtime.engine.connect() as conn:
-        last_update = (await conn.execute(sa.select(repo.audit_log.c.before, repo.audit_log.c.after).where(
-            repo.audit_log.c.bot_id == uuid.UUID(bot["bot_id"]), repo.audit_log.c.action == "bot.update"))).one()
+        last_update = (
+            await conn.execute(
+                sa.select(repo.audit_log.c.before, repo.audit_log.c.after).where(
+                    repo.audit_log.c.bot_id == uuid.UUID(bot["bot_id"]), repo.audit_log.c.action == "bot.update"
+                )
+            )
+        ).one()
     assert (last_update.before["name"], last_update.after["name"]) == ("console bot", "renamed bot")
     assert (last_update.before["stop_loss_pct"], last_update.after["stop_loss_pct"]) == ("2.5", None)
 
 
 async def test_the_detail_shows_the_budget_functions_figures_and_a_positions_facts(
-        ledger_runtime, ledger_events, browser_like, api, issue, make_bot):
+    ledger_runtime, ledger_events, browser_like, api, issue, make_bot
+):
     caller = await issue()
     bot = await make_bot("100", owner_id=uuid.UUID(caller["owner_id"]))
     await open_position(ledger_runtime, ledger_events, bot, size="10", qty="0.003", price="2942.67")
@@ -250,9 +302,9 @@ async def test_the_detail_shows_the_budget_functions_figures_and_a_positions_fac
     html = (await client.get(f"/console/bots/{bot.bot_id}")).text
     for figure in (budget["initial_usd"], budget["reserved_open_usd"], budget["available_usd"]):
         assert f"${figure}" in html
-    assert "$8.82801 <span class=\"muted\">(requested $10)</span>" in html and "2942.67" in html
+    assert '$8.82801 <span class="muted">(requested $10)</span>' in html and "2942.67" in html
     listed = (await client.get("/console/")).text
-    row = listed[listed.index(f"/console/bots/{bot.bot_id}"):]
+    row = listed[listed.index(f"/console/bots/{bot.bot_id}") :]
     assert "$91.17199" in row[:800] and "1 open" in row[:800]
     refused = await client.post(f"/console/bots/{bot.bot_id}/delete", data={"csrf": await page_csrf(client)})
     assert refused.status_code == 409 and "cannot be deleted yet" in refused.text
@@ -267,11 +319,16 @@ async def test_a_revoked_or_expired_token_or_session_ends_the_session(ledger_run
         await log_in(clients[caller["id"]], caller)
     async with ledger_runtime.engine.begin() as conn:
         assert await auth.revoke_token(conn, uuid.UUID(revoked["id"]))
-        await conn.execute(repo.api_tokens.update().where(repo.api_tokens.c.token_id == uuid.UUID(expired["id"]))
-                           .values(expires_at=repo.api_tokens.c.created_at + sa.text("interval '1 millisecond'")))
-        await conn.execute(repo.console_sessions.update().where(
-            repo.console_sessions.c.token_id == uuid.UUID(timed_out["id"])).values(
-            expires_at=repo.console_sessions.c.created_at + sa.text("interval '1 millisecond'")))
+        await conn.execute(
+            repo.api_tokens.update()
+            .where(repo.api_tokens.c.token_id == uuid.UUID(expired["id"]))
+            .values(expires_at=repo.api_tokens.c.created_at + sa.text("interval '1 millisecond'"))
+        )
+        await conn.execute(
+            repo.console_sessions.update()
+            .where(repo.console_sessions.c.token_id == uuid.UUID(timed_out["id"]))
+            .values(expires_at=repo.console_sessions.c.created_at + sa.text("interval '1 millisecond'"))
+        )
     assert await session_rows(ledger_runtime, revoked["id"]) == []  # revoking ends them at once
     for caller in (revoked, expired, timed_out):
         response = await clients[caller["id"]].get("/console/")
@@ -296,4 +353,8 @@ def test_money_is_shown_as_exact_decimals():
     from ledger.adapters.console.pages import usd
 
     assert (usd(Decimal("8.82801")), usd(Decimal("-0.5")), usd(Decimal("10")), usd(None)) == (
-        "$8.82801", "-$0.5", "$10", "—")
+        "$8.82801",
+        "-$0.5",
+        "$10",
+        "—",
+    )

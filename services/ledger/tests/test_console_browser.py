@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
-
 from ledger_helpers import open_position
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from egis_common.http_server import HttpServer
 from ledger.adapters.http import create_http_app
@@ -154,8 +153,9 @@ async def test_an_operator_walks_the_console(ledger_runtime, ledger_events, cons
     await expect(page.get_by_role("button", name="Log out")).to_have_count(1)
     await expect(page.get_by_role("button")).to_have_count(1)  # logging out is all a viewer can post
     csrf = await page.locator("input[name=csrf]").first.get_attribute("value")
-    forged = await context.request.post(f"{console_url}/console/bots/{traded.bot_id}/pause",
-                                        form={"csrf": csrf, "back": "list"})
+    forged = await context.request.post(
+        f"{console_url}/console/bots/{traded.bot_id}/pause", form={"csrf": csrf, "back": "list"}
+    )
     assert forged.status == 403 and "reads only" in await forged.text()
     await shoot(page, "viewer-detail-390")
     await context.close()

@@ -69,8 +69,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 continue
             self.waiting.remove((number, command))
             self.decided.setdefault(command.symbol, []).append(number)
-            outcome = domain.decide_reservation(command, self.bot, self.active(), None, uuid.uuid4(), Decimal("1"),
-                                                waited_for=settled)
+            outcome = domain.decide_reservation(
+                command, self.bot, self.active(), None, uuid.uuid4(), Decimal("1"), waited_for=settled
+            )
             if command.intent is c.IntentKind.CLOSE:
                 if settled.status is PositionStatus.FAILED:
                     assert outcome.rejection is c.PreflightRejectReason.OPEN_FAILED, "the open it waited for failed"
@@ -86,17 +87,33 @@ class LedgerMachine(RuleBasedStateMachine):
     def fill(self, position, intent, qty, price) -> c.OrderFilled:
         intent_id = position.open_intent_id if intent is c.IntentKind.OPEN else position.close_intent_id
         return c.OrderFilled(
-            intent_id=intent_id, bot_id=self.bot.bot_id, position_id=position.position_id, intent=intent,
-            symbol=position.symbol, side=position.side, client_order_id="x", exchange_order_id=str(uuid.uuid4()),
-            executed_qty=qty, avg_price=price, fee_usd=Decimal("0.01"), filled_at=datetime.now(UTC),
+            intent_id=intent_id,
+            bot_id=self.bot.bot_id,
+            position_id=position.position_id,
+            intent=intent,
+            symbol=position.symbol,
+            side=position.side,
+            client_order_id="x",
+            exchange_order_id=str(uuid.uuid4()),
+            executed_qty=qty,
+            avg_price=price,
+            fee_usd=Decimal("0.01"),
+            filled_at=datetime.now(UTC),
         )
 
     # --- rules -----------------------------------------------------------------
 
     @rule(symbol=st.sampled_from(SYMBOLS), size=money, side=st.sampled_from(list(c.Side)))
     def open(self, symbol, size, side):
-        command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=self.bot.bot_id, intent=c.IntentKind.OPEN,
-                                  side=side, symbol=symbol, requested_size_usd=size, exchange_account="acct")
+        command = c.ReserveBudget(
+            intent_id=uuid.uuid4(),
+            bot_id=self.bot.bot_id,
+            intent=c.IntentKind.OPEN,
+            side=side,
+            symbol=symbol,
+            requested_size_usd=size,
+            exchange_account="acct",
+        )
         available = domain.compute_budget(self.bot.initial_budget_usd, self.active()).available_usd
         has_active = any(p.symbol == symbol for p in self.active())
         outcome = self.arrive(command)
@@ -131,8 +148,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(symbol=st.sampled_from(SYMBOLS))
     def close(self, symbol):
-        command = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=self.bot.bot_id, intent=c.IntentKind.CLOSE,
-                                  side=c.Side.LONG, symbol=symbol, exchange_account="acct")
+        command = c.ReserveBudget(
+            intent_id=uuid.uuid4(),
+            bot_id=self.bot.bot_id,
+            intent=c.IntentKind.CLOSE,
+            side=c.Side.LONG,
+            symbol=symbol,
+            exchange_account="acct",
+        )
         target = [p for p in self.active() if p.symbol == symbol]
         if target and target[0].status is PositionStatus.OPEN:
             command = command.model_copy(update={"side": target[0].side})
@@ -173,16 +196,23 @@ class LedgerMachine(RuleBasedStateMachine):
         if position is None:
             return
         command = c.BackfillClosure(
-            bot_id=self.bot.bot_id, position_id=position.position_id, close_exchange_order_id="tp-1",
-            close_price=price, closed_at=datetime.now(UTC), realised_pnl_usd=pnl, fee_usd=Decimal("0.02"),
+            bot_id=self.bot.bot_id,
+            position_id=position.position_id,
+            close_exchange_order_id="tp-1",
+            close_price=price,
+            closed_at=datetime.now(UTC),
+            realised_pnl_usd=pnl,
+            fee_usd=Decimal("0.02"),
         )
         outcome = domain.apply_backfill(position, command, self.bot.initial_budget_usd, self.others(position))
         self.apply(outcome)
-        repeat = domain.apply_backfill(self.positions[position.position_id], command, self.bot.initial_budget_usd,
-                                       self.others(position))
+        repeat = domain.apply_backfill(
+            self.positions[position.position_id], command, self.bot.initial_budget_usd, self.others(position)
+        )
         assert repeat.positions == (), "a second backfill changes nothing"
         assert [(m.type, m.close_price) for m in repeat.messages] == [
-            ("PositionClosed", self.positions[position.position_id].close_price)], "it announces the ledger's facts"
+            ("PositionClosed", self.positions[position.position_id].close_price)
+        ], "it announces the ledger's facts"
 
     # --- invariants --------------------------------------------------------------
 
@@ -206,8 +236,13 @@ class LedgerMachine(RuleBasedStateMachine):
         if not hasattr(self, "bot"):
             return
         budget = domain.compute_budget(self.bot.initial_budget_usd, self.positions.values())
-        expected_open = sum((p.size_usd for p in self.positions.values() if p.status in (PositionStatus.OPEN, PositionStatus.CLOSING)), Decimal(0))
-        expected_opening = sum((p.requested_size_usd for p in self.positions.values() if p.status is PositionStatus.OPENING), Decimal(0))
+        expected_open = sum(
+            (p.size_usd for p in self.positions.values() if p.status in (PositionStatus.OPEN, PositionStatus.CLOSING)),
+            Decimal(0),
+        )
+        expected_opening = sum(
+            (p.requested_size_usd for p in self.positions.values() if p.status is PositionStatus.OPENING), Decimal(0)
+        )
         assert budget.available_usd == self.bot.initial_budget_usd - expected_open - expected_opening
         assert budget.available_usd >= 0, "never more reserved than the budget"
 

@@ -14,7 +14,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-
 from ledger_helpers import fill_for, position_rows, reserve
 
 from egis_common import contracts as c
@@ -52,8 +51,11 @@ class History:
 
     async def reserved(self, bot, symbol: str, intent=c.IntentKind.OPEN) -> c.BudgetReserved:
         async with self.runtime.uow.begin() as conn:
-            (answer, *_) = (await self.ledger.reserve(conn, reserve(bot.bot_id, symbol, intent=intent,
-                                                                    account=bot.exchange_account))).messages
+            (answer, *_) = (
+                await self.ledger.reserve(
+                    conn, reserve(bot.bot_id, symbol, intent=intent, account=bot.exchange_account)
+                )
+            ).messages
         assert isinstance(answer, c.BudgetReserved), answer
         self.labels.add(answer.position_id, answer.intent_id)
         return answer
@@ -67,8 +69,12 @@ class History:
 
     async def executions(self) -> list[c.Message]:
         x, y = self.x, self.y
-        p1, p2, p4, p3 = (await self.reserved(x, "ETHUSDT"), await self.reserved(x, "BTCUSDT"),
-                          await self.reserved(x, "XRPUSDT"), await self.closing(x, "SOLUSDT"))
+        p1, p2, p4, p3 = (
+            await self.reserved(x, "ETHUSDT"),
+            await self.reserved(x, "BTCUSDT"),
+            await self.reserved(x, "XRPUSDT"),
+            await self.closing(x, "SOLUSDT"),
+        )
         p5, p6 = await self.reserved(y, "ETHUSDT"), await self.closing(y, "SOLUSDT")
         stray_close = p1.model_copy(update={"intent": c.IntentKind.CLOSE, "intent_id": uuid.uuid4()})
         unknown = p1.model_copy(update={"position_id": uuid.uuid4()})
@@ -93,7 +99,10 @@ class History:
     async def rows(self) -> list[dict]:
         rows = [*await position_rows(self.runtime, self.x.bot_id), *await position_rows(self.runtime, self.y.bot_id)]
         # Each bot has an account of its own, random; updated_at is the clock.
-        return sorted((self.labels.row(r._asdict() | {"updated_at": None, "exchange_account": None}) for r in rows), key=lambda r: r["position_id"])
+        return sorted(
+            (self.labels.row(r._asdict() | {"updated_at": None, "exchange_account": None}) for r in rows),
+            key=lambda r: r["position_id"],
+        )
 
 
 def fill(answer: c.BudgetReserved, order_id: str, qty: str, price: str) -> c.OrderFilled:
@@ -101,14 +110,28 @@ def fill(answer: c.BudgetReserved, order_id: str, qty: str, price: str) -> c.Ord
 
 
 def rejected(answer: c.BudgetReserved) -> c.OrderRejected:
-    return c.OrderRejected(intent_id=answer.intent_id, bot_id=answer.bot_id, position_id=answer.position_id,
-                           intent=answer.intent, client_order_id="x", exchange_code="-2019", reason="margin")
+    return c.OrderRejected(
+        intent_id=answer.intent_id,
+        bot_id=answer.bot_id,
+        position_id=answer.position_id,
+        intent=answer.intent,
+        client_order_id="x",
+        exchange_code="-2019",
+        reason="margin",
+    )
 
 
 def pending(answer: c.BudgetReserved) -> c.OrderPendingReconciliation:
     return c.OrderPendingReconciliation(
-        intent_id=answer.intent_id, bot_id=answer.bot_id, position_id=answer.position_id, intent=answer.intent,
-        symbol=answer.symbol, client_order_id="x", exchange=c.ExchangeName.PAPER, exchange_account="a", cause="timeout",
+        intent_id=answer.intent_id,
+        bot_id=answer.bot_id,
+        position_id=answer.position_id,
+        intent=answer.intent,
+        symbol=answer.symbol,
+        client_order_id="x",
+        exchange=c.ExchangeName.PAPER,
+        exchange_account="a",
+        cause="timeout",
     )
 
 
@@ -116,8 +139,11 @@ async def outbox_events(runtime, history: History, after_id: int) -> list[c.Mess
     table = runtime.outbox.table
     keys = [str(history.x.bot_id).encode(), str(history.y.bot_id).encode()]
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(sa.select(table.c.payload).where(table.c.id > after_id, table.c.key.in_(keys))
-                                   .order_by(table.c.id))).all()
+        rows = (
+            await conn.execute(
+                sa.select(table.c.payload).where(table.c.id > after_id, table.c.key.in_(keys)).order_by(table.c.id)
+            )
+        ).all()
     return [LEDGER_EVENTS.decode(bytes(row.payload)) for row in rows]
 
 
@@ -144,7 +170,9 @@ async def test_a_batch_of_executions_ends_where_one_at_a_time_ends(ledger_runtim
     assert await batched.rows() == await one_by_one.rows()
     sequential_events = domain.latest_budget_per_bot(await outbox_events(ledger_runtime, one_by_one, sequential_start))
     batch_events = await outbox_events(ledger_runtime, batched, batch_start)
-    assert [batched.labels.message(m) for m in batch_events] == [one_by_one.labels.message(m) for m in sequential_events]
+    assert [batched.labels.message(m) for m in batch_events] == [
+        one_by_one.labels.message(m) for m in sequential_events
+    ]
 
 
 async def test_the_batch_gives_these_rows_and_events(ledger_runtime, ledger, make_bot):
@@ -160,17 +188,29 @@ async def test_the_batch_gives_these_rows_and_events(ledger_runtime, ledger, mak
     assert (x["ETHUSDT"].status, x["ETHUSDT"].size_usd) == ("open", Decimal("9.000"))
     assert (x["BTCUSDT"].status, x["BTCUSDT"].size_usd) == ("open", Decimal("5.0000"))
     assert (x["SOLUSDT"].status, x["SOLUSDT"].executed_qty, x["SOLUSDT"].realised_pnl_usd) == (
-        "open", Decimal("0.006"), Decimal("0.400"))
+        "open",
+        Decimal("0.006"),
+        Decimal("0.400"),
+    )
     assert x["SOLUSDT"].close_intent_id is None and x["SOLUSDT"].fee_usd == Decimal("0.0070")
     assert (x["XRPUSDT"].status, x["XRPUSDT"].failure_reason) == ("failed", "exchange_rejected:-2019:margin")
     assert (y["ETHUSDT"].status, y["ETHUSDT"].size_usd) == ("open", Decimal("6.000"))
     assert (y["SOLUSDT"].status, y["SOLUSDT"].close_price, y["SOLUSDT"].realised_pnl_usd) == (
-        "closed", Decimal(900), Decimal("-1.00"))
+        "closed",
+        Decimal(900),
+        Decimal("-1.00"),
+    )
 
     events = await outbox_events(ledger_runtime, history, start)
     assert [type(m).__name__ for m in events] == [
-        "PositionOpened", "PositionOpened", "PositionReduced", "PositionFailed", "BudgetChanged",
-        "PositionOpened", "PositionClosed", "BudgetChanged",
+        "PositionOpened",
+        "PositionOpened",
+        "PositionReduced",
+        "PositionFailed",
+        "BudgetChanged",
+        "PositionOpened",
+        "PositionClosed",
+        "BudgetChanged",
     ]
     budgets = {m.bot_id: m.available_usd for m in events if isinstance(m, c.BudgetChanged)}
     assert budgets == {history.x.bot_id: Decimal("80.0000"), history.y.bot_id: Decimal("94.000")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from ledger_helpers import reserve
 from prometheus_client import REGISTRY
@@ -17,7 +16,9 @@ def sample(name: str, **labels) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
 
-async def test_gauges_show_positions_and_available_budget_per_bot_and_drop_deleted_bots(ledger_runtime, ledger, make_bot):
+async def test_gauges_show_positions_and_available_budget_per_bot_and_drop_deleted_bots(
+    ledger_runtime, ledger, make_bot
+):
     bot = await make_bot("75")
     async with ledger_runtime.uow.begin() as conn:
         outcome = await ledger.reserve(conn, reserve(bot.bot_id, "ETHUSDT", "10", account=bot.exchange_account))

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-
 from ledger_helpers import answer_to, budget, fill_for, open_position, position_rows, reserve, send
 
 from egis_common import contracts as c
@@ -26,7 +25,9 @@ async def test_budget_without_positions_is_the_initial_budget(ledger_runtime, le
     )
 
 
-async def test_executed_size_is_authoritative_and_requested_size_is_kept(ledger_runtime, ledger, make_bot, ledger_events):
+async def test_executed_size_is_authoritative_and_requested_size_is_kept(
+    ledger_runtime, ledger, make_bot, ledger_events
+):
     bot = await make_bot("100")
     row, _ = await open_position(ledger_runtime, ledger_events, bot)
     assert row.size_usd == Decimal("8.82801")
@@ -35,12 +36,16 @@ async def test_executed_size_is_authoritative_and_requested_size_is_kept(ledger_
     after = await budget(ledger, ledger_runtime, bot.bot_id)
     assert after.available_usd == Decimal("100") - Decimal("8.82801") == Decimal("91.17199")
     # Polled: one read of the session's event reader may stop short of the event behind earlier tests' events.
-    opened = await eventually(lambda: ledger_events.matching(
-        lambda m: isinstance(m, c.PositionOpened) and m.position_id == row.position_id), what="PositionOpened")
+    opened = await eventually(
+        lambda: ledger_events.matching(lambda m: isinstance(m, c.PositionOpened) and m.position_id == row.position_id),
+        what="PositionOpened",
+    )
     assert opened[0].size_usd == Decimal("8.82801")
 
 
-async def test_a_close_without_an_open_position_is_rejected_and_creates_nothing(ledger_runtime, make_bot, ledger_events):
+async def test_a_close_without_an_open_position_is_rejected_and_creates_nothing(
+    ledger_runtime, make_bot, ledger_events
+):
     bot = await make_bot()
     command = reserve(bot.bot_id, intent=c.IntentKind.CLOSE, account=bot.exchange_account)
     await send(ledger_runtime, command)
@@ -64,7 +69,9 @@ async def test_a_second_open_for_the_same_symbol_is_rejected_and_the_budget_is_u
     assert len(await position_rows(ledger_runtime, bot.bot_id)) == 1
 
 
-async def test_fifty_opens_through_kafka_reserve_exactly_what_the_budget_allows(ledger_runtime, ledger, make_bot, ledger_events):
+async def test_fifty_opens_through_kafka_reserve_exactly_what_the_budget_allows(
+    ledger_runtime, ledger, make_bot, ledger_events
+):
     bot = await make_bot("75")
     commands = [reserve(bot.bot_id, f"S{i:02d}USDT", "10", account=bot.exchange_account) for i in range(50)]
     await send(ledger_runtime, *commands)
@@ -91,15 +98,18 @@ async def test_fifty_truly_concurrent_transactions_never_overspend(ledger_runtim
     assert (await budget(ledger, ledger_runtime, bot.bot_id)).available_usd == Decimal("5")
 
 
-async def test_the_same_intent_gets_the_same_answer_and_changes_nothing(ledger_runtime, ledger, make_bot, ledger_events):
+async def test_the_same_intent_gets_the_same_answer_and_changes_nothing(
+    ledger_runtime, ledger, make_bot, ledger_events
+):
     bot = await make_bot("100")
     command = reserve(bot.bot_id, account=bot.exchange_account)
     retry = command.model_copy(update={"message_id": uuid.uuid4()})  # the executor asking again
     await send(ledger_runtime, command, command, retry)
 
     async def three_answers():
-        found = await ledger_events.matching(lambda m: getattr(m, "intent_id", None) == command.intent_id
-                                             and isinstance(m, c.BudgetReserved))
+        found = await ledger_events.matching(
+            lambda m: getattr(m, "intent_id", None) == command.intent_id and isinstance(m, c.BudgetReserved)
+        )
         return found if len(found) >= 2 else None
 
     answers = await eventually(three_answers, what="answers to the original and the retry")
@@ -120,7 +130,9 @@ async def test_many_small_sizes_sum_exactly(ledger_runtime, ledger, make_bot, le
     assert (await budget(ledger, ledger_runtime, bot.bot_id)).available_usd == Decimal("0")
 
 
-async def test_close_fill_closes_with_every_close_fact_and_releases_budget(ledger_runtime, ledger, make_bot, ledger_events):
+async def test_close_fill_closes_with_every_close_fact_and_releases_budget(
+    ledger_runtime, ledger, make_bot, ledger_events
+):
     bot = await make_bot("100")
     row, _ = await open_position(ledger_runtime, ledger_events, bot)
     close = reserve(bot.bot_id, intent=c.IntentKind.CLOSE, account=bot.exchange_account)
@@ -145,10 +157,18 @@ async def test_rejection_releases_the_reservation(ledger_runtime, ledger, make_b
     await send(ledger_runtime, command)
     answer = await answer_to(ledger_events, command.intent_id)
     assert (await budget(ledger, ledger_runtime, bot.bot_id)).reserved_opening_usd == Decimal("10")
-    await send(ledger_runtime, c.OrderRejected(
-        intent_id=answer.intent_id, bot_id=bot.bot_id, position_id=answer.position_id, intent=c.IntentKind.OPEN,
-        client_order_id="x", exchange_code="-2019", reason="Margin is insufficient.",
-    ))
+    await send(
+        ledger_runtime,
+        c.OrderRejected(
+            intent_id=answer.intent_id,
+            bot_id=bot.bot_id,
+            position_id=answer.position_id,
+            intent=c.IntentKind.OPEN,
+            client_order_id="x",
+            exchange_code="-2019",
+            reason="Margin is insufficient.",
+        ),
+    )
 
     async def failed():
         return [r for r in await position_rows(ledger_runtime, bot.bot_id) if r.status == "failed"]
@@ -165,15 +185,25 @@ async def test_a_partial_fill_records_the_executed_part_only(ledger_runtime, led
     assert (await budget(ledger, ledger_runtime, bot.bot_id)).available_usd == Decimal("94")
 
 
-async def test_a_fill_found_by_the_reconciler_opens_the_position_exactly_once(ledger_runtime, ledger, make_bot, ledger_events):
+async def test_a_fill_found_by_the_reconciler_opens_the_position_exactly_once(
+    ledger_runtime, ledger, make_bot, ledger_events
+):
     bot = await make_bot("100")
     command = reserve(bot.bot_id, account=bot.exchange_account)
     async with ledger_runtime.uow.begin() as conn:
         reserved = (await ledger.reserve(conn, command)).created[0]
     found = c.ApplyFoundFill(
-        bot_id=bot.bot_id, intent_id=command.intent_id, position_id=reserved.position_id, intent=c.IntentKind.OPEN,
-        client_order_id=client_order_id(command.intent_id), exchange_order_id="777", executed_qty=Decimal("0.003"), avg_price=Decimal("2942.67"),
-        fee_usd=Decimal("0.0035"), filled_at=datetime.now(UTC), evidence={"looked_up": "by client order id"},
+        bot_id=bot.bot_id,
+        intent_id=command.intent_id,
+        position_id=reserved.position_id,
+        intent=c.IntentKind.OPEN,
+        client_order_id=client_order_id(command.intent_id),
+        exchange_order_id="777",
+        executed_qty=Decimal("0.003"),
+        avg_price=Decimal("2942.67"),
+        fee_usd=Decimal("0.0035"),
+        filled_at=datetime.now(UTC),
+        evidence={"looked_up": "by client order id"},
     )
     await send(ledger_runtime, found, found.model_copy(update={"message_id": uuid.uuid4()}))
 

@@ -22,7 +22,9 @@ D = Decimal
 
 def placed(answer: c.BudgetReserved, **overrides) -> c.ProtectiveOrdersPlaced:
     fields = dict(
-        intent_id=answer.intent_id, bot_id=answer.bot_id, position_id=answer.position_id,
+        intent_id=answer.intent_id,
+        bot_id=answer.bot_id,
+        position_id=answer.position_id,
         tp_order_id=client_order_id(answer.intent_id, OrderPurpose.TAKE_PROFIT),
         sl_order_id=client_order_id(answer.intent_id, OrderPurpose.STOP_LOSS),
     )
@@ -39,8 +41,9 @@ async def apply(ledger, runtime, *executions):
         return await ledger.apply_executions(conn, list(executions))
 
 
-async def test_the_ids_land_on_the_position_and_a_repeat_changes_nothing(ledger, ledger_runtime, ledger_events,
-                                                                         make_bot):
+async def test_the_ids_land_on_the_position_and_a_repeat_changes_nothing(
+    ledger, ledger_runtime, ledger_events, make_bot
+):
     bot = await make_bot("100")
     _, answer = await open_position(ledger_runtime, ledger_events, bot)
     first = placed(answer)
@@ -75,8 +78,9 @@ async def test_a_stop_loss_alone_fills_only_its_own_column_and_a_later_take_prof
     assert (row.tp_order_id, row.sl_order_id) == (placed(answer).tp_order_id, sl_only.sl_order_id)
 
 
-async def test_an_unknown_position_or_another_intents_stops_are_a_no_op(ledger, ledger_runtime, ledger_events,
-                                                                        make_bot):
+async def test_an_unknown_position_or_another_intents_stops_are_a_no_op(
+    ledger, ledger_runtime, ledger_events, make_bot
+):
     bot = await make_bot("100")
     _, answer = await open_position(ledger_runtime, ledger_events, bot)
     before = await the_row(ledger_runtime, answer.position_id)
@@ -92,12 +96,25 @@ async def test_an_unknown_position_or_another_intents_stops_are_a_no_op(ledger, 
 def test_a_closed_position_still_gets_its_ids_and_no_budget_moves():
     """They are facts about orders that existed, whatever happened to the position since (a TP that fired)."""
     closed = Position(
-        position_id=uuid.uuid4(), bot_id=uuid.uuid4(), symbol="ETHUSDT", side=c.Side.LONG,
-        status=PositionStatus.CLOSED, exchange="paper", exchange_account="acct", requested_size_usd=D("10"),
-        open_intent_id=uuid.uuid4(), size_usd=D("8.82801"), executed_qty=D("0.003"),
+        position_id=uuid.uuid4(),
+        bot_id=uuid.uuid4(),
+        symbol="ETHUSDT",
+        side=c.Side.LONG,
+        status=PositionStatus.CLOSED,
+        exchange="paper",
+        exchange_account="acct",
+        requested_size_usd=D("10"),
+        open_intent_id=uuid.uuid4(),
+        size_usd=D("8.82801"),
+        executed_qty=D("0.003"),
     )
-    message = c.ProtectiveOrdersPlaced(intent_id=closed.open_intent_id, bot_id=closed.bot_id,
-                                       position_id=closed.position_id, tp_order_id="egt-1", sl_order_id="egs-1")
+    message = c.ProtectiveOrdersPlaced(
+        intent_id=closed.open_intent_id,
+        bot_id=closed.bot_id,
+        position_id=closed.position_id,
+        tp_order_id="egt-1",
+        sl_order_id="egs-1",
+    )
     outcome = domain.decide_execution(message, closed, D("100"), [])
     (recorded,) = outcome.positions
     assert (recorded.status, recorded.tp_order_id, recorded.sl_order_id) == (PositionStatus.CLOSED, "egt-1", "egs-1")
@@ -118,5 +135,8 @@ async def test_the_database_refuses_to_change_a_recorded_id(ledger, ledger_runti
     row = await the_row(ledger_runtime, answer.position_id)
     assert (row.tp_order_id, row.sl_order_id) == (first.tp_order_id, first.sl_order_id)
     async with ledger_runtime.engine.begin() as conn:  # the same ids written again, as every batch update does
-        await conn.execute(table.update().where(table.c.position_id == answer.position_id)
-                           .values(tp_order_id=first.tp_order_id, sl_order_id=first.sl_order_id))
+        await conn.execute(
+            table.update()
+            .where(table.c.position_id == answer.position_id)
+            .values(tp_order_id=first.tp_order_id, sl_order_id=first.sl_order_id)
+        )

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from alembic import command
-
 from ledger_helpers import create, headers, ledger_state, new_bot, reserve
 
 from egis_common.migrations import alembic_config
@@ -31,14 +30,22 @@ async def writes(api) -> list[tuple[str, str]]:
 async def audit_of(runtime, **subject) -> list:
     column, value = next(iter(subject.items()))
     async with runtime.engine.connect() as conn:
-        return list((await conn.execute(sa.select(repo.audit_log).where(
-            repo.audit_log.c[column] == uuid.UUID(str(value))).order_by(repo.audit_log.c.audit_id))).all())
+        return list(
+            (
+                await conn.execute(
+                    sa.select(repo.audit_log)
+                    .where(repo.audit_log.c[column] == uuid.UUID(str(value)))
+                    .order_by(repo.audit_log.c.audit_id)
+                )
+            ).all()
+        )
 
 
 async def token_row(runtime, token_id) -> sa.Row:
     async with runtime.engine.connect() as conn:
-        return (await conn.execute(sa.select(repo.api_tokens).where(
-            repo.api_tokens.c.token_id == uuid.UUID(token_id)))).one()
+        return (
+            await conn.execute(sa.select(repo.api_tokens).where(repo.api_tokens.c.token_id == uuid.UUID(token_id)))
+        ).one()
 
 
 async def test_a_viewer_reads_its_owners_bots_and_every_write_is_403(ledger_runtime, ledger, api, issue):
@@ -50,8 +57,10 @@ async def test_a_viewer_reads_its_owners_bots_and_every_write_is_403(ledger_runt
     for path in READS:
         response = await api.get("/v1/bots" + path.format(bot_id=bot["bot_id"]), headers=headers(viewer))
         assert response.status_code == 200, (path, response.text)
-        assert response.json() == (await api.get("/v1/bots" + path.format(bot_id=bot["bot_id"]),
-                                                 headers=headers(owner))).json()
+        assert (
+            response.json()
+            == (await api.get("/v1/bots" + path.format(bot_id=bot["bot_id"]), headers=headers(owner))).json()
+        )
     before = await ledger_state(ledger_runtime)
     operations = await writes(api)
     assert {("POST", "/v1/bots"), ("PATCH", "/v1/bots/{bot_id}"), ("DELETE", "/v1/bots/{bot_id}")} <= set(operations)
@@ -78,16 +87,26 @@ async def test_an_expired_token_is_refused_like_an_unknown_or_revoked_one(ledger
     expiring, revoked, live = await issue(), await issue(), await issue()
     bot_id = (await create(api, live))["bot_id"]
     async with ledger_runtime.engine.begin() as conn:
-        await conn.execute(repo.api_tokens.update().where(repo.api_tokens.c.token_id == uuid.UUID(expiring["id"]))
-                           .values(created_at=datetime.now(UTC) - timedelta(hours=2),
-                                   expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        await conn.execute(
+            repo.api_tokens.update()
+            .where(repo.api_tokens.c.token_id == uuid.UUID(expiring["id"]))
+            .values(
+                created_at=datetime.now(UTC) - timedelta(hours=2), expires_at=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        )
         assert await auth.revoke_token(conn, uuid.UUID(revoked["id"]))
     unknown = {"Authorization": f"Bearer {auth.TOKEN_PREFIX}{uuid.uuid4().hex}"}
     before = await ledger_state(ledger_runtime)
-    for method, path, body in [("GET", "", None), ("GET", f"/{bot_id}", None), ("PATCH", f"/{bot_id}", {"paused": True}),
-                               ("POST", "", new_bot())]:
-        answers = [await api.request(method, f"/v1/bots{path}", json=body, headers=sent)
-                   for sent in (headers(expiring), headers(revoked), unknown)]
+    for method, path, body in [
+        ("GET", "", None),
+        ("GET", f"/{bot_id}", None),
+        ("PATCH", f"/{bot_id}", {"paused": True}),
+        ("POST", "", new_bot()),
+    ]:
+        answers = [
+            await api.request(method, f"/v1/bots{path}", json=body, headers=sent)
+            for sent in (headers(expiring), headers(revoked), unknown)
+        ]
         assert {a.status_code for a in answers} == {401}, (method, path)
         assert all(a.content == answers[-1].content and a.headers["www-authenticate"] == "Bearer" for a in answers)
     assert await ledger_state(ledger_runtime) == before
@@ -108,12 +127,15 @@ async def test_a_token_that_expires_later_works_until_then(ledger_runtime, api, 
 
 async def test_the_database_refuses_an_expiry_before_creation_and_an_unknown_role(ledger_runtime, issue):
     token = await issue()
-    for values, constraint in [({"expires_at": datetime(2000, 1, 1, tzinfo=UTC)}, "api_tokens_expires_after_creation"),
-                               ({"role": "root"}, "api_tokens_role_known")]:
+    for values, constraint in [
+        ({"expires_at": datetime(2000, 1, 1, tzinfo=UTC)}, "api_tokens_expires_after_creation"),
+        ({"role": "root"}, "api_tokens_role_known"),
+    ]:
         with pytest.raises(sa.exc.IntegrityError, match=constraint):
             async with ledger_runtime.engine.begin() as conn:
-                await conn.execute(repo.api_tokens.update().where(
-                    repo.api_tokens.c.token_id == uuid.UUID(token["id"])).values(values))
+                await conn.execute(
+                    repo.api_tokens.update().where(repo.api_tokens.c.token_id == uuid.UUID(token["id"])).values(values)
+                )
 
 
 async def test_admins_list_tokens_without_their_secrets(ledger_runtime, api, issue):
@@ -123,8 +145,16 @@ async def test_admins_list_tokens_without_their_secrets(ledger_runtime, api, iss
     response = await api.get("/v1/tokens", headers=headers(admin))
     assert response.status_code == 200
     listed = {t["token_id"]: t for t in response.json()}
-    assert set(listed[viewer["id"]]) == {"token_id", "name", "role", "owner_id", "created_at", "last_used_at",
-                                         "expires_at", "revoked_at"}
+    assert set(listed[viewer["id"]]) == {
+        "token_id",
+        "name",
+        "role",
+        "owner_id",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    }
     assert (listed[viewer["id"]]["name"], listed[viewer["id"]]["role"]) == ("dashboards", "viewer")
     assert datetime.fromisoformat(listed[viewer["id"]]["expires_at"]) == expires_at
     assert listed[admin["id"]]["last_used_at"] is not None and listed[viewer["id"]]["last_used_at"] is None
@@ -144,8 +174,11 @@ async def test_last_used_is_noted_at_most_once_a_minute(ledger_runtime, api, iss
     assert (await token_row(ledger_runtime, token["id"])).last_used_at == first
     long_ago = datetime.now(UTC) - auth.LAST_USED_EVERY - timedelta(seconds=1)
     async with ledger_runtime.engine.begin() as conn:
-        await conn.execute(repo.api_tokens.update().where(repo.api_tokens.c.token_id == uuid.UUID(token["id"]))
-                           .values(last_used_at=long_ago))
+        await conn.execute(
+            repo.api_tokens.update()
+            .where(repo.api_tokens.c.token_id == uuid.UUID(token["id"]))
+            .values(last_used_at=long_ago)
+        )
     await api.get("/v1/bots", headers=headers(token))
     assert (await token_row(ledger_runtime, token["id"])).last_used_at > first
 
@@ -169,7 +202,10 @@ async def test_every_bot_write_lands_one_audit_row_with_the_actor_and_both_state
     assert (pause.before["paused"], pause.after["paused"], pause.after["version"]) == (False, True, 2)
     assert (resume.before["paused"], resume.after["paused"]) == (True, False)
     assert (update.before["name"], update.after["name"], update.after["initial_budget_usd"]) == (
-        "api bot", "renamed", "250")
+        "api bot",
+        "renamed",
+        "250",
+    )
     assert delete.before["deleted_at"] is None and delete.after["deleted_at"] is not None
 
 
@@ -180,7 +216,9 @@ async def test_a_refused_write_writes_no_audit_row(ledger_runtime, ledger, api, 
         await ledger.reserve(conn, reserve(uuid.UUID(first["bot_id"]), account=first["exchange_account"]))
     before = await ledger_state(ledger_runtime)
     refused = [
-        await api.patch(f"/v1/bots/{second['bot_id']}", json={"signal_key": first["signal_key"]}, headers=headers(user)),
+        await api.patch(
+            f"/v1/bots/{second['bot_id']}", json={"signal_key": first["signal_key"]}, headers=headers(user)
+        ),
         await api.post("/v1/bots", json=new_bot(signal_key=first["signal_key"]), headers=headers(user)),
         await api.delete(f"/v1/bots/{first['bot_id']}", headers=headers(user)),
         await api.patch(f"/v1/bots/{first['bot_id']}", json={"paused": True}, headers=headers(other)),
@@ -199,8 +237,9 @@ async def test_the_audit_trail_is_read_newest_first_by_bot_and_by_page(ledger_ru
     page = (await api.get("/v1/audit", params={"bot_id": bot_id, "limit": 3}, headers=headers(admin))).json()
     assert [e["action"] for e in page] == ["bot.pause", "bot.resume", "bot.pause"]
     assert page[0]["actor_name"] == "ops" and page[0]["actor_role"] == "admin"
-    rest = (await api.get("/v1/audit", params={"bot_id": bot_id, "before_id": page[-1]["audit_id"]},
-                          headers=headers(admin))).json()
+    rest = (
+        await api.get("/v1/audit", params={"bot_id": bot_id, "before_id": page[-1]["audit_id"]}, headers=headers(admin))
+    ).json()
     assert [e["action"] for e in rest] == ["bot.create"] and rest[0]["actor_token_id"] == user["id"]
     newest = (await api.get("/v1/audit", params={"limit": 1}, headers=headers(admin))).json()
     assert [(e["action"], e["bot_id"]) for e in newest] == [("bot.create", other_bot)]
@@ -236,13 +275,21 @@ async def test_the_migration_goes_down_and_up_again(ledger_runtime, test_databas
     await asyncio.to_thread(command.downgrade, config, "ledger_0007")
     try:
         async with ledger_runtime.engine.connect() as conn:
-            columns = {r[0] for r in await conn.execute(sa.text(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'ledger' "
-                "AND table_name = 'api_tokens'"))}
+            columns = {
+                r[0]
+                for r in await conn.execute(
+                    sa.text(
+                        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'ledger' "
+                        "AND table_name = 'api_tokens'"
+                    )
+                )
+            }
             assert not {"expires_at", "last_used_at"} & columns
             assert await conn.scalar(sa.text("SELECT to_regclass('ledger.audit_log')")) is None
-            kept = {str(r.token_id): r.revoked_at for r in await conn.execute(sa.text(
-                "SELECT token_id, revoked_at FROM ledger.api_tokens"))}
+            kept = {
+                str(r.token_id): r.revoked_at
+                for r in await conn.execute(sa.text("SELECT token_id, revoked_at FROM ledger.api_tokens"))
+            }
         assert viewer["id"] not in kept and kept[expiring["id"]] is not None  # never a token without its limit
     finally:
         await asyncio.to_thread(command.upgrade, config, "head")

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-
 from ledger_helpers import fill_for, position_rows, reserve
 
 from egis_common import contracts as c
@@ -28,7 +27,9 @@ class Bot:
 
     async def ask(self, *commands: c.ReserveBudget) -> list:
         async with self.runtime.uow.begin() as conn:
-            return [(cmd, o) for cmd, o in zip(commands, await self.ledger.reserve_batch(conn, list(commands)), strict=True)]
+            return [
+                (cmd, o) for cmd, o in zip(commands, await self.ledger.reserve_batch(conn, list(commands)), strict=True)
+            ]
 
     async def execute(self, *executions: c.Message) -> list:
         async with self.runtime.uow.begin() as conn:
@@ -37,8 +38,11 @@ class Bot:
     async def waiting(self) -> list:
         async with self.runtime.engine.connect() as conn:
             w = repo.waiting_reservations
-            return list((await conn.execute(sa.select(w.c.intent_id).where(w.c.bot_id == self.row.bot_id)
-                                            .order_by(w.c.seq))).scalars())
+            return list(
+                (
+                    await conn.execute(sa.select(w.c.intent_id).where(w.c.bot_id == self.row.bot_id).order_by(w.c.seq))
+                ).scalars()
+            )
 
 
 def answer(outcome) -> c.Message:
@@ -87,9 +91,15 @@ async def test_a_close_behind_an_open_that_fails_is_refused_with_open_failed(bot
     [(_, waited)] = await bot.ask(close)
     assert waited.waiting
 
-    rejection = c.OrderRejected(intent_id=reserved.intent_id, bot_id=reserved.bot_id, position_id=reserved.position_id,
-                                intent=reserved.intent, client_order_id="x", exchange_code="-2019",
-                                reason="margin is insufficient")
+    rejection = c.OrderRejected(
+        intent_id=reserved.intent_id,
+        bot_id=reserved.bot_id,
+        position_id=reserved.position_id,
+        intent=reserved.intent,
+        client_order_id="x",
+        exchange_code="-2019",
+        reason="margin is insufficient",
+    )
     handled = await bot.execute(rejection)
     [(cmd, outcome)] = [(cmd, o) for cmd, o in handled if isinstance(cmd, c.ReserveBudget)]
     assert cmd.intent_id == close.intent_id
@@ -126,9 +136,13 @@ async def test_a_reservation_that_waits_too_long_is_refused_with_wait_expired(bo
     async with bot.runtime.uow.begin() as conn:
         assert await bot.ledger.expire_waiting(conn, older_than_seconds=3600) == []
     async with bot.runtime.uow.begin() as conn:
-        await conn.execute(repo.waiting_reservations.update().where(
-            repo.waiting_reservations.c.intent_id == close.intent_id,
-        ).values(waiting_since=sa.func.now() - sa.text("interval '2 hours'")))
+        await conn.execute(
+            repo.waiting_reservations.update()
+            .where(
+                repo.waiting_reservations.c.intent_id == close.intent_id,
+            )
+            .values(waiting_since=sa.func.now() - sa.text("interval '2 hours'"))
+        )
         expired = await bot.ledger.expire_waiting(conn, older_than_seconds=3600)
     [(cmd, outcome)] = expired
     assert cmd.intent_id == close.intent_id and outcome.rejection is REASON.WAIT_EXPIRED

@@ -40,6 +40,10 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from pydantic import SecretStr
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from egis_common import contracts as c
 from egis_common.batches import process_batch
 from egis_common.contracts import AdminCommandName, utc_now
@@ -47,10 +51,6 @@ from egis_common.logs import get_logger
 from egis_common.outbox import Inbox, Outbox
 from egis_common.runtime import Runtime
 from egis_common.topics import ADMIN_COMMANDS, PAPER_REPAIRS
-from pydantic import SecretStr
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from reconciler import auth, domain
 from reconciler.adapters import paper_repair, pending, read_model, repository, runs
 from reconciler.adapters.venues import Evidence, OrderLookup, venue_evidence
@@ -92,14 +92,17 @@ async def on_admin_command(runtime: Runtime, admin: Admin, inbox: Inbox, body: b
         if not await inbox.claim(conn, command.message_id):
             return
         replies = await admin.commit(conn, command, prepared)
-    log.info("admin_command_answered", request_id=str(command.request_id),
-             status=replies[0].status if replies else AWAITING, parts=len(replies))
+    log.info(
+        "admin_command_answered",
+        request_id=str(command.request_id),
+        status=replies[0].status if replies else AWAITING,
+        parts=len(replies),
+    )
 
 
 async def on_paper_repairs(runtime: Runtime, admin: Admin, inbox: Inbox, records: Sequence[Any]) -> None:
     """The executor's answers in one transaction: each run awaiting one completed, and replied to."""
-    await process_batch(records, PAPER_REPAIRS, runtime.uow, inbox, runtime.dead_letters,
-                        admin.complete_paper_repairs)
+    await process_batch(records, PAPER_REPAIRS, runtime.uow, inbox, runtime.dead_letters, admin.complete_paper_repairs)
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ Write = Callable[[AsyncConnection], Awaitable[Outcome]]
 
 def fixed(outcome: Outcome) -> Write:
     """A step that writes nothing and answers `outcome`."""
+
     async def write(_conn: AsyncConnection) -> Outcome:
         return outcome
 
@@ -144,8 +148,13 @@ class Admin:
     async def prepare(self, command: c.AdminCommand) -> Prepared:
         why = auth.refusal(command, self.operator_keys, utc_now(), self.max_age)
         if why is not None:
-            log.warning("admin_command_refused", operator_id=command.operator_id, command=command.command.value,
-                        request_id=str(command.request_id), reason=why.value)
+            log.warning(
+                "admin_command_refused",
+                operator_id=command.operator_id,
+                command=command.command.value,
+                request_id=str(command.request_id),
+                reason=why.value,
+            )
             return Prepared(fixed(Outcome("refused", {"reason": why.value})), new_run=False)
         async with self.engine.connect() as conn:
             previous = await runs.stored(conn, command.request_id)
@@ -164,23 +173,33 @@ class Admin:
         REPAIR_RUNS.labels(command.command.value, outcome.status).inc()
         return replies
 
-    async def complete_paper_repairs(self, conn: AsyncConnection,
-                                     answers: list[c.PaperPositionsRepaired]) -> list[c.AdminReply]:
+    async def complete_paper_repairs(
+        self, conn: AsyncConnection, answers: list[c.PaperPositionsRepaired]
+    ) -> list[c.AdminReply]:
         """The executor's answers: each run awaiting one completed with what was really changed, and replied to."""
         replies: list[c.AdminReply] = []
         for answer in answers:
             run = await runs.held(conn, answer.request_id)
             if run is None or run.status != AWAITING:  # an answer repeated, or to a run of no one's
-                log.warning("paper_repair_answer_ignored", request_id=str(answer.request_id),
-                            run_status=run.status if run is not None else None)
+                log.warning(
+                    "paper_repair_answer_ignored",
+                    request_id=str(answer.request_id),
+                    run_status=run.status if run is not None else None,
+                )
                 continue
             report = paper_repairs_done(run.report, answer)
             for line in report["positions"]:
                 if line["changed"]:
                     log.info("paper_position_repaired", **line)
             await runs.complete(conn, answer.request_id, "ok", report)
-            replies += paged_reply(answer.request_id, AdminCommandName.RECONCILE_PAPER_POSITIONS, dry_run=False,
-                                   status="ok", report=report, max_bytes=self.reply_part_bytes)
+            replies += paged_reply(
+                answer.request_id,
+                AdminCommandName.RECONCILE_PAPER_POSITIONS,
+                dry_run=False,
+                status="ok",
+                report=report,
+                max_bytes=self.reply_part_bytes,
+            )
             REPAIR_RUNS.labels(AdminCommandName.RECONCILE_PAPER_POSITIONS.value, "ok").inc()
             log.info("admin_command_completed", request_id=str(answer.request_id), summary=_log_summary(report))
         await self.outbox.add(conn, *replies)
@@ -193,9 +212,15 @@ class Admin:
             return _repeated(previous)
         outcome = await prepared.write(conn)
         await runs.record(conn, command, outcome.status, outcome.report)
-        log.info("admin_command_run", operator_id=command.operator_id, command=command.command.value,
-                 request_id=str(command.request_id), confirm=command.confirm, status=outcome.status,
-                 summary=_log_summary(outcome.report))  # the whole report is in repair_runs and on the reply topic
+        log.info(
+            "admin_command_run",
+            operator_id=command.operator_id,
+            command=command.command.value,
+            request_id=str(command.request_id),
+            confirm=command.confirm,
+            status=outcome.status,
+            summary=_log_summary(outcome.report),
+        )  # the whole report is in repair_runs and on the reply topic
         return outcome
 
     async def _prepare_run(self, command: c.AdminCommand) -> Write:
@@ -205,8 +230,9 @@ class Admin:
         if name is AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS:
             return await prepare_sync(self.engine, command, self.venues, self.ask_for_s)
         if name is AdminCommandName.RESOLVE_PENDING:
-            return await prepare_resolve_pending(self.engine, command, self.venues, self.not_found_windows,
-                                                 self.ask_for_s)
+            return await prepare_resolve_pending(
+                self.engine, command, self.venues, self.not_found_windows, self.ask_for_s
+            )
         if name is AdminCommandName.RECONCILE_PAPER_POSITIONS:
             return reconcile_paper_positions(command)
         return fixed(Outcome("failed", {"error": "not_implemented", "detail": f"{name.value} is not available yet"}))
@@ -241,20 +267,26 @@ async def drift_report(conn: AsyncConnection, command: c.AdminCommand, escalate_
         for kind in DriftKind:
             DRIFT.labels(kind.value).set(by_kind.get(kind.value, 0))
         show_pending(waiting)
-    return {"positions_examined": len(positions), "by_kind": dict(by_kind), "pending_by_age": waiting.by_age,
-            "drift": drifts}
+    return {
+        "positions_examined": len(positions),
+        "by_kind": dict(by_kind),
+        "pending_by_age": waiting.by_age,
+        "drift": drifts,
+    }
 
 
-async def sync_wrong_closed_positions(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any],
-                                      ask_for_s: float) -> Outcome:
+async def sync_wrong_closed_positions(
+    engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any], ask_for_s: float
+) -> Outcome:
     """The whole sync outside the admin handler (tests, bench): the same steps, without inbox, run or reply."""
     write = await prepare_sync(engine, command, venues, ask_for_s)
     async with engine.begin() as conn:
         return await write(conn)
 
 
-async def prepare_sync(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any],
-                       ask_for_s: float) -> Write:
+async def prepare_sync(
+    engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, Any], ask_for_s: float
+) -> Write:
     """Closed positions missing close facts, and open ones the exchange closed: backfill from evidence.
 
     The venue is asked (within its weight budget, for at most `ask_for_s`) about what the stored facts cannot
@@ -277,21 +309,35 @@ async def prepare_sync(engine: AsyncEngine, command: c.AdminCommand, venues: Map
 
 
 async def _repairable(conn: AsyncConnection, bot_id: UUID | None) -> list[PositionView]:
-    return [p for p in await read_model.load(conn, bot_id, REPAIRABLE_STATUSES)
-            if p.status != "closed" or p.missing_close_facts]
+    return [
+        p
+        for p in await read_model.load(conn, bot_id, REPAIRABLE_STATUSES)
+        if p.status != "closed" or p.missing_close_facts
+    ]
 
 
-def _sync_outcome(command: c.AdminCommand, positions: list[PositionView], facts: FactIndex, evidence: Evidence,
-                  venue_report: dict[str, Any]) -> Outcome:
+def _sync_outcome(
+    command: c.AdminCommand,
+    positions: list[PositionView],
+    facts: FactIndex,
+    evidence: Evidence,
+    venue_report: dict[str, Any],
+) -> Outcome:
     lines, backfills = sync_lines(positions, facts, evidence.not_asked, command.confirm)
     for backfill in backfills:
         CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
-    return Outcome("ok", {**summary(lines, "would_change", "sent"), "venue": venue_report, "positions": lines},
-                   backfills)
+    return Outcome(
+        "ok", {**summary(lines, "would_change", "sent"), "venue": venue_report, "positions": lines}, backfills
+    )
 
 
-async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, venues: Mapping[str, OrderLookup],
-                                  windows: NotFoundWindows, ask_for_s: float) -> Write:
+async def prepare_resolve_pending(
+    engine: AsyncEngine,
+    command: c.AdminCommand,
+    venues: Mapping[str, OrderLookup],
+    windows: NotFoundWindows,
+    ask_for_s: float,
+) -> Write:
     """Every unsettled pending order, looked up by client order id; settled only on a definitive answer.
 
     The write settles an order only if nobody settled it meanwhile (the periodic job, the executor's own
@@ -307,19 +353,29 @@ async def prepare_resolve_pending(engine: AsyncEngine, command: c.AdminCommand, 
         for order, decision in decisions:
             settled = await _settled(conn, command, order, decision)
             messages += settled
-            log.info("pending_order_looked_up", intent_id=str(order.intent_id), resolution=decision.resolution.value,
-                     changed=bool(settled), evidence=decision.evidence)
+            log.info(
+                "pending_order_looked_up",
+                intent_id=str(order.intent_id),
+                resolution=decision.resolution.value,
+                changed=bool(settled),
+                evidence=decision.evidence,
+            )
             lines.append(pending_line(order, decision, bool(settled)))
-        automatic = await pending.resolved_automatically(conn, command.bot_id, utc_now() - AUTO_REPORT_WINDOW,
-                                                         AUTO_REPORT_LIMIT)
-        return Outcome("ok", {**summary(lines), "stopped": stopped, "pending": lines,
-                              "resolved_automatically": automatic}, messages)
+        automatic = await pending.resolved_automatically(
+            conn, command.bot_id, utc_now() - AUTO_REPORT_WINDOW, AUTO_REPORT_LIMIT
+        )
+        return Outcome(
+            "ok",
+            {**summary(lines), "stopped": stopped, "pending": lines, "resolved_automatically": automatic},
+            messages,
+        )
 
     return write
 
 
-async def _settled(conn: AsyncConnection, command: c.AdminCommand, order: PendingOrder,
-                   decision: Decision) -> list[c.Message]:
+async def _settled(
+    conn: AsyncConnection, command: c.AdminCommand, order: PendingOrder, decision: Decision
+) -> list[c.Message]:
     """What a confirmed run's settlement of `order` sends; nothing on a dry run or when settled already."""
     if not command.confirm:
         return []

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import Enum
 
+from pydantic import SecretStr
+
 from egis_common import contracts as c
 from egis_common.admin_client import canonical, signature_for, signed
-from pydantic import SecretStr
 
 __all__ = ["Refusal", "canonical", "refusal", "signature_for", "signed"]
 

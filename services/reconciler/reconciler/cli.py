@@ -25,19 +25,25 @@ from uuid import UUID, uuid4
 from egis_common import admin_client
 from egis_common import contracts as c
 from egis_common.kafka_login import LoginSettings, client_options
-
 from reconciler.settings import ReconcilerSettings
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="reconciler.cli", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="reconciler.cli",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=[name.value for name in c.AdminCommandName])
     parser.add_argument("--confirm", action="store_true", help="apply the repair (default: dry run)")
     parser.add_argument("--bot-id", type=UUID, default=None)
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds to wait for the whole reply (default: by command, see below)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the whole reply (default: by command, see below)",
+    )
     args = parser.parse_args(argv)
     if args.timeout is None:
         args.timeout = default_timeout_s(c.AdminCommandName(args.command))
@@ -50,8 +56,14 @@ def default_timeout_s(command: c.AdminCommandName) -> float:
 
 
 def build_command(args: argparse.Namespace, operator_id: str, key: str) -> c.AdminCommand:
-    command = c.AdminCommand(request_id=uuid4(), command=c.AdminCommandName(args.command), confirm=args.confirm,
-                             bot_id=args.bot_id, operator_id=operator_id, signature="")
+    command = c.AdminCommand(
+        request_id=uuid4(),
+        command=c.AdminCommandName(args.command),
+        confirm=args.confirm,
+        bot_id=args.bot_id,
+        operator_id=operator_id,
+        signature="",
+    )
     return admin_client.signed(command, key)
 
 

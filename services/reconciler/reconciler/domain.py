@@ -25,12 +25,13 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from pydantic_core import to_json
+from tenacity import RetryCallState, wait_random_exponential
+
 from egis_common import contracts as c
 from egis_common.ids import OrderPurpose, client_order_id, intent_id_from_client_order_id
 from egis_common.topics import encode
 from egis_venues.port import Filled, LookupOutcome, NotFound, Rejected, Unknown
-from pydantic_core import to_json
-from tenacity import RetryCallState, wait_random_exponential
 
 # --- Closures -----------------------------------------------------------------------------------------------
 
@@ -157,13 +158,18 @@ def liquidations(position: PositionView, facts: Facts) -> list[str]:
     They carry the venue's client id, not ours: the entry order's fact says where the position lives.
     One-way mode allows one active position per account and symbol, so they can only be this one's.
     """
-    entry = next((o for o in facts.orders if o.client_order_id == entry_client_id(position) and o.exchange_account),
-                 None)
+    entry = next(
+        (o for o in facts.orders if o.client_order_id == entry_client_id(position) and o.exchange_account), None
+    )
     if entry is None:
         return []
-    return [o.exchange_order_id for o in facts.orders if o.client_order_id.startswith(LIQUIDATION_PREFIX)
-            and (o.exchange, o.exchange_account, o.symbol) == (entry.exchange, entry.exchange_account, entry.symbol)
-            and o.event_time >= entry.event_time]
+    return [
+        o.exchange_order_id
+        for o in facts.orders
+        if o.client_order_id.startswith(LIQUIDATION_PREFIX)
+        and (o.exchange, o.exchange_account, o.symbol) == (entry.exchange, entry.exchange_account, entry.symbol)
+        and o.event_time >= entry.event_time
+    ]
 
 
 def filled_closing_order(position: PositionView, facts: Facts) -> tuple[OrderFact, str] | None:
@@ -190,8 +196,10 @@ def closure(position: PositionView, facts: Facts) -> c.BackfillClosure | NoClosu
     if found is None:
         return NoClosure.NO_FILLED_CLOSING_ORDER
     order, route = found
-    trades = sorted((t for t in facts.trades if t.exchange_order_id == order.exchange_order_id),
-                    key=lambda t: (t.event_time, t.trade_id))
+    trades = sorted(
+        (t for t in facts.trades if t.exchange_order_id == order.exchange_order_id),
+        key=lambda t: (t.event_time, t.trade_id),
+    )
     with decimal.localcontext(_EXACT):
         if not trades or sum((t.qty for t in trades), ZERO) != order.executed_qty:
             return NoClosure.TRADES_INCOMPLETE
@@ -213,15 +221,25 @@ def _backfill(position: PositionView, order: OrderFact, route: str, trades: list
         close_price = (notional / qty).quantize(PRICE_PLACES).normalize()
     pnl = computed_pnl if computed_pnl is not None else exchange_pnl
     evidence = {
-        "route": route, "order_fact_id": order.fact_id, "exchange_order_id": order.exchange_order_id,
-        "trade_ids": [t.trade_id for t in trades], "qty": str(qty), "notional": str(notional),
+        "route": route,
+        "order_fact_id": order.fact_id,
+        "exchange_order_id": order.exchange_order_id,
+        "trade_ids": [t.trade_id for t in trades],
+        "qty": str(qty),
+        "notional": str(notional),
         "computed_pnl_usd": None if computed_pnl is None else str(computed_pnl),
-        "exchange_realised_pnl_usd": str(exchange_pnl), "exchange_commission_usd": str(fee),
+        "exchange_realised_pnl_usd": str(exchange_pnl),
+        "exchange_commission_usd": str(fee),
         "pnl_source": "computed_from_entry" if computed_pnl is not None else "exchange_realised_pnl",
     }
     return c.BackfillClosure(
-        bot_id=position.bot_id, position_id=position.position_id, close_exchange_order_id=order.exchange_order_id,
-        close_price=close_price, closed_at=trades[-1].event_time, realised_pnl_usd=pnl, fee_usd=fee,
+        bot_id=position.bot_id,
+        position_id=position.position_id,
+        close_exchange_order_id=order.exchange_order_id,
+        close_price=close_price,
+        closed_at=trades[-1].event_time,
+        realised_pnl_usd=pnl,
+        fee_usd=fee,
         evidence=evidence,
     )
 
@@ -238,8 +256,9 @@ def made_by_exchange(backfill: c.BackfillClosure) -> bool:
 def order_ids_touched(new_facts: Sequence[c.Message]) -> set[str]:
     """The exchange orders these facts are about (an algo order's, the one it spawned)."""
     order_ids = {f.exchange_order_id for f in new_facts if isinstance(f, (c.ExchangeOrderFact, c.ExchangeTradeFact))}
-    return order_ids | {f.spawned_order_id for f in new_facts
-                        if isinstance(f, c.ExchangeAlgoOrderFact) and f.spawned_order_id}
+    return order_ids | {
+        f.spawned_order_id for f in new_facts if isinstance(f, c.ExchangeAlgoOrderFact) and f.spawned_order_id
+    }
 
 
 def intents_of(client_ids: Sequence[str]) -> set[UUID]:
@@ -335,8 +354,12 @@ class Decision:
 
 
 def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window: timedelta) -> Decision:
-    evidence = {"client_order_id": pending.client_order_id, "looked_up_at": now.isoformat(),
-                "pending_for_s": str((now - pending.pending_since).total_seconds()), "cause": pending.cause}
+    evidence = {
+        "client_order_id": pending.client_order_id,
+        "looked_up_at": now.isoformat(),
+        "pending_for_s": str((now - pending.pending_since).total_seconds()),
+        "cause": pending.cause,
+    }
     if isinstance(outcome, Filled):
         evidence |= _fill_evidence(outcome)
         return Decision(Resolution.FOUND_FILLED, evidence, _apply_fill(pending, outcome, evidence))
@@ -345,12 +368,16 @@ def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window:
         return Decision(Resolution.REJECTED_BY_EXCHANGE, evidence, _release(pending, "rejected_by_exchange", evidence))
     if isinstance(outcome, NotFound) and (outcome.final or now - pending.pending_since >= window):
         # A final "not found" needs no window: the venue says nothing can book the order any more.
-        evidence |= ({"not_found": "final", "not_after": pending.not_after and pending.not_after.isoformat()}
-                     if outcome.final else {"window_s": str(window.total_seconds())})
+        evidence |= (
+            {"not_found": "final", "not_after": pending.not_after and pending.not_after.isoformat()}
+            if outcome.final
+            else {"window_s": str(window.total_seconds())}
+        )
         if pending.intent == c.IntentKind.CLOSE.value:  # sent again by the executor, the reservation still held
             return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence)
-        return Decision(Resolution.NOT_FOUND_AFTER_WINDOW, evidence,
-                        _release(pending, "not_found_after_window", evidence))
+        return Decision(
+            Resolution.NOT_FOUND_AFTER_WINDOW, evidence, _release(pending, "not_found_after_window", evidence)
+        )
     if isinstance(outcome, NotFound):
         return Decision(Resolution.NOT_FOUND_WITHIN_WINDOW, {**evidence, "window_s": str(window.total_seconds())})
     assert isinstance(outcome, Unknown), outcome
@@ -365,12 +392,27 @@ def operator(operator_id: str) -> str:
 def recorded(pending: PendingOrder, decision: Decision, resolved_by: str, at: datetime) -> c.RecordResolution:
     """What the executor is told about a settlement it did not make itself."""
     found = decision.command if isinstance(decision.command, c.ApplyFoundFill) else None
-    fill = None if found is None else c.FoundFill(
-        exchange_order_id=found.exchange_order_id, executed_qty=found.executed_qty, avg_price=found.avg_price,
-        fee_usd=found.fee_usd, realised_pnl_usd=found.realised_pnl_usd, filled_at=found.filled_at)
-    return c.RecordResolution(intent_id=pending.intent_id, bot_id=pending.bot_id,
-                              resolution=decision.resolution.value, resolved_by=resolved_by, resolved_at=at,
-                              fill=fill, evidence=decision.evidence)
+    fill = (
+        None
+        if found is None
+        else c.FoundFill(
+            exchange_order_id=found.exchange_order_id,
+            executed_qty=found.executed_qty,
+            avg_price=found.avg_price,
+            fee_usd=found.fee_usd,
+            realised_pnl_usd=found.realised_pnl_usd,
+            filled_at=found.filled_at,
+        )
+    )
+    return c.RecordResolution(
+        intent_id=pending.intent_id,
+        bot_id=pending.bot_id,
+        resolution=decision.resolution.value,
+        resolved_by=resolved_by,
+        resolved_at=at,
+        fill=fill,
+        evidence=decision.evidence,
+    )
 
 
 def retry_wait(initial_s: float, max_s: float) -> Callable[[int], timedelta]:
@@ -390,16 +432,29 @@ def retry_wait(initial_s: float, max_s: float) -> Callable[[int], timedelta]:
 
 
 def _fill_evidence(fill: Filled) -> dict[str, Any]:
-    return {"exchange_order_id": fill.exchange_order_id, "executed_qty": str(fill.executed_qty),
-            "avg_price": str(fill.avg_price), "fee_usd": str(fill.fee_usd), "filled_at": fill.filled_at.isoformat()}
+    return {
+        "exchange_order_id": fill.exchange_order_id,
+        "executed_qty": str(fill.executed_qty),
+        "avg_price": str(fill.avg_price),
+        "fee_usd": str(fill.fee_usd),
+        "filled_at": fill.filled_at.isoformat(),
+    }
 
 
 def _apply_fill(pending: PendingOrder, fill: Filled, evidence: dict[str, Any]) -> c.ApplyFoundFill:
     return c.ApplyFoundFill(
-        bot_id=pending.bot_id, intent_id=pending.intent_id, position_id=pending.position_id,
-        intent=c.IntentKind(pending.intent), client_order_id=pending.client_order_id,
-        exchange_order_id=fill.exchange_order_id, executed_qty=fill.executed_qty, avg_price=fill.avg_price,
-        fee_usd=fill.fee_usd, realised_pnl_usd=fill.realised_pnl_usd, filled_at=fill.filled_at, evidence=evidence,
+        bot_id=pending.bot_id,
+        intent_id=pending.intent_id,
+        position_id=pending.position_id,
+        intent=c.IntentKind(pending.intent),
+        client_order_id=pending.client_order_id,
+        exchange_order_id=fill.exchange_order_id,
+        executed_qty=fill.executed_qty,
+        avg_price=fill.avg_price,
+        fee_usd=fill.fee_usd,
+        realised_pnl_usd=fill.realised_pnl_usd,
+        filled_at=fill.filled_at,
+        evidence=evidence,
     )
 
 
@@ -408,7 +463,9 @@ def _release(pending: PendingOrder, reason: str, evidence: dict[str, Any]) -> c.
 
 
 AGE_BUCKETS: tuple[tuple[str, timedelta], ...] = (
-    ("under_1m", timedelta(minutes=1)), ("1m_to_10m", timedelta(minutes=10)), ("10m_to_1h", timedelta(hours=1)),
+    ("under_1m", timedelta(minutes=1)),
+    ("1m_to_10m", timedelta(minutes=10)),
+    ("10m_to_1h", timedelta(hours=1)),
 )
 
 
@@ -442,6 +499,7 @@ def backlog(pending_since: Sequence[datetime], now: datetime, escalate_after: ti
 
 # --- Drift --------------------------------------------------------------------------------------------------
 
+
 class DriftKind(str, Enum):
     CLOSED_WITHOUT_CLOSE_FACTS = "closed_without_close_facts"
     EXCHANGE_FILLED_CLOSE_BUT_POSITION_OPEN = "exchange_filled_close_but_position_open"
@@ -473,25 +531,53 @@ def drift_of(position: PositionView, facts: Facts) -> list[Drift]:
     if position.status == "closed" and position.missing_close_facts:
         drifts.append((DriftKind.CLOSED_WITHOUT_CLOSE_FACTS, {"missing": position.missing_close_facts}))
     if position.status in ("open", "closing") and found is not None:
-        drifts.append((DriftKind.EXCHANGE_FILLED_CLOSE_BUT_POSITION_OPEN,
-                       {"exchange_order_id": found[0].exchange_order_id, "route": found[1]}))
+        drifts.append(
+            (
+                DriftKind.EXCHANGE_FILLED_CLOSE_BUT_POSITION_OPEN,
+                {"exchange_order_id": found[0].exchange_order_id, "route": found[1]},
+            )
+        )
     if position.status in ("open", "closing") and not _entry_filled(position, facts):
         drifts.append((DriftKind.POSITION_OPEN_BUT_NO_FILL_FACT, {"entry_client_order_id": entry_client_id(position)}))
-    if (position.status == "closed" and position.close_exchange_order_id and found is not None
-            and found[0].exchange_order_id != position.close_exchange_order_id):
-        drifts.append((DriftKind.CLOSE_ORDER_DIFFERS_FROM_EXCHANGE,
-                       {"recorded": position.close_exchange_order_id, "exchange": found[0].exchange_order_id}))
+    if (
+        position.status == "closed"
+        and position.close_exchange_order_id
+        and found is not None
+        and found[0].exchange_order_id != position.close_exchange_order_id
+    ):
+        drifts.append(
+            (
+                DriftKind.CLOSE_ORDER_DIFFERS_FROM_EXCHANGE,
+                {"recorded": position.close_exchange_order_id, "exchange": found[0].exchange_order_id},
+            )
+        )
     return [Drift(str(position.position_id), str(position.bot_id), kind, detail) for kind, detail in drifts]
 
 
 def pending_drift(orders: Sequence[PendingOrder], now: datetime, escalate_after: timedelta) -> list[Drift]:
     """The unresolved pending orders past the escalation limit, each with what is known to look it up by hand."""
-    return [Drift(str(o.position_id), str(o.bot_id), DriftKind.PENDING_UNRESOLVED, {
-        "intent_id": str(o.intent_id), "client_order_id": o.client_order_id, "exchange": o.exchange,
-        "exchange_account": o.exchange_account, "symbol": o.symbol, "intent": o.intent, "cause": o.cause,
-        "pending_since": o.pending_since.isoformat(), "pending_for_s": str((now - o.pending_since).total_seconds()),
-        "attempts": o.attempts, "last_lookup": dict(o.last_lookup) if o.last_lookup is not None else None,
-    }) for o in orders if overdue(o.pending_since, now, escalate_after)]
+    return [
+        Drift(
+            str(o.position_id),
+            str(o.bot_id),
+            DriftKind.PENDING_UNRESOLVED,
+            {
+                "intent_id": str(o.intent_id),
+                "client_order_id": o.client_order_id,
+                "exchange": o.exchange,
+                "exchange_account": o.exchange_account,
+                "symbol": o.symbol,
+                "intent": o.intent,
+                "cause": o.cause,
+                "pending_since": o.pending_since.isoformat(),
+                "pending_for_s": str((now - o.pending_since).total_seconds()),
+                "attempts": o.attempts,
+                "last_lookup": dict(o.last_lookup) if o.last_lookup is not None else None,
+            },
+        )
+        for o in orders
+        if overdue(o.pending_since, now, escalate_after)
+    ]
 
 
 def _entry_filled(position: PositionView, facts: Facts) -> bool:
@@ -502,8 +588,13 @@ def _entry_filled(position: PositionView, facts: Facts) -> bool:
 def repair_plan(position: PositionView, facts: Facts) -> dict:
     """One line of the sync report: what was found, and the backfill that would repair it (or why none)."""
     kinds = [d.kind for d in drift_of(position, facts) if d.kind in REPAIRABLE]
-    line = {"position_id": str(position.position_id), "bot_id": str(position.bot_id), "status": position.status,
-            "drift": [k.value for k in kinds], "missing": position.missing_close_facts}
+    line = {
+        "position_id": str(position.position_id),
+        "bot_id": str(position.bot_id),
+        "status": position.status,
+        "drift": [k.value for k in kinds],
+        "missing": position.missing_close_facts,
+    }
     outcome = closure(position, facts)
     if isinstance(outcome, NoClosure):
         return {**line, "found": False, "would_change": False, "reason": outcome.value, "backfill": None}
@@ -541,8 +632,11 @@ class FactIndex:
         for venue in {_venue(o) for o in orders.values() if o.client_order_id == entry}:
             orders |= {o.fact_id: o for o in self._liquidations.get(venue, ())}
         ordered = tuple(sorted(orders.values(), key=lambda o: o.fact_id))
-        trades = tuple(t for order_id in dict.fromkeys(o.exchange_order_id for o in ordered)
-                       for t in self._trades.get(order_id, ()))
+        trades = tuple(
+            t
+            for order_id in dict.fromkeys(o.exchange_order_id for o in ordered)
+            for t in self._trades.get(order_id, ())
+        )
         return Facts(orders=ordered, algos=tuple(sorted(algos, key=lambda a: a.fact_id)), trades=trades)
 
 
@@ -553,17 +647,26 @@ def _venue(order: OrderFact) -> tuple[str, str, str]:
 # --- Paper repairs ------------------------------------------------------------------------------------------
 
 # The reconciler knows no bot's exchange account, and paper positions are per account and symbol.
-BOT_SCOPE_REFUSED = {"error": "bot_scope_not_supported",
-                     "detail": "paper positions are kept per exchange account: run without --bot-id"}
+BOT_SCOPE_REFUSED = {
+    "error": "bot_scope_not_supported",
+    "detail": "paper positions are kept per exchange account: run without --bot-id",
+}
 # The status of a stored run whose repairs the executor has not answered yet.
 AWAITING = "awaiting_executor"
 
 
 def repair_command(request_id: UUID, lines: list[dict[str, Any]]) -> c.RepairPaperPositions | None:
     """The executor's command for the lines that would change; None when every row follows its fills."""
-    wanted = [c.PaperPosition(account=entry["account"], symbol=entry["symbol"], qty=entry["expected"]["qty"],
-                              entry_price=entry["expected"]["entry_price"])
-              for entry in lines if entry["would_change"]]
+    wanted = [
+        c.PaperPosition(
+            account=entry["account"],
+            symbol=entry["symbol"],
+            qty=entry["expected"]["qty"],
+            entry_price=entry["expected"]["entry_price"],
+        )
+        for entry in lines
+        if entry["would_change"]
+    ]
     return c.RepairPaperPositions(request_id=request_id, repairs=wanted) if wanted else None
 
 
@@ -586,8 +689,10 @@ def paper_repairs_done(report: dict[str, Any], answer: c.PaperPositionsRepaired)
 
 # --- Admin reports and replies ------------------------------------------------------------------------------
 
-def sync_lines(positions: Sequence[PositionView], facts: FactIndex, not_asked: Mapping[str, str],
-               confirm: bool) -> tuple[list[dict[str, Any]], list[c.BackfillClosure]]:
+
+def sync_lines(
+    positions: Sequence[PositionView], facts: FactIndex, not_asked: Mapping[str, str], confirm: bool
+) -> tuple[list[dict[str, Any]], list[c.BackfillClosure]]:
     """sync-wrong-closed-positions' report line for each position, and the backfills a confirmed run sends.
 
     Backfills are `sent`, never `changed`: the ledger applies them after the reply, and its announcement
@@ -599,24 +704,37 @@ def sync_lines(positions: Sequence[PositionView], facts: FactIndex, not_asked: M
         backfill = plan.pop("backfill")
         if backfill is not None and confirm:
             backfills.append(backfill)
-        lines.append({**plan, "venue_not_asked": not_asked.get(str(position.position_id)),
-                      "sent": backfill is not None and confirm,
-                      "backfill": backfill.model_dump(mode="json") if backfill else None})
+        lines.append(
+            {
+                **plan,
+                "venue_not_asked": not_asked.get(str(position.position_id)),
+                "sent": backfill is not None and confirm,
+                "backfill": backfill.model_dump(mode="json") if backfill else None,
+            }
+        )
     return lines, backfills
 
 
 def pending_line(order: PendingOrder, decision: Decision, changed: bool) -> dict[str, Any]:
     """resolve-pending's report line for one order."""
     found = decision.resolution in (Resolution.FOUND_FILLED, Resolution.REJECTED_BY_EXCHANGE)
-    return {"intent_id": str(order.intent_id), "bot_id": str(order.bot_id), "resolution": decision.resolution.value,
-            "found": found, "would_change": decision.settles, "changed": changed,
-            "evidence": decision.evidence}
+    return {
+        "intent_id": str(order.intent_id),
+        "bot_id": str(order.bot_id),
+        "resolution": decision.resolution.value,
+        "found": found,
+        "would_change": decision.settles,
+        "changed": changed,
+        "evidence": decision.evidence,
+    }
 
 
 def summary(lines: list[dict[str, Any]], *counted: str) -> dict[str, int]:
     """How many lines, and how many of them are true for each of `counted` (would_change and changed unless told)."""
-    return {"examined": len(lines), **{name: sum(line[name] for line in lines)
-                                       for name in counted or ("would_change", "changed")}}
+    return {
+        "examined": len(lines),
+        **{name: sum(line[name] for line in lines) for name in counted or ("would_change", "changed")},
+    }
 
 
 _COUNT_ROOM = 2 * 8  # the envelope's part numbers, written as 1 while measuring, may take this many digits more
@@ -624,16 +742,31 @@ _COUNT_ROOM = 2 * 8  # the envelope's part numbers, written as 1 while measuring
 
 def paged(command: c.AdminCommand, status: str, report: dict[str, Any], max_bytes: int) -> list[c.AdminReply]:
     """The reply to `command` as one message when it fits in `max_bytes` encoded, else in parts that do."""
-    return paged_reply(command.request_id, command.command, dry_run=not command.confirm, status=status,
-                       report=report, max_bytes=max_bytes)
+    return paged_reply(
+        command.request_id,
+        command.command,
+        dry_run=not command.confirm,
+        status=status,
+        report=report,
+        max_bytes=max_bytes,
+    )
 
 
-def paged_reply(request_id: UUID, name: c.AdminCommandName, *, dry_run: bool, status: str, report: dict[str, Any],
-                max_bytes: int) -> list[c.AdminReply]:
+def paged_reply(
+    request_id: UUID, name: c.AdminCommandName, *, dry_run: bool, status: str, report: dict[str, Any], max_bytes: int
+) -> list[c.AdminReply]:
     """`paged` for a request known by its id (a run completed after the command was handled)."""
+
     def reply(part_report: dict[str, Any], part: int = 1, parts: int = 1) -> c.AdminReply:
-        return c.AdminReply(request_id=request_id, command=name, status=status,
-                            dry_run=dry_run, report=part_report, part=part, parts=parts)
+        return c.AdminReply(
+            request_id=request_id,
+            command=name,
+            status=status,
+            dry_run=dry_run,
+            report=part_report,
+            part=part,
+            parts=parts,
+        )
 
     whole = reply(report)
     lists = [name for name, value in report.items() if isinstance(value, list)]
@@ -658,5 +791,6 @@ def _split(lines: list[tuple[str, Any]], room: int) -> list[list[tuple[str, Any]
 
 
 def _page_report(report: dict[str, Any], lists: list[str], page: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {name: [line for of, line in page if of == name] if name in lists else value
-            for name, value in report.items()}
+    return {
+        name: [line for of, line in page if of == name] if name in lists else value for name, value in report.items()
+    }

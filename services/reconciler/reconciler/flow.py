@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from egis_common import contracts as c
 from egis_common.broker import KafkaRecords, batch_subscriber, subscriber_options
 from egis_common.runtime import Runtime
@@ -17,8 +19,6 @@ from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGE
 from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.binance.weights import WeightBudget
 from egis_venues.paper.lookup import PaperLookup
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from reconciler import admin as admin_commands
 from reconciler import handlers
 from reconciler.adapters.operator_keys import OperatorKeys
@@ -36,8 +36,11 @@ def build_venues(settings: ReconcilerSettings, engine: AsyncEngine) -> dict[str,
     venues: dict[str, OrderLookup] = {c.ExchangeName.PAPER.value: PaperLookup(engine)}
     if settings.binance_accounts:
         venues[c.ExchangeName.BINANCE_USDM.value] = BinanceExchange(
-            settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url,
-            weights=WeightBudget(settings.binance_weight_budget_per_minute))
+            settings.binance_accounts,
+            live=settings.binance_live,
+            base_url=settings.binance_base_url,
+            weights=WeightBudget(settings.binance_weight_budget_per_minute),
+        )
     return venues
 
 
@@ -56,24 +59,39 @@ def build_resolver(runtime: Runtime, venues: dict[str, OrderLookup] | None = Non
 
 def _admin(runtime: Runtime, venues: dict[str, OrderLookup]) -> Admin:
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
-    return Admin(runtime.engine, runtime.outbox, OperatorKeys(settings.operator_keys, settings.operator_keys_file),
-                 timedelta(seconds=settings.admin_command_max_age_seconds), venues,
-                 not_found_windows(settings), settings.admin_ask_for_s(),
-                 settings.admin_reply_part_bytes, timedelta(seconds=settings.pending_escalate_after_seconds))
+    return Admin(
+        runtime.engine,
+        runtime.outbox,
+        OperatorKeys(settings.operator_keys, settings.operator_keys_file),
+        timedelta(seconds=settings.admin_command_max_age_seconds),
+        venues,
+        not_found_windows(settings),
+        settings.admin_ask_for_s(),
+        settings.admin_reply_part_bytes,
+        timedelta(seconds=settings.pending_escalate_after_seconds),
+    )
 
 
 def _resolver(runtime: Runtime, venues: dict[str, OrderLookup]) -> PendingResolver:
     settings: ReconcilerSettings = runtime.settings  # type: ignore[assignment]
     return PendingResolver(
-        runtime.uow, runtime.outbox, venues, not_found_windows(settings),
+        runtime.uow,
+        runtime.outbox,
+        venues,
+        not_found_windows(settings),
         retry_wait(settings.pending_retry_initial_seconds, settings.pending_retry_max_seconds),
-        timedelta(seconds=settings.pending_escalate_after_seconds), settings.pending_resolve_batch,
-        settings.pending_resolve_max_seconds, timedelta(seconds=settings.pending_resolve_interval_seconds))
+        timedelta(seconds=settings.pending_escalate_after_seconds),
+        settings.pending_resolve_batch,
+        settings.pending_resolve_max_seconds,
+        timedelta(seconds=settings.pending_resolve_interval_seconds),
+    )
 
 
 def not_found_windows(settings: ReconcilerSettings) -> NotFoundWindows:
-    return NotFoundWindows(remote=timedelta(seconds=settings.pending_not_found_window_seconds),
-                           paper=timedelta(seconds=settings.paper_not_found_window_seconds))
+    return NotFoundWindows(
+        remote=timedelta(seconds=settings.pending_not_found_window_seconds),
+        paper=timedelta(seconds=settings.paper_not_found_window_seconds),
+    )
 
 
 def admin_subscriber_options(settings: ReconcilerSettings) -> dict[str, Any]:

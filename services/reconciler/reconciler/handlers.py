@@ -38,6 +38,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from egis_common import contracts as c
 from egis_common.batches import process_batch
 from egis_common.contracts import utc_now
@@ -46,8 +48,6 @@ from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from egis_common.runtime import Runtime
 from egis_common.topics import EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
 from egis_venues.port import Unknown
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from reconciler import domain
 from reconciler.adapters import pending, read_model, repository
 from reconciler.adapters.venues import OUT_OF_TIME, OrderLookup, look_up
@@ -59,8 +59,11 @@ log = get_logger(__name__)
 
 async def on_exchange_facts(runtime: Runtime, inbox: Inbox, records: Sequence[Any]) -> None:
     """A batch of facts in one transaction: stored, and the closes they prove sent to the ledger."""
-    log_backfills(await process_batch(records, EXCHANGE_FACTS, runtime.uow, inbox, runtime.dead_letters,
-                                      partial(ingest_facts, runtime.outbox)))
+    log_backfills(
+        await process_batch(
+            records, EXCHANGE_FACTS, runtime.uow, inbox, runtime.dead_letters, partial(ingest_facts, runtime.outbox)
+        )
+    )
 
 
 async def ingest_facts(outbox: Outbox, conn: AsyncConnection, facts: list[c.Message]) -> list[c.BackfillClosure]:
@@ -73,12 +76,21 @@ async def ingest_facts(outbox: Outbox, conn: AsyncConnection, facts: list[c.Mess
 
 async def on_ledger_events(runtime: Runtime, inbox: Inbox, records: Sequence[Any]) -> None:
     """A batch of ledger events in one transaction: the read model, and the closes that waited for a position."""
-    log_backfills(await process_batch(records, LEDGER_EVENTS, runtime.uow, inbox, runtime.dead_letters,
-                                      partial(apply_ledger_events, runtime.outbox)))
+    log_backfills(
+        await process_batch(
+            records,
+            LEDGER_EVENTS,
+            runtime.uow,
+            inbox,
+            runtime.dead_letters,
+            partial(apply_ledger_events, runtime.outbox),
+        )
+    )
 
 
-async def apply_ledger_events(outbox: Outbox, conn: AsyncConnection,
-                              events: list[c.Message]) -> list[c.BackfillClosure]:
+async def apply_ledger_events(
+    outbox: Outbox, conn: AsyncConnection, events: list[c.Message]
+) -> list[c.BackfillClosure]:
     await read_model.apply_events(conn, events)
     backfills = await after_ledger_events(conn, events)
     await outbox.add(conn, *backfills)
@@ -97,8 +109,12 @@ async def record_executions(conn: AsyncConnection, executions: list[c.Message]) 
 def log_backfills(backfills: list[c.BackfillClosure]) -> None:
     for backfill in backfills:
         CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
-        log.info("closure_backfilled", bot_id=str(backfill.bot_id), position_id=str(backfill.position_id),
-                 evidence=backfill.evidence)
+        log.info(
+            "closure_backfilled",
+            bot_id=str(backfill.bot_id),
+            position_id=str(backfill.position_id),
+            evidence=backfill.evidence,
+        )
 
 
 async def exchange_closures(conn: AsyncConnection, new_facts: Sequence[c.Message]) -> list[c.BackfillClosure]:
@@ -106,8 +122,10 @@ async def exchange_closures(conn: AsyncConnection, new_facts: Sequence[c.Message
     order_ids = domain.order_ids_touched(new_facts)
     if not order_ids:
         return []
-    client_ids = [*await repository.algo_clients_of(conn, order_ids),
-                  *await repository.entries_of_liquidated(conn, order_ids)]
+    client_ids = [
+        *await repository.algo_clients_of(conn, order_ids),
+        *await repository.entries_of_liquidated(conn, order_ids),
+    ]
     intents = domain.intents_of(client_ids)
     return await backfills_for(conn, await read_model.load(conn, open_intents=intents) if intents else [])
 
@@ -121,8 +139,11 @@ async def after_ledger_events(conn: AsyncConnection, events: Sequence[c.Message]
 async def backfills_for(conn: AsyncConnection, positions: list[domain.PositionView]) -> list[c.BackfillClosure]:
     positions = [p for p in positions if p.status in ("open", "closing", "closed")]
     facts = await repository.facts_for(conn, positions)
-    found = [b for b in (domain.closure(p, facts) for p in positions) if isinstance(b, c.BackfillClosure)
-             and domain.made_by_exchange(b)]
+    found = [
+        b
+        for b in (domain.closure(p, facts) for p in positions)
+        if isinstance(b, c.BackfillClosure) and domain.made_by_exchange(b)
+    ]
     return [b for b in found if await repository.sent_first_time(conn, b)]
 
 
@@ -168,9 +189,15 @@ class PendingResolver:
             await pending.note_lookups(conn, undecided)
         for order, decision in settled:
             PENDING_SETTLED.labels(AUTO, decision.resolution.value).inc()
-            log.info("pending_order_resolved", resolved_by=AUTO, intent_id=str(order.intent_id),
-                     bot_id=str(order.bot_id), resolution=decision.resolution.value, attempts=order.attempts,
-                     evidence=decision.evidence)
+            log.info(
+                "pending_order_resolved",
+                resolved_by=AUTO,
+                intent_id=str(order.intent_id),
+                bot_id=str(order.bot_id),
+                resolution=decision.resolution.value,
+                attempts=order.attempts,
+                evidence=decision.evidence,
+            )
         return len(orders), settled
 
     def _next_look_up(self, order: PendingOrder, now: datetime) -> datetime:
@@ -183,17 +210,26 @@ class PendingResolver:
             escalated = await pending.escalate(conn, now - self.escalate_after, now)
             current = domain.backlog(await pending.unresolved_since(conn), now, self.escalate_after)
         for order in escalated:
-            log.error("pending_order_unresolved", intent_id=str(order.intent_id), bot_id=str(order.bot_id),
-                      position_id=str(order.position_id), client_order_id=order.client_order_id,
-                      exchange=order.exchange, exchange_account=order.exchange_account, symbol=order.symbol,
-                      pending_since=order.pending_since.isoformat(), attempts=order.attempts,
-                      last_lookup=order.last_lookup)
+            log.error(
+                "pending_order_unresolved",
+                intent_id=str(order.intent_id),
+                bot_id=str(order.bot_id),
+                position_id=str(order.position_id),
+                client_order_id=order.client_order_id,
+                exchange=order.exchange,
+                exchange_account=order.exchange_account,
+                symbol=order.symbol,
+                pending_since=order.pending_since.isoformat(),
+                attempts=order.attempts,
+                last_lookup=order.last_lookup,
+            )
         show_pending(current)
         return escalated, current
 
 
-async def look_up_all(venues: Mapping[str, OrderLookup], orders: list[PendingOrder], windows: NotFoundWindows,
-                      ask_for_s: float) -> tuple[list[tuple[PendingOrder, Decision]], str | None]:
+async def look_up_all(
+    venues: Mapping[str, OrderLookup], orders: list[PendingOrder], windows: NotFoundWindows, ask_for_s: float
+) -> tuple[list[tuple[PendingOrder, Decision]], str | None]:
     """Each order's decision; after `ask_for_s` the rest are not looked up and stay unknown, saying why."""
     deadline, decisions, stopped = time.monotonic() + ask_for_s, [], None
     for order in orders:

@@ -8,9 +8,9 @@ unknown outcomes are settled from the venue's evidence without an operator.
 
 from __future__ import annotations
 
-from egis_common.runtime import build_app, build_runtime, serve
 from faststream import FastStream
 
+from egis_common.runtime import build_app, build_runtime, serve
 from reconciler.flow import register
 from reconciler.settings import ReconcilerSettings
 

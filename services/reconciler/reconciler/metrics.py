@@ -7,7 +7,8 @@ from prometheus_client import Counter, Gauge
 from reconciler.domain import Backlog
 
 FACTS_INGESTED = Counter(
-    "egis_reconciler_facts_ingested_total", "Exchange facts stored, by table and outcome (new or replayed)",
+    "egis_reconciler_facts_ingested_total",
+    "Exchange facts stored, by table and outcome (new or replayed)",
     ["table", "outcome"],
 )
 CLOSURES_BACKFILLED = Counter(
@@ -19,12 +20,18 @@ REPAIR_RUNS = Counter(
 DRIFT = Gauge("egis_reconciler_drift_positions", "Positions in drift at the last drift report, by kind", ["kind"])
 PENDING_BY_AGE = Gauge("egis_reconciler_pending_orders", "Unsettled pending orders, by age", ["age"])
 PENDING_UNRESOLVED = Gauge("egis_reconciler_pending_unresolved", "Unsettled pending orders")
-PENDING_OLDEST_AGE = Gauge("egis_reconciler_pending_oldest_age_seconds",
-                           "Age of the oldest unsettled pending order (0 when there is none)")
-PENDING_ESCALATED = Gauge("egis_reconciler_pending_escalated",
-                          "Unsettled pending orders older than EGIS_PENDING_ESCALATE_AFTER_SECONDS: for a person")
-PENDING_SETTLED = Counter("egis_reconciler_pending_settled_total", "Pending orders settled from the venue's answer",
-                          ["resolved_by", "resolution"])
+PENDING_OLDEST_AGE = Gauge(
+    "egis_reconciler_pending_oldest_age_seconds", "Age of the oldest unsettled pending order (0 when there is none)"
+)
+PENDING_ESCALATED = Gauge(
+    "egis_reconciler_pending_escalated",
+    "Unsettled pending orders older than EGIS_PENDING_ESCALATE_AFTER_SECONDS: for a person",
+)
+PENDING_SETTLED = Counter(
+    "egis_reconciler_pending_settled_total",
+    "Pending orders settled from the venue's answer",
+    ["resolved_by", "resolution"],
+)
 
 
 def show_pending(backlog: Backlog) -> None:

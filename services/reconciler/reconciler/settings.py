@@ -1,9 +1,10 @@
 from pathlib import Path
 
-from egis_common.settings import EgisSettings
-from egis_venues.settings import BinanceCredentials
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from egis_common.settings import EgisSettings
+from egis_venues.settings import BinanceCredentials
 
 # An admin command stops asking the venue this long before its time is up: enough for one wait for the next
 # weight window or a Retry-After (up to a minute), then writing what it found and the reply.

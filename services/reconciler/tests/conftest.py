@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
+
 from egis_binance_local import BinanceLocal
 from egis_common.contracts import ExchangeName
 from egis_common.runtime import build_runtime
@@ -15,7 +17,6 @@ from egis_common.topics import ADMIN_REPLIES, EXECUTOR_COMMANDS, LEDGER_COMMANDS
 from egis_localinfra.testing import eventually, stop_service
 from egis_venues.binance.exchange import BinanceExchange
 from egis_venues.settings import BinanceCredentials
-from pydantic import SecretStr
 from reconciler.flow import register
 from reconciler.settings import ReconcilerSettings
 
@@ -65,11 +66,15 @@ async def reconciler_runtime(infra, test_database, binance_lookup, operator_keys
     """One reconciler for the session: joining its consumer group costs a rebalance per start.
 
     Its pending resolver is not started: the tests run it when they mean to (test_pending_resolver)."""
-    settings = ReconcilerSettings(metrics_port=0, outbox_poll_interval_seconds=0.2,
-                                  operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
-                                  operator_keys_file=operator_keys_file,
-                                  pending_not_found_window_seconds=PENDING_WINDOW_S,
-                                  admin_reply_part_bytes=REPLY_PART_BYTES, **infra.kafka_settings("reconciler"))
+    settings = ReconcilerSettings(
+        metrics_port=0,
+        outbox_poll_interval_seconds=0.2,
+        operator_keys={OPERATOR_ID: SecretStr(OPERATOR_KEY)},
+        operator_keys_file=operator_keys_file,
+        pending_not_found_window_seconds=PENDING_WINDOW_S,
+        admin_reply_part_bytes=REPLY_PART_BYTES,
+        **infra.kafka_settings("reconciler"),
+    )
     runtime = build_runtime(settings)
     register(runtime, venues={ExchangeName.BINANCE_USDM.value: binance_lookup})
     await runtime.broker.start()
@@ -94,6 +99,7 @@ class TopicReader:
 
     async def wait_for(self, predicate, count: int = 1, what: str = "messages") -> list:
         """Until at least `count` messages match: one fetch may not yet hold every partition's records."""
+
         async def probe():
             found = await self.matching(predicate)
             return found if len(found) >= count else None
@@ -106,9 +112,12 @@ async def messages(infra, test_database):
     """Admin replies, ledger commands and events, and executor commands, read with a fresh consumer group."""
     topics = (ADMIN_REPLIES, LEDGER_COMMANDS, LEDGER_EVENTS, EXECUTOR_COMMANDS)
     consumer = AIOKafkaConsumer(
-        *(t.name for t in topics), bootstrap_servers=infra.kafka_bootstrap, group_id=f"t-{uuid.uuid4()}",
+        *(t.name for t in topics),
+        bootstrap_servers=infra.kafka_bootstrap,
+        group_id=f"t-{uuid.uuid4()}",
         **infra.kafka_options(),
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     yield TopicReader(consumer, topics)

@@ -12,22 +12,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from egis_common import contracts as c
-from egis_common.contracts import AdminCommandName, utc_now
-from egis_common.ids import client_order_id
-from egis_common.topics import ADMIN_COMMANDS, LEDGER_COMMANDS
-from egis_localinfra.testing import eventually
-from egis_venues.binance.exchange import BinanceExchange
-from egis_venues.settings import BinanceCredentials
-from egis_venues.port import NotFound
 from pydantic import SecretStr
-from reconciler import auth
-from reconciler.adapters import runs
-from reconciler.admin import prepare_resolve_pending
-from reconciler.flow import build_admin, build_venues
-from reconciler.adapters.pending import pending_orders
-from reconciler.domain import NotFoundWindows
-from reconciler.settings import ReconcilerSettings
 from reconciler_helpers import (
     BINANCE_ACCOUNT,
     BINANCE_KEY,
@@ -38,6 +23,22 @@ from reconciler_helpers import (
     publish,
 )
 
+from egis_common import contracts as c
+from egis_common.contracts import AdminCommandName, utc_now
+from egis_common.ids import client_order_id
+from egis_common.topics import ADMIN_COMMANDS, LEDGER_COMMANDS
+from egis_localinfra.testing import eventually
+from egis_venues.binance.exchange import BinanceExchange
+from egis_venues.port import NotFound
+from egis_venues.settings import BinanceCredentials
+from reconciler import auth
+from reconciler.adapters import runs
+from reconciler.adapters.pending import pending_orders
+from reconciler.admin import prepare_resolve_pending
+from reconciler.domain import NotFoundWindows
+from reconciler.flow import build_admin, build_venues
+from reconciler.settings import ReconcilerSettings
+
 pytestmark = pytest.mark.infra
 
 
@@ -46,9 +47,12 @@ async def test_the_configured_binance_look_ups_spend_the_weight_budget_of_the_se
     reconciler_runtime, binance_server, per_minute, reported
 ):
     credentials = BinanceCredentials(api_key=SecretStr(BINANCE_KEY), api_secret=SecretStr(BINANCE_SECRET))
-    settings = ReconcilerSettings(metrics_port=0, binance_accounts={BINANCE_ACCOUNT: credentials},
-                                  binance_base_url=binance_server.base_url,
-                                  binance_weight_budget_per_minute=per_minute)
+    settings = ReconcilerSettings(
+        metrics_port=0,
+        binance_accounts={BINANCE_ACCOUNT: credentials},
+        binance_base_url=binance_server.base_url,
+        binance_weight_budget_per_minute=per_minute,
+    )
     binance = build_venues(settings, reconciler_runtime.engine)[c.ExchangeName.BINANCE_USDM.value]
     assert isinstance(binance, BinanceExchange)
     try:
@@ -69,8 +73,7 @@ def test_a_command_stops_asking_the_venue_well_before_its_consumer_would_be_take
 
 async def test_the_admin_consumer_polls_kafka_as_rarely_as_a_command_may_take(reconciler_runtime):
     settings: ReconcilerSettings = reconciler_runtime.settings
-    [admin] = [s for s in reconciler_runtime.broker.subscribers
-               if ADMIN_COMMANDS.name in s.topic_names_for_subscribe]
+    [admin] = [s for s in reconciler_runtime.broker.subscribers if ADMIN_COMMANDS.name in s.topic_names_for_subscribe]
     assert admin.consumer._max_poll_interval_ms == settings.admin_max_poll_interval_ms()
     others = [s for s in reconciler_runtime.broker.subscribers if s is not admin]
     assert others and {s.consumer._max_poll_interval_ms for s in others} == {300_000}  # Kafka's default
@@ -88,9 +91,17 @@ async def handle(runtime, admin, command: c.AdminCommand) -> list[c.AdminReply] 
 def pending_order(bot_id) -> c.OrderPendingReconciliation:
     intent_id = uuid.uuid4()
     return c.OrderPendingReconciliation(
-        intent_id=intent_id, bot_id=bot_id, position_id=uuid.uuid4(), intent=c.IntentKind.OPEN, symbol="ETHUSDT",
-        client_order_id=client_order_id(intent_id), exchange=c.ExchangeName.BINANCE_USDM,
-        exchange_account=BINANCE_ACCOUNT, cause="timeout", occurred_at=utc_now() - timedelta(minutes=10))
+        intent_id=intent_id,
+        bot_id=bot_id,
+        position_id=uuid.uuid4(),
+        intent=c.IntentKind.OPEN,
+        symbol="ETHUSDT",
+        client_order_id=client_order_id(intent_id),
+        exchange=c.ExchangeName.BINANCE_USDM,
+        exchange_account=BINANCE_ACCOUNT,
+        cause="timeout",
+        occurred_at=utc_now() - timedelta(minutes=10),
+    )
 
 
 async def resolution_of(runtime, intent_id) -> str | None:
@@ -106,7 +117,7 @@ async def recorded(runtime, intent_id) -> bool:
 
 
 async def test_while_the_venue_is_asked_nothing_is_held_and_an_order_settled_meanwhile_is_not_settled_twice(
-    reconciler_runtime
+    reconciler_runtime,
 ):
     order = pending_order(uuid.uuid4())
     await publish(reconciler_runtime, order)
@@ -119,9 +130,18 @@ async def test_while_the_venue_is_asked_nothing_is_held_and_an_order_settled_mea
         await venue.asked.wait()
 
     # The executor's own report settles the order meanwhile: no lock of the resolve run stands in its way.
-    await publish(reconciler_runtime, c.OrderRejected(
-        intent_id=order.intent_id, bot_id=order.bot_id, position_id=order.position_id, intent=order.intent,
-        client_order_id=order.client_order_id, exchange_code="-2019", reason="margin_insufficient"))
+    await publish(
+        reconciler_runtime,
+        c.OrderRejected(
+            intent_id=order.intent_id,
+            bot_id=order.bot_id,
+            position_id=order.position_id,
+            intent=order.intent,
+            client_order_id=order.client_order_id,
+            exchange_code="-2019",
+            reason="margin_insufficient",
+        ),
+    )
     await eventually(lambda: resolution_of(reconciler_runtime, order.intent_id), what="settled by the executor")
     async with reconciler_runtime.engine.connect() as conn:
         assert await runs.stored(conn, command.request_id) is None  # nothing of the run is written yet
@@ -156,16 +176,20 @@ async def test_pending_orders_not_looked_up_in_time_stay_unknown_and_say_why(rec
     venue.release.set()
     command = admin_command(AdminCommandName.RESOLVE_PENDING, bot_id=bot_id, confirm=True)
 
-    write = await prepare_resolve_pending(reconciler_runtime.engine, command,
-                                          {c.ExchangeName.BINANCE_USDM.value: venue},
-                                          NotFoundWindows(remote=timedelta(minutes=1), paper=timedelta(minutes=1)),
-                                          ask_for_s=0)
+    write = await prepare_resolve_pending(
+        reconciler_runtime.engine,
+        command,
+        {c.ExchangeName.BINANCE_USDM.value: venue},
+        NotFoundWindows(remote=timedelta(minutes=1), paper=timedelta(minutes=1)),
+        ask_for_s=0,
+    )
     async with reconciler_runtime.engine.begin() as conn:
         outcome = await write(conn)
 
     assert venue.calls == 0 and outcome.commands == [] and outcome.report["stopped"] == "run_out_of_time"
     assert [(line["resolution"], line["evidence"]["lookup_cause"]) for line in outcome.report["pending"]] == [
-        ("still_unknown", "run_out_of_time")] * 2
+        ("still_unknown", "run_out_of_time")
+    ] * 2
 
 
 async def _all_recorded(runtime, orders) -> bool:

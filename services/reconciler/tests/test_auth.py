@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from pydantic import SecretStr
+
 from egis_common import contracts as c
 from egis_common.contracts import utc_now
 from egis_common.topics import ADMIN_COMMANDS, encode
-from pydantic import SecretStr
 from reconciler.auth import Refusal, refusal, signed
 
 KEYS = {"alice": SecretStr("alice-key"), "bob": SecretStr("bob-key")}
@@ -16,8 +17,13 @@ MAX_AGE = timedelta(minutes=5)
 
 
 def command(**changes) -> c.AdminCommand:
-    fields = {"request_id": uuid.uuid4(), "command": c.AdminCommandName.DRIFT_REPORT, "operator_id": "alice",
-              "signature": "", **changes}
+    fields = {
+        "request_id": uuid.uuid4(),
+        "command": c.AdminCommandName.DRIFT_REPORT,
+        "operator_id": "alice",
+        "signature": "",
+        **changes,
+    }
     return c.AdminCommand(**fields)
 
 

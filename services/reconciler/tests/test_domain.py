@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from egis_common import contracts as c
-from egis_common.ids import OrderPurpose, client_order_id
 from hypothesis import given
 from hypothesis import strategies as st
+
+from egis_common import contracts as c
+from egis_common.ids import OrderPurpose, client_order_id
 from reconciler.domain import (
     AlgoFact,
     DriftKind,
@@ -28,9 +29,17 @@ TP_ID = client_order_id(OPEN_INTENT, OrderPurpose.TAKE_PROFIT)
 
 
 def position(status="open", side="long", entry="2942.67", **extra) -> PositionView:
-    return PositionView(position_id=uuid.uuid4(), bot_id=uuid.uuid4(), status=status, symbol="ETHUSDT", side=side,
-                        open_intent_id=OPEN_INTENT, executed_qty=Decimal("0.003"),
-                        avg_entry_price=Decimal(entry) if entry else None, **extra)
+    return PositionView(
+        position_id=uuid.uuid4(),
+        bot_id=uuid.uuid4(),
+        status=status,
+        symbol="ETHUSDT",
+        side=side,
+        open_intent_id=OPEN_INTENT,
+        executed_qty=Decimal("0.003"),
+        avg_entry_price=Decimal(entry) if entry else None,
+        **extra,
+    )
 
 
 def order(order_id="900", client="x-spawned", status="FILLED", executed="0.003", seconds=0, fact_id=1) -> OrderFact:
@@ -38,18 +47,30 @@ def order(order_id="900", client="x-spawned", status="FILLED", executed="0.003",
 
 
 def trade(trade_id, price, qty, pnl="0", fee="0.001", seconds=0, order_id="900", asset="USDT") -> TradeFact:
-    return TradeFact(trade_id, order_id, Decimal(price), Decimal(qty), Decimal(pnl), Decimal(fee), asset,
-                     T0 + timedelta(seconds=seconds))
+    return TradeFact(
+        trade_id,
+        order_id,
+        Decimal(price),
+        Decimal(qty),
+        Decimal(pnl),
+        Decimal(fee),
+        asset,
+        T0 + timedelta(seconds=seconds),
+    )
 
 
 TP_TRIGGERED = AlgoFact(7, "55", TP_ID, "TRIGGERED", "900")
 
 
 def test_a_triggered_take_profit_closes_the_position_with_prices_pnl_and_fees_from_its_trades():
-    facts = Facts(orders=(order(status="NEW", executed="0"), order()), algos=(TP_TRIGGERED,), trades=(
-        trade("t1", "3000", "0.001", pnl="0.05733", fee="0.0012", seconds=1),
-        trade("t2", "3001.5", "0.002", pnl="0.11766", fee="0.0024", seconds=3),
-    ))
+    facts = Facts(
+        orders=(order(status="NEW", executed="0"), order()),
+        algos=(TP_TRIGGERED,),
+        trades=(
+            trade("t1", "3000", "0.001", pnl="0.05733", fee="0.0012", seconds=1),
+            trade("t2", "3001.5", "0.002", pnl="0.11766", fee="0.0024", seconds=3),
+        ),
+    )
     p = position()
     backfill = closure(p, facts)
     assert isinstance(backfill, c.BackfillClosure)
@@ -77,8 +98,10 @@ def test_without_an_entry_price_the_exchanges_realised_pnl_is_used():
 
 def test_our_own_close_order_is_found_by_its_deterministic_client_id():
     close_intent = uuid.uuid4()
-    facts = Facts(orders=(order(order_id="901", client=client_order_id(close_intent)),),
-                  trades=(trade("t9", "3000", "0.003", order_id="901"),))
+    facts = Facts(
+        orders=(order(order_id="901", client=client_order_id(close_intent)),),
+        trades=(trade("t9", "3000", "0.003", order_id="901"),),
+    )
     backfill = closure(position(status="closing", close_intent_id=close_intent), facts)
     assert backfill.close_exchange_order_id == "901" and backfill.evidence["route"] == "close"
 
@@ -86,8 +109,13 @@ def test_our_own_close_order_is_found_by_its_deterministic_client_id():
 def test_a_closed_position_missing_close_facts_is_not_skipped():
     facts = Facts(orders=(order(),), algos=(TP_TRIGGERED,), trades=(trade("t1", "3000", "0.003"),))
     assert isinstance(closure(position(status="closed"), facts), c.BackfillClosure)
-    complete = position(status="closed", close_exchange_order_id="900", close_price=Decimal(3000), closed_at=T0,
-                        realised_pnl_usd=Decimal("0.17"))
+    complete = position(
+        status="closed",
+        close_exchange_order_id="900",
+        close_price=Decimal(3000),
+        closed_at=T0,
+        realised_pnl_usd=Decimal("0.17"),
+    )
     assert closure(complete, facts) is NoClosure.CLOSE_FACTS_COMPLETE
 
 
@@ -108,8 +136,11 @@ prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(100000), place
 quantities = st.decimals(min_value=Decimal("0.001"), max_value=Decimal(50), places=3)
 
 
-@given(st.lists(st.tuples(prices, quantities, st.decimals(min_value=0, max_value=5, places=8)), min_size=1, max_size=8),
-       prices, st.sampled_from(["long", "short"]))
+@given(
+    st.lists(st.tuples(prices, quantities, st.decimals(min_value=0, max_value=5, places=8)), min_size=1, max_size=8),
+    prices,
+    st.sampled_from(["long", "short"]),
+)
 def test_closure_arithmetic_is_exact(fills, entry, side):
     trades = tuple(trade(f"t{i}", str(p), str(q), fee=str(f), seconds=i) for i, (p, q, f) in enumerate(fills))
     qty = sum((q for _, q, _ in fills), Decimal(0))
@@ -131,17 +162,33 @@ def test_drift_kinds():
     entry = order(order_id="1", client=client_order_id(OPEN_INTENT), fact_id=2)
     assert drift_of(position(), Facts(orders=(entry,))) == []
     assert [d.kind for d in drift_of(position(status="closed"), Facts())] == [DriftKind.CLOSED_WITHOUT_CLOSE_FACTS]
-    other = position(status="closed", close_exchange_order_id="777", close_price=Decimal(1), closed_at=T0,
-                     realised_pnl_usd=Decimal(0))
+    other = position(
+        status="closed",
+        close_exchange_order_id="777",
+        close_price=Decimal(1),
+        closed_at=T0,
+        realised_pnl_usd=Decimal(0),
+    )
     assert [d.kind for d in drift_of(other, filled_tp)] == [DriftKind.CLOSE_ORDER_DIFFERS_FROM_EXCHANGE]
 
 
 def test_a_liquidation_on_the_positions_account_and_symbol_closes_it():
-    entry = OrderFact(1, "1", client_order_id(OPEN_INTENT), "FILLED", Decimal("0.003"), T0, "binance_usdm", "a", "ETHUSDT")
+    entry = OrderFact(
+        1, "1", client_order_id(OPEN_INTENT), "FILLED", Decimal("0.003"), T0, "binance_usdm", "a", "ETHUSDT"
+    )
 
     def liquidation(account="a", symbol="ETHUSDT", seconds=60):
-        return OrderFact(2, "950", "autoclose-1763", "FILLED", Decimal("0.003"), T0 + timedelta(seconds=seconds),
-                         "binance_usdm", account, symbol)
+        return OrderFact(
+            2,
+            "950",
+            "autoclose-1763",
+            "FILLED",
+            Decimal("0.003"),
+            T0 + timedelta(seconds=seconds),
+            "binance_usdm",
+            account,
+            symbol,
+        )
 
     trades = (trade("t1", "2500", "0.003", order_id="950", seconds=60),)
     backfill = closure(position(), Facts(orders=(entry, liquidation()), trades=trades))

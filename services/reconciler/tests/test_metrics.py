@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from egis_common import contracts as c
-from egis_localinfra.testing import eventually
 from prometheus_client import REGISTRY
 from reconciler_helpers import admin_command, publish, trade_fact, unique_id
+
+from egis_common import contracts as c
+from egis_localinfra.testing import eventually
 
 pytestmark = pytest.mark.infra
 

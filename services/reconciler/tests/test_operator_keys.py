@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
 
 import pytest
-from egis_common.contracts import AdminCommandName, utc_now
 from pydantic import SecretStr
-from reconciler.adapters.operator_keys import OperatorKeys
 from reconciler_helpers import admin_command, ask
+
+from egis_common.contracts import AdminCommandName
+from reconciler.adapters.operator_keys import OperatorKeys
 
 
 def write(path, keys: dict) -> None:

@@ -14,13 +14,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from egis_common import contracts as c
-from egis_common.contracts import utc_now
-from egis_common.ids import client_order_id
-from egis_localinfra.testing import eventually
-from egis_venues.paper import booking
-from egis_venues.paper.lookup import PaperLookup
-from egis_venues.port import Filled, MarketOrder, NotFound, OrderSide, Rejected
 from paper_helpers import (
     ledger_positions,
     paper_bot,
@@ -31,9 +24,17 @@ from paper_helpers import (
     unique_symbol,
     went_pending,
 )
+from reconciler_helpers import BINANCE_ACCOUNT, publish
+
+from egis_common import contracts as c
+from egis_common.contracts import utc_now
+from egis_common.ids import client_order_id
+from egis_localinfra.testing import eventually
+from egis_venues.paper import booking
+from egis_venues.paper.lookup import PaperLookup
+from egis_venues.port import Filled, MarketOrder, NotFound, OrderSide, Rejected
 from reconciler.adapters.pending import pending_orders
 from reconciler.flow import build_resolver
-from reconciler_helpers import BINANCE_ACCOUNT, publish
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -48,8 +49,9 @@ async def paper(reconciler_runtime):
 async def priced_order(paper, not_after: datetime | None) -> MarketOrder:
     symbol = unique_symbol()
     await paper.set_mark_price(symbol, D("200"))
-    return MarketOrder(unique_account(), symbol, OrderSide.BUY, D("0.05"), f"ego-{uuid.uuid4().hex[:20]}", False,
-                       not_after=not_after)
+    return MarketOrder(
+        unique_account(), symbol, OrderSide.BUY, D("0.05"), f"ego-{uuid.uuid4().hex[:20]}", False, not_after=not_after
+    )
 
 
 async def db_clock_past(engine, moment: datetime) -> bool:
@@ -73,7 +75,8 @@ async def test_an_order_past_its_not_after_is_refused_books_nothing_and_is_then_
     assert await paper_orders(reconciler_runtime.engine, late.account) == []
     lookup = PaperLookup(reconciler_runtime.engine)
     assert await lookup.find_order(late.account, late.symbol, late.client_order_id, late.not_after) == NotFound(
-        final=True)
+        final=True
+    )
     # Without its not_after the same absence is only "not found yet": the window decides, as before.
     assert await lookup.find_order(late.account, late.symbol, late.client_order_id) == NotFound(final=False)
 
@@ -83,8 +86,9 @@ async def test_an_order_past_its_not_after_is_refused_books_nothing_and_is_then_
     found = await lookup.find_order(in_time.account, in_time.symbol, in_time.client_order_id, in_time.not_after)
     assert isinstance(found, Filled) and found.exchange_order_id == booked.exchange_order_id
     absent = await priced_order(paper, not_after=utc_now() + timedelta(minutes=1))
-    assert await lookup.find_order(absent.account, absent.symbol, absent.client_order_id,
-                                   absent.not_after) == NotFound(final=False)  # it may still be booked
+    assert await lookup.find_order(absent.account, absent.symbol, absent.client_order_id, absent.not_after) == NotFound(
+        final=False
+    )  # it may still be booked
 
 
 async def test_a_look_up_racing_a_booking_waits_for_it_and_then_finds_the_order(reconciler_runtime, paper):
@@ -95,8 +99,11 @@ async def test_a_look_up_racing_a_booking_waits_for_it_and_then_finds_the_order(
         assert isinstance(outcome, Filled)
         await eventually(lambda: db_clock_past(reconciler_runtime.engine, order.not_after), what="not_after passed")
         assert await paper_orders(reconciler_runtime.engine, order.account) == []  # a plain read misses it
-        looking = asyncio.create_task(PaperLookup(reconciler_runtime.engine).find_order(
-            order.account, order.symbol, order.client_order_id, order.not_after))
+        looking = asyncio.create_task(
+            PaperLookup(reconciler_runtime.engine).find_order(
+                order.account, order.symbol, order.client_order_id, order.not_after
+            )
+        )
         await eventually(lambda: lookups_waiting_for_a_lock(reconciler_runtime.engine), what="look-up waiting")
         assert not looking.done()
         await transaction.commit()
@@ -105,8 +112,9 @@ async def test_a_look_up_racing_a_booking_waits_for_it_and_then_finds_the_order(
 
 
 async def test_binance_ignores_not_after_and_its_not_found_is_never_final(binance_lookup):
-    found = await binance_lookup.find_order(BINANCE_ACCOUNT, "ETHUSDT", client_order_id(uuid.uuid4()),
-                                            not_after=utc_now() - timedelta(minutes=10))
+    found = await binance_lookup.find_order(
+        BINANCE_ACCOUNT, "ETHUSDT", client_order_id(uuid.uuid4()), not_after=utc_now() - timedelta(minutes=10)
+    )
     assert found == NotFound() and found.final is False
 
 
@@ -128,9 +136,11 @@ async def test_a_paper_order_absent_past_its_not_after_is_released_on_its_first_
     # `soon`: far enough ahead that it has not passed by the first look-up, however slow the machine.
     mine = {
         past.intent_id: went_pending(bot, past, unique_symbol()).model_copy(
-            update={"occurred_at": now, "not_after": now - timedelta(seconds=1)}),
+            update={"occurred_at": now, "not_after": now - timedelta(seconds=1)}
+        ),
         soon.intent_id: went_pending(bot, soon, unique_symbol()).model_copy(
-            update={"occurred_at": now, "not_after": now + timedelta(seconds=10)}),
+            update={"occurred_at": now, "not_after": now + timedelta(seconds=10)}
+        ),
         older.intent_id: went_pending(bot, older, unique_symbol()).model_copy(update={"occurred_at": now}),
     }
     await publish(reconciler_runtime, *mine.values())
@@ -148,7 +158,8 @@ async def test_a_paper_order_absent_past_its_not_after_is_released_on_its_first_
     assert (row.resolution, row.resolved_by, row.attempts) == ("not_found_after_window", "auto", 1)
     assert row.evidence["not_found"] == "final" and row.resolved_at - now < timedelta(seconds=20)
     [release] = await messages.wait_for(
-        lambda m: isinstance(m, c.ReleaseReservation) and m.intent_id == past.intent_id, what="release")
+        lambda m: isinstance(m, c.ReleaseReservation) and m.intent_id == past.intent_id, what="release"
+    )
     assert release.reason == "not_found_after_window"
     await eventually(lambda: failed_in_ledger(ledger_runtime, bot.bot_id, past.position_id), what="released")
 

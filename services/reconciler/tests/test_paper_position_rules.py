@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+
 from egis_common import contracts as c
 from egis_venues.paper.lookup import PaperLookup
 from egis_venues.paper.position_repair import (
@@ -18,8 +19,8 @@ from egis_venues.paper.position_repair import (
     repairs,
 )
 from egis_venues.port import Unknown
-from reconciler.domain import completed, repair_command
 from reconciler.adapters.paper_repair import line
+from reconciler.domain import completed, repair_command
 
 D = Decimal
 
@@ -29,8 +30,14 @@ def fill(trade_id: int, side: str, qty: str, price: str, account: str = "a", sym
 
 
 def test_fills_add_up_to_the_signed_quantity_and_the_average_entry_of_the_open_side():
-    held = from_fills([fill(1, "BUY", "0.01", "3000"), fill(2, "BUY", "0.01", "3100"), fill(3, "SELL", "0.005", "3200"),
-                       fill(4, "SELL", "1", "10", symbol="BTCUSDT")])
+    held = from_fills(
+        [
+            fill(1, "BUY", "0.01", "3000"),
+            fill(2, "BUY", "0.01", "3100"),
+            fill(3, "SELL", "0.005", "3200"),
+            fill(4, "SELL", "1", "10", symbol="BTCUSDT"),
+        ]
+    )
     assert held[("a", "ETHUSDT")] == Holding(D("0.015"), D("3050"), trades=3, last_trade_id=3)
     assert held[("a", "BTCUSDT")] == Holding(D("-1"), D("10"), trades=1, last_trade_id=4)
 
@@ -42,17 +49,20 @@ def test_a_closed_position_is_flat_and_a_flip_opens_the_other_side_at_the_flippi
     assert (flipped.qty, flipped.entry_price) == (D("-0.02"), D("2900"))
 
 
-@pytest.mark.parametrize("recorded,derived,expected", [
-    (None, Holding(D("0.01"), D("3000")), Action.CREATE),
-    (Holding(D(0), D(0)), Holding(D("0.01"), D("3000")), Action.CREATE),  # the venue keeps a closed row, flat
-    (Holding(D("0.01"), D("3000")), FLAT, Action.CLOSE),
-    (Holding(D("0.01"), D("3000")), Holding(D("0.02"), D("3000")), Action.UPDATE),
-    (Holding(D("0.01"), D("3000")), Holding(D("0.01"), D("3050")), Action.UPDATE),
-    (Holding(D("-0.01"), D("3000")), Holding(D("0.01"), D("3000")), Action.UPDATE),
-    (Holding(D("0.0100"), D("3000.00")), Holding(D("0.01"), D("3000")), Action.NONE),  # numbers, not strings
-    (Holding(D(0), D(0)), FLAT, Action.NONE),
-    (None, FLAT, Action.NONE),
-])
+@pytest.mark.parametrize(
+    "recorded,derived,expected",
+    [
+        (None, Holding(D("0.01"), D("3000")), Action.CREATE),
+        (Holding(D(0), D(0)), Holding(D("0.01"), D("3000")), Action.CREATE),  # the venue keeps a closed row, flat
+        (Holding(D("0.01"), D("3000")), FLAT, Action.CLOSE),
+        (Holding(D("0.01"), D("3000")), Holding(D("0.02"), D("3000")), Action.UPDATE),
+        (Holding(D("0.01"), D("3000")), Holding(D("0.01"), D("3050")), Action.UPDATE),
+        (Holding(D("-0.01"), D("3000")), Holding(D("0.01"), D("3000")), Action.UPDATE),
+        (Holding(D("0.0100"), D("3000.00")), Holding(D("0.01"), D("3000")), Action.NONE),  # numbers, not strings
+        (Holding(D(0), D(0)), FLAT, Action.NONE),
+        (None, FLAT, Action.NONE),
+    ],
+)
 def test_each_row_gets_the_one_action_that_makes_it_follow_the_fills(recorded, derived, expected):
     assert action(recorded, derived) is expected
 
@@ -63,30 +73,46 @@ def test_every_pair_either_side_knows_is_examined_and_reported_with_what_was_fou
     found = repairs(derived, recorded)
     assert [(r.account, r.action) for r in found] == [("a", Action.CREATE), ("b", Action.CLOSE)]
     assert line(found[0]) == {
-        "account": "a", "symbol": "ETHUSDT", "action": "create", "found": None,
-        "expected": {"qty": "0.02", "entry_price": "3050"}, "would_change": True, "changed": False,
+        "account": "a",
+        "symbol": "ETHUSDT",
+        "action": "create",
+        "found": None,
+        "expected": {"qty": "0.02", "entry_price": "3050"},
+        "would_change": True,
+        "changed": False,
         "evidence": {"trades": 2, "last_trade_id": "7"},
     }
     closed = line(found[1])
     assert (closed["found"], closed["expected"], closed["changed"]) == (
-        {"qty": "-0.5", "entry_price": "100"}, {"qty": "0", "entry_price": "0"}, False)
+        {"qty": "-0.5", "entry_price": "100"},
+        {"qty": "0", "entry_price": "0"},
+        False,
+    )
 
 
 def test_the_executor_is_asked_for_the_lines_that_would_change_and_its_answer_says_which_did():
-    lines = [line(r) for r in repairs({("a", "ETHUSDT"): Holding(D("0.02"), D("3050"), 2, 7),
-                                       ("c", "ETHUSDT"): Holding(D("1"), D("10"), 1, 8)},
-                                      {("b", "ETHUSDT"): Holding(D("-0.5"), D("100")),
-                                       ("c", "ETHUSDT"): Holding(D("1"), D("10"))})]
+    lines = [
+        line(r)
+        for r in repairs(
+            {("a", "ETHUSDT"): Holding(D("0.02"), D("3050"), 2, 7), ("c", "ETHUSDT"): Holding(D("1"), D("10"), 1, 8)},
+            {("b", "ETHUSDT"): Holding(D("-0.5"), D("100")), ("c", "ETHUSDT"): Holding(D("1"), D("10"))},
+        )
+    ]
     request_id = uuid.uuid4()
     command = repair_command(request_id, lines)
-    assert [(p.account, p.qty, p.entry_price) for p in command.repairs] == [("a", D("0.02"), D("3050")),
-                                                                            ("b", 0, 0)]
+    assert [(p.account, p.qty, p.entry_price) for p in command.repairs] == [("a", D("0.02"), D("3050")), ("b", 0, 0)]
     assert repair_command(request_id, [lines[2]]) is None  # nothing to repair: nothing to ask
-    answer = c.PaperPositionsRepaired(request_id=request_id, changed=command.repairs[:1], skipped=[
-        c.PaperPositionSkipped(account="b", symbol="ETHUSDT", reason=c.PaperRepairSkip.ALREADY_MATCHING)])
+    answer = c.PaperPositionsRepaired(
+        request_id=request_id,
+        changed=command.repairs[:1],
+        skipped=[c.PaperPositionSkipped(account="b", symbol="ETHUSDT", reason=c.PaperRepairSkip.ALREADY_MATCHING)],
+    )
     done = completed(lines, answer)
     assert [(d["account"], d["changed"], d.get("skipped")) for d in done] == [
-        ("a", True, None), ("b", False, "already_matching"), ("c", False, None)]
+        ("a", True, None),
+        ("b", False, "already_matching"),
+        ("c", False, None),
+    ]
 
 
 class _DownEngine:

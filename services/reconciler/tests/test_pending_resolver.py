@@ -14,12 +14,6 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from egis_common import contracts as c
-from egis_common.contracts import AdminCommandName, utc_now
-from egis_common.ids import client_order_id
-from egis_common.topics import EXECUTOR_COMMANDS, LEDGER_COMMANDS
-from egis_localinfra.testing import eventually
-from egis_venues.port import NotFound, OrderSide
 from paper_helpers import (
     ledger_positions,
     paper_bot,
@@ -31,10 +25,17 @@ from paper_helpers import (
     went_pending,
 )
 from prometheus_client import REGISTRY
-from reconciler.adapters import pending
-from reconciler.flow import build_resolver
-from reconciler.adapters.pending import pending_orders
 from reconciler_helpers import BINANCE_ACCOUNT, HeldVenue, admin_command, ask, publish
+
+from egis_common import contracts as c
+from egis_common.contracts import AdminCommandName, utc_now
+from egis_common.ids import client_order_id
+from egis_common.topics import EXECUTOR_COMMANDS, LEDGER_COMMANDS
+from egis_localinfra.testing import eventually
+from egis_venues.port import NotFound, OrderSide
+from reconciler.adapters import pending
+from reconciler.adapters.pending import pending_orders
+from reconciler.flow import build_resolver
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -51,9 +52,17 @@ async def paper(reconciler_runtime):
 def binance_pending(bot_id, minutes_ago: float) -> c.OrderPendingReconciliation:
     intent_id = uuid.uuid4()
     return c.OrderPendingReconciliation(
-        intent_id=intent_id, bot_id=bot_id, position_id=uuid.uuid4(), intent=c.IntentKind.OPEN, symbol="ETHUSDT",
-        client_order_id=client_order_id(intent_id), exchange=c.ExchangeName.BINANCE_USDM,
-        exchange_account=BINANCE_ACCOUNT, cause="timeout", occurred_at=utc_now() - timedelta(minutes=minutes_ago))
+        intent_id=intent_id,
+        bot_id=bot_id,
+        position_id=uuid.uuid4(),
+        intent=c.IntentKind.OPEN,
+        symbol="ETHUSDT",
+        client_order_id=client_order_id(intent_id),
+        exchange=c.ExchangeName.BINANCE_USDM,
+        exchange_account=BINANCE_ACCOUNT,
+        cause="timeout",
+        occurred_at=utc_now() - timedelta(minutes=minutes_ago),
+    )
 
 
 async def row_of(runtime, intent_id) -> sa.Row | None:
@@ -86,13 +95,22 @@ async def test_paper_orders_filled_before_the_executor_lost_track_are_settled_by
     reconciler_runtime, ledger_runtime, messages, paper
 ):
     bot, placed_symbol, absent_symbol = await paper_bot(ledger_runtime), unique_symbol(), unique_symbol()
-    filled, absent = (await reserved(ledger_runtime, messages, bot, placed_symbol),
-                      await reserved(ledger_runtime, messages, bot, absent_symbol))
+    filled, absent = (
+        await reserved(ledger_runtime, messages, bot, placed_symbol),
+        await reserved(ledger_runtime, messages, bot, absent_symbol),
+    )
     await paper.set_mark_price(placed_symbol, D("200"))
-    booked = await trade(paper, bot.exchange_account, placed_symbol, OrderSide.BUY, "0.05",
-                         client_order_id=client_order_id(filled.intent_id))
-    await publish(reconciler_runtime, went_pending(bot, filled, placed_symbol),
-                  went_pending(bot, absent, absent_symbol))
+    booked = await trade(
+        paper,
+        bot.exchange_account,
+        placed_symbol,
+        OrderSide.BUY,
+        "0.05",
+        client_order_id=client_order_id(filled.intent_id),
+    )
+    await publish(
+        reconciler_runtime, went_pending(bot, filled, placed_symbol), went_pending(bot, absent, absent_symbol)
+    )
     await eventually(lambda: recorded(reconciler_runtime, filled, absent), what="pending recorded")
 
     resolver = build_resolver(reconciler_runtime)  # the configured venues: the paper venue's own tables
@@ -112,11 +130,14 @@ async def test_paper_orders_filled_before_the_executor_lost_track_are_settled_by
     releases = await sent_once(messages, c.ReleaseReservation, absent.intent_id)
     assert [r.reason for r in releases] == ["not_found_after_window"]
     records = await eventually(lambda: _records_of(messages, bot.bot_id, 2), what="resolutions recorded")
-    assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted([
-        (filled.intent_id, "found_filled", "auto"), (absent.intent_id, "not_found_after_window", "auto")])
+    assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted(
+        [(filled.intent_id, "found_filled", "auto"), (absent.intent_id, "not_found_after_window", "auto")]
+    )
     fill_stated = {r.intent_id: r.fill for r in records}
     assert (fill_stated[filled.intent_id].executed_qty, fill_stated[filled.intent_id].exchange_order_id) == (
-        D("0.05"), booked.exchange_order_id)
+        D("0.05"),
+        booked.exchange_order_id,
+    )
     assert fill_stated[absent.intent_id] is None
     for intent_id in (filled.intent_id, absent.intent_id):
         row = await row_of(reconciler_runtime, intent_id)
@@ -124,16 +145,25 @@ async def test_paper_orders_filled_before_the_executor_lost_track_are_settled_by
         assert [r.resolved_at for r in records if r.intent_id == intent_id] == [row.resolved_at]
 
     # The operator's command finds nothing left, and says what the automatic path did.
-    report = (await ask(reconciler_runtime, messages, admin_command(AdminCommandName.RESOLVE_PENDING,
-                                                                     bot_id=bot.bot_id, confirm=True))).report
+    report = (
+        await ask(
+            reconciler_runtime,
+            messages,
+            admin_command(AdminCommandName.RESOLVE_PENDING, bot_id=bot.bot_id, confirm=True),
+        )
+    ).report
     assert (report["examined"], report["changed"]) == (0, 0)
     automatic = {line["intent_id"]: line for line in report["resolved_automatically"]}
     assert {k: automatic[str(filled.intent_id)][k] for k in ("resolution", "attempts")} == {
-        "resolution": "found_filled", "attempts": 1}
+        "resolution": "found_filled",
+        "attempts": 1,
+    }
     assert automatic[str(filled.intent_id)]["evidence"]["exchange_order_id"] == booked.exchange_order_id
     assert automatic[str(absent.intent_id)]["resolution"] == "not_found_after_window"
-    assert automatic[str(absent.intent_id)]["resolved_at"] == (
-        await row_of(reconciler_runtime, absent.intent_id)).resolved_at.isoformat()
+    assert (
+        automatic[str(absent.intent_id)]["resolved_at"]
+        == (await row_of(reconciler_runtime, absent.intent_id)).resolved_at.isoformat()
+    )
     assert len(await ledger_positions(ledger_runtime, bot.bot_id)) == 2
 
 
@@ -157,8 +187,11 @@ async def test_an_order_not_found_yet_is_asked_again_only_after_its_backoff_and_
 
     # Its backoff and the not-found window have passed.
     async with reconciler_runtime.engine.begin() as conn:
-        await conn.execute(pending_orders.update().where(pending_orders.c.intent_id == order.intent_id).values(
-            pending_since=utc_now() - timedelta(minutes=10), next_attempt_at=utc_now()))
+        await conn.execute(
+            pending_orders.update()
+            .where(pending_orders.c.intent_id == order.intent_id)
+            .values(pending_since=utc_now() - timedelta(minutes=10), next_attempt_at=utc_now())
+        )
     run = await resolver.run()
     assert order.intent_id in {o.intent_id for o, _decision in run.settled}
     row = await row_of(reconciler_runtime, order.intent_id)
@@ -168,7 +201,10 @@ async def test_an_order_not_found_yet_is_asked_again_only_after_its_backoff_and_
     [record] = await eventually(lambda: sent_about(messages, c.RecordResolution, order.intent_id), what="record")
     assert [r.reason for r in releases] == ["not_found_after_window"]
     assert (record.resolved_by, record.resolution, record.evidence["client_order_id"]) == (
-        "auto", "not_found_after_window", order.client_order_id)
+        "auto",
+        "not_found_after_window",
+        order.client_order_id,
+    )
     await resolver.run()  # settled: never asked again
     assert lookups_of(binance_server, order) == 2
 
@@ -196,8 +232,7 @@ async def test_an_order_the_venue_cannot_answer_for_is_escalated_once_and_shown_
         waiting = await pending.unresolved(conn)
     limit = timedelta(seconds=reconciler_runtime.settings.pending_escalate_after_seconds)
     assert gauge("egis_reconciler_pending_unresolved") == len(waiting) == run.backlog.count
-    assert gauge("egis_reconciler_pending_escalated") == sum(
-        utc_now() - o.pending_since >= limit for o in waiting) >= 1
+    assert gauge("egis_reconciler_pending_escalated") == sum(utc_now() - o.pending_since >= limit for o in waiting) >= 1
     assert gauge("egis_reconciler_pending_oldest_age_seconds") >= 121 * 60
     assert gauge("egis_reconciler_pending_orders", age="over_1h") == run.backlog.by_age["over_1h"] >= 1
 
@@ -207,14 +242,17 @@ async def test_an_order_the_venue_cannot_answer_for_is_escalated_once_and_shown_
     assert drift.report["by_kind"] == {"pending_unresolved": 1}
     [line] = drift.report["drift"]
     assert (line["kind"], line["intent_id"], line["position_id"], line["client_order_id"], line["attempts"]) == (
-        "pending_unresolved", str(order.intent_id), str(order.position_id), order.client_order_id, 1)
+        "pending_unresolved",
+        str(order.intent_id),
+        str(order.position_id),
+        order.client_order_id,
+        1,
+    )
     assert line["last_lookup"]["resolution"] == "still_unknown" and float(line["pending_for_s"]) >= 121 * 60
     assert await sent_about(messages, c.ReleaseReservation, order.intent_id) == []
 
 
-async def test_an_order_an_operator_settles_while_the_job_asks_the_venue_is_settled_once(
-    reconciler_runtime, messages
-):
+async def test_an_order_an_operator_settles_while_the_job_asks_the_venue_is_settled_once(reconciler_runtime, messages):
     order = binance_pending(uuid.uuid4(), minutes_ago=10)
     await publish(reconciler_runtime, order)
     await eventually(lambda: recorded(reconciler_runtime, order), what="pending recorded")
@@ -225,10 +263,12 @@ async def test_an_order_an_operator_settles_while_the_job_asks_the_venue_is_sett
         await venue.asked.wait()
 
     # Meanwhile the operator's confirmed resolve-pending asks the local Binance server and settles the order.
-    confirmed = await ask(reconciler_runtime, messages, admin_command(AdminCommandName.RESOLVE_PENDING,
-                                                                      bot_id=order.bot_id, confirm=True))
+    confirmed = await ask(
+        reconciler_runtime, messages, admin_command(AdminCommandName.RESOLVE_PENDING, bot_id=order.bot_id, confirm=True)
+    )
     assert [(line["resolution"], line["changed"]) for line in confirmed.report["pending"]] == [
-        ("not_found_after_window", True)]
+        ("not_found_after_window", True)
+    ]
     venue.release.set()
     run = await running
 

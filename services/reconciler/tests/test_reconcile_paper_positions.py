@@ -13,7 +13,11 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from paper_helpers import running_paper_venue, trade, unique_account, unique_symbol
+from reconciler_helpers import admin_command, ask, publish, reply_parts
+
 from egis_common import contracts as c
+from egis_common.admin_client import assembled
 from egis_common.contracts import AdminCommandName
 from egis_common.ids import client_order_id
 from egis_localinfra.testing import eventually
@@ -21,11 +25,7 @@ from egis_venues.paper import tables as paper_tables
 from egis_venues.port import OrderSide
 from ledger import bots
 from ledger import repository as ledger_repo
-from paper_helpers import running_paper_venue, trade, unique_account, unique_symbol
-from reconciler.adapters import paper_repair
-from reconciler.adapters import runs
-from egis_common.admin_client import assembled
-from reconciler_helpers import admin_command, ask, publish, reply_parts
+from reconciler.adapters import paper_repair, runs
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -44,7 +44,9 @@ async def set_row(engine, account: str, symbol: str, qty: str | None, entry_pric
     async with engine.begin() as conn:
         await conn.execute(p.delete().where(p.c.account == account, p.c.symbol == symbol))
         if qty is not None:
-            await conn.execute(p.insert().values(account=account, symbol=symbol, qty=D(qty), entry_price=D(entry_price)))
+            await conn.execute(
+                p.insert().values(account=account, symbol=symbol, qty=D(qty), entry_price=D(entry_price))
+            )
 
 
 async def ledger_positions_digest(engine) -> str:
@@ -56,19 +58,49 @@ async def ledger_positions_digest(engine) -> str:
 
 async def ledger_open_position(ledger_runtime, messages, account: str, symbol: str) -> uuid.UUID:
     """A bot on the paper account with an open position in the ledger, through the ledger's own topics."""
-    spec = bots.NewBot(name="paper bot", signal_key=f"key-{uuid.uuid4().hex}", exchange=c.ExchangeName.PAPER,
-                       exchange_account=account, initial_budget_usd=D(100), default_order_size_usd=D(10))
+    spec = bots.NewBot(
+        name="paper bot",
+        signal_key=f"key-{uuid.uuid4().hex}",
+        exchange=c.ExchangeName.PAPER,
+        exchange_account=account,
+        initial_budget_usd=D(100),
+        default_order_size_usd=D(10),
+    )
     async with ledger_runtime.uow.begin() as conn:
         bot, _secret = await bots.create_bot(conn, ledger_runtime.outbox, uuid.uuid4(), spec)
-    reserve = c.ReserveBudget(intent_id=uuid.uuid4(), bot_id=bot.bot_id, intent=c.IntentKind.OPEN, side=c.Side.LONG,
-                              symbol=symbol, requested_size_usd=D(50), exchange_account=account)
+    reserve = c.ReserveBudget(
+        intent_id=uuid.uuid4(),
+        bot_id=bot.bot_id,
+        intent=c.IntentKind.OPEN,
+        side=c.Side.LONG,
+        symbol=symbol,
+        requested_size_usd=D(50),
+        exchange_account=account,
+    )
     await publish(ledger_runtime, reserve)
-    answer = (await eventually(lambda: messages.matching(
-        lambda m: isinstance(m, c.BudgetReserved) and m.intent_id == reserve.intent_id), what="reservation"))[0]
-    await publish(ledger_runtime, c.OrderFilled(
-        intent_id=answer.intent_id, bot_id=bot.bot_id, position_id=answer.position_id, intent=c.IntentKind.OPEN,
-        symbol=symbol, side=c.Side.LONG, client_order_id=client_order_id(answer.intent_id), exchange_order_id="1",
-        executed_qty=D("0.01"), avg_price=D("3000"), fee_usd=D("0.012"), filled_at=datetime.now(UTC)))
+    answer = (
+        await eventually(
+            lambda: messages.matching(lambda m: isinstance(m, c.BudgetReserved) and m.intent_id == reserve.intent_id),
+            what="reservation",
+        )
+    )[0]
+    await publish(
+        ledger_runtime,
+        c.OrderFilled(
+            intent_id=answer.intent_id,
+            bot_id=bot.bot_id,
+            position_id=answer.position_id,
+            intent=c.IntentKind.OPEN,
+            symbol=symbol,
+            side=c.Side.LONG,
+            client_order_id=client_order_id(answer.intent_id),
+            exchange_order_id="1",
+            executed_qty=D("0.01"),
+            avg_price=D("3000"),
+            fee_usd=D("0.012"),
+            filled_at=datetime.now(UTC),
+        ),
+    )
     await eventually(lambda: _ledger_status(ledger_runtime, answer.position_id, "open"), what="ledger open")
     return answer.position_id
 
@@ -104,8 +136,9 @@ def lines_of_report(report: dict, accounts: dict[str, str]) -> dict[str, dict]:
 
 
 async def _claimed(engine, message_id: uuid.UUID) -> bool:
-    query = sa.text("SELECT count(*) FROM reconciler.inbox WHERE consumer = 'reconciler.paper-repairs' "
-                    "AND message_id = :id")
+    query = sa.text(
+        "SELECT count(*) FROM reconciler.inbox WHERE consumer = 'reconciler.paper-repairs' AND message_id = :id"
+    )
     async with engine.connect() as conn:
         return await conn.scalar(query, {"id": message_id}) == 1
 
@@ -122,22 +155,44 @@ async def test_a_confirmed_run_asks_the_executor_and_replies_with_what_the_execu
     assert (dry.status, dry.dry_run) == ("ok", True)
     mine = lines_of(dry, accounts)
     assert {name: line["action"] for name, line in mine.items()} == {
-        "missing": "create", "stale": "close", "ghost": "close", "mismatch": "update", "in_sync": "none"}
+        "missing": "create",
+        "stale": "close",
+        "ghost": "close",
+        "mismatch": "update",
+        "in_sync": "none",
+    }
     assert (mine["mismatch"]["found"], mine["mismatch"]["expected"]) == (
-        {"qty": "0.015", "entry_price": "3000"}, {"qty": "0.02", "entry_price": "3050"})
-    assert mine["missing"]["evidence"]["trades"] == 1 and mine["ghost"]["evidence"] == {"trades": 0, "last_trade_id": None}
+        {"qty": "0.015", "entry_price": "3000"},
+        {"qty": "0.02", "entry_price": "3050"},
+    )
+    assert mine["missing"]["evidence"]["trades"] == 1 and mine["ghost"]["evidence"] == {
+        "trades": 0,
+        "last_trade_id": None,
+    }
     assert not any(line["changed"] for line in mine.values()) and dry.report["changed"] == 0
-    assert not [m for m in await messages.matching(lambda m: isinstance(m, c.RepairPaperPositions)
-                                                   and m.request_id == dry.request_id)]
+    assert not [
+        m
+        for m in await messages.matching(
+            lambda m: isinstance(m, c.RepairPaperPositions) and m.request_id == dry.request_id
+        )
+    ]
 
     confirm = admin_command(RECONCILE, confirm=True)
     await publish(reconciler_runtime, confirm)
-    [repair] = await eventually(lambda: messages.matching(
-        lambda m: isinstance(m, c.RepairPaperPositions) and m.request_id == confirm.request_id), what="the repair")
+    [repair] = await eventually(
+        lambda: messages.matching(
+            lambda m: isinstance(m, c.RepairPaperPositions) and m.request_id == confirm.request_id
+        ),
+        what="the repair",
+    )
     names = {account: name for name, account in accounts.items()}
     asked = {names[p.account]: (p.qty, p.entry_price) for p in repair.repairs if p.account in names}
-    assert asked == {"missing": (D("0.01"), D("3000")), "stale": (0, 0), "ghost": (0, 0),
-                     "mismatch": (D("0.02"), D("3050"))}
+    assert asked == {
+        "missing": (D("0.01"), D("3000")),
+        "stale": (0, 0),
+        "ghost": (0, 0),
+        "mismatch": (D("0.02"), D("3050")),
+    }
     assert await reply_parts(messages, confirm.request_id) is None  # no reply before the executor answers
     assert await paper.position(accounts["mismatch"], symbol) == (D("0.015"), D("3000"))  # the reconciler writes none
 
@@ -174,13 +229,15 @@ async def test_a_confirmed_run_with_nothing_to_repair_replies_at_once_without_as
     for line in lines:
         if line["would_change"]:
             qty = line["expected"]["qty"]
-            await set_row(reconciler_runtime.engine, line["account"], line["symbol"], qty,
-                          line["expected"]["entry_price"])
+            await set_row(
+                reconciler_runtime.engine, line["account"], line["symbol"], qty, line["expected"]["entry_price"]
+            )
     confirm = admin_command(RECONCILE, confirm=True)
     reply = await ask(reconciler_runtime, messages, confirm)
     assert (reply.status, reply.report["would_change"], reply.report["changed"]) == ("ok", 0, 0)
-    assert not await messages.matching(lambda m: isinstance(m, c.RepairPaperPositions)
-                                       and m.request_id == confirm.request_id)
+    assert not await messages.matching(
+        lambda m: isinstance(m, c.RepairPaperPositions) and m.request_id == confirm.request_id
+    )
 
 
 async def test_a_bot_scope_is_refused_with_its_reason_and_changes_nothing(reconciler_runtime, messages):

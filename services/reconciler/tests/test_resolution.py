@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+
 from egis_common import contracts as c
 from egis_venues.port import Filled, NotFound, Rejected, Unknown
 from reconciler.domain import (
@@ -29,8 +30,19 @@ WINDOW = timedelta(minutes=2)
 
 
 def pending(minutes_ago: float, exchange: str = "binance_usdm", not_after: datetime | None = None) -> PendingOrder:
-    return PendingOrder(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "open", "ETHUSDT", "ego-x", exchange, "acct",
-                        "timeout", NOW - timedelta(minutes=minutes_ago), not_after=not_after)
+    return PendingOrder(
+        uuid.uuid4(),
+        uuid.uuid4(),
+        uuid.uuid4(),
+        "open",
+        "ETHUSDT",
+        "ego-x",
+        exchange,
+        "acct",
+        "timeout",
+        NOW - timedelta(minutes=minutes_ago),
+        not_after=not_after,
+    )
 
 
 def test_not_found_releases_only_after_the_exchanges_window():
@@ -39,7 +51,10 @@ def test_not_found_releases_only_after_the_exchanges_window():
     assert decision.resolution is Resolution.NOT_FOUND_AFTER_WINDOW
     assert isinstance(decision.command, c.ReleaseReservation)
     assert (decision.command.intent_id, decision.command.bot_id, decision.command.reason) == (
-        order.intent_id, order.bot_id, "not_found_after_window")
+        order.intent_id,
+        order.bot_id,
+        "not_found_after_window",
+    )
     assert decision.command.evidence == decision.evidence and decision.evidence["pending_for_s"] == "300.0"
     early = decide(pending(1), NotFound(), NOW, WINDOW)
     assert (early.resolution, early.command) == (Resolution.NOT_FOUND_WITHIN_WINDOW, None)
@@ -51,8 +66,7 @@ def test_a_close_not_found_after_the_window_settles_but_leaves_its_reservation_t
 
     order = replace(pending(5), intent="close")
     decision = decide(order, NotFound(), NOW, WINDOW)
-    assert (decision.resolution, decision.command, decision.settles) == (
-        Resolution.NOT_FOUND_AFTER_WINDOW, None, True)
+    assert (decision.resolution, decision.command, decision.settles) == (Resolution.NOT_FOUND_AFTER_WINDOW, None, True)
     assert recorded(order, decision, "auto", NOW).resolution == "not_found_after_window"
     assert not decide(replace(pending(1), intent="close"), NotFound(), NOW, WINDOW).settles
 
@@ -62,14 +76,21 @@ def test_a_rejection_releases_and_unknown_or_filled_never_do():
     assert rejected.command.reason == "rejected_by_exchange" and rejected.evidence["exchange_code"] == "-2019"
     unknown = decide(pending(60), Unknown("http_503"), NOW, WINDOW)
     assert (unknown.resolution, unknown.command, unknown.evidence["lookup_cause"]) == (
-        Resolution.STILL_UNKNOWN, None, "http_503")
+        Resolution.STILL_UNKNOWN,
+        None,
+        "http_503",
+    )
     fill = Filled("42", Decimal("0.01"), Decimal(3000), Decimal("0.012"), NOW)
     filled = decide(pending(60), fill, NOW, WINDOW)
     assert (filled.resolution, filled.evidence["exchange_order_id"]) == (Resolution.FOUND_FILLED, "42")
     found = filled.command
     assert isinstance(found, c.ApplyFoundFill)
     assert (found.exchange_order_id, found.executed_qty, found.avg_price, found.fee_usd) == (
-        "42", Decimal("0.01"), Decimal(3000), Decimal("0.012"))
+        "42",
+        Decimal("0.01"),
+        Decimal(3000),
+        Decimal("0.012"),
+    )
     assert found.evidence == filled.evidence
 
 
@@ -83,7 +104,12 @@ def test_a_settlement_is_recorded_for_the_executor_with_who_settled_it_when_and_
     decision = decide(order, NotFound(), NOW, WINDOW)
     record = recorded(order, decision, operator("alice"), NOW)
     assert (record.intent_id, record.bot_id, record.resolution, record.resolved_by, record.resolved_at) == (
-        order.intent_id, order.bot_id, "not_found_after_window", "operator:alice", NOW)
+        order.intent_id,
+        order.bot_id,
+        "not_found_after_window",
+        "operator:alice",
+        NOW,
+    )
     assert record.evidence == decision.evidence
 
 
@@ -112,7 +138,12 @@ def test_only_pending_orders_past_the_limit_are_drift_and_each_says_how_to_find_
     [drift] = pending_drift([old, young], NOW, timedelta(hours=1))
     line = drift.as_report()
     assert (line["kind"], line["position_id"], line["intent_id"], line["client_order_id"], line["pending_for_s"]) == (
-        "pending_unresolved", str(old.position_id), str(old.intent_id), "ego-x", "5400.0")
+        "pending_unresolved",
+        str(old.position_id),
+        str(old.intent_id),
+        "ego-x",
+        "5400.0",
+    )
     assert (line["exchange"], line["exchange_account"], line["symbol"]) == ("binance_usdm", "acct", "ETHUSDT")
 
 
@@ -127,7 +158,8 @@ def test_the_next_look_up_comes_just_after_the_window_when_the_backoff_would_wai
     window = timedelta(seconds=60)
     assert next_look_up(order, NOW, timedelta(seconds=5), window) == NOW + timedelta(seconds=5)
     assert next_look_up(order, NOW, timedelta(seconds=90), window) == order.pending_since + window + timedelta(
-        seconds=1)
+        seconds=1
+    )
     late = pending(5)  # its window is long over: the backoff alone
     assert next_look_up(late, NOW, timedelta(seconds=90), window) == NOW + timedelta(seconds=90)
 

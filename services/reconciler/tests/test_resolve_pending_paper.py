@@ -5,11 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from egis_common import contracts as c
-from egis_common.contracts import AdminCommandName
-from egis_common.ids import client_order_id
-from egis_localinfra.testing import eventually
-from egis_venues.port import OrderSide
 from paper_helpers import (
     paper_bot,
     paper_orders,
@@ -20,8 +15,14 @@ from paper_helpers import (
     unique_symbol,
     went_pending,
 )
-from reconciler.adapters import pending
 from reconciler_helpers import admin_command, ask, publish
+
+from egis_common import contracts as c
+from egis_common.contracts import AdminCommandName
+from egis_common.ids import client_order_id
+from egis_localinfra.testing import eventually
+from egis_venues.port import OrderSide
+from reconciler.adapters import pending
 
 pytestmark = pytest.mark.infra
 D = Decimal
@@ -43,13 +44,22 @@ async def test_a_filled_paper_order_opens_exactly_one_position_and_an_absent_one
     reconciler_runtime, ledger_runtime, messages, paper
 ):
     bot, placed_symbol, absent_symbol = await paper_bot(ledger_runtime), unique_symbol(), unique_symbol()
-    filled, absent = (await reserved(ledger_runtime, messages, bot, placed_symbol),
-                      await reserved(ledger_runtime, messages, bot, absent_symbol))
+    filled, absent = (
+        await reserved(ledger_runtime, messages, bot, placed_symbol),
+        await reserved(ledger_runtime, messages, bot, absent_symbol),
+    )
     await paper.set_mark_price(placed_symbol, D("200"))
-    booked = await trade(paper, bot.exchange_account, placed_symbol, OrderSide.BUY, "0.05",
-                         client_order_id=client_order_id(filled.intent_id))
-    await publish(reconciler_runtime, went_pending(bot, filled, placed_symbol),
-                  went_pending(bot, absent, absent_symbol))
+    booked = await trade(
+        paper,
+        bot.exchange_account,
+        placed_symbol,
+        OrderSide.BUY,
+        "0.05",
+        client_order_id=client_order_id(filled.intent_id),
+    )
+    await publish(
+        reconciler_runtime, went_pending(bot, filled, placed_symbol), went_pending(bot, absent, absent_symbol)
+    )
     await eventually(lambda: _has(unresolved(reconciler_runtime, bot.bot_id), 2), what="pending recorded")
 
     dry = await ask(reconciler_runtime, messages, admin_command(RESOLVE, bot_id=bot.bot_id))
@@ -70,13 +80,17 @@ async def test_a_filled_paper_order_opens_exactly_one_position_and_an_absent_one
     assert (again.report["examined"], again.report["changed"]) == (0, 0)
     fills = await messages.matching(lambda m: isinstance(m, c.ApplyFoundFill) and m.bot_id == bot.bot_id)
     assert [(f.intent_id, f.executed_qty, f.exchange_order_id) for f in fills] == [
-        (filled.intent_id, D("0.05"), booked.exchange_order_id)]
+        (filled.intent_id, D("0.05"), booked.exchange_order_id)
+    ]
     releases = await messages.matching(lambda m: isinstance(m, c.ReleaseReservation) and m.bot_id == bot.bot_id)
     assert [(r.intent_id, r.reason) for r in releases] == [(absent.intent_id, "not_found_after_window")]
     records = await eventually(lambda: _two_records(messages, bot.bot_id), what="resolutions recorded")
-    assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted([
-        (filled.intent_id, "found_filled", "operator:ops-alice"),
-        (absent.intent_id, "not_found_after_window", "operator:ops-alice")])
+    assert sorted((r.intent_id, r.resolution, r.resolved_by) for r in records) == sorted(
+        [
+            (filled.intent_id, "found_filled", "operator:ops-alice"),
+            (absent.intent_id, "not_found_after_window", "operator:ops-alice"),
+        ]
+    )
     assert len(await paper_orders(reconciler_runtime.engine, bot.exchange_account)) == 1  # looked up, never placed
 
 

@@ -11,17 +11,18 @@ import uuid
 from collections import Counter
 
 import pytest
+from pydantic import SecretStr
+from reconciler_helpers import admin_command
+from venue_closes import close_on_venue, known_to_reconciler, store
+
 from egis_binance_local import limits
 from egis_common.contracts import AdminCommandName, ExchangeName
 from egis_localinfra.testing import eventually
 from egis_venues.binance.exchange import BinanceExchange
-from egis_venues.settings import BinanceCredentials
 from egis_venues.binance.weights import UNLIMITED, WeightBudget
-from pydantic import SecretStr
+from egis_venues.settings import BinanceCredentials
 from reconciler.admin import sync_wrong_closed_positions
 from reconciler.settings import ReconcilerSettings
-from reconciler_helpers import admin_command
-from venue_closes import close_on_venue, known_to_reconciler, store
 
 pytestmark = pytest.mark.infra
 
@@ -54,8 +55,9 @@ async def broken_positions(runtime, server, count: int) -> tuple[uuid.UUID, str]
     return bot_id, account
 
 
-async def sync(runtime, server, positions: tuple[uuid.UUID, str], budget: WeightBudget,
-               ask_for_s: float = ASK_FOR_S) -> dict:
+async def sync(
+    runtime, server, positions: tuple[uuid.UUID, str], budget: WeightBudget, ask_for_s: float = ASK_FOR_S
+) -> dict:
     bot_id, account = positions
     credentials = BinanceCredentials(api_key=SecretStr(account), api_secret=SecretStr(_secret(account)))
     exchange = BinanceExchange({account: credentials}, base_url=server.base_url, weights=budget)

@@ -38,13 +38,28 @@ async def close_on_venue(server, api_key: str, api_secret: str, count: int, *, s
 async def _one(server, client, *, by_stop_loss: bool) -> dict:
     open_intent = uuid.uuid4()
     server.set_mark_price(SYMBOL, MARK)
-    entry = await client.futures_create_order(symbol=SYMBOL, side="BUY", type="MARKET", quantity=QTY,
-                                              newClientOrderId=client_order_id(open_intent), newOrderRespType="RESULT")
-    for purpose, kind, trigger in ((OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", TAKE_PROFIT),
-                                   (OrderPurpose.STOP_LOSS, "STOP_MARKET", STOP_LOSS)):
+    entry = await client.futures_create_order(
+        symbol=SYMBOL,
+        side="BUY",
+        type="MARKET",
+        quantity=QTY,
+        newClientOrderId=client_order_id(open_intent),
+        newOrderRespType="RESULT",
+    )
+    for purpose, kind, trigger in (
+        (OrderPurpose.TAKE_PROFIT, "TAKE_PROFIT_MARKET", TAKE_PROFIT),
+        (OrderPurpose.STOP_LOSS, "STOP_MARKET", STOP_LOSS),
+    ):
         await client.futures_create_algo_order(
-            algoType="CONDITIONAL", symbol=SYMBOL, side="SELL", type=kind, triggerPrice=trigger,
-            closePosition="true", workingType="MARK_PRICE", clientAlgoId=client_order_id(open_intent, purpose))
+            algoType="CONDITIONAL",
+            symbol=SYMBOL,
+            side="SELL",
+            type=kind,
+            triggerPrice=trigger,
+            closePosition="true",
+            workingType="MARK_PRICE",
+            clientAlgoId=client_order_id(open_intent, purpose),
+        )
     server.set_mark_price(SYMBOL, STOP_LOSS if by_stop_loss else TAKE_PROFIT)
     other = OrderPurpose.TAKE_PROFIT if by_stop_loss else OrderPurpose.STOP_LOSS
     # The venue cancels the other side when the position closes; so does this helper, by hand.
@@ -59,14 +74,37 @@ def known_to_reconciler(closed: list[dict], bot_id: uuid.UUID, account: str) -> 
     rows, facts = [], []
     for position in closed:
         entry = position["entry"]
-        rows.append({"position_id": uuid.uuid4(), "bot_id": bot_id, "symbol": SYMBOL, "side": "long",
-                     "status": "closed", "open_intent_id": position["open_intent_id"], "executed_qty": Decimal(QTY),
-                     "avg_entry_price": Decimal(entry["avgPrice"]), "opened_at": now, "updated_at": now})
-        facts.append(c.ExchangeOrderFact(
-            exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account, symbol=SYMBOL, event_time=now,
-            exchange_order_id=str(entry["orderId"]), client_order_id=entry["clientOrderId"], status="FILLED",
-            side="BUY", order_type="MARKET", reduce_only=False, orig_qty=Decimal(QTY),
-            executed_qty=Decimal(entry["executedQty"]), avg_price=Decimal(entry["avgPrice"])))
+        rows.append(
+            {
+                "position_id": uuid.uuid4(),
+                "bot_id": bot_id,
+                "symbol": SYMBOL,
+                "side": "long",
+                "status": "closed",
+                "open_intent_id": position["open_intent_id"],
+                "executed_qty": Decimal(QTY),
+                "avg_entry_price": Decimal(entry["avgPrice"]),
+                "opened_at": now,
+                "updated_at": now,
+            }
+        )
+        facts.append(
+            c.ExchangeOrderFact(
+                exchange=c.ExchangeName.BINANCE_USDM,
+                exchange_account=account,
+                symbol=SYMBOL,
+                event_time=now,
+                exchange_order_id=str(entry["orderId"]),
+                client_order_id=entry["clientOrderId"],
+                status="FILLED",
+                side="BUY",
+                order_type="MARKET",
+                reduce_only=False,
+                orig_qty=Decimal(QTY),
+                executed_qty=Decimal(entry["executedQty"]),
+                avg_price=Decimal(entry["avgPrice"]),
+            )
+        )
     return rows, facts
 
 

@@ -18,5 +18,8 @@ from signal_router import flow
 
 
 def asyncapi_document(app: FastStream) -> dict[str, Any]:
-    return docs_gen.service_asyncapi(docs_gen.describe(app, flow), title="Egis signal_router",
-                                     command="uv run --frozen python -m signal_router.documents")
+    return docs_gen.service_asyncapi(
+        docs_gen.describe(app, flow),
+        title="Egis signal_router",
+        command="uv run --frozen python -m signal_router.documents",
+    )

@@ -72,12 +72,18 @@ def normalize_symbol(text: str, limits: Limits) -> str:
 
 
 def check_order(
-    action: SignalAction, size_usd: Decimal | None, take_profit: Decimal | None,
-    stop_loss: Decimal | None, limits: Limits,
+    action: SignalAction,
+    size_usd: Decimal | None,
+    take_profit: Decimal | None,
+    stop_loss: Decimal | None,
+    limits: Limits,
 ) -> None:
     if action is SignalAction.CLOSE:
-        for field, value in (("size_usd", size_usd), ("take_profit_price", take_profit),
-                             ("stop_loss_price", stop_loss)):
+        for field, value in (
+            ("size_usd", size_usd),
+            ("take_profit_price", take_profit),
+            ("stop_loss_price", stop_loss),
+        ):
             if value is not None:
                 raise Rejected(RejectReason.NOT_ALLOWED_FOR_CLOSE, f"a close takes no {field}", field)
         return
@@ -88,8 +94,9 @@ def check_order(
         long = action is SignalAction.OPEN_LONG
         if (take_profit <= stop_loss) if long else (take_profit >= stop_loss):
             side = "above" if long else "below"
-            raise Rejected(RejectReason.INCONSISTENT_TP_SL, f"take profit must be {side} stop loss",
-                           "take_profit_price")
+            raise Rejected(
+                RejectReason.INCONSISTENT_TP_SL, f"take profit must be {side} stop loss", "take_profit_price"
+            )
 
 
 def check_fresh(timestamp: datetime | None, now: datetime, limits: Limits) -> None:
@@ -144,6 +151,9 @@ def intent_for(signal: SignalReceived, bot: BotSnapshot) -> OrderIntent:
 
 def skip(signal: SignalReceived, reason: SignalSkipReason, detail: str = "") -> SignalSkipped:
     return SignalSkipped(
-        signal_id=signal.signal_id, signal_key=signal.signal_key, bot_id=signal.bot_id,
-        reason=reason, detail=detail,
+        signal_id=signal.signal_id,
+        signal_key=signal.signal_key,
+        bot_id=signal.bot_id,
+        reason=reason,
+        detail=detail,
     )

@@ -47,8 +47,13 @@ def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wi
     if settings.router_enabled:
         route_signals(runtime, view, settings)
     ((bots, on_bot_record),) = FEEDS
-    feed = BotsFeed(settings.kafka_bootstrap_servers, bots.name, functools.partial(on_bot_record, view),
-                    client_id=f"{GROUP}-bots", kafka_options=client_options(settings))
+    feed = BotsFeed(
+        settings.kafka_bootstrap_servers,
+        bots.name,
+        functools.partial(on_bot_record, view),
+        client_id=f"{GROUP}-bots",
+        kafka_options=client_options(settings),
+    )
     return Wiring(gateway, feed)
 
 

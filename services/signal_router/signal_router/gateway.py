@@ -23,7 +23,10 @@ Publish = Callable[[SignalReceived], Awaitable[None]]
 
 class Gateway:
     def __init__(
-        self, view: BotView, limits: domain.Limits, publish: Publish,
+        self,
+        view: BotView,
+        limits: domain.Limits,
+        publish: Publish,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.view = view

@@ -33,8 +33,9 @@ GROUP = "signal_router"
 Decided = list[tuple[SignalReceived, OrderIntent | SignalSkipped]]
 
 
-async def on_signals_received(runtime: Runtime, view: BotView, inbox: Inbox, max_lag: timedelta,
-                              records: Sequence[Any]) -> None:
+async def on_signals_received(
+    runtime: Runtime, view: BotView, inbox: Inbox, max_lag: timedelta, records: Sequence[Any]
+) -> None:
     """A batch of signals in one transaction (inbox, dedup keys, outbox), then a log line and a metric each."""
     started = time.perf_counter()
 
@@ -48,14 +49,17 @@ async def on_signals_received(runtime: Runtime, view: BotView, inbox: Inbox, max
         report(signal, decision)
 
 
-async def route(conn: AsyncConnection, outbox: Outbox, view: BotView, max_lag: timedelta,
-                signals: list[SignalReceived]) -> Decided:
+async def route(
+    conn: AsyncConnection, outbox: Outbox, view: BotView, max_lag: timedelta, signals: list[SignalReceived]
+) -> Decided:
     """Each signal routed by the domain; one whose dedup key was taken before is a duplicate instead."""
     now = utc_now()
     decided = [(signal, domain.route(signal, view.get(signal.bot_id), now, max_lag)) for signal in signals]
     taken = await repository.claim_signals(conn, decided)
-    decided = [(signal, decision if free else domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before"))
-               for (signal, decision), free in zip(decided, taken, strict=True)]
+    decided = [
+        (signal, decision if free else domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before"))
+        for (signal, decision), free in zip(decided, taken, strict=True)
+    ]
     await outbox.add(conn, *(decision for _, decision in decided))
     failpoint("signal_router.before_commit")
     return decided
@@ -73,9 +77,19 @@ def on_bot_record(view: BotView, bot_id: UUID, snapshot: BotSnapshot | None) -> 
 def report(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> None:
     if isinstance(decision, OrderIntent):
         SIGNALS_ROUTED.labels(decision.intent.value).inc()
-        log.info("signal_routed", intent=decision.intent.value, symbol=decision.symbol,
-                 intent_id=str(decision.intent_id), dedup_key=signal.dedup_key)
+        log.info(
+            "signal_routed",
+            intent=decision.intent.value,
+            symbol=decision.symbol,
+            intent_id=str(decision.intent_id),
+            dedup_key=signal.dedup_key,
+        )
     else:
         SIGNALS_SKIPPED.labels(decision.reason.value).inc()
-        log.info("signal_skipped", reason=decision.reason.value, detail=decision.detail,
-                 signal_key=signal.signal_key, dedup_key=signal.dedup_key)
+        log.info(
+            "signal_skipped",
+            reason=decision.reason.value,
+            detail=decision.detail,
+            signal_key=signal.signal_key,
+            dedup_key=signal.dedup_key,
+        )

@@ -11,20 +11,19 @@ so no request meets a half-loaded view or a producer not yet connected.
 from __future__ import annotations
 
 import gc
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 
 import uvloop
-
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
+from egis_common.http_server import HttpServer
 from egis_common.runtime import Runtime, build_app, build_runtime, serve
+from signal_router import repository
 from signal_router.adapters.gateway_producer import make_gateway_broker
 from signal_router.adapters.http import create_http_app
-from egis_common.http_server import HttpServer
 from signal_router.asyncapi import asyncapi_document
-from signal_router import repository
 from signal_router.bots import BotView
 from signal_router.flow import Wiring, register
 from signal_router.settings import RouterSettings
@@ -64,8 +63,10 @@ def create_service(settings: RouterSettings | None = None, *, migrate: bool = Tr
     @app.after_startup
     async def prune_dedup_rows() -> None:
         keep = timedelta(days=settings.dedup_retention_days)
-        runtime.start_task(runtime.every(settings.retention_interval_seconds,
-                                         lambda: prune_signals(runtime, keep), "dedup-retention"), "dedup-retention")
+        runtime.start_task(
+            runtime.every(settings.retention_interval_seconds, lambda: prune_signals(runtime, keep), "dedup-retention"),
+            "dedup-retention",
+        )
 
     app.on_shutdown(wiring.bots_feed.stop)
     return Service(app, runtime, wiring, view, http, gateway_broker)

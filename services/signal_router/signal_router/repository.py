@@ -36,21 +36,25 @@ async def claim_signals(
     first = {}
     for index, (signal, _) in enumerate(decided):
         first.setdefault(signal.dedup_key, index)
-    rows = [_row(signal, decision) for index, (signal, decision) in enumerate(decided)
-            if first[signal.dedup_key] == index]
+    rows = [
+        _row(signal, decision) for index, (signal, decision) in enumerate(decided) if first[signal.dedup_key] == index
+    ]
     statement = insert(SIGNALS).on_conflict_do_nothing().returning(SIGNALS.c.dedup_key)
     taken = set((await conn.execute(statement, rows)).scalars()) if rows else set()
-    return [first[signal.dedup_key] == index and signal.dedup_key in taken
-            for index, (signal, _) in enumerate(decided)]
+    return [first[signal.dedup_key] == index and signal.dedup_key in taken for index, (signal, _) in enumerate(decided)]
 
 
 def _row(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> dict:
     routed = isinstance(decision, OrderIntent)
     return {
-        "dedup_key": signal.dedup_key, "signal_id": signal.signal_id, "signal_key": signal.signal_key,
-        "bot_id": signal.bot_id, "outcome": "routed" if routed else "skipped",
+        "dedup_key": signal.dedup_key,
+        "signal_id": signal.signal_id,
+        "signal_key": signal.signal_key,
+        "bot_id": signal.bot_id,
+        "outcome": "routed" if routed else "skipped",
         "intent_id": decision.intent_id if routed else None,
-        "skip_reason": None if routed else decision.reason.value, "received_at": signal.occurred_at,
+        "skip_reason": None if routed else decision.reason.value,
+        "received_at": signal.occurred_at,
     }
 
 

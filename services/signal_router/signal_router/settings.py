@@ -9,8 +9,16 @@ from egis_common.settings import EgisSettings
 
 # USDⓈ-M perpetuals a signal may name; extend with EGIS_SYMBOLS='["BTCUSDT", ...]'.
 DEFAULT_SYMBOLS = (
-    "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT",
-    "DOGEUSDT", "ADAUSDT", "AVAXUSDT", "LINKUSDT", "LTCUSDT",
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+    "BNBUSDT",
+    "XRPUSDT",
+    "DOGEUSDT",
+    "ADAUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+    "LTCUSDT",
 )
 
 
@@ -48,8 +56,10 @@ class RouterSettings(EgisSettings):
     @model_validator(mode="after")
     def _gateway_logs_in_too(self) -> RouterSettings:
         if self.gateway_enabled and self.kafka_username and not self.gateway_kafka_username:
-            raise ValueError("EGIS_KAFKA_USERNAME is set but EGIS_GATEWAY_KAFKA_USERNAME is not: the webhook "
-                             "gateway logs in to Kafka as a principal of its own, which may only write signals")
+            raise ValueError(
+                "EGIS_KAFKA_USERNAME is set but EGIS_GATEWAY_KAFKA_USERNAME is not: the webhook "
+                "gateway logs in to Kafka as a principal of its own, which may only write signals"
+            )
         return self
 
     def gateway_login(self) -> Login:

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
 )
 
 from egis_common.money import MoneyFormatError, PositiveUsd, Price, parse_decimal
@@ -39,8 +45,11 @@ def _iso_timestamp(value: Any) -> datetime:
 _POSITIVE_DECIMAL = WithJsonSchema({"type": "string", "pattern": r"^(0|[1-9][0-9]{0,19})(\.[0-9]{1,18})?$"})
 Size = Annotated[PositiveUsd, _POSITIVE_DECIMAL]
 TriggerPrice = Annotated[Price, _POSITIVE_DECIMAL]
-Timestamp = Annotated[datetime, BeforeValidator(_iso_timestamp),
-                      Field(json_schema_extra={"type": "string", "format": "date-time", "maxLength": 40})]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_iso_timestamp),
+    Field(json_schema_extra={"type": "string", "format": "date-time", "maxLength": 40}),
+]
 
 
 class WebhookSignal(BaseModel):

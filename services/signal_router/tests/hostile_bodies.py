@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
+from router_support import signal_body
 
 from egis_common.money import MoneyFormatError, parse_decimal
-from router_support import signal_body
 from signal_router.domain import ACTION_WORDS
 
 REQUIRED = ("signal_key", "secret", "action", "symbol")
@@ -24,8 +24,11 @@ STRINGS = (*REQUIRED, "signal_id")
 MONEY = ("size_usd", "take_profit_price", "stop_loss_price")
 FIELDS = (*STRINGS, *MONEY, "timestamp")
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-JSON = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+JSON = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 NON_STRINGS = st.booleans() | st.integers() | st.floats() | st.lists(JSON_SCALARS, max_size=3)
 CONTROL = st.characters(codec=None, categories=["Cc", "Cs"])
 
@@ -51,6 +54,7 @@ def _stamp(seconds: float) -> str:
 
 def _breakages(symbols: frozenset[str], max_body: int) -> st.SearchStrategy[Any]:
     """Each draw is a function that makes a valid body unacceptable."""
+
     def put(field: str, values: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         return values.map(lambda value: lambda body: {**body, field: value})
 
@@ -62,12 +66,21 @@ def _breakages(symbols: frozenset[str], max_body: int) -> st.SearchStrategy[Any]
         st.sampled_from(REQUIRED).flatmap(lambda f: put(f, st.none())),
         st.sampled_from(STRINGS).flatmap(lambda f: put(f, st.tuples(st.text(max_size=5), CONTROL).map("".join))),
         st.sampled_from(MONEY).flatmap(lambda f: put(f, st.floats() | st.integers() | st.booleans() | bad_decimal)),
-        put("size_usd", st.decimals(min_value=Decimal("1000000.01"), allow_nan=False, allow_infinity=False, places=2)
-            .map(str) | st.sampled_from(["0", "0.5", "-1", "-0.01", "99999999999999999999999"])),
+        put(
+            "size_usd",
+            st.decimals(min_value=Decimal("1000000.01"), allow_nan=False, allow_infinity=False, places=2).map(str)
+            | st.sampled_from(["0", "0.5", "-1", "-0.01", "99999999999999999999999"]),
+        ),
         put("action", st.text(min_size=1, max_size=40).filter(lambda t: not _known_action(t))),
         put("symbol", st.text(min_size=1, max_size=40).filter(lambda t: not _allowed_symbol(t, symbols))),
-        put("timestamp", st.floats(120, 1e8).map(lambda s: _stamp(-s)) | st.floats(60, 1e8).map(_stamp)
-            | st.integers() | st.text(max_size=30) | st.just("2026-01-01T00:00:00")),
+        put(
+            "timestamp",
+            st.floats(120, 1e8).map(lambda s: _stamp(-s))
+            | st.floats(60, 1e8).map(_stamp)
+            | st.integers()
+            | st.text(max_size=30)
+            | st.just("2026-01-01T00:00:00"),
+        ),
         put("secret", st.text(min_size=1, max_size=60)),
         st.sampled_from(MONEY).map(lambda f: lambda body: {**body, "action": "exit", f: "10"}),
         st.just(lambda body: {**body, "action": "buy", "take_profit_price": "90", "stop_loss_price": "100"}),
@@ -85,8 +98,18 @@ def hostile_requests(draw, bot, secret, symbols, max_body) -> tuple[bytes, str]:
             body = breakage(body)
         return json.dumps(body, allow_nan=True).encode("utf-8", "surrogatepass"), "application/json"
     if kind == "media":
-        media = draw(st.sampled_from(["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx",
-                                      "application/json; charset=utf-16", "multipart/form-data"]))
+        media = draw(
+            st.sampled_from(
+                [
+                    "text/plain",
+                    "application/x-www-form-urlencoded",
+                    "",
+                    "application/jsonx",
+                    "application/json; charset=utf-16",
+                    "multipart/form-data",
+                ]
+            )
+        )
         return json.dumps(body).encode(), media
     if kind == "raw":
         return draw(st.binary(max_size=600)), "application/json"

@@ -21,9 +21,18 @@ def new_bot(**changes: Any) -> tuple[BotSnapshot, str]:
     """A live bot with a fresh key and secret; returns the snapshot and the secret."""
     secret = new_token("whs_")
     bot = BotSnapshot(
-        bot_id=uuid4(), version=1, owner_id=uuid4(), name="test bot", signal_key=f"key-{uuid4().hex[:12]}",
-        webhook_secret_hash=hash_token(secret), exchange=ExchangeName.PAPER, exchange_account="paper-1",
-        initial_budget_usd=Decimal("1000"), default_order_size_usd=Decimal("100"), paused=False, deleted=False,
+        bot_id=uuid4(),
+        version=1,
+        owner_id=uuid4(),
+        name="test bot",
+        signal_key=f"key-{uuid4().hex[:12]}",
+        webhook_secret_hash=hash_token(secret),
+        exchange=ExchangeName.PAPER,
+        exchange_account="paper-1",
+        initial_budget_usd=Decimal("1000"),
+        default_order_size_usd=Decimal("100"),
+        paused=False,
+        deleted=False,
     )
     return bot.model_copy(update=changes), secret
 
@@ -33,8 +42,14 @@ def next_version(bot: BotSnapshot, **changes: Any) -> BotSnapshot:
 
 
 def signal_body(bot: BotSnapshot, secret: str, **fields: Any) -> dict[str, Any]:
-    body = {"signal_key": bot.signal_key, "secret": secret, "action": "buy", "symbol": "BTCUSDT",
-            "timestamp": datetime.now(UTC).isoformat(), "signal_id": uuid4().hex}
+    body = {
+        "signal_key": bot.signal_key,
+        "secret": secret,
+        "action": "buy",
+        "symbol": "BTCUSDT",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "signal_id": uuid4().hex,
+    }
     body.update(fields)
     return {key: value for key, value in body.items() if value is not None}
 
@@ -43,8 +58,9 @@ class Producer:
     """Plays the ledger (bot snapshots) or a raw producer of any registry message."""
 
     def __init__(self, bootstrap: str, login: dict[str, str] | None = None) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                         **(login or {}))
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(login or {})
+        )
 
     async def send(self, message: Message, topic: Topic = BOTS) -> None:
         await self.producer.send_and_wait(topic.name, encode(message), key=key_for(message))
@@ -64,8 +80,9 @@ class Tail:
     raw_count: int = 0
 
     async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                         **self.login)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **self.login
+        )
         await self.consumer.start()
         partitions = [TopicPartition(t.name, p) for t in self.topics for p in range(t.partitions)]
         self.consumer.assign(partitions)
@@ -88,5 +105,8 @@ class Tail:
         await self.consumer.stop()
 
     def of(self, kind: type[Message], **attributes: Any) -> list[Any]:
-        return [m for m in self.messages if isinstance(m, kind)
-                and all(getattr(m, name) == value for name, value in attributes.items())]
+        return [
+            m
+            for m in self.messages
+            if isinstance(m, kind) and all(getattr(m, name) == value for name, value in attributes.items())
+        ]

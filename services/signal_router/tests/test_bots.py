@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from router_support import new_bot, next_version
+
 from signal_router.bots import BotView
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+from router_support import Producer, new_bot, signal_body
 
 from egis_common.contracts import SignalReceived
 from egis_common.kafka_admin import ensure_topics
 from egis_common.topics import SIGNALS_RECEIVED
 from egis_localinfra import kafka as local_kafka
 from egis_localinfra.testing import eventually
-from router_support import Producer, new_bot, signal_body
 
 pytestmark = pytest.mark.infra
 
@@ -58,8 +58,9 @@ async def gateway(kafka, router_settings):
     from signal_router.main import create_service
 
     # A broker of its own without authentication: no login.
-    settings = router_settings.model_copy(update={"kafka_bootstrap_servers": kafka.bootstrap, "kafka_username": None,
-                                                  "gateway_kafka_username": None})
+    settings = router_settings.model_copy(
+        update={"kafka_bootstrap_servers": kafka.bootstrap, "kafka_username": None, "gateway_kafka_username": None}
+    )
     service = create_service(settings, migrate=False)
     await service.wiring.bots_feed.start(30)
     service.view.ready = True
@@ -94,8 +95,12 @@ async def test_with_the_broker_stopped_the_gateway_answers_503_and_nothing_is_lo
         assert max(seconds for *_, seconds in refused) < 2.0, refused
 
         await kafka.restart_on_the_same_ports(monkeypatch)
-        after = await eventually(lambda: _accepted(client, signal_body(bot, secret)), timeout=30, interval=0.2,
-                                 what="gateway publishing again")
+        after = await eventually(
+            lambda: _accepted(client, signal_body(bot, secret)),
+            timeout=30,
+            interval=0.2,
+            what="gateway publishing again",
+        )
 
     # Same key, same partition, same producer: anything still held would have gone before `after`.
     ids = [str(signal.signal_id) for signal in await _received(kafka.bootstrap, bot.signal_key)]
@@ -112,8 +117,13 @@ async def _accepted(client, body):
 
 
 async def _received(bootstrap: str, signal_key: str) -> list[SignalReceived]:
-    consumer = AIOKafkaConsumer(SIGNALS_RECEIVED.name, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        SIGNALS_RECEIVED.name,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         found: list[SignalReceived] = []

@@ -13,8 +13,12 @@ def test_the_committed_documents_are_current():
 def test_the_asyncapi_document_covers_every_topic_of_the_flow_and_its_references_resolve():
     document = documents()["asyncapi.json"]
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {"egis.signals.received.v1", "egis.ledger.bots.v1", "egis.router.intents.v1",
-                         "egis.signals.skipped.v1"}
+    assert addresses == {
+        "egis.signals.received.v1",
+        "egis.ledger.bots.v1",
+        "egis.router.intents.v1",
+        "egis.signals.skipped.v1",
+    }
     for reference in _references(document):
         node = document
         for part in reference.removeprefix("#/").split("/"):

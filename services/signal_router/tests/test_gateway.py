@@ -7,13 +7,13 @@ from datetime import timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from router_support import new_bot, signal_body
+from test_domain import LIMITS, NOW
 
 from egis_common.contracts import SignalAction
-from router_support import new_bot, signal_body
 from signal_router.bots import BotView
 from signal_router.gateway import Gateway
 from signal_router.reasons import Rejected, RejectReason
-from test_domain import LIMITS, NOW
 
 
 class RecordingPublish:
@@ -41,8 +41,17 @@ def body(bot, secret, **fields) -> bytes:
 
 async def test_an_accepted_signal_is_published_with_its_bot_and_normalised_fields():
     gateway, bot, secret = gateway_with_bot()
-    signal = await gateway.accept(body(bot, secret, action="SELL", symbol="ethusdt.P", size_usd="12.5",
-                                       take_profit_price="90", stop_loss_price="110"))
+    signal = await gateway.accept(
+        body(
+            bot,
+            secret,
+            action="SELL",
+            symbol="ethusdt.P",
+            size_usd="12.5",
+            take_profit_price="90",
+            stop_loss_price="110",
+        )
+    )
     assert gateway.publish.published == [signal]
     assert (signal.bot_id, signal.action, signal.symbol) == (bot.bot_id, SignalAction.OPEN_SHORT, "ETHUSDT")
     assert (signal.size_override_usd, signal.signal_timestamp) == (Decimal("12.5"), NOW)
@@ -59,15 +68,18 @@ async def test_a_repeated_post_gets_the_same_signal_id_and_offsets_do_not_matter
     assert utc.dedup_key == shifted.dedup_key
 
 
-@pytest.mark.parametrize(("fields", "reason"), [
-    ({"secret": "wrong"}, RejectReason.UNAUTHORIZED),
-    ({"signal_key": "unknown"}, RejectReason.UNAUTHORIZED),
-    ({"action": "hold"}, RejectReason.UNKNOWN_ACTION),
-    ({"symbol": "PEPEUSDT"}, RejectReason.UNKNOWN_SYMBOL),
-    ({"size_usd": "2000000"}, RejectReason.SIZE_OUT_OF_RANGE),
-    ({"timestamp": (NOW - timedelta(hours=1)).isoformat()}, RejectReason.STALE_SIGNAL),
-    ({"timestamp": (NOW + timedelta(hours=1)).isoformat()}, RejectReason.TIMESTAMP_IN_FUTURE),
-])
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"secret": "wrong"}, RejectReason.UNAUTHORIZED),
+        ({"signal_key": "unknown"}, RejectReason.UNAUTHORIZED),
+        ({"action": "hold"}, RejectReason.UNKNOWN_ACTION),
+        ({"symbol": "PEPEUSDT"}, RejectReason.UNKNOWN_SYMBOL),
+        ({"size_usd": "2000000"}, RejectReason.SIZE_OUT_OF_RANGE),
+        ({"timestamp": (NOW - timedelta(hours=1)).isoformat()}, RejectReason.STALE_SIGNAL),
+        ({"timestamp": (NOW + timedelta(hours=1)).isoformat()}, RejectReason.TIMESTAMP_IN_FUTURE),
+    ],
+)
 async def test_a_refused_signal_is_not_published(fields, reason):
     gateway, bot, secret = gateway_with_bot()
     with pytest.raises(Rejected) as refused:

@@ -15,7 +15,9 @@ import httpx
 import pytest
 import schemathesis
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from hostile_bodies import hostile_requests
 from hypothesis import HealthCheck, given, settings
+from router_support import new_bot
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
@@ -27,8 +29,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from egis_common.topics import SIGNALS_RECEIVED
-from hostile_bodies import hostile_requests
-from router_support import new_bot
 from signal_router.adapters.http import openapi_document
 from signal_router.settings import DEFAULT_SYMBOLS
 
@@ -36,9 +36,18 @@ pytestmark = pytest.mark.infra
 HYPOTHESIS_EXAMPLES = int(os.environ.get("EGIS_HOSTILE_EXAMPLES", "10000"))
 SCHEMATHESIS_EXAMPLES = int(os.environ.get("EGIS_SCHEMATHESIS_EXAMPLES", "1000"))
 BOT, SECRET = new_bot()
-HOSTILE = settings(deadline=None, database=None, derandomize=False, print_blob=True,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                          HealthCheck.filter_too_much, HealthCheck.data_too_large])
+HOSTILE = settings(
+    deadline=None,
+    database=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 class Watch:
@@ -60,8 +69,9 @@ class Watch:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, **self.login)
         await consumer.start()
         try:
-            return await consumer.end_offsets([TopicPartition(SIGNALS_RECEIVED.name, p)
-                                               for p in range(SIGNALS_RECEIVED.partitions)])
+            return await consumer.end_offsets(
+                [TopicPartition(SIGNALS_RECEIVED.name, p) for p in range(SIGNALS_RECEIVED.partitions)]
+            )
         finally:
             await consumer.stop()
 
@@ -111,8 +121,13 @@ CONFIG = SchemathesisConfig.from_dict(
     {"checks": {"negative_data_rejection": {"expected-statuses": ["400", "401", "413", "415", "422"]}}}
 )
 OPERATION = schemathesis.openapi.from_dict(openapi_document(), config=CONFIG)["/v1/signals"]["POST"]
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 @settings(HOSTILE, max_examples=SCHEMATHESIS_EXAMPLES)
@@ -120,8 +135,9 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 async def test_schemathesis_negative_cases_over_http_get_a_4xx_and_produce_nothing(watch, client, case):
     kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
     content = json.dumps(kwargs["json"], allow_nan=True) if "json" in kwargs else kwargs.get("data")
-    response = await client.request(kwargs["method"], kwargs["url"], headers=kwargs.get("headers"),
-                                    params=kwargs.get("params"), content=content)
+    response = await client.request(
+        kwargs["method"], kwargs["url"], headers=kwargs.get("headers"), params=kwargs.get("params"), content=content
+    )
     watch.sent += 1
     case.validate_response(response, checks=CHECKS)
     assert 400 <= response.status_code < 500

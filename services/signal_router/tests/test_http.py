@@ -7,11 +7,11 @@ import json
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from router_support import signal_body
+from test_gateway import RecordingPublish, gateway_with_bot
 
 from egis_common.contracts import utc_now
-from router_support import signal_body
 from signal_router.adapters.http import create_http_app
-from test_gateway import RecordingPublish, gateway_with_bot
 
 MAX_BODY = 4096
 
@@ -43,18 +43,21 @@ async def test_a_valid_signal_gets_202_with_its_signal_id_and_is_counted(setup):
     assert sample("egis_gateway_request_seconds_count", outcome="accepted") >= 1
 
 
-@pytest.mark.parametrize(("content", "content_type", "status", "reason"), [
-    ("{}", "text/plain", 415, "unsupported_media_type"),
-    ("{}", "application/json; charset=latin-1", 415, "unsupported_media_type"),
-    ("{", "application/json", 400, "malformed_json"),
-    ("[]", "application/json", 400, "malformed_json"),
-    ('{"signal_key": NaN}', "application/json", 400, "malformed_json"),
-    ('{"secret": "a", "secret": "b"}', "application/json", 400, "malformed_json"),
-    (b"\xff\xfe{}", "application/json", 400, "malformed_json"),
-    ("[" * 3000, "application/json", 400, "malformed_json"),
-    ("x" * (MAX_BODY + 1), "application/json", 413, "body_too_large"),
-    ('{"signal_key": "k"}', "application/json; charset=UTF-8", 422, "missing_field"),
-])
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "reason"),
+    [
+        ("{}", "text/plain", 415, "unsupported_media_type"),
+        ("{}", "application/json; charset=latin-1", 415, "unsupported_media_type"),
+        ("{", "application/json", 400, "malformed_json"),
+        ("[]", "application/json", 400, "malformed_json"),
+        ('{"signal_key": NaN}', "application/json", 400, "malformed_json"),
+        ('{"secret": "a", "secret": "b"}', "application/json", 400, "malformed_json"),
+        (b"\xff\xfe{}", "application/json", 400, "malformed_json"),
+        ("[" * 3000, "application/json", 400, "malformed_json"),
+        ("x" * (MAX_BODY + 1), "application/json", 413, "body_too_large"),
+        ('{"signal_key": "k"}', "application/json; charset=UTF-8", 422, "missing_field"),
+    ],
+)
 async def test_a_request_that_is_not_a_json_object_of_acceptable_size_is_refused(
     setup, content, content_type, status, reason
 ):
@@ -66,33 +69,39 @@ async def test_a_request_that_is_not_a_json_object_of_acceptable_size_is_refused
     assert gateway.publish.published == []
 
 
-@pytest.mark.parametrize(("fields", "reason"), [
-    ({"extra": 1}, "unknown_field"),
-    ({"size_usd": 10.5}, "number_not_allowed"),
-    ({"size_usd": 100}, "number_not_allowed"),
-    ({"size_usd": "1e3"}, "invalid_decimal"),
-    ({"size_usd": "NaN"}, "invalid_decimal"),
-    ({"size_usd": "-5"}, "size_out_of_range"),
-    ({"size_usd": "0"}, "size_out_of_range"),
-    ({"size_usd": "5000000"}, "size_out_of_range"),
-    ({"take_profit_price": "-1"}, "invalid_decimal"),
-    ({"timestamp": 1767225600}, "invalid_timestamp"),
-    ({"timestamp": "2026-01-01T00:00:00"}, "invalid_timestamp"),
-    ({"action": "buy\n"}, "invalid_field"),
-    ({"symbol": "BTC\u0000USDT"}, "invalid_field"),
-    ({"signal_id": "has spaces"}, "invalid_field"),
-    ({"secret": 12345}, "invalid_field"),
-    ({"action": "hodl"}, "unknown_action"),
-    ({"symbol": "FAKEUSDT"}, "unknown_symbol"),
-    ({"action": "close", "size_usd": "10"}, "not_allowed_for_close"),
-    ({"take_profit_price": "90", "stop_loss_price": "100"}, "inconsistent_tp_sl"),
-    ({"timestamp": "2001-01-01T00:00:00Z"}, "stale_signal"),
-    ({"timestamp": "2999-01-01T00:00:00Z"}, "timestamp_in_future"),
-])
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"extra": 1}, "unknown_field"),
+        ({"size_usd": 10.5}, "number_not_allowed"),
+        ({"size_usd": 100}, "number_not_allowed"),
+        ({"size_usd": "1e3"}, "invalid_decimal"),
+        ({"size_usd": "NaN"}, "invalid_decimal"),
+        ({"size_usd": "-5"}, "size_out_of_range"),
+        ({"size_usd": "0"}, "size_out_of_range"),
+        ({"size_usd": "5000000"}, "size_out_of_range"),
+        ({"take_profit_price": "-1"}, "invalid_decimal"),
+        ({"timestamp": 1767225600}, "invalid_timestamp"),
+        ({"timestamp": "2026-01-01T00:00:00"}, "invalid_timestamp"),
+        ({"action": "buy\n"}, "invalid_field"),
+        ({"symbol": "BTC\u0000USDT"}, "invalid_field"),
+        ({"signal_id": "has spaces"}, "invalid_field"),
+        ({"secret": 12345}, "invalid_field"),
+        ({"action": "hodl"}, "unknown_action"),
+        ({"symbol": "FAKEUSDT"}, "unknown_symbol"),
+        ({"action": "close", "size_usd": "10"}, "not_allowed_for_close"),
+        ({"take_profit_price": "90", "stop_loss_price": "100"}, "inconsistent_tp_sl"),
+        ({"timestamp": "2001-01-01T00:00:00Z"}, "stale_signal"),
+        ({"timestamp": "2999-01-01T00:00:00Z"}, "timestamp_in_future"),
+    ],
+)
 async def test_invalid_fields_get_422_with_a_machine_readable_reason(setup, fields, reason):
     client, gateway, bot, secret = setup
-    response = await client.post("/v1/signals", content=json.dumps({**signal_body(bot, secret), **fields}),
-                                 headers={"content-type": "application/json"})
+    response = await client.post(
+        "/v1/signals",
+        content=json.dumps({**signal_body(bot, secret), **fields}),
+        headers={"content-type": "application/json"},
+    )
     assert (response.status_code, response.json()["reason"]) == (422, reason), response.text
     assert gateway.publish.published == []
 

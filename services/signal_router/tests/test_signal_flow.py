@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 from prometheus_client import REGISTRY
+from router_support import new_bot, next_version, signal_body
 
 from egis_common.contracts import IntentKind, OrderIntent, Side, SignalReceived, SignalSkipped
 from egis_localinfra.testing import eventually
-from router_support import new_bot, next_version, signal_body
 from signal_router import repository
 
 pytestmark = pytest.mark.infra
@@ -77,8 +77,10 @@ async def test_the_same_signal_posted_twice_becomes_one_intent(service, producer
 async def test_without_a_client_id_the_same_content_and_timestamp_is_one_signal(service, producer, tail, client):
     bot, secret = await live_bot(service, producer)
     stamp = datetime.now(UTC).replace(microsecond=0)
-    bodies = [signal_body(bot, secret, signal_id=None, timestamp=stamp.isoformat()),
-              signal_body(bot, secret, signal_id=None, timestamp=stamp.astimezone().isoformat(), action="LONG")]
+    bodies = [
+        signal_body(bot, secret, signal_id=None, timestamp=stamp.isoformat()),
+        signal_body(bot, secret, signal_id=None, timestamp=stamp.astimezone().isoformat(), action="LONG"),
+    ]
     answers = [await client.post("/v1/signals", json=body) for body in bodies]
     assert [a.status_code for a in answers] == [202, 202]
     assert answers[0].json()["signal_id"] == answers[1].json()["signal_id"]
@@ -91,8 +93,11 @@ async def test_a_wrong_secret_gets_401_and_produces_nothing(service, producer, t
     wrong = await client.post("/v1/signals", json=signal_body(bot, secret + "x"))
     unknown_key = await client.post("/v1/signals", json=signal_body(bot, secret, signal_key="no-such-key"))
     assert wrong.status_code == unknown_key.status_code == 401
-    assert wrong.json() == unknown_key.json() == {
-        "reason": "unauthorized", "detail": "unknown signal key or wrong secret", "field": None}
+    assert (
+        wrong.json()
+        == unknown_key.json()
+        == {"reason": "unauthorized", "detail": "unknown signal key or wrong secret", "field": None}
+    )
 
     marker = await client.post("/v1/signals", json=signal_body(bot, secret))
     await eventually(lambda: _intents(tail, bot), what="marker routed")
@@ -129,9 +134,7 @@ async def test_a_tombstoned_bot_is_gone_and_its_secret_gets_401(service, produce
     assert (await client.post("/v1/signals", json=signal_body(bot, secret))).status_code == 401
 
 
-async def test_a_bot_created_after_the_router_started_is_routable_within_one_second(
-    service, producer, tail, client
-):
+async def test_a_bot_created_after_the_router_started_is_routable_within_one_second(service, producer, tail, client):
     bot, secret = new_bot()
     body = signal_body(bot, secret)
     await producer.send(bot)

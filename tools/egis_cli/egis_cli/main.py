@@ -27,25 +27,35 @@ from uuid import UUID, uuid4
 
 import httpx
 import typer
-from egis_common import admin_client
-from egis_common import contracts as c
-from egis_common.kafka_login import LoginSettings, client_options
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
+
+from egis_common import admin_client
+from egis_common import contracts as c
+from egis_common.kafka_login import LoginSettings, client_options
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 LEDGER_TIMEOUT_S = 15.0
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                  help=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
-bots_app = typer.Typer(no_args_is_help=True, help="Bots, through the ledger's API (EGIS_LEDGER_URL, EGIS_LEDGER_TOKEN).")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help=__doc__.split("\n\n")[0],
+    epilog=__doc__.split("\n\n", 2)[2],
+)
+bots_app = typer.Typer(
+    no_args_is_help=True, help="Bots, through the ledger's API (EGIS_LEDGER_URL, EGIS_LEDGER_TOKEN)."
+)
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens, through the ledger's API (an admin token).")
-repair_app = typer.Typer(no_args_is_help=True,
-                         help="Operators' repairs over the admin topic, signed with EGIS_OPERATOR_ID/EGIS_OPERATOR_KEY; "
-                              "a dry run unless --confirm.")
+repair_app = typer.Typer(
+    no_args_is_help=True,
+    help="Operators' repairs over the admin topic, signed with EGIS_OPERATOR_ID/EGIS_OPERATOR_KEY; "
+    "a dry run unless --confirm.",
+)
 app.add_typer(bots_app, name="bots")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(repair_app, name="repair")
@@ -116,15 +126,18 @@ class Ledger:
     def __init__(self) -> None:
         self.url = setting("EGIS_LEDGER_URL", "source .egis/local/env (see ./egis env)").rstrip("/")
         token = setting("EGIS_LEDGER_TOKEN", "an API token, made with: egis-ledger-admin create-token --role admin")
-        self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"},
-                                   timeout=LEDGER_TIMEOUT_S)
+        self.client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=LEDGER_TIMEOUT_S
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TransportError as error:
-            raise Failure(f"the ledger at {self.url} does not answer ({type(error).__name__}); is Egis up? "
-                          "./egis status", EXIT_UNAVAILABLE) from None
+            raise Failure(
+                f"the ledger at {self.url} does not answer ({type(error).__name__}); is Egis up? ./egis status",
+                EXIT_UNAVAILABLE,
+            ) from None
         if response.status_code >= 400:
             raise Failure(f"{method} {path}: {response.status_code} {_problem(response)}")
         return response.json() if response.content else None
@@ -159,10 +172,30 @@ def status_of(bot: dict) -> str:
 def bots_list(as_json: Json = False) -> None:
     """Every bot the token may see: one line each."""
     bots = Ledger().call("GET", "/v1/bots")
-    emit(bots, as_json, lambda: out.print(table(
-        None, ["bot", "name", "status", "exchange", "account", "budget", "order size"],
-        [[b["bot_id"], b["name"], status_of(b), b["exchange"], b["exchange_account"], b["initial_budget_usd"],
-          b["default_order_size_usd"]] for b in bots]) if bots else "no bots"))
+    emit(
+        bots,
+        as_json,
+        lambda: out.print(
+            table(
+                None,
+                ["bot", "name", "status", "exchange", "account", "budget", "order size"],
+                [
+                    [
+                        b["bot_id"],
+                        b["name"],
+                        status_of(b),
+                        b["exchange"],
+                        b["exchange_account"],
+                        b["initial_budget_usd"],
+                        b["default_order_size_usd"],
+                    ]
+                    for b in bots
+                ],
+            )
+            if bots
+            else "no bots"
+        ),
+    )
 
 
 @bots_app.command("show")
@@ -177,15 +210,48 @@ def bots_show(bot_id: UUID, as_json: Json = False) -> None:
     data = {"bot": bot, "budget": budget, "positions": positions}
 
     def render() -> None:
-        out.print(f"{bot['name']} ({status_of(bot)}), {bot['exchange']} account {bot['exchange_account']}, "
-                  f"signal key {bot['signal_key']}")
-        out.print(f"budget: {budget['available_usd']} available of {budget['initial_usd']} "
-                  f"({budget['reserved_open_usd']} in open positions, {budget['reserved_opening_usd']} opening)")
-        out.print(table("positions", ["symbol", "side", "status", "qty", "entry", "size (requested)", "closed at",
-                                      "close price", "pnl", "fees"],
-                        [[p["symbol"], p["side"], p["status"], p["executed_qty"], p["avg_entry_price"],
-                          _size(p), p["closed_at"], p["close_price"], p["realised_pnl_usd"], p["fee_usd"]]
-                         for p in positions]) if positions else "no positions")
+        out.print(
+            f"{bot['name']} ({status_of(bot)}), {bot['exchange']} account {bot['exchange_account']}, "
+            f"signal key {bot['signal_key']}"
+        )
+        out.print(
+            f"budget: {budget['available_usd']} available of {budget['initial_usd']} "
+            f"({budget['reserved_open_usd']} in open positions, {budget['reserved_opening_usd']} opening)"
+        )
+        out.print(
+            table(
+                "positions",
+                [
+                    "symbol",
+                    "side",
+                    "status",
+                    "qty",
+                    "entry",
+                    "size (requested)",
+                    "closed at",
+                    "close price",
+                    "pnl",
+                    "fees",
+                ],
+                [
+                    [
+                        p["symbol"],
+                        p["side"],
+                        p["status"],
+                        p["executed_qty"],
+                        p["avg_entry_price"],
+                        _size(p),
+                        p["closed_at"],
+                        p["close_price"],
+                        p["realised_pnl_usd"],
+                        p["fee_usd"],
+                    ]
+                    for p in positions
+                ],
+            )
+            if positions
+            else "no positions"
+        )
 
     emit(data, as_json, render)
 
@@ -210,14 +276,26 @@ def bots_create(
     as_json: Json = False,
 ) -> None:
     """Create a bot; its webhook secret is shown once."""
-    body = {"name": name, "signal_key": signal_key, "exchange": exchange.value, "exchange_account": exchange_account,
-            "initial_budget_usd": initial_budget_usd, "default_order_size_usd": default_order_size_usd,
-            "take_profit_pct": take_profit_pct, "stop_loss_pct": stop_loss_pct,
-            "owner_id": str(owner_id) if owner_id else None}
+    body = {
+        "name": name,
+        "signal_key": signal_key,
+        "exchange": exchange.value,
+        "exchange_account": exchange_account,
+        "initial_budget_usd": initial_budget_usd,
+        "default_order_size_usd": default_order_size_usd,
+        "take_profit_pct": take_profit_pct,
+        "stop_loss_pct": stop_loss_pct,
+        "owner_id": str(owner_id) if owner_id else None,
+    }
     bot = Ledger().call("POST", "/v1/bots", json={k: v for k, v in body.items() if v is not None})
-    emit(bot, as_json, lambda: out.print(
-        f"bot {bot['bot_id']} created ({bot['name']}, {status_of(bot)}).\n"
-        f"webhook secret (shown once): {bot['webhook_secret']}"))
+    emit(
+        bot,
+        as_json,
+        lambda: out.print(
+            f"bot {bot['bot_id']} created ({bot['name']}, {status_of(bot)}).\n"
+            f"webhook secret (shown once): {bot['webhook_secret']}"
+        ),
+    )
 
 
 def _set_paused(bot_id: UUID, paused: bool, as_json: bool) -> None:
@@ -255,40 +333,78 @@ def bots_delete(bot_id: UUID, yes: Yes = False, as_json: Json = False) -> None:
 def tokens_list(as_json: Json = False) -> None:
     """Every API token: name, role, owner, created, last used, expiry; never the secret."""
     tokens = Ledger().call("GET", "/v1/tokens")
-    emit(tokens, as_json, lambda: out.print(table(
-        None, ["token", "name", "role", "owner", "created", "last used", "expires", "revoked"],
-        [[t["token_id"], t["name"], t["role"], t["owner_id"], t["created_at"], t["last_used_at"], t["expires_at"],
-          t["revoked_at"]] for t in tokens]) if tokens else "no tokens"))
+    emit(
+        tokens,
+        as_json,
+        lambda: out.print(
+            table(
+                None,
+                ["token", "name", "role", "owner", "created", "last used", "expires", "revoked"],
+                [
+                    [
+                        t["token_id"],
+                        t["name"],
+                        t["role"],
+                        t["owner_id"],
+                        t["created_at"],
+                        t["last_used_at"],
+                        t["expires_at"],
+                        t["revoked_at"],
+                    ]
+                    for t in tokens
+                ],
+            )
+            if tokens
+            else "no tokens"
+        ),
+    )
 
 
 # ---------------------------------------------------------------- repairs
 
 
-def _repair(name: c.AdminCommandName, confirm: bool, bot_id: UUID | None, yes: bool, as_json: bool,
-            timeout: float | None) -> None:
+def _repair(
+    name: c.AdminCommandName, confirm: bool, bot_id: UUID | None, yes: bool, as_json: bool, timeout: float | None
+) -> None:
     operator_id = setting("EGIS_OPERATOR_ID", "the operator you sign as (source .egis/local/env)")
     key = setting("EGIS_OPERATOR_KEY", "your signing key (./egis operators add NAME makes one)")
     bootstrap = setting("EGIS_KAFKA_BOOTSTRAP_SERVERS", "source .egis/local/env")
     if confirm:
-        ask(f"Run {name.value} for real{f' for bot {bot_id}' if bot_id else ' for every bot'}? "
-            "(without --confirm it is a dry run)", yes)
-    command = admin_client.signed(c.AdminCommand(request_id=uuid4(), command=name, confirm=confirm, bot_id=bot_id,
-                                                 operator_id=operator_id, signature=""), key)
-    wait_s = timeout if timeout is not None else admin_client.reply_timeout_s(
-        name, float(os.environ.get("EGIS_ADMIN_MAX_COMMAND_SECONDS", admin_client.MAX_COMMAND_SECONDS)))
+        ask(
+            f"Run {name.value} for real{f' for bot {bot_id}' if bot_id else ' for every bot'}? "
+            "(without --confirm it is a dry run)",
+            yes,
+        )
+    command = admin_client.signed(
+        c.AdminCommand(
+            request_id=uuid4(), command=name, confirm=confirm, bot_id=bot_id, operator_id=operator_id, signature=""
+        ),
+        key,
+    )
+    wait_s = (
+        timeout
+        if timeout is not None
+        else admin_client.reply_timeout_s(
+            name, float(os.environ.get("EGIS_ADMIN_MAX_COMMAND_SECONDS", admin_client.MAX_COMMAND_SECONDS))
+        )
+    )
     with Status(f"{name.value}: sent, waiting for the reconciler", console=err) as status:
+
         def waiting(seconds: float) -> None:
             status.update(f"{name.value}: waiting for the reconciler's reply, {seconds:.0f}s of at most {wait_s:.0f}s")
 
         try:
-            reply = asyncio.run(admin_client.request(bootstrap, command, wait_s, client_options(LoginSettings()),
-                                                     waiting))
+            reply = asyncio.run(
+                admin_client.request(bootstrap, command, wait_s, client_options(LoginSettings()), waiting)
+            )
         except Exception as error:  # Kafka unreachable or the login refused
-            raise Failure(f"cannot reach Kafka at {bootstrap} as the operator: {type(error).__name__}: {error}",
-                          EXIT_UNAVAILABLE) from None
+            raise Failure(
+                f"cannot reach Kafka at {bootstrap} as the operator: {type(error).__name__}: {error}", EXIT_UNAVAILABLE
+            ) from None
     if reply is None:
-        raise Failure(f"no reply within {wait_s:.0f}s (request {command.request_id}); is the reconciler up? "
-                      "./egis status")
+        raise Failure(
+            f"no reply within {wait_s:.0f}s (request {command.request_id}); is the reconciler up? ./egis status"
+        )
     emit(reply.model_dump(mode="json"), as_json, lambda: render_reply(reply))
     if reply.status != "ok":
         raise typer.Exit(EXIT_FAILED)
@@ -299,8 +415,13 @@ def render_reply(reply: c.AdminReply) -> None:
     out.print(f"{reply.command.value}: {reply.status} ({mode}), request {reply.request_id}")
     summary = {k: v for k, v in reply.report.items() if not isinstance(v, list)}
     if summary:
-        out.print(table(None, ["", ""], [[k, json.dumps(v, default=str) if isinstance(v, dict) else v]
-                                         for k, v in summary.items()]))
+        out.print(
+            table(
+                None,
+                ["", ""],
+                [[k, json.dumps(v, default=str) if isinstance(v, dict) else v] for k, v in summary.items()],
+            )
+        )
     for name, lines in reply.report.items():
         if isinstance(lines, list) and lines:
             columns = [k for k in lines[0] if k != "backfill"]
@@ -315,7 +436,9 @@ def _repair_command(name: c.AdminCommandName, summary: str) -> None:
     def run(
         confirm: Annotated[bool, typer.Option("--confirm", help="apply it (asks first); default: a dry run")] = False,
         bot_id: Annotated[UUID | None, typer.Option(help="one bot only")] = None,
-        timeout: Annotated[float | None, typer.Option(help="seconds to wait for the reply (default: by command)")] = None,
+        timeout: Annotated[
+            float | None, typer.Option(help="seconds to wait for the reply (default: by command)")
+        ] = None,
         yes: Yes = False,
         as_json: Json = False,
     ) -> None:
@@ -323,12 +446,16 @@ def _repair_command(name: c.AdminCommandName, summary: str) -> None:
 
 
 for _name, _summary in (
-    (c.AdminCommandName.DRIFT_REPORT, "Positions whose facts disagree, and pending orders unresolved too long; "
-                                      "changes nothing."),
+    (
+        c.AdminCommandName.DRIFT_REPORT,
+        "Positions whose facts disagree, and pending orders unresolved too long; changes nothing.",
+    ),
     (c.AdminCommandName.RESOLVE_PENDING, "Look pending orders up on their venue and settle what is certain."),
     (c.AdminCommandName.SYNC_WRONG_CLOSED_POSITIONS, "Backfill closed positions' missing close facts."),
-    (c.AdminCommandName.RECONCILE_PAPER_POSITIONS, "Sync Paper State: bring the paper venue's positions in line "
-                                                   "with the ledger's."),
+    (
+        c.AdminCommandName.RECONCILE_PAPER_POSITIONS,
+        "Sync Paper State: bring the paper venue's positions in line with the ledger's.",
+    ),
 ):
     _repair_command(_name, _summary)
 
@@ -368,8 +495,9 @@ def status() -> None:
 
 @app.command()
 @clean_errors
-def restart(component: Annotated[str | None, typer.Argument(help="kafka, postgres or a service; none: all")] = None
-            ) -> None:
+def restart(
+    component: Annotated[str | None, typer.Argument(help="kafka, postgres or a service; none: all")] = None,
+) -> None:
     """Stop one component (or everything), then bring the system up."""
     _local("restart", component=component)
 
@@ -390,9 +518,11 @@ def mark_price(symbol: str, price: str) -> None:
 
 @app.command()
 @clean_errors
-def operators(action: Annotated[str, typer.Argument(help="list, add, rotate or revoke")],
-              name: Annotated[str | None, typer.Argument(help="the operator id (not for list)")] = None,
-              yes: Yes = False) -> None:
+def operators(
+    action: Annotated[str, typer.Argument(help="list, add, rotate or revoke")],
+    name: Annotated[str | None, typer.Argument(help="the operator id (not for list)")] = None,
+    yes: Yes = False,
+) -> None:
     """Operators' signing keys: list, add, rotate, revoke; no restart needed."""
     if action not in ("list", "add", "rotate", "revoke"):
         raise Failure(f"operators: unknown action {action!r}: list, add, rotate or revoke", EXIT_USAGE)
@@ -421,8 +551,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(show_version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                     help="print the version and exit")] = False) -> None:
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
     """Egis's command line."""
 
 

@@ -135,8 +135,9 @@ async def _algo_facts(
     client: AsyncClient, account: str, open_algos: list[dict[str, Any]], seen: Seen
 ) -> list[c.Message]:
     still_open = {str(body["algoId"]) for body in open_algos}
-    facts: list[c.Message] = [from_algo_order(body, account) for body in open_algos
-                              if str(body["algoId"]) not in seen.open_algos]
+    facts: list[c.Message] = [
+        from_algo_order(body, account) for body in open_algos if str(body["algoId"]) not in seen.open_algos
+    ]
     for algo_id in sorted(set(seen.open_algos) - still_open):
         facts.append(from_algo_order(await client.futures_get_algo_order(algoId=int(algo_id)), account))
     return facts
@@ -152,14 +153,21 @@ async def _our_stops(
     for stop in seen.ours:
         if stop.algo_id in known or stop.client_algo_id in known_clients:
             continue
-        reference = {"algoId": int(stop.algo_id)} if (stop.algo_id or "").isdigit() \
-            else {"clientAlgoId": stop.client_algo_id}
+        reference = (
+            {"algoId": int(stop.algo_id)} if (stop.algo_id or "").isdigit() else {"clientAlgoId": stop.client_algo_id}
+        )
         try:
             facts.append(from_algo_order(await client.futures_get_algo_order(**reference), account))
         except BinanceAPIException as error:
             if error.status_code != 400:  # rate limits, 5xx: the whole catch-up is tried again later
                 raise
             # Refused for this stop alone (-2013: the venue does not know it): the rest must not wait on it.
-            log.warning("binance_stop_look_up_refused", account=account, client_algo_id=stop.client_algo_id,
-                        algo_id=stop.algo_id, code=error.code, message=error.message)
+            log.warning(
+                "binance_stop_look_up_refused",
+                account=account,
+                client_algo_id=stop.client_algo_id,
+                algo_id=stop.algo_id,
+                code=error.code,
+                message=error.message,
+            )
     return facts

@@ -92,13 +92,29 @@ def placement_failure(error: Exception, *, account: str, client_id: str) -> Reje
     """The outcome of a placement that raised instead of answering with an order."""
     code = getattr(error, "code", None) if isinstance(error, BinanceAPIException) else None
     if not_processed(error):
-        log.warning("binance_order_not_processed", account=account, client_id=client_id,
-                    status=error.status_code, code=code, retry_after_s=retry_after_s(error))
-        return Rejected(f"http_{error.status_code}", error.message or "", _api_error_raw(error), not_processed=True,
-                        retry_after_s=retry_after_s(error))
+        log.warning(
+            "binance_order_not_processed",
+            account=account,
+            client_id=client_id,
+            status=error.status_code,
+            code=code,
+            retry_after_s=retry_after_s(error),
+        )
+        return Rejected(
+            f"http_{error.status_code}",
+            error.message or "",
+            _api_error_raw(error),
+            not_processed=True,
+            retry_after_s=retry_after_s(error),
+        )
     if code in CONFIG_ERROR_CODES:
-        log.error("binance_configuration_error", account=account, client_id=client_id,
-                  code=code, reason=CONFIG_ERROR_CODES[code])
+        log.error(
+            "binance_configuration_error",
+            account=account,
+            client_id=client_id,
+            code=code,
+            reason=CONFIG_ERROR_CODES[code],
+        )
         return _rejected(error)
     if code in REFUSED_CODES and error.status_code < 500:
         return _rejected(error)

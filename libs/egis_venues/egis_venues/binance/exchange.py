@@ -23,18 +23,43 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from egis_common.logs import get_logger
 from egis_venues.binance.client import BinanceClients, ClientFactory, client_factory
 from egis_venues.binance.errors import (
-    MarketDataUnavailable, UnknownSymbol, describe, is_duplicate_client_id, lookup_failure,
-    market_data_unavailable, not_processed, placement_failure, retry_after_s, unknown_from,
+    MarketDataUnavailable,
+    UnknownSymbol,
+    describe,
+    is_duplicate_client_id,
+    lookup_failure,
+    market_data_unavailable,
+    not_processed,
+    placement_failure,
+    retry_after_s,
+    unknown_from,
 )
 from egis_venues.binance.parse import (
-    FEE_ASSET, AccountTrade, VenueOrder, account_trade, filled, trades_cover, unexecuted_outcome,
-    venue_decimal, venue_id, venue_order,
+    FEE_ASSET,
+    AccountTrade,
+    VenueOrder,
+    account_trade,
+    filled,
+    trades_cover,
+    unexecuted_outcome,
+    venue_decimal,
+    venue_id,
+    venue_order,
 )
 from egis_venues.binance.requests import invalid_market_order, invalid_stop, market_order_params, stop_params
 from egis_venues.binance.rules import SymbolRulesCache
 from egis_venues.binance.weights import WeightBudget, metered
 from egis_venues.port import (
-    Filled, LookupOutcome, MarketOrder, NotFound, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
+    Filled,
+    LookupOutcome,
+    MarketOrder,
+    NotFound,
+    OrderOutcome,
+    Rejected,
+    StopOrder,
+    StopPlaced,
+    SymbolRules,
+    Unknown,
 )
 from egis_venues.settings import BinanceCredentials
 
@@ -55,6 +80,7 @@ def _after_retry_after(state: RetryCallState) -> float:
 
 def _retry_after_too_far(within_s: float) -> Callable[[RetryCallState], bool]:
     """Stop at once when the venue asks to come back later than the time left for this order."""
+
     def stop(state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
         asked = retry_after_s(error) if error is not None else None
@@ -69,9 +95,16 @@ class TradesIncomplete(Exception):
 
 class BinanceExchange:
     def __init__(
-        self, accounts: Mapping[str, BinanceCredentials], *, live: bool = False, base_url: str | None = None,
-        request_timeout_s: float = 5.0, rules_ttl_s: float = 3600.0, factory: ClientFactory | None = None,
-        clock: Callable[[], float] = time.monotonic, weights: WeightBudget | None = None,
+        self,
+        accounts: Mapping[str, BinanceCredentials],
+        *,
+        live: bool = False,
+        base_url: str | None = None,
+        request_timeout_s: float = 5.0,
+        rules_ttl_s: float = 3600.0,
+        factory: ClientFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        weights: WeightBudget | None = None,
         resend_within_s: float = 8.0,
     ) -> None:
         self.resend_within_s = resend_within_s
@@ -114,15 +147,18 @@ class BinanceExchange:
     async def _sent(self, client: AsyncClient, params: dict[str, Any]) -> dict[str, Any]:
         """The order, sent again while the venue says it did not process it and says when to come back in time."""
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception(not_processed), wait=_after_retry_after,
-            stop=stop_after_delay(self.resend_within_s) | _retry_after_too_far(self.resend_within_s), reraise=True,
+            retry=retry_if_exception(not_processed),
+            wait=_after_retry_after,
+            stop=stop_after_delay(self.resend_within_s) | _retry_after_too_far(self.resend_within_s),
+            reraise=True,
         ):
             with attempt:
                 return await client.futures_create_order(**params)
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str,
-                         not_after: datetime | None = None) -> LookupOutcome:
+    async def find_order(
+        self, account: str, symbol: str, client_order_id: str, not_after: datetime | None = None
+    ) -> LookupOutcome:
         """`not_after` is ignored: no lock of ours holds a booking on Binance off, and its clock is not ours,
         so "not found" is never final here; the reconciler's not-found window decides."""
         client = self._clients.for_account(account)
@@ -227,5 +263,6 @@ async def _open_stop(client: AsyncClient, order: StopOrder) -> StopPlaced | Unkn
 
 
 def _unknown_account(account: str) -> Rejected:
-    return Rejected("unknown_account", f"no Binance credentials configured for account {account!r}",
-                    {"account": account})
+    return Rejected(
+        "unknown_account", f"no Binance credentials configured for account {account!r}", {"account": account}
+    )

@@ -39,14 +39,22 @@ log = get_logger(__name__)
 
 # The names the executor's dashboards and alerts know: the executor is the service that runs the stream.
 
-CONNECTED = Gauge("egis_executor_binance_stream_connected", "1 while the account's user data stream is connected",
-                  ["account"])
-EVENTS = Counter("egis_executor_binance_stream_events_total", "User data stream events received, by type",
-                 ["account", "event"])
-FACTS = Counter("egis_executor_binance_stream_facts_total", "Exchange facts published, by source (stream, rest)",
-                ["account", "source"])
-DISCONNECTS = Counter("egis_executor_binance_stream_disconnects_total",
-                      "User data stream sessions that ended, by cause", ["account", "cause"])
+CONNECTED = Gauge(
+    "egis_executor_binance_stream_connected", "1 while the account's user data stream is connected", ["account"]
+)
+EVENTS = Counter(
+    "egis_executor_binance_stream_events_total", "User data stream events received, by type", ["account", "event"]
+)
+FACTS = Counter(
+    "egis_executor_binance_stream_facts_total",
+    "Exchange facts published, by source (stream, rest)",
+    ["account", "source"],
+)
+DISCONNECTS = Counter(
+    "egis_executor_binance_stream_disconnects_total",
+    "User data stream sessions that ended, by cause",
+    ["account", "cause"],
+)
 
 LISTEN_KEY_GONE = -1125
 # A session that lasted this long was healthy: the next reconnect starts from the shortest wait again.
@@ -65,6 +73,7 @@ class StreamOptions:
     reconnect_max_s: float = 30.0
     catch_up_s: float = 3600.0  # how far back the first catch-up looks for trades
     heartbeat_s: float = 30.0  # websocket pings: a connection silent past this counts as lost
+
 
 def stream_url(*, configured: str | None, base_url: str | None, live: bool) -> str:
     """Configured; else the local server's (ws:// on base_url); else python-binance's venue URL."""
@@ -127,8 +136,11 @@ class AccountStream:
         except ListenKeyExpired:
             return "listen_key_expired"
         except Exception as error:  # nothing may end the stream for good: log, reconnect
-            cause, evidence = describe(error) if not isinstance(error, aiohttp.WSServerHandshakeError) \
+            cause, evidence = (
+                describe(error)
+                if not isinstance(error, aiohttp.WSServerHandshakeError)
                 else (f"handshake_{error.status}", {})
+            )
             log.warning("binance_stream_failed", account=self.account, cause=cause, evidence=evidence)
             return cause
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException
+
 from egis_common.logs import get_logger
 
 log = get_logger(__name__)
@@ -30,18 +31,34 @@ MAX_ATTEMPTS_AFTER_429 = 5
 # The venue's published IP weights, by method and path under /fapi/vN/; an unlisted request counts this much.
 DEFAULT_WEIGHT = 5
 WEIGHTS: dict[tuple[str, str], int] = {
-    ("GET", "ping"): 1, ("GET", "time"): 1, ("GET", "exchangeInfo"): 1,
-    ("GET", "order"): 1, ("GET", "algoOrder"): 1, ("DELETE", "order"): 1, ("DELETE", "algoOrder"): 1,
-    ("POST", "order"): 0, ("POST", "algoOrder"): 0,  # order placements count against order limits instead
-    ("GET", "userTrades"): 5, ("GET", "allOrders"): 5, ("GET", "allAlgoOrders"): 5,
-    ("GET", "positionRisk"): 5, ("GET", "account"): 5, ("GET", "balance"): 5,
-    ("POST", "leverage"): 1, ("GET", "commissionRate"): 20, ("GET", "positionSide/dual"): 30,
-    ("POST", "listenKey"): 1, ("PUT", "listenKey"): 1, ("DELETE", "listenKey"): 1,
+    ("GET", "ping"): 1,
+    ("GET", "time"): 1,
+    ("GET", "exchangeInfo"): 1,
+    ("GET", "order"): 1,
+    ("GET", "algoOrder"): 1,
+    ("DELETE", "order"): 1,
+    ("DELETE", "algoOrder"): 1,
+    ("POST", "order"): 0,
+    ("POST", "algoOrder"): 0,  # order placements count against order limits instead
+    ("GET", "userTrades"): 5,
+    ("GET", "allOrders"): 5,
+    ("GET", "allAlgoOrders"): 5,
+    ("GET", "positionRisk"): 5,
+    ("GET", "account"): 5,
+    ("GET", "balance"): 5,
+    ("POST", "leverage"): 1,
+    ("GET", "commissionRate"): 20,
+    ("GET", "positionSide/dual"): 30,
+    ("POST", "listenKey"): 1,
+    ("PUT", "listenKey"): 1,
+    ("DELETE", "listenKey"): 1,
 }
 # Weight (with a symbol, without one) of the requests whose weight depends on naming a symbol.
 BY_SYMBOL: dict[tuple[str, str], tuple[int, int]] = {
-    ("GET", "openOrders"): (1, 40), ("GET", "openAlgoOrders"): (1, 40),
-    ("GET", "premiumIndex"): (1, 10), ("GET", "ticker/price"): (1, 2),
+    ("GET", "openOrders"): (1, 40),
+    ("GET", "openAlgoOrders"): (1, 40),
+    ("GET", "premiumIndex"): (1, 10),
+    ("GET", "ticker/price"): (1, 2),
 }
 
 
@@ -105,9 +122,14 @@ class WeightBudget:
         log.warning("binance_request_refused", status=status, retry_after_s=retry_after_s)
 
     def report(self) -> dict[str, Any]:
-        return {"weight_budget_per_minute": self.per_minute or "unlimited", "requests": self.requests,
-                "weight": self.weight_sent, "waited_s": round(self.waited_s, 3),
-                "http_429": self.refusals.get(TOO_MANY_REQUESTS, 0), "http_418": self.refusals.get(IP_BANNED, 0)}
+        return {
+            "weight_budget_per_minute": self.per_minute or "unlimited",
+            "requests": self.requests,
+            "weight": self.weight_sent,
+            "waited_s": round(self.waited_s, 3),
+            "http_429": self.refusals.get(TOO_MANY_REQUESTS, 0),
+            "http_418": self.refusals.get(IP_BANNED, 0),
+        }
 
     def _wait_for(self, weight: int) -> float:
         now = self.clock()

@@ -50,13 +50,18 @@ async def book(venue: VenueContext, conn: AsyncConnection, orders: list[MarketOr
 def _too_late(order: MarketOrder, db_now: datetime) -> Rejected | None:
     if order.not_after is None or db_now <= order.not_after:
         return None
-    return Rejected(TOO_LATE, f"the order reached the venue at {db_now.isoformat()}, after its not_after "
-                              f"{order.not_after.isoformat()}: nothing was placed",
-                    {"client_order_id": order.client_order_id}, not_processed=True)
+    return Rejected(
+        TOO_LATE,
+        f"the order reached the venue at {db_now.isoformat()}, after its not_after "
+        f"{order.not_after.isoformat()}: nothing was placed",
+        {"client_order_id": order.client_order_id},
+        not_processed=True,
+    )
 
 
-def _match(venue: VenueContext, order: MarketOrder, mark: Decimal | None,
-           venue_state: VenueState) -> Execution | Rejected:
+def _match(
+    venue: VenueContext, order: MarketOrder, mark: Decimal | None, venue_state: VenueState
+) -> Execution | Rejected:
     try:
         rules = venue.rules(order.symbol)
     except LookupError:

@@ -33,7 +33,7 @@ class Coalescer(Generic[T, R]):
     async def _drain(self) -> None:
         while self._queue:
             await asyncio.sleep(0)  # the rest of a concurrent batch joins the queue first
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch:]
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             try:
                 results = await self._flush([item for item, _ in batch])
             except Exception as error:  # flush functions answer for every item; this is a last resort

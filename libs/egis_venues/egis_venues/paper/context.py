@@ -45,8 +45,9 @@ class VenueContext:
     async def state(self, conn: AsyncConnection, pairs: list[tuple[str, str]]) -> VenueState:
         """The accounts and positions of `pairs`, locked; an account first seen gets its opening balance."""
         s = self.settings
-        return await VenueState.load(conn, pairs, lambda account: s.balances_usd.get(account, s.default_balance_usd),
-                                     s.leverage)
+        return await VenueState.load(
+            conn, pairs, lambda account: s.balances_usd.get(account, s.default_balance_usd), s.leverage
+        )
 
     async def announce(self, conn: AsyncConnection, *announced: c.Message) -> None:
         """The venue's algo order facts, as its user data stream would tell them, and to the hook in the same

@@ -26,8 +26,9 @@ log = get_logger(__name__)
 LOCK_TIMEOUT = "5s"
 
 
-async def find_order(engine: AsyncEngine, account: str, symbol: str, client_order_id: str,
-                     not_after: datetime | None = None) -> LookupOutcome:
+async def find_order(
+    engine: AsyncEngine, account: str, symbol: str, client_order_id: str, not_after: datetime | None = None
+) -> LookupOutcome:
     """The latest order of the account with this client order id, as the venue booked it; when there is none,
     a final NotFound once nothing can book it any more (`not_after` passed)."""
     async with engine.connect() as conn:
@@ -37,8 +38,9 @@ async def find_order(engine: AsyncEngine, account: str, symbol: str, client_orde
     return facts.filled(row) if row is not None and row.symbol == symbol else NotFound()
 
 
-async def _after_bookings(engine: AsyncEngine, account: str, symbol: str, client_order_id: str,
-                          not_after: datetime) -> LookupOutcome:
+async def _after_bookings(
+    engine: AsyncEngine, account: str, symbol: str, client_order_id: str, not_after: datetime
+) -> LookupOutcome:
     async with engine.begin() as conn:
         await conn.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         db_now = await tables.lock_orders(conn, [client_order_id])
@@ -54,8 +56,9 @@ class PaperLookup:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str,
-                         not_after: datetime | None = None) -> LookupOutcome:
+    async def find_order(
+        self, account: str, symbol: str, client_order_id: str, not_after: datetime | None = None
+    ) -> LookupOutcome:
         try:
             return await find_order(self.engine, account, symbol, client_order_id, not_after)
         except Exception as error:

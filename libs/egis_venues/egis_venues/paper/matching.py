@@ -82,8 +82,9 @@ def opened_qty(before: Decimal, after: Decimal) -> Decimal:
     return max(abs(after) - abs(before), ZERO)
 
 
-def match(order: MarketOrder, rules: SymbolRules, mark: Decimal, book: Book,
-          config: VenueConfig) -> Execution | Rejected:
+def match(
+    order: MarketOrder, rules: SymbolRules, mark: Decimal, book: Book, config: VenueConfig
+) -> Execution | Rejected:
     qty = _on_step(order.quantity, rules.step_size)
     if qty <= 0:
         return Rejected("-4003", "Quantity less than or equal to zero.")
@@ -94,16 +95,19 @@ def match(order: MarketOrder, rules: SymbolRules, mark: Decimal, book: Book,
     if order.reduce_only and not closes_position:
         return Rejected("-2022", "ReduceOnly Order is rejected.")
     if not order.reduce_only and qty * price < rules.min_notional_usd:
-        return Rejected("-4164", f"Order's notional must be no smaller than {rules.min_notional_usd} "
-                                 "(unless you choose reduce only).")
+        return Rejected(
+            "-4164",
+            f"Order's notional must be no smaller than {rules.min_notional_usd} (unless you choose reduce only).",
+        )
     executed = _on_step(qty * config.fill_ratio, rules.step_size)
     if order.reduce_only:  # never more than the position: a reduce-only order cannot flip it
         executed = min(executed, abs(book.position_qty))
     return _execute(order, qty, executed, price, book, config)
 
 
-def _execute(order: MarketOrder, qty: Decimal, executed: Decimal, price: Decimal, book: Book,
-             config: VenueConfig) -> Execution | Rejected:
+def _execute(
+    order: MarketOrder, qty: Decimal, executed: Decimal, price: Decimal, book: Book, config: VenueConfig
+) -> Execution | Rejected:
     fee = (executed * price * config.taker_fee_rate).quantize(USDT_STEP, ROUND_HALF_EVEN)
     delta = executed if order.side is OrderSide.BUY else -executed
     position_qty, entry, realised = book.position_qty, book.entry_price, ZERO
@@ -113,8 +117,14 @@ def _execute(order: MarketOrder, qty: Decimal, executed: Decimal, price: Decimal
     if margin_usd + fee > book.wallet_usd - book.used_margin_usd:
         return Rejected("-2019", "Margin is insufficient.")
     return Execution(
-        status="FILLED" if executed == qty else "EXPIRED", orig_qty=qty, executed_qty=executed, price=price,
-        fee_usd=fee, realised_pnl_usd=realised, position_qty=position_qty, entry_price=entry,
+        status="FILLED" if executed == qty else "EXPIRED",
+        orig_qty=qty,
+        executed_qty=executed,
+        price=price,
+        fee_usd=fee,
+        realised_pnl_usd=realised,
+        position_qty=position_qty,
+        entry_price=entry,
         wallet_usd=book.wallet_usd + realised - fee,
     )
 

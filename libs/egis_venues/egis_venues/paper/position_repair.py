@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_common.contracts import PaperRepairSkip
-
 from egis_venues.paper import tables
 from egis_venues.paper.matching import ZERO, after_fill
 from egis_venues.port import OrderSide
@@ -116,8 +115,10 @@ async def examine(conn: AsyncConnection) -> list[Repair]:
 
 async def apply(conn: AsyncConnection, chosen: Iterable[Repair]) -> None:
     """Rows created, closed (flat, as the venue leaves a closed position) or updated to what the fills say."""
-    await tables.save_positions(conn, {(r.account, r.symbol): (r.derived.qty, r.derived.entry_price)
-                                       for r in chosen if r.action is not Action.NONE})
+    await tables.save_positions(
+        conn,
+        {(r.account, r.symbol): (r.derived.qty, r.derived.entry_price) for r in chosen if r.action is not Action.NONE},
+    )
 
 
 async def _fills(conn: AsyncConnection) -> list[Fill]:

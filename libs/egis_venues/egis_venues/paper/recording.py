@@ -17,8 +17,9 @@ from egis_venues.port import MarketOrder
 Executed = tuple[int, MarketOrder, Execution, str]  # (position in the batch, order, execution, order type)
 
 
-async def record(venue: VenueContext, conn: AsyncConnection, venue_state: VenueState,
-                 executed: list[Executed]) -> list[sa.Row]:
+async def record(
+    venue: VenueContext, conn: AsyncConnection, venue_state: VenueState, executed: list[Executed]
+) -> list[sa.Row]:
     """Book executions: orders, trades, positions, wallets; announce each order and trade as a fact."""
     orders = await tables.insert_orders(conn, [_order_row(order, ex, kind) for _, order, ex, kind in executed])
     traded = [(row, ex) for row, (_, _, ex, _) in zip(orders, executed, strict=True) if ex.executed_qty > 0]
@@ -35,17 +36,30 @@ async def record(venue: VenueContext, conn: AsyncConnection, venue_state: VenueS
 
 def _order_row(order: MarketOrder, execution: Execution, order_type: str) -> dict:
     return {
-        "account": order.account, "symbol": order.symbol, "client_order_id": order.client_order_id,
-        "side": order.side.value, "order_type": order_type, "reduce_only": order.reduce_only,
-        "status": execution.status, "orig_qty": execution.orig_qty, "executed_qty": execution.executed_qty,
-        "avg_price": execution.price if execution.executed_qty else Decimal("0"), "fee_usd": execution.fee_usd,
+        "account": order.account,
+        "symbol": order.symbol,
+        "client_order_id": order.client_order_id,
+        "side": order.side.value,
+        "order_type": order_type,
+        "reduce_only": order.reduce_only,
+        "status": execution.status,
+        "orig_qty": execution.orig_qty,
+        "executed_qty": execution.executed_qty,
+        "avg_price": execution.price if execution.executed_qty else Decimal("0"),
+        "fee_usd": execution.fee_usd,
         "realised_pnl_usd": execution.realised_pnl_usd,
     }
 
 
 def _trade_row(order: sa.Row, execution: Execution) -> dict:
     return {
-        "order_id": order.order_id, "account": order.account, "symbol": order.symbol, "side": order.side,
-        "price": execution.price, "qty": execution.executed_qty, "commission_asset": "USDT",
-        "realised_pnl_usd": execution.realised_pnl_usd, "commission": execution.fee_usd,
+        "order_id": order.order_id,
+        "account": order.account,
+        "symbol": order.symbol,
+        "side": order.side,
+        "price": execution.price,
+        "qty": execution.executed_qty,
+        "commission_asset": "USDT",
+        "realised_pnl_usd": execution.realised_pnl_usd,
+        "commission": execution.fee_usd,
     }

@@ -24,8 +24,9 @@ class VenueState:
     changed_wallets: dict[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    async def load(cls, conn: AsyncConnection, pairs: Iterable[Pair], opening_usd: Callable[[str], Decimal],
-                   leverage: Decimal) -> VenueState:
+    async def load(
+        cls, conn: AsyncConnection, pairs: Iterable[Pair], opening_usd: Callable[[str], Decimal], leverage: Decimal
+    ) -> VenueState:
         """Accounts first, in account order, then positions: every venue transaction locks in this order."""
         pairs = set(pairs)
         wallets = await tables.lock_accounts(conn, {account: opening_usd(account) for account, _ in pairs})
@@ -43,7 +44,9 @@ class VenueState:
         margin_delta = (abs(execution.position_qty) * execution.entry_price - abs(qty) * entry) / self.leverage
         self.used_margin_usd[account] = self.used_margin_usd.get(account, ZERO) + margin_delta
         self.positions[(account, symbol)] = self.changed_positions[(account, symbol)] = (
-            execution.position_qty, execution.entry_price)
+            execution.position_qty,
+            execution.entry_price,
+        )
         self.wallets_usd[account] = self.changed_wallets[account] = execution.wallet_usd
 
     async def save(self, conn: AsyncConnection) -> None:

@@ -28,10 +28,17 @@ async def place(venue: VenueContext, conn: AsyncConnection, order: StopOrder) ->
         return Rejected(NO_MARK_PRICE, f"no mark price for {order.symbol}: nothing was placed")
     if triggers(order.kind, order.side, order.trigger_price, mark):
         return Rejected("-2021", "Order would immediately trigger.")
-    row = await tables.insert_stop(conn, {
-        "account": order.account, "symbol": order.symbol, "client_algo_id": order.client_algo_id,
-        "side": order.side.value, "kind": order.kind, "trigger_price": order.trigger_price,
-    })
+    row = await tables.insert_stop(
+        conn,
+        {
+            "account": order.account,
+            "symbol": order.symbol,
+            "client_algo_id": order.client_algo_id,
+            "side": order.side.value,
+            "kind": order.kind,
+            "trigger_price": order.trigger_price,
+        },
+    )
     if row is None:
         return Rejected("-4116", "ClientOrderId is duplicated.")
     await venue.outbox.add(conn, facts.algo_fact(row, "NEW"))
@@ -49,8 +56,14 @@ async def trigger(venue: VenueContext, conn: AsyncConnection, symbol: str, mark:
 async def _fire(venue: VenueContext, conn: AsyncConnection, stop: sa.Row, mark: Decimal) -> set[int]:
     state = await venue.state(conn, [(stop.account, stop.symbol)])
     book = state.book(stop.account, stop.symbol)
-    order = MarketOrder(stop.account, stop.symbol, OrderSide(stop.side), abs(book.position_qty),
-                        client_order_id=stop.client_algo_id, reduce_only=True)
+    order = MarketOrder(
+        stop.account,
+        stop.symbol,
+        OrderSide(stop.side),
+        abs(book.position_qty),
+        client_order_id=stop.client_algo_id,
+        reduce_only=True,
+    )
     execution = match(order, venue.rules(stop.symbol), mark, book, venue.config)
     if isinstance(execution, Rejected):  # nothing left to close on that side
         await tables.close_stop(conn, stop.algo_id, "EXPIRED")
@@ -60,13 +73,15 @@ async def _fire(venue: VenueContext, conn: AsyncConnection, stop: sa.Row, mark: 
     state.apply(stop.account, stop.symbol, execution)
     (spawned,) = await record(venue, conn, state, [(0, order, execution, stop.kind)])
     await tables.close_stop(conn, stop.algo_id, "FINISHED", spawned.order_id)
-    await venue.announce(conn, facts.algo_fact(stop, "TRIGGERED", spawned.order_id),
-                         facts.algo_fact(stop, "FINISHED", spawned.order_id))
+    await venue.announce(
+        conn, facts.algo_fact(stop, "TRIGGERED", spawned.order_id), facts.algo_fact(stop, "FINISHED", spawned.order_id)
+    )
     return {stop.algo_id} | await expire(venue, conn, stop.account, stop.symbol, execution.position_qty)
 
 
-async def expire(venue: VenueContext, conn: AsyncConnection, account: str, symbol: str,
-                 position_qty: Decimal) -> set[int]:
+async def expire(
+    venue: VenueContext, conn: AsyncConnection, account: str, symbol: str, position_qty: Decimal
+) -> set[int]:
     """A flat position's open algo orders have nothing left to close: they expire."""
     if position_qty != 0:
         return set()

@@ -22,31 +22,50 @@ def _table(name: str, *columns: sa.Column) -> sa.Table:
     return sa.Table(name, metadata, *columns)
 
 
-accounts = _table("paper_accounts", sa.Column("account", sa.Text, primary_key=True),
-                  sa.Column("wallet_balance_usd", N), sa.Column("updated_at", sa.DateTime(timezone=True)))
-positions = _table("paper_positions", sa.Column("account", sa.Text, primary_key=True),
-                   sa.Column("symbol", sa.Text, primary_key=True), sa.Column("qty", N), sa.Column("entry_price", N),
-                   sa.Column("updated_at", sa.DateTime(timezone=True)))
-marks = _table("paper_mark_prices", sa.Column("symbol", sa.Text, primary_key=True), sa.Column("price", N),
-               sa.Column("as_of", sa.DateTime(timezone=True)))
+accounts = _table(
+    "paper_accounts",
+    sa.Column("account", sa.Text, primary_key=True),
+    sa.Column("wallet_balance_usd", N),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+positions = _table(
+    "paper_positions",
+    sa.Column("account", sa.Text, primary_key=True),
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("qty", N),
+    sa.Column("entry_price", N),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+marks = _table(
+    "paper_mark_prices",
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("price", N),
+    sa.Column("as_of", sa.DateTime(timezone=True)),
+)
 orders = _table(
-    "paper_orders", sa.Column("order_id", sa.BigInteger, primary_key=True),
+    "paper_orders",
+    sa.Column("order_id", sa.BigInteger, primary_key=True),
     *(sa.Column(name, sa.Text) for name in ("account", "symbol", "client_order_id", "side", "order_type", "status")),
     sa.Column("reduce_only", sa.Boolean),
     *(sa.Column(name, N) for name in ("orig_qty", "executed_qty", "avg_price", "fee_usd", "realised_pnl_usd")),
     sa.Column("created_at", sa.DateTime(timezone=True)),
 )
 trades = _table(
-    "paper_trades", sa.Column("trade_id", sa.BigInteger, primary_key=True), sa.Column("order_id", sa.BigInteger),
+    "paper_trades",
+    sa.Column("trade_id", sa.BigInteger, primary_key=True),
+    sa.Column("order_id", sa.BigInteger),
     *(sa.Column(name, sa.Text) for name in ("account", "symbol", "side", "commission_asset")),
     *(sa.Column(name, N) for name in ("price", "qty", "realised_pnl_usd", "commission")),
     sa.Column("created_at", sa.DateTime(timezone=True)),
 )
 stops = _table(
-    "paper_stop_orders", sa.Column("algo_id", sa.BigInteger, primary_key=True),
+    "paper_stop_orders",
+    sa.Column("algo_id", sa.BigInteger, primary_key=True),
     *(sa.Column(name, sa.Text) for name in ("account", "symbol", "client_algo_id", "side", "kind", "status")),
-    sa.Column("trigger_price", N), sa.Column("spawned_order_id", sa.BigInteger),
-    sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+    sa.Column("trigger_price", N),
+    sa.Column("spawned_order_id", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
 
@@ -56,10 +75,15 @@ _OPEN_ACCOUNTS = insert_many(accounts, ("account", "wallet_balance_usd"), "ON CO
 async def lock_accounts(conn: AsyncConnection, opening_usd: dict[str, Decimal]) -> dict[str, Decimal]:
     """Wallet balances, locked in account order; an account is funded with its opening balance on first use."""
     funded = sorted(opening_usd.items())
-    await conn.execute(_OPEN_ACCOUNTS, {"account": [a for a, _ in funded],
-                                        "wallet_balance_usd": [usd for _, usd in funded]})
-    query = (sa.select(accounts.c.account, accounts.c.wallet_balance_usd)
-             .where(any_of(accounts.c.account, sorted(opening_usd))).order_by(accounts.c.account).with_for_update())
+    await conn.execute(
+        _OPEN_ACCOUNTS, {"account": [a for a, _ in funded], "wallet_balance_usd": [usd for _, usd in funded]}
+    )
+    query = (
+        sa.select(accounts.c.account, accounts.c.wallet_balance_usd)
+        .where(any_of(accounts.c.account, sorted(opening_usd)))
+        .order_by(accounts.c.account)
+        .with_for_update()
+    )
     return {row.account: row.wallet_balance_usd for row in (await conn.execute(query)).all()}
 
 
@@ -68,40 +92,57 @@ _SET_WALLETS = update_many(accounts, ("account", "wallet_balance_usd"), ", updat
 
 async def set_wallets(conn: AsyncConnection, balances_usd: dict[str, Decimal]) -> None:
     if balances_usd:
-        await conn.execute(_SET_WALLETS, {"account": list(balances_usd),
-                                          "wallet_balance_usd": list(balances_usd.values())})
+        await conn.execute(
+            _SET_WALLETS, {"account": list(balances_usd), "wallet_balance_usd": list(balances_usd.values())}
+        )
 
 
 async def fund(conn: AsyncConnection, account: str, balance_usd: Decimal) -> None:
     statement = insert(accounts).values(account=account, wallet_balance_usd=balance_usd)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=[accounts.c.account], set_={"wallet_balance_usd": balance_usd, "updated_at": sa.func.now()}))
+    await conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[accounts.c.account], set_={"wallet_balance_usd": balance_usd, "updated_at": sa.func.now()}
+        )
+    )
 
 
 async def used_margins(conn: AsyncConnection, names: Iterable[str], leverage: Decimal) -> dict[str, Decimal]:
     """Margin every position of each account holds (notional at entry over leverage)."""
     notional = sa.func.sum(sa.func.abs(positions.c.qty) * positions.c.entry_price)
-    query = (sa.select(positions.c.account, notional.label("notional"))
-             .where(any_of(positions.c.account, sorted(set(names)))).group_by(positions.c.account))
+    query = (
+        sa.select(positions.c.account, notional.label("notional"))
+        .where(any_of(positions.c.account, sorted(set(names))))
+        .group_by(positions.c.account)
+    )
     return {row.account: Decimal(row.notional) / leverage for row in (await conn.execute(query)).all()}
 
 
-async def positions_of(conn: AsyncConnection, pairs: Iterable[tuple[str, str]], *,
-                       lock: bool = True) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+async def positions_of(
+    conn: AsyncConnection, pairs: Iterable[tuple[str, str]], *, lock: bool = True
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
     """(account, symbol) -> (signed qty, entry price) for the pairs the venue has seen; the others are flat."""
     pairs = sorted(set(pairs))
-    wanted = sa.func.unnest(array(positions.c.account, [a for a, _ in pairs]),
-                            array(positions.c.symbol, [s for _, s in pairs])).table_valued(
-        "account", "symbol").render_derived(name="wanted")
+    wanted = (
+        sa.func.unnest(
+            array(positions.c.account, [a for a, _ in pairs]), array(positions.c.symbol, [s for _, s in pairs])
+        )
+        .table_valued("account", "symbol")
+        .render_derived(name="wanted")
+    )
     query = sa.select(positions.c.account, positions.c.symbol, positions.c.qty, positions.c.entry_price).where(
-        sa.tuple_(positions.c.account, positions.c.symbol).in_(sa.select(wanted.c.account, wanted.c.symbol)))
+        sa.tuple_(positions.c.account, positions.c.symbol).in_(sa.select(wanted.c.account, wanted.c.symbol))
+    )
     found = (await conn.execute(query.with_for_update() if lock else query)).all()
     return {(row.account, row.symbol): (row.qty, row.entry_price) for row in found}
 
 
 _POSITION_FIELDS = ("account", "symbol", "qty", "entry_price")
-_SAVE_POSITIONS = insert_many(positions, _POSITION_FIELDS, "ON CONFLICT (account, symbol) DO UPDATE SET "
-                              "qty = EXCLUDED.qty, entry_price = EXCLUDED.entry_price, updated_at = now()")
+_SAVE_POSITIONS = insert_many(
+    positions,
+    _POSITION_FIELDS,
+    "ON CONFLICT (account, symbol) DO UPDATE SET "
+    "qty = EXCLUDED.qty, entry_price = EXCLUDED.entry_price, updated_at = now()",
+)
 
 
 async def save_positions(conn: AsyncConnection, changed: dict[tuple[str, str], tuple[Decimal, Decimal]]) -> None:
@@ -123,18 +164,42 @@ async def set_mark(conn: AsyncConnection, symbol: str, price: Decimal, as_of: da
     """Keeps the newest price; an older one arriving late changes nothing. True when it was stored."""
     statement = insert(marks).values(symbol=symbol, price=price, as_of=as_of)
     statement = statement.on_conflict_do_update(
-        index_elements=[marks.c.symbol], set_={"price": price, "as_of": as_of}, where=marks.c.as_of <= as_of)
+        index_elements=[marks.c.symbol], set_={"price": price, "as_of": as_of}, where=marks.c.as_of <= as_of
+    )
     return (await conn.execute(statement.returning(marks.c.symbol))).first() is not None
 
 
-_ORDER_FIELDS = ("account", "symbol", "client_order_id", "side", "order_type", "status", "reduce_only", "orig_qty",
-                 "executed_qty", "avg_price", "fee_usd", "realised_pnl_usd")
-_TRADE_FIELDS = ("order_id", "account", "symbol", "side", "commission_asset", "price", "qty", "realised_pnl_usd",
-                 "commission")
-_INSERT_ORDERS = insert_many(orders, _ORDER_FIELDS, f"RETURNING {', '.join(orders.c.keys())}", in_order=True
-                             ).columns(*orders.c)
-_INSERT_TRADES = insert_many(trades, _TRADE_FIELDS, f"RETURNING {', '.join(trades.c.keys())}", in_order=True
-                             ).columns(*trades.c)
+_ORDER_FIELDS = (
+    "account",
+    "symbol",
+    "client_order_id",
+    "side",
+    "order_type",
+    "status",
+    "reduce_only",
+    "orig_qty",
+    "executed_qty",
+    "avg_price",
+    "fee_usd",
+    "realised_pnl_usd",
+)
+_TRADE_FIELDS = (
+    "order_id",
+    "account",
+    "symbol",
+    "side",
+    "commission_asset",
+    "price",
+    "qty",
+    "realised_pnl_usd",
+    "commission",
+)
+_INSERT_ORDERS = insert_many(orders, _ORDER_FIELDS, f"RETURNING {', '.join(orders.c.keys())}", in_order=True).columns(
+    *orders.c
+)
+_INSERT_TRADES = insert_many(trades, _TRADE_FIELDS, f"RETURNING {', '.join(trades.c.keys())}", in_order=True).columns(
+    *trades.c
+)
 
 
 async def insert_orders(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
@@ -169,8 +234,13 @@ async def lock_orders(conn: AsyncConnection, client_order_ids: Iterable[str]) ->
     each other); returns the database's clock once they are held, which is what `not_after` is held to."""
     keys = sorted({order_lock_key(client_order_id) for client_order_id in client_order_ids})
     if keys:
-        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(k.key) FROM unnest(CAST(:keys AS BIGINT[])) "
-                                   "WITH ORDINALITY AS k(key, n) ORDER BY k.n"), {"keys": keys})
+        await conn.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(k.key) FROM unnest(CAST(:keys AS BIGINT[])) "
+                "WITH ORDINALITY AS k(key, n) ORDER BY k.n"
+            ),
+            {"keys": keys},
+        )
     return await conn.scalar(sa.select(sa.func.clock_timestamp()))
 
 
@@ -188,5 +258,8 @@ async def open_stops(conn: AsyncConnection, symbol: str, account: str | None = N
 
 
 async def close_stop(conn: AsyncConnection, algo_id: int, status: str, spawned_order_id: int | None = None) -> None:
-    await conn.execute(stops.update().where(stops.c.algo_id == algo_id).values(
-        status=status, spawned_order_id=spawned_order_id, updated_at=sa.func.now()))
+    await conn.execute(
+        stops.update()
+        .where(stops.c.algo_id == algo_id)
+        .values(status=status, spawned_order_id=spawned_order_id, updated_at=sa.func.now())
+    )

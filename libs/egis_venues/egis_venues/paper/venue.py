@@ -27,7 +27,14 @@ from egis_venues.paper import booking, facts, lookup, stops, tables
 from egis_venues.paper.coalesce import Coalescer
 from egis_venues.paper.context import AlgoFactsHook, UnknownSymbol, VenueContext
 from egis_venues.port import (
-    LookupOutcome, MarketOrder, OrderOutcome, Rejected, StopOrder, StopPlaced, SymbolRules, Unknown,
+    LookupOutcome,
+    MarketOrder,
+    OrderOutcome,
+    Rejected,
+    StopOrder,
+    StopPlaced,
+    SymbolRules,
+    Unknown,
 )
 from egis_venues.settings import PaperSettings
 
@@ -64,8 +71,9 @@ class PaperExchange:
     # bounding them as a remote venue's calls are bounded would only split that transaction.
     batches_concurrent_calls = True
 
-    def __init__(self, uow: UnitOfWork, outbox: Outbox, settings: PaperSettings,
-                 on_algo_facts: AlgoFactsHook | None = None) -> None:
+    def __init__(
+        self, uow: UnitOfWork, outbox: Outbox, settings: PaperSettings, on_algo_facts: AlgoFactsHook | None = None
+    ) -> None:
         """`on_algo_facts`: see `AlgoFactsHook`; the executor marks its own stops that ended."""
         self.uow, self.outbox, self.settings = uow, outbox, settings
         self.context = VenueContext(settings, outbox, on_algo_facts)
@@ -87,8 +95,9 @@ class PaperExchange:
     async def place_market_order(self, order: MarketOrder) -> OrderOutcome:
         return await self._orders.submit(order)
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str,
-                         not_after: datetime | None = None) -> LookupOutcome:
+    async def find_order(
+        self, account: str, symbol: str, client_order_id: str, not_after: datetime | None = None
+    ) -> LookupOutcome:
         return await lookup.find_order(self.uow.engine, account, symbol, client_order_id, not_after)
 
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
@@ -132,13 +141,21 @@ class PaperExchange:
             return await self._after_lost_commit(orders, doubt)
         except _NotCommitted as failure:
             if len(orders) == 1:
-                return [Rejected(VENUE_UNAVAILABLE, f"nothing was placed: {failure.__cause__!r}"[:500],
-                                 {"client_order_id": orders[0].client_order_id}, not_processed=True)]
+                return [
+                    Rejected(
+                        VENUE_UNAVAILABLE,
+                        f"nothing was placed: {failure.__cause__!r}"[:500],
+                        {"client_order_id": orders[0].client_order_id},
+                        not_processed=True,
+                    )
+                ]
         return [outcome for order in orders for outcome in await self._place_all([order])]
 
     async def _booked(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
         """The booking, again while the database is unavailable: a transaction that never committed placed nothing."""
-        async for attempt in transient_retrying("paper venue booking", hold_seconds=self.settings.booking_retry_seconds):
+        async for attempt in transient_retrying(
+            "paper venue booking", hold_seconds=self.settings.booking_retry_seconds
+        ):
             with attempt:
                 return await self._in_one_transaction(orders)
         raise AssertionError("unreachable: tenacity re-raises the last failure")
@@ -175,14 +192,17 @@ class PaperExchange:
         transaction may still commit, and "not found" would not be an answer.
         """
         try:
-            async for attempt in transient_retrying("paper commit in doubt",
-                                                    hold_seconds=self.settings.booking_retry_seconds):
+            async for attempt in transient_retrying(
+                "paper commit in doubt", hold_seconds=self.settings.booking_retry_seconds
+            ):
                 with attempt:
                     found = await self._booked_by(orders, doubt.backend_pid)
         except Exception as error:
             log.exception("paper_commit_failed", orders=len(orders))
-            return [Unknown(f"paper venue commit failed: {type(error).__name__}", {"error": str(error)[:500]})
-                    for _ in orders]
+            return [
+                Unknown(f"paper venue commit failed: {type(error).__name__}", {"error": str(error)[:500]})
+                for _ in orders
+            ]
         if all(outcome is None for outcome in found):
             log.info("paper_commit_did_not_happen_booking_again", orders=len(orders))
             return await self._place_all(orders)
@@ -190,8 +210,9 @@ class PaperExchange:
 
     async def _booked_by(self, orders: list[MarketOrder], backend_pid: int) -> list[OrderOutcome | None]:
         async with self.uow.engine.connect() as conn:
-            running = await conn.execute(sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
-                                         {"pid": backend_pid})
+            running = await conn.execute(
+                sa.text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": backend_pid}
+            )
             if running.first() is not None:
                 raise _StillRunning(f"server process {backend_pid} has not ended")
             rows = [await tables.latest_order(conn, order.account, order.client_order_id) for order in orders]

@@ -24,8 +24,9 @@ def build_exchanges(runtime: Runtime) -> dict[ExchangeName, ExchangePort]:
     exchanges: dict[ExchangeName, ExchangePort] = {
         # Our record of a stop whose algo order ended becomes `finished` in the venue's transaction, as with
         # Binance's user data stream.
-        ExchangeName.PAPER: PaperExchange(runtime.uow, runtime.outbox, settings.paper,
-                                          on_algo_facts=repo.stops_finished),
+        ExchangeName.PAPER: PaperExchange(
+            runtime.uow, runtime.outbox, settings.paper, on_algo_facts=repo.stops_finished
+        ),
     }
     binance = _binance(settings)
     if binance is not None:
@@ -48,7 +49,9 @@ def binance_exchange(settings: ExecutorSettings) -> BinanceExchange:
     from egis_venues.binance.exchange import BinanceExchange
 
     return BinanceExchange(
-        settings.binance_accounts, live=settings.binance_live, base_url=settings.binance_base_url,
+        settings.binance_accounts,
+        live=settings.binance_live,
+        base_url=settings.binance_base_url,
         request_timeout_s=settings.binance_request_timeout_seconds,
         rules_ttl_s=settings.binance_symbol_rules_ttl_seconds,
         resend_within_s=settings.binance_resend_within_seconds,

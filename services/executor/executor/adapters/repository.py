@@ -22,14 +22,30 @@ from egis_common.contracts import ExchangeAlgoOrderFact, ExchangeName, IntentKin
 from egis_common.outbox import Outbox
 from egis_venues.port import StopRef
 from executor.domain import (
-    ALGO_ENDED, IN_FLIGHT, Decision, Intent, IntentStatus, PendingRecord, ResolutionRecord,
+    ALGO_ENDED,
+    IN_FLIGHT,
+    Decision,
+    Intent,
+    IntentStatus,
+    PendingRecord,
+    ResolutionRecord,
 )
 
 metadata = sa.MetaData(schema="executor")
 _FIELDS = [f.name for f in fields(Intent)]
 _ENUMS = {"kind": IntentKind, "side": Side, "exchange": ExchangeName, "status": IntentStatus}
-_DECIMALS = {"requested_size_usd", "take_profit_price", "stop_loss_price", "take_profit_pct", "stop_loss_pct",
-             "order_qty", "executed_qty", "avg_price", "fee_usd", "realised_pnl_usd"}
+_DECIMALS = {
+    "requested_size_usd",
+    "take_profit_price",
+    "stop_loss_price",
+    "take_profit_pct",
+    "stop_loss_pct",
+    "order_qty",
+    "executed_qty",
+    "avg_price",
+    "fee_usd",
+    "realised_pnl_usd",
+}
 
 
 def _column(name: str) -> sa.Column:
@@ -45,22 +61,36 @@ def _column(name: str) -> sa.Column:
 
 
 intents = sa.Table(
-    "intents", metadata, *(_column(name) for name in _FIELDS),
-    sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+    "intents",
+    metadata,
+    *(_column(name) for name in _FIELDS),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
     # When the ledger was last asked again for the reservation; not a state change, so updated_at stays.
     sa.Column("reservation_sent_at", sa.DateTime(timezone=True)),
 )
 pending = sa.Table(
-    "pending_reconciliations", metadata, sa.Column("intent_id", sa.Uuid, primary_key=True),
-    sa.Column("client_order_id", sa.Text), sa.Column("cause", sa.Text), sa.Column("intent", JSONB),
-    sa.Column("exchange_response", JSONB), sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("resolved_at", sa.DateTime(timezone=True)), sa.Column("resolution", sa.Text),
-    sa.Column("resolved_by", sa.Text), sa.Column("resolution_evidence", JSONB),
+    "pending_reconciliations",
+    metadata,
+    sa.Column("intent_id", sa.Uuid, primary_key=True),
+    sa.Column("client_order_id", sa.Text),
+    sa.Column("cause", sa.Text),
+    sa.Column("intent", JSONB),
+    sa.Column("exchange_response", JSONB),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.Text),
+    sa.Column("resolved_by", sa.Text),
+    sa.Column("resolution_evidence", JSONB),
 )
 stop_orders = sa.Table(
-    "stop_orders", metadata, sa.Column("client_algo_id", sa.Text, primary_key=True), sa.Column("intent_id", sa.Uuid),
+    "stop_orders",
+    metadata,
+    sa.Column("client_algo_id", sa.Text, primary_key=True),
+    sa.Column("intent_id", sa.Uuid),
     *(sa.Column(name, sa.Text) for name in ("purpose", "kind", "side", "status", "algo_id", "exchange_code", "detail")),
-    sa.Column("trigger_price", sa.Numeric(asdecimal=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+    sa.Column("trigger_price", sa.Numeric(asdecimal=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 
 
@@ -103,16 +133,20 @@ async def save(conn: AsyncConnection, changed: Iterable[Intent]) -> None:
         await conn.execute(_UPDATE, by_column([_row(intent) for intent in last.values()], _FIELDS))
 
 
-async def symbols_with_recent_orders(conn: AsyncConnection, exchange: ExchangeName, account: str,
-                                     since: datetime) -> set[str]:
+async def symbols_with_recent_orders(
+    conn: AsyncConnection, exchange: ExchangeName, account: str, since: datetime
+) -> set[str]:
     """Symbols of an account where an order of ours may have traded since `since`.
 
     A user data stream that starts again knows nothing of what it saw before; these (and the symbols of
     `unfinished_stops`) are the symbols its REST catch-up must look at even when nothing is open there
     now (a stop that closed the position while no stream listened).
     """
-    query = sa.select(intents.c.symbol).distinct().where(
-        _of_account(exchange, account), intents.c.client_order_id.is_not(None), intents.c.updated_at >= since)
+    query = (
+        sa.select(intents.c.symbol)
+        .distinct()
+        .where(_of_account(exchange, account), intents.c.client_order_id.is_not(None), intents.c.updated_at >= since)
+    )
     return set((await conn.execute(query)).scalars())
 
 
@@ -124,8 +158,9 @@ async def unfinished_stops(conn: AsyncConnection, exchange: ExchangeName, accoun
 
 async def stops_finished(conn: AsyncConnection, facts: Iterable[Any]) -> None:
     """Our stops whose algo order these facts say has ended (FINISHED, CANCELED, ...) are `finished`."""
-    ended = {f.client_algo_id: f.status for f in facts
-             if isinstance(f, ExchangeAlgoOrderFact) and f.status in ALGO_ENDED}
+    ended = {
+        f.client_algo_id: f.status for f in facts if isinstance(f, ExchangeAlgoOrderFact) and f.status in ALGO_ENDED
+    }
     if ended:
         await conn.execute(_STOPS_FINISHED, {"ids": list(ended), "statuses": list(ended.values())})
 
@@ -134,7 +169,8 @@ _UNFINISHED = ("placing", "placed", "unknown")
 _STOPS_FINISHED = sa.text(
     "UPDATE executor.stop_orders AS s SET status = 'finished', detail = f.status, updated_at = now() "
     "FROM unnest(CAST(:ids AS TEXT[]), CAST(:statuses AS TEXT[])) AS f(client_algo_id, status) "
-    f"WHERE s.client_algo_id = f.client_algo_id AND s.status IN ({', '.join(repr(s) for s in _UNFINISHED)})")
+    f"WHERE s.client_algo_id = f.client_algo_id AND s.status IN ({', '.join(repr(s) for s in _UNFINISHED)})"
+)
 
 
 def _of_account(exchange: ExchangeName, account: str) -> sa.ColumnElement[bool]:
@@ -142,16 +178,25 @@ def _of_account(exchange: ExchangeName, account: str) -> sa.ColumnElement[bool]:
 
 
 def _unfinished_stops(exchange: ExchangeName, account: str) -> sa.Select:
-    return (sa.select(stop_orders.c.client_algo_id, stop_orders.c.algo_id, intents.c.symbol)
-            .join(intents, stop_orders.c.intent_id == intents.c.intent_id)
-            .where(_of_account(exchange, account), stop_orders.c.status.in_(_UNFINISHED)))
+    return (
+        sa.select(stop_orders.c.client_algo_id, stop_orders.c.algo_id, intents.c.symbol)
+        .join(intents, stop_orders.c.intent_id == intents.c.intent_id)
+        .where(_of_account(exchange, account), stop_orders.c.status.in_(_UNFINISHED))
+    )
 
 
 async def stale_submissions(conn: AsyncConnection, older_than_seconds: float) -> list[Intent]:
     """Intents `submitting` for longer than any exchange call may take, locked (skipping any in use)."""
-    query = sa.select(intents).where(
-        intents.c.status == IntentStatus.SUBMITTING.value, intents.c.updated_at < _ago(older_than_seconds),
-    ).order_by(intents.c.intent_id).limit(500).with_for_update(skip_locked=True)
+    query = (
+        sa.select(intents)
+        .where(
+            intents.c.status == IntentStatus.SUBMITTING.value,
+            intents.c.updated_at < _ago(older_than_seconds),
+        )
+        .order_by(intents.c.intent_id)
+        .limit(500)
+        .with_for_update(skip_locked=True)
+    )
     return [_intent(row) for row in (await conn.execute(query)).all()]
 
 
@@ -162,20 +207,32 @@ async def reservations_due_again(conn: AsyncConnection, older_than_seconds: floa
     Rows in use elsewhere are skipped: the answer being handled right now needs no second question.
     """
     asked = sa.func.coalesce(intents.c.reservation_sent_at, intents.c.updated_at)
-    due = (sa.select(intents.c.intent_id)
-           .where(intents.c.status == IntentStatus.PREFLIGHT_REQUESTED.value, asked < _ago(older_than_seconds))
-           .order_by(asked, intents.c.intent_id).limit(limit).with_for_update(skip_locked=True))
-    marked = (intents.update().where(intents.c.intent_id.in_(due.scalar_subquery()))
-              .values(reservation_sent_at=sa.func.now()).returning(*(intents.c[name] for name in _FIELDS)))
+    due = (
+        sa.select(intents.c.intent_id)
+        .where(intents.c.status == IntentStatus.PREFLIGHT_REQUESTED.value, asked < _ago(older_than_seconds))
+        .order_by(asked, intents.c.intent_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    marked = (
+        intents.update()
+        .where(intents.c.intent_id.in_(due.scalar_subquery()))
+        .values(reservation_sent_at=sa.func.now())
+        .returning(*(intents.c[name] for name in _FIELDS))
+    )
     return sorted((_intent(row) for row in (await conn.execute(marked)).all()), key=lambda i: i.intent_id)
 
 
 async def resends_due(conn: AsyncConnection, limit: int) -> list[Intent]:
     """At most `limit` intents `resend_due` whose time has come, longest due first, locked; rows another
     transaction holds are skipped (another executor is sending them)."""
-    query = (sa.select(intents).where(intents.c.status == IntentStatus.RESEND_DUE.value,
-                                      intents.c.resend_at <= sa.func.now())
-             .order_by(intents.c.resend_at, intents.c.intent_id).limit(limit).with_for_update(skip_locked=True))
+    query = (
+        sa.select(intents)
+        .where(intents.c.status == IntentStatus.RESEND_DUE.value, intents.c.resend_at <= sa.func.now())
+        .order_by(intents.c.resend_at, intents.c.intent_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     return [_intent(row) for row in (await conn.execute(query)).all()]
 
 
@@ -194,16 +251,26 @@ async def persist(conn: AsyncConnection, outbox: Outbox, made: Sequence[Decision
 async def insert_pending(conn: AsyncConnection, records: Iterable[tuple[PendingRecord, Intent]]) -> None:
     """One pending record per intent. A resolved one belongs to an earlier attempt of a close sent again (the
     venue never got it): this attempt's unknown outcome opens it again, to be resolved like any other."""
-    rows = [{
-        "intent_id": record.intent_id, "client_order_id": record.client_order_id, "cause": record.cause,
-        "intent": json.loads(json.dumps(_row(intent), default=str)), "exchange_response": record.exchange_response,
-    } for record, intent in records]
+    rows = [
+        {
+            "intent_id": record.intent_id,
+            "client_order_id": record.client_order_id,
+            "cause": record.cause,
+            "intent": json.loads(json.dumps(_row(intent), default=str)),
+            "exchange_response": record.exchange_response,
+        }
+        for record, intent in records
+    ]
     if rows:
         new = insert(pending)
         reopened = {name: new.excluded[name] for name in ("cause", "intent", "exchange_response")}
         reopened |= {"created_at": sa.func.now(), **{name: None for name in _RESOLUTION}}
-        await conn.execute(new.on_conflict_do_update(index_elements=[pending.c.intent_id], set_=reopened,
-                                                     where=pending.c.resolved_at.is_not(None)), rows)
+        await conn.execute(
+            new.on_conflict_do_update(
+                index_elements=[pending.c.intent_id], set_=reopened, where=pending.c.resolved_at.is_not(None)
+            ),
+            rows,
+        )
 
 
 _RESOLUTION = ("resolved_at", "resolution", "resolved_by", "resolution_evidence")
@@ -211,9 +278,12 @@ _RESOLUTION = ("resolved_at", "resolution", "resolved_by", "resolution_evidence"
 
 async def unresolved_pending_of(conn: AsyncConnection, intent_ids: Iterable[UUID]) -> set[UUID]:
     """Which of these intents have a pending record not resolved yet; locked until the caller commits."""
-    query = (sa.select(pending.c.intent_id).where(any_of(pending.c.intent_id, sorted(set(intent_ids))),
-                                                  pending.c.resolved_at.is_(None))
-             .order_by(pending.c.intent_id).with_for_update())
+    query = (
+        sa.select(pending.c.intent_id)
+        .where(any_of(pending.c.intent_id, sorted(set(intent_ids))), pending.c.resolved_at.is_(None))
+        .order_by(pending.c.intent_id)
+        .with_for_update()
+    )
     return set((await conn.execute(query)).scalars())
 
 
@@ -223,18 +293,37 @@ _RESOLVE = pending.update().where(pending.c.intent_id == sa.bindparam("b_intent_
 async def record_resolutions(conn: AsyncConnection, records: Sequence[ResolutionRecord]) -> None:
     """Each resolution on its pending record, unless one is there already: the first stands."""
     if records:
-        await conn.execute(_RESOLVE.values(
-            resolution=sa.bindparam("b_resolution"), resolved_by=sa.bindparam("b_resolved_by"),
-            resolved_at=sa.bindparam("b_resolved_at"), resolution_evidence=sa.bindparam("b_evidence"),
-        ), [{"b_intent_id": r.intent_id, "b_resolution": r.resolution, "b_resolved_by": r.resolved_by,
-             "b_resolved_at": r.resolved_at, "b_evidence": r.evidence} for r in records])
+        await conn.execute(
+            _RESOLVE.values(
+                resolution=sa.bindparam("b_resolution"),
+                resolved_by=sa.bindparam("b_resolved_by"),
+                resolved_at=sa.bindparam("b_resolved_at"),
+                resolution_evidence=sa.bindparam("b_evidence"),
+            ),
+            [
+                {
+                    "b_intent_id": r.intent_id,
+                    "b_resolution": r.resolution,
+                    "b_resolved_by": r.resolved_by,
+                    "b_resolved_at": r.resolved_at,
+                    "b_evidence": r.evidence,
+                }
+                for r in records
+            ],
+        )
 
 
 async def in_flight(conn: AsyncConnection) -> dict[IntentStatus, tuple[int, float]]:
     """For each intermediate state holding any intent: how many, and how long ago the oldest entered it (s)."""
-    query = (sa.select(intents.c.status, sa.func.count(),
-                       sa.func.extract("epoch", sa.func.now() - sa.func.min(intents.c.updated_at)))
-             .where(intents.c.status.in_([s.value for s in IN_FLIGHT])).group_by(intents.c.status))
+    query = (
+        sa.select(
+            intents.c.status,
+            sa.func.count(),
+            sa.func.extract("epoch", sa.func.now() - sa.func.min(intents.c.updated_at)),
+        )
+        .where(intents.c.status.in_([s.value for s in IN_FLIGHT]))
+        .group_by(intents.c.status)
+    )
     return {IntentStatus(status): (count, max(float(age), 0.0)) for status, count, age in await conn.execute(query)}
 
 
@@ -257,5 +346,8 @@ async def stop_placed(conn: AsyncConnection, client_algo_id: str, **values: Any)
     for kept in ("status", "detail"):
         if kept in values:
             values[kept] = sa.case((ended, stop_orders.c[kept]), else_=sa.literal(values[kept], sa.Text))
-    await conn.execute(stop_orders.update().where(stop_orders.c.client_algo_id == client_algo_id)
-                       .values(**values, updated_at=sa.func.now()))
+    await conn.execute(
+        stop_orders.update()
+        .where(stop_orders.c.client_algo_id == client_algo_id)
+        .values(**values, updated_at=sa.func.now())
+    )

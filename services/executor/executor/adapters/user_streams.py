@@ -40,20 +40,23 @@ class FactPublisher:
     async def fresh_start(self, account: str, since_ms: int) -> tuple[set[str], list[StopRef]]:
         """What our own records say a stream starting afresh must look at: symbols, and unfinished stops."""
         async with self.uow.read() as conn:
-            symbols = await repo.symbols_with_recent_orders(conn, c.ExchangeName.BINANCE_USDM, account,
-                                                            datetime.fromtimestamp(since_ms / 1000, UTC))
+            symbols = await repo.symbols_with_recent_orders(
+                conn, c.ExchangeName.BINANCE_USDM, account, datetime.fromtimestamp(since_ms / 1000, UTC)
+            )
             stops = await repo.unfinished_stops(conn, c.ExchangeName.BINANCE_USDM, account)
         return symbols | {stop.symbol for stop in stops}, stops
 
 
 def stream_url(settings: ExecutorSettings) -> str:
-    return stream.stream_url(configured=settings.binance_stream_url, base_url=settings.binance_base_url,
-                             live=settings.binance_live)
+    return stream.stream_url(
+        configured=settings.binance_stream_url, base_url=settings.binance_base_url, live=settings.binance_live
+    )
 
 
 def stream_options(settings: ExecutorSettings) -> StreamOptions:
     return StreamOptions(
-        stream_url=stream_url(settings), keepalive_s=settings.binance_stream_keepalive_seconds,
+        stream_url=stream_url(settings),
+        keepalive_s=settings.binance_stream_keepalive_seconds,
         reconnect_min_s=settings.binance_stream_reconnect_min_seconds,
         reconnect_max_s=settings.binance_stream_reconnect_max_seconds,
         catch_up_s=settings.binance_stream_catch_up_seconds,
@@ -65,11 +68,16 @@ def user_streams(runtime: Runtime) -> list[AccountStream]:
     settings: ExecutorSettings = runtime.settings  # type: ignore[assignment]
     if not settings.binance_stream_enabled or not settings.binance_accounts:
         return []
-    factory = client_factory(live=settings.binance_live, base_url=settings.binance_base_url,
-                             request_timeout_s=settings.binance_request_timeout_seconds)
+    factory = client_factory(
+        live=settings.binance_live,
+        base_url=settings.binance_base_url,
+        request_timeout_s=settings.binance_request_timeout_seconds,
+    )
     publisher, options = FactPublisher(runtime.uow, runtime.outbox), stream_options(settings)
-    return [AccountStream(name, factory(credentials), publisher, options)
-            for name, credentials in sorted(settings.binance_accounts.items())]
+    return [
+        AccountStream(name, factory(credentials), publisher, options)
+        for name, credentials in sorted(settings.binance_accounts.items())
+    ]
 
 
 def start_user_streams(runtime: Runtime) -> list[AccountStream]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from egis_common.runtime import Runtime
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from egis_common.runtime import Runtime
 from ledger import auth
 from ledger.auth import Principal
 

@@ -23,7 +23,8 @@ async def list_tokens(caller: Admin, request: Request) -> list[TokenOut]:
 
 @router.get("/audit", response_model=list[AuditEntryOut])
 async def list_audit(
-    caller: Admin, request: Request,
+    caller: Admin,
+    request: Request,
     bot_id: Annotated[UUID | None, Query(description="only this bot's changes")] = None,
     before_id: Annotated[int | None, Query(ge=1, description="the last audit_id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_LIMIT)] = 50,

@@ -16,11 +16,11 @@ from dataclasses import asdict
 from uuid import UUID
 
 import sqlalchemy as sa
-from egis_common.logs import get_logger
-from egis_common.runtime import Runtime
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from egis_common.logs import get_logger
+from egis_common.runtime import Runtime
 from ledger import bots
 from ledger import repository as repo
 from ledger.adapters import admin_api, console, management
@@ -47,8 +47,13 @@ from ledger.flow import build_ledger
 log = get_logger(__name__)
 
 STATUS: dict[type[Exception], int] = {
-    Unauthorized: 401, OwnerNotAllowed: 403, ReadOnlyToken: 403, AdminOnly: 403, bots.BotNotFound: 404,
-    bots.DuplicateSignalKey: 409, bots.BotHasActivePositions: 409,
+    Unauthorized: 401,
+    OwnerNotAllowed: 403,
+    ReadOnlyToken: 403,
+    AdminOnly: 403,
+    bots.BotNotFound: 404,
+    bots.DuplicateSignalKey: 409,
+    bots.BotHasActivePositions: 409,
 }  # any other BotError: 422
 
 
@@ -63,8 +68,12 @@ def _bot(row: sa.Row) -> BotOut:
     return BotOut.model_validate(dict(row._mapping))
 
 
-@router.post("", status_code=201, response_model=BotCreated,
-             responses={**FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=BotCreated,
+    responses={**FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}},
+)
 async def create_bot(body: BotCreate, caller: Caller, request: Request) -> BotCreated:
     row, secret = await management.create_bot(_runtime(request), caller, body.owner_id, body.spec())
     return BotCreated.model_validate({**row._mapping, "webhook_secret": secret})
@@ -82,15 +91,22 @@ async def get_bot(bot_id: UUID, caller: Caller, request: Request) -> BotOut:
         return _bot(await management.owned(conn, caller, bot_id))
 
 
-@router.patch("/{bot_id}", response_model=BotOut,
-              responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}})
+@router.patch(
+    "/{bot_id}",
+    response_model=BotOut,
+    responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "duplicate_signal_key"}},
+)
 async def edit_bot(bot_id: UUID, body: BotEdit, caller: Caller, request: Request) -> BotOut:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     return _bot(await management.edit_bot(_runtime(request), caller, bot_id, changes))
 
 
-@router.delete("/{bot_id}", status_code=204, response_class=Response,
-               responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "bot_has_active_positions"}})
+@router.delete(
+    "/{bot_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**_NOT_FOUND, **FORBIDDEN, 409: {**_PROBLEM, "description": "bot_has_active_positions"}},
+)
 async def delete_bot(bot_id: UUID, caller: Caller, request: Request) -> Response:
     await management.delete_bot(_runtime(request), caller, bot_id)
     return Response(status_code=204)
@@ -120,8 +136,13 @@ async def _refuse(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_http_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="Egis ledger", version="1", docs_url=None, redoc_url=None,
-                  description="Manage bots; read their budgets and positions. Bearer token on every call.")
+    app = FastAPI(
+        title="Egis ledger",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        description="Manage bots; read their budgets and positions. Bearer token on every call.",
+    )
     app.state.runtime = runtime
     app.state.ledger = build_ledger(runtime)
     app.add_exception_handler(Refused, _refuse)

@@ -12,10 +12,10 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from egis_common.logs import get_logger
-from egis_common.runtime import Runtime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common.logs import get_logger
+from egis_common.runtime import Runtime
 from ledger import audit, auth, bots, domain
 from ledger import repository as repo
 from ledger.adapters.access import OwnerNotAllowed
@@ -31,8 +31,9 @@ async def owned(conn: AsyncConnection, caller: Principal, bot_id: UUID, *, for_u
     return row
 
 
-async def create_bot(runtime: Runtime, caller: Principal, owner_id: UUID | None,
-                     spec: bots.NewBot) -> tuple[sa.Row, str]:
+async def create_bot(
+    runtime: Runtime, caller: Principal, owner_id: UUID | None, spec: bots.NewBot
+) -> tuple[sa.Row, str]:
     """The bot and its webhook secret, which the caller shows once."""
     if owner_id not in (None, caller.owner_id) and caller.role is not auth.Role.ADMIN:
         raise OwnerNotAllowed("a user token creates bots for its own owner only")
@@ -65,7 +66,9 @@ async def budgets_and_open_counts(conn: AsyncConnection, rows: list[sa.Row]) -> 
     """Each bot's budget, by the one budget function, and its count of open (and closing) positions."""
     active = await repo.active_positions_of(conn, [row.bot_id for row in rows])
     return {
-        row.bot_id: (domain.compute_budget(row.initial_budget_usd, active[row.bot_id]),
-                     sum(p.status is not domain.PositionStatus.OPENING for p in active[row.bot_id]))
+        row.bot_id: (
+            domain.compute_budget(row.initial_budget_usd, active[row.bot_id]),
+            sum(p.status is not domain.PositionStatus.OPENING for p in active[row.bot_id]),
+        )
         for row in rows
     }

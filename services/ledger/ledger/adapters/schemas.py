@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from egis_common.contracts import ExchangeName, Side, StopLossPct, TakeProfitPct
-from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from egis_common.contracts import ExchangeName, Side, StopLossPct, TakeProfitPct
+from egis_common.money import PositiveUsd, Price, Quantity, SignedUsd, Usd
 from ledger import audit, bots
 from ledger.auth import Role
 from ledger.domain import PositionStatus

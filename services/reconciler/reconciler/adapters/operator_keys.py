@@ -13,8 +13,9 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from egis_common.logs import get_logger
 from pydantic import SecretStr
+
+from egis_common.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -41,8 +42,9 @@ class OperatorKeys(Mapping[str, SecretStr]):
     def _read(self) -> dict[str, SecretStr]:
         try:
             data = json.loads(Path(self.path).read_text())
-            if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                                     for k, v in data.items()):
+            if not isinstance(data, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and v for k, v in data.items()
+            ):
                 raise ValueError('expected {"operator id": "key", ...}')
         except (OSError, ValueError) as error:
             log.error("operator_keys_file_unusable", path=str(self.path), error=str(error)[:200])

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from egis_common.money import format_decimal
 from egis_venues.paper import position_repair
 from egis_venues.paper.position_repair import Action, Holding, Repair
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 async def examine(conn: AsyncConnection) -> list[dict[str, Any]]:
@@ -22,10 +23,16 @@ async def examine(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 def line(repair: Repair) -> dict[str, Any]:
-    return {"account": repair.account, "symbol": repair.symbol, "action": repair.action.value,
-            "found": _holding(repair.recorded), "expected": _holding(repair.derived),
-            "would_change": repair.action is not Action.NONE, "changed": False,
-            "evidence": {"trades": repair.derived.trades, "last_trade_id": _text(repair.derived.last_trade_id)}}
+    return {
+        "account": repair.account,
+        "symbol": repair.symbol,
+        "action": repair.action.value,
+        "found": _holding(repair.recorded),
+        "expected": _holding(repair.derived),
+        "would_change": repair.action is not Action.NONE,
+        "changed": False,
+        "evidence": {"trades": repair.derived.trades, "last_trade_id": _text(repair.derived.last_trade_id)},
+    }
 
 
 def _holding(holding: Holding | None) -> dict[str, str] | None:

@@ -11,22 +11,31 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from egis_common import contracts as c
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from reconciler.domain import PositionView
+from egis_common import contracts as c
 from reconciler.adapters.repository import metadata
+from reconciler.domain import PositionView
 
 positions = sa.Table(
-    "positions", metadata,
-    sa.Column("position_id", sa.Uuid, primary_key=True), sa.Column("bot_id", sa.Uuid),
-    sa.Column("symbol", sa.Text), sa.Column("side", sa.Text), sa.Column("status", sa.Text),
-    sa.Column("open_intent_id", sa.Uuid), sa.Column("close_intent_id", sa.Uuid),
-    sa.Column("executed_qty", sa.Numeric(asdecimal=True)), sa.Column("avg_entry_price", sa.Numeric(asdecimal=True)),
-    sa.Column("opened_at", sa.DateTime(timezone=True)), sa.Column("close_exchange_order_id", sa.Text),
-    sa.Column("close_price", sa.Numeric(asdecimal=True)), sa.Column("closed_at", sa.DateTime(timezone=True)),
-    sa.Column("realised_pnl_usd", sa.Numeric(asdecimal=True)), sa.Column("updated_at", sa.DateTime(timezone=True)),
+    "positions",
+    metadata,
+    sa.Column("position_id", sa.Uuid, primary_key=True),
+    sa.Column("bot_id", sa.Uuid),
+    sa.Column("symbol", sa.Text),
+    sa.Column("side", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("open_intent_id", sa.Uuid),
+    sa.Column("close_intent_id", sa.Uuid),
+    sa.Column("executed_qty", sa.Numeric(asdecimal=True)),
+    sa.Column("avg_entry_price", sa.Numeric(asdecimal=True)),
+    sa.Column("opened_at", sa.DateTime(timezone=True)),
+    sa.Column("close_exchange_order_id", sa.Text),
+    sa.Column("close_price", sa.Numeric(asdecimal=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("realised_pnl_usd", sa.Numeric(asdecimal=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
 VIEW_FIELDS = [f for f in PositionView.__dataclass_fields__]
 VIEW_COLUMNS = [positions.c[name] for name in VIEW_FIELDS]  # in the order of PositionView's fields
@@ -45,16 +54,30 @@ def changes_for(event: c.Message) -> dict[str, Any] | None:
     """The read-model columns an event sets; None for events that say nothing about a position."""
     if isinstance(event, c.BudgetReserved):
         if event.intent is c.IntentKind.OPEN:
-            return {"status": "opening", "open_intent_id": event.intent_id, "symbol": event.symbol,
-                    "side": event.side.value}
+            return {
+                "status": "opening",
+                "open_intent_id": event.intent_id,
+                "symbol": event.symbol,
+                "side": event.side.value,
+            }
         return {"status": "closing", "close_intent_id": event.intent_id}
     if isinstance(event, c.PositionOpened):
-        return {"status": "open", "symbol": event.symbol, "side": event.side.value, "executed_qty": event.executed_qty,
-                "avg_entry_price": event.avg_entry_price, "opened_at": event.opened_at}
+        return {
+            "status": "open",
+            "symbol": event.symbol,
+            "side": event.side.value,
+            "executed_qty": event.executed_qty,
+            "avg_entry_price": event.avg_entry_price,
+            "opened_at": event.opened_at,
+        }
     if isinstance(event, c.PositionClosed):
-        return {"status": "closed", "close_exchange_order_id": event.close_exchange_order_id,
-                "close_price": event.close_price, "closed_at": event.closed_at,
-                "realised_pnl_usd": event.realised_pnl_usd}
+        return {
+            "status": "closed",
+            "close_exchange_order_id": event.close_exchange_order_id,
+            "close_price": event.close_price,
+            "closed_at": event.closed_at,
+            "realised_pnl_usd": event.realised_pnl_usd,
+        }
     if isinstance(event, c.PositionReduced):
         return {"status": "open", "symbol": event.symbol, "executed_qty": event.remaining_qty, "close_intent_id": None}
     if isinstance(event, c.PositionFailed):
@@ -79,8 +102,13 @@ async def apply_events(conn: AsyncConnection, events: Sequence[c.Message]) -> in
     return applied
 
 
-async def load(conn: AsyncConnection, bot_id: UUID | None = None, statuses: Sequence[str] = (),
-               open_intents: set[UUID] | None = None, position_ids: set[UUID] | None = None) -> list[PositionView]:
+async def load(
+    conn: AsyncConnection,
+    bot_id: UUID | None = None,
+    statuses: Sequence[str] = (),
+    open_intents: set[UUID] | None = None,
+    position_ids: set[UUID] | None = None,
+) -> list[PositionView]:
     query = sa.select(*VIEW_COLUMNS).order_by(positions.c.updated_at, positions.c.position_id)
     if position_ids is not None:
         query = query.where(positions.c.position_id.in_(position_ids))

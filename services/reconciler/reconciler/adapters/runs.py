@@ -6,17 +6,23 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from egis_common import contracts as c
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common import contracts as c
 from reconciler.adapters.repository import metadata
 
 repair_runs = sa.Table(
-    "repair_runs", metadata,
-    sa.Column("request_id", sa.Uuid, primary_key=True), sa.Column("command", sa.Text),
-    sa.Column("operator_id", sa.Text), sa.Column("confirm", sa.Boolean), sa.Column("bot_id", sa.Uuid),
-    sa.Column("status", sa.Text), sa.Column("report", JSONB), sa.Column("created_at", sa.DateTime(timezone=True)),
+    "repair_runs",
+    metadata,
+    sa.Column("request_id", sa.Uuid, primary_key=True),
+    sa.Column("command", sa.Text),
+    sa.Column("operator_id", sa.Text),
+    sa.Column("confirm", sa.Boolean),
+    sa.Column("bot_id", sa.Uuid),
+    sa.Column("status", sa.Text),
+    sa.Column("report", JSONB),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
 )
 
 
@@ -33,13 +39,21 @@ async def held(conn: AsyncConnection, request_id: UUID) -> sa.Row | None:
 
 
 async def record(conn: AsyncConnection, command: c.AdminCommand, status: str, report: dict[str, Any]) -> None:
-    await conn.execute(insert(repair_runs).values(
-        request_id=command.request_id, command=command.command.value, operator_id=command.operator_id,
-        confirm=command.confirm, bot_id=command.bot_id, status=status, report=report,
-    ))
+    await conn.execute(
+        insert(repair_runs).values(
+            request_id=command.request_id,
+            command=command.command.value,
+            operator_id=command.operator_id,
+            confirm=command.confirm,
+            bot_id=command.bot_id,
+            status=status,
+            report=report,
+        )
+    )
 
 
 async def complete(conn: AsyncConnection, request_id: UUID, status: str, report: dict[str, Any]) -> None:
     """A run that awaited another service's answer, completed with it."""
-    await conn.execute(repair_runs.update().where(repair_runs.c.request_id == request_id).values(
-        status=status, report=report))
+    await conn.execute(
+        repair_runs.update().where(repair_runs.c.request_id == request_id).values(status=status, report=report)
+    )

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 from egis_common import contracts as c
 from egis_common.logs import get_logger
 from egis_venues.port import LookupOutcome, NotFound, Unknown
-
 from reconciler.adapters.binance_events import from_account_trade, venue_time
 from reconciler.domain import (
     Facts,
@@ -43,8 +42,9 @@ BANNED, OUT_OF_TIME = "venue_banned", "run_out_of_time"
 class OrderLookup(Protocol):
     """The one read-only question the reconciler asks a venue (egis_venues.port.ExchangePort.find_order)."""
 
-    async def find_order(self, account: str, symbol: str, client_order_id: str,
-                         not_after: datetime | None = None) -> LookupOutcome: ...
+    async def find_order(
+        self, account: str, symbol: str, client_order_id: str, not_after: datetime | None = None
+    ) -> LookupOutcome: ...
 
 
 async def look_up(venues: Mapping[str, OrderLookup], order: PendingOrder) -> LookupOutcome:
@@ -66,12 +66,18 @@ class Evidence:
 
     def report(self, venues: Mapping[str, Any]) -> dict[str, Any]:
         budgets = {name: v.weights.report() for name, v in venues.items() if getattr(v, "weights", None)}
-        return {"positions_asked": self.asked, "facts_fetched": len(self.facts), "stopped": self.stopped,
-                "not_asked": dict(Counter(self.not_asked.values())), "weight": budgets}
+        return {
+            "positions_asked": self.asked,
+            "facts_fetched": len(self.facts),
+            "stopped": self.stopped,
+            "not_asked": dict(Counter(self.not_asked.values())),
+            "weight": budgets,
+        }
 
 
-async def venue_evidence(venues: Mapping[str, Any], positions: list[PositionView], facts_of,
-                         ask_for_s: float) -> Evidence:
+async def venue_evidence(
+    venues: Mapping[str, Any], positions: list[PositionView], facts_of, ask_for_s: float
+) -> Evidence:
     """Ask the venue about every position the stored facts cannot close yet; `facts_of(position)` gives its facts.
 
     After `ask_for_s` (the admin command's time, less a margin: ReconcilerSettings.admin_ask_for_s) the rest
@@ -99,16 +105,18 @@ async def venue_evidence(venues: Mapping[str, Any], positions: list[PositionView
     return evidence
 
 
-async def _ask(venues: Mapping[str, Any], position: PositionView, facts: Facts,
-               outcome: NoClosure) -> tuple[list[c.Message], str | None]:
+async def _ask(
+    venues: Mapping[str, Any], position: PositionView, facts: Facts, outcome: NoClosure
+) -> tuple[list[c.Message], str | None]:
     if outcome is NoClosure.TRADES_INCOMPLETE:
         order, _route = filled_closing_order(position, facts)
         venue = venues.get(order.exchange)
         if venue is None or not hasattr(venue, "account_trades"):
             return [], f"no_venue_for_{order.exchange}"
         return await _trades(venue, order.exchange_account, order.symbol, order.exchange_order_id)
-    entry = next((o for o in facts.orders if o.client_order_id == entry_client_id(position) and o.exchange_account),
-                 None)
+    entry = next(
+        (o for o in facts.orders if o.client_order_id == entry_client_id(position) and o.exchange_account), None
+    )
     if entry is None:  # the entry's fact says which account and symbol to ask; without it, nobody knows
         return [], "no_entry_fact"
     venue = venues.get(entry.exchange)
@@ -162,22 +170,39 @@ def _why(venue: Any, unknown: Unknown) -> str:
 
 # The venue's REST answers as facts (GET /fapi/v1/order, GET /fapi/v1/algoOrder); the stream's are in binance_events.
 
+
 def _order_fact(body: dict[str, Any], account: str) -> c.ExchangeOrderFact:
     return c.ExchangeOrderFact(
-        exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account, symbol=body["symbol"],
-        event_time=venue_time(body.get("updateTime") or body["time"]), raw=body,
-        exchange_order_id=str(body["orderId"]), client_order_id=body["clientOrderId"], status=body["status"],
-        side=body["side"], order_type=body.get("origType") or body["type"], reduce_only=bool(body["reduceOnly"]),
-        orig_qty=body["origQty"], executed_qty=body["executedQty"], avg_price=body["avgPrice"],
+        exchange=c.ExchangeName.BINANCE_USDM,
+        exchange_account=account,
+        symbol=body["symbol"],
+        event_time=venue_time(body.get("updateTime") or body["time"]),
+        raw=body,
+        exchange_order_id=str(body["orderId"]),
+        client_order_id=body["clientOrderId"],
+        status=body["status"],
+        side=body["side"],
+        order_type=body.get("origType") or body["type"],
+        reduce_only=bool(body["reduceOnly"]),
+        orig_qty=body["origQty"],
+        executed_qty=body["executedQty"],
+        avg_price=body["avgPrice"],
     )
 
 
 def _algo_fact(body: dict[str, Any], account: str) -> c.ExchangeAlgoOrderFact:
     spawned = body.get("actualOrderId")
     return c.ExchangeAlgoOrderFact(
-        exchange=c.ExchangeName.BINANCE_USDM, exchange_account=account, symbol=body["symbol"],
-        event_time=venue_time(body.get("updateTime") or body["createTime"]), raw=body,
-        algo_id=str(body["algoId"]), client_algo_id=body["clientAlgoId"], status=body["algoStatus"],
-        order_type=body["orderType"], side=body["side"], trigger_price=body["triggerPrice"],
+        exchange=c.ExchangeName.BINANCE_USDM,
+        exchange_account=account,
+        symbol=body["symbol"],
+        event_time=venue_time(body.get("updateTime") or body["createTime"]),
+        raw=body,
+        algo_id=str(body["algoId"]),
+        client_algo_id=body["clientAlgoId"],
+        status=body["algoStatus"],
+        order_type=body["orderType"],
+        side=body["side"],
+        trigger_price=body["triggerPrice"],
         spawned_order_id=str(spawned) if spawned not in (None, "", 0, "0") else None,
     )

@@ -26,8 +26,14 @@ from signal_router.webhook import WebhookSignal
 log = get_logger(__name__)
 R = RejectReason
 STATUS = {
-    R.MALFORMED_JSON: 400, R.UNAUTHORIZED: 401, R.NOT_FOUND: 404, R.METHOD_NOT_ALLOWED: 405,
-    R.BODY_TOO_LARGE: 413, R.UNSUPPORTED_MEDIA_TYPE: 415, R.BOTS_LOADING: 503, R.BROKER_UNAVAILABLE: 503,
+    R.MALFORMED_JSON: 400,
+    R.UNAUTHORIZED: 401,
+    R.NOT_FOUND: 404,
+    R.METHOD_NOT_ALLOWED: 405,
+    R.BODY_TOO_LARGE: 413,
+    R.UNSUPPORTED_MEDIA_TYPE: 415,
+    R.BOTS_LOADING: 503,
+    R.BROKER_UNAVAILABLE: 503,
 }  # every other reason: 422
 
 
@@ -47,8 +53,14 @@ def create_http_app(gateway: Gateway, *, max_body_bytes: int, asyncapi: dict[str
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _http_error)
 
-    @app.post("/v1/signals", status_code=202, response_model=Accepted, responses=_RESPONSES,
-              openapi_extra=_REQUEST_BODY, summary="Accept a trading signal")
+    @app.post(
+        "/v1/signals",
+        status_code=202,
+        response_model=Accepted,
+        responses=_RESPONSES,
+        openapi_extra=_REQUEST_BODY,
+        summary="Accept a trading signal",
+    )
     async def post_signal(request: Request) -> JSONResponse:
         started = time.perf_counter()
         try:
@@ -119,8 +131,10 @@ _REQUEST_BODY = {
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": description}
     for status, description in (
-        (400, "not JSON, or not a JSON object"), (401, "unknown signal key or wrong secret"),
-        (413, "body too large"), (415, "not application/json"),
+        (400, "not JSON, or not a JSON object"),
+        (401, "unknown signal key or wrong secret"),
+        (413, "body too large"),
+        (415, "not application/json"),
         (422, "a field is missing, unknown or invalid, or the signal is refused (reason says which)"),
         (503, "Kafka did not take the signal, or the bot view is still loading: retry"),
     )

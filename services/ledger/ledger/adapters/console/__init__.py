@@ -21,8 +21,14 @@ async def _not_logged_in(request: Request, error: Exception) -> Response:
     if request.method in ("GET", "HEAD"):
         return go("/console/login")
     # A write without a live session cannot carry a valid CSRF token: refused like one.
-    return page(request, "error.html", None, status=403, title="Refused",
-                message="Your session has ended. Log in again, then repeat the change.")
+    return page(
+        request,
+        "error.html",
+        None,
+        status=403,
+        title="Refused",
+        message="Your session has ended. Log in again, then repeat the change.",
+    )
 
 
 async def _forbidden(request: Request, error: Exception) -> HTMLResponse:

@@ -13,8 +13,16 @@ from starlette.datastructures import FormData
 from egis_common.money import format_decimal
 from ledger.adapters.schemas import BotCreate, BotEdit
 
-FIELDS = ("name", "signal_key", "exchange", "exchange_account", "initial_budget_usd", "default_order_size_usd",
-          "take_profit_pct", "stop_loss_pct")
+FIELDS = (
+    "name",
+    "signal_key",
+    "exchange",
+    "exchange_account",
+    "initial_budget_usd",
+    "default_order_size_usd",
+    "take_profit_pct",
+    "stop_loss_pct",
+)
 # An empty box means "none" for these; for any other field it is a value the rules refuse.
 CLEARABLE = frozenset({"take_profit_pct", "stop_loss_pct"})
 

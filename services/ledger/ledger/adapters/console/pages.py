@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
-from egis_common.contracts import ExchangeName
-from egis_common.logs import get_logger
-from egis_common.money import format_decimal
-from egis_common.secrets import new_token
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from egis_common.contracts import ExchangeName
+from egis_common.logs import get_logger
+from egis_common.money import format_decimal
+from egis_common.secrets import new_token
 from ledger import auth, bots
 from ledger import repository as repo
 from ledger.adapters import management
@@ -39,13 +39,18 @@ templates = Jinja2Templates(directory=HERE / "templates")
 # No script, no frame, no third party: a page can only load its own stylesheet and post to its own server.
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages show budgets and, once, a webhook secret
 }
-NOTICES = {"deleted": "The bot was deleted.", "paused": "The bot is paused.", "resumed": "The bot is live again.",
-           "saved": "Saved.", "unchanged": "Nothing changed."}
+NOTICES = {
+    "deleted": "The bot was deleted.",
+    "paused": "The bot is paused.",
+    "resumed": "The bot is live again.",
+    "saved": "Saved.",
+    "unchanged": "Nothing changed.",
+}
 
 
 class NotLoggedIn(Exception):
@@ -76,8 +81,9 @@ templates.env.filters["plain"] = plain
 
 def page(request: Request, name: str, visitor: Visitor | None, *, status: int = 200, **context: Any) -> HTMLResponse:
     writable = visitor is not None and not visitor.principal.read_only
-    response = templates.TemplateResponse(request, name, {"visitor": visitor, "writable": writable, **context},
-                                          status_code=status)
+    response = templates.TemplateResponse(
+        request, name, {"visitor": visitor, "writable": writable, **context}, status_code=status
+    )
     response.headers.update(_HEADERS)
     return response
 
@@ -94,7 +100,9 @@ async def current_visitor(request: Request) -> Visitor:
     if request.method not in READ_METHODS:
         form = await request.form()  # cached on the request: the page reads the same form
         if not sessions.same_secret(str(form.get("csrf") or ""), found.csrf_token):
-            raise Forbidden("This form is missing its security token or carries a wrong one. Reload the page and try again.")
+            raise Forbidden(
+                "This form is missing its security token or carries a wrong one. Reload the page and try again."
+            )
     return found
 
 
@@ -164,16 +172,44 @@ async def bots_list(request: Request, visitor: Seen, notice: str | None = None) 
     async with runtime_of(request).engine.connect() as conn:
         rows = await bots.list_bots(conn, visitor.principal.owner_scope, include_deleted=True)
         figures = await management.budgets_and_open_counts(conn, rows)
-    listed = [{"row": row, "status": status_of(row), "budget": figures[row.bot_id][0],
-               "open_positions": figures[row.bot_id][1]} for row in rows]
-    return page(request, "bots.html", visitor, live=[b for b in listed if b["status"] != "deleted"],
-                deleted=[b for b in listed if b["status"] == "deleted"], notice=NOTICES.get(notice or ""))
+    listed = [
+        {
+            "row": row,
+            "status": status_of(row),
+            "budget": figures[row.bot_id][0],
+            "open_positions": figures[row.bot_id][1],
+        }
+        for row in rows
+    ]
+    return page(
+        request,
+        "bots.html",
+        visitor,
+        live=[b for b in listed if b["status"] != "deleted"],
+        deleted=[b for b in listed if b["status"] == "deleted"],
+        notice=NOTICES.get(notice or ""),
+    )
 
 
-def _form_page(request: Request, visitor: Visitor, *, bot: Any = None, values: dict[str, str] | None = None,
-               errors: dict[str, str] | None = None, status: int = 200) -> HTMLResponse:
-    return page(request, "bot_form.html", visitor, status=status, bot=bot, values=values or {}, errors=errors or {},
-                exchanges=[e.value for e in ExchangeName])
+def _form_page(
+    request: Request,
+    visitor: Visitor,
+    *,
+    bot: Any = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return page(
+        request,
+        "bot_form.html",
+        visitor,
+        status=status,
+        bot=bot,
+        values=values or {},
+        errors=errors or {},
+        exchanges=[e.value for e in ExchangeName],
+    )
 
 
 @router.get("/bots/new")
@@ -189,8 +225,9 @@ async def create_bot(request: Request, visitor: Writer) -> Response:
     except forms.Invalid as invalid:
         return _form_page(request, visitor, values=invalid.sent, errors=invalid.errors, status=422)
     except bots.DuplicateSignalKey as error:
-        return _form_page(request, visitor, values=forms.sent(await request.form()),
-                          errors={"signal_key": str(error)}, status=409)
+        return _form_page(
+            request, visitor, values=forms.sent(await request.form()), errors={"signal_key": str(error)}, status=409
+        )
     except OwnerNotAllowed as error:
         raise Forbidden(str(error)) from error
     # Rendered here, not behind a redirect: the secret exists only in this response.
@@ -208,8 +245,16 @@ async def bot_detail(request: Request, visitor: Seen, bot_id: UUID, notice: str 
         row = await management.owned(conn, visitor.principal, bot_id)
         budget = await request.app.state.ledger.budget(conn, bot_id)  # the API's budget endpoint reads the same
         positions = await repo.positions_of_bot(conn, bot_id)
-    return page(request, "bot_detail.html", visitor, bot=row, status_text=status_of(row), budget=asdict(budget),
-                positions=positions, notice=NOTICES.get(notice or ""))
+    return page(
+        request,
+        "bot_detail.html",
+        visitor,
+        bot=row,
+        status_text=status_of(row),
+        budget=asdict(budget),
+        positions=positions,
+        notice=NOTICES.get(notice or ""),
+    )
 
 
 @router.get("/bots/{bot_id}/edit")
@@ -229,8 +274,14 @@ async def edit_bot(request: Request, visitor: Writer, bot_id: UUID) -> Response:
     except forms.Invalid as invalid:
         return _form_page(request, visitor, bot=row, values=invalid.sent, errors=invalid.errors, status=422)
     except bots.DuplicateSignalKey as error:
-        return _form_page(request, visitor, bot=row, values=forms.sent(await request.form()),
-                          errors={"signal_key": str(error)}, status=409)
+        return _form_page(
+            request,
+            visitor,
+            bot=row,
+            values=forms.sent(await request.form()),
+            errors={"signal_key": str(error)},
+            status=409,
+        )
     return go(f"/console/bots/{bot_id}?notice=saved")
 
 
@@ -262,6 +313,12 @@ async def delete_bot(request: Request, visitor: Writer, bot_id: UUID) -> Respons
         await management.delete_bot(runtime_of(request), visitor.principal, bot_id)
     except bots.BotHasActivePositions as error:
         row = await _bot_or_404(request, visitor, bot_id)
-        return page(request, "confirm_delete.html", visitor, bot=row, status=409,
-                    error=f"This bot cannot be deleted yet: {error}.")
+        return page(
+            request,
+            "confirm_delete.html",
+            visitor,
+            bot=row,
+            status=409,
+            error=f"This bot cannot be deleted yet: {error}.",
+        )
     return go("/console/?notice=deleted")

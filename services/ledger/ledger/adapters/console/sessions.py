@@ -40,12 +40,19 @@ async def open_session(conn: AsyncConnection, principal: Principal) -> str:
     """A new session for a verified token; returns the cookie's value (the only copy of the id)."""
     now = datetime.now(UTC)
     await conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
-    token_expiry = await conn.scalar(sa.select(api_tokens.c.expires_at).where(api_tokens.c.token_id == principal.token_id))
+    token_expiry = await conn.scalar(
+        sa.select(api_tokens.c.expires_at).where(api_tokens.c.token_id == principal.token_id)
+    )
     session_id = new_token()
-    await conn.execute(console_sessions.insert().values(
-        session_key=lookup_key(session_id), token_id=principal.token_id, csrf_token=new_token(),
-        created_at=now, expires_at=min(now + LIFETIME, token_expiry or now + LIFETIME),
-    ))
+    await conn.execute(
+        console_sessions.insert().values(
+            session_key=lookup_key(session_id),
+            token_id=principal.token_id,
+            csrf_token=new_token(),
+            created_at=now,
+            expires_at=min(now + LIFETIME, token_expiry or now + LIFETIME),
+        )
+    )
     return session_id
 
 
@@ -54,9 +61,21 @@ async def visitor(conn: AsyncConnection, session_id: str | None) -> Visitor | No
     if not session_id:
         return None
     s, t = console_sessions, api_tokens
-    query = sa.select(s.c.session_key, s.c.csrf_token, s.c.expires_at.label("session_expires_at"),
-                      t.c.token_id, t.c.role, t.c.owner_id, t.c.name, t.c.revoked_at, t.c.expires_at,
-                      ).join(t, t.c.token_id == s.c.token_id).where(s.c.session_key == lookup_key(session_id))
+    query = (
+        sa.select(
+            s.c.session_key,
+            s.c.csrf_token,
+            s.c.expires_at.label("session_expires_at"),
+            t.c.token_id,
+            t.c.role,
+            t.c.owner_id,
+            t.c.name,
+            t.c.revoked_at,
+            t.c.expires_at,
+        )
+        .join(t, t.c.token_id == s.c.token_id)
+        .where(s.c.session_key == lookup_key(session_id))
+    )
     row = (await conn.execute(query)).first()
     if row is None:
         return None
@@ -77,8 +96,9 @@ def same_secret(sent: str | None, expected: str | None) -> bool:
 
 def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int) -> None:
     """HttpOnly (no script reads it), SameSite=Strict (no other site's page sends it), Secure over https."""
-    response.set_cookie(name, value, max_age=max_age, path=PATH, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        name, value, max_age=max_age, path=PATH, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
 
 
 def clear_cookie(request: Request, response: Response, name: str) -> None:
