@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
+from egis_common.entry import answer_arguments
 from egis_common.runtime import build_app, build_runtime, serve
 from executor.adapters.exchanges import close_exchanges
 from executor.flow import register
@@ -63,7 +64,11 @@ def create_app(settings: ExecutorSettings | None = None) -> FastStream:
     return app
 
 
+SUMMARY = "The executor: places each intent's order on its venue (paper or Binance) and reports what the venue did."
+
+
 def main() -> None:
+    answer_arguments("egis-executor", SUMMARY, ExecutorSettings, "services/executor/README.md")
     serve(create_app())
 
 

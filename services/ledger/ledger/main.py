@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
+from egis_common.entry import answer_arguments
 from egis_common.http_server import HttpServer
 from egis_common.runtime import build_app, build_runtime, serve
 from ledger.adapters.http import create_http_app
@@ -46,7 +47,11 @@ def create_app(settings: LedgerSettings | None = None) -> FastStream:
     return app
 
 
+SUMMARY = "The ledger: bots, budgets and positions; the management API and the operators' web console."
+
+
 def main() -> None:
+    answer_arguments("egis-ledger", SUMMARY, LedgerSettings, "services/ledger/README.md")
     serve(create_app())
 
 

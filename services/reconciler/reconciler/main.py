@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from faststream import FastStream
 
+from egis_common.entry import answer_arguments
 from egis_common.runtime import build_app, build_runtime, serve
 from reconciler.flow import register
 from reconciler.settings import ReconcilerSettings
@@ -29,7 +30,14 @@ def create_app(settings: ReconcilerSettings | None = None) -> FastStream:
     return app
 
 
+SUMMARY = (
+    "The reconciler: keeps the ledger true to the venue (its facts, its own closes, unknown outcomes) "
+    "and runs operators' repairs."
+)
+
+
 def main() -> None:
+    answer_arguments("egis-reconciler", SUMMARY, ReconcilerSettings, "services/reconciler/README.md")
     serve(create_app())
 
 

@@ -18,6 +18,7 @@ import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
+from egis_common.entry import answer_arguments
 from egis_common.http_server import HttpServer
 from egis_common.runtime import Runtime, build_app, build_runtime, serve
 from signal_router import repository
@@ -94,7 +95,11 @@ def create_app() -> FastStream:
     return create_service().app
 
 
+SUMMARY = "The webhook gateway (POST /v1/signals) and the router that turns each signal into an order intent or a skip."
+
+
 def main() -> None:
+    answer_arguments("egis-signal-router", SUMMARY, RouterSettings, "services/signal_router/README.md")
     uvloop.install()  # with httptools (picked by uvicorn): a cheaper loop and HTTP parser
     serve(create_app())
 
