@@ -1,4 +1,5 @@
-"""API tokens: created and revoked from the command line, verified on every HTTP request.
+"""API tokens: created and revoked from the command line (the first one) or by an admin through the API,
+verified on every HTTP request.
 
 A token is shown once, when it is created; the database keeps an unsalted
 SHA-256 `lookup_key` (an index to find the row) and the salted `token_hash`

@@ -66,7 +66,9 @@ async def test_a_viewer_reads_its_owners_bots_and_every_write_is_403(ledger_runt
     assert {("POST", "/v1/bots"), ("PATCH", "/v1/bots/{bot_id}"), ("DELETE", "/v1/bots/{bot_id}")} <= set(operations)
     for method, path in operations:
         body = new_bot() if method == "POST" else {"paused": True}
-        response = await api.request(method, path.format(bot_id=bot["bot_id"]), json=body, headers=headers(viewer))
+        response = await api.request(
+            method, path.format(bot_id=bot["bot_id"], token_id=owner["id"]), json=body, headers=headers(viewer)
+        )
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["reason"] == "read_only_token" and "viewer" in response.json()["detail"]
     assert await ledger_state(ledger_runtime) == before

@@ -54,6 +54,7 @@ STATUS: dict[type[Exception], int] = {
     bots.BotNotFound: 404,
     bots.DuplicateSignalKey: 409,
     bots.BotHasActivePositions: 409,
+    management.TokenNotFound: 404,
 }  # any other BotError: 422
 
 

@@ -129,6 +129,27 @@ class TokenOut(BaseModel):
     revoked_at: datetime | None
 
 
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Text = Field(description="who or what holds it")
+    role: Role
+    owner_id: UUID | None = Field(
+        default=None, description="whose bots a user or viewer token manages; a viewer needs one; default: a new owner"
+    )
+    expires_in: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="refused from then on: 90m, 12h, 30d, 2w from now, or an ISO 8601 time (UTC unless it says)",
+    )
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="the bearer token; shown in this response only, stored hashed")
+
+
+class TokenRevoked(TokenOut):
+    revoked_now: bool = Field(description="false when it was revoked already: nothing changed")
+
+
 class AuditEntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     audit_id: int
