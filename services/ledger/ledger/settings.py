@@ -23,3 +23,10 @@ class LedgerSettings(EgisSettings):
     # refused (wait_expired): a signal that late is not acted on. Checked every waiting_sweep_seconds.
     max_wait_seconds: float = Field(default=600.0, gt=0)
     waiting_sweep_seconds: float = Field(default=5.0, gt=0)
+    # The console's repairs go to the reconciler over the admin topic, as the CLI's do. The reconciler's own
+    # EGIS_ADMIN_MAX_COMMAND_SECONDS: how long the commands that ask the venue may run there, so how long a
+    # reply may take (egis_common.admin_client.reply_timeout_s); the others are awaited for a minute.
+    admin_max_command_seconds: float = Field(default=900, gt=0)
+    # A repair's page waits this long for the reply before it says the command is still running (and offers
+    # to look again): well below the time a browser or a proxy gives up on a page.
+    console_repair_wait_seconds: float = Field(default=20, gt=0)

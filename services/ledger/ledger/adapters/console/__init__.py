@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ledger import bots
+from ledger.adapters.console import ops, repairs
 from ledger.adapters.console.pages import HERE, Forbidden, NotLoggedIn, go, page, router
 
 __all__ = ["mount"]
@@ -35,6 +36,10 @@ async def _forbidden(request: Request, error: Exception) -> HTMLResponse:
     return page(request, "error.html", None, status=403, title="Refused", message=str(error))
 
 
+async def _no_such_page(request: Request, error: Exception) -> HTMLResponse:
+    return page(request, "error.html", None, status=404, title="Not found", message="No such page.")
+
+
 def _as_page_under_console(api_handler: Callable[[Request, Exception], Awaitable[Response]]):
     async def handle(request: Request, error: Exception) -> Response:
         if not request.url.path.startswith("/console/"):
@@ -52,9 +57,17 @@ def mount(app: FastAPI) -> None:
     The API answers its refusals (bot errors) in JSON; under /console the same errors become pages.
     """
     app.include_router(router)
+    app.include_router(ops.router)
+    settings = app.state.runtime.settings
+    app.state.console_runs = repairs.Runs(
+        repairs.sender(app.state.runtime),
+        max_command_seconds=settings.admin_max_command_seconds,
+        page_wait_s=settings.console_repair_wait_seconds,
+    )
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(NotLoggedIn, _not_logged_in)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(ops.NoSuchPage, _no_such_page)
     api_handler = app.exception_handlers[bots.BotError]
     app.add_exception_handler(bots.BotError, _as_page_under_console(api_handler))
 
