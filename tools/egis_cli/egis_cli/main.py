@@ -1,8 +1,11 @@
 """`egis`: run Egis on this machine, manage bots and tokens through the ledger's API, run operators' repairs.
 
-Settings come from the environment; `source .egis/local/env` gives a shell all of them on the local system
-(EGIS_LEDGER_URL, EGIS_KAFKA_*, the operator's EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY); EGIS_LEDGER_TOKEN is
-an API token (`egis-ledger-admin create-token`).
+Bots and tokens need EGIS_LEDGER_URL and EGIS_LEDGER_TOKEN (an API token); repairs need
+EGIS_KAFKA_BOOTSTRAP_SERVERS, a Kafka login (EGIS_KAFKA_USERNAME, EGIS_KAFKA_PASSWORD) and the operator's
+EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY. When the environment names no ledger (no EGIS_LEDGER_URL), or no
+Kafka, all of that group comes from the local system's env file (.egis/local/env, or under
+EGIS_LOCAL_STATE_DIR), which `./egis up` writes with an admin token it makes once. Elsewhere the first admin
+token is made by `egis-ledger-admin create-token --role admin`.
 
 Exit codes: 0 done (a dry run included); 1 refused or failed (an API error, a refused or failed repair, no
 reply in time, a question answered no); 2 wrong usage; 3 a setting is missing or a service does not answer;
@@ -17,11 +20,14 @@ import functools
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 from importlib.metadata import version
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -39,13 +45,15 @@ EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
 LEDGER_TIMEOUT_S = 15.0
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+if not out.is_terminal:  # piped or captured: nothing limits the width, so ids and times stay whole
+    out = Console(highlight=False, width=10_000)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, whatever its length
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
     help=__doc__.split("\n\n")[0],
-    epilog=__doc__.split("\n\n", 2)[2],
+    epilog=__doc__.split("\n\n", 1)[1],
 )
 bots_app = typer.Typer(
     no_args_is_help=True, help="Bots, through the ledger's API (EGIS_LEDGER_URL, EGIS_LEDGER_TOKEN)."
@@ -112,11 +120,38 @@ def ask(question: str, yes: bool) -> None:
         raise Failure("nothing changed", EXIT_FAILED)
 
 
-def setting(name: str, hint: str) -> str:
-    value = os.environ.get(name)
+LEDGER_ANCHOR, KAFKA_ANCHOR = "EGIS_LEDGER_URL", "EGIS_KAFKA_BOOTSTRAP_SERVERS"
+
+
+def setting(name: str, hint: str, anchor: str) -> str:
+    """From the environment when it names `anchor` (where that system is), else from the local env file: a token
+    or a key is only ever sent to the system it came with."""
+    if os.environ.get(anchor):
+        value, where = os.environ.get(name), "the environment"
+    else:
+        value, where = local_settings().get(name), str(local_env_file())
+        if not local_env_file().exists():
+            where = f"the environment, and there is no {where}"
     if not value:
-        raise Failure(f"{name} is not set: {hint}", EXIT_UNAVAILABLE)
+        raise Failure(f"{name} is not set in {where}: {hint}", EXIT_UNAVAILABLE)
     return value
+
+
+def local_env_file() -> Path:
+    from egis_localinfra.cli import STATE_DIR  # only when the environment names no system: it costs an import
+
+    return STATE_DIR / "env"
+
+
+@functools.cache
+def local_settings() -> dict[str, str]:
+    """The `export NAME='value'` lines `./egis up` writes; nothing when there is no such file."""
+    try:
+        text = local_env_file().read_text()
+    except OSError:
+        return {}
+    words = (shlex.split(line) for line in text.splitlines())
+    return dict(word.split("=", 1) for line in words if line[:1] == ["export"] for word in line[1:] if "=" in word)
 
 
 # ---------------------------------------------------------------- the ledger's API
@@ -124,8 +159,12 @@ def setting(name: str, hint: str) -> str:
 
 class Ledger:
     def __init__(self) -> None:
-        self.url = setting("EGIS_LEDGER_URL", "source .egis/local/env (see ./egis env)").rstrip("/")
-        token = setting("EGIS_LEDGER_TOKEN", "an API token, made with: egis-ledger-admin create-token --role admin")
+        self.url = setting(LEDGER_ANCHOR, "the ledger's URL; ./egis up writes it", LEDGER_ANCHOR).rstrip("/")
+        token = setting(
+            "EGIS_LEDGER_TOKEN",
+            "an API token; ./egis up makes one, egis-ledger-admin create-token elsewhere",
+            LEDGER_ANCHOR,
+        )
         self.client = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=LEDGER_TIMEOUT_S
         )
@@ -360,15 +399,70 @@ def tokens_list(as_json: Json = False) -> None:
     )
 
 
+class TokenRole(str, Enum):
+    ADMIN = "admin"
+    USER = "user"
+    VIEWER = "viewer"
+
+
+@tokens_app.command("create")
+@clean_errors
+def tokens_create(
+    name: Annotated[str, typer.Option(help="who or what holds it")],
+    role: Annotated[TokenRole, typer.Option(help="admin: every bot; user: its owner's bots; viewer: reads only")],
+    owner_id: Annotated[
+        UUID | None, typer.Option(help="whose bots it manages (a viewer needs one); default: a new owner")
+    ] = None,
+    expires_in: Annotated[
+        str | None, typer.Option(help="refused from then on: 90m, 12h, 30d, 2w, or an ISO time")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Create an API token (an admin token does this); the token is shown once."""
+    body = {"name": name, "role": role.value, "owner_id": str(owner_id) if owner_id else None, "expires_in": expires_in}
+    made = Ledger().call("POST", "/v1/tokens", json={k: v for k, v in body.items() if v is not None})
+    emit(
+        made,
+        as_json,
+        lambda: out.print(
+            f"token {made['token_id']} created: {made['name']}, {made['role']}, owner {made['owner_id']}, "
+            f"expires {made['expires_at'] or 'never'}.\ntoken (shown once): {made['token']}"
+        ),
+    )
+
+
+@tokens_app.command("revoke")
+@clean_errors
+def tokens_revoke(token_id: UUID, yes: Yes = False, as_json: Json = False) -> None:
+    """Revoke an API token: refused from now on, its console sessions end; asks first."""
+    ledger = Ledger()
+    token = next((t for t in ledger.call("GET", "/v1/tokens") if t["token_id"] == str(token_id)), None)
+    if token is None:
+        raise Failure(f"no token {token_id} (egis tokens list)")
+    if token["revoked_at"] is None:
+        ask(
+            f"Revoke token {token['name']} ({token['role']}, {token_id})? Whoever holds it is refused from now on.", yes
+        )
+        token = ledger.call("DELETE", f"/v1/tokens/{token_id}")
+    emit(
+        token,
+        as_json,
+        lambda: out.print(
+            f"token {token['name']} ({token_id}) "
+            + ("revoked" if token.get("revoked_now") else f"was revoked already, at {token['revoked_at']}")
+        ),
+    )
+
+
 # ---------------------------------------------------------------- repairs
 
 
 def _repair(
     name: c.AdminCommandName, confirm: bool, bot_id: UUID | None, yes: bool, as_json: bool, timeout: float | None
 ) -> None:
-    operator_id = setting("EGIS_OPERATOR_ID", "the operator you sign as (source .egis/local/env)")
-    key = setting("EGIS_OPERATOR_KEY", "your signing key (./egis operators add NAME makes one)")
-    bootstrap = setting("EGIS_KAFKA_BOOTSTRAP_SERVERS", "source .egis/local/env")
+    bootstrap = setting(KAFKA_ANCHOR, "Kafka's address; ./egis up writes it", KAFKA_ANCHOR)
+    operator_id = setting("EGIS_OPERATOR_ID", "the operator you sign as", KAFKA_ANCHOR)
+    key = setting("EGIS_OPERATOR_KEY", "your signing key (./egis operators add NAME makes one)", KAFKA_ANCHOR)
     if confirm:
         ask(
             f"Run {name.value} for real{f' for bot {bot_id}' if bot_id else ' for every bot'}? "
@@ -395,7 +489,7 @@ def _repair(
 
         try:
             reply = asyncio.run(
-                admin_client.request(bootstrap, command, wait_s, client_options(LoginSettings()), waiting)
+                admin_client.request(bootstrap, command, wait_s, client_options(_kafka_login()), waiting)
             )
         except Exception as error:  # Kafka unreachable or the login refused
             raise Failure(
@@ -408,6 +502,14 @@ def _repair(
     emit(reply.model_dump(mode="json"), as_json, lambda: render_reply(reply))
     if reply.status != "ok":
         raise typer.Exit(EXIT_FAILED)
+
+
+def _kafka_login() -> LoginSettings:
+    """The operator's Kafka login, from where `setting` takes the rest."""
+    if os.environ.get(KAFKA_ANCHOR):
+        return LoginSettings()
+    file = local_settings()
+    return LoginSettings(**{n.removeprefix("EGIS_").lower(): v for n, v in file.items() if n.startswith("EGIS_KAFKA_")})
 
 
 def render_reply(reply: c.AdminReply) -> None:
