@@ -5,8 +5,9 @@
 then starts the four services. Kafka requires a login (SASL/SCRAM-SHA-512) and
 allows nothing without an ACL: each service, the webhook gateway, operators and
 the mark-price feed log in as principals of their own, made at the first `up`
-with passwords kept 0600 in the state, as is the first operator's signing key
-(printed once). The env file gives an operator's shell that login and key.
+with passwords kept 0600 in the state, as are the first operator's signing key
+and an admin API token for the ledger (each printed once). The env file gives an
+operator's shell that login, key and token; `egis` reads it when its shell did not.
 Run again, it brings back whatever died: Kafka
 and Postgres come back on the ports they had, so running services find them
 again; a dead or unhealthy service is restarted on its own ports, and one
@@ -65,7 +66,8 @@ DATABASE = "egis"
 SERVICES = ("ledger", "signal_router", "executor", "reconciler")
 # HTTP APIs of the services that have one; metrics and health for all of them.
 HTTP_SERVICES = {"signal_router": "EGIS_HTTP_PORT", "ledger": "EGIS_HTTP_PORT"}
-# Written to the env file: egis-ledger-admin reads EGIS_LEDGER_URL; the README's curl uses EGIS_GATEWAY_URL.
+# Written to the env file: `egis` reads EGIS_LEDGER_URL (and EGIS_LEDGER_TOKEN, the admin token the first `up`
+# makes); the README's curl uses EGIS_GATEWAY_URL.
 URL_VARIABLES = {"ledger": "EGIS_LEDGER_URL", "signal_router": "EGIS_GATEWAY_URL"}
 SERVICE_START_TIMEOUT_S = 60.0
 # A running service reconnects on its own once Kafka or Postgres is back; this is how long it gets.
@@ -351,22 +353,25 @@ def up(_: argparse.Namespace | None = None) -> None:
         services[service] = _ensure_service(service, services.get(service), service_env, moved.get(service))
         _save_services(services)  # after each one: a failure further on leaves a true record
     # The HTTP ports are free ones picked at a service's first start: the env file names them for the CLI and curl.
-    _write_env(
-        {
-            **_operator_env(env),
-            **{
-                variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
-                for service, variable in URL_VARIABLES.items()
-            },
-        }
-    )
+    urls = {
+        variable: f"http://127.0.0.1:{services[service]['EGIS_HTTP_PORT']}"
+        for service, variable in URL_VARIABLES.items()
+    }
+    token, token_made = local_access.ledger_token(STATE_DIR, env["EGIS_DATABASE_URL"], urls["EGIS_LEDGER_URL"])
+    _write_env({**_operator_env(env), **urls, "EGIS_LEDGER_TOKEN": token})
     _prometheus_up(services)
     if made:
         print(
             f"\nThe first operator, {operator[0]}, signs repairs with this key (shown once; kept 0600 in "
             f"{STATE_DIR / local_access.OPERATOR_FILE}):\n  {operator[1]}"
         )
-    print(f"\nEgis is up. Settings for other shells (an operator's, with the key): source {STATE_DIR / 'env'}")
+    if token_made:
+        print(
+            f"\nAn admin API token, {local_access.FIRST_OPERATOR} (shown once; `egis` reads it from "
+            f"{STATE_DIR / 'env'}):\n  {token}"
+        )
+    print(f"\nThe operators' console: {urls['EGIS_LEDGER_URL']}/ (log in with an API token)")
+    print(f"Egis is up. Settings for other shells (an operator's, with the key): source {STATE_DIR / 'env'}")
 
 
 def _prometheus_up(services: dict[str, dict]) -> None:

@@ -1,9 +1,10 @@
-"""The local system's Kafka principals and its first operator: made at the first `up`, kept in the state.
+"""The local system's Kafka principals, its first operator and its first admin API token: made at the first
+`up`, kept in the state.
 
 Every service logs in as its own principal with the grants of `egis_common.access`, and so do the
-webhook gateway, the operators' commands and the mark-price feed. Their passwords, and the first
-operator's signing key, are generated once into files only their owner can read; the operator key
-is printed once, when it is made, and never logged.
+webhook gateway, the operators' commands and the mark-price feed. Their passwords, the first
+operator's signing key and the admin token are generated once into files only their owner can read;
+the operator key and the token are printed once, when they are made, and never logged.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import hashlib
 import json
 import os
 import secrets
+import subprocess
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +27,7 @@ from egis_localinfra.kafka import provision_access
 USERS_FILE = "kafka-users.json"
 OPERATOR_FILE = "operator.json"
 KEYS_FILE = "operator-keys.json"  # every operator the reconciler accepts: {"operator id": "signing key"}
+LEDGER_TOKEN_FILE = "ledger-token.json"  # the first admin API token: {"token_id", "token"}
 APPLIED_FILE = "access.applied"  # in the broker's own state: a new broker has none, and gets everything again
 PRINCIPALS = (*access.SERVICES, "gateway", "operator", "prices")
 FIRST_OPERATOR = "local-admin"
@@ -103,3 +109,39 @@ def write_operator_keys(state_dir: Path, keys: Mapping[str, str]) -> Path:
     kafka_auth.write_secret(fresh, dict(keys))
     os.replace(fresh, path)
     return path
+
+
+def ledger_token(state_dir: Path, database_url: str, ledger_url: str) -> tuple[str, bool]:
+    """(the admin API token, made now): the one kept in the state while the ledger accepts it, else a new one.
+
+    Made as on any deployment, by `egis-ledger-admin create-token` straight in the database: the first token
+    cannot be asked of an API that wants one. A token revoked since, or a database made afresh, gets a new one."""
+    path = state_dir / LEDGER_TOKEN_FILE
+    if path.exists():
+        token = json.loads(path.read_text())["token"]
+        if _refused(ledger_url, token) is not True:
+            return token, False
+    made = subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "create-token", "--role", "admin", "--name", FIRST_OPERATOR, "--json"],
+        env={**os.environ, "EGIS_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"egis-ledger-admin create-token failed: {(made.stderr.strip() or made.stdout).strip()}")
+    issued = json.loads(made.stdout)
+    kafka_auth.write_secret(path, {"token_id": issued["token_id"], "token": issued["token"]})
+    return issued["token"], True
+
+
+def _refused(ledger_url: str, token: str) -> bool | None:
+    """True when the ledger refuses the token (401), False when it accepts it, None when it does not say."""
+    request = urllib.request.Request(f"{ledger_url}/v1/tokens", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return False
+    except urllib.error.HTTPError as error:
+        return True if error.code == 401 else None
+    except OSError:
+        return None

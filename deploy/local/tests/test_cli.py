@@ -33,9 +33,39 @@ def _secrets_are_kept_and_shown_once(state_dir: Path, first_up: str) -> None:
     again = run_cli(state_dir, "up")
     assert again.returncode == 0, again.stdout + again.stderr
     assert key not in again.stdout and "kafka users and ACLs applied" not in again.stdout
+    token = json.loads((state_dir / "ledger-token.json").read_text())["token"]
+    assert token in first_up and token not in again.stdout
     for service in ("ledger", "signal_router", "executor", "reconciler"):  # no service log holds a password
         log = Path(json.loads((state_dir / "services.json").read_text())[service]["log"]).read_text()
         assert not any(password in log for password in logins.values()) and key not in log, service
+        assert token not in log, service
+
+
+def _egis(state_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`egis` from a shell that sourced nothing: it finds the local system in the state's env file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | {"EGIS_LOCAL_STATE_DIR": str(state_dir)}
+    egis = Path(sys.executable).parent / "egis"
+    return subprocess.run([str(egis), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _the_first_up_made_an_admin_token(state_dir: Path, first_up: str) -> None:
+    """Made once, shown once, in the env file for `egis`; a revoked one is replaced at the next `up`."""
+    token = json.loads((state_dir / "ledger-token.json").read_text())["token"]
+    assert stat.S_IMODE((state_dir / "ledger-token.json").stat().st_mode) == 0o600
+    assert f"EGIS_LEDGER_TOKEN='{token}'" in (state_dir / "env").read_text()
+    assert first_up.count(token) == 1
+    ledger_url = system_env(state_dir)["EGIS_LEDGER_URL"]
+    assert f"The operators' console: {ledger_url}/" in first_up
+    listed = _egis(state_dir, "tokens", "list", "--json")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    [mine] = [t for t in json.loads(listed.stdout) if t["role"] == "admin" and t["name"] == "local-admin"]
+    revoked = _egis(state_dir, "tokens", "revoke", mine["token_id"], "--yes")
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    again = run_cli(state_dir, "up")
+    assert again.returncode == 0, again.stdout + again.stderr
+    new = json.loads((state_dir / "ledger-token.json").read_text())["token"]
+    assert new != token and again.stdout.count(new) == 1
+    assert _egis(state_dir, "bots", "list").returncode == 0
 
 
 def _the_provisioned_operator_runs_a_repair(state_dir: Path) -> None:
@@ -186,6 +216,7 @@ def test_up_runs_kafka_postgres_and_the_four_services_and_down_stops_them(tmp_pa
         env = run_cli(state_dir, "env").stdout
         assert "EGIS_KAFKA_BOOTSTRAP_SERVERS='127.0.0.1:" in env and "EGIS_DATABASE_URL=" in env
         _secrets_are_kept_and_shown_once(state_dir, up.stdout)
+        _the_first_up_made_an_admin_token(state_dir, up.stdout)
         _the_provisioned_operator_runs_a_repair(state_dir)
         _operators_are_added_and_revoked_while_it_runs(state_dir)
         _a_team_gets_a_read_only_login(state_dir)

@@ -1,6 +1,7 @@
 """`egis-ledger-admin`: API tokens and the audit trail straight in the database, bots through the HTTP API.
 
     egis-ledger-admin create-token --role admin|user|viewer [--owner-id UUID] --name NAME [--expires-in 30d|ISO]
+                               [--json]
     egis-ledger-admin revoke-token TOKEN_ID
     egis-ledger-admin tokens list                                      [--json]
     egis-ledger-admin audit list [--bot-id UUID] [--limit N] [--before-id N]   [--json]
@@ -24,6 +25,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
+from importlib.metadata import version
 from uuid import UUID, uuid4
 
 import httpx
@@ -72,10 +74,24 @@ def create_token(args: argparse.Namespace) -> int:
             lambda conn: auth.create_token(conn, auth.Role(args.role), owner_id, args.name, expires_at=expires_at)
         )
     )
+    if args.json:  # for scripts, such as the local system's first `up`
+        print(json.dumps(_issued(issued), indent=2))
+        return 0
     print(f"token_id: {issued.token_id}\nrole: {issued.role.value}\nowner_id: {issued.owner_id}\nname: {issued.name}")
     print(f"expires_at: {issued.expires_at.isoformat() if issued.expires_at else 'never'}")
     print(f"token: {issued.token}\n(shown once; only its hash is stored)")
     return 0
+
+
+def _issued(issued: auth.IssuedToken) -> dict[str, str | None]:
+    return {
+        "token_id": str(issued.token_id),
+        "role": issued.role.value,
+        "owner_id": str(issued.owner_id),
+        "name": issued.name,
+        "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,
+        "token": issued.token,
+    }
 
 
 def revoke_token(args: argparse.Namespace) -> int:
@@ -212,6 +228,7 @@ def _limit(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="egis-ledger-admin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"egis-ledger-admin {version('egis-ledger')}")
     commands = parser.add_subparsers(dest="command", required=True)
     token = commands.add_parser("create-token", help="a new API token, printed once")
     token.add_argument("--role", choices=[r.value for r in auth.Role], required=True)
@@ -222,6 +239,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="30d|ISO-TIME",
         help="refused from then on: 90m, 12h, 30d, 2w from now, or a time (UTC unless it says)",
     )
+    token.add_argument("--json", action="store_true", help="print JSON, the token included")
     token.set_defaults(run=create_token)
     revoke = commands.add_parser("revoke-token", help="refuse a token from now on")
     revoke.add_argument("token_id", type=UUID)
