@@ -493,7 +493,7 @@ def _repair(
             )
         except Exception as error:  # Kafka unreachable or the login refused
             raise Failure(
-                f"cannot reach Kafka at {bootstrap} as the operator: {type(error).__name__}: {error}", EXIT_UNAVAILABLE
+                f"cannot reach Kafka at {bootstrap} as the operator: {_named(error)}", EXIT_UNAVAILABLE
             ) from None
     if reply is None:
         raise Failure(
@@ -504,12 +504,19 @@ def _repair(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _named(error: Exception) -> str:
+    name, text = type(error).__name__, str(error)
+    return text if text.startswith(name) else f"{name}: {text}"
+
+
 def _kafka_login() -> LoginSettings:
     """The operator's Kafka login, from where `setting` takes the rest."""
     if os.environ.get(KAFKA_ANCHOR):
         return LoginSettings()
     file = local_settings()
-    return LoginSettings(**{n.removeprefix("EGIS_").lower(): v for n, v in file.items() if n.startswith("EGIS_KAFKA_")})
+    return LoginSettings.model_validate(
+        {n.removeprefix("EGIS_").lower(): v for n, v in file.items() if n.startswith("EGIS_KAFKA_")}
+    )
 
 
 def render_reply(reply: c.AdminReply) -> None:
@@ -662,7 +669,9 @@ def _root(
 
 
 def main() -> None:
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # an unreachable broker is reported in one line
+    # An unreachable broker is reported in one line: neither aiokafka nor asyncio (its unclosed clients) adds more.
+    for name in ("aiokafka", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     app()
 
 

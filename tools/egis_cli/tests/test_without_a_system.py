@@ -86,3 +86,17 @@ async def test_a_repair_without_its_settings(tmp_path):
 async def test_wrong_usage_exits_2_without_a_traceback(tmp_path, command):
     done = await egis(*command, env=clean_env(tmp_path))
     assert done.code == EXIT_USAGE and "Traceback" not in done.err and "Error" in done.err, done
+
+
+async def test_a_repair_whose_kafka_does_not_answer_takes_its_settings_from_the_local_env_file(tmp_path):
+    bootstrap = f"127.0.0.1:{closed_port()}"
+    settings = {
+        "EGIS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "EGIS_KAFKA_USERNAME": "operator",
+        "EGIS_KAFKA_PASSWORD": "secret",
+        "EGIS_OPERATOR_ID": "local-admin",
+        "EGIS_OPERATOR_KEY": "key",
+    }
+    (tmp_path / "env").write_text("".join(f"export {name}='{value}'\n" for name, value in settings.items()))
+    done = await egis("repair", "drift-report", env=clean_env(tmp_path))
+    assert f"cannot reach Kafka at {bootstrap} as the operator" in one_line_error(done, EXIT_UNAVAILABLE)

@@ -91,6 +91,7 @@ async def create_token(
             conn, role, owner_id or uuid4(), name, expires_at=expires_at, actor=caller.actor
         )
         row = await auth.token_row(conn, issued.token_id)
+    assert row is not None  # inserted in this transaction
     log.info("token_created", token_id=str(issued.token_id), role=role.value, caller=str(caller.token_id))
     return row, issued.token
 
@@ -104,6 +105,7 @@ async def revoke_token(runtime: Runtime, caller: Principal, token_id: UUID) -> t
             raise TokenNotFound(f"no token {token_id}")
         revoked = await auth.revoke_token(conn, token_id, actor=caller.actor)
         row = await auth.token_row(conn, token_id)
+    assert row is not None  # tokens are revoked, never deleted
     if revoked:
         log.info("token_revoked", token_id=str(token_id), caller=str(caller.token_id))
     return row, revoked
