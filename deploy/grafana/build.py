@@ -2,7 +2,8 @@
 exits 1 when the committed JSON is not what this file makes now.
 
 Four dashboards on the metric families the services export: overview, trading (per bot), pipeline
-(throughput, latency per stage) and reliability (pending, drift, dead letters, stuck states). Each panel is
+(throughput, latency and consumer lag per stage) and reliability (readiness, pending, drift, dead letters,
+outbox backlog, stuck states). Each panel is
 one PromQL query; `queries()` hands them to the test that runs every one on a real Prometheus.
 """
 
@@ -30,11 +31,11 @@ EGIS_SERVICE = 'service=~"signal_router|ledger|executor|reconciler"'
 def dead_letters(window: str) -> str:
     """Dead letters per topic within `window`, the first one on a topic included.
 
-    The counter's topic label is made by the first dead letter, so that series is born at 1 and increase()
-    reads 0 for it. Series that existed at the window's start count their increase() (which survives a
-    restart's reset); series born inside it count whole, but only where the service was scraped at the
-    start (a Prometheus that just started sees every series as born). Pre-created topic labels in the
-    services would make plain increase() right.
+    Each service starts the series of every topic it consumes at 0, so increase() sees the first dead letter;
+    a series born at 1 all the same (a dead letter before the first scrape after a start, a topic labelled
+    by something else) reads 0 in increase(). So series that existed at the window's start count their
+    increase() (which survives a restart's reset); series born inside it count whole, but only where the
+    service was scraped at the start (a Prometheus that just started sees every series as born).
     """
     counter = "egis_messages_dead_lettered_total"
     return (
@@ -183,6 +184,16 @@ TRADING = (
 
 PIPELINE = (
     Section(
+        "Consumer lag",
+        (
+            P(
+                "Records not yet committed, by group and partition",
+                "max by (group, topic, partition) (egis_consumer_lag)",
+                "{{group}} {{topic}}/{{partition}}",
+            ),
+        ),
+    ),
+    Section(
         "Throughput per stage",
         (
             P(
@@ -237,6 +248,19 @@ PIPELINE = (
 )
 
 RELIABILITY = (
+    Section(
+        "Readiness and outbox",
+        (
+            P("Services ready (database and Kafka answer)", "min by (service) (egis_ready)", "{{service}}", stat=True),
+            P("Outbox rows unpublished, by schema", "max by (schema) (egis_outbox_unpublished)", "{{schema}}"),
+            P(
+                "Oldest unpublished outbox row, by schema",
+                "max by (schema) (egis_outbox_oldest_unpublished_age_seconds)",
+                "{{schema}}",
+                "s",
+            ),
+        ),
+    ),
     Section(
         "Pending reconciliations",
         (

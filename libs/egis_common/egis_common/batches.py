@@ -15,6 +15,7 @@ in ONE transaction (one commit, one offset commit for the whole batch).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ log = get_logger(__name__)
 
 
 async def consume_batch(
-    records: Sequence[Any], topic: Topic, dead_letters: DeadLetters, handle: BatchHandler
+    records: Sequence[Any], topic: Topic, dead_letters: DeadLetters, handle: BatchHandler[R]
 ) -> list[R]:
     decoded = [(record, message) for record in records if (message := await _decode(record, topic, dead_letters))]
     if len(decoded) > 1:
@@ -46,7 +47,7 @@ async def consume_batch(
             log.warning("batch_failed_isolating_records", topic=topic.name, records=len(decoded), error=repr(error))
     results: list[R] = []
     for record, message in decoded:
-        results.extend(await dead_letters.run(record, lambda message=message: handle([message])) or [])
+        results.extend(await dead_letters.run(record, functools.partial(handle, [message])) or [])
     return results
 
 

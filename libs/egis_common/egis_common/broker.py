@@ -39,7 +39,7 @@ from structlog.contextvars import bound_contextvars
 from egis_common.failures import DeadLetters
 from egis_common.kafka_login import broker_security
 from egis_common.logs import correlation_from_headers, get_logger
-from egis_common.metrics import kafka_middleware
+from egis_common.metrics import DEAD_LETTERED, kafka_middleware
 from egis_common.settings import EgisSettings
 from egis_common.subscriber import IDLE_WAIT_MS, BatchSubscriber
 
@@ -82,7 +82,8 @@ class EgisBroker(KafkaBroker):
     """FastStream's Kafka broker, which also starts and stops Egis's batch subscribers.
 
     They start after FastStream's subscribers, whose consumers they read, and stop before them, so
-    the commits they still send go out on a running consumer.
+    the commits they still send go out on a running consumer. Each topic subscribed starts its dead-letter
+    count at 0: a series born at its first dead letter would read no increase.
     """
 
     def __init__(self, *args: Any, batch_middlewares: Sequence[Any] = (), **kwargs: Any) -> None:
@@ -91,6 +92,9 @@ class EgisBroker(KafkaBroker):
         self.batch_subscribers: list[BatchSubscriber] = []
 
     async def start(self) -> None:
+        for declared in self.subscribers:
+            for topic in getattr(declared, "topic_names", ()):
+                DEAD_LETTERED.labels(topic)
         await super().start()
         for subscriber in self.batch_subscribers:
             await subscriber.start()

@@ -142,7 +142,7 @@ def transient_retrying(what: str, *, hold_seconds: float = HOLD_SECONDS) -> Asyn
     )
 
 
-def failure_columns() -> list[sa.Column]:
+def failure_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("topic", sa.Text, primary_key=True),
         sa.Column("partition_no", sa.Integer, primary_key=True),
@@ -183,7 +183,7 @@ class DeadLetters:
         self.uow = uow
         self.outbox = outbox
         self.hold_seconds = hold_seconds
-        self.schema = outbox.table.schema
+        self.schema = outbox.schema
         self.table = sa.Table("consumer_failures", sa.MetaData(), *failure_columns(), schema=self.schema)
 
     async def healthy(self) -> bool:

@@ -4,24 +4,35 @@ Live: the service's event loop answers. Ready: its database answers `SELECT 1` a
 Kafka brokers answers a metadata request. Every probe is bounded by a timeout, because the
 dependency that matters most is the one that stopped answering: a broker that moved to a port the
 service does not know never refuses a connection, it just never answers.
+
+Each time the checks run (a request for `/health/ready`, or the runtime's periodic refresh),
+`egis_ready` shows their verdict, so Prometheus, which only scrapes metrics, can alert on "not ready".
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from typing import Any, Protocol
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 from sqlalchemy.engine import URL
+
+from egis_common.metrics import READY, ASGIApp
 
 PROBE_TIMEOUT_S = 2.0
 OK = "ok"
 
 Check = Callable[[], Awaitable[None]]
-ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+
+
+class Pingable(Protocol):
+    """A FastStream broker, as far as readiness is concerned."""
+
+    async def ping(self, timeout: float | None) -> bool: ...
 
 
 async def probe(check: Check, timeout_s: float = PROBE_TIMEOUT_S) -> str:
@@ -47,6 +58,21 @@ def one_line(error: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
+class Readiness:
+    """A service's readiness checks; every run also sets its `egis_ready` (0 until the first run says ready)."""
+
+    def __init__(self, service: str, checks: Mapping[str, Check], timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        self.checks = checks
+        self.timeout_s = timeout_s
+        self.gauge = READY.labels(service)
+        self.gauge.set(0)
+
+    async def check(self) -> dict[str, str]:
+        results = await readiness(self.checks, self.timeout_s)
+        self.gauge.set(1 if all(result == OK for result in results.values()) else 0)
+        return results
+
+
 def database_answers(url: URL | str) -> Check:
     """SELECT 1 on a connection of its own: a pool busy with handlers must not look like a dead database."""
     dsn = _libpq_dsn(url)
@@ -67,7 +93,7 @@ def _libpq_dsn(url: URL | str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def brokers_answer(brokers: Sequence[KafkaBroker]) -> Check:
+def brokers_answer(brokers: Sequence[Pingable]) -> Check:
     """Each broker's own admin client asks Kafka for the cluster's metadata.
 
     The list is read at every probe, so a broker added to the app after this was built is checked too.
@@ -82,14 +108,14 @@ def brokers_answer(brokers: Sequence[KafkaBroker]) -> Check:
     return check
 
 
-def health_routes(checks: Mapping[str, Check], timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, ASGIApp]:
+def health_routes(checks: Readiness) -> dict[str, ASGIApp]:
     """`/health/live` and `/health/ready` as ASGI apps, for `egis_common.metrics.serve_metrics`."""
 
-    async def live(scope: dict, receive: Callable, send: Callable) -> None:
+    async def live(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         await _send_json(send, 200, {"status": "live"})
 
-    async def ready(scope: dict, receive: Callable, send: Callable) -> None:
-        results = await readiness(checks, timeout_s)
+    async def ready(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        results = await checks.check()
         healthy = all(result == OK for result in results.values())
         body = {"status": "ready" if healthy else "not ready", "checks": results}
         await _send_json(send, 200 if healthy else 503, body)
@@ -97,7 +123,7 @@ def health_routes(checks: Mapping[str, Check], timeout_s: float = PROBE_TIMEOUT_
     return {"/health/live": live, "/health/ready": ready}
 
 
-async def _send_json(send: Callable, status: int, body: Any) -> None:
+async def _send_json(send: Send, status: int, body: Any) -> None:
     payload = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any
 
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import REGISTRY, Counter, Histogram, make_asgi_app
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, make_asgi_app
 
 from egis_common.http_server import HttpServer
 
@@ -20,6 +21,26 @@ OUTBOX_PUBLISHED = Counter("egis_outbox_published_total", "Outbox rows published
 MESSAGING_ROWS_PRUNED = Counter(
     "egis_messaging_rows_pruned_total", "Published outbox rows and old inbox claims deleted", ["schema", "table"]
 )
+OUTBOX_UNPUBLISHED = Gauge("egis_outbox_unpublished", "Outbox rows committed and not yet published", ["schema"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "egis_outbox_oldest_unpublished_age_seconds",
+    "How long the oldest unpublished outbox row has waited since its commit (0 when there is none)",
+    ["schema"],
+)
+CONSUMER_LAG = Gauge(
+    "egis_consumer_lag",
+    "Records a consumer group has yet to commit on a partition: its end offset minus the group's committed offset",
+    ["group", "topic", "partition"],
+)
+READY = Gauge(
+    "egis_ready",
+    "1 while the service's database and Kafka answer (the checks of /health/ready), else 0",
+    ["service"],
+)
+
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
+]
 
 
 def kafka_middleware(service_name: str) -> KafkaPrometheusMiddleware:
@@ -27,17 +48,21 @@ def kafka_middleware(service_name: str) -> KafkaPrometheusMiddleware:
     return KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service_name)
 
 
-async def serve_metrics(host: str, port: int, routes: Mapping[str, object] | None = None) -> HttpServer:
+async def serve_metrics(host: str, port: int, routes: Mapping[str, ASGIApp] | None = None) -> HttpServer:
     """Serve the metrics, and the ASGI apps of `routes` at their exact paths, until `.stop()`.
 
     In the service's own event loop, so a probe such as `/health/ready` can use the service's
     brokers. Every other path answers the metrics, as prometheus_client's own server does.
     """
-    metrics = make_asgi_app(REGISTRY)
-    routes = dict(routes or {})
+    metrics: ASGIApp = make_asgi_app(REGISTRY)
+    paths = dict(routes or {})
 
-    async def app(scope, receive, send) -> None:
-        await routes.get(scope["path"], metrics)(scope, receive, send)
+    async def app(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        await paths.get(scope["path"], metrics)(scope, receive, send)
 
     server = HttpServer(app, host, port)
     await server.start()

@@ -10,6 +10,10 @@ therefore at least once, and the inbox makes it effectively once.
 Inbox: every consumer claims each `message_id` in its schema's `inbox` table
 in the same transaction as the effect; a claim that already exists means the
 message was processed before, and the handler does nothing.
+
+Backlog: `egis_outbox_unpublished` and `egis_outbox_oldest_unpublished_age_seconds`, refreshed
+periodically (`Outbox.show_backlog`), say whether the relay keeps up: a row that waits long means
+Kafka does not take it, or no relay runs.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from egis_common.bulk import insert_many
 from egis_common.contracts import Message
 from egis_common.logs import correlation_headers, get_logger
-from egis_common.metrics import OUTBOX_PUBLISHED
+from egis_common.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_UNPUBLISHED
 from egis_common.topics import encode, key_for, topic_for
 
 if TYPE_CHECKING:
@@ -44,7 +48,7 @@ log = get_logger(__name__)
 WROTE_OUTBOX = "egis_wrote_outbox"
 
 
-def outbox_columns() -> list[sa.Column]:
+def outbox_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
         sa.Column("message_id", sa.Uuid, nullable=False, unique=True),
@@ -57,7 +61,7 @@ def outbox_columns() -> list[sa.Column]:
     ]
 
 
-def inbox_columns() -> list[sa.Column]:
+def inbox_columns() -> list[sa.Column[Any]]:
     return [
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("message_id", sa.Uuid, primary_key=True),
@@ -97,6 +101,9 @@ class Outbox:
 
     def __init__(self, schema: str) -> None:
         self.table = sa.Table("outbox", sa.MetaData(), *outbox_columns(), schema=schema)
+        self.schema = schema
+        OUTBOX_UNPUBLISHED.labels(schema).set(0)
+        OUTBOX_OLDEST_AGE.labels(schema).set(0)
 
     async def add(self, conn: AsyncConnection, *messages: Message) -> None:
         if not messages:
@@ -141,6 +148,25 @@ class Outbox:
     @functools.cached_property
     def _insert(self) -> sa.TextClause:
         return insert_many(self.table, ("message_id", "topic", "key", "payload", "headers"))
+
+    async def backlog(self, conn: AsyncConnection) -> tuple[int, float]:
+        """How many rows wait to be published, and how long the oldest has waited (seconds; 0 when none)."""
+        count, age_s = (
+            await conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.extract("epoch", sa.func.now() - sa.func.min(self.table.c.created_at)),
+                ).where(self.table.c.published_at.is_(None))
+            )
+        ).one()
+        return int(count), max(float(age_s or 0), 0.0)
+
+    async def show_backlog(self, engine: AsyncEngine) -> None:
+        """Periodic: the backlog onto its gauges."""
+        async with engine.connect() as conn:
+            count, age_s = await self.backlog(conn)
+        OUTBOX_UNPUBLISHED.labels(self.schema).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.schema).set(age_s)
 
 
 class Inbox:
@@ -209,6 +235,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # Relays of the same schema in other processes take turns on this lock.
         self._lock_id = zlib.crc32(f"{outbox.table.schema}.outbox".encode())
+        OUTBOX_PUBLISHED.labels(outbox.schema)  # nothing published yet is a 0, not a missing series
 
     def notify(self) -> None:
         """Called right after a commit that wrote outbox rows."""
@@ -228,7 +255,7 @@ class OutboxRelay:
         # mark, COMMIT), and through SQLAlchemy each costs the relay several times the CPU
         # (bench/executor/statement_cost.py measures it).
         async with self.engine.connect() as conn:
-            driver = (await conn.get_raw_connection()).driver_connection
+            driver: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's, never None here
             try:
                 async with driver.transaction():
                     # Relays of the same schema take turns: the lock is tried in the same statement that reads

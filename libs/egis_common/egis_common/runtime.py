@@ -1,21 +1,28 @@
-"""What every service is made of: broker, engine, outbox relay, metrics; and its app."""
+"""What every service is made of: broker, engine, outbox relay, metrics; and its app.
+
+Every service's app also refreshes, every OBSERVE_SECONDS, what each service is watched by: its
+readiness (`egis_ready`), its outbox backlog and the lag of each of its consumer groups.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import io
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from egis_common.broker import make_broker
+from egis_common.consumer_lag import ConsumerLag, Lag, subscribed_groups
 from egis_common.db import make_engine
 from egis_common.failures import DeadLetters
-from egis_common.health import brokers_answer, database_answers, health_routes
+from egis_common.health import Readiness, brokers_answer, database_answers, health_routes
 from egis_common.kafka_login import client_options
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
@@ -25,6 +32,8 @@ from egis_common.retention import prune_messaging
 from egis_common.settings import EgisSettings
 
 log = get_logger(__name__)
+# How often readiness, the outbox backlog and consumer lag are measured: about a scrape interval.
+OBSERVE_SECONDS = 5.0
 
 
 @dataclass
@@ -36,7 +45,9 @@ class Runtime:
     relay: OutboxRelay
     uow: UnitOfWork
     dead_letters: DeadLetters
-    _tasks: list[asyncio.Task] = field(default_factory=list)
+    lag: ConsumerLag
+    readiness: Readiness | None = None  # made at start-up, when the app knows its brokers
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def inbox(self, consumer: str) -> Inbox:
         return Inbox(self.settings.db_schema, consumer)
@@ -44,11 +55,11 @@ class Runtime:
     async def start_relay(self) -> None:
         self.start_task(self.relay.run(), "outbox-relay")
 
-    def start_task(self, coroutine, name: str) -> None:
+    def start_task(self, coroutine: Coroutine[Any, Any, Any], name: str) -> None:
         """A background task that lives as long as the service; cancelled on stop."""
         self._tasks.append(asyncio.create_task(coroutine, name=name))
 
-    async def every(self, seconds: float, job, name: str) -> None:
+    async def every(self, seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
         """Run `job()` every `seconds` until cancelled; a failure is logged and the next run retries."""
         while True:
             try:
@@ -58,6 +69,25 @@ class Runtime:
             except Exception:
                 log.exception("periodic_job_failed", job=name)
             await asyncio.sleep(seconds)
+
+    async def show_lag(self) -> Lag:
+        """The lag of every consumer group this service's broker subscribes, onto `egis_consumer_lag`."""
+        return await self.lag.refresh(subscribed_groups([self.broker]))
+
+    async def show_backlog(self) -> None:
+        """The outbox's unpublished rows and the age of the oldest, onto their gauges."""
+        await self.outbox.show_backlog(self.engine)
+
+    def start_observing(self) -> None:
+        """The periodic measurements every service is watched by (readiness once the app has made it)."""
+        jobs: dict[str, Callable[[], Awaitable[Any]]] = {
+            "outbox-backlog": self.show_backlog,
+            "consumer-lag": self.show_lag,
+        }
+        if self.readiness is not None:
+            jobs["readiness"] = self.readiness.check
+        for name, job in jobs.items():
+            self.start_task(self.every(OBSERVE_SECONDS, job, name), name)
 
     async def prune(self) -> dict[str, int]:
         """Delete long-published outbox rows and expired inbox claims (egis_common.retention)."""
@@ -82,12 +112,13 @@ class Runtime:
             for task in stuck:
                 log.error("task_did_not_stop", task=task.get_name(), stack=_stack_of(task))
         self._tasks.clear()
+        await self.lag.close()
         await self.relay.close()
         await self.relay.engine.dispose()
         await self.engine.dispose()
 
 
-def _stack_of(task: asyncio.Task) -> str:
+def _stack_of(task: asyncio.Task[Any]) -> str:
     buffer = io.StringIO()
     task.print_stack(file=buffer)
     return buffer.getvalue()
@@ -110,7 +141,12 @@ def build_runtime(settings: EgisSettings) -> Runtime:
         settings.consumer_max_attempts, uow, outbox, hold_seconds=settings.consumer_transient_hold_seconds
     )
     broker = make_broker(settings, dead_letters)
-    return Runtime(settings, broker, engine, outbox, relay, uow, dead_letters)
+    lag = ConsumerLag(
+        settings.kafka_bootstrap_servers,
+        client_id=f"{settings.service_name}-lag",
+        kafka_options=client_options(settings),
+    )
+    return Runtime(settings, broker, engine, outbox, relay, uow, dead_letters, lag)
 
 
 def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastStream:
@@ -124,13 +160,15 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
         if migrate:
             await upgrade_async(service, settings.database_url.get_secret_value())
         checks = {"database": database_answers(runtime.engine.url), "kafka": brokers_answer(app.brokers)}
-        server = await serve_metrics(settings.metrics_host, settings.metrics_port, health_routes(checks))
+        runtime.readiness = Readiness(settings.service_name, checks)
+        server = await serve_metrics(settings.metrics_host, settings.metrics_port, health_routes(runtime.readiness))
         app.on_shutdown(server.stop)
 
     @app.after_startup
     async def started() -> None:
         await runtime.start_relay()
         runtime.start_task(runtime.every(settings.retention_interval_seconds, runtime.prune, "retention"), "retention")
+        runtime.start_observing()
         log.info("service_started", kafka=settings.kafka_bootstrap_servers, schema=settings.db_schema)
 
     @app.on_shutdown

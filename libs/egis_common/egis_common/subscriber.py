@@ -158,9 +158,10 @@ class BatchSubscriber:
         assert self.handler is not None
         handler = self.handler
 
-        async def call(msg: KafkaAckableMessage) -> Any:
+        async def handled(msg: KafkaAckableMessage) -> Any:
             return await handler(msg)
 
+        call: Callable[[KafkaAckableMessage], Awaitable[Any]] = handled
         for factory in reversed(self._middlewares):  # the first one listed runs outermost
             call = _wrapped(factory, message, call, self._context)
         await call(message)

@@ -1,4 +1,5 @@
-"""`/health/live` and `/health/ready` of a service, on its metrics port, against real Kafka and Postgres."""
+"""`/health/live` and `/health/ready` of a service, on its metrics port, against real Kafka and Postgres; and
+`egis_ready`, which shows the readiness checks' last verdict to Prometheus."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import make_url
 
 from egis_common.health import PROBE_TIMEOUT_S, probe
@@ -33,6 +35,10 @@ async def running_service(**overrides):
             yield client
     finally:
         await app.stop()
+
+
+def ready_shown() -> float | None:
+    return REGISTRY.get_sample_value("egis_ready", {"service": "probe"})
 
 
 @pytest.fixture
@@ -72,6 +78,7 @@ async def test_a_running_service_is_live_and_ready_and_serves_its_metrics_on_the
     assert (live.status_code, live.json()) == (200, {"status": "live"})
     assert (ready.status_code, ready.json()) == (200, {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}})
     assert metrics.status_code == 200 and "egis_outbox_published_total" in metrics.text
+    assert ready_shown() == 1
 
 
 async def test_a_service_whose_database_is_unreachable_is_live_but_not_ready_and_says_why(schema, test_database):
@@ -84,6 +91,7 @@ async def test_a_service_whose_database_is_unreachable_is_live_but_not_ready_and
     body = ready.json()
     assert body["status"] == "not ready" and body["checks"]["kafka"] == "ok"
     assert body["checks"]["database"] != "ok", body
+    assert ready_shown() == 0
 
 
 async def test_a_database_that_never_answers_makes_readiness_answer_not_ready_within_the_probe_timeout(
