@@ -1,4 +1,5 @@
-"""The executor's wiring: each subscriber hands its batch to `handlers`.
+"""The executor's wiring: each subscriber hands its batch to `handlers`. Every handler's time goes to
+`egis_handler_seconds`: `handlers` records its own, but for the mark prices', which is taken here.
 
 What it consumes and produces: the generated list in the service's README.md.
 """
@@ -15,6 +16,7 @@ from egis_common import contracts as c
 from egis_common.bots_feed import BotsFeed
 from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.kafka_login import client_options
+from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import BOTS, EXECUTOR_COMMANDS, INTENTS, LEDGER_EVENTS, MARK_PRICES, Topic
 from egis_venues.paper import PaperExchange
@@ -120,6 +122,7 @@ def register(runtime: Runtime, exchanges: dict[c.ExchangeName, ExchangePort] | N
 
         @batch_subscriber(runtime.broker, MARK_PRICES.name, MARKS_GROUP, batch)
         async def on_mark_prices(msg: KafkaRecords) -> None:
-            await handlers.on_mark_prices(runtime, paper, msg.raw_message)
+            with HANDLER_SECONDS.labels(GROUP, "mark_prices_batch").time():
+                await handlers.on_mark_prices(runtime, paper, msg.raw_message)
 
     return Wiring(executor, exchanges, bots)

@@ -1,5 +1,6 @@
-"""The executor's metrics count orders by outcome, skips by reason, exchange latency, pending orders, and
-the intents in each intermediate state."""
+"""The executor's metrics count orders by outcome, skips by reason, exchange latency, pending orders, the
+intents in each intermediate state and the time of every handler; its consumer lag and dead letters are shown
+from the start."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import sqlalchemy as sa
 from executor_helpers import intent_in, open_intent, pending_intent, publish, rows
 from prometheus_client import REGISTRY
 
-from egis_common.contracts import ExchangeName
+from egis_common import topics as t
+from egis_common.contracts import ExchangeName, MarkPrice
+from egis_localinfra.testing import eventually
 from executor.adapters import repository as repo
+from executor.flow import ANSWERS_GROUP, COMMANDS_GROUP, INTENTS_GROUP, MARKS_GROUP
 from executor.metrics import refresh_gauges
 
 pytestmark = pytest.mark.infra
@@ -75,3 +79,40 @@ async def test_every_intermediate_state_has_a_count_and_the_age_of_its_oldest_in
     empty = [s for s in IN_FLIGHT if not counted.get(s)]  # `reserved` at least: never a resting state
     assert "reserved" in empty
     assert [sample("egis_executor_intents_in_flight_oldest_age_seconds", state=s) for s in empty] == [0] * len(empty)
+
+
+async def test_the_mark_price_handler_records_its_time(executor, producer):
+    labels = {"service": "executor", "handler": "mark_prices_batch"}
+    before = sample("egis_handler_seconds_count", **labels)
+    await publish(producer, MarkPrice(symbol="ETHUSDT", price=Decimal("2942.67")))
+
+    async def timed():
+        return sample("egis_handler_seconds_count", **labels) > before
+
+    await eventually(timed, what="the mark prices' handler timed")
+
+
+SUBSCRIBED = {
+    INTENTS_GROUP: t.INTENTS,
+    ANSWERS_GROUP: t.LEDGER_EVENTS,
+    COMMANDS_GROUP: t.EXECUTOR_COMMANDS,
+    MARKS_GROUP: t.MARK_PRICES,
+}
+
+
+async def test_lag_is_shown_for_every_group_and_partition_and_dead_letters_count_from_0(executor):
+    lag = await eventually(executor.runtime.show_lag, what="a lag measurement")
+    every = {(group, topic.name, p) for group, topic in SUBSCRIBED.items() for p in range(topic.partitions)}
+    assert set(lag) == every
+    shown = {
+        key: REGISTRY.get_sample_value(
+            "egis_consumer_lag", {"group": key[0], "topic": key[1], "partition": str(key[2])}
+        )
+        for key in every
+    }
+    assert shown == lag and all(records >= 0 for records in lag.values())
+    dead = {
+        topic.name: REGISTRY.get_sample_value("egis_messages_dead_lettered_total", {"topic": topic.name})
+        for topic in SUBSCRIBED.values()
+    }
+    assert None not in dead.values(), dead

@@ -1,6 +1,6 @@
 """The reconciler's wiring: each subscriber hands its message or batch to `handlers` (or, for the operators'
-commands and the executor's answers to them, to `admin`); `register` also builds the pending resolver that
-`main` runs periodically.
+commands and the executor's answers to them, to `admin`), timed on `egis_handler_seconds`; `register` also
+builds the pending resolver that `main` runs periodically.
 
 What it consumes and produces: the generated list in the service's README.md.
 """
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from egis_common import contracts as c
 from egis_common.broker import KafkaRecords, batch_subscriber, subscriber_options
+from egis_common.metrics import HANDLER_SECONDS
 from egis_common.runtime import Runtime
 from egis_common.topics import ADMIN_COMMANDS, EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS, PAPER_REPAIRS
 from egis_venues.binance.exchange import BinanceExchange
@@ -113,22 +114,27 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
 
     @batch_subscriber(runtime.broker, EXCHANGE_FACTS.name, GROUP)
     async def on_exchange_facts(msg: KafkaRecords) -> None:
-        await handlers.on_exchange_facts(runtime, facts_inbox, msg.raw_message)
+        with HANDLER_SECONDS.labels(GROUP, "exchange_facts_batch").time():
+            await handlers.on_exchange_facts(runtime, facts_inbox, msg.raw_message)
 
     @batch_subscriber(runtime.broker, LEDGER_EVENTS.name, GROUP)
     async def on_ledger_events(msg: KafkaRecords) -> None:
-        await handlers.on_ledger_events(runtime, events_inbox, msg.raw_message)
+        with HANDLER_SECONDS.labels(GROUP, "ledger_events_batch").time():
+            await handlers.on_ledger_events(runtime, events_inbox, msg.raw_message)
 
     @batch_subscriber(runtime.broker, EXECUTIONS.name, GROUP)
     async def on_executions(msg: KafkaRecords) -> None:
-        await handlers.on_executions(runtime, executions_inbox, msg.raw_message)
+        with HANDLER_SECONDS.labels(GROUP, "executions_batch").time():
+            await handlers.on_executions(runtime, executions_inbox, msg.raw_message)
 
     @runtime.broker.subscriber(ADMIN_COMMANDS.name, **admin_subscriber_options(settings))
     async def on_admin_command(msg: KafkaRecords) -> None:
-        await admin_commands.on_admin_command(runtime, admin, admin_inbox, msg.body)
+        with HANDLER_SECONDS.labels(GROUP, "admin_command").time():
+            await admin_commands.on_admin_command(runtime, admin, admin_inbox, msg.body)
 
     @batch_subscriber(runtime.broker, PAPER_REPAIRS.name, GROUP)
     async def on_paper_repairs(msg: KafkaRecords) -> None:
-        await admin_commands.on_paper_repairs(runtime, admin, repairs_inbox, msg.raw_message)
+        with HANDLER_SECONDS.labels(GROUP, "paper_repairs_batch").time():
+            await admin_commands.on_paper_repairs(runtime, admin, repairs_inbox, msg.raw_message)
 
     return resolver

@@ -1,4 +1,5 @@
-"""The reconciler's metrics move with what it does."""
+"""The reconciler's metrics move with what it does: facts, repairs, its handlers' time; its consumer lag and dead
+letters are shown from the start."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from prometheus_client import REGISTRY
 from reconciler_helpers import admin_command, publish, trade_fact, unique_id
 
 from egis_common import contracts as c
+from egis_common import topics as t
 from egis_localinfra.testing import eventually
 
 pytestmark = pytest.mark.infra
@@ -41,3 +43,44 @@ async def test_repair_runs_are_counted_by_command_and_outcome(reconciler_runtime
         return sample("egis_reconciler_repair_runs_total", **labels) >= before + 1
 
     await eventually(counted, what="refused run counted")
+
+
+async def test_every_handler_records_its_time_after_a_message(reconciler_runtime):
+    facts = {"service": "reconciler", "handler": "exchange_facts_batch"}
+    commands = {"service": "reconciler", "handler": "admin_command"}
+    facts_before, commands_before = (
+        sample("egis_handler_seconds_count", **facts),
+        sample("egis_handler_seconds_count", **commands),
+    )
+    await publish(reconciler_runtime, trade_fact(f"acct-{unique_id()}", unique_id(), unique_id(), "3000", "0.003"))
+    await publish(reconciler_runtime, admin_command(c.AdminCommandName.DRIFT_REPORT, key=None))
+
+    async def timed():
+        return (
+            sample("egis_handler_seconds_count", **facts) > facts_before
+            and sample("egis_handler_seconds_count", **commands) > commands_before
+        )
+
+    await eventually(timed, what="both handlers timed")
+    assert sample("egis_handler_seconds_sum", **facts) > 0
+
+
+SUBSCRIBED = (t.EXCHANGE_FACTS, t.LEDGER_EVENTS, t.EXECUTIONS, t.ADMIN_COMMANDS, t.PAPER_REPAIRS)
+
+
+async def test_lag_is_shown_for_every_partition_it_consumes_and_dead_letters_count_from_0(reconciler_runtime):
+    lag = await eventually(reconciler_runtime.show_lag, what="a lag measurement")
+    every = {("reconciler", topic.name, p) for topic in SUBSCRIBED for p in range(topic.partitions)}
+    assert set(lag) == every
+    shown = {
+        key: REGISTRY.get_sample_value(
+            "egis_consumer_lag", {"group": key[0], "topic": key[1], "partition": str(key[2])}
+        )
+        for key in every
+    }
+    assert shown == lag and all(records >= 0 for records in lag.values())
+    dead = {
+        topic.name: REGISTRY.get_sample_value("egis_messages_dead_lettered_total", {"topic": topic.name})
+        for topic in SUBSCRIBED
+    }
+    assert None not in dead.values(), dead
