@@ -15,6 +15,7 @@ PREFLIGHT_DECISIONS = Counter(
 )
 for _reason in c.PreflightRejectReason:  # a reason never given yet is a 0, not a missing series
     PREFLIGHT_DECISIONS.labels("rejected", _reason.value)
+PREFLIGHT_DECISIONS.labels("reserved", "")
 CLAIMS_REFUSED = Counter(
     "egis_ledger_claims_refused_total",
     "Backfills and found fills refused because they match no position (or intent) the ledger holds, by command "

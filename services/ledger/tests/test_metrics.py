@@ -1,4 +1,5 @@
-"""The ledger's Prometheus metrics show what the ledger holds."""
+"""The ledger's Prometheus metrics show what the ledger holds; its consumer lag and its counters are shown from
+the start."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import pytest
 from ledger_helpers import reserve
 from prometheus_client import REGISTRY
 
+from egis_common import topics as t
+from egis_localinfra.testing import eventually
 from ledger import bots
 from ledger.metrics import count_preflight, refresh_bot_gauges, show_budgets
 
@@ -49,3 +52,13 @@ async def test_a_budget_change_reaches_the_gauge_without_waiting_for_the_refresh
         outcome = await ledger.reserve(conn, reserve(bot.bot_id, "ETHUSDT", "12.5", account=bot.exchange_account))
     show_budgets([outcome])
     assert sample("egis_ledger_available_budget_usd", bot_id=str(bot.bot_id)) == 87.5
+
+
+async def test_lag_is_shown_for_every_partition_it_consumes_and_counters_start_at_0(ledger_runtime):
+    lag = await eventually(ledger_runtime.show_lag, what="a lag measurement")
+    subscribed = (t.LEDGER_COMMANDS, t.EXECUTIONS)
+    assert set(lag) >= {("ledger", topic.name, p) for topic in subscribed for p in range(topic.partitions)}
+    shown = {key: sample("egis_consumer_lag", group=key[0], topic=key[1], partition=str(key[2])) for key in lag}
+    assert shown == lag and all(records >= 0 for records in lag.values())
+    assert [sample("egis_messages_dead_lettered_total", topic=topic.name) for topic in subscribed] == [0, 0]
+    assert sample("egis_ledger_preflight_decisions_total", outcome="reserved", reason="") is not None
