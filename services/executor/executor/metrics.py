@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from egis_common import contracts as c
 from executor.adapters import repository as repo
 from executor.domain import IN_FLIGHT, REFUSALS, RESOLVED_TO, Decision, skip_reasons
 from executor.domain import IntentStatus as S
@@ -66,6 +67,14 @@ _OUTCOMES = {
     S.PENDING_RECONCILIATION: "unknown",
     S.RESEND_DUE: "not_executed",
 }
+# Known labels start at 0; a rejection's series is made by its exchange code, which no list holds.
+for _exchange in c.ExchangeName:
+    for _status, _outcome in _OUTCOMES.items():
+        if _status is not S.REJECTED:
+            ORDERS.labels(_exchange.value, _outcome, "")
+        CLOSE_RESENDS.labels(_exchange.value, _outcome)
+for _resolution in (*RESOLVED_TO, "other"):
+    RESOLUTIONS.labels(_resolution)
 
 
 def count(made: Iterable[Decision]) -> None:

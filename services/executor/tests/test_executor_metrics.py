@@ -116,3 +116,12 @@ async def test_lag_is_shown_for_every_group_and_partition_and_dead_letters_count
         for topic in SUBSCRIBED.values()
     }
     assert None not in dead.values(), dead
+
+
+def test_counters_with_known_labels_start_at_0(executor):
+    def made(name: str, **labels) -> bool:
+        return REGISTRY.get_sample_value(name, labels) is not None
+
+    assert made("egis_executor_orders_total", exchange="binance_usdm", outcome="unknown", code="")
+    assert made("egis_executor_close_resends_total", exchange="binance_usdm", outcome="rejected")
+    assert made("egis_executor_resolutions_recorded_total", resolution="not_found_after_window")

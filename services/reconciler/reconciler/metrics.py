@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from reconciler.domain import Backlog
+from reconciler.adapters.repository import FACT_TABLES
+from reconciler.domain import AUTO, SETTLING, Backlog
 
 FACTS_INGESTED = Counter(
     "egis_reconciler_facts_ingested_total",
@@ -32,6 +33,15 @@ PENDING_SETTLED = Counter(
     "Pending orders settled from the venue's answer",
     ["resolved_by", "resolution"],
 )
+
+# Known labels start at 0, not as a missing series: the routes of a backfill and the outcomes of a repair run
+# are not listed anywhere, so those series are made by their first count.
+for _table in FACT_TABLES.values():
+    for _outcome in ("new", "replayed"):
+        FACTS_INGESTED.labels(_table.name, _outcome)
+for _by in (AUTO, "operator"):
+    for _resolution in SETTLING:
+        PENDING_SETTLED.labels(_by, _resolution.value)
 
 
 def show_pending(backlog: Backlog) -> None:

@@ -84,3 +84,15 @@ async def test_lag_is_shown_for_every_partition_it_consumes_and_dead_letters_cou
         for topic in SUBSCRIBED
     }
     assert None not in dead.values(), dead
+
+
+def test_counters_with_known_labels_start_at_0(reconciler_runtime):
+    def made(name: str, **labels) -> bool:
+        return REGISTRY.get_sample_value(name, labels) is not None
+
+    assert made("egis_reconciler_facts_ingested_total", table="algo_facts", outcome="replayed")
+    assert all(
+        made("egis_reconciler_pending_settled_total", resolved_by=by, resolution=resolution)
+        for by in ("auto", "operator")
+        for resolution in ("found_filled", "rejected_by_exchange", "not_found_after_window")
+    )
