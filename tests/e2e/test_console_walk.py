@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ SYMBOL = "ETHUSDT"
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory) -> AsyncIterator[Path]:
+def system(tmp_path_factory) -> Iterator[Path]:
     """The whole system from `egis-local up` in a state directory of its own; `down` afterwards."""
     state_dir = tmp_path_factory.mktemp("console-walk") / "local"
     up = run_cli(state_dir, "up")
