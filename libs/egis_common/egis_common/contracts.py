@@ -123,6 +123,36 @@ class SignalSkipped(Message):
     detail: str = ""
 
 
+class SignalOutcome(str, Enum):
+    ROUTED = "routed"  # the router made an order intent of it
+    SKIPPED = "skipped"  # the router skipped it, with a SignalSkipReason
+    DUPLICATE = "duplicate"  # its dedup key was taken before: the gateway knew it, or the router found it
+    REJECTED = "rejected"  # the gateway refused the post, with its reason; nothing was published
+
+
+# --- egis.router.signal-journal.v1 ------------------------------------------
+
+
+class SignalJournaled(Message):
+    """What became of one webhook post, for its owner to read (the ledger keeps the journal).
+
+    Never a secret, nor the body: a rejected post carries its reason, and its bot when the post named a
+    known signal key; its signal_id only where the gateway had derived one.
+    """
+
+    type: Literal["SignalJournaled"] = "SignalJournaled"
+    outcome: SignalOutcome
+    signal_id: UUID | None = None
+    bot_id: UUID | None = None
+    reason: str | None = Field(default=None, max_length=64)  # the skip's or the rejection's reason
+    detail: str = Field(default="", max_length=300)
+    intent_id: UUID | None = None  # routed only
+    intent: IntentKind | None = None
+    action: SignalAction | None = None
+    symbol: str | None = Field(default=None, max_length=32)
+    received_at: AwareDatetime  # when the gateway took (or refused) the post
+
+
 # --- egis.router.intents.v1 -------------------------------------------------
 
 

@@ -41,6 +41,8 @@ def encode(message: c.Message) -> bytes:
 SIGNALS_RECEIVED = Topic("egis.signals.received.v1", "signal_key", 6, (c.SignalReceived,))
 SIGNALS_SKIPPED = Topic("egis.signals.skipped.v1", "signal_key", 3, (c.SignalSkipped,))
 INTENTS = Topic("egis.router.intents.v1", "bot_id", 6, (c.OrderIntent,))
+# What became of each webhook post: the router's decisions, the gateway's refusals and known duplicates.
+SIGNAL_JOURNAL = Topic("egis.router.signal-journal.v1", "bot_id", 3, (c.SignalJournaled,))
 LEDGER_COMMANDS = Topic(
     "egis.ledger.commands.v1",
     "bot_id",
@@ -90,6 +92,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SIGNALS_RECEIVED,
     SIGNALS_SKIPPED,
     INTENTS,
+    SIGNAL_JOURNAL,
     LEDGER_COMMANDS,
     LEDGER_EVENTS,
     BOTS,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
 from egis_common.contracts import (
     BotSnapshot,
@@ -27,6 +28,8 @@ from egis_common.contracts import (
     OrderIntent,
     Side,
     SignalAction,
+    SignalJournaled,
+    SignalOutcome,
     SignalReceived,
     SignalSkipped,
     SignalSkipReason,
@@ -156,4 +159,55 @@ def skip(signal: SignalReceived, reason: SignalSkipReason, detail: str = "") -> 
         bot_id=signal.bot_id,
         reason=reason,
         detail=detail,
+    )
+
+
+# --- the signal journal: what became of each post, for its owner -------------
+
+
+def journaled(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> SignalJournaled:
+    """The router's decision on a signal; a skip for a taken dedup key is the journal's `duplicate`."""
+    if isinstance(decision, OrderIntent):
+        outcome, reason, detail = SignalOutcome.ROUTED, None, ""
+    elif decision.reason is SignalSkipReason.DUPLICATE_SIGNAL:
+        outcome, reason, detail = SignalOutcome.DUPLICATE, decision.reason.value, decision.detail
+    else:
+        outcome, reason, detail = SignalOutcome.SKIPPED, decision.reason.value, decision.detail
+    routed = isinstance(decision, OrderIntent)
+    return SignalJournaled(
+        outcome=outcome,
+        signal_id=signal.signal_id,
+        bot_id=signal.bot_id,
+        reason=reason,
+        detail=detail[:300],
+        intent_id=decision.intent_id if routed else None,
+        intent=decision.intent if routed else None,
+        action=signal.action,
+        symbol=signal.symbol,
+        received_at=signal.occurred_at,
+    )
+
+
+def journaled_duplicate(signal: SignalReceived) -> SignalJournaled:
+    """A post the gateway answered as a duplicate without publishing it: its dedup key was decided before."""
+    return SignalJournaled(
+        outcome=SignalOutcome.DUPLICATE,
+        signal_id=signal.signal_id,
+        bot_id=signal.bot_id,
+        reason=SignalSkipReason.DUPLICATE_SIGNAL.value,
+        detail="seen before: answered at the gateway",
+        action=signal.action,
+        symbol=signal.symbol,
+        received_at=signal.occurred_at,
+    )
+
+
+def journaled_rejection(rejected: Rejected, bot_id: UUID | None, at: datetime) -> SignalJournaled:
+    """A refused post: its reason and detail (never the body, which holds the secret), and its bot if known."""
+    return SignalJournaled(
+        outcome=SignalOutcome.REJECTED,
+        bot_id=bot_id,
+        reason=rejected.reason.value,
+        detail=rejected.detail[:300],
+        received_at=at,
     )

@@ -17,9 +17,10 @@ from egis_common.bots_feed import BotsFeed
 from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.kafka_login import client_options
 from egis_common.runtime import Runtime
-from egis_common.topics import BOTS, SIGNALS_RECEIVED, Topic
+from egis_common.topics import BOTS, SIGNAL_JOURNAL, SIGNALS_RECEIVED, Topic
 from signal_router import domain, handlers
-from signal_router.adapters.gateway_producer import BoundedPublish
+from signal_router.adapters.decided import DecidedLookup
+from signal_router.adapters.gateway_producer import BackgroundJournal, BoundedPublish
 from signal_router.bots import BotView
 from signal_router.gateway import Gateway
 from signal_router.handlers import GROUP
@@ -29,9 +30,10 @@ from signal_router.settings import RouterSettings
 # (egis_common.bots_feed), each with the handler of its records.
 FEEDS: tuple[tuple[Topic, Callable[..., None]], ...] = ((BOTS, handlers.on_bot_record),)
 # SignalReceived by the gateway itself, acks=all and awaited before it answers 202: the one exception to the
-# outbox rule. OrderIntent and SignalSkipped through the outbox, in the transaction that claims the inbox and
-# the signal's dedup key.
-PRODUCES: tuple[type[c.Message], ...] = (c.SignalReceived, c.OrderIntent, c.SignalSkipped)
+# outbox rule. OrderIntent, SignalSkipped and the decision's SignalJournaled through the outbox, in the
+# transaction that claims the inbox and the signal's dedup key. The gateway's refusals and known duplicates
+# are journalled by its own producer, not awaited: nothing else depends on them.
+PRODUCES: tuple[type[c.Message], ...] = (c.SignalReceived, c.OrderIntent, c.SignalSkipped, c.SignalJournaled)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,14 @@ class Wiring:
 def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wiring:
     settings: RouterSettings = runtime.settings  # type: ignore[assignment]
     signals_out = gateway_broker.publisher(SIGNALS_RECEIVED.name, title="gateway:SignalReceived")
-    gateway = Gateway(view, limits_of(settings), BoundedPublish(signals_out, settings))
+    journal_out = gateway_broker.publisher(SIGNAL_JOURNAL.name, title="gateway:SignalJournaled")
+    gateway = Gateway(
+        view,
+        limits_of(settings),
+        BoundedPublish(signals_out, settings),
+        decided=DecidedLookup(runtime.engine, settings.gateway_dedup_lookup_seconds),
+        journal=BackgroundJournal(journal_out, settings),
+    )
     if settings.router_enabled:
         route_signals(runtime, view, settings)
     ((bots, on_bot_record),) = FEEDS

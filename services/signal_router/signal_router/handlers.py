@@ -1,6 +1,7 @@
 """The signal_router's use cases: one per message it handles, each top to bottom.
 
-    on_signals_received  a batch of SignalReceived: drop duplicates, route, hand the decisions to the outbox
+    on_signals_received  a batch of SignalReceived: drop duplicates, route, hand the decisions (and their
+                         journal entries, SignalJournaled) to the outbox
     on_bot_record        a record of the bots topic (a BotSnapshot or a tombstone): the routing view follows it
 
 The webhook's use case (a POST in, a SignalReceived out) is `gateway.Gateway.accept`.
@@ -60,7 +61,8 @@ async def route(
         (signal, decision if free else domain.skip(signal, SignalSkipReason.DUPLICATE_SIGNAL, "seen before"))
         for (signal, decision), free in zip(decided, taken, strict=True)
     ]
-    await outbox.add(conn, *(decision for _, decision in decided))
+    journal = [domain.journaled(signal, decision) for signal, decision in decided]
+    await outbox.add(conn, *(decision for _, decision in decided), *journal)
     failpoint("signal_router.before_commit")
     return decided
 

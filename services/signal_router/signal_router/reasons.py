@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from uuid import UUID
 
 
 class RejectReason(str, Enum):
@@ -41,3 +42,4 @@ class Rejected(Exception):
         self.reason = reason
         self.detail = detail
         self.field = field
+        self.bot_id: UUID | None = None  # the bot the post named, once known: for its owner's journal

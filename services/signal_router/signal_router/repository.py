@@ -58,6 +58,12 @@ def _row(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> dict:
     }
 
 
+async def is_decided(conn: AsyncConnection, dedup_key: str) -> bool:
+    """Whether a signal with this dedup key was decided (one primary-key read, for the gateway)."""
+    statement = sa.select(sa.literal(True)).where(SIGNALS.c.dedup_key == dedup_key)
+    return (await conn.execute(statement)).scalar() is not None
+
+
 async def decisions_for(conn: AsyncConnection, signal_key: str) -> list[sa.Row]:
     """What was decided for a key's signals, oldest first (for ops and tests)."""
     statement = sa.select(SIGNALS).where(SIGNALS.c.signal_key == signal_key).order_by(SIGNALS.c.decided_at)

@@ -44,6 +44,9 @@ class RouterSettings(EgisSettings):
     gateway_kafka_timeout_seconds: float = Field(default=0.8, gt=0, le=1.0)
     # Upper bound on the whole publish wait; TradingView cancels at 3 s.
     gateway_publish_deadline_seconds: float = Field(default=1.9, gt=0, le=2.5)
+    # The gateway answers a post whose signal the router decided before as a duplicate, if one primary-key
+    # read says so within this budget; otherwise it publishes it, and the router skips the duplicate.
+    gateway_dedup_lookup_seconds: float = Field(default=0.1, gt=0, le=1.0)
     # Both halves run in one process by default. Either can be switched off to run them as two
     # processes of this service, so webhook answers do not queue behind routing work.
     gateway_enabled: bool = True

@@ -18,6 +18,7 @@ def test_the_asyncapi_document_covers_every_topic_of_the_flow_and_its_references
         "egis.ledger.bots.v1",
         "egis.router.intents.v1",
         "egis.signals.skipped.v1",
+        "egis.router.signal-journal.v1",
     }
     for reference in _references(document):
         node = document
@@ -27,7 +28,7 @@ def test_the_asyncapi_document_covers_every_topic_of_the_flow_and_its_references
 
 def test_the_openapi_document_declares_every_refusal():
     operation = documents()["openapi.json"]["paths"]["/v1/signals"]["post"]
-    assert set(operation["responses"]) == {"202", "400", "401", "413", "415", "422", "503"}
+    assert set(operation["responses"]) == {"200", "202", "400", "401", "413", "415", "422", "503"}
     assert operation["requestBody"]["content"]["application/json"]["schema"]["additionalProperties"] is False
 
 

@@ -41,7 +41,7 @@ def body(bot, secret, **fields) -> bytes:
 
 async def test_an_accepted_signal_is_published_with_its_bot_and_normalised_fields():
     gateway, bot, secret = gateway_with_bot()
-    signal = await gateway.accept(
+    receipt = await gateway.accept(
         body(
             bot,
             secret,
@@ -52,19 +52,20 @@ async def test_an_accepted_signal_is_published_with_its_bot_and_normalised_field
             stop_loss_price="110",
         )
     )
-    assert gateway.publish.published == [signal]
+    signal = receipt.signal
+    assert gateway.publish.published == [signal] and not receipt.duplicate
     assert (signal.bot_id, signal.action, signal.symbol) == (bot.bot_id, SignalAction.OPEN_SHORT, "ETHUSDT")
     assert (signal.size_override_usd, signal.signal_timestamp) == (Decimal("12.5"), NOW)
 
 
 async def test_a_repeated_post_gets_the_same_signal_id_and_offsets_do_not_matter():
     gateway, bot, secret = gateway_with_bot()
-    first = await gateway.accept(body(bot, secret, signal_id="tv-1"))
-    again = await gateway.accept(body(bot, secret, signal_id="tv-1", action="long"))
+    first = (await gateway.accept(body(bot, secret, signal_id="tv-1"))).signal
+    again = (await gateway.accept(body(bot, secret, signal_id="tv-1", action="long"))).signal
     assert first.signal_id == again.signal_id and first.message_id != again.message_id
     plus_two = NOW.astimezone(timezone(timedelta(hours=2)))
-    utc = await gateway.accept(body(bot, secret, signal_id=None))
-    shifted = await gateway.accept(body(bot, secret, signal_id=None, timestamp=plus_two.isoformat()))
+    utc = (await gateway.accept(body(bot, secret, signal_id=None))).signal
+    shifted = (await gateway.accept(body(bot, secret, signal_id=None, timestamp=plus_two.isoformat()))).signal
     assert utc.dedup_key == shifted.dedup_key
 
 
@@ -96,3 +97,35 @@ async def test_while_the_view_loads_or_kafka_is_down_the_signal_is_refused_as_un
     with pytest.raises(Rejected) as loading:
         await gateway.accept(body(bot, secret))
     assert (down.value.reason, loading.value.reason) == (RejectReason.BROKER_UNAVAILABLE, RejectReason.BOTS_LOADING)
+
+
+async def test_a_post_decided_before_is_a_duplicate_journalled_and_not_published_again():
+    journal = []
+
+    async def decided(dedup_key: str) -> bool:
+        return dedup_key == "client:" + bot.signal_key + ":tv-9"
+
+    gateway, bot, secret = gateway_with_bot()
+    gateway.decided, gateway.journal = decided, journal.append
+    fresh = await gateway.accept(body(bot, secret, signal_id="tv-8"))
+    repeated = await gateway.accept(body(bot, secret, signal_id="tv-9"))
+    assert (fresh.duplicate, repeated.duplicate) == (False, True)
+    assert gateway.publish.published == [fresh.signal]
+    ((entry),) = journal
+    assert (entry.outcome.value, entry.signal_id, entry.bot_id) == ("duplicate", repeated.signal.signal_id, bot.bot_id)
+
+
+async def test_a_refusal_names_the_bot_its_key_names_even_with_a_wrong_secret_and_journals_no_secret():
+    journal = []
+    gateway, bot, secret = gateway_with_bot()
+    gateway.journal = journal.append
+    for fields in ({"secret": "wrong-secret-xyz"}, {"signal_key": "nobody"}, {"symbol": "PEPEUSDT"}):
+        with pytest.raises(Rejected) as refused:
+            await gateway.accept(json.dumps({**signal_body(bot, secret, timestamp=NOW.isoformat()), **fields}).encode())
+        gateway.refused(refused.value)
+    assert [(e.outcome.value, e.reason, e.bot_id) for e in journal] == [
+        ("rejected", "unauthorized", bot.bot_id),
+        ("rejected", "unauthorized", None),
+        ("rejected", "unknown_symbol", bot.bot_id),
+    ]
+    assert all("wrong-secret-xyz" not in e.model_dump_json() and secret not in e.model_dump_json() for e in journal)

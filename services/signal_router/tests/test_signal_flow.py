@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from prometheus_client import REGISTRY
 from router_support import new_bot, next_version, signal_body
 
 from egis_common.contracts import IntentKind, OrderIntent, Side, SignalReceived, SignalSkipped
+from egis_common.topics import SIGNALS_RECEIVED
 from egis_localinfra.testing import eventually
 from signal_router import repository
 
@@ -59,16 +61,19 @@ async def test_a_close_becomes_a_close_intent_without_a_size(service, producer, 
     assert (intent.intent, intent.requested_size_usd, intent.symbol) == (IntentKind.CLOSE, None, "BTCUSDT")
 
 
-async def test_the_same_signal_posted_twice_becomes_one_intent(service, producer, tail, client):
+async def test_the_same_signal_posted_twice_becomes_one_intent_and_the_repeat_is_answered_as_a_duplicate(
+    service, producer, tail, client
+):
     bot, secret = await live_bot(service, producer)
     body = signal_body(bot, secret)
-    first, second = [await client.post("/v1/signals", json=body) for _ in range(2)]
-    assert first.status_code == second.status_code == 202
-    assert first.json()["signal_id"] == second.json()["signal_id"]
+    first = await client.post("/v1/signals", json=body)
+    assert first.status_code == 202
+    await eventually(lambda: _decided(service, bot.signal_key), what="the first post decided")
 
-    (skip,) = await eventually(lambda: _skips(tail, bot.signal_key), what="duplicate skipped")
-    assert skip.reason.value == "duplicate_signal"
+    second = await client.post("/v1/signals", json=body)
+    assert (second.status_code, second.json()) == (200, {"signal_id": first.json()["signal_id"], "status": "duplicate"})
     assert len(_intents_now(tail, bot)) == 1
+    assert len(tail.of(SignalReceived, signal_key=bot.signal_key)) == 1, "a known duplicate is not published again"
     async with service.runtime.engine.connect() as conn:
         (row,) = await repository.decisions_for(conn, bot.signal_key)
     assert (row.outcome, str(row.signal_id)) == ("routed", first.json()["signal_id"])
@@ -81,11 +86,25 @@ async def test_without_a_client_id_the_same_content_and_timestamp_is_one_signal(
         signal_body(bot, secret, signal_id=None, timestamp=stamp.isoformat()),
         signal_body(bot, secret, signal_id=None, timestamp=stamp.astimezone().isoformat(), action="LONG"),
     ]
-    answers = [await client.post("/v1/signals", json=body) for body in bodies]
-    assert [a.status_code for a in answers] == [202, 202]
-    assert answers[0].json()["signal_id"] == answers[1].json()["signal_id"]
-    await eventually(lambda: _skips(tail, bot.signal_key), what="duplicate skipped")
+    first = await client.post("/v1/signals", json=bodies[0])
+    assert first.status_code == 202
+    # A concurrent duplicate that the gateway published before the first was decided: the router skips it.
+    (received,) = await eventually(lambda: _received(tail, bot.signal_key), what="the signal on its topic")
+    await producer.send(received.model_copy(update={"message_id": uuid.uuid4()}), SIGNALS_RECEIVED)
+    (skip,) = await eventually(lambda: _skips(tail, bot.signal_key), what="duplicate skipped")
+    assert (skip.reason.value, str(skip.signal_id)) == ("duplicate_signal", first.json()["signal_id"])
+    second = await client.post("/v1/signals", json=bodies[1])
+    assert (second.status_code, second.json()["signal_id"]) == (200, first.json()["signal_id"])
     assert len(_intents_now(tail, bot)) == 1
+
+
+async def _received(tail, signal_key):
+    return tail.of(SignalReceived, signal_key=signal_key)
+
+
+async def _decided(service, signal_key):
+    async with service.runtime.engine.connect() as conn:
+        return await repository.decisions_for(conn, signal_key)
 
 
 async def test_a_wrong_secret_gets_401_and_produces_nothing(service, producer, tail, client):

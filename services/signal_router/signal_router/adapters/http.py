@@ -3,12 +3,15 @@
 Every refusal is `{"reason": <machine-readable>, "detail": <for a person>}`
 with a 4xx status, or 503 when the signal could not be taken now (the caller
 may retry: a retried signal keeps its signal id and is deduplicated).
+A signal the router already decided is answered `200 {"signal_id", "status":
+"duplicate"}`: nothing new was accepted, and the first post's fate is at
+`GET /v1/signals/{signal_id}` on the ledger's API.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from egis_common.logs import get_logger
 from signal_router.gateway import Gateway
+from signal_router.journal_metrics import SIGNALS_DUPLICATE
 from signal_router.metrics import GATEWAY_SECONDS, SIGNALS_ACCEPTED, SIGNALS_REJECTED
 from signal_router.reasons import Rejected, RejectReason
 from signal_router.webhook import WebhookSignal
@@ -39,7 +43,7 @@ STATUS = {
 
 class Accepted(BaseModel):
     signal_id: str
-    status: str = "accepted"
+    status: Literal["accepted", "duplicate"] = "accepted"
 
 
 class Problem(BaseModel):
@@ -65,12 +69,18 @@ def create_http_app(gateway: Gateway, *, max_body_bytes: int, asyncapi: dict[str
         started = time.perf_counter()
         try:
             _check_media_type(request.headers.get("content-type", ""))
-            signal = await gateway.accept(await _read_body(request, max_body_bytes))
+            receipt = await gateway.accept(await _read_body(request, max_body_bytes))
         except Rejected as rejected:
+            gateway.refused(rejected)
             return _refuse(rejected, started)
+        signal_id = str(receipt.signal.signal_id)
+        if receipt.duplicate:
+            SIGNALS_DUPLICATE.inc()
+            GATEWAY_SECONDS.labels("duplicate").observe(time.perf_counter() - started)
+            return JSONResponse({"signal_id": signal_id, "status": "duplicate"}, status_code=200)
         SIGNALS_ACCEPTED.inc()
         GATEWAY_SECONDS.labels("accepted").observe(time.perf_counter() - started)
-        return JSONResponse({"signal_id": str(signal.signal_id), "status": "accepted"}, status_code=202)
+        return JSONResponse({"signal_id": signal_id, "status": "accepted"}, status_code=202)
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi_document() -> dict[str, Any]:
@@ -129,13 +139,16 @@ _REQUEST_BODY = {
     }
 }
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": description}
-    for status, description in (
-        (400, "not JSON, or not a JSON object"),
-        (401, "unknown signal key or wrong secret"),
-        (413, "body too large"),
-        (415, "not application/json"),
-        (422, "a field is missing, unknown or invalid, or the signal is refused (reason says which)"),
-        (503, "Kafka did not take the signal, or the bot view is still loading: retry"),
-    )
+    200: {"model": Accepted, "description": "a duplicate of a signal decided before (status: duplicate)"},
+    **{
+        status: {"model": Problem, "description": description}
+        for status, description in (
+            (400, "not JSON, or not a JSON object"),
+            (401, "unknown signal key or wrong secret"),
+            (413, "body too large"),
+            (415, "not application/json"),
+            (422, "a field is missing, unknown or invalid, or the signal is refused (reason says which)"),
+            (503, "Kafka did not take the signal, or the bot view is still loading: retry"),
+        )
+    },
 }
