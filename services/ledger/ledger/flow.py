@@ -8,7 +8,7 @@ from __future__ import annotations
 from egis_common import contracts as c
 from egis_common.broker import KafkaRecords, batch_subscriber
 from egis_common.runtime import Runtime
-from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS
+from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, SIGNAL_JOURNAL
 from ledger import handlers
 from ledger.handlers import Ledger
 from ledger.settings import LedgerSettings
@@ -46,5 +46,11 @@ def register(runtime: Runtime) -> Ledger:
     @batch_subscriber(runtime.broker, EXECUTIONS.name, GROUP)
     async def on_executions(msg: KafkaRecords) -> None:
         await handlers.on_executions(runtime, ledger, executions_inbox, msg.raw_message)
+
+    journal_inbox = runtime.inbox("ledger.signal_journal")
+
+    @batch_subscriber(runtime.broker, SIGNAL_JOURNAL.name, GROUP)
+    async def on_signals_journaled(msg: KafkaRecords) -> None:
+        await handlers.on_signals_journaled(runtime, journal_inbox, msg.raw_message)
 
     return ledger

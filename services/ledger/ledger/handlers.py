@@ -3,6 +3,7 @@
 Entry points (what `flow.py` calls, one per subscriber or periodic job):
     on_ledger_commands   a batch of ReserveBudget, BackfillClosure, ReleaseReservation, ApplyFoundFill
     on_executions        a batch of OrderFilled, OrderRejected, OrderPendingReconciliation, ProtectiveOrdersPlaced
+    on_signals_journaled a batch of SignalJournaled: the signal journal keeps them (ledger.journal)
     on_waiting_expiry    periodic: reservations that waited too long are refused (`wait_expired`)
 
 The use case of each message is a method of `Ledger`: `reserve_batch` (ReserveBudget),
@@ -31,8 +32,8 @@ from egis_common.logs import get_logger
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.outbox import Inbox, Outbox
 from egis_common.runtime import Runtime
-from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS, encode
-from ledger import domain
+from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, LEDGER_EVENTS, SIGNAL_JOURNAL, encode
+from ledger import domain, journal
 from ledger import repository as repo
 from ledger.domain import Outcome, Position
 from ledger.metrics import count_preflight, count_refused_claim, show_budgets, show_waiting
@@ -60,6 +61,18 @@ async def on_executions(runtime: Runtime, ledger: Ledger, inbox: Inbox, records:
     failpoint("ledger.after_execution_commit")
     report(handled)
     HANDLER_SECONDS.labels("ledger", "executions_batch").observe(time.perf_counter() - started)
+
+
+async def on_signals_journaled(runtime: Runtime, inbox: Inbox, records: Sequence[Any]) -> None:
+    """A batch of journal entries in one transaction: kept for their owners to read, nothing decided."""
+    started = time.perf_counter()
+
+    async def keep(conn: AsyncConnection, entries: list[c.Message]) -> list[c.Message]:
+        await journal.record(conn, [entry for entry in entries if isinstance(entry, c.SignalJournaled)])
+        return entries
+
+    await process_batch(records, SIGNAL_JOURNAL, runtime.uow, inbox, runtime.dead_letters, keep)
+    HANDLER_SECONDS.labels("ledger", "signal_journal_batch").observe(time.perf_counter() - started)
 
 
 async def on_waiting_expiry(runtime: Runtime, ledger: Ledger, older_than_seconds: float) -> None:

@@ -23,7 +23,7 @@ from egis_common.logs import get_logger
 from egis_common.runtime import Runtime
 from ledger import bots
 from ledger import repository as repo
-from ledger.adapters import admin_api, console, management
+from ledger.adapters import admin_api, console, management, signals_api
 from ledger.adapters.access import (
     AdminOnly,
     Caller,
@@ -52,6 +52,7 @@ STATUS: dict[type[Exception], int] = {
     ReadOnlyToken: 403,
     AdminOnly: 403,
     bots.BotNotFound: 404,
+    signals_api.SignalNotFound: 404,
     bots.DuplicateSignalKey: 409,
     bots.BotHasActivePositions: 409,
     management.TokenNotFound: 404,
@@ -150,5 +151,6 @@ def create_http_app(runtime: Runtime) -> FastAPI:
     app.add_exception_handler(bots.BotError, _refuse)
     app.include_router(router)
     app.include_router(admin_api.router, responses={**UNAUTHORIZED, **FORBIDDEN})
+    app.include_router(signals_api.router)
     console.mount(app)
     return app

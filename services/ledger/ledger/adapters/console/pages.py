@@ -24,7 +24,7 @@ from egis_common.contracts import ExchangeName
 from egis_common.logs import get_logger
 from egis_common.money import format_decimal
 from egis_common.secrets import new_token
-from ledger import auth, bots
+from ledger import auth, bots, journal
 from ledger import repository as repo
 from ledger.adapters import management
 from ledger.adapters.access import READ_METHODS, OwnerNotAllowed, runtime_of
@@ -245,6 +245,7 @@ async def bot_detail(request: Request, visitor: Seen, bot_id: UUID, notice: str 
         row = await management.owned(conn, visitor.principal, bot_id)
         budget = await request.app.state.ledger.budget(conn, bot_id)  # the API's budget endpoint reads the same
         positions = await repo.positions_of_bot(conn, bot_id)
+        signals = await journal.recent_of_bot(conn, bot_id)
     return page(
         request,
         "bot_detail.html",
@@ -253,6 +254,7 @@ async def bot_detail(request: Request, visitor: Seen, bot_id: UUID, notice: str 
         status_text=status_of(row),
         budget=asdict(budget),
         positions=positions,
+        signals=signals,
         notice=NOTICES.get(notice or ""),
     )
 
