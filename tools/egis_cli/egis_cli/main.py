@@ -668,6 +668,11 @@ def _root(
     """Egis's command line."""
 
 
+from egis_cli import signals  # noqa: E402 - it builds on the helpers above
+
+app.add_typer(signals.app, name="signals")
+
+
 def main() -> None:
     # An unreachable broker is reported in one line: neither aiokafka nor asyncio (its unclosed clients) adds more.
     for name in ("aiokafka", "asyncio"):
