@@ -110,7 +110,8 @@ def from_order(body: dict[str, Any], account: str) -> c.ExchangeOrderFact:
         exchange=ExchangeName.BINANCE_USDM,
         exchange_account=account,
         symbol=body["symbol"],
-        event_time=venue_time(body["updateTime"]),
+        # An order never updated may carry only its creation time.
+        event_time=venue_time(body.get("updateTime") or body["time"]),
         raw=body,
         exchange_order_id=str(body["orderId"]),
         client_order_id=body["clientOrderId"],

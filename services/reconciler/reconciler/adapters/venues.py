@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from egis_common import contracts as c
 from egis_common.logs import get_logger
 from egis_venues.port import LookupOutcome, NotFound, Unknown
-from reconciler.adapters.binance_events import from_account_trade, venue_time
+from reconciler.adapters.binance_events import from_account_trade, from_algo_order, from_order
 from reconciler.domain import (
     Facts,
     NoClosure,
@@ -136,7 +136,7 @@ async def _closing_orders(venue: Any, entry: OrderFact, position: PositionView) 
                 continue
             if isinstance(algo, Unknown):
                 return found, _why(venue, algo)
-            found.append(_algo_fact(algo, account))
+            found.append(from_algo_order(algo, account))
             if not found[-1].spawned_order_id:
                 continue
             order = await venue.order_status(account, symbol, orderId=found[-1].spawned_order_id)
@@ -146,7 +146,7 @@ async def _closing_orders(venue: Any, entry: OrderFact, position: PositionView) 
             continue
         if isinstance(order, Unknown):
             return found, _why(venue, order)
-        found.append(_order_fact(order, account))
+        found.append(from_order(order, account))
         if found[-1].status == "FILLED":
             trades, why = await _trades(venue, account, symbol, found[-1].exchange_order_id)
             return found + trades, why
@@ -166,43 +166,3 @@ def _why(venue: Any, unknown: Unknown) -> str:
     if unknown.cause.startswith("http_418") or (weights is not None and weights.banned_until_s > time.time()):
         return BANNED
     return f"venue_unknown: {unknown.cause}"
-
-
-# The venue's REST answers as facts (GET /fapi/v1/order, GET /fapi/v1/algoOrder); the stream's are in binance_events.
-
-
-def _order_fact(body: dict[str, Any], account: str) -> c.ExchangeOrderFact:
-    return c.ExchangeOrderFact(
-        exchange=c.ExchangeName.BINANCE_USDM,
-        exchange_account=account,
-        symbol=body["symbol"],
-        event_time=venue_time(body.get("updateTime") or body["time"]),
-        raw=body,
-        exchange_order_id=str(body["orderId"]),
-        client_order_id=body["clientOrderId"],
-        status=body["status"],
-        side=body["side"],
-        order_type=body.get("origType") or body["type"],
-        reduce_only=bool(body["reduceOnly"]),
-        orig_qty=body["origQty"],
-        executed_qty=body["executedQty"],
-        avg_price=body["avgPrice"],
-    )
-
-
-def _algo_fact(body: dict[str, Any], account: str) -> c.ExchangeAlgoOrderFact:
-    spawned = body.get("actualOrderId")
-    return c.ExchangeAlgoOrderFact(
-        exchange=c.ExchangeName.BINANCE_USDM,
-        exchange_account=account,
-        symbol=body["symbol"],
-        event_time=venue_time(body.get("updateTime") or body["createTime"]),
-        raw=body,
-        algo_id=str(body["algoId"]),
-        client_algo_id=body["clientAlgoId"],
-        status=body["algoStatus"],
-        order_type=body["orderType"],
-        side=body["side"],
-        trigger_price=body["triggerPrice"],
-        spawned_order_id=str(spawned) if spawned not in (None, "", 0, "0") else None,
-    )
