@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from egis_common.contracts import IntentKind, SignalSkipReason
+from signal_router.reasons import RejectReason
+
 SIGNALS_ACCEPTED = Counter("egis_gateway_signals_accepted_total", "Webhook signals durably published (answered 202)")
 SIGNALS_REJECTED = Counter("egis_gateway_signals_rejected_total", "Webhook requests refused, by reason", ["reason"])
 GATEWAY_SECONDS = Histogram(
@@ -15,3 +18,11 @@ GATEWAY_SECONDS = Histogram(
 SIGNALS_ROUTED = Counter("egis_router_intents_routed_total", "Order intents published, by intent", ["intent"])
 SIGNALS_SKIPPED = Counter("egis_router_signals_skipped_total", "Signals skipped, by reason", ["reason"])
 BOTS_KNOWN = Gauge("egis_router_bots_known", "Bots in the routing view, deleted ones included")
+
+# Known labels start at 0, not as a missing series: a rate or an alert sees the first of each.
+for _reason in RejectReason:
+    SIGNALS_REJECTED.labels(_reason.value)
+for _skip in SignalSkipReason:
+    SIGNALS_SKIPPED.labels(_skip.value)
+for _intent in IntentKind:
+    SIGNALS_ROUTED.labels(_intent.value)
