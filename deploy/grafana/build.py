@@ -31,16 +31,18 @@ EGIS_SERVICE = 'service=~"signal_router|ledger|executor|reconciler"'
 def dead_letters(window: str) -> str:
     """Dead letters per topic within `window`, the first one on a topic included.
 
-    Each service starts the series of every topic it consumes at 0, so increase() sees the first dead letter;
-    a series born at 1 all the same (a dead letter before the first scrape after a start, a topic labelled
-    by something else) reads 0 in increase(). So series that existed at the window's start count their
-    increase() (which survives a restart's reset); series born inside it count whole, but only where the
-    service was scraped at the start (a Prometheus that just started sees every series as born).
+    Each service starts the series of every topic it consumes at 0, so increase() sees the first dead letter.
+    A series born at 1 all the same (a record dead-lettered before the first scrape after a restart) reads 0 in
+    increase(), so: series that existed at the window's start count their increase() (which survives a
+    restart's reset); series born inside it count whole where their service was scraped at the window's start
+    (a Prometheus that just started sees every series as born); the rest, of services that started inside the
+    window and so were born at 0, count their increase().
     """
     counter = "egis_messages_dead_lettered_total"
     return (
         f"sum by (topic) ((increase({counter}[{window}]) and {counter} offset {window})"
-        f" or ({counter} unless {counter} offset {window} and on(instance) (up offset {window})))"
+        f" or ({counter} unless {counter} offset {window} and on(instance) (up offset {window}))"
+        f" or increase({counter}[{window}]))"
     )
 
 
