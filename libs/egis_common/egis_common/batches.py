@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from structlog.contextvars import bound_contextvars
 
 from egis_common.contracts import Message
 from egis_common.failures import DeadLetters
-from egis_common.logs import get_logger
+from egis_common.logs import correlation_from_headers, get_logger, ids_of
 from egis_common.outbox import Inbox, UnitOfWork
 from egis_common.topics import Topic
 
@@ -47,7 +48,10 @@ async def consume_batch(
             log.warning("batch_failed_isolating_records", topic=topic.name, records=len(decoded), error=repr(error))
     results: list[R] = []
     for record, message in decoded:
-        results.extend(await dead_letters.run(record, functools.partial(handle, [message])) or [])
+        # Alone, the record's own ids are in scope: every line about it (a failure, a dead letter) names them.
+        headers = dict(getattr(record, "headers", None) or ())  # a Kafka record's headers: (key, bytes) pairs
+        with bound_contextvars(**{**correlation_from_headers(headers), **ids_of(message)}):
+            results.extend(await dead_letters.run(record, functools.partial(handle, [message])) or [])
     return results
 
 

@@ -3,13 +3,20 @@
 A consumer binds `signal_id`, `intent_id` and `bot_id` from the incoming
 headers (or the message itself); every log line in that scope carries them,
 and every message written to the outbox in that scope carries them onward.
+A batch handler has many messages in scope at once: its line about one
+message names that message's ids (`ids_of`), and a record tried alone is
+handled with its own ids bound.
+
+The libraries' own logs (aiokafka, uvicorn, asyncio: the standard library's
+`logging`) go through the same processors, so every line a service writes is
+one JSON object with its service name.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -20,11 +27,13 @@ CORRELATION_HEADERS: dict[str, str] = {
     "intent_id": "x-egis-intent-id",
     "bot_id": "x-egis-bot-id",
 }
+# Every id a log line about a message may carry, so one signal can be followed through the services' logs.
+MESSAGE_IDS = ("signal_id", "intent_id", "bot_id", "position_id", "client_order_id")
 _SECRET_WORDS = ("secret", "password", "token", "api_key", "signature", "credential")
 _REDACTED = "***"
 
 
-def _redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Last line of defence: a field whose name says secret is never written out."""
     for key in event:
         if any(word in key.lower() for word in _SECRET_WORDS):
@@ -33,21 +42,42 @@ def _redact_secrets(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str
 
 
 def configure_logging(service_name: str, level: str = "INFO", *, json: bool = True) -> None:
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            _redact_secrets,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, _redact_secrets, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
+    _route_standard_logging(level, shared, renderer)
     bind_contextvars(service=service_name)
+
+
+def _route_standard_logging(level: str, shared: list[Any], renderer: Any) -> None:
+    """The standard library's records (aiokafka, uvicorn, asyncio) rendered by the same processors, on stdout."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _redact_secrets,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "egis", False)]:  # configured again: one handler, not two
+        root.removeHandler(old)
+    handler.egis = True  # type: ignore[attr-defined]  # marks the handler this module owns
+    root.addHandler(handler)
+    root.setLevel(logging.getLevelName(level.upper()))
 
 
 if not structlog.is_configured():
@@ -67,7 +97,8 @@ if not structlog.is_configured():
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger
 
 
 def correlation_from_headers(headers: Mapping[str, Any]) -> dict[str, str]:
@@ -84,6 +115,11 @@ def correlation_from_headers(headers: Mapping[str, Any]) -> dict[str, str]:
 def correlation_of(message: Any) -> dict[str, str]:
     """The correlation ids a message itself names."""
     return {field: str(value) for field in CORRELATION_HEADERS if (value := getattr(message, field, None)) is not None}
+
+
+def ids_of(message: Any) -> dict[str, str]:
+    """Every id in `MESSAGE_IDS` that a message names: for a log line about it among others in a batch."""
+    return {field: str(value) for field in MESSAGE_IDS if (value := getattr(message, field, None)) is not None}
 
 
 def bind_correlation(**ids: Any) -> None:

@@ -38,7 +38,7 @@ from egis_common.batches import consume_batch, process_batch
 from egis_common.contracts import utc_now
 from egis_common.failpoints import failpoint
 from egis_common.failures import transient_retrying
-from egis_common.logs import get_logger
+from egis_common.logs import get_logger, ids_of
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from egis_common.runtime import Runtime
@@ -160,11 +160,11 @@ def report(made: Iterable[tuple[c.Message, Decision]]) -> None:
         log.info(
             "executor_handled",
             message=message.type,
-            intent_id=str(message.intent_id),
             note=decision.note,
             status=intent.status.value if intent else None,
             reason=intent.skip_reason if intent else None,
             code=intent.exchange_code if intent else None,
+            **{"client_order_id": intent.client_order_id if intent else None, **ids_of(message)},
         )
 
 
@@ -177,11 +177,9 @@ def refused(made: Iterable[tuple[c.Message, Decision]]) -> None:
             "intent_refused",
             reason=decision.intent.skip_reason,
             detail=decision.intent.detail,
-            intent_id=str(message.intent_id),
-            signal_id=str(message.signal_id),
-            bot_id=str(message.bot_id),
             exchange=message.exchange.value,
             exchange_account=message.exchange_account,
+            **ids_of(message),
         )
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common import contracts as c
 from egis_common.batches import process_batch
 from egis_common.failpoints import failpoint
-from egis_common.logs import get_logger
+from egis_common.logs import get_logger, ids_of
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.outbox import Inbox, Outbox
 from egis_common.runtime import Runtime
@@ -96,21 +96,18 @@ def report(handled: list[tuple[c.Message, Outcome]]) -> None:
                 message=message.type,
                 reason=outcome.refusal.value,
                 detail=outcome.note,
-                bot_id=str(message.bot_id),
-                position_id=str(message.position_id),
-                intent_id=str(getattr(message, "intent_id", None)),
                 message_id=str(message.message_id),
+                **ids_of(message),
             )
             continue
         event = "execution_applied" if type(message) in EXECUTIONS.messages else "ledger_command_handled"
         log.info(
             event,
             message=message.type,
-            bot_id=str(message.bot_id),
-            intent_id=str(intent_id) if (intent_id := getattr(message, "intent_id", None)) else None,
             note=outcome.note,
             waiting=outcome.waiting,
             rejection=outcome.rejection.value if outcome.rejection else None,
+            **ids_of(message),
         )
     show_budgets(outcome for _, outcome in handled)
 

@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common import contracts as c
 from egis_common.batches import process_batch
 from egis_common.contracts import utc_now
-from egis_common.logs import get_logger
+from egis_common.logs import get_logger, ids_of
 from egis_common.outbox import Inbox, Outbox, UnitOfWork
 from egis_common.runtime import Runtime
 from egis_common.topics import EXCHANGE_FACTS, EXECUTIONS, LEDGER_EVENTS
@@ -111,9 +111,8 @@ def log_backfills(backfills: list[c.BackfillClosure]) -> None:
         CLOSURES_BACKFILLED.labels(backfill.evidence["route"].split(":")[0]).inc()
         log.info(
             "closure_backfilled",
-            bot_id=str(backfill.bot_id),
-            position_id=str(backfill.position_id),
             evidence=backfill.evidence,
+            **ids_of(backfill),
         )
 
 
@@ -192,11 +191,10 @@ class PendingResolver:
             log.info(
                 "pending_order_resolved",
                 resolved_by=AUTO,
-                intent_id=str(order.intent_id),
-                bot_id=str(order.bot_id),
                 resolution=decision.resolution.value,
                 attempts=order.attempts,
                 evidence=decision.evidence,
+                **ids_of(order),
             )
         return len(orders), settled
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.batches import process_batch
 from egis_common.contracts import BotSnapshot, OrderIntent, SignalReceived, SignalSkipped, SignalSkipReason, utc_now
 from egis_common.failpoints import failpoint
-from egis_common.logs import get_logger
+from egis_common.logs import get_logger, ids_of
 from egis_common.metrics import HANDLER_SECONDS
 from egis_common.outbox import Inbox, Outbox
 from egis_common.runtime import Runtime
@@ -83,8 +83,8 @@ def report(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> Non
             "signal_routed",
             intent=decision.intent.value,
             symbol=decision.symbol,
-            intent_id=str(decision.intent_id),
             dedup_key=signal.dedup_key,
+            **ids_of(decision),
         )
     else:
         SIGNALS_SKIPPED.labels(decision.reason.value).inc()
