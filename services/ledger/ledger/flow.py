@@ -15,7 +15,8 @@ from ledger.settings import LedgerSettings
 
 GROUP = "ledger"
 # Through the outbox, in the transaction of the state change: the preflight answers and every position and
-# budget change (handlers), and a BotSnapshot on every bot change (bots.py, from the HTTP API and the CLI).
+# budget change (handlers), and a BotSnapshot on every bot change (bots.py, from the HTTP API and the CLI);
+# straight to Kafka, not through the outbox: an admin's repair from the web console.
 PRODUCES: tuple[type[c.Message], ...] = (
     c.BudgetReserved,
     c.PreflightRejected,
@@ -26,6 +27,7 @@ PRODUCES: tuple[type[c.Message], ...] = (
     c.CloseRejected,
     c.BudgetChanged,
     c.BotSnapshot,
+    c.AdminCommand,  # the console's repairs, signed with the operator's key (adapters/console/repairs.py)
 )
 
 

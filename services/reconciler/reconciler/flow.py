@@ -30,6 +30,11 @@ from reconciler.handlers import PendingResolver
 from reconciler.settings import ReconcilerSettings
 
 GROUP = "reconciler"
+# One consumer group per subscriber, as in the executor: a consumer alone in its group is assigned its partitions
+# at once. In one shared group, a restarted process's five consumers waited out the dead ones' session, then
+# rejoined one after another, each join rebalancing the others.
+FACTS_GROUP, EVENTS_GROUP, EXECUTIONS_GROUP = f"{GROUP}.exchange-facts", f"{GROUP}.ledger-events", f"{GROUP}.executions"
+ADMIN_GROUP, REPAIRS_GROUP = f"{GROUP}.admin", f"{GROUP}.paper-repairs"
 
 
 def build_venues(settings: ReconcilerSettings, engine: AsyncEngine) -> dict[str, OrderLookup]:
@@ -97,7 +102,7 @@ def not_found_windows(settings: ReconcilerSettings) -> NotFoundWindows:
 
 def admin_subscriber_options(settings: ReconcilerSettings) -> dict[str, Any]:
     """A command may run for minutes: the consumer must not be taken for dead meanwhile."""
-    return {**subscriber_options(GROUP), "max_poll_interval_ms": settings.admin_max_poll_interval_ms()}
+    return {**subscriber_options(ADMIN_GROUP), "max_poll_interval_ms": settings.admin_max_poll_interval_ms()}
 
 
 def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> PendingResolver:
@@ -112,17 +117,17 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
     admin_inbox = runtime.inbox("reconciler.admin")
     repairs_inbox = runtime.inbox("reconciler.paper-repairs")
 
-    @batch_subscriber(runtime.broker, EXCHANGE_FACTS.name, GROUP)
+    @batch_subscriber(runtime.broker, EXCHANGE_FACTS.name, FACTS_GROUP)
     async def on_exchange_facts(msg: KafkaRecords) -> None:
         with HANDLER_SECONDS.labels(GROUP, "exchange_facts_batch").time():
             await handlers.on_exchange_facts(runtime, facts_inbox, msg.raw_message)
 
-    @batch_subscriber(runtime.broker, LEDGER_EVENTS.name, GROUP)
+    @batch_subscriber(runtime.broker, LEDGER_EVENTS.name, EVENTS_GROUP)
     async def on_ledger_events(msg: KafkaRecords) -> None:
         with HANDLER_SECONDS.labels(GROUP, "ledger_events_batch").time():
             await handlers.on_ledger_events(runtime, events_inbox, msg.raw_message)
 
-    @batch_subscriber(runtime.broker, EXECUTIONS.name, GROUP)
+    @batch_subscriber(runtime.broker, EXECUTIONS.name, EXECUTIONS_GROUP)
     async def on_executions(msg: KafkaRecords) -> None:
         with HANDLER_SECONDS.labels(GROUP, "executions_batch").time():
             await handlers.on_executions(runtime, executions_inbox, msg.raw_message)
@@ -132,7 +137,7 @@ def register(runtime: Runtime, venues: dict[str, OrderLookup] | None = None) -> 
         with HANDLER_SECONDS.labels(GROUP, "admin_command").time():
             await admin_commands.on_admin_command(runtime, admin, admin_inbox, msg.body)
 
-    @batch_subscriber(runtime.broker, PAPER_REPAIRS.name, GROUP)
+    @batch_subscriber(runtime.broker, PAPER_REPAIRS.name, REPAIRS_GROUP)
     async def on_paper_repairs(msg: KafkaRecords) -> None:
         with HANDLER_SECONDS.labels(GROUP, "paper_repairs_batch").time():
             await admin_commands.on_paper_repairs(runtime, admin, repairs_inbox, msg.raw_message)

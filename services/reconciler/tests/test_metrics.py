@@ -65,12 +65,19 @@ async def test_every_handler_records_its_time_after_a_message(reconciler_runtime
     assert sample("egis_handler_seconds_sum", **facts) > 0
 
 
-SUBSCRIBED = (t.EXCHANGE_FACTS, t.LEDGER_EVENTS, t.EXECUTIONS, t.ADMIN_COMMANDS, t.PAPER_REPAIRS)
+# Each subscriber in a consumer group of its own.
+SUBSCRIBED = {
+    "reconciler.exchange-facts": t.EXCHANGE_FACTS,
+    "reconciler.ledger-events": t.LEDGER_EVENTS,
+    "reconciler.executions": t.EXECUTIONS,
+    "reconciler.admin": t.ADMIN_COMMANDS,
+    "reconciler.paper-repairs": t.PAPER_REPAIRS,
+}
 
 
 async def test_lag_is_shown_for_every_partition_it_consumes_and_dead_letters_count_from_0(reconciler_runtime):
     lag = await eventually(reconciler_runtime.show_lag, what="a lag measurement")
-    every = {("reconciler", topic.name, p) for topic in SUBSCRIBED for p in range(topic.partitions)}
+    every = {(group, topic.name, p) for group, topic in SUBSCRIBED.items() for p in range(topic.partitions)}
     assert set(lag) == every
     shown = {
         key: REGISTRY.get_sample_value(
@@ -81,7 +88,7 @@ async def test_lag_is_shown_for_every_partition_it_consumes_and_dead_letters_cou
     assert shown == lag and all(records >= 0 for records in lag.values())
     dead = {
         topic.name: REGISTRY.get_sample_value("egis_messages_dead_lettered_total", {"topic": topic.name})
-        for topic in SUBSCRIBED
+        for topic in SUBSCRIBED.values()
     }
     assert None not in dead.values(), dead
 
