@@ -28,19 +28,19 @@ configs --alter --entity-type users --entity-name reconciler --add-config "SCRAM
 configs --alter --entity-type users --entity-name gateway --add-config "SCRAM-SHA-512=[password=${EGIS_KAFKA_GATEWAY_PASSWORD:?}]"
 configs --alter --entity-type users --entity-name operator --add-config "SCRAM-SHA-512=[password=${EGIS_KAFKA_OPERATOR_PASSWORD:?}]"
 configs --alter --entity-type users --entity-name prices --add-config "SCRAM-SHA-512=[password=${EGIS_KAFKA_PRICES_PASSWORD:?}]"
-acls --add --allow-principal User:signal_router --operation Describe --operation Write --topic egis.signals.skipped.v1 --topic egis.router.intents.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
+acls --add --allow-principal User:signal_router --operation Describe --operation Write --topic egis.signals.skipped.v1 --topic egis.router.intents.v1 --topic egis.router.signal-journal.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
 acls --add --allow-principal User:signal_router --operation Describe --operation Read --topic egis.signals.received.v1 --topic egis.ledger.bots.v1 --resource-pattern-type literal
 acls --add --allow-principal User:signal_router --operation Describe --operation Read --group signal_router --resource-pattern-type prefixed
 acls --add --allow-principal User:executor --operation Describe --operation Write --topic egis.ledger.commands.v1 --topic egis.executor.executions.v1 --topic egis.executor.paper-repairs.v1 --topic egis.exchange.facts.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
 acls --add --allow-principal User:executor --operation Describe --operation Read --topic egis.router.intents.v1 --topic egis.ledger.events.v1 --topic egis.executor.commands.v1 --topic egis.exchange.mark-prices.v1 --topic egis.ledger.bots.v1 --resource-pattern-type literal
 acls --add --allow-principal User:executor --operation Describe --operation Read --group executor --resource-pattern-type prefixed
-acls --add --allow-principal User:ledger --operation Describe --operation Write --topic egis.ledger.events.v1 --topic egis.ledger.bots.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
-acls --add --allow-principal User:ledger --operation Describe --operation Read --topic egis.ledger.commands.v1 --topic egis.executor.executions.v1 --resource-pattern-type literal
+acls --add --allow-principal User:ledger --operation Describe --operation Write --topic egis.ledger.events.v1 --topic egis.ledger.bots.v1 --topic egis.reconciler.admin.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
+acls --add --allow-principal User:ledger --operation Describe --operation Read --topic egis.ledger.commands.v1 --topic egis.executor.executions.v1 --topic egis.reconciler.admin-replies.v1 --topic egis.router.signal-journal.v1 --resource-pattern-type literal
 acls --add --allow-principal User:ledger --operation Describe --operation Read --group ledger --resource-pattern-type prefixed
 acls --add --allow-principal User:reconciler --operation Describe --operation Write --topic egis.ledger.commands.v1 --topic egis.executor.commands.v1 --topic egis.reconciler.admin-replies.v1 --topic egis.deadletter.v1 --resource-pattern-type literal
 acls --add --allow-principal User:reconciler --operation Describe --operation Read --topic egis.ledger.events.v1 --topic egis.executor.executions.v1 --topic egis.executor.paper-repairs.v1 --topic egis.exchange.facts.v1 --topic egis.reconciler.admin.v1 --resource-pattern-type literal
 acls --add --allow-principal User:reconciler --operation Describe --operation Read --group reconciler --resource-pattern-type prefixed
-acls --add --allow-principal User:gateway --operation Describe --operation Write --topic egis.signals.received.v1 --resource-pattern-type literal
+acls --add --allow-principal User:gateway --operation Describe --operation Write --topic egis.signals.received.v1 --topic egis.router.signal-journal.v1 --resource-pattern-type literal
 acls --add --allow-principal User:operator --operation Describe --operation Write --topic egis.reconciler.admin.v1 --resource-pattern-type literal
 acls --add --allow-principal User:operator --operation Describe --operation Read --topic egis.reconciler.admin-replies.v1 --resource-pattern-type literal
 acls --add --allow-principal User:operator --operation Describe --operation Read --group operator. --resource-pattern-type prefixed

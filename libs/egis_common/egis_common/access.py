@@ -46,12 +46,13 @@ DEAD_LETTERS = (t.DEAD_LETTER_TOPIC,)  # every consuming service parks poison re
 GRANTS: dict[str, Grant] = {
     grant.principal: grant
     for grant in (
-        # The webhook gateway only turns authenticated webhooks into signals.
-        Grant("gateway", writes=_names(t.SIGNALS_RECEIVED)),
+        # The webhook gateway only turns authenticated webhooks into signals, and journals the posts it refuses
+        # or knows for duplicates.
+        Grant("gateway", writes=_names(t.SIGNALS_RECEIVED, t.SIGNAL_JOURNAL)),
         Grant(
             "signal_router",
             reads=_names(t.SIGNALS_RECEIVED, t.BOTS),
-            writes=_names(t.SIGNALS_SKIPPED, t.INTENTS) + DEAD_LETTERS,
+            writes=_names(t.SIGNALS_SKIPPED, t.INTENTS, t.SIGNAL_JOURNAL) + DEAD_LETTERS,
             group_prefix="signal_router",
         ),
         # The executor reads the bots topic for each bot's exchange and account: never an intent's word for them.
@@ -61,10 +62,12 @@ GRANTS: dict[str, Grant] = {
             writes=_names(t.LEDGER_COMMANDS, t.EXECUTIONS, t.PAPER_REPAIRS, t.EXCHANGE_FACTS) + DEAD_LETTERS,
             group_prefix="executor",
         ),
+        # The ledger also carries its web console's repairs: an admin's command, signed with that operator's key
+        # (which the reconciler checks, not the login), and the reply it awaits.
         Grant(
             "ledger",
-            reads=_names(t.LEDGER_COMMANDS, t.EXECUTIONS),
-            writes=_names(t.LEDGER_EVENTS, t.BOTS) + DEAD_LETTERS,
+            reads=_names(t.LEDGER_COMMANDS, t.EXECUTIONS, t.ADMIN_REPLIES, t.SIGNAL_JOURNAL),
+            writes=_names(t.LEDGER_EVENTS, t.BOTS, t.ADMIN_COMMANDS) + DEAD_LETTERS,
             group_prefix="ledger",
         ),
         Grant(

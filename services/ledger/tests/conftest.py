@@ -109,3 +109,20 @@ class EventReader:
     async def matching(self, predicate) -> list:
         await self.drain()
         return [m for m in self.seen if predicate(m)]
+
+
+@pytest.fixture
+async def browser_like(ledger_runtime):
+    """A client per visitor: each keeps its own cookies, as two browsers would."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(base_url: str = "http://ledger.test") -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_http_app(ledger_runtime)), base_url=base_url
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()

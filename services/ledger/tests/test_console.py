@@ -16,28 +16,10 @@ from ledger_helpers import create, headers, ledger_state, open_position
 from egis_common.secrets import verify_token
 from ledger import auth
 from ledger import repository as repo
-from ledger.adapters.http import create_http_app
 
 pytestmark = pytest.mark.infra
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-async def browser_like(ledger_runtime):
-    """A client per visitor: each keeps its own cookies, as two browsers would."""
-    clients: list[httpx.AsyncClient] = []
-
-    def make(base_url: str = "http://ledger.test") -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_http_app(ledger_runtime)), base_url=base_url
-        )
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
 
 
 def csrf_of(html: str) -> str:
