@@ -20,6 +20,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from egis_localinfra import guards
 from egis_venues.paper import tables as paper_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,22 +96,28 @@ async def put_paper_row_astray(database_url: str, account: str) -> None:
     """The paper venue's position row says 0.003 ETH long although its fills add up to flat (the row was restored
     from an old backup, say): the drift Sync Paper State repairs."""
     engine = create_async_engine(database_url)
+    assert engine.url.host in ("127.0.0.1", "localhost"), engine.url.host
     p = paper_tables.positions
+    # The database of the system this module started in its own temporary state directory: the guard admits only
+    # the session's ephemeral database, so this one connection is let through by name, on loopback only.
     try:
-        async with engine.begin() as conn:
-            changed = await conn.execute(
-                p.update()
-                .where(p.c.account == account, p.c.symbol == SYMBOL)
-                .values(qty=sa.text("0.003"), entry_price=sa.text("2942.67"))
-            )
-            if changed.rowcount == 0:
-                await conn.execute(
-                    p.insert().values(
-                        account=account, symbol=SYMBOL, qty=sa.text("0.003"), entry_price=sa.text("2942.67")
-                    )
-                )
+        with guards.admin_access():
+            await _put_astray(engine, p, account)
     finally:
         await engine.dispose()
+
+
+async def _put_astray(engine, p, account: str) -> None:
+    async with engine.begin() as conn:
+        changed = await conn.execute(
+            p.update()
+            .where(p.c.account == account, p.c.symbol == SYMBOL)
+            .values(qty=sa.text("0.003"), entry_price=sa.text("2942.67"))
+        )
+        if changed.rowcount == 0:
+            await conn.execute(
+                p.insert().values(account=account, symbol=SYMBOL, qty=sa.text("0.003"), entry_price=sa.text("2942.67"))
+            )
 
 
 @pytest.mark.timeout(600)

@@ -233,6 +233,7 @@ async def test_the_openapi_document_describes_every_endpoint_and_the_bearer_sche
         ("POST", "/v1/tokens"),
         ("DELETE", "/v1/tokens/{token_id}"),
         ("GET", "/v1/audit"),
+        ("GET", "/v1/signals/{signal_id}"),
     }
     schemes = document["components"]["securitySchemes"]
     assert list(schemes) == ["HTTPBearer"]
