@@ -547,6 +547,10 @@ class ExchangeTradeFact(_ExchangeFact):
     commission_asset: str
 
 
+# Any one of the venue's facts: what a user data stream or its REST catch-up reports.
+ExchangeFact = ExchangeOrderFact | ExchangeAlgoOrderFact | ExchangeTradeFact
+
+
 class MarkPrice(Message):
     type: Literal["MarkPrice"] = "MarkPrice"
     symbol: str

@@ -71,11 +71,11 @@ class Seen:
     def fresh(self) -> bool:
         return not self.symbols and not self.open_algos
 
-    def new_facts(self, facts: list[c.Message]) -> list[c.Message]:
+    def new_facts(self, facts: list[c.ExchangeFact]) -> list[c.ExchangeFact]:
         """The facts without trades already published."""
         return [f for f in facts if not (isinstance(f, c.ExchangeTradeFact) and f.trade_id in self.published_trades)]
 
-    def record(self, facts: list[c.Message]) -> None:
+    def record(self, facts: list[c.ExchangeFact]) -> None:
         """After the facts were committed: cursors move, trades count as published."""
         for fact in facts:
             self.symbols.add(fact.symbol)
@@ -90,11 +90,11 @@ class Seen:
                     self.open_algos.pop(fact.algo_id, None)
 
 
-async def missed_facts(client: AsyncClient, account: str, seen: Seen) -> list[c.Message]:
+async def missed_facts(client: AsyncClient, account: str, seen: Seen) -> list[c.ExchangeFact]:
     """Every fact REST shows that the stream may have missed; the caller publishes, then `seen.record`s."""
     open_algos = await client.futures_get_open_algo_orders()
     symbols = seen.symbols | await _active_symbols(client) | {a["symbol"] for a in open_algos}
-    facts: list[c.Message] = []
+    facts: list[c.ExchangeFact] = []
     for symbol in sorted(symbols):
         facts += await _trade_facts(client, account, symbol, seen)
     facts += await _algo_facts(client, account, open_algos, seen)
@@ -108,10 +108,10 @@ async def _active_symbols(client: AsyncClient) -> set[str]:
     return held | {o["symbol"] for o in await client.futures_get_open_orders()}
 
 
-async def _trade_facts(client: AsyncClient, account: str, symbol: str, seen: Seen) -> list[c.Message]:
+async def _trade_facts(client: AsyncClient, account: str, symbol: str, seen: Seen) -> list[c.ExchangeFact]:
     trades = [account_trade(body) for body in await _trades_after(client, symbol, seen)]
     trades = [t for t in trades if t.trade_id not in seen.published_trades]
-    facts: list[c.Message] = [from_account_trade(t, account) for t in trades]
+    facts: list[c.ExchangeFact] = [from_account_trade(t, account) for t in trades]
     for order_id in sorted({t.order_id for t in trades}, key=int):
         facts.append(from_order(await client.futures_get_order(symbol=symbol, orderId=int(order_id)), account))
     return facts
@@ -133,9 +133,9 @@ async def _trades_after(client: AsyncClient, symbol: str, seen: Seen) -> list[di
 
 async def _algo_facts(
     client: AsyncClient, account: str, open_algos: list[dict[str, Any]], seen: Seen
-) -> list[c.Message]:
+) -> list[c.ExchangeFact]:
     still_open = {str(body["algoId"]) for body in open_algos}
-    facts: list[c.Message] = [
+    facts: list[c.ExchangeFact] = [
         from_algo_order(body, account) for body in open_algos if str(body["algoId"]) not in seen.open_algos
     ]
     for algo_id in sorted(set(seen.open_algos) - still_open):
@@ -145,16 +145,18 @@ async def _algo_facts(
 
 async def _our_stops(
     client: AsyncClient, account: str, open_algos: list[dict[str, Any]], seen: Seen
-) -> list[c.Message]:
+) -> list[c.ExchangeFact]:
     """A fresh start's stops of ours that are neither open now nor followed already: their current state."""
     known = {str(body["algoId"]) for body in open_algos} | set(seen.open_algos)
     known_clients = {body["clientAlgoId"] for body in open_algos}
-    facts: list[c.Message] = []
+    facts: list[c.ExchangeFact] = []
     for stop in seen.ours:
         if stop.algo_id in known or stop.client_algo_id in known_clients:
             continue
         reference = (
-            {"algoId": int(stop.algo_id)} if (stop.algo_id or "").isdigit() else {"clientAlgoId": stop.client_algo_id}
+            {"algoId": int(stop.algo_id)}
+            if stop.algo_id and stop.algo_id.isdigit()
+            else {"clientAlgoId": stop.client_algo_id}
         )
         try:
             facts.append(from_algo_order(await client.futures_get_algo_order(**reference), account))

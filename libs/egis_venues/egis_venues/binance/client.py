@@ -40,7 +40,7 @@ def client_factory(*, live: bool, base_url: str | None, request_timeout_s: float
 
 def _client_class(base_url: str | None) -> type[AsyncClient]:
     if base_url is None:
-        return AsyncClient
+        return AsyncClient  # type: ignore[no-any-return]  # python-binance has no type hints: its class is Any to mypy
     # python-binance builds futures URLs from these class attributes, whichever flag is set.
     fapi = f"{base_url.rstrip('/')}/fapi"
     attributes = {"FUTURES_URL": fapi, "FUTURES_TESTNET_URL": fapi, "FUTURES_DEMO_URL": fapi}

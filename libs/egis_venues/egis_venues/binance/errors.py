@@ -16,6 +16,8 @@ be sent again (`not_processed`), and if it still is not processed it is refused.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import aiohttp
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
@@ -70,7 +72,7 @@ ORDER_NOT_FOUND_CODE = -2013
 NOT_PROCESSED_503_MESSAGES = ("Service Unavailable.", "Internal error; unable to process your request.")
 
 
-def not_processed(error: BaseException) -> bool:
+def not_processed(error: BaseException) -> TypeGuard[BinanceAPIException]:
     """True when the venue says it did not process the request: sending the same order again is safe."""
     if not isinstance(error, BinanceAPIException):
         return False
@@ -107,7 +109,7 @@ def placement_failure(error: Exception, *, account: str, client_id: str) -> Reje
             not_processed=True,
             retry_after_s=retry_after_s(error),
         )
-    if code in CONFIG_ERROR_CODES:
+    if isinstance(error, BinanceAPIException) and code in CONFIG_ERROR_CODES:
         log.error(
             "binance_configuration_error",
             account=account,
@@ -116,7 +118,7 @@ def placement_failure(error: Exception, *, account: str, client_id: str) -> Reje
             reason=CONFIG_ERROR_CODES[code],
         )
         return _rejected(error)
-    if code in REFUSED_CODES and error.status_code < 500:
+    if isinstance(error, BinanceAPIException) and code in REFUSED_CODES and error.status_code < 500:
         return _rejected(error)
     return unknown_from(error)
 

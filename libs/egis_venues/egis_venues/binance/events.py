@@ -37,10 +37,10 @@ def _common(event: dict[str, Any], order: dict[str, Any], account: str) -> dict[
     }
 
 
-def from_order_trade_update(event: dict[str, Any], account: str) -> list[c.Message]:
+def from_order_trade_update(event: dict[str, Any], account: str) -> list[c.ExchangeFact]:
     """The order fact, plus a trade fact when the event reports an execution."""
     order = event["o"]
-    facts: list[c.Message] = [
+    facts: list[c.ExchangeFact] = [
         c.ExchangeOrderFact(
             **_common(event, order, account),
             exchange_order_id=str(order["i"]),

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from binance import AsyncClient
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_random_exponential
+from tenacity.stop import stop_base
 
 from egis_common.logs import get_logger
 from egis_venues.binance.client import BinanceClients, ClientFactory, client_factory
@@ -78,15 +79,17 @@ def _after_retry_after(state: RetryCallState) -> float:
     return asked if asked is not None else wait_random_exponential(multiplier=0.2, max=2)(state)
 
 
-def _retry_after_too_far(within_s: float) -> Callable[[RetryCallState], bool]:
+class _RetryAfterTooFar(stop_base):
     """Stop at once when the venue asks to come back later than the time left for this order."""
 
-    def stop(state: RetryCallState) -> bool:
+    def __init__(self, within_s: float) -> None:
+        self.within_s = within_s
+
+    def __call__(self, state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
         asked = retry_after_s(error) if error is not None else None
-        return asked is not None and state.seconds_since_start + asked > within_s
-
-    return stop
+        # tenacity times the outcome before it asks whether to stop, so the time since the start is set.
+        return asked is not None and cast(float, state.seconds_since_start) + asked > self.within_s
 
 
 class TradesIncomplete(Exception):
@@ -149,11 +152,12 @@ class BinanceExchange:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(not_processed),
             wait=_after_retry_after,
-            stop=stop_after_delay(self.resend_within_s) | _retry_after_too_far(self.resend_within_s),
+            stop=stop_after_delay(self.resend_within_s) | _RetryAfterTooFar(self.resend_within_s),
             reraise=True,
         ):
             with attempt:
-                return await client.futures_create_order(**params)
+                body: dict[str, Any] = await client.futures_create_order(**params)
+                return body
         raise AssertionError("unreachable: tenacity re-raises the last failure")
 
     async def find_order(
@@ -177,9 +181,10 @@ class BinanceExchange:
         if client is None:
             return Unknown("unknown_account", {"account": account})
         try:
-            return await client.futures_get_order(symbol=symbol, **ref)
+            body: dict[str, Any] = await client.futures_get_order(symbol=symbol, **ref)
         except Exception as error:
             return lookup_failure(error)
+        return body
 
     async def place_stop(self, order: StopOrder) -> StopPlaced | Rejected | Unknown:
         client = self._clients.for_account(order.account)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,7 +89,7 @@ def stream_url(*, configured: str | None, base_url: str | None, live: bool) -> s
 class FactSink(Protocol):
     """Where a stream's facts go: the service that runs it publishes them (and what it derives) atomically."""
 
-    async def publish(self, facts: list[c.Message]) -> None: ...
+    async def publish(self, facts: Sequence[c.ExchangeFact]) -> None: ...
 
     async def fresh_start(self, account: str, since_ms: int) -> tuple[set[str], list[StopRef]]:
         """What the service's own records say a stream starting afresh must look at: symbols, unfinished stops."""
@@ -187,7 +188,7 @@ class AccountStream:
         if facts:
             log.info("binance_stream_caught_up", account=self.account, when=when, facts=len(facts))
 
-    async def _publish(self, facts: list[c.Message], source: str) -> None:
+    async def _publish(self, facts: list[c.ExchangeFact], source: str) -> None:
         await self.publisher.publish(facts)
         self.seen.record(facts)
         FACTS.labels(self.account, source).inc(len(facts))
@@ -213,10 +214,10 @@ class AccountStream:
         CONNECTED.labels(self.account).set(0)
 
     def _backoff_s(self, failures: int) -> float:
-        return min(self.options.reconnect_max_s, self.options.reconnect_min_s * 2 ** min(failures, 16))
+        return min(self.options.reconnect_max_s, self.options.reconnect_min_s * 2.0 ** min(failures, 16))
 
 
-def _facts_of(event: dict[str, Any], account: str) -> list[c.Message]:
+def _facts_of(event: dict[str, Any], account: str) -> list[c.ExchangeFact]:
     """The facts of one event; events without a fact (ACCOUNT_UPDATE, TRADE_LITE, ...) give none."""
     kind = event.get("e")
     if kind == "ORDER_TRADE_UPDATE":

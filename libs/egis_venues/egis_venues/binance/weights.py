@@ -156,13 +156,15 @@ def metered(factory: Callable[..., AsyncClient], budget: WeightBudget) -> Callab
         client = factory(*args)
         send = client._request_futures_api
         # An instance attribute shadows the method that every futures call of python-binance goes through.
-        client._request_futures_api = _through_budget(client, send, budget)  # type: ignore[method-assign]
+        client._request_futures_api = _through_budget(client, send, budget)
         return client
 
     return make
 
 
-def _through_budget(client: AsyncClient, send: Callable[..., Awaitable[Any]], budget: WeightBudget):
+def _through_budget(
+    client: AsyncClient, send: Callable[..., Awaitable[Any]], budget: WeightBudget
+) -> Callable[..., Awaitable[Any]]:
     async def request(method: str, path: str, signed: bool = False, version: int = 1, **kwargs: Any) -> Any:
         params = dict(kwargs.pop("data", None) or {})
         weight = request_weight(method, path, params)

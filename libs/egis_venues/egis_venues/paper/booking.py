@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,7 +45,8 @@ async def book(venue: VenueContext, conn: AsyncConnection, orders: list[MarketOr
         outcomes[index] = facts.filled(row)
     for account, symbol in venue_state.flat():
         await stops.expire(venue, conn, account, symbol, Decimal("0"))
-    return outcomes
+    # Each None stood for an execution, and every execution was filled in above.
+    return cast(list[OrderOutcome], outcomes)
 
 
 def _too_late(order: MarketOrder, db_now: datetime) -> Rejected | None:

@@ -20,11 +20,11 @@ class Coalescer(Generic[T, R]):
     def __init__(self, flush: Callable[[list[T]], Awaitable[list[R]]], max_batch: int = 500) -> None:
         self._flush = flush
         self._max_batch = max_batch
-        self._queue: list[tuple[T, asyncio.Future]] = []
-        self._worker: asyncio.Task | None = None
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._worker: asyncio.Task[None] | None = None
 
     async def submit(self, item: T) -> R:
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="paper-venue-batches")

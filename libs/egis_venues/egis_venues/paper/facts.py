@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
-
 from egis_common import contracts as c
 from egis_common.contracts import ExchangeName, utc_now
+from egis_venues.paper import tables
 from egis_venues.port import Filled
 
 
-def raw(row: sa.Row) -> dict[str, Any]:
+def raw(row: tables.Row) -> dict[str, Any]:
     """The venue's record as evidence: JSON-safe, decimals as strings."""
-    return json.loads(json.dumps(dict(row._mapping), default=str))
+    evidence: dict[str, Any] = json.loads(json.dumps(dict(row._mapping), default=str))
+    return evidence
 
 
-def filled(row: sa.Row) -> Filled:
+def filled(row: tables.Row) -> Filled:
     """An order row as the port's outcome, the row itself as evidence."""
     return Filled(
         exchange_order_id=str(row.order_id),
@@ -35,7 +35,7 @@ def filled(row: sa.Row) -> Filled:
     )
 
 
-def order_fact(order: sa.Row) -> c.ExchangeOrderFact:
+def order_fact(order: tables.Row) -> c.ExchangeOrderFact:
     return c.ExchangeOrderFact(
         exchange=ExchangeName.PAPER,
         exchange_account=order.account,
@@ -54,7 +54,7 @@ def order_fact(order: sa.Row) -> c.ExchangeOrderFact:
     )
 
 
-def trade_fact(trade: sa.Row) -> c.ExchangeTradeFact:
+def trade_fact(trade: tables.Row) -> c.ExchangeTradeFact:
     return c.ExchangeTradeFact(
         exchange=ExchangeName.PAPER,
         exchange_account=trade.account,
@@ -72,7 +72,7 @@ def trade_fact(trade: sa.Row) -> c.ExchangeTradeFact:
     )
 
 
-def algo_fact(stop: sa.Row, status: str, spawned_order_id: int | None = None) -> c.ExchangeAlgoOrderFact:
+def algo_fact(stop: tables.Row, status: str, spawned_order_id: int | None = None) -> c.ExchangeAlgoOrderFact:
     return c.ExchangeAlgoOrderFact(
         exchange=ExchangeName.PAPER,
         exchange_account=stop.account,

@@ -4,10 +4,11 @@ announced as an exchange fact. Booking and the stops both record through here.""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common import contracts as c
 from egis_venues.paper import facts, tables
 from egis_venues.paper.context import VenueContext
 from egis_venues.paper.matching import Execution
@@ -19,13 +20,13 @@ Executed = tuple[int, MarketOrder, Execution, str]  # (position in the batch, or
 
 async def record(
     venue: VenueContext, conn: AsyncConnection, venue_state: VenueState, executed: list[Executed]
-) -> list[sa.Row]:
+) -> list[tables.Row]:
     """Book executions: orders, trades, positions, wallets; announce each order and trade as a fact."""
     orders = await tables.insert_orders(conn, [_order_row(order, ex, kind) for _, order, ex, kind in executed])
     traded = [(row, ex) for row, (_, _, ex, _) in zip(orders, executed, strict=True) if ex.executed_qty > 0]
     trades = iter(await tables.insert_trades(conn, [_trade_row(row, ex) for row, ex in traded]))
     await venue_state.save(conn)
-    announced = []
+    announced: list[c.Message] = []
     for row in orders:
         announced.append(facts.order_fact(row))
         if row.executed_qty > 0:
@@ -34,7 +35,7 @@ async def record(
     return orders
 
 
-def _order_row(order: MarketOrder, execution: Execution, order_type: str) -> dict:
+def _order_row(order: MarketOrder, execution: Execution, order_type: str) -> dict[str, Any]:
     return {
         "account": order.account,
         "symbol": order.symbol,
@@ -51,7 +52,7 @@ def _order_row(order: MarketOrder, execution: Execution, order_type: str) -> dic
     }
 
 
-def _trade_row(order: sa.Row, execution: Execution) -> dict:
+def _trade_row(order: tables.Row, execution: Execution) -> dict[str, Any]:
     return {
         "order_id": order.order_id,
         "account": order.account,

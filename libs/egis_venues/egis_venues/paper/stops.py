@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from egis_venues.paper import facts, tables
@@ -53,7 +52,7 @@ async def trigger(venue: VenueContext, conn: AsyncConnection, symbol: str, mark:
             done |= await _fire(venue, conn, stop, mark)
 
 
-async def _fire(venue: VenueContext, conn: AsyncConnection, stop: sa.Row, mark: Decimal) -> set[int]:
+async def _fire(venue: VenueContext, conn: AsyncConnection, stop: tables.Row, mark: Decimal) -> set[int]:
     state = await venue.state(conn, [(stop.account, stop.symbol)])
     book = state.book(stop.account, stop.symbol)
     order = MarketOrder(

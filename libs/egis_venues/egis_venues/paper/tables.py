@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from egis_common.bulk import any_of, array, by_column, insert_many, update_many
 
 metadata = sa.MetaData(schema="executor")
+# A row of these tables: Core tables carry no column types for SQLAlchemy to type a row by.
+Row = sa.Row[*tuple[Any, ...]]
 N = sa.Numeric(asdecimal=True)
 
 
-def _table(name: str, *columns: sa.Column) -> sa.Table:
+def _table(name: str, *columns: sa.Column[Any]) -> sa.Table:
     return sa.Table(name, metadata, *columns)
 
 
@@ -202,21 +204,21 @@ _INSERT_TRADES = insert_many(trades, _TRADE_FIELDS, f"RETURNING {', '.join(trade
 )
 
 
-async def insert_orders(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
+async def insert_orders(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
     """The inserted rows, in the order given."""
     if not rows:
         return []
     return sorted((await conn.execute(_INSERT_ORDERS, by_column(rows, _ORDER_FIELDS))).all(), key=lambda r: r.order_id)
 
 
-async def insert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[sa.Row]:
+async def insert_trades(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
     """The inserted rows, in the order given."""
     if not rows:
         return []
     return sorted((await conn.execute(_INSERT_TRADES, by_column(rows, _TRADE_FIELDS))).all(), key=lambda r: r.trade_id)
 
 
-async def latest_order(conn: AsyncConnection, account: str, client_order_id: str) -> sa.Row | None:
+async def latest_order(conn: AsyncConnection, account: str, client_order_id: str) -> Row | None:
     query = sa.select(orders).where(orders.c.account == account, orders.c.client_order_id == client_order_id)
     return (await conn.execute(query.order_by(orders.c.order_id.desc()).limit(1))).first()
 
@@ -241,16 +243,18 @@ async def lock_orders(conn: AsyncConnection, client_order_ids: Iterable[str]) ->
             ),
             {"keys": keys},
         )
-    return await conn.scalar(sa.select(sa.func.clock_timestamp()))
+    # clock_timestamp() is never NULL, and SQLAlchemy does not know its type.
+    return cast(datetime, await conn.scalar(sa.select(sa.func.clock_timestamp())))
 
 
-async def insert_stop(conn: AsyncConnection, row: dict[str, Any]) -> sa.Row | None:
+async def insert_stop(conn: AsyncConnection, row: dict[str, Any]) -> Row | None:
     """None when an open stop already has this client algo id (unique among open ones, like Binance)."""
     statement = insert(stops).values(**row, status="NEW").on_conflict_do_nothing()
-    return (await conn.execute(statement.returning(stops))).first()
+    inserted: Row | None = (await conn.execute(statement.returning(stops))).first()
+    return inserted
 
 
-async def open_stops(conn: AsyncConnection, symbol: str, account: str | None = None) -> Sequence[sa.Row]:
+async def open_stops(conn: AsyncConnection, symbol: str, account: str | None = None) -> Sequence[Row]:
     query = sa.select(stops).where(stops.c.symbol == symbol, stops.c.status == "NEW")
     if account is not None:
         query = query.where(stops.c.account == account)

@@ -162,7 +162,8 @@ class PaperExchange:
 
     async def _in_one_transaction(self, orders: list[MarketOrder]) -> list[OrderOutcome]:
         async with self.uow.engine.connect() as conn:
-            backend_pid = (await conn.get_raw_connection()).driver_connection.get_server_pid()
+            # A checked-out connection always holds its driver's (asyncpg) connection; SQLAlchemy types it Optional.
+            backend_pid = (await conn.get_raw_connection()).driver_connection.get_server_pid()  # type: ignore[union-attr]
             transaction = await conn.begin()
             try:
                 outcomes = await booking.book(self.context, conn, orders)
