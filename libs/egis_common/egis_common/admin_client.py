@@ -12,7 +12,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -97,7 +97,7 @@ async def _reply_to(
             waiting(time.monotonic() - started)
         for records in (await consumer.getmany(timeout_ms=200)).values():
             for record in records:
-                reply = ADMIN_REPLIES.decode(record.value)
+                reply = cast(c.AdminReply, ADMIN_REPLIES.decode(record.value))  # the topic carries AdminReply alone
                 if reply.request_id == request_id:
                     parts[reply.part] = reply
         if parts and len(parts) == next(iter(parts.values())).parts:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -35,8 +35,8 @@ def decode(key: bytes | None, value: bytes | None) -> tuple[UUID, BotSnapshot | 
     Raises on a record off the contract (`pydantic.ValidationError`, or `ValueError` for a key that is no id).
     """
     if value is None:
-        return UUID(key.decode()), None
-    snapshot = BOTS.decode(value)
+        return UUID((key or b"").decode()), None  # a tombstone without a key is no id either: ValueError
+    snapshot = cast(BotSnapshot, BOTS.decode(value))  # the bots topic carries BotSnapshot alone
     return snapshot.bot_id, snapshot
 
 
@@ -55,7 +55,7 @@ class BotsFeed:
         self.options = {"bootstrap_servers": bootstrap_servers, "client_id": client_id, **(kafka_options or {})}
         self.consumer: AIOKafkaConsumer | None = None  # aiokafka binds it to the running loop
         self.caught_up = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self, ready_timeout_seconds: float) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -68,7 +68,7 @@ class BotsFeed:
         await self.consumer.start()
         # Without a group, a subscription is assigned every partition of the topic.
         self.consumer.subscribe([self.topic])
-        await asyncio.wait_for(self._catch_up(), ready_timeout_seconds)
+        await asyncio.wait_for(self._catch_up(self.consumer), ready_timeout_seconds)
 
     async def caught_up_to_now(self, timeout_seconds: float) -> bool:
         """Wait until every record on the topic now has been handed to `on_record`; False if that takes longer
@@ -78,20 +78,20 @@ class BotsFeed:
         try:
             async with asyncio.timeout(timeout_seconds):
                 end_offsets = await self.consumer.end_offsets(sorted(self.consumer.assignment()))
-                while not await self._reached(end_offsets):
+                while not await self._reached(self.consumer, end_offsets):
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.warning("bots_feed_catch_up_timed_out", timeout_seconds=timeout_seconds)
             return False
         return True
 
-    async def _catch_up(self) -> None:
-        while not self.consumer.assignment():
+    async def _catch_up(self, consumer: AIOKafkaConsumer) -> None:
+        while not consumer.assignment():
             await asyncio.sleep(0.01)
-        partitions = sorted(self.consumer.assignment())
-        await self.consumer.seek_to_beginning(*partitions)
-        end_offsets = await self.consumer.end_offsets(partitions)
-        self._task = asyncio.create_task(self._follow(end_offsets), name="bots-feed")
+        partitions = sorted(consumer.assignment())
+        await consumer.seek_to_beginning(*partitions)
+        end_offsets = await consumer.end_offsets(partitions)
+        self._task = asyncio.create_task(self._follow(consumer, end_offsets), name="bots-feed")
         await self.caught_up.wait()
         log.info("bots_feed_caught_up", partitions=len(partitions), records=sum(end_offsets.values()))
 
@@ -103,10 +103,10 @@ class BotsFeed:
         if self.consumer is not None:
             await self.consumer.stop()
 
-    async def _follow(self, end_offsets: dict[TopicPartition, int]) -> None:
+    async def _follow(self, consumer: AIOKafkaConsumer, end_offsets: dict[TopicPartition, int]) -> None:
         while True:
             try:
-                batches = await self.consumer.getmany(timeout_ms=200)
+                batches = await consumer.getmany(timeout_ms=200)
             except Exception:  # the client reconnects by itself; keep following
                 log.exception("bots_feed_fetch_failed")
                 await asyncio.sleep(1)
@@ -115,12 +115,12 @@ class BotsFeed:
             for records in batches.values():
                 for record in records:
                     self._handle(record)
-            if not self.caught_up.is_set() and await self._reached(end_offsets):
+            if not self.caught_up.is_set() and await self._reached(consumer, end_offsets):
                 self.caught_up.set()
 
-    async def _reached(self, end_offsets: dict[TopicPartition, int]) -> bool:
+    async def _reached(self, consumer: AIOKafkaConsumer, end_offsets: dict[TopicPartition, int]) -> bool:
         # Positions, not offsets seen: compaction leaves gaps, the position steps over them.
-        return all([await self.consumer.position(tp) >= end for tp, end in end_offsets.items()])
+        return all([await consumer.position(tp) >= end for tp, end in end_offsets.items()])
 
     def _handle(self, record: ConsumerRecord) -> None:
         try:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-_DIALECT = postgresql.dialect()
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves this dialect's __init__ unannotated
 
 
 def unnest_columns(table: sa.Table, names: Sequence[str]) -> str:
@@ -50,15 +50,15 @@ def update_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.T
     )
 
 
-def by_column(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list]:
+def by_column(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
     """The parameters of `insert_many`: one list per column."""
     return {name: [row[name] for row in rows] for name in names}
 
 
-def array(column: sa.Column, values: Iterable[Any]) -> sa.BindParameter:
+def array(column: sa.Column[Any], values: Iterable[Any]) -> sa.BindParameter[Sequence[Any]]:
     return sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
 
 
-def any_of(column: sa.Column, values: Iterable[Any]) -> sa.ColumnElement[bool]:
+def any_of(column: sa.Column[Any], values: Iterable[Any]) -> sa.ColumnElement[bool]:
     """column = ANY(one array): the same statement whatever the count."""
     return column == sa.any_(array(column, values))

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from pydantic.json_schema import models_json_schema
 
@@ -99,7 +99,7 @@ def constructed_messages(service: str) -> set[type[Message]]:
 
 
 def _sources(service: str) -> list[Path]:
-    package = _package_dir(service)
+    package = cast(Path, _package_dir(service))  # the package of a flow module already imported: it is found
     own = sorted(package.rglob("*.py"))
     libraries = {root for path in own for root in _imported_roots(ast.parse(path.read_text()))}
     library_dirs = [
@@ -163,11 +163,11 @@ def readme_block(described: ServiceMessages, everyone: Sequence[ServiceMessages]
         "|---|---|---|",
     ]
     for consumer in described.consumes:
-        messages = ", ".join(
+        messages_text = ", ".join(
             f"{m.__name__} ({', '.join(senders.get(m, ['outside the services']))})" for m in consumer.topic.messages
         )
         group = f"`{consumer.group}`" if consumer.group else "none: read whole from the beginning at every start"
-        lines.append(f"| `{consumer.topic.name}` | {messages} | {group} |")
+        lines.append(f"| `{consumer.topic.name}` | {messages_text} | {group} |")
     lines += ["", "**Produces**", "", "| topic | messages | consumed by |", "|---|---|---|"]
     for topic, messages in _by_topic(described.produces):
         readers = sorted({s.service for s in everyone for consumer in s.consumes if consumer.topic == topic})
@@ -263,7 +263,7 @@ def _message(message: type[Message]) -> dict[str, Any]:
     }
 
 
-def _operations(described: Sequence[ServiceMessages], topics: Sequence[Topic]) -> Iterable[tuple[str, dict]]:
+def _operations(described: Sequence[ServiceMessages], topics: Sequence[Topic]) -> Iterable[tuple[str, dict[str, Any]]]:
     for service in described:
         for consumer in service.consumes:
             if consumer.topic in topics:
@@ -284,7 +284,9 @@ def _operations(described: Sequence[ServiceMessages], topics: Sequence[Topic]) -
                 )
 
 
-def _operation(service: str, action: str, topic: Topic, messages: Iterable[type[Message]], summary: str) -> dict:
+def _operation(
+    service: str, action: str, topic: Topic, messages: Iterable[type[Message]], summary: str
+) -> dict[str, Any]:
     channel = channel_id(topic)
     return {
         "action": action,

@@ -33,12 +33,13 @@ class HttpServer:
         )
         self.app = app
         self.server = _Server(config)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
         """The bound port (the configured one, or the one the OS chose for port 0)."""
-        return self.server.servers[0].sockets[0].getsockname()[1]
+        port: int = self.server.servers[0].sockets[0].getsockname()[1]
+        return port
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.server.serve(), name="http-server")

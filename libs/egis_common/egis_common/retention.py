@@ -15,6 +15,7 @@ Deletes go in bounded batches, so a backlog never holds one long lock.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -63,7 +64,9 @@ async def prune_messaging(
     return pruned
 
 
-async def _delete_in_batches(engine: AsyncEngine, table: sa.Table, key: list[sa.Column], old, batch_rows: int) -> int:
+async def _delete_in_batches(
+    engine: AsyncEngine, table: sa.Table, key: list[sa.Column[Any]], old: sa.ColumnElement[bool], batch_rows: int
+) -> int:
     doomed = sa.select(*key).where(old).limit(batch_rows)
     statement = table.delete().where(sa.tuple_(*key).in_(doomed))
     total = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
@@ -20,10 +20,10 @@ class Topic:
     compacted: bool = False
 
     @cached_property
-    def adapter(self) -> TypeAdapter:
+    def adapter(self) -> TypeAdapter[c.Message]:
         if len(self.messages) == 1:
             return TypeAdapter(self.messages[0])
-        union = Union[self.messages]  # noqa: UP007 - a runtime union of classes
+        union: Any = Union[self.messages]  # noqa: UP007 - a union of classes built at run time, untyped to mypy
         return TypeAdapter(Annotated[union, Field(discriminator="type")])
 
     def decode(self, payload: bytes | str) -> c.Message:
