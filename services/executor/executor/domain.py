@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, Inexact, localcontext
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from egis_common import contracts as c
@@ -487,7 +487,7 @@ def _filled(intent: Intent, fill: Filled) -> Decision:
         avg_price=fill.avg_price,
         fee_usd=fill.fee_usd,
         realised_pnl_usd=fill.realised_pnl_usd,
-        partial=fill.executed_qty < intent.order_qty,
+        partial=fill.executed_qty < cast(Decimal, intent.order_qty),  # a submitted intent has its quantity
         filled_at=fill.filled_at,
     )
     return Decision(filled, (message,))
@@ -511,7 +511,8 @@ def pending(intent: Intent, cause: str, response: dict[str, Any] | None) -> Deci
     """Unknown outcome: kept for the reconciler, never retried blindly, never taken for a rejection."""
     if intent.status is not S.SUBMITTING:
         return NOTHING
-    record = PendingRecord(intent.intent_id, intent.client_order_id, cause, response)
+    # A submitting intent has its client order id: it went out with the order.
+    record = PendingRecord(intent.intent_id, cast(str, intent.client_order_id), cause, response)
     message = c.OrderPendingReconciliation(
         intent_id=intent.intent_id,
         bot_id=intent.bot_id,
@@ -592,7 +593,8 @@ def _why_rejected(message: c.RecordResolution) -> str:
 def describe(outcome: Any) -> dict[str, Any]:
     """An exchange outcome as JSON-safe evidence (decimals and times as strings)."""
     fields = {"outcome": type(outcome).__name__, **vars(outcome)}
-    return json.loads(json.dumps(fields, default=str))
+    evidence: dict[str, Any] = json.loads(json.dumps(fields, default=str))
+    return evidence
 
 
 def stop_orders(intent: Intent, rules: SymbolRules) -> list[tuple[OrderPurpose, StopOrder]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from egis_common import contracts as c
@@ -262,7 +262,8 @@ def _decide_open(
         position_id=new_position_id,
         bot_id=bot.bot_id,
         symbol=command.symbol,
-        side=command.side,
+        # Only a close leaves its side out (the router names an open's side from the signal's action).
+        side=cast(Side, command.side),
         status=PositionStatus.OPENING,
         exchange=bot.exchange,
         exchange_account=bot.exchange_account,
@@ -417,7 +418,8 @@ def _reduce(
 ) -> Outcome:
     """A partial close: the executed part is realised; the rest is open again, at its entry value."""
     with decimal.localcontext(_EXACT):
-        size_usd = remaining * position.avg_entry_price
+        # The one caller, a close fill, has asserted the entry price.
+        size_usd = remaining * cast(Decimal, position.avg_entry_price)
     reduced = position.moved_to(
         PositionStatus.OPEN,
         executed_qty=remaining,
@@ -464,10 +466,10 @@ def apply_rejection(position: Position, reason: str, initial: Decimal, others: l
         return Outcome(positions=(failed,), messages=_with_budget(failed.bot_id, initial, others, event))
     if position.status is PositionStatus.CLOSING:
         reopened = position.moved_to(PositionStatus.OPEN, close_intent_id=None)
-        event = c.CloseRejected(
+        refused = c.CloseRejected(
             bot_id=reopened.bot_id, position_id=reopened.position_id, reason=reason, intent_id=position.close_intent_id
         )
-        return Outcome(positions=(reopened,), messages=(event,))
+        return Outcome(positions=(reopened,), messages=(refused,))
     return Outcome(note=f"rejection ignored: position is {position.status.value}")
 
 
@@ -492,7 +494,9 @@ def record_protective_orders(position: Position, placed: c.ProtectiveOrdersPlace
     if placed.intent_id != position.open_intent_id:
         return Outcome(note="protective orders of another intent ignored")
     named = {"tp_order_id": placed.tp_order_id, "sl_order_id": placed.sl_order_id}
-    missing = {name: value for name, value in named.items() if value is not None and getattr(position, name) is None}
+    missing: dict[str, Any] = {
+        name: value for name, value in named.items() if value is not None and getattr(position, name) is None
+    }
     differing = sorted(
         name for name, value in named.items() if value is not None and getattr(position, name) not in (None, value)
     )
@@ -557,7 +561,7 @@ def apply_backfill(position: Position, command: c.BackfillClosure, initial: Deci
     ledger already has means the sender's copy of the position lacks them: the
     ledger's own facts are announced again (nothing changes here) so that it heals.
     """
-    facts = {
+    facts: dict[str, Any] = {
         "close_exchange_order_id": command.close_exchange_order_id,
         "close_price": command.close_price,
         "closed_at": command.closed_at,

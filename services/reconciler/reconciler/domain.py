@@ -250,7 +250,8 @@ EXCHANGE_ROUTES = ("take_profit:algo", "stop_loss:algo", "liquidation")
 
 def made_by_exchange(backfill: c.BackfillClosure) -> bool:
     """A triggered take-profit or stop-loss, or a liquidation (the executor reports the closes of its own orders)."""
-    return backfill.evidence["route"].startswith(EXCHANGE_ROUTES)
+    route: str = backfill.evidence["route"]
+    return route.startswith(EXCHANGE_ROUTES)
 
 
 def order_ids_touched(new_facts: Sequence[c.Message]) -> set[str]:
@@ -354,7 +355,7 @@ class Decision:
 
 
 def decide(pending: PendingOrder, outcome: LookupOutcome, now: datetime, window: timedelta) -> Decision:
-    evidence = {
+    evidence: dict[str, Any] = {
         "client_order_id": pending.client_order_id,
         "looked_up_at": now.isoformat(),
         "pending_for_s": str((now - pending.pending_since).total_seconds()),
@@ -424,7 +425,8 @@ def retry_wait(initial_s: float, max_s: float) -> Callable[[int], timedelta]:
     strategy = wait_random_exponential(multiplier=initial_s, max=max_s, min=initial_s)
 
     def after(attempt: int) -> timedelta:
-        state = RetryCallState(None, None, (), {})
+        # The wait strategy reads only the attempt number: no retrying object or function is needed.
+        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
         state.attempt_number = attempt
         return timedelta(seconds=strategy(state))
 
@@ -518,16 +520,16 @@ class Drift:
     position_id: str
     bot_id: str
     kind: DriftKind
-    detail: dict
+    detail: dict[str, Any]
 
-    def as_report(self) -> dict:
+    def as_report(self) -> dict[str, Any]:
         return {"position_id": self.position_id, "bot_id": self.bot_id, "kind": self.kind.value, **self.detail}
 
 
 def drift_of(position: PositionView, facts: Facts) -> list[Drift]:
     """Every disagreement between one position and the facts about its orders."""
     found = filled_closing_order(position, facts)
-    drifts: list[tuple[DriftKind, dict]] = []
+    drifts: list[tuple[DriftKind, dict[str, Any]]] = []
     if position.status == "closed" and position.missing_close_facts:
         drifts.append((DriftKind.CLOSED_WITHOUT_CLOSE_FACTS, {"missing": position.missing_close_facts}))
     if position.status in ("open", "closing") and found is not None:
@@ -585,7 +587,7 @@ def _entry_filled(position: PositionView, facts: Facts) -> bool:
     return any(o.client_order_id == entry and o.status in ("FILLED", "PARTIALLY_FILLED") for o in facts.orders)
 
 
-def repair_plan(position: PositionView, facts: Facts) -> dict:
+def repair_plan(position: PositionView, facts: Facts) -> dict[str, Any]:
     """One line of the sync report: what was found, and the backfill that would repair it (or why none)."""
     kinds = [d.kind for d in drift_of(position, facts) if d.kind in REPAIRABLE]
     line = {

@@ -173,15 +173,14 @@ def journaled(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> 
         outcome, reason, detail = SignalOutcome.DUPLICATE, decision.reason.value, decision.detail
     else:
         outcome, reason, detail = SignalOutcome.SKIPPED, decision.reason.value, decision.detail
-    routed = isinstance(decision, OrderIntent)
     return SignalJournaled(
         outcome=outcome,
         signal_id=signal.signal_id,
         bot_id=signal.bot_id,
         reason=reason,
         detail=detail[:300],
-        intent_id=decision.intent_id if routed else None,
-        intent=decision.intent if routed else None,
+        intent_id=decision.intent_id if isinstance(decision, OrderIntent) else None,
+        intent=decision.intent if isinstance(decision, OrderIntent) else None,
         action=signal.action,
         symbol=signal.symbol,
         received_at=signal.occurred_at,
