@@ -20,10 +20,15 @@ MECHANISM = "SCRAM-SHA-512"
 
 
 class KafkaLogin(Protocol):
-    kafka_username: str | None
-    kafka_password: SecretStr | None
-    kafka_ssl: bool
-    kafka_ssl_cafile: str | None
+    # Read-only, so that frozen settings and the frozen `Login` both are one.
+    @property
+    def kafka_username(self) -> str | None: ...
+    @property
+    def kafka_password(self) -> SecretStr | None: ...
+    @property
+    def kafka_ssl(self) -> bool: ...
+    @property
+    def kafka_ssl_cafile(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
