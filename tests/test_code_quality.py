@@ -22,3 +22,9 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_is_clean(command):
     result = run(*command)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    # No file arguments: the files, strict mode and plugins are pyproject's [tool.mypy]; no cache, as for ruff.
+    result = run("mypy", "--cache-dir=/dev/null")
+    assert result.returncode == 0, result.stdout + result.stderr
