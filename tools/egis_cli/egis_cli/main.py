@@ -5,7 +5,8 @@ EGIS_KAFKA_BOOTSTRAP_SERVERS, a Kafka login (EGIS_KAFKA_USERNAME, EGIS_KAFKA_PAS
 EGIS_OPERATOR_ID and EGIS_OPERATOR_KEY. When the environment names no ledger (no EGIS_LEDGER_URL), or no
 Kafka, all of that group comes from the local system's env file (.egis/local/env, or under
 EGIS_LOCAL_STATE_DIR), which `./egis up` writes with an admin token it makes once. Elsewhere the first admin
-token is made by `egis-ledger-admin create-token --role admin`.
+token is made by `egis-ledger-admin create-token --role admin`. `egis trace` reads the database
+(EGIS_DATABASE_URL, from the environment, else from that env file) and the services' logs.
 
 Exit codes: 0 done (a dry run included); 1 refused or failed (an API error, a refused or failed repair, no
 reply in time, a question answered no); 2 wrong usage; 3 a setting is missing or a service does not answer;
@@ -668,9 +669,10 @@ def _root(
     """Egis's command line."""
 
 
-from egis_cli import signals  # noqa: E402 - it builds on the helpers above
+from egis_cli import signals, trace  # noqa: E402 - they build on the helpers above
 
 app.add_typer(signals.app, name="signals")
+app.command("trace")(trace.trace)
 
 
 def main() -> None:
