@@ -38,7 +38,7 @@ EXPANSION_ROUNDS = 6  # signal -> intent -> position -> the other intent -> its 
 
 @dataclass
 class Ids:
-    """Every id of one path; `found` says which kind the id asked about turned out to be."""
+    """Every id of one path: its signals, intents, positions, client order ids and the venue's order ids."""
 
     signals: set[UUID] = field(default_factory=set)
     intents: set[UUID] = field(default_factory=set)
@@ -260,14 +260,10 @@ def _ids(row: dict[str, Any], *names: str) -> dict[str, str]:
     return {name: str(row[name]) for name in names if row.get(name) is not None}
 
 
-def _at(row: dict[str, Any], column: str) -> datetime | None:
-    return row.get(column)
-
-
 def _events(row: dict[str, Any], ids: dict[str, str], *happened: tuple[int, str, str, str]) -> Iterator[Event]:
     """(stage, time column, source, what) for each thing the row says happened; a time not yet set is skipped."""
     for stage, column, source, what in happened:
-        if (at := _at(row, column)) is not None:
+        if (at := row.get(column)) is not None:  # a column an older schema lacks reads as not yet
             yield Event(at, source, what, ids, stage)
 
 
