@@ -1,7 +1,9 @@
 """Liveness and readiness of a service: `/health/live` and `/health/ready`, served next to its metrics.
 
-Live: the service's event loop answers. Ready: its database answers `SELECT 1` and each of its
-Kafka brokers answers a metadata request. Every probe is bounded by a timeout, because the
+Live: the service's event loop answers. Ready: it has finished starting (every subscriber and the
+outbox relay are up), its database answers `SELECT 1` and each of its Kafka brokers answers a
+metadata request. A dependency that dies while the service still starts makes the start fail, so
+nothing may call the service ready before its start is over. Every probe is bounded by a timeout, because the
 dependency that matters most is the one that stopped answering: a broker that moved to a port the
 service does not know never refuses a connection, it just never answers.
 
@@ -91,6 +93,16 @@ def _libpq_dsn(url: URL | str) -> str:
     if isinstance(url, str):
         return url.replace("postgresql+asyncpg://", "postgresql://", 1)
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def has_started(started: asyncio.Event) -> Check:
+    """Set by the app once its start-up is over: the checks answer from the first moment, the service later."""
+
+    async def check() -> None:
+        if not started.is_set():
+            raise RuntimeError("still starting")
+
+    return check
 
 
 def brokers_answer(brokers: Sequence[Pingable]) -> Check:

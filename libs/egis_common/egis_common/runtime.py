@@ -22,7 +22,7 @@ from egis_common.broker import make_broker
 from egis_common.consumer_lag import ConsumerLag, Lag, subscribed_groups
 from egis_common.db import make_engine
 from egis_common.failures import DeadLetters
-from egis_common.health import Readiness, brokers_answer, database_answers, health_routes
+from egis_common.health import Readiness, brokers_answer, database_answers, has_started, health_routes
 from egis_common.kafka_login import client_options
 from egis_common.logs import configure_logging, get_logger
 from egis_common.metrics import serve_metrics
@@ -47,6 +47,7 @@ class Runtime:
     dead_letters: DeadLetters
     lag: ConsumerLag
     readiness: Readiness | None = None  # made at start-up, when the app knows its brokers
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # set when the app's start-up is over
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     def inbox(self, consumer: str) -> Inbox:
@@ -159,7 +160,11 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     async def prepare() -> None:
         if migrate:
             await upgrade_async(service, settings.database_url.get_secret_value())
-        checks = {"database": database_answers(runtime.engine.url), "kafka": brokers_answer(app.brokers)}
+        checks = {
+            "started": has_started(runtime.started),
+            "database": database_answers(runtime.engine.url),
+            "kafka": brokers_answer(app.brokers),
+        }
         runtime.readiness = Readiness(settings.service_name, checks)
         server = await serve_metrics(settings.metrics_host, settings.metrics_port, health_routes(runtime.readiness))
         app.on_shutdown(server.stop)
@@ -169,6 +174,7 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
         await runtime.start_relay()
         runtime.start_task(runtime.every(settings.retention_interval_seconds, runtime.prune, "retention"), "retention")
         runtime.start_observing()
+        runtime.started.set()
         log.info("service_started", kafka=settings.kafka_bootstrap_servers, schema=settings.db_schema)
 
     @app.on_shutdown

@@ -76,9 +76,35 @@ async def test_a_running_service_is_live_and_ready_and_serves_its_metrics_on_the
         ready = await client.get("/health/ready")
         metrics = await client.get("/metrics")
     assert (live.status_code, live.json()) == (200, {"status": "live"})
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}})
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"status": "ready", "checks": {"started": "ok", "database": "ok", "kafka": "ok"}},
+    )
     assert metrics.status_code == 200 and "egis_outbox_published_total" in metrics.text
     assert ready_shown() == 1
+
+
+async def test_a_service_is_not_ready_until_its_start_is_over(schema):
+    """`egis-local up` waits for ready and then may kill Kafka: a service still starting would die of it."""
+    port = free_port()
+    runtime = build_runtime(ProbeSettings(metrics_port=port))
+    app = build_app(runtime, service="probe", migrate=False)
+    seen = {}
+
+    @app.on_startup  # after build_app's hook that serves the health routes, before the broker starts
+    async def ask_while_starting() -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=PROBE_TIMEOUT_S + 3) as client:
+            seen["starting"] = await client.get("/health/ready")
+
+    await app.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=PROBE_TIMEOUT_S + 3) as client:
+            seen["started"] = await client.get("/health/ready")
+    finally:
+        await app.stop()
+    assert seen["starting"].status_code == 503
+    assert seen["starting"].json()["checks"]["started"] == "RuntimeError: still starting"
+    assert seen["started"].status_code == 200, seen["started"].json()
 
 
 async def test_a_service_whose_database_is_unreachable_is_live_but_not_ready_and_says_why(schema, test_database):

@@ -20,7 +20,7 @@ def sample(name: str, **labels: str) -> float | None:
 
 async def test_readiness_lag_and_outbox_are_shown(signal_router_service):
     runtime = signal_router_service.runtime
-    assert await runtime.readiness.check() == {"database": "ok", "kafka": "ok"}
+    assert await runtime.readiness.check() == {"started": "ok", "database": "ok", "kafka": "ok"}
     assert sample("egis_ready", service="signal_router") == 1
     lag = await eventually(runtime.show_lag, what="a lag measurement")
     topic = t.SIGNALS_RECEIVED
