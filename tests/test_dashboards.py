@@ -1,8 +1,9 @@
-"""The committed Grafana dashboards are what deploy/grafana/build.py makes now, and every panel's query is
-valid PromQL (Prometheus's own parser, through promtool)."""
+"""The committed Grafana dashboards are what deploy/grafana/build.py makes now, they pass Grafana's own dashboard
+schema (deploy/grafana/schema/), and every panel's query is valid PromQL (Prometheus's own parser, through promtool)."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import shutil
@@ -10,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "deploy" / "grafana" / "build.py"
+SCHEMA = ROOT / "deploy" / "grafana" / "schema" / "dashboard.jsonschema.json"
 
 
 def load_build():
@@ -63,3 +66,41 @@ def test_every_panel_query_is_valid_promql(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(queries)} rules found" in result.stdout
+
+
+def grafana_schema() -> jsonschema.Draft7Validator:
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def committed_dashboards() -> dict[str, dict]:
+    return {
+        path.stem: json.loads(path.read_text())
+        for path in sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
+    }
+
+
+def test_every_committed_dashboard_passes_grafanas_schema():
+    validator = grafana_schema()
+    dashboards = committed_dashboards()
+    assert len(dashboards) == 4
+    errors = {
+        f"{name}: {'/'.join(map(str, error.absolute_path))}: {error.message[:200]}"
+        for name, dashboard in dashboards.items()
+        for error in validator.iter_errors(dashboard)
+    }
+    assert errors == set()
+
+
+def test_the_schema_refuses_a_broken_dashboard():
+    validator = grafana_schema()
+    dashboard = copy.deepcopy(committed_dashboards()["egis-overview"])
+    panel = next(p for p in dashboard["panels"] if p["type"] != "row")
+    panel["gridPos"] = {"h": "8", "w": 12, "x": 0, "y": 0}
+    assert not validator.is_valid(dashboard)
+    panel["gridPos"] = {"h": 8, "w": 12, "x": 0, "y": 0}
+    panel["options"] = None  # what the builder makes when no option is set
+    assert not validator.is_valid(dashboard)
+    panel["options"] = {}
+    assert validator.is_valid(dashboard)

@@ -15,11 +15,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grafana_foundation_sdk.builders.common import ReduceDataOptions, VizLegendOptions, VizTooltipOptions
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, Row
 from grafana_foundation_sdk.builders.prometheus import Dataquery
 from grafana_foundation_sdk.builders.stat import Panel as StatPanel
 from grafana_foundation_sdk.builders.timeseries import Panel as TimeseriesPanel
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.common import LegendDisplayMode, LegendPlacement, SortOrder, TooltipDisplayMode
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
@@ -359,7 +361,21 @@ DASHBOARDS = {
 
 
 def _panel(spec: P, panel_id: int):
-    panel = StatPanel() if spec.stat else TimeseriesPanel()
+    # The builder leaves a panel's options null unless one is set, and Grafana's dashboard schema wants an object:
+    # each kind gets Grafana's own defaults, spelt out (a stat shows the last value; a graph lists its series).
+    if spec.stat:
+        panel = StatPanel().reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    else:
+        panel = (
+            TimeseriesPanel()
+            .legend(
+                VizLegendOptions()
+                .display_mode(LegendDisplayMode.LIST)
+                .placement(LegendPlacement.BOTTOM)
+                .show_legend(True)
+            )
+            .tooltip(VizTooltipOptions().mode(TooltipDisplayMode.MULTI).sort(SortOrder.NONE))
+        )
     query = Dataquery().expr(spec.expr).ref_id("A")
     if spec.legend:
         query = query.legend_format(spec.legend)
