@@ -1,43 +1,32 @@
-"""`python -m egis_common.docs_gen [--check]`: what each service consumes and produces, and the AsyncAPI document.
+"""What a service consumes and produces, its README block and the AsyncAPI document, from data handed in.
 
 Everything comes from code, so the documents cannot drift from it:
 
-- consumes: the subscribers a service's composition root wires (`<service>.main.create_app()`, read
-  through its FastStream brokers), and the topics its flow follows without a consumer group
-  (`flow.FEEDS`: pairs of a topic and the handler of its records);
-- produces: the messages its flow declares (`flow.PRODUCES`). For a flow that declares none yet, the
-  messages its code constructs (`constructed_messages`) that it does not consume; a test checks every
-  declaration against the same scan;
+- consumes: the subscribers of a service's FastStream app (what its `main.create_app()` returns), and the
+  topics its flow follows without a consumer group (`flow.FEEDS`: pairs of a topic and the handler of its
+  records);
+- produces: the messages its flow declares (`flow.PRODUCES`), or for a flow that declares none yet, the
+  messages its code builds, which the caller finds and hands in;
 - topics, keys, partitions and payload schemas: the registry (`egis_common.topics`) and the contracts.
 
-It rewrites the block between `<!-- messages:begin -->` and `<!-- messages:end -->` in every
-`services/<name>/README.md` and writes `docs/asyncapi.json`. `--check` changes nothing and fails when a
-file differs from what the code generates. It imports the services by name and finds them under
-`services/`: egis_common itself depends on none of them.
+This module takes the app and the flow module as arguments and imports no service, as the libraries'
+boundary says. `tools/docs_gen.py` finds the services, builds their apps and writes the files.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
-import importlib
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
 from egis_common.contracts import Message
 from egis_common.topics import ALL_TOPICS, Topic, topic_named
 
-ROOT = Path(__file__).resolve().parents[3]
-COMMAND = "uv run --frozen python -m egis_common.docs_gen"
 BEGIN, END = "<!-- messages:begin -->", "<!-- messages:end -->"
 MESSAGES = {message.__name__: message for topic in ALL_TOPICS for message in topic.messages}
 
@@ -58,14 +47,19 @@ class ServiceMessages:
 # --- what a service consumes and produces -----------------------------------------------
 
 
-def describe(app: Any, flow: ModuleType) -> ServiceMessages:
-    """A service's messages, from its FastStream app (what `create_app()` returns) and its flow module."""
+def describe(app: Any, flow: ModuleType, built: Iterable[type[Message]] | None = None) -> ServiceMessages:
+    """A service's messages, from its FastStream app (what `create_app()` returns) and its flow module.
+
+    A flow without `PRODUCES` needs `built`, the messages its code constructs: it produces those it does not
+    consume (the ledger builds a fill again from a found fill it reads)."""
     service = flow.__name__.split(".")[0]
     consumes = tuple(sorted({*_subscribed(app), *_followed(flow)}, key=_consumer_order))
     declared = getattr(flow, "PRODUCES", None)
     if declared is None:
+        if built is None:
+            raise ValueError(f"{service}: its flow declares no PRODUCES, so describe() needs the messages it builds")
         consumed = {message for consumer in consumes for message in consumer.topic.messages}
-        declared = constructed_messages(service) - consumed
+        declared = set(built) - consumed
     return ServiceMessages(service, consumes, _in_registry_order(declared))
 
 
@@ -90,72 +84,15 @@ def _in_registry_order(messages: Iterable[type[Message]]) -> tuple[type[Message]
     return tuple(message for message in MESSAGES.values() if message in wanted)
 
 
-def constructed_messages(service: str) -> set[type[Message]]:
-    """Every registered message class the service's code builds: its package and the workspace libraries
-    it imports (a venue library builds the exchange facts), egis_common left out."""
-    trees = [ast.parse(path.read_text(), str(path)) for path in _sources(service)]
-    names = {name for tree in trees for name in _built_names(tree)}
-    return {MESSAGES[name] for name in names if name in MESSAGES}
-
-
-def _sources(service: str) -> list[Path]:
-    package = cast(Path, _package_dir(service))  # the package of a flow module already imported: it is found
-    own = sorted(package.rglob("*.py"))
-    libraries = {root for path in own for root in _imported_roots(ast.parse(path.read_text()))}
-    library_dirs = [
-        d
-        for root in sorted(libraries - {"egis_common", service})
-        if (d := _package_dir(root)) is not None and (ROOT / "libs") in d.parents
-    ]
-    return own + [path for d in library_dirs for path in sorted(d.rglob("*.py"))]
-
-
-def _package_dir(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
-    return Path(spec.origin).parent if spec and spec.origin else None
-
-
-def _imported_roots(tree: ast.AST) -> Iterable[str]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module.split(".")[0]
-
-
-def _built_names(tree: ast.AST) -> Iterable[str]:
-    """`Name(...)`, `c.Name(...)` and `Name.model_validate(...)`-style calls."""
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        if isinstance(func, ast.Attribute) and func.attr.startswith("model_"):
-            func = func.value
-        if isinstance(func, ast.Name):
-            yield func.id
-        elif isinstance(func, ast.Attribute):
-            yield func.attr
-
-
-def service_names() -> list[str]:
-    """Every service of the workspace: a directory under services/ holding a package with a flow.py."""
-    return sorted(d.name for d in (ROOT / "services").iterdir() if (d / d.name / "flow.py").is_file())
-
-
-def describe_service(service: str) -> ServiceMessages:
-    """Builds the service's app as `python -m <service>.main` would, without starting anything."""
-    main = importlib.import_module(f"{service}.main")
-    return describe(main.create_app(), importlib.import_module(f"{service}.flow"))
-
-
 # --- the README block -----------------------------------------------------------------------
 
 
-def readme_block(described: ServiceMessages, everyone: Sequence[ServiceMessages]) -> str:
+def readme_block(described: ServiceMessages, everyone: Sequence[ServiceMessages], *, command: str) -> str:
+    """The block between the markers of a service's README; `command` is the one that writes it."""
     senders = _senders(everyone)
     lines = [
         BEGIN,
-        f"<!-- generated from the code by `{COMMAND}`; edit the code, not this list -->",
+        f"<!-- generated from the code by `{command}`; edit the code, not this list -->",
         "",
         "**Consumes**",
         "",
@@ -211,10 +148,11 @@ def asyncapi_document(
     *,
     title: str = "Egis",
     topics: Sequence[Topic] = ALL_TOPICS,
-    command: str = COMMAND,
+    command: str,
 ) -> dict[str, Any]:
     """An AsyncAPI 3.0 document of `topics`: channels, messages with their pydantic payload schemas, and
-    an operation per subscriber (receive) and per topic a service produces to (send), tagged by service."""
+    an operation per subscriber (receive) and per topic a service produces to (send), tagged by service;
+    `command` is the one that writes it."""
     messages = [message for topic in topics for message in topic.messages]
     _, schemas = models_json_schema(
         [(m, "serialization") for m in messages], ref_template="#/components/schemas/{model}"
@@ -299,36 +237,3 @@ def _operation(
 
 def render_json(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-# --- the command --------------------------------------------------------------------------
-
-
-def generated_files(described: Sequence[ServiceMessages]) -> dict[Path, str]:
-    """Every file the generator owns, with the content the code gives it."""
-    files = {ROOT / "docs" / "asyncapi.json": render_json(asyncapi_document(described))}
-    for service in described:
-        readme = ROOT / "services" / service.service / "README.md"
-        current = readme.read_text() if readme.exists() else f"# {service.service}\n"
-        files[readme] = with_block(current, readme_block(service, described))
-    return files
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m egis_common.docs_gen", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when a file is out of date")
-    args = parser.parse_args(argv)
-    files = generated_files([describe_service(service) for service in service_names()])
-    stale = {path: text for path, text in files.items() if not path.exists() or path.read_text() != text}
-    if args.check:
-        for path in stale:
-            print(f"out of date: {path.relative_to(ROOT)}; run `{COMMAND}`", file=sys.stderr)
-        return 1 if stale else 0
-    for path, text in stale.items():
-        path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
