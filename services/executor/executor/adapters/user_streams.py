@@ -8,6 +8,7 @@ unfinished stops).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from egis_common import contracts as c
@@ -25,12 +26,14 @@ log = get_logger(__name__)
 
 
 class FactPublisher:
-    """Facts to egis.exchange.facts.v1 through the executor's outbox: committed, then relayed."""
+    """Facts to egis.exchange.facts.v1 through the executor's outbox: committed, then relayed.
+
+    The stream's `FactSink`: it takes what the stream hands it, a venue's facts and nothing else."""
 
     def __init__(self, uow: UnitOfWork, outbox: Outbox) -> None:
         self.uow, self.outbox = uow, outbox
 
-    async def publish(self, facts: list[c.Message]) -> None:
+    async def publish(self, facts: Sequence[c.ExchangeFact]) -> None:
         """The facts, and in the same transaction our stops the venue says have ended."""
         if facts:
             async with self.uow.begin() as conn:
