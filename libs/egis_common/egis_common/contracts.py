@@ -18,10 +18,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from egis_common.money import Percent, PositiveUsd, Price, Quantity, SignedUsd, Usd
 
@@ -156,6 +156,13 @@ class SignalJournaled(Message):
 # --- egis.router.intents.v1 -------------------------------------------------
 
 
+def _an_open_has_a_side(intent: IntentKind, side: Side | None) -> None:
+    """A missing side means "whatever position the bot holds", which only a close can mean: an open without
+    one would be booked on no side, and its order would go out on a side nobody chose."""
+    if intent is IntentKind.OPEN and side is None:
+        raise ValueError("an open needs a side (long or short); only a close may leave it out")
+
+
 class OrderIntent(Message):
     type: Literal["OrderIntent"] = "OrderIntent"
     intent_id: UUID
@@ -176,6 +183,11 @@ class OrderIntent(Message):
     exchange: ExchangeName
     exchange_account: str
 
+    @model_validator(mode="after")
+    def _open_has_side(self) -> Self:
+        _an_open_has_a_side(self.intent, self.side)
+        return self
+
 
 # --- egis.ledger.commands.v1 ------------------------------------------------
 
@@ -191,6 +203,11 @@ class ReserveBudget(Message):
     exchange_account: str
     # A close names the position it closes when the executor knows it.
     position_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _open_has_side(self) -> Self:
+        _an_open_has_a_side(self.intent, self.side)
+        return self
 
 
 class BackfillClosure(Message):

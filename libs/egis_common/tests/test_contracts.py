@@ -176,3 +176,16 @@ def test_known_fields_stay_strict_in_a_message_from_a_later_producer():
     for bad in ({"price": 0.1}, {"price": "-1"}, {"occurred_at": "2026-12-04T12:00:00"}, {"schema_version": 0}):
         with pytest.raises(ValidationError):
             TOPIC_OF["MarkPrice"].decode(json.dumps({**newer, **bad}))
+
+
+@pytest.mark.parametrize("name", ["OrderIntent", "ReserveBudget"])
+def test_an_open_needs_a_side_and_only_a_close_may_leave_it_out(name):
+    topic, an_open = TOPIC_OF[name], V1_SAMPLES[name]
+    assert an_open["intent"] == "open" and an_open["side"] == "long"
+    with pytest.raises(ValidationError, match="an open needs a side"):
+        topic.decode(json.dumps({**an_open, "side": None}))
+    with pytest.raises(ValidationError, match="an open needs a side"):
+        topic.decode(json.dumps({**an_open, "side": None, "schema_version": 2, "added_later": "x"}))
+    a_close = {**an_open, "intent": "close", "side": None}
+    assert topic.decode(json.dumps(a_close)).side is None
+    assert topic.decode(json.dumps({**a_close, "schema_version": 2, "added_later": "x"})).side is None
