@@ -27,6 +27,10 @@ QUICK_TIMEOUT_S = 60.0
 MAX_COMMAND_SECONDS = 900.0
 
 
+class RepliesUnreadable(Exception):
+    """The reply topic is not there for this login: its offsets would be awaited forever, not refused."""
+
+
 def canonical(command: c.AdminCommand) -> bytes:
     fields = command.model_dump(mode="json", exclude={"signature"})
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
@@ -66,20 +70,29 @@ async def request(
 ) -> c.AdminReply | None:
     """Publish the command, then read replies (from the end as of now) until ours has arrived whole.
 
-    `waiting(seconds so far)` is called while the reply is awaited, for a progress display."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **(login or {}))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(login or {}))
-    await consumer.start()
+    `waiting(seconds so far)` is called while the reply is awaited, for a progress display. Whatever fails
+    (Kafka not there, a login refused, the reply topic unreadable, the send, the wait, a cancel), both
+    clients are stopped before the error goes on: a client whose start failed half-way holds connections
+    and tasks all the same."""
+    options = login or {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **options)
     try:
-        await producer.start()
+        await consumer.start()
+        if ADMIN_REPLIES.name not in await consumer.topics():  # the topics this login may read
+            raise RepliesUnreadable(
+                f"this Kafka login may not read {ADMIN_REPLIES.name}, or the topic does not exist: "
+                "the reply could never be read, so the command is not sent"
+            )
+        partitions = [TopicPartition(ADMIN_REPLIES.name, p) for p in range(ADMIN_REPLIES.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:  # resolve the end offsets now, before the reply can exist
+            await consumer.position(partition)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **options)
         try:
-            partitions = [TopicPartition(ADMIN_REPLIES.name, p) for p in range(ADMIN_REPLIES.partitions)]
-            consumer.assign(partitions)
-            await consumer.seek_to_end(*partitions)
-            for partition in partitions:  # resolve the end offsets now, before the reply can exist
-                await consumer.position(partition)
+            await producer.start()
             await producer.send_and_wait(ADMIN_COMMANDS.name, encode(command), key=key_for(command))
-        finally:
+        finally:  # the producer is done once the command is out
             await producer.stop()
         return await _reply_to(consumer, command.request_id, timeout_s, waiting)
     finally:
