@@ -5,7 +5,7 @@
     egis-ledger-admin revoke-token TOKEN_ID
     egis-ledger-admin tokens list                                      [--json]
     egis-ledger-admin audit list [--bot-id UUID] [--limit N] [--before-id N]   [--json]
-    egis-ledger-admin bots list | create ... | edit BOT_ID ... | delete BOT_ID
+    egis-ledger-admin bots list | create ... | edit BOT_ID ... | delete BOT_ID [--yes]
                          | budget BOT_ID | positions BOT_ID          [--json]
 
 `create` and `edit` take `--take-profit-pct` and `--stop-loss-pct` (percent
@@ -15,6 +15,9 @@ Tokens and the audit trail need EGIS_DATABASE_URL: creating the first token
 cannot ask an API that wants a token. Token changes made here are audited as
 made by "cli". Bots need EGIS_LEDGER_URL (default http://127.0.0.1:8081) and
 EGIS_LEDGER_TOKEN, so the CLI is held to exactly the API's rules.
+
+Exit codes: 0 done; 1 refused or failed (an API error, no such token); 2 wrong usage; 3 a setting is missing
+or the database or the ledger does not answer; 130 interrupted. Every error is one line on stderr.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ import os
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import NoReturn
 from uuid import UUID, uuid4
 
 import httpx
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from egis_common.contracts import ExchangeName
 from egis_common.db import make_engine
@@ -52,26 +60,68 @@ PERCENT_FIELDS = ("take_profit_pct", "stop_loss_pct")
 NONE = "none"
 
 
+EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 1, 2, 3, 130
+PROG = "egis-ledger-admin"
+
+
+class Failure(Exception):
+    """What the user is told in one line, and the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """Wrong usage is one line that says where help is, not the usage block (subcommands' parsers are one too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 async def _in_database(work):
-    engine = make_engine(LedgerSettings(), pool_size=1)
     try:
-        async with engine.begin() as conn:
-            return await work(conn)
+        settings = LedgerSettings()
+        url = make_url(settings.database_url.get_secret_value())
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise Failure(f"EGIS_{str(problem['loc'][0]).upper()}: {problem['msg']}", EXIT_UNAVAILABLE) from None
+    except sa_exc.ArgumentError:
+        raise Failure("EGIS_DATABASE_URL is not a database URL", EXIT_UNAVAILABLE) from None
+    engine = make_engine(settings, pool_size=1)
+    try:
+        conn = await _connect(engine, url)
+        try:
+            async with conn.begin():
+                return await work(conn)
+        finally:
+            await conn.close()
     finally:
         await engine.dispose()
+
+
+async def _connect(engine: AsyncEngine, url: URL) -> AsyncConnection:
+    try:
+        return await engine.connect()
+    except Exception as error:  # noqa: BLE001 - refused, unknown host, a login refused: the database is not there
+        where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+        unset = "" if os.environ.get("EGIS_DATABASE_URL") else " (EGIS_DATABASE_URL is not set: its default)"
+        raise Failure(f"the database at {where}{unset} does not answer: {_named(error)}", EXIT_UNAVAILABLE) from None
+
+
+def _named(error: BaseException) -> str:
+    """An error's class and its first line, with no password: drivers name the URL's user, never its password."""
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
 
 
 def create_token(args: argparse.Namespace) -> int:
     # A user token without --owner-id starts a new owner; keep the printed owner id.
     owner_id = args.owner_id or uuid4()
-    try:
-        expires_at = auth.expiry(args.expires_in, datetime.now(UTC)) if args.expires_in else None
-    except auth.InvalidExpiry as error:
-        print(f"error: --expires-in: {error}", file=sys.stderr)
-        return 2
     issued = asyncio.run(
         _in_database(
-            lambda conn: auth.create_token(conn, auth.Role(args.role), owner_id, args.name, expires_at=expires_at)
+            lambda conn: auth.create_token(conn, auth.Role(args.role), owner_id, args.name, expires_at=args.expires_at)
         )
     )
     if args.json:  # for scripts, such as the local system's first `up`
@@ -96,8 +146,10 @@ def _issued(issued: auth.IssuedToken) -> dict[str, str | None]:
 
 def revoke_token(args: argparse.Namespace) -> int:
     revoked = asyncio.run(_in_database(lambda conn: auth.revoke_token(conn, args.token_id)))
-    print(f"revoked {args.token_id}" if revoked else f"no live token {args.token_id}")
-    return 0 if revoked else 1
+    if not revoked:
+        raise Failure(f"no live token {args.token_id} (tokens list shows them)")
+    print(f"revoked {args.token_id}")
+    return 0
 
 
 def list_tokens(args: argparse.Namespace) -> int:
@@ -162,22 +214,40 @@ def _request(args: argparse.Namespace) -> tuple[str, str, dict | None]:
 def bots_command(args: argparse.Namespace) -> int:
     token = os.environ.get("EGIS_LEDGER_TOKEN")
     if not token:
-        print("error: set EGIS_LEDGER_TOKEN (egis-ledger-admin create-token makes one)", file=sys.stderr)
-        return 2
+        raise Failure(f"EGIS_LEDGER_TOKEN is not set: an API token ({PROG} create-token makes one)", EXIT_UNAVAILABLE)
     method, path, body = _request(args)
     base_url = os.environ.get("EGIS_LEDGER_URL", "http://127.0.0.1:8081")
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+            if args.action == "delete":
+                _confirm_delete(client, args)
             response = client.request(method, path, json=body)
-    except httpx.HTTPError as error:
-        print(f"error: {base_url}: {error}", file=sys.stderr)
-        return 1
+    except httpx.TransportError as error:
+        unset = "" if os.environ.get("EGIS_LEDGER_URL") else " (EGIS_LEDGER_URL is not set: its default)"
+        raise Failure(
+            f"the ledger at {base_url}{unset} does not answer ({type(error).__name__})", EXIT_UNAVAILABLE
+        ) from None
+    except httpx.InvalidURL:
+        raise Failure(f"EGIS_LEDGER_URL is not a URL: {base_url!r}", EXIT_UNAVAILABLE) from None
     if response.is_error:
-        print(f"error: HTTP {response.status_code}: {response.text}", file=sys.stderr)
-        return 1
+        raise Failure(f"HTTP {response.status_code}: {' '.join(response.text.split())[:300]}")
     data = response.json() if response.content else {"deleted": str(args.bot_id)}
     print(json.dumps(data, indent=2) if args.json else _readable(data))
     return 0
+
+
+def _confirm_delete(client: httpx.Client, args: argparse.Namespace) -> None:
+    """A delete goes on only on a yes: typed on the terminal, or given with --yes; no terminal to ask is a no."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise Failure(f"delete bot {args.bot_id}: not confirmed (no terminal to ask on): pass --yes to go ahead")
+    found = client.get(f"/v1/bots/{args.bot_id}")
+    name = found.json().get("name", "?") if found.is_success else "?"
+    answer = input(f"Delete bot {name} ({args.bot_id})? Its signals will be skipped from now on. [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Failure("nothing changed")
 
 
 def _readable(data: dict | list) -> str:
@@ -217,7 +287,15 @@ def _bots_parser(bots: argparse.ArgumentParser) -> None:
     create.add_argument("--owner-id", dest="owner_id", help="admin only; default: the token's owner")
     for action in ("edit", "delete", "budget", "positions"):
         actions.add_parser(action, parents=[output]).add_argument("bot_id", type=UUID)
+    actions.choices["delete"].add_argument("--yes", "-y", action="store_true", help="do not ask first")
     _bot_options(actions.choices["edit"], required=False)
+
+
+def _expiry(text: str) -> datetime:
+    try:
+        return auth.expiry(text, datetime.now(UTC))
+    except auth.InvalidExpiry as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _limit(text: str) -> int:
@@ -227,8 +305,13 @@ def _limit(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="egis-ledger-admin", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"egis-ledger-admin {version('egis-ledger')}")
+    parser = Parser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.rsplit("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version('egis-ledger')}")
     commands = parser.add_subparsers(dest="command", required=True)
     token = commands.add_parser("create-token", help="a new API token, printed once")
     token.add_argument("--role", choices=[r.value for r in auth.Role], required=True)
@@ -236,6 +319,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--name", required=True, help="who or what holds it")
     token.add_argument(
         "--expires-in",
+        dest="expires_at",
+        type=_expiry,
         metavar="30d|ISO-TIME",
         help="refused from then on: 90m, 12h, 30d, 2w from now, or a time (UTC unless it says)",
     )
@@ -267,7 +352,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "paused", None) is not None:
         args.paused = args.paused == "true"
-    return args.run(args)
+    try:
+        return args.run(args)
+    except Failure as failure:
+        print(f"{PROG}: {failure}", file=sys.stderr)
+        return failure.code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - one clear line for a person, never a traceback
+        print(f"{PROG}: {_named(error)}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

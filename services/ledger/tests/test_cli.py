@@ -39,6 +39,7 @@ async def cli(*args: str, **env: str) -> tuple[int, str, str]:
         "ledger.cli",
         *args,
         env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,  # no terminal, whoever runs the tests: a question is never answered
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -210,3 +211,40 @@ async def test_an_expiry_that_is_not_one_or_is_past_creates_no_token(ledger_runt
     assert code == 2 and "--expires-in" in err and "token:" not in out
     async with ledger_runtime.engine.connect() as conn:
         assert await conn.scalar(sa.select(sa.func.count()).where(repo.api_tokens.c.name == name)) == 0
+
+
+async def test_a_delete_asks_first_and_goes_ahead_only_on_a_yes(ledger_runtime, ledger_url):
+    token = await create_token(ledger_runtime, "--role", "user", "--name", "cli delete")
+    env = {"EGIS_LEDGER_URL": ledger_url, "EGIS_LEDGER_TOKEN": token["token"]}
+    code, out, err = await cli(
+        "bots",
+        "create",
+        "--name",
+        "doomed bot",
+        "--signal-key",
+        f"cli-{uuid.uuid4().hex}",
+        "--exchange",
+        "paper",
+        "--exchange-account",
+        f"acct-{uuid.uuid4().hex[:8]}",
+        "--initial-budget-usd",
+        "100",
+        "--default-order-size-usd",
+        "10",
+        "--json",
+        **env,
+    )
+    assert code == 0, err
+    bot_id = uuid.UUID(json.loads(out)["bot_id"])
+
+    code, out, err = await cli("bots", "delete", str(bot_id), **env)  # stdin is no terminal: nobody to ask
+    assert (code, out) == (1, "") and err.strip().endswith(
+        "not confirmed (no terminal to ask on): pass --yes to go ahead"
+    )
+    async with ledger_runtime.engine.connect() as conn:
+        assert (await repo.bot_row(conn, bot_id)).deleted_at is None
+
+    code, out, err = await cli("bots", "delete", str(bot_id), "--yes", "--json", **env)
+    assert code == 0 and json.loads(out) == {"deleted": str(bot_id)}, err
+    async with ledger_runtime.engine.connect() as conn:
+        assert (await repo.bot_row(conn, bot_id)).deleted_at is not None
