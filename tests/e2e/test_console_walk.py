@@ -1,9 +1,10 @@
 """An operator's walk through the web console against the whole system as `./egis up` runs it (Kafka with logins
 and ACLs, Postgres, the router, executor, ledger and reconciler as processes): log in, create a paper bot, post a
-signal to the gateway, see the open position with its executed size and the requested hint, close it, see the close
-facts; then, with the paper venue's row put astray behind its back, run Sync Paper State as a dry run (its diff),
-confirm it (the repair), and dry-run again (nothing left). Debian's Chromium driven by Playwright; axe-core on every
-page; screenshots at 390 and 1280 px in build/artifacts/console/."""
+signal to the gateway, see the open position with its executed size and the requested hint, post it again and with a
+wrong secret, close it, see the close facts and each signal's outcome; then, with the paper venue's row put astray
+behind its back, run Sync Paper State as a dry run (its diff), confirm it (the repair), and dry-run again (nothing
+left). Debian's Chromium driven by Playwright; axe-core on every page; screenshots at 390 and 1280 px in
+build/artifacts/console/."""
 
 from __future__ import annotations
 
@@ -154,8 +155,9 @@ async def test_an_admin_trades_a_paper_bot_and_syncs_paper_state_in_the_console(
     marked = run_cli(system, "mark-price", SYMBOL, "2942.67")
     assert marked.returncode == 0, marked.stdout + marked.stderr
     body = {"signal_key": signal_key, "secret": secret, "symbol": SYMBOL}
+    buy = {**body, "action": "buy", "signal_id": f"walk-buy-{uuid.uuid4().hex[:8]}"}  # the alert's own id: dedup
     deadline = time.monotonic() + 30
-    while (sent := post_signal(system, {**body, "action": "buy"}))[0] != 202:  # the gateway learns the bot first
+    while (sent := post_signal(system, buy))[0] != 202:  # the gateway learns the bot first
         assert time.monotonic() < deadline, sent
         await asyncio.sleep(0.5)
     position = page.locator("article.position")
@@ -170,6 +172,10 @@ async def test_an_admin_trades_a_paper_bot_and_syncs_paper_state_in_the_console(
     await accessible(page)
     await shoot(page, "walk-bot-detail-open")
 
+    # The same alert again, and a post with a wrong secret: the journal tells the bot's owner of both.
+    assert post_signal(system, buy) == (200, {"signal_id": sent[1]["signal_id"], "status": "duplicate"})
+    assert post_signal(system, {**buy, "secret": secret + "x"})[0] == 401
+
     # Close it at another price: the close facts.
     marked = run_cli(system, "mark-price", SYMBOL, "3000")
     assert marked.returncode == 0, marked.stdout + marked.stderr
@@ -183,6 +189,16 @@ async def test_an_admin_trades_a_paper_bot_and_syncs_paper_state_in_the_console(
         await expect(position.get_by_text(fact, exact=True)).to_be_visible()
     await expect(position).to_contain_text("3000")
     await expect(position).to_contain_text("$0.17199")
+    signals = page.locator("li.signal")
+
+    async def four_signals_shown() -> bool:
+        return await signals.count() == 4
+
+    await reloaded_until(page, four_signals_shown, "the buy, its duplicate, the refused post and the close")
+    await expect(signals.locator(".badge")).to_have_text(["accepted", "rejected", "duplicate", "accepted"])
+    await expect(signals.nth(1)).to_contain_text("unauthorized: unknown signal key or wrong secret")
+    await expect(signals.nth(2)).to_contain_text(f"open_long {SYMBOL}")
+    await expect(signals.nth(2)).to_contain_text(sent[1]["signal_id"])
     await accessible(page)
     await shoot(page, "walk-bot-detail-closed")
 
