@@ -55,6 +55,32 @@ BOT_FIELDS = (
     "paused",
     "owner_id",
 )
+# Lists print as tables, a line per bot or position; --json has every field.
+LIST_COLUMNS = {
+    "list": (
+        "bot_id",
+        "name",
+        "paused",
+        "exchange",
+        "exchange_account",
+        "initial_budget_usd",
+        "default_order_size_usd",
+    ),
+    "positions": (
+        "position_id",
+        "symbol",
+        "side",
+        "status",
+        "executed_qty",
+        "avg_entry_price",
+        "size_usd",
+        "requested_size_usd",
+        "close_price",
+        "closed_at",
+        "realised_pnl_usd",
+        "fee_usd",
+    ),
+}
 # Optional on create too; `edit --take-profit-pct none` removes the bot's take profit (sends null).
 PERCENT_FIELDS = ("take_profit_pct", "stop_loss_pct")
 NONE = "none"
@@ -233,7 +259,15 @@ def bots_command(args: argparse.Namespace) -> int:
     if response.is_error:
         raise Failure(f"HTTP {response.status_code}: {' '.join(response.text.split())[:300]}")
     data = response.json() if response.content else {"deleted": str(args.bot_id)}
-    print(json.dumps(data, indent=2) if args.json else _readable(data))
+    if args.action in LIST_COLUMNS:
+        _print_rows(
+            args,
+            "bots" if args.action == "list" else f"positions of bot {args.bot_id}",
+            LIST_COLUMNS[args.action],
+            data,
+        )
+    else:
+        print(json.dumps(data, indent=2) if args.json else _readable(data))
     return 0
 
 
@@ -250,9 +284,7 @@ def _confirm_delete(client: httpx.Client, args: argparse.Namespace) -> None:
         raise Failure("nothing changed")
 
 
-def _readable(data: dict | list) -> str:
-    if isinstance(data, list):
-        return "\n\n".join(_readable(item) for item in data) if data else "(none)"
+def _readable(data: dict) -> str:
     width = max(len(key) for key in data)
     lines = [f"{key.ljust(width)}  {value}" for key, value in data.items() if key != "webhook_secret"]
     if "webhook_secret" in data:

@@ -100,6 +100,11 @@ async def test_tokens_from_the_database_and_bots_through_the_api(ledger_runtime,
 
     code, out, _ = await cli("bots", "list", "--json", **env)
     assert code == 0 and [b["bot_id"] for b in json.loads(out)] == [bot_id]
+    code, out, _ = await cli("bots", "list", **env)  # a table: title, borders, header, a line per bot
+    (line,) = [line for line in out.splitlines() if bot_id in line]
+    assert code == 0 and len(out.splitlines()) == 6 and "cli bot" in line and "250.75" in line and "acct-cli" in line
+    code, out, _ = await cli("bots", "positions", bot_id, **env)
+    assert code == 0 and f"positions of bot {bot_id}" in out and "requested_size_usd" in out
     assert secret not in out and "webhook_secret" not in out
     code, out, _ = await cli("bots", "budget", bot_id, **env)
     assert code == 0
