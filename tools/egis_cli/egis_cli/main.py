@@ -338,6 +338,51 @@ def bots_create(
     )
 
 
+NONE = "none"
+
+
+@bots_app.command("edit")
+@clean_errors
+def bots_edit(
+    bot_id: UUID,
+    name: Annotated[str | None, typer.Option(help="a name for people")] = None,
+    signal_key: Annotated[str | None, typer.Option(help="the webhook's signal_key for this bot")] = None,
+    exchange_account: Annotated[str | None, typer.Option(help="the venue account it trades on")] = None,
+    initial_budget_usd: Annotated[str | None, typer.Option(help="e.g. 1000")] = None,
+    default_order_size_usd: Annotated[str | None, typer.Option(help="e.g. 25")] = None,
+    take_profit_pct: Annotated[
+        str | None, typer.Option(help=f"percent from the entry, e.g. 2.5; '{NONE}' removes it")
+    ] = None,
+    stop_loss_pct: Annotated[
+        str | None, typer.Option(help=f"percent from the entry, e.g. 1; '{NONE}' removes it")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Change a bot: only the options given change."""
+    given = {
+        "name": name,
+        "signal_key": signal_key,
+        "exchange_account": exchange_account,
+        "initial_budget_usd": initial_budget_usd,
+        "default_order_size_usd": default_order_size_usd,
+        "take_profit_pct": take_profit_pct,
+        "stop_loss_pct": stop_loss_pct,
+    }
+    # The API reads an explicit null as "remove" for the percentages (and refuses it for the rest).
+    body = {k: None if v == NONE else v for k, v in given.items() if v is not None}
+    if not body:
+        raise Failure("bots edit: nothing to change: give at least one option (egis bots edit --help)", EXIT_USAGE)
+    bot = Ledger().call("PATCH", f"/v1/bots/{bot_id}", json=body)
+    emit(
+        bot,
+        as_json,
+        lambda: out.print(
+            f"{bot['name']} ({status_of(bot)}) changed: "
+            + ", ".join(f"{k} {bot[k] if bot[k] is not None else 'none'}" for k in body)
+        ),
+    )
+
+
 def _set_paused(bot_id: UUID, paused: bool, as_json: bool) -> None:
     bot = Ledger().call("PATCH", f"/v1/bots/{bot_id}", json={"paused": paused})
     emit(bot, as_json, lambda: out.print(f"{bot['name']} is {status_of(bot)}"))

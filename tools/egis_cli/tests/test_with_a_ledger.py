@@ -114,6 +114,29 @@ async def test_bots_delete_with_yes_acts_without_asking(ledger_runtime, admin_en
     assert (await bot_row(ledger_runtime, bot["bot_id"])).deleted_at is not None
 
 
+async def test_bots_edit_changes_only_what_is_given_and_none_removes_a_percentage(ledger_runtime, admin_env):
+    bot = await create_bot(admin_env)
+    done = await egis(
+        *("bots", "edit", bot["bot_id"], "--name", "renamed", "--take-profit-pct", "none", "--stop-loss-pct", "1.5"),
+        env=admin_env,
+    )
+    assert done.code == 0, done
+    assert done.out.strip() == "renamed (live) changed: name renamed, take_profit_pct none, stop_loss_pct 1.5"
+    row = await bot_row(ledger_runtime, bot["bot_id"])
+    assert (row.name, row.take_profit_pct, str(row.stop_loss_pct), str(row.initial_budget_usd)) == (
+        "renamed",
+        None,
+        "1.5",
+        "100",
+    )
+    as_json = await egis("bots", "edit", bot["bot_id"], "--default-order-size-usd", "12.5", "--json", env=admin_env)
+    assert as_json.code == 0 and json.loads(as_json.out)["default_order_size_usd"] == "12.5", as_json
+    refused = await egis("bots", "edit", bot["bot_id"], "--initial-budget-usd", "-1", env=admin_env)
+    assert "422" in one_line_error(refused, 1)
+    nothing = await egis("bots", "edit", bot["bot_id"], env=admin_env)
+    assert "nothing to change" in one_line_error(nothing, 2)
+
+
 async def test_pause_and_resume(ledger_runtime, admin_env):
     bot = await create_bot(admin_env)
     paused = await egis("bots", "pause", bot["bot_id"], "--json", env=admin_env)

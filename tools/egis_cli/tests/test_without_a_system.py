@@ -19,6 +19,7 @@ LEDGER_COMMANDS = [
     ["bots", "list"],
     ["bots", "show", BOT],
     ["bots", "pause", BOT],
+    ["bots", "edit", BOT, "--name", "n"],
     ["bots", "delete", BOT, "--yes"],
     ["bots", "create", "--name", "n", "--signal-key", "k", "--exchange-account", "a"]
     + ["--initial-budget-usd", "100", "--default-order-size-usd", "10"],
