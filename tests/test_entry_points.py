@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -28,9 +29,12 @@ SERVICES = {
 NOWHERE = {"EGIS_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "EGIS_DATABASE_URL": "postgresql+asyncpg://x:y@127.0.0.1:9/z"}
 
 
+ARGUMENTS = ("--help", "--version", "--verbose")
+
+
 def run(command: list[str]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | NOWHERE
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
 def ways_to_run(service: str) -> list[list[str]]:
@@ -40,11 +44,29 @@ def ways_to_run(service: str) -> list[list[str]]:
     return [[sys.executable, "-m", f"{service}.main"], [script]]
 
 
+@pytest.fixture(scope="module")
+def answers() -> dict[tuple[str, int, str], subprocess.CompletedProcess]:
+    """Every way to run every service with every argument, run side by side: each mostly waits for its imports,
+    one process to a core."""
+    runs = {
+        (service, way, argument): [*command, argument]
+        for service in SERVICES
+        for way, command in enumerate(ways_to_run(service))
+        for argument in ARGUMENTS
+    }
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        done = dict(zip(runs, pool.map(run, runs.values()), strict=True))
+    return done
+
+
+def answered(answers, service: str, argument: str) -> list[subprocess.CompletedProcess]:
+    return [answers[(service, way, argument)] for way in range(len(ways_to_run(service)))]
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_help_says_what_it_is_and_which_settings_it_reads(service):
+def test_help_says_what_it_is_and_which_settings_it_reads(service, answers):
     program, settings = SERVICES[service]
-    for command in ways_to_run(service):
-        done = run([*command, "--help"])
+    for done in answered(answers, service, "--help"):
         assert (done.returncode, done.stderr) == (0, ""), done.stderr
         assert done.stdout.startswith(f"usage: {program} ")
         listed = " ".join(done.stdout.split("settings (environment variables):", 1)[1].split())
@@ -57,18 +79,16 @@ def test_help_says_what_it_is_and_which_settings_it_reads(service):
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_version_is_the_packages_version(service):
+def test_version_is_the_packages_version(service, answers):
     program, _ = SERVICES[service]
-    for command in ways_to_run(service):
-        done = run([*command, "--version"])
+    for done in answered(answers, service, "--version"):
         assert (done.returncode, done.stdout, done.stderr) == (0, f"{program} {version(program)}\n", "")
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_an_unknown_argument_is_one_line_and_exit_2(service):
+def test_an_unknown_argument_is_one_line_and_exit_2(service, answers):
     program, _ = SERVICES[service]
-    for command in ways_to_run(service):
-        done = run([*command, "--verbose"])
+    for done in answered(answers, service, "--verbose"):
         assert done.returncode == 2 and done.stdout == ""
         assert done.stderr.splitlines() == [f"{program}: unrecognized arguments: --verbose (see {program} --help)"]
 
