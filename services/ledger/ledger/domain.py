@@ -513,6 +513,18 @@ def intent_owns(position: Position, intent_id: UUID) -> bool:
     )
 
 
+# What can end an intent's reservation: the order's own fill or failure, or the reconciler's answer about it.
+SETTLING = (c.OrderFilled, c.OrderRejected, c.ApplyFoundFill, c.ReleaseReservation)
+
+
+def settles_reservation(message: c.Message, outcome: Outcome) -> bool:
+    """True when `message` ended its intent's reservation: it changed the position, which no longer holds that
+    intent. An order of that intent pending reconciliation is then no longer pending."""
+    if not isinstance(message, SETTLING):
+        return False
+    return bool(outcome.positions) and not any(intent_owns(p, message.intent_id) for p in outcome.positions)
+
+
 # --- the reconciler's claims: backfills and found fills ------------------------------------
 
 

@@ -121,10 +121,14 @@ class Ledger:
     def _debug(self):
         return log.debug if self.budget_debug else None
 
-    async def _persist(self, conn: AsyncConnection, outcome: Outcome) -> Outcome:
+    async def _persist(self, conn: AsyncConnection, outcome: Outcome, cause: c.Message | None = None) -> Outcome:
+        """The outcome's rows and messages; `cause`: the message decided, whose intent's pending order (if any)
+        is settled when the outcome ended that intent's reservation."""
         await repo.insert_positions(conn, outcome.created)
         await repo.update_positions(conn, outcome.positions)
         await self.outbox.add(conn, *outcome.messages)
+        if cause is not None and domain.settles_reservation(cause, outcome):
+            await repo.settle_pending(conn, [cause])
         return outcome
 
     async def handle_commands(
@@ -275,11 +279,20 @@ class Ledger:
         """Executions with a handful of queries, like `reserve_batch`; decisions stay one at a time, in order.
 
         Two executions for one position or one bot in the same batch see each
-        other's effect, exactly as if they had come in two batches.
+        other's effect, exactly as if they had come in two batches. An order
+        pending reconciliation is kept while its position holds its intent's
+        reservation, until a fill or failure of that intent settles it.
         """
         state = await _ExecutionState.load(conn, executions)
-        outcomes = [state.decide(execution) for execution in executions]
+        outcomes, pending = [], []
+        for execution in executions:
+            if isinstance(execution, c.OrderPendingReconciliation) and state.holds(execution):
+                pending.append(execution)
+            outcomes.append(state.decide(execution))
         await repo.update_positions(conn, [p for o in outcomes for p in o.positions])
+        await repo.record_pending(conn, pending)
+        settled = [e for e, o in zip(executions, outcomes, strict=True) if domain.settles_reservation(e, o)]
+        await repo.settle_pending(conn, settled)
         await self.outbox.add(conn, *domain.latest_budget_per_bot(m for o in outcomes for m in o.messages))
         failpoint("ledger.before_execution_commit")
         return outcomes
@@ -307,7 +320,7 @@ class Ledger:
             realised_pnl_usd=found.realised_pnl_usd,
             filled_at=found.filled_at,
         )
-        return await self._persist(conn, domain.apply_fill(position, fill, bot.initial_budget_usd, others))
+        return await self._persist(conn, domain.apply_fill(position, fill, bot.initial_budget_usd, others), found)
 
     async def backfill(self, conn: AsyncConnection, command: c.BackfillClosure) -> Outcome:
         bot, position, others = await self._locked(conn, command.bot_id, command.position_id)
@@ -322,7 +335,7 @@ class Ledger:
             return Outcome(note="nothing reserved for this intent")
         others = [p for p in await repo.active_positions(conn, command.bot_id) if p.position_id != position.position_id]
         outcome = domain.apply_rejection(position, f"released:{command.reason}", bot.initial_budget_usd, others)
-        return await self._persist(conn, outcome)
+        return await self._persist(conn, outcome, command)
 
 
 def _new_ids(count: int) -> list[UUID]:
@@ -404,6 +417,13 @@ class _ExecutionState:
         for target in targets:
             positions.setdefault(target.bot_id, {})[target.position_id] = target
         return cls(bots, positions)
+
+    def holds(self, execution: c.OrderPendingReconciliation) -> bool:
+        """True when the execution's position, as decided so far, still holds its intent's reservation."""
+        position = self.positions.get(execution.bot_id, {}).get(execution.position_id)
+        return (
+            execution.bot_id in self.bots and position is not None and domain.intent_owns(position, execution.intent_id)
+        )
 
     def decide(self, execution: c.Message) -> Outcome:
         """The domain's decision on one execution, given everything decided before it in the batch."""

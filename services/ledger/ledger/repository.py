@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from egis_common import contracts as c
 from egis_common.bulk import any_of, array, by_column, insert_many, update_many
 from egis_common.contracts import Side
 from ledger.domain import ACTIVE, Bot, Position, PositionStatus
@@ -395,3 +396,75 @@ async def waiting_gauge(conn: AsyncConnection) -> tuple[int, float]:
         )
     ).one()
     return int(row[0]), float(row[1])
+
+
+# --- orders pending reconciliation ----------------------------------------------
+
+pending_reconciliations = sa.Table(
+    "pending_reconciliations",
+    metadata,
+    sa.Column("intent_id", sa.Uuid, primary_key=True),
+    sa.Column("bot_id", sa.Uuid),
+    sa.Column("symbol", sa.Text),
+    sa.Column("intent", sa.Text),
+    sa.Column("position_id", sa.Uuid),
+    sa.Column("client_order_id", sa.Text),
+    sa.Column("exchange", sa.Text),
+    sa.Column("exchange_account", sa.Text),
+    sa.Column("cause", sa.Text),
+    sa.Column("pending_since", sa.DateTime(timezone=True)),
+    sa.Column("settled_at", sa.DateTime(timezone=True)),
+    sa.Column("settled_by", sa.Text),
+    sa.Column("settled_detail", sa.Text),
+)
+
+
+async def record_pending(conn: AsyncConnection, events: Sequence[c.OrderPendingReconciliation]) -> None:
+    """One row per intent: an intent already recorded (pending or settled) is kept as it is."""
+    if events:
+        rows = [
+            {
+                "intent_id": e.intent_id,
+                "bot_id": e.bot_id,
+                "symbol": e.symbol,
+                "intent": e.intent.value,
+                "position_id": e.position_id,
+                "client_order_id": e.client_order_id,
+                "exchange": e.exchange.value,
+                "exchange_account": e.exchange_account,
+                "cause": e.cause,
+                "pending_since": e.occurred_at,
+            }
+            for e in events
+        ]
+        await conn.execute(insert(pending_reconciliations).on_conflict_do_nothing(), rows)
+
+
+def _settled_detail(message: c.Message) -> str:
+    if isinstance(message, c.ReleaseReservation):
+        return message.reason
+    if isinstance(message, c.OrderRejected):
+        return f"{message.exchange_code}: {message.reason}"
+    if isinstance(message, (c.OrderFilled, c.ApplyFoundFill)):
+        return f"exchange order {message.exchange_order_id}"
+    return ""
+
+
+async def settle_pending(conn: AsyncConnection, messages: Sequence[c.Message]) -> None:
+    """The intents of these messages (see domain.settles_reservation) are no longer pending; settled once."""
+    if messages:
+        p = pending_reconciliations
+        query = (
+            p.update()
+            .where(p.c.intent_id == sa.bindparam("settled_intent"), p.c.settled_at.is_(None))
+            .values(settled_at=sa.func.now(), settled_by=sa.bindparam("by"), settled_detail=sa.bindparam("detail"))
+        )
+        rows = [{"settled_intent": m.intent_id, "by": m.type, "detail": _settled_detail(m)} for m in messages]
+        await conn.execute(query, rows)
+
+
+async def unsettled_of_bot(conn: AsyncConnection, bot_id: UUID) -> list[sa.Row]:
+    """The bot's orders still pending reconciliation, oldest first."""
+    p = pending_reconciliations
+    query = sa.select(p).where(p.c.bot_id == bot_id, p.c.settled_at.is_(None)).order_by(p.c.pending_since)
+    return list((await conn.execute(query)).all())

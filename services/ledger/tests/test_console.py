@@ -6,14 +6,18 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from ledger_helpers import create, headers, ledger_state, open_position
+from ledger_helpers import answer_to, create, fill_for, headers, ledger_state, open_position, reserve, send
 
+from egis_common import contracts as c
+from egis_common.ids import client_order_id
 from egis_common.secrets import verify_token
+from egis_localinfra.testing import eventually
 from ledger import auth
 from ledger import repository as repo
 
@@ -291,6 +295,141 @@ async def test_the_detail_shows_the_budget_functions_figures_and_a_positions_fac
     refused = await client.post(f"/console/bots/{bot.bot_id}/delete", data={"csrf": await page_csrf(client)})
     assert refused.status_code == 409 and "cannot be deleted yet" in refused.text
     assert (await api.get(f"/v1/bots/{bot.bot_id}", headers=headers(caller))).status_code == 200
+
+
+async def reserved(runtime, events, bot, symbol: str) -> c.BudgetReserved:
+    command = reserve(bot.bot_id, symbol, account=bot.exchange_account)
+    await send(runtime, command)
+    answer = await answer_to(events, command.intent_id)
+    assert isinstance(answer, c.BudgetReserved), answer
+    return answer
+
+
+def pending_of(answer: c.BudgetReserved, **changes) -> c.OrderPendingReconciliation:
+    return c.OrderPendingReconciliation(
+        intent_id=answer.intent_id,
+        bot_id=answer.bot_id,
+        position_id=answer.position_id,
+        intent=answer.intent,
+        symbol=answer.symbol,
+        client_order_id=client_order_id(answer.intent_id),
+        exchange=c.ExchangeName.PAPER,
+        exchange_account="acct",
+        cause="timeout: no answer from the exchange",
+        **changes,
+    )
+
+
+def pending_section(html: str) -> str:
+    start = html.index('id="pending-h"')
+    return html[start : html.index("</section>", start)]
+
+
+async def pending_rows(runtime, bot_id) -> dict[uuid.UUID, sa.Row]:
+    table = repo.pending_reconciliations
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(table).where(table.c.bot_id == bot_id))).all()
+    return {row.intent_id: row for row in rows}
+
+
+async def test_the_detail_lists_pending_reconciliations_until_their_intent_is_settled(
+    ledger_runtime, ledger_events, browser_like, issue, make_bot
+):
+    owner, admin, stranger = await issue(), await issue("admin"), await issue()
+    bot = await make_bot("100", owner_id=uuid.UUID(owner["owner_id"]))
+    released, found, filled = [
+        await reserved(ledger_runtime, ledger_events, bot, s) for s in ("ETHUSDT", "BTCUSDT", "SOLUSDT")
+    ]
+    ids = {a.intent_id: client_order_id(a.intent_id) for a in (released, found, filled)}
+    client = browser_like()
+    await log_in(client, owner)
+
+    async def section() -> str:
+        response = await client.get(f"/console/bots/{bot.bot_id}")
+        assert response.status_code == 200
+        return pending_section(response.text)
+
+    async def listing(*intent_ids) -> str | None:
+        shown = await section()
+        return shown if all(ids[i] in shown for i in intent_ids) else None
+
+    assert "None" in await section() and "(0)" in await section()
+    first = pending_of(released)
+    await send(ledger_runtime, first)
+    await eventually(lambda: listing(released.intent_id), what="the pending order listed")
+    # The same event redelivered, and a copy under a new message id (which the inbox lets through), then two more
+    # of the bot's orders: once those are listed, the copies (on the same partition, before them) were handled.
+    two_min_ago = datetime.now(UTC) - timedelta(minutes=2, seconds=5)
+    await send(
+        ledger_runtime, first, pending_of(released), pending_of(found, occurred_at=two_min_ago), pending_of(filled)
+    )
+    shown = await eventually(lambda: listing(found.intent_id, filled.intent_id), what="three pending orders listed")
+    assert shown.count(ids[released.intent_id]) == 1 and "Pending reconciliations (3)" in shown
+    assert "pending for 2 min" in shown and shown.count("pending for less than a minute") == 2
+    assert "ETHUSDT" in shown and "open" in shown and "timeout: no answer from the exchange" in shown
+    admins, strangers = browser_like(), browser_like()
+    await log_in(admins, admin)
+    await log_in(strangers, stranger)
+    assert ids[found.intent_id] in pending_section((await admins.get(f"/console/bots/{bot.bot_id}")).text)
+    refused = await strangers.get(f"/console/bots/{bot.bot_id}")
+    assert refused.status_code == 404 and ids[found.intent_id] not in refused.text
+
+    await send(
+        ledger_runtime,
+        c.ReleaseReservation(bot_id=bot.bot_id, intent_id=released.intent_id, reason="not_found_on_exchange"),
+        c.ApplyFoundFill(
+            bot_id=bot.bot_id,
+            intent_id=found.intent_id,
+            position_id=found.position_id,
+            intent=c.IntentKind.OPEN,
+            client_order_id=ids[found.intent_id],
+            exchange_order_id="777",
+            executed_qty=Decimal("0.0001"),
+            avg_price=Decimal("90000"),
+            fee_usd=Decimal("0.0035"),
+            filled_at=datetime.now(UTC),
+        ),
+        fill_for(filled, "0.05", "200"),
+    )
+
+    async def all_settled() -> str | None:
+        shown = await section()
+        return shown if not any(order_id in shown for order_id in ids.values()) else None
+
+    shown = await eventually(all_settled, what="every pending order settled")
+    assert "Pending reconciliations (0)" in shown and "None" in shown
+    rows = await pending_rows(ledger_runtime, bot.bot_id)
+    assert {i: (r.settled_by, r.settled_at is not None) for i, r in rows.items()} == {
+        released.intent_id: ("ReleaseReservation", True),
+        found.intent_id: ("ApplyFoundFill", True),
+        filled.intent_id: ("OrderFilled", True),
+    }
+    assert rows[released.intent_id].settled_detail == "not_found_on_exchange"
+    assert rows[found.intent_id].pending_since == two_min_ago
+
+    # A replay after the settlement lists nothing again: the intent no longer holds a reservation.
+    later = await reserved(ledger_runtime, ledger_events, bot, "XRPUSDT")
+    ids[later.intent_id] = client_order_id(later.intent_id)
+    await send(ledger_runtime, pending_of(released), pending_of(later))
+    shown = await eventually(lambda: listing(later.intent_id), what="a later pending order listed")
+    assert ids[released.intent_id] not in shown and "Pending reconciliations (1)" in shown
+    assert (await pending_rows(ledger_runtime, bot.bot_id))[released.intent_id].settled_by == "ReleaseReservation"
+
+
+def test_a_pending_orders_age_reads_in_minutes_hours_and_days():
+    from ledger.adapters.console.pages import pending_for
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    ages = [pending_for(now - delta, now) for delta in (timedelta(seconds=59), timedelta(minutes=2, seconds=59))]
+    ages += [pending_for(now - timedelta(hours=3, minutes=7), now), pending_for(now - timedelta(days=2, hours=5), now)]
+    ages.append(pending_for(now + timedelta(seconds=30), now))  # a producer's clock a little ahead
+    assert ages == [
+        "pending for less than a minute",
+        "pending for 2 min",
+        "pending for 3 h 7 min",
+        "pending for 2 d 5 h",
+        "pending for less than a minute",
+    ]
 
 
 async def test_a_revoked_or_expired_token_or_session_ends_the_session(ledger_runtime, browser_like, issue):

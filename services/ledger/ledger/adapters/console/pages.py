@@ -10,7 +10,7 @@ so the roles, the budget figures and the audit trail are the API's.
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -75,8 +75,23 @@ def plain(value: Any) -> str:
     return forms.text(value)
 
 
+def pending_for(since: datetime, now: datetime | None = None) -> str:
+    """How long an order has waited for reconciliation, as a person reads it: minutes, then hours, then days."""
+    minutes = max(0, int(((now or datetime.now(UTC)) - since).total_seconds())) // 60
+    if minutes < 1:
+        return "pending for less than a minute"
+    if minutes < 60:
+        return f"pending for {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"pending for {hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"pending for {days} d {hours} h"
+
+
 templates.env.filters["usd"] = usd
 templates.env.filters["plain"] = plain
+templates.env.filters["pending_for"] = pending_for
 
 
 def page(request: Request, name: str, visitor: Visitor | None, *, status: int = 200, **context: Any) -> HTMLResponse:
@@ -246,6 +261,7 @@ async def bot_detail(request: Request, visitor: Seen, bot_id: UUID, notice: str 
         budget = await request.app.state.ledger.budget(conn, bot_id)  # the API's budget endpoint reads the same
         positions = await repo.positions_of_bot(conn, bot_id)
         signals = await journal.recent_of_bot(conn, bot_id)
+        pending = await repo.unsettled_of_bot(conn, bot_id)
     return page(
         request,
         "bot_detail.html",
@@ -255,6 +271,7 @@ async def bot_detail(request: Request, visitor: Seen, bot_id: UUID, notice: str 
         budget=asdict(budget),
         positions=positions,
         signals=signals,
+        pending=pending,
         notice=NOTICES.get(notice or ""),
     )
 
