@@ -44,7 +44,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from egis_common import access
 from egis_common.health import OK, PROBE_TIMEOUT_S, database_answers, probe
@@ -315,11 +317,12 @@ def _report_started(service: str, what: str, info: dict) -> dict:
 
 def _ports(info: dict) -> str:
     """Like "metrics :41234, http :41235"."""
-    return ", ".join(
-        f"{name.removeprefix('EGIS_').removesuffix('_PORT').lower()} :{info[name]}"
-        for name in info
-        if name.endswith("_PORT")
-    )
+    return ", ".join(f"{_port_name(name)} :{info[name]}" for name in info if name.endswith("_PORT"))
+
+
+def _port_name(setting: str) -> str:
+    """EGIS_METRICS_PORT -> metrics."""
+    return setting.removeprefix("EGIS_").removesuffix("_PORT").lower()
 
 
 def _services_file() -> Path:
@@ -425,77 +428,152 @@ def restart(arguments: argparse.Namespace) -> None:
     up()
 
 
-def status(_: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ComponentStatus:
+    """What `status` found of one component; the text line and the JSON object are both rendered from it."""
+
+    component: str
+    state: str  # healthy, unhealthy, stopped (nothing recorded since `down`), or absent (Prometheus not installed)
+    detail: str = ""  # the text form's line after the state
+    facts: dict[str, Any] = field(default_factory=dict)  # address, pid, ...; `problem`: why it is not healthy
+
+    @property
+    def healthy(self) -> bool:
+        return self.state == HEALTHY
+
+    def as_json(self) -> dict[str, Any]:
+        return {"state": self.state, "healthy": self.healthy, **self.facts, "detail": self.detail}
+
+
+HEALTHY, UNHEALTHY, STOPPED = "healthy", "unhealthy", "stopped"
+NOT_INSTALLED = "absent"  # Prometheus is optional: a system without it is still whole
+
+
+def system_status() -> list[ComponentStatus]:
+    """Every component (kafka, postgres, each service, prometheus), asked at once whether it answers."""
+    return asyncio.run(_status_lines())
+
+
+def status_exit_code(components: list[ComponentStatus]) -> int:
+    """0 when every component answers (Prometheus may be absent), else 1; stopped counts as not answering."""
+    return 0 if all(c.state in (HEALTHY, NOT_INSTALLED) for c in components) else 1
+
+
+def status_as_json(components: list[ComponentStatus]) -> dict[str, Any]:
+    return {
+        "healthy": status_exit_code(components) == 0,
+        "components": {c.component: c.as_json() for c in components},
+    }
+
+
+def status(arguments: argparse.Namespace) -> int:
     """One line per component: healthy only if it answers; exits 1 unless all do."""
-    lines = asyncio.run(_status_lines())
-    width = max(len(name) for name, _, _ in lines) + 2
-    for name, state, detail in lines:
-        print(f"{name + ':':<{width}}{state:<11}{detail}".rstrip())
-    return 0 if all(state in ("healthy", NOT_INSTALLED) for _, state, _ in lines) else 1
+    components = system_status()
+    if _as_json(arguments):
+        _print_json(status_as_json(components))
+    else:
+        width = max(len(c.component) for c in components) + 2
+        for c in components:
+            print(f"{c.component + ':':<{width}}{c.state:<11}{c.detail}".rstrip())
+    return status_exit_code(components)
 
 
-async def _status_lines() -> list[tuple[str, str, str]]:
+def _as_json(arguments: argparse.Namespace | None) -> bool:
+    return bool(getattr(arguments, "json", False))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+async def _status_lines() -> list[ComponentStatus]:
     # The services' record exists from `up` to `down`: until then, whatever does not run is missed, not stopped.
-    absent = ("unhealthy", "not running") if _services_file().exists() else ("stopped", "")
+    recorded = _services_file().exists()
     services = _load_services()
     return list(
         await asyncio.gather(
-            _kafka_line(absent),
-            _postgres_line(absent),
-            *(asyncio.to_thread(_service_line, service, services.get(service), absent) for service in SERVICES),
-            asyncio.to_thread(_prometheus_line, absent),
+            _kafka_line(recorded),
+            _postgres_line(recorded),
+            *(asyncio.to_thread(_service_line, service, services.get(service), recorded) for service in SERVICES),
+            asyncio.to_thread(_prometheus_line, recorded),
         )
     )
 
 
-NOT_INSTALLED = "absent"  # Prometheus is optional: a system without it is still whole
+def _absent(component: str, recorded: bool) -> ComponentStatus:
+    if recorded:
+        return ComponentStatus(component, UNHEALTHY, "not running", {"problem": "not running"})
+    return ComponentStatus(component, STOPPED)
 
 
-def _prometheus_line(absent: tuple[str, str]) -> tuple[str, str, str]:
+def _prometheus_line(recorded: bool) -> ComponentStatus:
     if not prometheus.installed():
-        return "prometheus", NOT_INSTALLED, "not installed (./egis installs Debian's package)"
+        return ComponentStatus("prometheus", NOT_INSTALLED, "not installed (./egis installs Debian's package)")
     running = prometheus.status(STATE_DIR / "prometheus")
     if running is None:
-        return ("prometheus", *absent)
+        return _absent("prometheus", recorded)
+    facts: dict[str, Any] = {"address": running.url, "pid": running.pid}
     try:
         up, total = prometheus.targets_health(running)
     except (OSError, ValueError, KeyError) as error:
-        return "prometheus", "unhealthy", f"{running.url}, pid {running.pid}: no answer ({error})"
+        problem = f"no answer ({error})"
+        return ComponentStatus(
+            "prometheus", UNHEALTHY, f"{running.url}, pid {running.pid}: {problem}", {**facts, "problem": problem}
+        )
     # Healthy when it answers: a service its targets miss has its own unhealthy line.
-    return "prometheus", "healthy", f"{running.url}, pid {running.pid}, targets {up}/{total} up"
+    return ComponentStatus(
+        "prometheus",
+        HEALTHY,
+        f"{running.url}, pid {running.pid}, targets {up}/{total} up",
+        {**facts, "targets_up": up, "targets": total},
+    )
 
 
-async def _kafka_line(absent: tuple[str, str]) -> tuple[str, str, str]:
+async def _kafka_line(recorded: bool) -> ComponentStatus:
     kafka = kafka_status(STATE_DIR / "kafka")
     if kafka is None:
-        return ("kafka", *absent)
+        return _absent("kafka", recorded)
+    facts: dict[str, Any] = {"address": kafka.bootstrap, "pid": kafka.pid, "version": kafka.version}
     problem = await probe(lambda: list_topics(kafka.bootstrap, **_kafka_admin()), INFRA_PROBE_TIMEOUT_S)
     if problem != OK:
-        return "kafka", "unhealthy", f"{kafka.bootstrap}, pid {kafka.pid}: no metadata ({problem})"
-    return "kafka", "healthy", f"{kafka.version} at {kafka.bootstrap}, pid {kafka.pid}"
+        problem = f"no metadata ({problem})"
+        return ComponentStatus(
+            "kafka", UNHEALTHY, f"{kafka.bootstrap}, pid {kafka.pid}: {problem}", facts | {"problem": problem}
+        )
+    return ComponentStatus("kafka", HEALTHY, f"{kafka.version} at {kafka.bootstrap}, pid {kafka.pid}", facts)
 
 
-async def _postgres_line(absent: tuple[str, str]) -> tuple[str, str, str]:
+async def _postgres_line(recorded: bool) -> ComponentStatus:
     postgres = postgres_status(STATE_DIR / "postgres")
     if postgres is None:
-        return ("postgres", *absent)
+        return _absent("postgres", recorded)
     problem = await probe(database_answers(postgres.dsn(DATABASE)), INFRA_PROBE_TIMEOUT_S)
+    facts: dict[str, Any] = {"address": f"{postgres.host}:{postgres.port}", "database": DATABASE, "pid": postgres.pid}
     where = f"{postgres.host}:{postgres.port}, database {DATABASE}, pid {postgres.pid}"
-    return ("postgres", "healthy", where) if problem == OK else ("postgres", "unhealthy", f"{where}: {problem}")
+    if problem == OK:
+        return ComponentStatus("postgres", HEALTHY, where, facts)
+    return ComponentStatus("postgres", UNHEALTHY, f"{where}: {problem}", facts | {"problem": problem})
 
 
-def _service_line(service: str, info: dict | None, absent: tuple[str, str]) -> tuple[str, str, str]:
+def _service_line(service: str, info: dict | None, recorded: bool) -> ComponentStatus:
     if info is None:
-        return (service, *absent)
+        return _absent(service, recorded)
     pid = int(info["pid"])
+    facts: dict[str, Any] = {
+        "address": f"127.0.0.1:{info['EGIS_METRICS_PORT']}",
+        "pid": pid,
+        "ports": {_port_name(name): info[name] for name in info if name.endswith("_PORT")},
+        "log": info["log"],
+    }
     if not _service_alive(service, pid):
-        return service, "unhealthy", f"not running (pid {pid}; see {info['log']})"
+        problem = "not running"
+        return ComponentStatus(
+            service, UNHEALTHY, f"not running (pid {pid}; see {info['log']})", facts | {"problem": problem}
+        )
     problem = _page_problem(f"http://127.0.0.1:{info['EGIS_METRICS_PORT']}/health/ready")
-    return (
-        (service, "healthy", f"pid {pid}, {_ports(info)}")
-        if problem is None
-        else (service, "unhealthy", f"pid {pid}: {problem}")
-    )
+    if problem is None:
+        return ComponentStatus(service, HEALTHY, f"pid {pid}, {_ports(info)}", facts)
+    return ComponentStatus(service, UNHEALTHY, f"pid {pid}: {problem}", facts | {"problem": problem})
 
 
 def env(_: argparse.Namespace) -> None:
@@ -588,11 +666,16 @@ def _confirmed(question: str) -> bool:
         return False
 
 
+def _with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print the outcome as JSON (progress goes to stderr)")
+    return parser
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="egis-local", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(required=True, dest="command")
     for name, handler in (("up", up), ("down", down), ("status", status), ("env", env)):
-        commands.add_parser(name, help=handler.__doc__).set_defaults(handler=handler)
+        _with_json(commands.add_parser(name, help=handler.__doc__)).set_defaults(handler=handler)
     restarts = commands.add_parser("restart", help=restart.__doc__)
     restarts.add_argument(
         "component", nargs="?", choices=("kafka", "postgres", *SERVICES), help="what to restart; without it, everything"

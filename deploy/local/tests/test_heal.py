@@ -6,7 +6,9 @@ One system for the module: every test leaves it healthy again, as `up` should.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -43,6 +45,40 @@ def assert_healthy(state_dir: Path) -> None:
     status = run_cli(state_dir, "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert all(line.startswith("healthy") for line in status_lines(status.stdout).values()), status.stdout
+
+
+def egis_status(state_dir: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """`egis status --json`, as an operator's shell that sourced nothing runs it, with what it printed parsed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | {"EGIS_LOCAL_STATE_DIR": str(state_dir)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "egis"), "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done, json.loads(done.stdout)
+
+
+def assert_json_status_agrees(state_dir: Path) -> dict:
+    """`egis status --json` says what the text form says, with the same exit code; its components, by name."""
+    text = run_cli(state_dir, "status")
+    done, answer = egis_status(state_dir)
+    assert done.returncode == text.returncode, (done, text)
+    lines = status_lines(text.stdout)
+    components = answer["components"]
+    assert list(components) == list(lines)
+    for name, component in components.items():
+        assert f"{component['state']} {component['detail']}".strip() == " ".join(lines[name].split()), name
+        assert component["healthy"] == (component["state"] == "healthy")
+        assert f"pid {component['pid']}" in lines[name], name
+        if component["healthy"]:  # a dead service's line names its log instead
+            port = component["address"].rsplit(":", 1)[1]
+            assert f":{port}" in lines[name], name
+        assert ("problem" in component) == (not component["healthy"]), component
+    assert answer["healthy"] == (text.returncode == 0)
+    return components
 
 
 def pids(state_dir: Path) -> dict[str, int]:
@@ -82,6 +118,18 @@ async def test_up_on_a_healthy_system_changes_nothing(state_dir):
     assert (services(state_dir), kafka_record(state_dir), (state_dir / "env").read_text()) == before
 
 
+async def test_egis_status_json_agrees_with_the_text_form_on_a_healthy_system(state_dir):
+    components = assert_json_status_agrees(state_dir)
+    assert set(components) == {"kafka", "postgres", *services(state_dir), "prometheus"}
+    assert all(c["healthy"] for c in components.values()), components
+    assert components["kafka"]["address"] == kafka_record(state_dir)["bootstrap"]
+    for service, info in services(state_dir).items():
+        assert (components[service]["pid"], components[service]["ports"]["metrics"]) == (
+            info["pid"],
+            info["EGIS_METRICS_PORT"],
+        )
+
+
 async def test_status_names_a_killed_service_and_up_restarts_only_it_on_its_own_ports(state_dir):
     before_pids, before_ports = pids(state_dir), ports(state_dir)
     await kill_9(before_pids["executor"])
@@ -91,6 +139,8 @@ async def test_status_names_a_killed_service_and_up_restarts_only_it_on_its_own_
     lines = status_lines(status.stdout)
     assert lines["executor"].startswith("unhealthy") and "not running" in lines["executor"]
     assert all(line.startswith("healthy") for name, line in lines.items() if name != "executor"), status.stdout
+    components = assert_json_status_agrees(state_dir)
+    assert (components["executor"]["healthy"], components["executor"]["problem"]) == (False, "not running")
 
     up_again(state_dir)
     after = pids(state_dir)

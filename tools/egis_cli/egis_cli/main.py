@@ -9,8 +9,8 @@ token is made by `egis-ledger-admin create-token --role admin`. `egis trace` rea
 (EGIS_DATABASE_URL, from the environment, else from that env file) and the services' logs.
 
 Exit codes: 0 done (a dry run included); 1 refused or failed (an API error, a refused or failed repair, no
-reply in time, a question answered no); 2 wrong usage; 3 a setting is missing or a service does not answer;
-130 interrupted.
+reply in time, a question answered no; for `status`, a component that does not answer or is stopped); 2 wrong
+usage; 3 a setting is missing or a service does not answer; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -643,9 +643,9 @@ def down() -> None:
 
 @app.command()
 @clean_errors
-def status() -> None:
-    """Does each component answer? Exits 1 unless all do."""
-    _local("status")
+def status(as_json: Json = False) -> None:
+    """Does each component answer? Exits 0 when all do (Prometheus may be absent), 1 otherwise, stopped included."""
+    _local("status", json=as_json)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import uuid
@@ -101,3 +102,16 @@ async def test_a_repair_whose_kafka_does_not_answer_takes_its_settings_from_the_
     (tmp_path / "env").write_text("".join(f"export {name}='{value}'\n" for name, value in settings.items()))
     done = await egis("repair", "drift-report", env=clean_env(tmp_path))
     assert f"cannot reach Kafka at {bootstrap} as the operator" in one_line_error(done, EXIT_UNAVAILABLE)
+
+
+async def test_status_with_nothing_running_is_json_saying_stopped_and_exit_1(tmp_path):
+    for as_json in (True, False):
+        done = await egis("status", *(["--json"] if as_json else []), env=clean_env(tmp_path))
+        assert (done.code, done.err) == (EXIT_FAILED, ""), done
+    answer = json.loads((await egis("status", "--json", env=clean_env(tmp_path))).out)
+    assert answer["healthy"] is False
+    assert {name: c["state"] for name, c in answer["components"].items() if name != "prometheus"} == dict.fromkeys(
+        ["kafka", "postgres", "ledger", "signal_router", "executor", "reconciler"], "stopped"
+    )
+    assert answer["components"]["prometheus"]["state"] in ("stopped", "absent")  # absent: not installed
+    assert not any(c["healthy"] for c in answer["components"].values())
