@@ -9,6 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from egis_common import contracts as c
+from egis_common.ids import client_order_id
 from egis_common.topics import EXECUTIONS, LEDGER_COMMANDS, encode, key_for
 from egis_localinfra.pytest_plugin import admin_publish
 from egis_localinfra.testing import eventually
@@ -83,6 +84,29 @@ async def open_position(runtime, events, bot, symbol="ETHUSDT", size="10", qty="
         return [r for r in rows if r.position_id == answer.position_id and r.status == "open"]
 
     return (await eventually(opened, what="position open"))[0], answer
+
+
+async def reserved(runtime, events, bot, symbol: str) -> c.BudgetReserved:
+    command = reserve(bot.bot_id, symbol, account=bot.exchange_account)
+    await send(runtime, command)
+    answer = await answer_to(events, command.intent_id)
+    assert isinstance(answer, c.BudgetReserved), answer
+    return answer
+
+
+def pending_of(answer: c.BudgetReserved, **changes) -> c.OrderPendingReconciliation:
+    return c.OrderPendingReconciliation(
+        intent_id=answer.intent_id,
+        bot_id=answer.bot_id,
+        position_id=answer.position_id,
+        intent=answer.intent,
+        symbol=answer.symbol,
+        client_order_id=client_order_id(answer.intent_id),
+        exchange=c.ExchangeName.PAPER,
+        exchange_account="acct",
+        cause="timeout: no answer from the exchange",
+        **changes,
+    )
 
 
 # --- the management API -------------------------------------------------------------

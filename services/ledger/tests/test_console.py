@@ -12,7 +12,7 @@ from decimal import Decimal
 import httpx
 import pytest
 import sqlalchemy as sa
-from ledger_helpers import answer_to, create, fill_for, headers, ledger_state, open_position, reserve, send
+from ledger_helpers import create, fill_for, headers, ledger_state, open_position, pending_of, reserved, send
 
 from egis_common import contracts as c
 from egis_common.ids import client_order_id
@@ -295,29 +295,6 @@ async def test_the_detail_shows_the_budget_functions_figures_and_a_positions_fac
     refused = await client.post(f"/console/bots/{bot.bot_id}/delete", data={"csrf": await page_csrf(client)})
     assert refused.status_code == 409 and "cannot be deleted yet" in refused.text
     assert (await api.get(f"/v1/bots/{bot.bot_id}", headers=headers(caller))).status_code == 200
-
-
-async def reserved(runtime, events, bot, symbol: str) -> c.BudgetReserved:
-    command = reserve(bot.bot_id, symbol, account=bot.exchange_account)
-    await send(runtime, command)
-    answer = await answer_to(events, command.intent_id)
-    assert isinstance(answer, c.BudgetReserved), answer
-    return answer
-
-
-def pending_of(answer: c.BudgetReserved, **changes) -> c.OrderPendingReconciliation:
-    return c.OrderPendingReconciliation(
-        intent_id=answer.intent_id,
-        bot_id=answer.bot_id,
-        position_id=answer.position_id,
-        intent=answer.intent,
-        symbol=answer.symbol,
-        client_order_id=client_order_id(answer.intent_id),
-        exchange=c.ExchangeName.PAPER,
-        exchange_account="acct",
-        cause="timeout: no answer from the exchange",
-        **changes,
-    )
 
 
 def pending_section(html: str) -> str:

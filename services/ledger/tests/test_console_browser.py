@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from ledger_helpers import open_position
+from ledger_helpers import open_position, pending_of, reserved, send
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from egis_common.http_server import HttpServer
+from egis_common.ids import client_order_id
+from egis_localinfra.testing import eventually
+from ledger import repository as repo
 from ledger.adapters.http import create_http_app
 
 pytestmark = pytest.mark.infra
@@ -70,6 +73,15 @@ async def test_an_operator_walks_the_console(ledger_runtime, ledger_events, cons
     bobs = await make_bot(owner_id=uuid.UUID(bob["owner_id"]))
     traded = await make_bot("100", owner_id=uuid.UUID(alice["owner_id"]))
     await open_position(ledger_runtime, ledger_events, traded, size="10", qty="0.003", price="2942.67")
+    unsure = await make_bot("100", owner_id=uuid.UUID(alice["owner_id"]))
+    unknown = await reserved(ledger_runtime, ledger_events, unsure, "BTCUSDT")
+    await send(ledger_runtime, pending_of(unknown))
+
+    async def recorded():
+        async with ledger_runtime.engine.connect() as conn:
+            return await repo.unsettled_of_bot(conn, unsure.bot_id)
+
+    await eventually(recorded, what="the pending order recorded")
     name = f"walk-{uuid.uuid4().hex[:6]}"
 
     context = await context_at(browser, PHONE)
@@ -135,6 +147,18 @@ async def test_an_operator_walks_the_console(ledger_runtime, ledger_events, cons
     await page.goto(f"{console_url}/console/")
     await shoot(page, "bots-1280")
 
+    # A bot with an order whose outcome is unknown: a card for it under Pending reconciliations, on a phone too.
+    await page.goto(f"{console_url}/console/bots/{unsure.bot_id}")
+    card = page.locator("li.pending")
+    await expect(card).to_have_count(1)
+    for text in ("BTCUSDT", "open", client_order_id(unknown.intent_id), "timeout", "pending for less than a minute"):
+        await expect(card).to_contain_text(text)
+    await shoot(page, "bot-pending-1280")
+    await page.set_viewport_size(PHONE)
+    await accessible(page)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await shoot(page, "bot-pending-390")
+
     # A POST without the session's CSRF token is refused, even with the session's cookie.
     refused = await context.request.post(f"{console_url}/console/bots/{traded.bot_id}/pause", form={"back": "list"})
     assert refused.status == 403
@@ -161,6 +185,4 @@ async def test_an_operator_walks_the_console(ledger_runtime, ledger_events, cons
     await context.close()
 
     async with ledger_runtime.engine.connect() as conn:
-        from ledger import repository as repo
-
         assert (await repo.bot_row(conn, traded.bot_id)).paused is False  # neither refused write changed it
