@@ -253,3 +253,27 @@ def test_a_close_without_a_side_closes_whatever_the_bot_holds_even_a_short():
     outcome = domain.decide_reservation(command, BOT, [short], None, uuid.uuid4(), Decimal("1"))
     assert outcome.rejection is None and outcome.positions[0].status is PositionStatus.CLOSING
     assert outcome.messages[0].side is c.Side.SHORT  # the answer names the position's side for the executor
+
+
+def test_only_a_message_that_ends_its_intents_reservation_settles_a_pending_order():
+    opening = position(PositionStatus.OPENING)
+    intent_id = opening.open_intent_id
+    ids = dict(bot_id=BOT.bot_id, intent_id=intent_id, position_id=opening.position_id, intent=c.IntentKind.OPEN)
+    rejected = c.OrderRejected(**ids, client_order_id="x", exchange_code="-2019", reason="margin")
+    refused = domain.decide_execution(rejected, opening, BOT.initial_budget_usd, [])
+    assert domain.settles_reservation(rejected, refused)
+    pending = c.OrderPendingReconciliation(
+        **ids, symbol="ETHUSDT", client_order_id="x", exchange=c.ExchangeName.PAPER, exchange_account="a", cause="t"
+    )
+    # A message of another kind, even with an outcome that moved the position, settles nothing.
+    assert not domain.settles_reservation(pending, refused)
+    # A rejection of an intent the position no longer holds changes nothing, so it settles nothing either.
+    late = domain.decide_execution(rejected, refused.positions[0], BOT.initial_budget_usd, [])
+    assert late.positions == () and not domain.settles_reservation(rejected, late)
+    # A close released: the position is open again and no longer holds the close intent.
+    closing = position(PositionStatus.CLOSING, close_intent_id=uuid.uuid4())
+    release = c.ReleaseReservation(bot_id=BOT.bot_id, intent_id=closing.close_intent_id, reason="not_found")
+    reopened = domain.apply_rejection(closing, "released:not_found", BOT.initial_budget_usd, [])
+    assert domain.settles_reservation(release, reopened)
+    still_held = domain.Outcome(positions=(closing,))
+    assert not domain.settles_reservation(release, still_held)
