@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import io
+import os
+import sys
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,12 +19,13 @@ from typing import Any
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from egis_common.broker import make_broker
 from egis_common.consumer_lag import ConsumerLag, Lag, subscribed_groups
 from egis_common.db import make_engine
-from egis_common.failures import DeadLetters
+from egis_common.failures import DeadLetters, is_transient
 from egis_common.health import Readiness, brokers_answer, database_answers, has_started, health_routes
 from egis_common.kafka_login import client_options
 from egis_common.logs import configure_logging, get_logger
@@ -184,20 +188,91 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     return app
 
 
+# A service that cannot start because Kafka or its database does not answer (or refuses its login) exits with
+# this, as `egis-ledger-admin` does when the ledger is unavailable; any other failure at start-up exits 1.
+EXIT_UNAVAILABLE = 3
+
+
 def serve(app: FastStream) -> None:
     """Run a service's app until SIGINT/SIGTERM, on uvloop where it exists.
 
     uvloop runs the loop's sockets and callbacks in C (libuv), where asyncio's own loop
     costs every service CPU in Python. Once the app has started, what is alive is frozen
     out of the cyclic garbage collector's sight (`freeze_what_lives_on`).
+
+    A failure before the start is over is one line on stderr naming the service and what
+    did not answer, and exit code EXIT_UNAVAILABLE (1 for anything else), with the traceback
+    in the service's log: the person starting it needs the cause, not 180 lines of frames.
+    After the start, a failure propagates as it is.
     """
+    started = False
+
+    async def start_is_over() -> None:
+        nonlocal started
+        started = True
+
     app.after_startup(freeze_what_lives_on)  # after build_app's own hooks: they were registered first
+    app.after_startup(start_is_over)
     try:
-        import uvloop
-    except ImportError:  # Windows: asyncio's loop
-        asyncio.run(app.run())
-        return
-    uvloop.run(app.run())
+        try:
+            import uvloop
+        except ImportError:  # Windows: asyncio's loop
+            asyncio.run(app.run())
+            return
+        uvloop.run(app.run())
+    except Exception as error:
+        if started:
+            raise
+        log.error("service_start_failed", exc_info=error)
+        code, line = _start_failure(error)
+        print(f"{_program()}: {line}", file=sys.stderr)
+        sys.exit(code)
+
+
+def _start_failure(error: BaseException) -> tuple[int, str]:
+    """The exit code and the line saying why the start failed: which dependency, where, and its error."""
+    name, first = type(error).__name__, (str(error).strip().splitlines() or [""])[0]
+    what = first if first.startswith(name) else f"{name}: {first}".rstrip(": ")  # aiokafka's errors name themselves
+    dependency = _dependency_of(error)
+    if dependency is None:
+        return 1, f"start-up failed: {what} (the traceback is in the log)"
+    answer = "does not answer" if is_transient(error) else "refused the start"
+    return EXIT_UNAVAILABLE, f"{dependency} {answer}: {what}"
+
+
+def _dependency_of(error: BaseException) -> str | None:
+    """Which dependency `error` came from, as "Kafka at ..." or "the database at ...", else None; the address as
+    the service's settings read it, without the password."""
+    modules = {
+        frame.f_globals.get("__name__", "").split(".")[0]
+        for e in _chain(error)
+        for frame, _ in traceback.walk_tb(e.__traceback__)
+    } | {type(e).__module__.split(".")[0] for e in _chain(error)}
+    defaults = EgisSettings.model_fields
+    if "aiokafka" in modules:
+        return (
+            f"Kafka at {os.environ.get('EGIS_KAFKA_BOOTSTRAP_SERVERS') or defaults['kafka_bootstrap_servers'].default}"
+        )
+    if modules & {"asyncpg", "sqlalchemy", "alembic"}:
+        url = make_url(os.environ.get("EGIS_DATABASE_URL") or defaults["database_url"].default.get_secret_value())
+        return f"the database at {url.host}:{url.port}/{url.database}"
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _program() -> str:
+    """The service's command, `egis-ledger`, whether run as that or as `python -m ledger.main`."""
+    main = sys.modules["__main__"]
+    package = (main.__spec__.name if main.__spec__ else "").split(".")[0]
+    return f"egis-{package.replace('_', '-')}" if package else os.path.basename(sys.argv[0])
 
 
 async def freeze_what_lives_on() -> None:
