@@ -26,7 +26,8 @@ SYMBOL PRICE` publishes a mark price for the paper venue, which fills market
 orders at it: nothing in the local setup streams real prices. `operators` adds, rotates
 and revokes operators' signing keys in the keys file the reconciler reads again on every
 change; `team create NAME` makes a read-only Kafka login for a team consuming Egis's
-public events.
+public events. With `--json`, every command but `compose-secrets` prints its outcome as one
+JSON document on stdout (`status`: an object per component) and its progress on stderr.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -343,7 +345,46 @@ def _save_services(services: dict[str, dict]) -> None:
 # ---------------------------------------------------------------- commands
 
 
-def up(_: argparse.Namespace | None = None) -> None:
+class NotRunning(SystemExit):
+    """The local system, or the part a command needs, is not up: one line and exit 1 here; `egis` says it with
+    its exit code for a service that does not answer."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did, as data: printed as JSON with --json; and its exit code."""
+
+    data: dict[str, Any]
+    code: int = 0
+
+
+def run_command(handler: Callable[[argparse.Namespace], Outcome | None], arguments: argparse.Namespace) -> int:
+    """The handler's exit code. With --json, stdout carries only its outcome as JSON: what it says on the way
+    (progress, the text form's lines) goes to stderr."""
+    if not _as_json(arguments):
+        outcome = handler(arguments)
+        return outcome.code if outcome else 0
+    with contextlib.redirect_stdout(sys.stderr):
+        outcome = handler(arguments)
+    if outcome:
+        print(json.dumps(outcome.data, indent=2, default=str))
+    return outcome.code if outcome else 0
+
+
+def _as_json(arguments: argparse.Namespace | None) -> bool:
+    return bool(getattr(arguments, "json", False))
+
+
+def _service_facts(info: dict) -> dict[str, Any]:
+    """A service's record as `up` and `status` show it: pid, ports by name, log."""
+    return {
+        "pid": int(info["pid"]),
+        "ports": {_port_name(name): info[name] for name in info if name.endswith("_PORT")},
+        "log": info["log"],
+    }
+
+
+def up(arguments: argparse.Namespace | None = None) -> Outcome:
     """Start what is missing, bring back what died, leave what is healthy alone."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     env = infra_up()
@@ -362,7 +403,19 @@ def up(_: argparse.Namespace | None = None) -> None:
     }
     token, token_made = local_access.ledger_token(STATE_DIR, env["EGIS_DATABASE_URL"], urls["EGIS_LEDGER_URL"])
     _write_env({**_operator_env(env), **urls, "EGIS_LEDGER_TOKEN": token})
-    _prometheus_up(services)
+    prometheus_url = _prometheus_up(services)
+    outcome = {
+        **_dependencies(env),
+        "services": {service: _service_facts(info) for service, info in services.items()},
+        "prometheus": prometheus_url,
+        "console": f"{urls['EGIS_LEDGER_URL']}/",
+        "env_file": str(STATE_DIR / "env"),
+        # Shown once, at the `up` that made them: JSON holds them instead of the text.
+        **({"first_operator": {"id": operator[0], "key": operator[1]}} if made else {}),
+        **({"admin_token": token} if token_made else {}),
+    }
+    if _as_json(arguments):
+        return Outcome(outcome)
     if made:
         print(
             f"\nThe first operator, {operator[0]}, signs repairs with this key (shown once; kept 0600 in "
@@ -375,13 +428,15 @@ def up(_: argparse.Namespace | None = None) -> None:
         )
     print(f"\nThe operators' console: {urls['EGIS_LEDGER_URL']}/ (log in with an API token)")
     print(f"Egis is up. Settings for other shells (an operator's, with the key): source {STATE_DIR / 'env'}")
+    return Outcome(outcome)
 
 
-def _prometheus_up(services: dict[str, dict]) -> None:
-    """Prometheus scraping `services` and evaluating the alert rules, once its first scrape of each is done."""
+def _prometheus_up(services: dict[str, dict]) -> str | None:
+    """Prometheus scraping `services` and evaluating the alert rules, once its first scrape of each is done; its
+    URL, None when it is not installed."""
     if not prometheus.installed():
         print("prometheus: not installed, nothing scrapes the services (./egis installs Debian's package)")
-        return
+        return None
     running = prometheus.start(
         STATE_DIR / "prometheus", {service: int(info["EGIS_METRICS_PORT"]) for service, info in services.items()}
     )
@@ -395,25 +450,33 @@ def _prometheus_up(services: dict[str, dict]) -> None:
 
     _poll(unscraped, lambda: True, PROMETHEUS_FIRST_SCRAPE_TIMEOUT_S)
     print(f"prometheus at {running.url}: {health[0]}/{health[1]} targets up, alert rules loaded")
+    return running.url
 
 
-def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -> None:
+def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -> Outcome:
     """Stop Prometheus, the services, Kafka and Postgres."""
+    stopped = []
+
+    def said(*components: str) -> None:
+        stopped.extend(components)
+        for component in components:
+            print(f"{component} stopped")
+
     if prometheus.stop(STATE_DIR / "prometheus"):
-        print("prometheus stopped")
+        said("prometheus")
     services = _load_services()
     _stop_services({service: int(info["pid"]) for service, info in services.items()})
-    for service in services:
-        print(f"{service} stopped")
+    said(*services)
     if forget_services:
         _services_file().unlink(missing_ok=True)
     stop_kafka(STATE_DIR / "kafka")
-    print("kafka stopped")
+    said("kafka")
     stop_postgres(STATE_DIR / "postgres")
-    print("postgres stopped")
+    said("postgres")
+    return Outcome({"stopped": stopped})
 
 
-def restart(arguments: argparse.Namespace) -> None:
+def restart(arguments: argparse.Namespace) -> Outcome:
     """Stop one component (kafka, postgres, a service), or everything, then `up`."""
     component = arguments.component
     if component is None:
@@ -425,7 +488,7 @@ def restart(arguments: argparse.Namespace) -> None:
     elif info := _load_services().get(component):
         _stop_service(component, int(info["pid"]))
     print(f"{component or 'everything'} stopped")
-    up()
+    return Outcome({"restarted": component or "everything", **up(arguments).data})
 
 
 @dataclass(frozen=True)
@@ -466,24 +529,14 @@ def status_as_json(components: list[ComponentStatus]) -> dict[str, Any]:
     }
 
 
-def status(arguments: argparse.Namespace) -> int:
+def status(arguments: argparse.Namespace) -> Outcome:
     """One line per component: healthy only if it answers; exits 1 unless all do."""
     components = system_status()
-    if _as_json(arguments):
-        _print_json(status_as_json(components))
-    else:
+    if not _as_json(arguments):
         width = max(len(c.component) for c in components) + 2
         for c in components:
             print(f"{c.component + ':':<{width}}{c.state:<11}{c.detail}".rstrip())
-    return status_exit_code(components)
-
-
-def _as_json(arguments: argparse.Namespace | None) -> bool:
-    return bool(getattr(arguments, "json", False))
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    return Outcome(status_as_json(components), status_exit_code(components))
 
 
 async def _status_lines() -> list[ComponentStatus]:
@@ -559,12 +612,7 @@ def _service_line(service: str, info: dict | None, recorded: bool) -> ComponentS
     if info is None:
         return _absent(service, recorded)
     pid = int(info["pid"])
-    facts: dict[str, Any] = {
-        "address": f"127.0.0.1:{info['EGIS_METRICS_PORT']}",
-        "pid": pid,
-        "ports": {_port_name(name): info[name] for name in info if name.endswith("_PORT")},
-        "log": info["log"],
-    }
+    facts: dict[str, Any] = {"address": f"127.0.0.1:{info['EGIS_METRICS_PORT']}", **_service_facts(info)}
     if not _service_alive(service, pid):
         problem = "not running"
         return ComponentStatus(
@@ -576,24 +624,34 @@ def _service_line(service: str, info: dict | None, recorded: bool) -> ComponentS
     return ComponentStatus(service, UNHEALTHY, f"pid {pid}: {problem}", facts | {"problem": problem})
 
 
-def env(_: argparse.Namespace) -> None:
+def env(arguments: argparse.Namespace) -> Outcome:
     """Print the settings of the running system, for `source`."""
     try:
-        print((STATE_DIR / "env").read_text(), end="")
+        text = (STATE_DIR / "env").read_text()
     except FileNotFoundError:
-        raise SystemExit(f"no settings at {STATE_DIR / 'env'}: ./egis up first") from None
+        raise NotRunning(f"no settings at {STATE_DIR / 'env'}: ./egis up first") from None
+    if not _as_json(arguments):
+        print(text, end="")
+    return Outcome({"env_file": str(STATE_DIR / "env"), "settings": env_settings(text)})
 
 
-def mark_price(arguments: argparse.Namespace) -> None:
+def env_settings(text: str) -> dict[str, str]:
+    """The settings of an env file's `export NAME='value'` lines."""
+    words = (shlex.split(line) for line in text.splitlines())
+    return dict(word.split("=", 1) for line in words if line[:1] == ["export"] for word in line[1:] if "=" in word)
+
+
+def mark_price(arguments: argparse.Namespace) -> Outcome:
     """Publish a MarkPrice to egis.exchange.mark-prices.v1 on the running Kafka, as the price feed."""
     from egis_common import mark_price as feed
 
     message = feed.mark_price(arguments.symbol, arguments.price)
     kafka = kafka_status(STATE_DIR / "kafka")
     if kafka is None:
-        raise SystemExit("kafka is not running: ./egis up first")
+        raise NotRunning("kafka is not running: ./egis up first")
     asyncio.run(feed.publish(kafka.bootstrap, message, local_access.users(STATE_DIR)["prices"].client_options()))
     print(f"{message.symbol} mark price {message.price} published")
+    return Outcome({"symbol": message.symbol, "price": str(message.price), "published": True})
 
 
 def compose_secrets(arguments: argparse.Namespace) -> None:
@@ -604,14 +662,14 @@ def compose_secrets(arguments: argparse.Namespace) -> None:
         print(f"written: {path} (0600)")
 
 
-def operators(arguments: argparse.Namespace) -> int | None:
+def operators(arguments: argparse.Namespace) -> Outcome:
     """The operators the reconciler accepts: list, add, rotate or revoke a key; no restart needed."""
     local_access.operator(STATE_DIR)  # the keys file exists from the first operator on
     keys = local_access.operator_keys(STATE_DIR)
     name, action = arguments.name, arguments.action
     if action == "list":
         print("\n".join(sorted(keys)) or "no operators")
-        return None
+        return Outcome({"operators": sorted(keys)})
     if not name:
         raise SystemExit(f"egis-local operators {action}: name the operator")
     if action == "add" and name in keys:
@@ -621,42 +679,56 @@ def operators(arguments: argparse.Namespace) -> int | None:
     if action == "revoke":
         if not (arguments.yes or _confirmed(f"revoke {name}'s key? their next command is refused [y/N] ")):
             print("nothing changed")
-            return 1
+            return Outcome({"operator": name, "revoked": False}, 1)
         del keys[name]
         local_access.write_operator_keys(STATE_DIR, keys)
         print(f"{name}'s key revoked; the reconciler refuses it from the next command on")
-        return None
+        return Outcome({"operator": name, "revoked": True})
     keys[name] = local_access.new_operator_key()
     local_access.write_operator_keys(STATE_DIR, keys)
-    print(
-        f"{name}'s signing key ({'new' if action == 'add' else 'rotated; the old one is refused from now'}, "
-        f"shown once):\n  {keys[name]}\nthey sign with: export EGIS_OPERATOR_ID={name} EGIS_OPERATOR_KEY=<the key>"
-    )
-    return None
+    if not _as_json(arguments):  # shown once: in the JSON instead
+        print(
+            f"{name}'s signing key ({'new' if action == 'add' else 'rotated; the old one is refused from now'}, "
+            f"shown once):\n  {keys[name]}\nthey sign with: export EGIS_OPERATOR_ID={name} EGIS_OPERATOR_KEY=<the key>"
+        )
+    return Outcome({"operator": name, "action": action, "key": keys[name]})
 
 
-def team(arguments: argparse.Namespace) -> int | None:
+def team(arguments: argparse.Namespace) -> Outcome:
     """A read-only Kafka principal for a team consuming Egis's public events, or its removal."""
     kafka = kafka_status(STATE_DIR / "kafka")
     if kafka is None:
-        raise SystemExit("kafka is not running: ./egis up first")
+        raise NotRunning("kafka is not running: ./egis up first")
     grant = access.team(arguments.name)  # checks the name
     bindings = access.bindings(grant)
     if arguments.action == "remove":
         if not (arguments.yes or _confirmed(f"remove {grant.principal} and its ACLs? [y/N] ")):
             print("nothing changed")
-            return 1
-        provision_access(STATE_DIR / "kafka", kafka.bootstrap, revoke=bindings, drop_users=[grant.principal])
+            return Outcome({"principal": grant.principal, "removed": False}, 1)
+        # Every ACL of its principal ("User:<name>"), then its login.
+        acl_principals = sorted({binding.principal for binding in bindings})
+        provision_access(STATE_DIR / "kafka", kafka.bootstrap, revoke=acl_principals, drop_users=[grant.principal])
         print(f"{grant.principal} removed")
-        return None
+        return Outcome({"principal": grant.principal, "removed": True})
     user = kafka_auth.KafkaUser(grant.principal, kafka_auth.new_password())
     provision_access(STATE_DIR / "kafka", kafka.bootstrap, users=[user], grants=bindings)
-    print(
-        f"{grant.principal} may read {', '.join(grant.reads)}\nin consumer groups named {grant.group_prefix}*, "
-        f"and write nothing. Its login (SASL/SCRAM-SHA-512 at {kafka.bootstrap}; password shown once):\n"
-        f"  username: {user.name}\n  password: {user.password}"
+    if not _as_json(arguments):  # the password is shown once: in the JSON instead
+        print(
+            f"{grant.principal} may read {', '.join(grant.reads)}\nin consumer groups named {grant.group_prefix}*, "
+            f"and write nothing. Its login (SASL/SCRAM-SHA-512 at {kafka.bootstrap}; password shown once):\n"
+            f"  username: {user.name}\n  password: {user.password}"
+        )
+    return Outcome(
+        {
+            "principal": grant.principal,
+            "reads": list(grant.reads),
+            "group_prefix": grant.group_prefix,
+            "bootstrap": kafka.bootstrap,
+            "mechanism": "SCRAM-SHA-512",
+            "username": user.name,
+            "password": user.password,
+        }
     )
-    return None
 
 
 def _confirmed(question: str) -> bool:
@@ -676,24 +748,24 @@ def main() -> None:
     commands = parser.add_subparsers(required=True, dest="command")
     for name, handler in (("up", up), ("down", down), ("status", status), ("env", env)):
         _with_json(commands.add_parser(name, help=handler.__doc__)).set_defaults(handler=handler)
-    restarts = commands.add_parser("restart", help=restart.__doc__)
+    restarts = _with_json(commands.add_parser("restart", help=restart.__doc__))
     restarts.add_argument(
         "component", nargs="?", choices=("kafka", "postgres", *SERVICES), help="what to restart; without it, everything"
     )
     restarts.set_defaults(handler=restart)
-    marks = commands.add_parser("mark-price", help=mark_price.__doc__)
+    marks = _with_json(commands.add_parser("mark-price", help=mark_price.__doc__))
     marks.add_argument("symbol", help="e.g. ETHUSDT")
     marks.add_argument("price", help="a decimal string, e.g. 2942.67")
     marks.set_defaults(handler=mark_price)
     secrets = commands.add_parser("compose-secrets", help=compose_secrets.__doc__)
     secrets.add_argument("--force", action="store_true", help="new secrets even if .env exists")
     secrets.set_defaults(handler=compose_secrets)
-    ops = commands.add_parser("operators", help=operators.__doc__)
+    ops = _with_json(commands.add_parser("operators", help=operators.__doc__))
     ops.add_argument("action", choices=("list", "add", "rotate", "revoke"))
     ops.add_argument("name", nargs="?", help="the operator id (not for list)")
     ops.add_argument("--yes", action="store_true", help="revoke without asking")
     ops.set_defaults(handler=operators)
-    teams = commands.add_parser("team", help=team.__doc__)
+    teams = _with_json(commands.add_parser("team", help=team.__doc__))
     teams.add_argument("action", choices=("create", "remove"))
     teams.add_argument("name", help="2-31 characters of a-z, 0-9 and '-', starting with a letter")
     teams.add_argument("--yes", action="store_true", help="remove without asking")
@@ -702,7 +774,7 @@ def main() -> None:
     # A broker that does not answer is reported on its status line; aiokafka would also log it to stderr.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
-        sys.exit(arguments.handler(arguments) or 0)
+        sys.exit(run_command(arguments.handler, arguments))
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - one clear line for the operator, not a traceback

@@ -18,7 +18,16 @@ import pytest
 from egis_localinfra.testing import eventually
 
 sys.path.insert(0, str(Path(__file__).parent))
-from local_system import kill_9, new_bot, positions, post_signal, run_cli, services, status_lines  # noqa: E402
+from local_system import (  # noqa: E402
+    kill_9,
+    new_bot,
+    positions,
+    post_signal,
+    run_cli,
+    services,
+    status_lines,
+    system_env,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -31,8 +40,9 @@ def state_dir(tmp_path_factory):
         assert up.returncode == 0, up.stdout + up.stderr
         yield state_dir
     finally:
-        down = run_cli(state_dir, "down")
+        down = run_cli(state_dir, "down", "--json")
         assert down.returncode == 0, down.stdout + down.stderr
+        assert {"kafka", "postgres", "ledger"} <= set(json.loads(down.stdout)["stopped"])
 
 
 def up_again(state_dir: Path) -> str:
@@ -47,24 +57,24 @@ def assert_healthy(state_dir: Path) -> None:
     assert all(line.startswith("healthy") for line in status_lines(status.stdout).values()), status.stdout
 
 
-def egis_status(state_dir: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    """`egis status --json`, as an operator's shell that sourced nothing runs it, with what it printed parsed."""
+def egis_json(state_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`egis ARGS --json`, as an operator's shell that sourced nothing runs it, with what it printed parsed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EGIS_")} | {"EGIS_LOCAL_STATE_DIR": str(state_dir)}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "egis"), "status", "--json"],
+        [str(Path(sys.executable).parent / "egis"), *args, "--json"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
-    assert "Traceback" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout, (done.returncode, done.stderr)
     return done, json.loads(done.stdout)
 
 
 def assert_json_status_agrees(state_dir: Path) -> dict:
     """`egis status --json` says what the text form says, with the same exit code; its components, by name."""
     text = run_cli(state_dir, "status")
-    done, answer = egis_status(state_dir)
+    done, answer = egis_json(state_dir, "status")
     assert done.returncode == text.returncode, (done, text)
     lines = status_lines(text.stdout)
     components = answer["components"]
@@ -130,6 +140,32 @@ async def test_egis_status_json_agrees_with_the_text_form_on_a_healthy_system(st
         )
 
 
+async def test_the_local_commands_print_their_outcome_as_json(state_dir):
+    before = services(state_dir)
+    done, answer = egis_json(state_dir, "up")  # healthy: left as it is, and says where everything is
+    assert done.returncode == 0, done.stderr
+    assert "healthy, left running" in done.stderr  # progress goes to stderr, stdout is only the JSON
+    assert {s: c["pid"] for s, c in answer["services"].items()} == {s: i["pid"] for s, i in before.items()}
+    assert answer["kafka"] == kafka_record(state_dir)["bootstrap"] and "first_operator" not in answer
+
+    done, answer = egis_json(state_dir, "env")
+    assert (done.returncode, answer["settings"]) == (0, system_env(state_dir))
+
+    done, answer = egis_json(state_dir, "mark-price", "ETHUSDT", "2942.67")
+    assert (done.returncode, answer) == (0, {"symbol": "ETHUSDT", "price": "2942.67", "published": True})
+
+    done, added = egis_json(state_dir, "operators", "add", "dora")
+    assert done.returncode == 0 and added["key"] and added["key"] not in done.stderr  # shown once, in the JSON
+    assert "dora" in egis_json(state_dir, "operators", "list")[1]["operators"]
+    done, answer = egis_json(state_dir, "operators", "revoke", "dora", "--yes")
+    assert (done.returncode, answer) == (0, {"operator": "dora", "revoked": True})
+
+    done, made = egis_json(state_dir, "team", "create", "heal-json")
+    assert done.returncode == 0 and made["username"] == "team-heal-json" and made["password"] not in done.stderr
+    done, answer = egis_json(state_dir, "team", "remove", "heal-json", "--yes")
+    assert (done.returncode, answer["removed"]) == (0, True)
+
+
 async def test_status_names_a_killed_service_and_up_restarts_only_it_on_its_own_ports(state_dir):
     before_pids, before_ports = pids(state_dir), ports(state_dir)
     await kill_9(before_pids["executor"])
@@ -190,9 +226,10 @@ async def test_after_postgres_is_killed_up_brings_it_back_and_the_system_serves(
 
 async def test_restart_of_one_service_gives_it_a_new_process_on_the_same_ports_and_leaves_the_rest(state_dir):
     before_pids, before_ports = pids(state_dir), ports(state_dir)
-    restarted = run_cli(state_dir, "restart", "reconciler")
-    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    restarted, answer = egis_json(state_dir, "restart", "reconciler")
+    assert restarted.returncode == 0, restarted.stderr
     after = pids(state_dir)
+    assert answer["restarted"] == "reconciler" and answer["services"]["reconciler"]["pid"] == after["reconciler"]
     assert after["reconciler"] != before_pids["reconciler"]
     assert {s: p for s, p in after.items() if s != "reconciler"} == {
         s: p for s, p in before_pids.items() if s != "reconciler"

@@ -21,7 +21,6 @@ import functools
 import json
 import logging
 import os
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -147,12 +146,13 @@ def local_env_file() -> Path:
 @functools.cache
 def local_settings() -> dict[str, str]:
     """The `export NAME='value'` lines `./egis up` writes; nothing when there is no such file."""
+    from egis_localinfra.cli import env_settings
+
     try:
         text = local_env_file().read_text()
     except OSError:
         return {}
-    words = (shlex.split(line) for line in text.splitlines())
-    return dict(word.split("=", 1) for line in words if line[:1] == ["export"] for word in line[1:] if "=" in word)
+    return env_settings(text)
 
 
 # ---------------------------------------------------------------- the ledger's API
@@ -621,24 +621,30 @@ for _name, _summary in (
 def _local(handler_name: str, **arguments: Any) -> None:
     from egis_localinfra import cli as local  # starts nothing on import; only the local commands need it
 
-    handler = getattr(local, handler_name)
-    code = handler(argparse.Namespace(**arguments))
+    try:
+        code = local.run_command(getattr(local, handler_name), argparse.Namespace(**arguments))
+    except SystemExit as refused:  # the local commands' own one-line refusals
+        if not isinstance(refused.code, str):
+            raise
+        raise Failure(
+            refused.code, EXIT_UNAVAILABLE if isinstance(refused, local.NotRunning) else EXIT_FAILED
+        ) from None
     if code:
         raise typer.Exit(code)
 
 
 @app.command()
 @clean_errors
-def up() -> None:
+def up(as_json: Json = False) -> None:
     """Start what is missing, bring back what died, leave what is healthy alone."""
-    _local("up")
+    _local("up", json=as_json)
 
 
 @app.command()
 @clean_errors
-def down() -> None:
+def down(as_json: Json = False) -> None:
     """Stop the services, Kafka and Postgres."""
-    _local("down")
+    _local("down", json=as_json)
 
 
 @app.command()
@@ -652,23 +658,24 @@ def status(as_json: Json = False) -> None:
 @clean_errors
 def restart(
     component: Annotated[str | None, typer.Argument(help="kafka, postgres or a service; none: all")] = None,
+    as_json: Json = False,
 ) -> None:
     """Stop one component (or everything), then bring the system up."""
-    _local("restart", component=component)
+    _local("restart", component=component, json=as_json)
 
 
 @app.command()
 @clean_errors
-def env() -> None:
+def env(as_json: Json = False) -> None:
     """Print the running system's settings, for `source`."""
-    _local("env")
+    _local("env", json=as_json)
 
 
 @app.command("mark-price")
 @clean_errors
-def mark_price(symbol: str, price: str) -> None:
+def mark_price(symbol: str, price: str, as_json: Json = False) -> None:
     """A mark price for the paper venue, which fills market orders at it."""
-    _local("mark_price", symbol=symbol, price=price)
+    _local("mark_price", symbol=symbol, price=price, json=as_json)
 
 
 @app.command()
@@ -677,25 +684,28 @@ def operators(
     action: Annotated[str, typer.Argument(help="list, add, rotate or revoke")],
     name: Annotated[str | None, typer.Argument(help="the operator id (not for list)")] = None,
     yes: Yes = False,
+    as_json: Json = False,
 ) -> None:
     """Operators' signing keys: list, add, rotate, revoke; no restart needed."""
     if action not in ("list", "add", "rotate", "revoke"):
         raise Failure(f"operators: unknown action {action!r}: list, add, rotate or revoke", EXIT_USAGE)
-    _local("operators", action=action, name=name, yes=yes)
+    _local("operators", action=action, name=name, yes=yes, json=as_json)
 
 
 @app.command()
 @clean_errors
-def team(action: Annotated[str, typer.Argument(help="create or remove")], name: str, yes: Yes = False) -> None:
+def team(
+    action: Annotated[str, typer.Argument(help="create or remove")], name: str, yes: Yes = False, as_json: Json = False
+) -> None:
     """A read-only Kafka login for a team consuming Egis's public events, or its removal."""
     if action not in ("create", "remove"):
         raise Failure(f"team: unknown action {action!r}: create or remove", EXIT_USAGE)
-    _local("team", action=action, name=name, yes=yes)
+    _local("team", action=action, name=name, yes=yes, json=as_json)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def test(context: typer.Context) -> None:
-    """The test suite (pytest, with any pytest arguments)."""
+    """The test suite (pytest, with any pytest arguments); no --json of its own: its arguments are pytest's."""
     raise typer.Exit(subprocess.call([sys.executable, "-m", "pytest", *context.args]))
 
 

@@ -115,3 +115,12 @@ async def test_status_with_nothing_running_is_json_saying_stopped_and_exit_1(tmp
     )
     assert answer["components"]["prometheus"]["state"] in ("stopped", "absent")  # absent: not installed
     assert not any(c["healthy"] for c in answer["components"].values())
+
+
+@pytest.mark.parametrize(
+    "command", [["env"], ["mark-price", "ETHUSDT", "2942.67"], ["team", "create", "analytics"]], ids=" ".join
+)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+async def test_a_local_command_with_no_local_system_is_one_line_and_exit_3(tmp_path, command, as_json):
+    done = await egis(*command, *(["--json"] if as_json else []), env=clean_env(tmp_path))
+    assert "./egis up first" in one_line_error(done, EXIT_UNAVAILABLE) and done.out == ""
