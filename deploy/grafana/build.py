@@ -206,8 +206,12 @@ PIPELINE = (
                 "{{app_name}} {{handler}}",
                 "ops",
             ),
-            # Every service publishes through its outbox relay's own producer, not FastStream's publisher, so
-            # FastStream's published-messages counter never exists here: the outbox's counter is the throughput.
+            P(
+                "Messages published, by service and topic",
+                rate("faststream_published_messages_total", "app_name, destination"),
+                "{{app_name}} {{destination}}",
+                "ops",
+            ),
             P("Outbox rows published, by schema", rate("egis_outbox_published_total", "schema"), "{{schema}}", "ops"),
             P(
                 "Exchange facts stored, by table and outcome",
