@@ -571,11 +571,11 @@ def main() -> int:
     prometheus: Prometheus | None = None
     results: dict = {"mode": mode, "alerts": {}}
     try:
-        up = system.cli("up")
+        system.cli("up")
         log(f"system up in {state}")
         if arguments.rules_scale is None:
-            [url] = re.findall(r"prometheus at (http://127\.0\.0\.1:\d+)", up.stdout)
-            prometheus = Prometheus(url)
+            recorded = json.loads((state / "prometheus" / "prometheus.json").read_text())  # what `up` started
+            prometheus = Prometheus(f"http://127.0.0.1:{recorded['port']}")
         else:
             prometheus = own_prometheus(state, rules, workdir)
         missing = set(alert_names(rules)) - prometheus.rule_names()
