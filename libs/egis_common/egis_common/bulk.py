@@ -38,15 +38,16 @@ def insert_many(table: sa.Table, names: Sequence[str], suffix: str = "", *, in_o
     )
 
 
-def update_many(table: sa.Table, names: Sequence[str], suffix: str = "") -> sa.TextClause:
+def update_many(table: sa.Table, names: Sequence[str], suffix: str = "", *, only: str = "") -> sa.TextClause:
     """UPDATE of the rows given column by column (see `by_column`), matched on the first name (the key).
 
-    `suffix` adds assignments, e.g. ", updated_at = now()".
+    `suffix` adds assignments, e.g. ", updated_at = now()"; `only` narrows the rows, e.g. "t.settled_at IS NULL".
     """
     key, values = names[0], names[1:]
+    narrowed = f" AND {only}" if only else ""
     return sa.text(
         f"UPDATE {table.schema}.{table.name} AS t SET {', '.join(f'{n} = u.{n}' for n in values)}{suffix}"
-        f" FROM {unnest_columns(table, names)} AS u({', '.join(names)}) WHERE t.{key} = u.{key}"
+        f" FROM {unnest_columns(table, names)} AS u({', '.join(names)}) WHERE t.{key} = u.{key}{narrowed}"
     )
 
 

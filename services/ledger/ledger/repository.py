@@ -450,17 +450,25 @@ def _settled_detail(message: c.Message) -> str:
     return ""
 
 
+_SETTLE_FIELDS = ("intent_id", "settled_by", "settled_detail")
+_SETTLE_PENDING = update_many(
+    pending_reconciliations, _SETTLE_FIELDS, ", settled_at = now()", only="t.settled_at IS NULL"
+)
+
+
 async def settle_pending(conn: AsyncConnection, messages: Sequence[c.Message]) -> None:
-    """The intents of these messages (see domain.settles_reservation) are no longer pending; settled once."""
-    if messages:
-        p = pending_reconciliations
-        query = (
-            p.update()
-            .where(p.c.intent_id == sa.bindparam("settled_intent"), p.c.settled_at.is_(None))
-            .values(settled_at=sa.func.now(), settled_by=sa.bindparam("by"), settled_detail=sa.bindparam("detail"))
+    """The intents of these messages (see domain.settles_reservation) are no longer pending; settled once.
+
+    One statement per batch, since nearly every batch settles nothing that is pending; an intent
+    settled twice in one batch keeps the first message's account, as two batches would.
+    """
+    first: dict[UUID, dict[str, object]] = {}
+    for m in messages:
+        first.setdefault(
+            m.intent_id, {"intent_id": m.intent_id, "settled_by": m.type, "settled_detail": _settled_detail(m)}
         )
-        rows = [{"settled_intent": m.intent_id, "by": m.type, "detail": _settled_detail(m)} for m in messages]
-        await conn.execute(query, rows)
+    if first:
+        await conn.execute(_SETTLE_PENDING, by_column(list(first.values()), _SETTLE_FIELDS))
 
 
 async def unsettled_of_bot(conn: AsyncConnection, bot_id: UUID) -> list[sa.Row]:

@@ -19,6 +19,7 @@ from ledger_helpers import fill_for, position_rows, reserve
 from egis_common import contracts as c
 from egis_common.topics import LEDGER_EVENTS
 from ledger import domain
+from ledger import repository as repo
 
 pytestmark = pytest.mark.infra
 FILLED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -84,10 +85,12 @@ class History:
             fill(p1, "2", "0.003", "3000"),  # opens at 9
             fill(stray_close, "3", "0.003", "3100"),  # a close fill of a position that is not closing: ignored
             fill(p2, "4", "0.0001", "50000"),  # opens at 5; its budget must see the first open at 9
-            pending(p2),
-            fill(p3, "5", "0.004", "1100"),  # partial close: 0.006 stays open
+            pending(p2),  # p2 no longer holds its intent: not recorded
+            pending(p3),
+            fill(p3, "5", "0.004", "1100"),  # partial close: 0.006 stays open, and p3's pending order is settled
             fill(p3, "5", "0.004", "1100"),  # the same fill again: the position is no longer closing
-            rejected(p4),
+            pending(p4),
+            rejected(p4),  # settles p4's pending order
             fill(p4, "6", "0.003", "3000"),  # a fill after the rejection: ignored
             rejected(p1),  # the open intent is settled: ignored
             fill(unknown, "7", "0.003", "3000"),
@@ -103,6 +106,14 @@ class History:
             (self.labels.row(r._asdict() | {"updated_at": None, "exchange_account": None}) for r in rows),
             key=lambda r: r["position_id"],
         )
+
+    async def pending_rows(self) -> list[dict]:
+        """The orders pending reconciliation of both bots, settled or not, ids named as the history uses them."""
+        p = repo.pending_reconciliations
+        query = sa.select(p.c.intent_id, p.c.intent, p.c.settled_by, p.c.settled_detail, p.c.settled_at.is_not(None))
+        async with self.runtime.engine.connect() as conn:
+            rows = (await conn.execute(query.where(p.c.bot_id.in_([self.x.bot_id, self.y.bot_id])))).all()
+        return sorted((self.labels.row(r._asdict()) for r in rows), key=lambda r: r["intent_id"])
 
 
 def fill(answer: c.BudgetReserved, order_id: str, qty: str, price: str) -> c.OrderFilled:
@@ -166,8 +177,9 @@ async def test_a_batch_of_executions_ends_where_one_at_a_time_ends(ledger_runtim
         outcomes = await ledger.handle_executions(conn, batch_executions)
 
     notes = [outcome.note for _, outcome in outcomes]
-    assert notes[9].startswith("no position") and notes[12].startswith("no position") and len(notes) == 13
+    assert notes[11].startswith("no position") and notes[14].startswith("no position") and len(notes) == 15
     assert await batched.rows() == await one_by_one.rows()
+    assert await batched.pending_rows() == await one_by_one.pending_rows()
     sequential_events = domain.latest_budget_per_bot(await outbox_events(ledger_runtime, one_by_one, sequential_start))
     batch_events = await outbox_events(ledger_runtime, batched, batch_start)
     assert [batched.labels.message(m) for m in batch_events] == [
@@ -214,3 +226,5 @@ async def test_the_batch_gives_these_rows_and_events(ledger_runtime, ledger, mak
     ]
     budgets = {m.bot_id: m.available_usd for m in events if isinstance(m, c.BudgetChanged)}
     assert budgets == {history.x.bot_id: Decimal("80.0000"), history.y.bot_id: Decimal("94.000")}
+    settled = {(r["settled_by"], r["settled_detail"]) for r in await history.pending_rows()}
+    assert settled == {("OrderFilled", "exchange order 5"), ("OrderRejected", "-2019: margin")}
