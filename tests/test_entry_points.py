@@ -76,6 +76,9 @@ def test_help_says_what_it_is_and_which_settings_it_reads(service, answers):
             setting_names(settings)
         )
         assert f"services/{service}/README.md" in done.stdout
+        codes = done.stdout.split("exit codes:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert [line.split()[0] for line in codes] == ["0", "1", "2", "3"], codes
+        assert "Kafka or its database did not answer" in codes[3]
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -16,7 +16,17 @@ from importlib.metadata import version
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
-EXIT_USAGE = 2
+# A service's exit codes, listed by its --help.
+EXIT_FAILED = 1  # start-up failed for another reason (the traceback is in its log), or it failed while running
+EXIT_USAGE = 2  # an argument it does not take
+EXIT_UNAVAILABLE = 3  # Kafka or its database did not answer at start, or refused its login
+EXIT_CODES = (
+    "exit codes:\n"
+    "  0  stopped by SIGINT or SIGTERM, or --help/--version answered\n"
+    f"  {EXIT_FAILED}  start-up failed for any other reason (the traceback is in its log), or it failed running\n"
+    f"  {EXIT_USAGE}  an argument it does not take\n"
+    f"  {EXIT_UNAVAILABLE}  Kafka or its database did not answer at start, or refused its login"
+)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -52,7 +62,10 @@ def answer_arguments(
     parser = _OneLineParser(
         prog=program,
         description=f"{summary}\n\nIt takes no arguments: every setting comes from the environment.",
-        epilog=f"settings (environment variables):\n{variables}\n\nWhat each one means, and how to run it: {readme}",
+        epilog=(
+            f"settings (environment variables):\n{variables}\n\n{EXIT_CODES}\n\n"
+            f"What each one means, and how to run it: {readme}"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{program} {version(program)}")

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from egis_common.broker import make_broker
 from egis_common.consumer_lag import ConsumerLag, Lag, subscribed_groups
 from egis_common.db import make_engine
+from egis_common.entry import EXIT_FAILED, EXIT_UNAVAILABLE
 from egis_common.failures import DeadLetters, is_transient
 from egis_common.health import Readiness, brokers_answer, database_answers, has_started, health_routes
 from egis_common.kafka_login import client_options
@@ -159,6 +160,7 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     app = FastStream(runtime.broker, logger=get_logger("faststream"))
+    app.context.set_global(_RUNTIME, runtime)  # for serve(): whether the start is over, and the settings
 
     @app.on_startup
     async def prepare() -> None:
@@ -172,12 +174,16 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
         runtime.readiness = Readiness(settings.service_name, checks)
         server = await serve_metrics(settings.metrics_host, settings.metrics_port, health_routes(runtime.readiness))
         app.on_shutdown(server.stop)
+        # Added now, it runs after every after-startup hook, the service's own (an HTTP API, say) included.
+        app.after_startup(start_is_over)
 
     @app.after_startup
-    async def started() -> None:
+    async def run_in_background() -> None:
         await runtime.start_relay()
         runtime.start_task(runtime.every(settings.retention_interval_seconds, runtime.prune, "retention"), "retention")
         runtime.start_observing()
+
+    async def start_is_over() -> None:
         runtime.started.set()
         log.info("service_started", kafka=settings.kafka_bootstrap_servers, schema=settings.db_schema)
 
@@ -188,9 +194,7 @@ def build_app(runtime: Runtime, *, service: str, migrate: bool = True) -> FastSt
     return app
 
 
-# A service that cannot start because Kafka or its database does not answer (or refuses its login) exits with
-# this, as `egis-ledger-admin` does when the ledger is unavailable; any other failure at start-up exits 1.
-EXIT_UNAVAILABLE = 3
+_RUNTIME = "egis_runtime"  # the key of the service's Runtime in its app's context
 
 
 def serve(app: FastStream) -> None:
@@ -201,18 +205,12 @@ def serve(app: FastStream) -> None:
     out of the cyclic garbage collector's sight (`freeze_what_lives_on`).
 
     A failure before the start is over is one line on stderr naming the service and what
-    did not answer, and exit code EXIT_UNAVAILABLE (1 for anything else), with the traceback
+    did not answer, and exit code EXIT_UNAVAILABLE (EXIT_FAILED for anything else), with the traceback
     in the service's log: the person starting it needs the cause, not 180 lines of frames.
     After the start, a failure propagates as it is.
     """
-    started = False
-
-    async def start_is_over() -> None:
-        nonlocal started
-        started = True
-
+    runtime: Runtime = app.context.get(_RUNTIME)
     app.after_startup(freeze_what_lives_on)  # after build_app's own hooks: they were registered first
-    app.after_startup(start_is_over)
     try:
         try:
             import uvloop
@@ -221,40 +219,37 @@ def serve(app: FastStream) -> None:
             return
         uvloop.run(app.run())
     except Exception as error:
-        if started:
+        if runtime.started.is_set():
             raise
         log.error("service_start_failed", exc_info=error)
-        code, line = _start_failure(error)
+        code, line = _start_failure(error, runtime.settings)
         print(f"{_program()}: {line}", file=sys.stderr)
         sys.exit(code)
 
 
-def _start_failure(error: BaseException) -> tuple[int, str]:
+def _start_failure(error: BaseException, settings: EgisSettings) -> tuple[int, str]:
     """The exit code and the line saying why the start failed: which dependency, where, and its error."""
     name, first = type(error).__name__, (str(error).strip().splitlines() or [""])[0]
     what = first if first.startswith(name) else f"{name}: {first}".rstrip(": ")  # aiokafka's errors name themselves
-    dependency = _dependency_of(error)
+    dependency = _dependency_of(error, settings)
     if dependency is None:
-        return 1, f"start-up failed: {what} (the traceback is in the log)"
+        return EXIT_FAILED, f"start-up failed: {what} (the traceback is in the log)"
     answer = "does not answer" if is_transient(error) else "refused the start"
     return EXIT_UNAVAILABLE, f"{dependency} {answer}: {what}"
 
 
-def _dependency_of(error: BaseException) -> str | None:
+def _dependency_of(error: BaseException, settings: EgisSettings) -> str | None:
     """Which dependency `error` came from, as "Kafka at ..." or "the database at ...", else None; the address as
-    the service's settings read it, without the password."""
+    the service was given it, without the password."""
     modules = {
         frame.f_globals.get("__name__", "").split(".")[0]
         for e in _chain(error)
         for frame, _ in traceback.walk_tb(e.__traceback__)
     } | {type(e).__module__.split(".")[0] for e in _chain(error)}
-    defaults = EgisSettings.model_fields
     if "aiokafka" in modules:
-        return (
-            f"Kafka at {os.environ.get('EGIS_KAFKA_BOOTSTRAP_SERVERS') or defaults['kafka_bootstrap_servers'].default}"
-        )
+        return f"Kafka at {settings.kafka_bootstrap_servers}"
     if modules & {"asyncpg", "sqlalchemy", "alembic"}:
-        url = make_url(os.environ.get("EGIS_DATABASE_URL") or defaults["database_url"].default.get_secret_value())
+        url = make_url(settings.database_url.get_secret_value())
         return f"the database at {url.host}:{url.port}/{url.database}"
     return None
 

@@ -10,11 +10,9 @@ so no request meets a half-loaded view or a producer not yet connected.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 from datetime import timedelta
 
-import uvloop
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
@@ -57,9 +55,10 @@ def create_service(settings: RouterSettings | None = None, *, migrate: bool = Tr
         view.ready = True
 
     if settings.gateway_enabled:
+        app.on_startup(wiring.decided.start)
         app.after_startup(http.start)
         app.on_shutdown(http.stop)
-    app.after_startup(settle_heap)
+        app.on_shutdown(wiring.decided.stop)
 
     @app.after_startup
     async def prune_dedup_rows() -> None:
@@ -80,16 +79,6 @@ async def prune_signals(runtime: Runtime, keep: timedelta) -> None:
                 return
 
 
-async def settle_heap() -> None:
-    """Keep what startup built (it lives as long as the process) out of full collections.
-
-    Under load, full collections that walk every startup object pause the event loop long enough
-    to show in the gateway's latency (figures in bench/RESULTS.md).
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def create_app() -> FastStream:
     """For `faststream run --factory signal_router.main:create_app`."""
     return create_service().app
@@ -100,7 +89,6 @@ SUMMARY = "The webhook gateway (POST /v1/signals) and the router that turns each
 
 def main() -> None:
     answer_arguments("egis-signal-router", SUMMARY, RouterSettings, "services/signal_router/README.md")
-    uvloop.install()  # with httptools (picked by uvicorn): a cheaper loop and HTTP parser
     serve(create_app())
 
 
