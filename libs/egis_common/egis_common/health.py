@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy.engine import URL
 
+from egis_common.db import libpq_dsn
 from egis_common.metrics import READY, ASGIApp
 
 PROBE_TIMEOUT_S = 2.0
@@ -77,7 +78,7 @@ class Readiness:
 
 def database_answers(url: URL | str) -> Check:
     """SELECT 1 on a connection of its own: a pool busy with handlers must not look like a dead database."""
-    dsn = _libpq_dsn(url)
+    dsn = libpq_dsn(url)
 
     async def check() -> None:
         connection = await asyncpg.connect(dsn)
@@ -87,12 +88,6 @@ def database_answers(url: URL | str) -> Check:
             await connection.close()
 
     return check
-
-
-def _libpq_dsn(url: URL | str) -> str:
-    if isinstance(url, str):
-        return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def has_started(started: asyncio.Event) -> Check:

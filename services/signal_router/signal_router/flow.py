@@ -40,17 +40,19 @@ PRODUCES: tuple[type[c.Message], ...] = (c.SignalReceived, c.OrderIntent, c.Sign
 class Wiring:
     gateway: Gateway
     bots_feed: BotsFeed
+    decided: DecidedLookup
 
 
 def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wiring:
     settings: RouterSettings = runtime.settings  # type: ignore[assignment]
     signals_out = gateway_broker.publisher(SIGNALS_RECEIVED.name, title="gateway:SignalReceived")
     journal_out = gateway_broker.publisher(SIGNAL_JOURNAL.name, title="gateway:SignalJournaled")
+    decided = DecidedLookup(settings, settings.gateway_dedup_lookup_seconds)
     gateway = Gateway(
         view,
         limits_of(settings),
         BoundedPublish(signals_out, settings),
-        decided=DecidedLookup(runtime.engine, settings.gateway_dedup_lookup_seconds),
+        decided=decided,
         journal=BackgroundJournal(journal_out, settings),
     )
     if settings.router_enabled:
@@ -63,7 +65,7 @@ def register(runtime: Runtime, view: BotView, gateway_broker: KafkaBroker) -> Wi
         client_id=f"{GROUP}-bots",
         kafka_options=client_options(settings),
     )
-    return Wiring(gateway, feed)
+    return Wiring(gateway, feed, decided)
 
 
 def route_signals(runtime: Runtime, view: BotView, settings: RouterSettings) -> None:

@@ -58,10 +58,8 @@ def _row(signal: SignalReceived, decision: OrderIntent | SignalSkipped) -> dict:
     }
 
 
-async def is_decided(conn: AsyncConnection, dedup_key: str) -> bool:
-    """Whether a signal with this dedup key was decided (one primary-key read, for the gateway)."""
-    statement = sa.select(sa.literal(True)).where(SIGNALS.c.dedup_key == dedup_key)
-    return (await conn.execute(statement)).scalar() is not None
+# Whether a signal with this dedup key was decided: one primary-key read, for the gateway (asyncpg's $1).
+IS_DECIDED = f"SELECT true FROM {SIGNALS.name} WHERE {SIGNALS.c.dedup_key.name} = $1"
 
 
 async def decisions_for(conn: AsyncConnection, signal_key: str) -> list[sa.Row]:
