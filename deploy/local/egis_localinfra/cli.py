@@ -260,8 +260,9 @@ def _service_alive(service: str, pid: int) -> bool:
     return f"{service}.main".encode() in cmdline.split(b"\0")
 
 
-def _stop_services(pids: dict[str, int], timeout: float = 15) -> None:
-    """SIGTERM to every one at once, SIGKILL to those still running after `timeout`."""
+def _stop_services(pids: dict[str, int], timeout: float = 15) -> list[str]:
+    """SIGTERM to every one at once, SIGKILL to those still running after `timeout`; returns those that ran."""
+    ran = [service for service, pid in pids.items() if _service_alive(service, pid)]
     for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         running = {service: pid for service, pid in pids.items() if _service_alive(service, pid)}
         for pid in running.values():
@@ -270,6 +271,7 @@ def _stop_services(pids: dict[str, int], timeout: float = 15) -> None:
         deadline = time.monotonic() + wait_s
         while any(_service_alive(*item) for item in running.items()) and time.monotonic() < deadline:
             time.sleep(0.1)
+    return ran
 
 
 def _stop_service(service: str, pid: int) -> None:
@@ -454,7 +456,7 @@ def _prometheus_up(services: dict[str, dict]) -> str | None:
 
 
 def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -> Outcome:
-    """Stop Prometheus, the services, Kafka and Postgres."""
+    """Stop Prometheus, the services, Kafka and Postgres: each one that runs."""
     stopped = []
 
     def said(*components: str) -> None:
@@ -465,14 +467,15 @@ def down(_: argparse.Namespace | None = None, *, forget_services: bool = True) -
     if prometheus.stop(STATE_DIR / "prometheus"):
         said("prometheus")
     services = _load_services()
-    _stop_services({service: int(info["pid"]) for service, info in services.items()})
-    said(*services)
+    said(*_stop_services({service: int(info["pid"]) for service, info in services.items()}))
     if forget_services:
         _services_file().unlink(missing_ok=True)
-    stop_kafka(STATE_DIR / "kafka")
-    said("kafka")
-    stop_postgres(STATE_DIR / "postgres")
-    said("postgres")
+    if stop_kafka(STATE_DIR / "kafka"):
+        said("kafka")
+    if stop_postgres(STATE_DIR / "postgres"):
+        said("postgres")
+    if not stopped:
+        print("nothing was running")
     return Outcome({"stopped": stopped})
 
 
@@ -663,12 +666,14 @@ def compose_secrets(arguments: argparse.Namespace) -> None:
 
 
 def operators(arguments: argparse.Namespace) -> Outcome:
-    """The operators the reconciler accepts: list, add, rotate or revoke a key; no restart needed."""
-    local_access.operator(STATE_DIR)  # the keys file exists from the first operator on
+    """The operators the reconciler accepts: list, add, rotate or revoke a key; no restart needed.
+
+    Only `up` makes the first operator (and shows its key): listing changes nothing."""
     keys = local_access.operator_keys(STATE_DIR)
+    mine = local_access.this_operator(STATE_DIR)
     name, action = arguments.name, arguments.action
     if action == "list":
-        print("\n".join(sorted(keys)) or "no operators")
+        print("\n".join(sorted(keys)) or "no operators yet: the first `./egis up` makes the first one")
         return Outcome({"operators": sorted(keys)})
     if not name:
         raise SystemExit(f"egis-local operators {action}: name the operator")
@@ -677,7 +682,8 @@ def operators(arguments: argparse.Namespace) -> Outcome:
     if action in ("rotate", "revoke") and name not in keys:
         raise SystemExit(f"no operator {name}; known: {', '.join(sorted(keys)) or 'none'}")
     if action == "revoke":
-        if not (arguments.yes or _confirmed(f"revoke {name}'s key? their next command is refused [y/N] ")):
+        yours = " It is this machine's operator: `./egis repair` will be refused too." if name == mine else ""
+        if not (arguments.yes or _confirmed(f"revoke {name}'s key? their next command is refused.{yours} [y/N] ")):
             print("nothing changed")
             return Outcome({"operator": name, "revoked": False}, 1)
         del keys[name]
@@ -686,11 +692,17 @@ def operators(arguments: argparse.Namespace) -> Outcome:
         return Outcome({"operator": name, "revoked": True})
     keys[name] = local_access.new_operator_key()
     local_access.write_operator_keys(STATE_DIR, keys)
+    if name == mine:  # this machine signs with the new key from now: its env file says so
+        local_access.set_this_operator(STATE_DIR, name, keys[name])
+        if (STATE_DIR / "env").exists():
+            _write_env({**env_settings((STATE_DIR / "env").read_text()), "EGIS_OPERATOR_KEY": keys[name]})
     if not _as_json(arguments):  # shown once: in the JSON instead
         print(
             f"{name}'s signing key ({'new' if action == 'add' else 'rotated; the old one is refused from now'}, "
             f"shown once):\n  {keys[name]}\nthey sign with: export EGIS_OPERATOR_ID={name} EGIS_OPERATOR_KEY=<the key>"
         )
+        if name == mine:
+            print(f"{name} is this machine's operator: {STATE_DIR / 'env'} has the new key (source it again)")
     return Outcome({"operator": name, "action": action, "key": keys[name]})
 
 

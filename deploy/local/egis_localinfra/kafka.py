@@ -121,13 +121,14 @@ def _alive(pid: int, state_dir: Path) -> bool:
     return b"kafka.Kafka" in cmdline and str(_props_path(state_dir)).encode() in cmdline
 
 
-def stop_kafka(state_dir: Path) -> None:
-    """SIGTERM the broker (clean shutdown), SIGKILL it if it takes longer than STOP_TIMEOUT_S."""
+def stop_kafka(state_dir: Path) -> bool:
+    """SIGTERM the broker (clean shutdown), SIGKILL it if it takes longer than STOP_TIMEOUT_S; False: none ran."""
     state_dir = Path(state_dir)
     info = kafka_status(state_dir)
     if info is not None:
         _terminate(info.pid, state_dir, STOP_TIMEOUT_S)
     (state_dir / "kafka.json").unlink(missing_ok=True)
+    return info is not None
 
 
 def _terminate(pid: int, state_dir: Path, timeout: float) -> None:

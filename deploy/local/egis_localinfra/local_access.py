@@ -84,13 +84,22 @@ def operator(state_dir: Path) -> tuple[tuple[str, str], bool]:
     path = state_dir / OPERATOR_FILE
     if path.exists():
         data = json.loads(path.read_text())
-        made, new = (data["operator_id"], data["key"]), False
-    else:
-        made, new = (FIRST_OPERATOR, new_operator_key()), True
-        kafka_auth.write_secret(path, {"operator_id": made[0], "key": made[1]})
-    if not (state_dir / KEYS_FILE).exists():
-        write_operator_keys(state_dir, {made[0]: made[1]})
-    return made, new
+        return (data["operator_id"], data["key"]), False
+    made = (FIRST_OPERATOR, new_operator_key())
+    set_this_operator(state_dir, *made)
+    # Operators added before the first `up` stay; the first one joins them.
+    write_operator_keys(state_dir, {**operator_keys(state_dir), made[0]: made[1]})
+    return made, True
+
+
+def this_operator(state_dir: Path) -> str | None:
+    """The operator this machine signs as (`./egis env`), once the first `up` has made it."""
+    path = state_dir / OPERATOR_FILE
+    return json.loads(path.read_text())["operator_id"] if path.exists() else None
+
+
+def set_this_operator(state_dir: Path, operator_id: str, key: str) -> None:
+    kafka_auth.write_secret(state_dir / OPERATOR_FILE, {"operator_id": operator_id, "key": key})
 
 
 def new_operator_key() -> str:

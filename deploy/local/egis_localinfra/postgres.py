@@ -145,11 +145,12 @@ async def create_database(admin_dsn: str, name: str, *, if_missing: bool = False
         await connection.close()
 
 
-def stop_postgres(state_dir: Path) -> None:
-    """Fast shutdown (rolls back open transactions); no error if nothing is running."""
+def stop_postgres(state_dir: Path) -> bool:
+    """Fast shutdown (rolls back open transactions); False, and no error, if nothing is running."""
     info = postgres_status(state_dir)
     if info is not None:
         _pg_ctl(ensure_postgres_installed(), info.data_dir, "stop", "-m", "fast", "-t", "60")
+    return info is not None
 
 
 def _recorded_port(state_dir: Path) -> int | None:

@@ -102,6 +102,16 @@ def _operators_are_added_and_revoked_while_it_runs(state_dir: Path) -> None:
     assert refused.returncode == 1 and "refused" in refused.stdout and "unknown_operator" in refused.stdout
     unknown = run_cli(state_dir, "operators", "rotate", "mallory")
     assert unknown.returncode != 0 and "no operator mallory" in unknown.stderr and "Traceback" not in unknown.stderr
+    # This machine's own operator rotated: its env file signs with the new key, and the old one is refused.
+    old_key = system_env(state_dir)["EGIS_OPERATOR_KEY"]
+    rotated = run_cli(state_dir, "operators", "rotate", "local-admin")
+    assert rotated.returncode == 0 and "has the new key" in rotated.stdout, rotated.stdout + rotated.stderr
+    mine = env | system_env(state_dir)
+    assert mine["EGIS_OPERATOR_KEY"] != old_key
+    done = _drift_report(mine)
+    assert done.returncode == 0 and done.stdout.startswith("drift-report: ok"), done.stdout + done.stderr
+    refused = _drift_report(mine | {"EGIS_OPERATOR_KEY": old_key})
+    assert refused.returncode == 1 and "refused" in refused.stdout, refused.stdout + refused.stderr
 
 
 def _a_team_gets_a_read_only_login(state_dir: Path) -> None:

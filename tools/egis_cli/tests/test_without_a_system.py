@@ -124,3 +124,19 @@ async def test_status_with_nothing_running_is_json_saying_stopped_and_exit_1(tmp
 async def test_a_local_command_with_no_local_system_is_one_line_and_exit_3(tmp_path, command, as_json):
     done = await egis(*command, *(["--json"] if as_json else []), env=clean_env(tmp_path))
     assert "./egis up first" in one_line_error(done, EXIT_UNAVAILABLE) and done.out == ""
+
+
+async def test_down_with_nothing_running_says_so_and_stops_nothing(tmp_path):
+    done = await egis("down", env=clean_env(tmp_path))
+    assert (done.code, done.out.splitlines(), done.err) == (0, ["nothing was running"], ""), done
+    answer = json.loads((await egis("down", "--json", env=clean_env(tmp_path))).out)
+    assert answer["stopped"] == []
+
+
+async def test_listing_operators_before_the_first_up_makes_none(tmp_path):
+    """Only `up` makes the first operator, whose key it shows once: a listing before it must not make it unseen."""
+    done = await egis("operators", "list", env=clean_env(tmp_path))
+    assert (done.code, done.err) == (0, ""), done
+    assert done.out.strip() == "no operators yet: the first `./egis up` makes the first one"
+    assert json.loads((await egis("operators", "list", "--json", env=clean_env(tmp_path))).out)["operators"] == []
+    assert list(tmp_path.iterdir()) == []
